@@ -1,0 +1,5 @@
+"""Pulumi entry point: the program lives in k2infra.program."""
+
+from k2infra.program import run
+
+run()

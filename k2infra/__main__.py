@@ -1,0 +1,5 @@
+import sys
+
+from k2infra.cli import main
+
+sys.exit(main())

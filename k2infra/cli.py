@@ -1,0 +1,142 @@
+"""`python -m k2infra validate|topics|subscriptions|verify`: the plan without the Pulumi engine.
+
+Exit codes: 0 success, 1 drift (verify), 2 bad input or usage (with the problems on stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from k2infra.errors import TopologyError
+from k2infra.naming import SubscriptionBuilder, UnknownTopicError, load_plan
+from k2infra.plan import Plan
+
+EXIT_OK, EXIT_DRIFT, EXIT_BAD_INPUT = 0, 1, 2
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config-dir", default="config", type=Path, help="holds kafka/topics.yaml and schemas/ (default: config)")
+    parser.add_argument("--stack", help="apply the overrides of Pulumi.<STACK>.yaml (default: the topology alone)")
+    parser.add_argument("--project-dir", default=".", type=Path, help="where the Pulumi.<stack>.yaml files are (default: .)")
+
+
+def _csv(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m k2infra", description="The K2 Kafka topic architecture.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    validate = commands.add_parser("validate", help="check the topology, schemas and stack settings")
+    _common(validate)
+
+    topics = commands.add_parser("topics", help="list the planned topics and subjects")
+    _common(topics)
+    topics.add_argument("--json", action="store_true", help="machine-readable output")
+
+    subs = commands.add_parser("subscriptions", help="the sorted topics a consumer subscribes to")
+    _common(subs)
+    subs.add_argument("--json", action="store_true", help="machine-readable output")
+    which = subs.add_mutually_exclusive_group(required=True)
+    which.add_argument("--exchange", metavar="AC.EX", help="every topic of one exchange, e.g. equities.asx")
+    which.add_argument("--asset-class", metavar="AC", help="every topic of one asset class")
+    which.add_argument("--data-type", metavar="DT", help="one data type across all exchanges")
+    subs.add_argument("--data-types", type=_csv, metavar="A,B", help="with --asset-class: only these data types")
+    subs.add_argument("--exchanges", type=_csv, metavar="X,Y", help="with --asset-class: only these exchanges")
+
+    verify = commands.add_parser("verify", help="compare the live cluster and registry with the plan")
+    _common(verify)
+    verify.add_argument("--json", action="store_true", help="machine-readable output")
+    verify.add_argument("--timeout", type=float, default=15.0, help="seconds to wait for the cluster and registry")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, stdout: TextIO = sys.stdout, stderr: TextIO = sys.stderr) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "subscriptions" and (args.data_types or args.exchanges) and not args.asset_class:
+        parser.error("--data-types and --exchanges go with --asset-class")
+    handler: Callable[[argparse.Namespace, Plan, TextIO], int] = HANDLERS[args.command]
+    try:
+        plan = load_plan(args.config_dir, args.stack, args.project_dir)
+        return handler(args, plan, stdout)
+    except TopologyError as exc:
+        print(exc.report(), file=stderr)
+        return EXIT_BAD_INPUT
+    except UnknownTopicError as exc:
+        print(f"error: {exc.args[0]}", file=stderr)
+        return EXIT_BAD_INPUT
+
+
+def _validate(args: argparse.Namespace, plan: Plan, out: TextIO) -> int:
+    where = f"stack {plan.stack}" if plan.stack else "the topology"
+    print(f"OK: {where} is valid: {len(plan.topics)} topics, {len(plan.subjects)} schema subjects.", file=out)
+    return EXIT_OK
+
+
+def _topics(args: argparse.Namespace, plan: Plan, out: TextIO) -> int:
+    if args.json:
+        payload = {
+            "stack": plan.stack,
+            "topics": [t.to_dict() for t in plan.topics],
+            "subjects": [
+                {k: v for k, v in s.to_dict().items() if k not in ("schema", "canonical_schema")} for s in plan.subjects
+            ],
+        }
+        json.dump(payload, out, indent=2)
+        out.write("\n")
+        return EXIT_OK
+    rows = [["TOPIC", "PARTITIONS", "RF", "SUBJECT", "KEY", "CONFIG"]]
+    for t in plan.topics:
+        config = ", ".join(f"{k}={v}" for k, v in t.config.items())
+        rows.append([t.name, str(t.partitions), str(t.replication_factor), t.schema_subject, t.partition_key, config])
+    _table(rows, out)
+    print(f"\n{len(plan.topics)} topics, {len(plan.subjects)} subjects ({plan.settings.schema_compatibility}):", file=out)
+    for s in plan.subjects:
+        print(f"  {s.subject}  <- {s.schema_file} ({len(s.topics)} topic{'s' if len(s.topics) != 1 else ''})", file=out)
+    return EXIT_OK
+
+
+def _subscriptions(args: argparse.Namespace, plan: Plan, out: TextIO) -> int:
+    builder = SubscriptionBuilder(plan)
+    if args.exchange:
+        asset_class, dot, exchange = args.exchange.partition(".")
+        if not dot:
+            raise UnknownTopicError(f"--exchange takes asset_class.exchange (e.g. equities.asx), got {args.exchange!r}")
+        names = builder.subscribe_to_exchange(asset_class, exchange)
+    elif args.asset_class:
+        names = builder.subscribe_to_asset_class(args.asset_class, args.data_types, args.exchanges)
+    else:
+        names = builder.subscribe_to_data_type(args.data_type)
+    if args.json:
+        json.dump(names, out)
+        out.write("\n")
+    else:
+        out.write("".join(f"{n}\n" for n in names))
+    return EXIT_OK
+
+
+def _verify(args: argparse.Namespace, plan: Plan, out: TextIO) -> int:
+    from k2infra.verify import run_verify  # imports the Kafka client only when needed
+
+    return run_verify(plan, json_output=args.json, timeout=args.timeout, out=out)
+
+
+def _table(rows: list[list[str]], out: TextIO) -> None:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        out.write("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() + "\n")
+
+
+HANDLERS: dict[str, Any] = {
+    "validate": _validate,
+    "topics": _topics,
+    "subscriptions": _subscriptions,
+    "verify": _verify,
+}

@@ -1,0 +1,153 @@
+"""Topology x stack settings -> the Plan: frozen topic and subject specs.
+
+The Plan is the seam of the project: the Pulumi program, the command line, `verify`, the policy
+pack and the benchmarks all read it, and none of them re-reads YAML or re-derives a name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from k2infra import kafka_configs
+from k2infra.settings import StackSettings
+from k2infra.topology import LoadedTopology, merged_config, subject_name, topic_name
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    asset_class: str
+    data_type: str
+    exchange: str
+    partitions: int
+    replication_factor: int
+    config: dict[str, str]  # Kafka topic configs, as the strings the broker stores
+    schema_subject: str
+    schema_name: str
+    partition_key: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class SubjectSpec:
+    subject: str
+    asset_class: str
+    data_type: str
+    schema_name: str
+    schema: str  # the .avsc text, registered as written
+    canonical_schema: str  # Avro Parsing Canonical Form, for comparisons
+    schema_file: str
+    compatibility: str
+    topics: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["topics"] = list(self.topics)
+        return out
+
+
+@dataclass(frozen=True)
+class ExchangeInfo:
+    asset_class: str
+    code: str
+    name: str
+    country: str | None
+    timezone: str
+
+    @property
+    def ref(self) -> str:
+        return f"{self.asset_class}.{self.code}"
+
+
+@dataclass(frozen=True)
+class Plan:
+    stack: str | None
+    settings: StackSettings
+    topics: tuple[TopicSpec, ...]
+    subjects: tuple[SubjectSpec, ...]
+    exchanges: tuple[ExchangeInfo, ...]  # the enabled ones
+    _by_name: dict[str, TopicSpec] = field(default_factory=dict, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self._by_name.update({t.name: t for t in self.topics})
+
+    def topic(self, name: str) -> TopicSpec | None:
+        return self._by_name.get(name)
+
+
+def effective_partitions(loaded: LoadedTopology, settings: StackSettings, asset_class: str, data_type: str, exchange: str) -> int:
+    """A data type's fixed count (reference_data: 1) wins; then the stack's; then the exchange's."""
+    fixed = loaded.topology.data_types[data_type].partitions
+    if fixed is not None:
+        return fixed
+    override = settings.partitions.get(f"{asset_class}.{exchange}")
+    return override if override is not None else loaded.topology.asset_classes[asset_class].exchanges[exchange].partitions
+
+
+def effective_config(loaded: LoadedTopology, settings: StackSettings, asset_class: str, data_type: str, exchange: str) -> dict[str, str]:
+    raw = merged_config(loaded.topology, asset_class, data_type, exchange)
+    if settings.min_insync_replicas is not None:
+        raw["min.insync.replicas"] = settings.min_insync_replicas
+    # The stack's retention bounds how long deleted-policy topics keep data; compacted-only topics
+    # keep the latest value per key by design and are left alone.
+    policy = str(raw.get("cleanup.policy", "delete"))
+    if settings.retention_ms is not None and "delete" in policy:
+        raw["retention.ms"] = settings.retention_ms
+    return {key: kafka_configs.to_config_string(key, value) for key, value in sorted(raw.items())}
+
+
+def enabled_exchanges(loaded: LoadedTopology, settings: StackSettings) -> list[tuple[str, str]]:
+    every = [(ac, ex) for ac, spec in loaded.topology.asset_classes.items() for ex in spec.exchanges]
+    if settings.exchanges is None:
+        return every
+    wanted = set(settings.exchanges)
+    return [(ac, ex) for ac, ex in every if f"{ac}.{ex}" in wanted]
+
+
+def build_plan(loaded: LoadedTopology, settings: StackSettings, stack: str | None = None) -> Plan:
+    topology = loaded.topology
+    replication_factor = settings.replication_factor or topology.defaults.replication_factor
+    topics: list[TopicSpec] = []
+    exchanges: list[ExchangeInfo] = []
+    for asset_class, exchange in enabled_exchanges(loaded, settings):
+        spec = topology.asset_classes[asset_class].exchanges[exchange]
+        exchanges.append(ExchangeInfo(asset_class, exchange, spec.name, spec.country, spec.timezone))
+        for data_type in topology.data_types_of(asset_class, exchange):
+            dt = topology.data_types[data_type]
+            topics.append(
+                TopicSpec(
+                    name=topic_name(asset_class, data_type, exchange),
+                    asset_class=asset_class,
+                    data_type=data_type,
+                    exchange=exchange,
+                    partitions=effective_partitions(loaded, settings, asset_class, data_type, exchange),
+                    replication_factor=replication_factor,
+                    config=effective_config(loaded, settings, asset_class, data_type, exchange),
+                    schema_subject=subject_name(asset_class, data_type),
+                    schema_name=dt.schema_name,
+                    partition_key=dt.partition_key,
+                )
+            )
+    topics.sort(key=lambda t: t.name)
+    subjects = []
+    for (asset_class, data_type), schema in sorted(loaded.schemas.items()):
+        users = tuple(t.name for t in topics if (t.asset_class, t.data_type) == (asset_class, data_type))
+        if not users:
+            continue  # no enabled exchange carries it in this stack
+        subjects.append(
+            SubjectSpec(
+                subject=subject_name(asset_class, data_type),
+                asset_class=asset_class,
+                data_type=data_type,
+                schema_name=schema.name,
+                schema=schema.text,
+                canonical_schema=schema.canonical,
+                schema_file=schema.path,
+                compatibility=settings.schema_compatibility,
+                topics=users,
+            )
+        )
+    return Plan(stack, settings, tuple(topics), tuple(subjects), tuple(sorted(exchanges, key=lambda e: e.ref)))

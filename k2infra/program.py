@@ -1,0 +1,69 @@
+"""The Pulumi program: read the stack's config, build the plan, declare the platform, export."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pulumi
+from pulumi.runtime import config as runtime_config
+
+from k2infra.errors import TopologyError
+from k2infra.plan import Plan, build_plan
+from k2infra.platform import Credentials, TopicPlatform
+from k2infra.settings import NAMESPACE, SECRET_KEYS, StackSettings, settings_from_mapping
+from k2infra.topology import Topology, load_topology
+
+
+def _all_config() -> dict[str, Any]:
+    # pulumi.Config reads one key at a time; typo detection needs every key the stack sets.
+    values = dict(runtime_config.get_config_env())
+    values.update(runtime_config.CONFIG.get())
+    return values
+
+
+def read_settings(topology: Topology) -> tuple[StackSettings, Credentials]:
+    raw: dict[str, Any] = {}
+    secrets: set[str] = set()
+    for full_key, value in _all_config().items():
+        namespace, _, key = full_key.partition(":")
+        if namespace != NAMESPACE:
+            continue
+        if key in SECRET_KEYS and runtime_config.is_config_secret(full_key):
+            secrets.add(key)
+            continue
+        raw[key] = value
+    settings = settings_from_mapping(
+        raw, topology, source_name=f"Pulumi.{pulumi.get_stack()}.yaml", secrets_set=frozenset(secrets)
+    )
+    config = pulumi.Config(NAMESPACE)
+    if settings.sasl_mechanism and "saslPassword" not in secrets:
+        raise TopologyError.single(
+            f"Pulumi.{pulumi.get_stack()}.yaml", f"{NAMESPACE}:saslPassword",
+            f"is required with saslMechanism {settings.sasl_mechanism}: pulumi config set --secret {NAMESPACE}:saslPassword",
+        )
+    credentials = Credentials(
+        sasl_password=config.get_secret("saslPassword"),
+        schema_registry_password=config.get_secret("schemaRegistryPassword"),
+        schema_registry_token=config.get_secret("schemaRegistryToken"),
+    )
+    return settings, credentials
+
+
+def load_stack_plan(config_dir: Path) -> tuple[Plan, Credentials]:
+    loaded = load_topology(config_dir)
+    settings, credentials = read_settings(loaded.topology)
+    return build_plan(loaded, settings, pulumi.get_stack()), credentials
+
+
+def run(config_dir: Path = Path("config")) -> TopicPlatform:
+    """Declare everything, or fail before registering any resource when the input is bad."""
+    try:
+        plan, credentials = load_stack_plan(config_dir)
+    except TopologyError as exc:
+        # RunError ends the program with our message alone, no Python traceback.
+        raise pulumi.RunError(exc.report()) from None
+    platform = TopicPlatform("k2", plan, credentials)
+    for name, value in platform.outputs.items():
+        pulumi.export(name, value)
+    return platform

@@ -1,0 +1,249 @@
+"""Per-stack settings (the `k2infra:` namespace of Pulumi.<stack>.yaml), validated once.
+
+Two readers share one model: the Pulumi program reads pulumi.Config (secrets arrive as secret
+Outputs), the command line reads Pulumi.<stack>.yaml directly (secrets come from the environment,
+since the file holds them encrypted). Both end in `StackSettings`, plain frozen data.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from k2infra.errors import Problem, TopologyError, display_path
+from k2infra.messages import describe, pydantic_message
+from k2infra.topology import MAX_PARTITIONS, Topology, merged_config, topic_name
+from k2infra.yaml_source import YamlSource, load_yaml
+
+NAMESPACE = "k2infra"
+COMPATIBILITY_LEVELS = (
+    "NONE", "BACKWARD", "BACKWARD_TRANSITIVE", "FORWARD", "FORWARD_TRANSITIVE", "FULL", "FULL_TRANSITIVE",
+)
+# Config keys holding credentials: read with get_secret, never accepted in plaintext.
+SECRET_KEYS = {
+    "saslPassword": "K2_SASL_PASSWORD",
+    "schemaRegistryPassword": "K2_SCHEMA_REGISTRY_PASSWORD",
+    "schemaRegistryToken": "K2_SCHEMA_REGISTRY_TOKEN",
+}
+
+
+class StackSettings(BaseModel):
+    """Everything a stack may override. Field aliases are the config keys users type."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, populate_by_name=True)
+
+    replication_factor: int | None = Field(default=None, alias="replicationFactor", ge=1, le=32767)
+    min_insync_replicas: int | None = Field(default=None, alias="minInsyncReplicas", ge=1)
+    retention_ms: int | None = Field(default=None, alias="retentionMs", ge=-1)
+    partitions: dict[str, int] = Field(default_factory=dict)
+    exchanges: list[str] | None = None
+    protect: bool = False
+    bootstrap_servers: list[str] = Field(default_factory=list, alias="bootstrapServers")
+    tls: bool = False
+    tls_skip_verify: bool = Field(default=False, alias="tlsSkipVerify")
+    ca_cert: str | None = Field(default=None, alias="caCert")
+    sasl_mechanism: Literal["plain", "scram-sha256", "scram-sha512"] | None = Field(default=None, alias="saslMechanism")
+    sasl_username: str | None = Field(default=None, alias="saslUsername")
+    schema_registry_url: str | None = Field(default=None, alias="schemaRegistryUrl")
+    schema_registry_username: str | None = Field(default=None, alias="schemaRegistryUsername")
+    schema_compatibility: str = Field(default="BACKWARD", alias="schemaCompatibility")
+    hard_delete_subjects: bool = Field(default=False, alias="hardDeleteSubjects")
+    kafka_version: str | None = Field(default=None, alias="kafkaVersion", pattern=r"^\d+\.\d+\.\d+$")
+    kafka_timeout_seconds: int = Field(default=120, alias="kafkaTimeoutSeconds", ge=1)
+    local_cluster: Literal["none", "docker"] = Field(default="none", alias="localCluster")
+    # Which secrets the stack holds (their values never enter this model).
+    secrets_set: frozenset[str] = Field(default_factory=frozenset, alias="secretsSet")
+
+    @field_validator("bootstrap_servers", mode="before")
+    @classmethod
+    def _split_servers(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("bootstrap_servers")
+    @classmethod
+    def _host_port(cls, value: list[str]) -> list[str]:
+        for server in value:
+            host, _, port = server.rpartition(":")
+            if not host or not port.isdigit():
+                raise ValueError(f"each server must be host:port, got {server!r}")
+        return value
+
+    @field_validator("schema_compatibility")
+    @classmethod
+    def _compatibility(cls, value: str) -> str:
+        if value.upper() not in COMPATIBILITY_LEVELS:
+            raise ValueError(f"must be one of {', '.join(COMPATIBILITY_LEVELS)}, got {value!r}")
+        return value.upper()
+
+    @field_validator("schema_registry_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError(f"must be an http:// or https:// URL, got {value!r}")
+        return value.rstrip("/") if value else value
+
+
+KNOWN_KEYS = sorted({f.alias or n for n, f in StackSettings.model_fields.items()} - {"secretsSet"} | set(SECRET_KEYS))
+
+
+def settings_from_mapping(
+    raw: dict[str, Any],
+    topology: Topology,
+    *,
+    source_name: str,
+    line_of: Any = None,
+    secrets_set: frozenset[str] = frozenset(),
+) -> StackSettings:
+    """Validate raw stack settings (keys without the namespace) against the topology.
+
+    `line_of(key_path)` locates a key for error messages when the settings come from a file.
+    """
+
+    def problem(path: tuple[str | int, ...], message: str) -> Problem:
+        line = line_of(path) if line_of else None
+        shown = ".".join(str(p) for p in path)
+        return Problem(source_name, line, f"{NAMESPACE}:{shown}", message)
+
+    problems: list[Problem] = []
+    plain: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key in SECRET_KEYS:
+            if value is not None:
+                problems.append(problem((key,), "holds a credential and must be a secret: use `pulumi config set --secret`"))
+            continue
+        if key not in KNOWN_KEYS:
+            close = difflib.get_close_matches(key, KNOWN_KEYS, n=1)
+            problems.append(problem((key,), f"unknown stack setting (did you mean '{close[0]}'?)" if close else "unknown stack setting"))
+            continue
+        plain[key] = _decode(key, value)
+    try:
+        settings = StackSettings.model_validate({**plain, "secretsSet": secrets_set})
+    except ValidationError as exc:
+        for err in exc.errors():
+            problems.append(problem(tuple(err["loc"]), pydantic_message(err)))
+        raise TopologyError(problems) from None
+    problems += _reference_problems(settings, topology, problem)
+    if problems:
+        raise TopologyError(problems)
+    return settings
+
+
+def _decode(key: str, value: Any) -> Any:
+    """Pulumi hands config to programs as strings ('3', 'true', '["a"]'), and `pulumi config set`
+    writes them quoted in the stack file: decode JSON for every key that is not a string."""
+    if not isinstance(value, str) or key in _STRING_KEYS:
+        return value
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError:
+        return value
+
+
+_STRING_KEYS = frozenset(
+    {"caCert", "kafkaVersion", "saslMechanism", "saslUsername", "schemaRegistryUrl", "schemaRegistryUsername", "schemaCompatibility", "localCluster"}
+)
+
+
+def _reference_problems(settings: StackSettings, topology: Topology, problem: Any) -> list[Problem]:
+    known = [f"{ac}.{ex}" for ac, spec in topology.asset_classes.items() for ex in spec.exchanges]
+    out: list[Problem] = []
+
+    def unknown(path: tuple[str | int, ...], ref: str) -> None:
+        close = difflib.get_close_matches(ref, known, n=1)
+        hint = f"did you mean '{close[0]}'?" if close else f"known: {', '.join(known)}"
+        out.append(problem(path, f"unknown exchange {ref!r}; use asset_class.exchange ({hint})"))
+
+    for ref, count in settings.partitions.items():
+        if ref not in known:
+            unknown(("partitions", ref), ref)
+        if isinstance(count, bool) or not 1 <= count <= MAX_PARTITIONS:
+            out.append(problem(("partitions", ref), f"must be an integer between 1 and {MAX_PARTITIONS}, got {describe(count)}"))
+    for i, ref in enumerate(settings.exchanges or []):
+        if ref not in known:
+            unknown(("exchanges", i), ref)
+    if settings.exchanges is not None and not settings.exchanges:
+        out.append(problem(("exchanges",), "enables no exchange; omit it to enable all"))
+    out += _isr_problems(settings, topology, problem)
+    if settings.protect and settings.hard_delete_subjects:
+        out.append(problem(("hardDeleteSubjects",), "cannot be true on a protected stack: protected topics keep their schemas"))
+    if settings.sasl_mechanism and not settings.sasl_username:
+        out.append(problem(("saslUsername",), f"is required with saslMechanism {settings.sasl_mechanism}"))
+    return out
+
+
+def _isr_problems(settings: StackSettings, topology: Topology, problem: Any) -> list[Problem]:
+    """min.insync.replicas above the replication factor makes every acks=all write fail."""
+    replication_factor = settings.replication_factor or topology.defaults.replication_factor
+    offenders: dict[int, list[str]] = {}
+    for ac, spec in topology.asset_classes.items():
+        for ex in spec.exchanges:
+            if settings.exchanges is not None and f"{ac}.{ex}" not in settings.exchanges:
+                continue
+            for dt in topology.data_types_of(ac, ex):
+                isr = settings.min_insync_replicas or merged_config(topology, ac, dt, ex).get("min.insync.replicas")
+                isr = int(isr) if isinstance(isr, (int, str)) and str(isr).isdigit() else None
+                if isr is not None and isr > replication_factor:
+                    offenders.setdefault(isr, []).append(topic_name(ac, dt, ex))
+    key = "minInsyncReplicas" if settings.min_insync_replicas else "replicationFactor"
+    return [
+        problem(
+            (key,),
+            f"min.insync.replicas {isr} exceeds the replication factor {replication_factor}, so no acks=all "
+            f"write could succeed (topics: {', '.join(sorted(names))})",
+        )
+        for isr, names in sorted(offenders.items())
+    ]
+
+
+# -- reading Pulumi.<stack>.yaml without the engine (command line) ------------------------------
+
+def stack_file(project_dir: Path, stack: str) -> Path:
+    return project_dir / f"Pulumi.{stack}.yaml"
+
+
+def load_stack_settings(project_dir: Path, stack: str | None, topology: Topology) -> StackSettings:
+    """Settings of `stack` from its file; defaults (no overrides) when stack is None."""
+    if stack is None:
+        return settings_from_mapping({}, topology, source_name="(no stack)")
+    path = stack_file(project_dir, stack)
+    if not path.exists():
+        present = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in project_dir.glob("Pulumi.*.yaml"))
+        raise TopologyError([Problem(display_path(path), None, "", f"no such stack file (stacks here: {', '.join(present) or 'none'})")])
+    source = load_yaml(path, display_name=display_path(path))
+    return settings_from_source(source, topology)
+
+
+def settings_from_source(source: YamlSource, topology: Topology) -> StackSettings:
+    config = source.data.get("config") or {}
+    if not isinstance(config, dict):
+        raise TopologyError([source.problem(("config",), "must be a mapping")])
+    raw: dict[str, Any] = {}
+    secrets: set[str] = set()
+    for full_key, value in config.items():
+        namespace, _, key = full_key.partition(":")
+        if namespace != NAMESPACE or not key:
+            continue  # other namespaces (kafka:, pulumi:) are not ours to check
+        if key in SECRET_KEYS and (isinstance(value, dict) and "secure" in value or os.environ.get(SECRET_KEYS[key])):
+            secrets.add(key)
+            continue
+        raw[key] = value
+    for key, env in SECRET_KEYS.items():
+        if os.environ.get(env):
+            secrets.add(key)
+
+    def line_of(path: tuple[str | int, ...]) -> int | None:
+        return source.line_of(("config", f"{NAMESPACE}:{path[0]}", *path[1:]))
+
+    return settings_from_mapping(raw, topology, source_name=source.file, line_of=line_of, secrets_set=frozenset(secrets))
+
+
+def secret_from_env(key: str) -> str | None:
+    """A credential for the command line, which cannot decrypt the stack file."""
+    return os.environ.get(SECRET_KEYS[key]) or None

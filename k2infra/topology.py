@@ -1,0 +1,287 @@
+"""The K2 topology (config/kafka/topics.yaml) as validated, immutable models.
+
+Validation happens in two passes whose problems are reported together:
+1. shape: pydantic models (strict types, no unknown keys, ranges, names, timezones);
+2. meaning: what needs more than one field (Kafka configs, cross references, topic names,
+   schema files). It runs on the raw mapping, so a shape error elsewhere does not hide it.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import typing
+import zoneinfo
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic_core import PydanticCustomError
+
+from k2infra import kafka_configs
+from k2infra.errors import Problem, TopologyError, display_path
+from k2infra.messages import describe, pydantic_message
+from k2infra.yaml_source import YamlSource, load_yaml
+
+TOPIC_PREFIX = "market"
+NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
+KAFKA_TOPIC_MAX_LENGTH = 249
+KAFKA_TOPIC_PATTERN = re.compile(r"^[a-zA-Z0-9._-]+$")
+MAX_PARTITIONS = 10000
+TOPOLOGY_FILE = Path("kafka") / "topics.yaml"
+
+
+def _strict_int(low: int, high: int | None, what: str) -> BeforeValidator:
+    bound = f"between {low} and {high}" if high is not None else f">= {low}"
+
+    def check(value: Any) -> int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+        if not ok or value < low or (high is not None and value > high):
+            raise PydanticCustomError(
+                "k2_int", "must be {what} {bound}, got {got}", {"what": what, "bound": bound, "got": describe(value)}
+            )
+        return value
+
+    return BeforeValidator(check)
+
+
+def _name(value: Any) -> str:
+    if not isinstance(value, str) or not NAME_PATTERN.match(value):
+        raise PydanticCustomError(
+            "k2_name",
+            "names must be lowercase letters, digits and underscores, starting with a letter (no dots), got {got}",
+            {"got": describe(value)},
+        )
+    return value
+
+
+def _timezone(value: Any) -> str:
+    if not isinstance(value, str):
+        raise PydanticCustomError("k2_tz", "must be an IANA timezone name, got {got}", {"got": describe(value)})
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise PydanticCustomError(
+            "k2_tz", "unknown IANA timezone {got} (e.g. 'Australia/Sydney', 'UTC')", {"got": describe(value)}
+        ) from None
+    return value
+
+
+def _country(value: Any) -> str:
+    if not isinstance(value, str) or not re.fullmatch(r"[A-Z]{2}", value):
+        raise PydanticCustomError(
+            "k2_country", "must be an ISO 3166-1 alpha-2 country code such as 'AU', got {got}", {"got": describe(value)}
+        )
+    return value
+
+
+Partitions = Annotated[int, _strict_int(1, MAX_PARTITIONS, "an integer between")]
+ReplicationFactor = Annotated[int, _strict_int(1, 32767, "an integer between")]
+Name = Annotated[str, BeforeValidator(_name)]
+Timezone = Annotated[str, BeforeValidator(_timezone)]
+Country = Annotated[str, BeforeValidator(_country)]
+# Values are checked per key by kafka_configs in the second pass; here only their YAML type.
+ConfigValue = bool | int | float | str
+TopicConfig = dict[str, ConfigValue]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, populate_by_name=True)
+
+
+class Defaults(_Model):
+    replication_factor: ReplicationFactor
+    config: TopicConfig = Field(default_factory=dict)
+
+
+class DataTypeSpec(_Model):
+    schema_name: str = Field(alias="schema")
+    partition_key: str
+    partitions: Partitions | None = None
+    config: TopicConfig = Field(default_factory=dict)
+    description: str | None = None
+
+
+class ExchangeSpec(_Model):
+    name: str
+    partitions: Partitions
+    timezone: Timezone
+    country: Country | None = None
+    config: TopicConfig = Field(default_factory=dict)
+    data_types: list[Name] | None = None
+    description: str | None = None
+
+
+class AssetClassSpec(_Model):
+    exchanges: dict[Name, ExchangeSpec]
+    description: str | None = None
+
+
+class Topology(_Model):
+    defaults: Defaults
+    data_types: dict[Name, DataTypeSpec]
+    asset_classes: dict[Name, AssetClassSpec]
+
+    def exchanges_of(self, asset_class: str) -> dict[str, ExchangeSpec]:
+        return self.asset_classes[asset_class].exchanges
+
+    def data_types_of(self, asset_class: str, exchange: str) -> list[str]:
+        """The data types an exchange carries, in the topology's order."""
+        wanted = self.asset_classes[asset_class].exchanges[exchange].data_types
+        return [dt for dt in self.data_types if wanted is None or dt in wanted]
+
+
+@dataclass(frozen=True)
+class LoadedTopology:
+    """A valid topology with the Avro schemas it refers to, keyed by (asset class, data type)."""
+
+    topology: Topology
+    schemas: dict[tuple[str, str], Any]  # -> k2infra.schemas.AvroSchema
+    config_dir: Path
+
+
+def topic_name(asset_class: str, data_type: str, exchange: str) -> str:
+    return f"{TOPIC_PREFIX}.{asset_class}.{data_type}.{exchange}"
+
+
+def subject_name(asset_class: str, data_type: str) -> str:
+    return f"{TOPIC_PREFIX}.{asset_class}.{data_type}-value"
+
+
+def load_topology(config_dir: Path | str = "config") -> LoadedTopology:
+    """Load and validate `<config_dir>/kafka/topics.yaml` and its schemas; raise TopologyError."""
+    from k2infra.schemas import load_topology_schemas  # local: schemas imports our helpers
+
+    config_dir = Path(config_dir)
+    source = load_yaml(config_dir / TOPOLOGY_FILE, display_name=display_path(config_dir / TOPOLOGY_FILE))
+    problems = _shape_problems(source) + _meaning_problems(source)
+    schemas, schema_problems = load_topology_schemas(config_dir, source.data)
+    problems += schema_problems
+    if problems:
+        raise TopologyError(problems)
+    return LoadedTopology(Topology.model_validate(source.data), schemas, config_dir)
+
+
+# -- pass 1: shape ---------------------------------------------------------------------------
+
+def _shape_problems(source: YamlSource) -> list[Problem]:
+    try:
+        Topology.model_validate(source.data)
+    except ValidationError as exc:
+        return [_from_pydantic(source, err) for err in exc.errors()]
+    return []
+
+
+def _from_pydantic(source: YamlSource, err: Any) -> Problem:
+    loc: tuple[str | int, ...] = tuple(err["loc"])
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        known = _known_fields(loc[:-1])
+        close = difflib.get_close_matches(str(loc[-1]), known, n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else f" (expected one of: {', '.join(known)})"
+        return source.problem(loc, f"unknown key{hint}")
+    # A union of YAML scalar types: say what is allowed rather than four failed alternatives.
+    if len(loc) >= 2 and loc[-2] == "config" or (len(loc) >= 3 and loc[-3] == "config"):
+        loc = loc[: loc.index("config") + 2]
+        return source.problem(loc, f"must be a string, number or boolean, got {describe(err.get('input'))}")
+    if "[key]" in loc:
+        loc = tuple(part for part in loc if part != "[key]")
+    return source.problem(loc, pydantic_message(err))
+
+
+def _known_fields(loc: tuple[str | int, ...]) -> list[str]:
+    """The keys allowed at `loc`, found by walking the model annotations."""
+    current: Any = Topology
+    for part in loc:
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            field = next(
+                (f for name, f in current.model_fields.items() if part in (name, f.alias)), None
+            )
+            if field is None:
+                return []
+            current = field.annotation
+        current = _unwrap(current)
+        if typing.get_origin(current) is dict:
+            current = _unwrap(typing.get_args(current)[1])
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return [f.alias or name for name, f in current.model_fields.items()]
+    return []
+
+
+def _unwrap(annotation: Any) -> Any:
+    """Optional[X] -> X, Annotated[X, ...] -> X."""
+    while True:
+        origin = typing.get_origin(annotation)
+        if origin is Annotated:
+            annotation = typing.get_args(annotation)[0]
+        elif origin in (typing.Union, getattr(__import__("types"), "UnionType")):
+            args = [a for a in typing.get_args(annotation) if a is not type(None)]
+            if len(args) != 1:
+                return annotation
+            annotation = args[0]
+        else:
+            return annotation
+
+
+# -- pass 2: meaning -------------------------------------------------------------------------
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _meaning_problems(source: YamlSource) -> list[Problem]:
+    data = source.data
+    problems: list[Problem] = []
+    problems += _config_problems(source, ("defaults", "config"))
+    data_types = _mapping(data.get("data_types"))
+    for dt_name, dt in data_types.items():
+        problems += _config_problems(source, ("data_types", dt_name, "config"))
+        partition_key = _mapping(dt).get("partition_key")
+        if isinstance(partition_key, str) and not partition_key.strip():
+            problems.append(source.problem(("data_types", dt_name, "partition_key"), "must not be empty"))
+    for ac_name, ac in _mapping(data.get("asset_classes")).items():
+        exchanges = _mapping(ac).get("exchanges")
+        if isinstance(ac, dict) and isinstance(exchanges, dict) and not exchanges:
+            problems.append(source.problem(("asset_classes", ac_name, "exchanges"), "an asset class needs at least one exchange"))
+        for ex_name, ex in _mapping(exchanges).items():
+            path = ("asset_classes", ac_name, "exchanges", ex_name)
+            problems += _config_problems(source, (*path, "config"))
+            selected = _mapping(ex).get("data_types")
+            for i, dt_name in enumerate(selected if isinstance(selected, list) else []):
+                if isinstance(dt_name, str) and data_types and dt_name not in data_types:
+                    problems.append(
+                        source.problem((*path, "data_types", i), f"unknown data type {describe(dt_name)} (known: {', '.join(data_types)})")
+                    )
+            if isinstance(selected, list) and not selected:
+                problems.append(source.problem((*path, "data_types"), "must list at least one data type (omit it for all)"))
+            for dt_name in data_types:
+                name = topic_name(str(ac_name), str(dt_name), str(ex_name))
+                if len(name) > KAFKA_TOPIC_MAX_LENGTH or not KAFKA_TOPIC_PATTERN.match(name):
+                    problems.append(
+                        source.problem(path, f"topic name {name!r} is not legal for Kafka (at most {KAFKA_TOPIC_MAX_LENGTH} characters of [a-zA-Z0-9._-])")
+                    )
+    return problems
+
+
+def _config_problems(source: YamlSource, path: tuple[str, ...]) -> list[Problem]:
+    node: Any = source.data
+    for part in path:
+        node = node.get(part) if isinstance(node, dict) else None
+    if not isinstance(node, dict):
+        return []
+    return [
+        source.problem((*path, key), message)
+        for key, value in node.items()
+        if isinstance(value, (bool, int, float, str))
+        and (message := kafka_configs.check_topic_config(key, value)) is not None
+    ]
+
+
+def merged_config(topology: Topology, asset_class: str, data_type: str, exchange: str) -> dict[str, ConfigValue]:
+    """Kafka config of one topic before stack overrides: defaults < data type < exchange."""
+    return {
+        **topology.defaults.config,
+        **topology.data_types[data_type].config,
+        **topology.asset_classes[asset_class].exchanges[exchange].config,
+    }

@@ -1,0 +1,123 @@
+"""YAML loading that remembers where every value came from.
+
+PyYAML forgets line numbers once it builds Python objects, and silently keeps the last of two
+duplicate keys. Both matter to a user fixing a typo in a topology, so the loader below records the
+line of each value by its dotted path and turns duplicate keys into problems.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from k2infra.errors import Problem, TopologyError
+
+
+@dataclass
+class YamlSource:
+    """A parsed YAML document plus the line of each value, keyed by path tuple."""
+
+    file: str
+    data: Any
+    lines: dict[tuple[str | int, ...], int] = field(default_factory=dict)
+
+    def line_of(self, path: tuple[str | int, ...]) -> int | None:
+        """The line of `path`, or of its nearest ancestor that has one."""
+        for end in range(len(path), -1, -1):
+            line = self.lines.get(tuple(path[:end]))
+            if line is not None:
+                return line
+        return None
+
+    def problem(self, path: tuple[str | int, ...], message: str) -> Problem:
+        return Problem(self.file, self.line_of(path), dotted(path), message)
+
+
+def dotted(path: tuple[str | int, ...]) -> str:
+    out = ""
+    for part in path:
+        if isinstance(part, int) or "." in part:
+            out += f"[{part}]"  # list index, or a key that holds dots such as 'retention.ms'
+        else:
+            out += f".{part}" if out else part
+    return out
+
+
+class _Builder:
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.lines: dict[tuple[str | int, ...], int] = {}
+        self.problems: list[Problem] = []
+        self._scalar = yaml.SafeLoader("")  # only used for its scalar constructors
+
+    def build(self, node: Node, path: tuple[str | int, ...]) -> Any:
+        self.lines.setdefault(path, node.start_mark.line + 1)
+        if isinstance(node, MappingNode):
+            return self._mapping(node, path)
+        if isinstance(node, SequenceNode):
+            return [self.build(child, (*path, i)) for i, child in enumerate(node.value)]
+        assert isinstance(node, ScalarNode)
+        return self._scalar.construct_object(node, deep=True)
+
+    def _mapping(self, node: MappingNode, path: tuple[str | int, ...]) -> dict[Any, Any]:
+        self._scalar.flatten_mapping(node)  # resolves YAML merge keys (<<)
+        result: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = self.build(key_node, (*path, "<key>"))
+            if not isinstance(key, str):
+                key = str(key)
+            child = (*path, key)
+            line = key_node.start_mark.line + 1
+            if key in result:
+                first = self.lines.get(child)
+                self.problems.append(
+                    Problem(self.file, line, dotted(child), f"duplicate key (first defined on line {first})")
+                )
+                continue
+            self.lines[child] = line
+            result[key] = self.build(value_node, child)
+        return result
+
+
+def load_yaml(path: Path, display_name: str | None = None) -> YamlSource:
+    """Parse `path`; raise TopologyError for unreadable files, syntax errors and duplicate keys."""
+    name = display_name or str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise TopologyError([Problem(name, None, "", "file not found")]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TopologyError([Problem(name, None, "", f"cannot read file: {exc}")]) from None
+    return parse_yaml(text, name)
+
+
+def parse_yaml(text: str, name: str) -> YamlSource:
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        detail = " ".join(str(part) for part in (exc.context, exc.problem) if part)
+        raise TopologyError([Problem(name, line, "", f"invalid YAML: {detail}")]) from None
+    except yaml.YAMLError as exc:
+        raise TopologyError([Problem(name, None, "", f"invalid YAML: {exc}")]) from None
+    if node is None:
+        raise TopologyError([Problem(name, None, "", "the file is empty; expected a mapping")])
+    builder = _Builder(name)
+    try:
+        data = builder.build(node, ())
+    except yaml.constructor.ConstructorError as exc:
+        mark = exc.problem_mark
+        raise TopologyError(
+            [Problem(name, mark.line + 1 if mark else None, "", f"invalid YAML value: {exc.problem}")]
+        ) from None
+    if builder.problems:
+        raise TopologyError(builder.problems)
+    if not isinstance(data, dict):
+        found = type(data).__name__
+        raise TopologyError([Problem(name, node.start_mark.line + 1, "", f"the top level must be a mapping, got {found}")])
+    return YamlSource(name, data, builder.lines)
