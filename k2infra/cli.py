@@ -20,9 +20,13 @@ EXIT_OK, EXIT_DRIFT, EXIT_BAD_INPUT = 0, 1, 2
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config-dir", default="config", type=Path, help="holds kafka/topics.yaml and schemas/ (default: config)")
+    parser.add_argument(
+        "--config-dir", default="config", type=Path, help="holds kafka/topics.yaml and schemas/ (default: config)"
+    )
     parser.add_argument("--stack", help="apply the overrides of Pulumi.<STACK>.yaml (default: the topology alone)")
-    parser.add_argument("--project-dir", default=".", type=Path, help="where the Pulumi.<stack>.yaml files are (default: .)")
+    parser.add_argument(
+        "--project-dir", default=".", type=Path, help="where the Pulumi.<stack>.yaml files are (default: .)"
+    )
 
 
 def _csv(value: str) -> list[str]:
@@ -97,7 +101,9 @@ def _topics(args: argparse.Namespace, plan: Plan, out: TextIO) -> int:
         config = ", ".join(f"{k}={v}" for k, v in t.config.items())
         rows.append([t.name, str(t.partitions), str(t.replication_factor), t.schema_subject, t.partition_key, config])
     _table(rows, out)
-    print(f"\n{len(plan.topics)} topics, {len(plan.subjects)} subjects ({plan.settings.schema_compatibility}):", file=out)
+    print(
+        f"\n{len(plan.topics)} topics, {len(plan.subjects)} subjects ({plan.settings.schema_compatibility}):", file=out
+    )
     for s in plan.subjects:
         print(f"  {s.subject}  <- {s.schema_file} ({len(s.topics)} topic{'s' if len(s.topics) != 1 else ''})", file=out)
     return EXIT_OK

@@ -47,7 +47,11 @@ class TopicNameBuilder:
         topics = self.plan.topics
         _check("asset class", asset_class, (t.asset_class for t in topics))
         _check("exchange", exchange, (t.exchange for t in topics if t.asset_class == asset_class))
-        _check("data type", data_type, (t.data_type for t in topics if (t.asset_class, t.exchange) == (asset_class, exchange)))
+        _check(
+            "data type",
+            data_type,
+            (t.data_type for t in topics if (t.asset_class, t.exchange) == (asset_class, exchange)),
+        )
         spec = self.plan.topic(topic_name(asset_class, data_type, exchange))
         assert spec is not None  # every part was checked above
         return spec
@@ -101,6 +105,8 @@ def subscriptions(plan: Plan) -> dict[str, dict[str, list[str]]]:
     builder = SubscriptionBuilder(plan)
     return {
         "by_exchange": {e.ref: builder.subscribe_to_exchange(e.asset_class, e.code) for e in plan.exchanges},
-        "by_asset_class": {ac: builder.subscribe_to_asset_class(ac) for ac in sorted({t.asset_class for t in plan.topics})},
+        "by_asset_class": {
+            ac: builder.subscribe_to_asset_class(ac) for ac in sorted({t.asset_class for t in plan.topics})
+        },
         "by_data_type": {dt: builder.subscribe_to_data_type(dt) for dt in sorted({t.data_type for t in plan.topics})},
     }

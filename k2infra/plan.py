@@ -78,16 +78,22 @@ class Plan:
         return self._by_name.get(name)
 
 
-def effective_partitions(loaded: LoadedTopology, settings: StackSettings, asset_class: str, data_type: str, exchange: str) -> int:
+def effective_partitions(
+    loaded: LoadedTopology, settings: StackSettings, asset_class: str, data_type: str, exchange: str
+) -> int:
     """A data type's fixed count (reference_data: 1) wins; then the stack's; then the exchange's."""
     fixed = loaded.topology.data_types[data_type].partitions
     if fixed is not None:
         return fixed
     override = settings.partitions.get(f"{asset_class}.{exchange}")
-    return override if override is not None else loaded.topology.asset_classes[asset_class].exchanges[exchange].partitions
+    return (
+        override if override is not None else loaded.topology.asset_classes[asset_class].exchanges[exchange].partitions
+    )
 
 
-def effective_config(loaded: LoadedTopology, settings: StackSettings, asset_class: str, data_type: str, exchange: str) -> dict[str, str]:
+def effective_config(
+    loaded: LoadedTopology, settings: StackSettings, asset_class: str, data_type: str, exchange: str
+) -> dict[str, str]:
     raw = merged_config(loaded.topology, asset_class, data_type, exchange)
     if settings.min_insync_replicas is not None:
         raw["min.insync.replicas"] = settings.min_insync_replicas

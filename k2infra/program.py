@@ -39,8 +39,10 @@ def read_settings(topology: Topology) -> tuple[StackSettings, Credentials]:
     config = pulumi.Config(NAMESPACE)
     if settings.sasl_mechanism and "saslPassword" not in secrets:
         raise TopologyError.single(
-            f"Pulumi.{pulumi.get_stack()}.yaml", f"{NAMESPACE}:saslPassword",
-            f"is required with saslMechanism {settings.sasl_mechanism}: pulumi config set --secret {NAMESPACE}:saslPassword",
+            f"Pulumi.{pulumi.get_stack()}.yaml",
+            f"{NAMESPACE}:saslPassword",
+            f"is required with saslMechanism {settings.sasl_mechanism}: "
+            f"pulumi config set --secret {NAMESPACE}:saslPassword",
         )
     credentials = Credentials(
         sasl_password=config.get_secret("saslPassword"),

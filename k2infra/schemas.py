@@ -93,12 +93,22 @@ def load_topology_schemas(
             expected = dt_spec.get("schema")
             if isinstance(expected, str) and schema.name != expected:
                 problems.append(
-                    Problem(shown, 1, "name", f"record name {schema.name!r} differs from data_types.{data_type}.schema {expected!r}")
+                    Problem(
+                        shown,
+                        1,
+                        "name",
+                        f"record name {schema.name!r} differs from data_types.{data_type}.schema {expected!r}",
+                    )
                 )
             key = dt_spec.get("partition_key")
             if isinstance(key, str) and key and key not in schema.field_names:
                 problems.append(
-                    Problem(shown, 1, "fields", f"lacks the partition key field {key!r} (data_types.{data_type}.partition_key)")
+                    Problem(
+                        shown,
+                        1,
+                        "fields",
+                        f"lacks the partition key field {key!r} (data_types.{data_type}.partition_key)",
+                    )
                 )
             schemas[(asset_class, data_type)] = schema
     return schemas, problems

@@ -22,7 +22,13 @@ from k2infra.yaml_source import YamlSource, load_yaml
 
 NAMESPACE = "k2infra"
 COMPATIBILITY_LEVELS = (
-    "NONE", "BACKWARD", "BACKWARD_TRANSITIVE", "FORWARD", "FORWARD_TRANSITIVE", "FULL", "FULL_TRANSITIVE",
+    "NONE",
+    "BACKWARD",
+    "BACKWARD_TRANSITIVE",
+    "FORWARD",
+    "FORWARD_TRANSITIVE",
+    "FULL",
+    "FULL_TRANSITIVE",
 )
 # Config keys holding credentials: read with get_secret, never accepted in plaintext.
 SECRET_KEYS = {
@@ -116,11 +122,17 @@ def settings_from_mapping(
     for key, value in raw.items():
         if key in SECRET_KEYS:
             if value is not None:
-                problems.append(problem((key,), "holds a credential and must be a secret: use `pulumi config set --secret`"))
+                problems.append(
+                    problem((key,), "holds a credential and must be a secret: use `pulumi config set --secret`")
+                )
             continue
         if key not in KNOWN_KEYS:
             close = difflib.get_close_matches(key, KNOWN_KEYS, n=1)
-            problems.append(problem((key,), f"unknown stack setting (did you mean '{close[0]}'?)" if close else "unknown stack setting"))
+            problems.append(
+                problem(
+                    (key,), f"unknown stack setting (did you mean '{close[0]}'?)" if close else "unknown stack setting"
+                )
+            )
             continue
         plain[key] = _decode(key, value)
     try:
@@ -147,7 +159,16 @@ def _decode(key: str, value: Any) -> Any:
 
 
 _STRING_KEYS = frozenset(
-    {"caCert", "kafkaVersion", "saslMechanism", "saslUsername", "schemaRegistryUrl", "schemaRegistryUsername", "schemaCompatibility", "localCluster"}
+    {
+        "caCert",
+        "kafkaVersion",
+        "saslMechanism",
+        "saslUsername",
+        "schemaRegistryUrl",
+        "schemaRegistryUsername",
+        "schemaCompatibility",
+        "localCluster",
+    }
 )
 
 
@@ -164,7 +185,11 @@ def _reference_problems(settings: StackSettings, topology: Topology, problem: An
         if ref not in known:
             unknown(("partitions", ref), ref)
         if isinstance(count, bool) or not 1 <= count <= MAX_PARTITIONS:
-            out.append(problem(("partitions", ref), f"must be an integer between 1 and {MAX_PARTITIONS}, got {describe(count)}"))
+            out.append(
+                problem(
+                    ("partitions", ref), f"must be an integer between 1 and {MAX_PARTITIONS}, got {describe(count)}"
+                )
+            )
     for i, ref in enumerate(settings.exchanges or []):
         if ref not in known:
             unknown(("exchanges", i), ref)
@@ -172,7 +197,9 @@ def _reference_problems(settings: StackSettings, topology: Topology, problem: An
         out.append(problem(("exchanges",), "enables no exchange; omit it to enable all"))
     out += _isr_problems(settings, topology, problem)
     if settings.protect and settings.hard_delete_subjects:
-        out.append(problem(("hardDeleteSubjects",), "cannot be true on a protected stack: protected topics keep their schemas"))
+        out.append(
+            problem(("hardDeleteSubjects",), "cannot be true on a protected stack: protected topics keep their schemas")
+        )
     if settings.sasl_mechanism and not settings.sasl_username:
         out.append(problem(("saslUsername",), f"is required with saslMechanism {settings.sasl_mechanism}"))
     return out
@@ -204,6 +231,7 @@ def _isr_problems(settings: StackSettings, topology: Topology, problem: Any) -> 
 
 # -- reading Pulumi.<stack>.yaml without the engine (command line) ------------------------------
 
+
 def stack_file(project_dir: Path, stack: str) -> Path:
     return project_dir / f"Pulumi.{stack}.yaml"
 
@@ -214,8 +242,12 @@ def load_stack_settings(project_dir: Path, stack: str | None, topology: Topology
         return settings_from_mapping({}, topology, source_name="(no stack)")
     path = stack_file(project_dir, stack)
     if not path.exists():
-        present = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in project_dir.glob("Pulumi.*.yaml"))
-        raise TopologyError([Problem(display_path(path), None, "", f"no such stack file (stacks here: {', '.join(present) or 'none'})")])
+        present = sorted(
+            p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in project_dir.glob("Pulumi.*.yaml")
+        )
+        raise TopologyError(
+            [Problem(display_path(path), None, "", f"no such stack file (stacks here: {', '.join(present) or 'none'})")]
+        )
     source = load_yaml(path, display_name=display_path(path))
     return settings_from_source(source, topology)
 
@@ -230,7 +262,7 @@ def settings_from_source(source: YamlSource, topology: Topology) -> StackSetting
         namespace, _, key = full_key.partition(":")
         if namespace != NAMESPACE or not key:
             continue  # other namespaces (kafka:, pulumi:) are not ours to check
-        if key in SECRET_KEYS and (isinstance(value, dict) and "secure" in value or os.environ.get(SECRET_KEYS[key])):
+        if key in SECRET_KEYS and ((isinstance(value, dict) and "secure" in value) or os.environ.get(SECRET_KEYS[key])):
             secrets.add(key)
             continue
         raw[key] = value
@@ -241,7 +273,9 @@ def settings_from_source(source: YamlSource, topology: Topology) -> StackSetting
     def line_of(path: tuple[str | int, ...]) -> int | None:
         return source.line_of(("config", f"{NAMESPACE}:{path[0]}", *path[1:]))
 
-    return settings_from_mapping(raw, topology, source_name=source.file, line_of=line_of, secrets_set=frozenset(secrets))
+    return settings_from_mapping(
+        raw, topology, source_name=source.file, line_of=line_of, secrets_set=frozenset(secrets)
+    )
 
 
 def secret_from_env(key: str) -> str | None:

@@ -22,6 +22,7 @@ from pydantic_core import PydanticCustomError
 from k2infra import kafka_configs
 from k2infra.errors import Problem, TopologyError, display_path
 from k2infra.messages import describe, pydantic_message
+from k2infra.schemas import load_topology_schemas
 from k2infra.yaml_source import YamlSource, load_yaml
 
 TOPIC_PREFIX = "market"
@@ -32,14 +33,16 @@ MAX_PARTITIONS = 10000
 TOPOLOGY_FILE = Path("kafka") / "topics.yaml"
 
 
-def _strict_int(low: int, high: int | None, what: str) -> BeforeValidator:
-    bound = f"between {low} and {high}" if high is not None else f">= {low}"
+def _strict_int(low: int, high: int) -> BeforeValidator:
+    """Integers only: YAML's true, 1.5 and "30" are all refused, unlike pydantic's lax mode."""
 
     def check(value: Any) -> int:
         ok = isinstance(value, int) and not isinstance(value, bool)
-        if not ok or value < low or (high is not None and value > high):
+        if not ok or not low <= value <= high:
             raise PydanticCustomError(
-                "k2_int", "must be {what} {bound}, got {got}", {"what": what, "bound": bound, "got": describe(value)}
+                "k2_int",
+                "must be an integer between {low} and {high}, got {got}",
+                {"low": low, "high": high, "got": describe(value)},
             )
         return value
 
@@ -76,8 +79,8 @@ def _country(value: Any) -> str:
     return value
 
 
-Partitions = Annotated[int, _strict_int(1, MAX_PARTITIONS, "an integer between")]
-ReplicationFactor = Annotated[int, _strict_int(1, 32767, "an integer between")]
+Partitions = Annotated[int, _strict_int(1, MAX_PARTITIONS)]
+ReplicationFactor = Annotated[int, _strict_int(1, 32767)]
 Name = Annotated[str, BeforeValidator(_name)]
 Timezone = Annotated[str, BeforeValidator(_timezone)]
 Country = Annotated[str, BeforeValidator(_country)]
@@ -151,8 +154,6 @@ def subject_name(asset_class: str, data_type: str) -> str:
 
 def load_topology(config_dir: Path | str = "config") -> LoadedTopology:
     """Load and validate `<config_dir>/kafka/topics.yaml` and its schemas; raise TopologyError."""
-    from k2infra.schemas import load_topology_schemas  # local: schemas imports our helpers
-
     config_dir = Path(config_dir)
     source = load_yaml(config_dir / TOPOLOGY_FILE, display_name=display_path(config_dir / TOPOLOGY_FILE))
     problems = _shape_problems(source) + _meaning_problems(source)
@@ -164,6 +165,7 @@ def load_topology(config_dir: Path | str = "config") -> LoadedTopology:
 
 
 # -- pass 1: shape ---------------------------------------------------------------------------
+
 
 def _shape_problems(source: YamlSource) -> list[Problem]:
     try:
@@ -182,7 +184,7 @@ def _from_pydantic(source: YamlSource, err: Any) -> Problem:
         hint = f" (did you mean '{close[0]}'?)" if close else f" (expected one of: {', '.join(known)})"
         return source.problem(loc, f"unknown key{hint}")
     # A union of YAML scalar types: say what is allowed rather than four failed alternatives.
-    if len(loc) >= 2 and loc[-2] == "config" or (len(loc) >= 3 and loc[-3] == "config"):
+    if (len(loc) >= 2 and loc[-2] == "config") or (len(loc) >= 3 and loc[-3] == "config"):
         loc = loc[: loc.index("config") + 2]
         return source.problem(loc, f"must be a string, number or boolean, got {describe(err.get('input'))}")
     if "[key]" in loc:
@@ -194,16 +196,17 @@ def _known_fields(loc: tuple[str | int, ...]) -> list[str]:
     """The keys allowed at `loc`, found by walking the model annotations."""
     current: Any = Topology
     for part in loc:
+        current = _unwrap(current)
         if isinstance(current, type) and issubclass(current, BaseModel):
-            field = next(
-                (f for name, f in current.model_fields.items() if part in (name, f.alias)), None
-            )
+            field = next((f for name, f in current.model_fields.items() if part in (name, f.alias)), None)
             if field is None:
                 return []
             current = field.annotation
-        current = _unwrap(current)
-        if typing.get_origin(current) is dict:
-            current = _unwrap(typing.get_args(current)[1])
+        elif typing.get_origin(current) is dict:
+            current = typing.get_args(current)[1]  # the part was a key of the mapping
+        else:
+            return []
+    current = _unwrap(current)
     if isinstance(current, type) and issubclass(current, BaseModel):
         return [f.alias or name for name, f in current.model_fields.items()]
     return []
@@ -215,7 +218,7 @@ def _unwrap(annotation: Any) -> Any:
         origin = typing.get_origin(annotation)
         if origin is Annotated:
             annotation = typing.get_args(annotation)[0]
-        elif origin in (typing.Union, getattr(__import__("types"), "UnionType")):
+        elif origin in (typing.Union, __import__("types").UnionType):
             args = [a for a in typing.get_args(annotation) if a is not type(None)]
             if len(args) != 1:
                 return annotation
@@ -225,6 +228,7 @@ def _unwrap(annotation: Any) -> Any:
 
 
 # -- pass 2: meaning -------------------------------------------------------------------------
+
 
 def _mapping(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
@@ -243,7 +247,9 @@ def _meaning_problems(source: YamlSource) -> list[Problem]:
     for ac_name, ac in _mapping(data.get("asset_classes")).items():
         exchanges = _mapping(ac).get("exchanges")
         if isinstance(ac, dict) and isinstance(exchanges, dict) and not exchanges:
-            problems.append(source.problem(("asset_classes", ac_name, "exchanges"), "an asset class needs at least one exchange"))
+            problems.append(
+                source.problem(("asset_classes", ac_name, "exchanges"), "an asset class needs at least one exchange")
+            )
         for ex_name, ex in _mapping(exchanges).items():
             path = ("asset_classes", ac_name, "exchanges", ex_name)
             problems += _config_problems(source, (*path, "config"))
@@ -251,15 +257,24 @@ def _meaning_problems(source: YamlSource) -> list[Problem]:
             for i, dt_name in enumerate(selected if isinstance(selected, list) else []):
                 if isinstance(dt_name, str) and data_types and dt_name not in data_types:
                     problems.append(
-                        source.problem((*path, "data_types", i), f"unknown data type {describe(dt_name)} (known: {', '.join(data_types)})")
+                        source.problem(
+                            (*path, "data_types", i),
+                            f"unknown data type {describe(dt_name)} (known: {', '.join(data_types)})",
+                        )
                     )
             if isinstance(selected, list) and not selected:
-                problems.append(source.problem((*path, "data_types"), "must list at least one data type (omit it for all)"))
+                problems.append(
+                    source.problem((*path, "data_types"), "must list at least one data type (omit it for all)")
+                )
             for dt_name in data_types:
                 name = topic_name(str(ac_name), str(dt_name), str(ex_name))
                 if len(name) > KAFKA_TOPIC_MAX_LENGTH or not KAFKA_TOPIC_PATTERN.match(name):
                     problems.append(
-                        source.problem(path, f"topic name {name!r} is not legal for Kafka (at most {KAFKA_TOPIC_MAX_LENGTH} characters of [a-zA-Z0-9._-])")
+                        source.problem(
+                            path,
+                            f"topic name {name!r} is not legal for Kafka "
+                            f"(at most {KAFKA_TOPIC_MAX_LENGTH} characters of [a-zA-Z0-9._-])",
+                        )
                     )
     return problems
 

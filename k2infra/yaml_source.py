@@ -119,5 +119,7 @@ def parse_yaml(text: str, name: str) -> YamlSource:
         raise TopologyError(builder.problems)
     if not isinstance(data, dict):
         found = type(data).__name__
-        raise TopologyError([Problem(name, node.start_mark.line + 1, "", f"the top level must be a mapping, got {found}")])
+        raise TopologyError(
+            [Problem(name, node.start_mark.line + 1, "", f"the top level must be a mapping, got {found}")]
+        )
     return YamlSource(name, data, builder.lines)

@@ -1,0 +1,42 @@
+"""Shared fixtures: a private copy of the repository's config that a test may edit."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def config_dir(tmp_path: Path) -> Path:
+    """A copy of config/ (topology and schemas) in a temp dir."""
+    target = tmp_path / "config"
+    shutil.copytree(REPO / "config", target)
+    return target
+
+
+@pytest.fixture
+def project_dir(tmp_path: Path, config_dir: Path) -> Path:
+    """A temp project: config/ plus the stack files, so tests may edit both."""
+    for stack_file in REPO.glob("Pulumi.*.yaml"):
+        shutil.copy(stack_file, tmp_path / stack_file.name)
+    return tmp_path
+
+
+@pytest.fixture
+def edit_topology(config_dir: Path) -> Callable[[Callable[[dict], None]], Path]:
+    """Apply an edit to the parsed topology and write it back; returns the file."""
+
+    def edit(change: Callable[[dict], None]) -> Path:
+        path = config_dir / "kafka" / "topics.yaml"
+        data = yaml.safe_load(path.read_text())
+        change(data)
+        path.write_text(yaml.safe_dump(data, sort_keys=False))
+        return path
+
+    return edit
