@@ -1,0 +1,9 @@
+"""Schema Registry subjects as Pulumi resources (a Python dynamic provider).
+
+* ``resource``: ``SchemaSubject``, ``SchemaSubjectArgs``, ``RegistryConnection``;
+* ``provider``: the dynamic provider and its lifecycle (module docstring);
+* ``client``: the Confluent-API HTTP client (timeouts, retries, errors);
+* ``avro_canonical``: the canonical schema text that diffs compare.
+
+Nothing is imported here, so ``import k2infra.registry.client`` does not need Pulumi.
+"""
