@@ -9,7 +9,9 @@ from typing import Any
 import pulumi
 import pulumi_kafka as kafka
 
+from k2infra.local_cluster import provision_local_cluster
 from k2infra.naming import subscriptions
+from k2infra.partition_guard import PartitionShrinkError, check_no_shrink
 from k2infra.plan import Plan
 from k2infra.registry.resource import RegistryConnection, SchemaSubject, SchemaSubjectArgs
 
@@ -35,10 +37,12 @@ class TopicPlatform(pulumi.ComponentResource):
         plan: Plan,
         credentials: Credentials,
         opts: pulumi.ResourceOptions | None = None,
-        depends_on: list[pulumi.Resource] | None = None,
     ) -> None:
         super().__init__(COMPONENT_TYPE, name, None, opts)
         settings = plan.settings
+        # Dev stacks on a machine with Docker may bring their own broker and registry.
+        self.local_cluster = provision_local_cluster(settings, parent=self)
+        depends_on = self.local_cluster
         self.provider = kafka.Provider(
             "kafka",
             bootstrap_servers=settings.bootstrap_servers,
@@ -51,14 +55,15 @@ class TopicPlatform(pulumi.ComponentResource):
             sasl_password=credentials.sasl_password,
             kafka_version=settings.kafka_version,
             timeout=settings.kafka_timeout_seconds,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on or []),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on),
         )
         topic_opts = pulumi.ResourceOptions(parent=self, provider=self.provider, protect=settings.protect)
+        checked = self._partition_check(plan, depends_on)
         self.topics = {
             spec.name: kafka.Topic(
                 spec.name,
                 name=spec.name,
-                partitions=spec.partitions,
+                partitions=checked.apply(lambda _, count=spec.partitions: count),
                 replication_factor=spec.replication_factor,
                 # Strings only: numeric values make `pulumi refresh` report drift (pulumi-kafka#419).
                 config=dict(spec.config),
@@ -72,7 +77,7 @@ class TopicPlatform(pulumi.ComponentResource):
             password=credentials.schema_registry_password,
             token=credentials.schema_registry_token,
         )
-        subject_opts = pulumi.ResourceOptions(parent=self, protect=settings.protect, depends_on=depends_on or [])
+        subject_opts = pulumi.ResourceOptions(parent=self, protect=settings.protect, depends_on=depends_on)
         self.subjects = {
             spec.subject: SchemaSubject(
                 spec.subject,
@@ -92,30 +97,34 @@ class TopicPlatform(pulumi.ComponentResource):
         self.outputs = stack_outputs(plan, self.subjects)
         self.register_outputs(self.outputs)
 
+    def _partition_check(self, plan: Plan, depends_on: list[pulumi.Resource]) -> pulumi.Output[None]:
+        """Resolves once the live counts are known and none would shrink; fails the run otherwise."""
+        live = kafka.get_topics_output(
+            opts=pulumi.InvokeOutputOptions(parent=self, provider=self.provider, depends_on=depends_on)
+        )
+
+        def check(listed: list[Any] | None) -> None:
+            counts = {item.topic_name: int(item.partitions) for item in listed or []}
+            try:
+                check_no_shrink(plan.topics, counts)
+            except PartitionShrinkError as exc:
+                raise pulumi.RunError(str(exc)) from None
+
+        return live.lists.apply(check)
+
 
 def stack_outputs(plan: Plan, subjects: dict[str, SchemaSubject]) -> dict[str, Any]:
     """The stable, documented outputs that app deploys read through StackReference."""
     settings = plan.settings
-    topics = {
-        t.name: {
-            "asset_class": t.asset_class,
-            "data_type": t.data_type,
-            "exchange": t.exchange,
-            "partitions": t.partitions,
-            "replication_factor": t.replication_factor,
-            "config": dict(t.config),
-            "schema_subject": t.schema_subject,
-            "schema_name": t.schema_name,
-            "partition_key": t.partition_key,
-        }
-        for t in plan.topics
-    }
+    # Every field of the topic spec but its name, which is the key.
+    topics = {t.name: {k: v for k, v in t.to_dict().items() if k != "name"} for t in plan.topics}
     schemas = {
-        name: pulumi.Output.all(
-            id=resource.schema_id, version=resource.version, compatibility=resource.compatibility
-        ).apply(lambda v, s=spec: {**v, "topics": list(s.topics)})
+        spec.subject: pulumi.Output.all(
+            id=subjects[spec.subject].schema_id,
+            version=subjects[spec.subject].version,
+            compatibility=subjects[spec.subject].compatibility,
+        ).apply(lambda values, topics=list(spec.topics): {**values, "topics": topics})
         for spec in plan.subjects
-        for name, resource in [(spec.subject, subjects[spec.subject])]
     }
     return {
         "topics": topics,

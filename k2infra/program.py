@@ -9,6 +9,7 @@ import pulumi
 from pulumi.runtime import config as runtime_config
 
 from k2infra.errors import TopologyError
+from k2infra.local_cluster import local_ports
 from k2infra.plan import Plan, build_plan
 from k2infra.platform import Credentials, TopicPlatform
 from k2infra.settings import NAMESPACE, SECRET_KEYS, StackSettings, settings_from_mapping
@@ -62,9 +63,13 @@ def run(config_dir: Path = Path("config")) -> TopicPlatform:
     """Declare everything, or fail before registering any resource when the input is bad."""
     try:
         plan, credentials = load_stack_plan(config_dir)
+        if plan.settings.local_cluster == "docker":
+            local_ports(plan.settings)  # refuses settings a local cluster cannot serve, before any resource
     except TopologyError as exc:
         # RunError ends the program with our message alone, no Python traceback.
         raise pulumi.RunError(exc.report()) from None
+    except ValueError as exc:
+        raise pulumi.RunError(str(exc)) from None
     platform = TopicPlatform("k2", plan, credentials)
     for name, value in platform.outputs.items():
         pulumi.export(name, value)

@@ -1,0 +1,108 @@
+"""Run the real Pulumi program under pulumi.runtime mocks, configured like a stack file.
+
+The engine hands programs their config as strings (JSON for non-strings) plus the list of secret
+keys; `configure` does the same from a Pulumi.<stack>.yaml so that tests see what `pulumi up` sees.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+
+
+@dataclass
+class RecordingMocks(pulumi.runtime.Mocks):
+    resources: list[pulumi.runtime.MockResourceArgs] = field(default_factory=list)
+    live_partitions: dict[str, int] = field(default_factory=dict)  # what getTopics reports
+    calls: list[str] = field(default_factory=list)
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        self.resources.append(args)
+        outputs = dict(args.inputs)
+        if args.typ.startswith("pulumi-python:dynamic"):
+            # What the registry would answer on create.
+            outputs.update(schema_id=100 + len(self.resources), version=1)
+        return f"{args.name}-id", outputs
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
+        self.calls.append(args.token)
+        if args.token == "kafka:index:getTopics":
+            lists = [
+                {"topicName": name, "partitions": count, "replicationFactor": 1, "config": {}}
+                for name, count in self.live_partitions.items()
+            ]
+            return {"id": "cluster", "lists": lists}
+        return {}
+
+    def of_type(self, typ: str) -> list[pulumi.runtime.MockResourceArgs]:
+        return [r for r in self.resources if r.typ == typ]
+
+
+LAST_MOCKS: RecordingMocks | None = None
+
+
+def stack_config(stack_file: Path, secrets: dict[str, str] | None = None) -> tuple[dict[str, str], list[str]]:
+    """The config map and secret keys the engine would pass for this stack file."""
+    data = yaml.safe_load(stack_file.read_text()) or {}
+    config: dict[str, str] = {}
+    for key, value in (data.get("config") or {}).items():
+        config[key] = value if isinstance(value, str) else json.dumps(value)
+    secret_keys = []
+    for key, value in (secrets or {}).items():
+        config[f"k2infra:{key}"] = value
+        secret_keys.append(f"k2infra:{key}")
+    return config, secret_keys
+
+
+def install_mocks(
+    stack: str,
+    config: dict[str, str],
+    secret_keys: list[str],
+    preview: bool = False,
+    live_partitions: dict[str, int] | None = None,
+) -> RecordingMocks:
+    global LAST_MOCKS
+    mocks = LAST_MOCKS = RecordingMocks(live_partitions=dict(live_partitions or {}))
+    pulumi.runtime.set_mocks(mocks, project="k2infra", stack=stack, preview=preview)
+    pulumi.runtime.set_all_config(config, secret_keys)
+    return mocks
+
+
+@dataclass
+class ProgramRun:
+    mocks: RecordingMocks
+    outputs: dict[str, Any]
+    platform: Any
+
+    def resource(self, name: str) -> pulumi.runtime.MockResourceArgs:
+        [found] = [r for r in self.mocks.resources if r.name == name]
+        return found
+
+
+def run_program(
+    project_dir: Path,
+    stack: str,
+    secrets: dict[str, str] | None = None,
+    preview: bool = False,
+    live_partitions: dict[str, int] | None = None,
+) -> ProgramRun:
+    """Evaluate k2infra.program.run for `stack` under mocks and resolve every output."""
+    from k2infra.program import run
+
+    config, secret_keys = stack_config(project_dir / f"Pulumi.{stack}.yaml", secrets)
+    mocks = install_mocks(stack, config, secret_keys, preview, live_partitions)
+    holder: dict[str, Any] = {}
+
+    @pulumi.runtime.test
+    def program() -> pulumi.Output[Any]:
+        platform = run(project_dir / "config")
+        holder["platform"] = platform
+        return pulumi.Output.from_input(platform.outputs).apply(lambda values: holder.__setitem__("outputs", values))
+
+    program()
+    return ProgramRun(mocks, holder["outputs"], holder["platform"])

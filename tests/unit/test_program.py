@@ -1,0 +1,217 @@
+"""The Pulumi program under mocks: resources, options and outputs per stack."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pulumi
+import pytest
+
+from tests.unit.pulumi_harness import run_program
+
+TOPIC = "kafka:index/topic:Topic"
+PROVIDER = "pulumi:providers:kafka"
+DYNAMIC = "pulumi-python:dynamic/k2infra:SchemaSubject"
+COMPONENT = "k2infra:index:TopicPlatform"
+PROD_SECRETS = {"saslPassword": "kafka-s3cret", "schemaRegistryPassword": "registry-s3cret"}
+EXPECTED_PARTITIONS = {
+    "dev": {"asx": 3, "binance": 4},
+    "staging": {"asx": 12, "binance": 16},
+    "prod": {"asx": 30, "binance": 40},
+}
+
+
+def secrets_for(stack: str) -> dict[str, str]:
+    return PROD_SECRETS if stack in ("staging", "prod") else {}
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+def test_every_topic_with_partitions_replication_and_config(project_dir: Path, stack: str) -> None:
+    run = run_program(project_dir, stack, secrets_for(stack))
+    topics = {r.name: r.inputs for r in run.mocks.of_type(TOPIC)}
+    assert sorted(topics) == sorted(
+        f"market.{ac}.{dt}.{ex}"
+        for ac, ex in (("equities", "asx"), ("crypto", "binance"))
+        for dt in ("trades", "quotes", "reference_data")
+    )
+    rf, isr = (1, "1") if stack == "dev" else (3, "2")
+    for name, inputs in topics.items():
+        exchange = name.rsplit(".", 1)[1]
+        expected = 1 if ".reference_data." in name else EXPECTED_PARTITIONS[stack][exchange]
+        assert inputs["name"] == name
+        assert inputs["partitions"] == expected, name
+        assert inputs["replicationFactor"] == rf
+        assert inputs["config"]["min.insync.replicas"] == isr
+        assert all(isinstance(v, str) for v in inputs["config"].values())
+        assert (inputs["config"].get("cleanup.policy") == "compact") == (".reference_data." in name)
+
+
+def test_topics_belong_to_the_component_and_use_the_explicit_provider(project_dir: Path) -> None:
+    run = run_program(project_dir, "dev")
+    [component] = run.mocks.of_type(COMPONENT)
+    assert component.name == "k2"
+    children = run.platform._childResources  # mocks do not report parents
+    assert set(run.platform.topics.values()) <= children
+    assert set(run.platform.subjects.values()) <= children
+    for args in run.mocks.of_type(TOPIC):
+        assert args.provider and "pulumi:providers:kafka::kafka::" in args.provider
+
+
+def test_prod_topics_and_subjects_are_protected_and_dev_ones_are_not(project_dir: Path) -> None:
+    # MockResourceArgs carries no options, so the resource objects are asked directly.
+    prod = run_program(project_dir, "prod", PROD_SECRETS)
+    assert all(t._protect for t in prod.platform.topics.values())
+    assert all(s._protect for s in prod.platform.subjects.values())
+    dev = run_program(project_dir, "dev")
+    assert not any(t._protect for t in dev.platform.topics.values())
+
+
+def test_dev_provider_is_plaintext_and_explicit(project_dir: Path) -> None:
+    run = run_program(project_dir, "dev")
+    [provider] = run.mocks.of_type(PROVIDER)
+    inputs = provider.inputs
+    assert inputs["bootstrapServers"] in (["127.0.0.1:19092"], '["127.0.0.1:19092"]')
+    assert inputs["tlsEnabled"] in (False, "false")
+    assert "saslUsername" not in inputs and "saslPassword" not in inputs
+
+
+def test_prod_provider_uses_tls_and_sasl_with_a_secret_password(project_dir: Path) -> None:
+    run = run_program(project_dir, "prod", PROD_SECRETS)
+    [provider] = run.mocks.of_type(PROVIDER)
+    inputs = provider.inputs
+    assert inputs["tlsEnabled"] in (True, "true")
+    assert inputs["saslMechanism"] == "scram-sha512"
+    assert inputs["saslUsername"] == "k2infra-prod"
+    assert "kafka-s3cret" in str(inputs["saslPassword"])
+    assert run.platform.provider is not None
+
+
+def test_prod_without_its_sasl_password_fails_before_any_resource(project_dir: Path) -> None:
+    with pytest.raises(pulumi.RunError, match="k2infra:saslPassword: is required with saslMechanism scram-sha512"):
+        run_program(project_dir, "prod")
+
+
+def test_six_subjects_with_their_schemas(project_dir: Path) -> None:
+    run = run_program(project_dir, "prod", PROD_SECRETS)
+    subjects = {r.name: r.inputs for r in run.mocks.of_type(DYNAMIC)}
+    assert sorted(subjects) == sorted(
+        f"market.{ac}.{dt}-value" for ac in ("equities", "crypto") for dt in ("trades", "quotes", "reference_data")
+    )
+    trades = subjects["market.equities.trades-value"]
+    assert trades["subject"] == "market.equities.trades-value"
+    assert trades["schema"] == (project_dir / "config/schemas/equities/trades.avsc").read_text()
+    assert trades["compatibility"] == "FULL_TRANSITIVE"
+    assert trades["topics"] == ["market.equities.trades.asx"]
+
+
+def test_outputs_for_app_deploys(project_dir: Path) -> None:
+    run = run_program(project_dir, "dev")
+    out = run.outputs
+    assert set(out) == {"topics", "subscriptions", "schemas", "bootstrap_servers", "schema_registry_url"}
+    assert out["bootstrap_servers"] == "127.0.0.1:19092"
+    assert out["schema_registry_url"] == "http://127.0.0.1:18081/apis/ccompat/v7"
+    asx = out["topics"]["market.equities.trades.asx"]
+    assert asx == {
+        "asset_class": "equities",
+        "data_type": "trades",
+        "exchange": "asx",
+        "partitions": 3,
+        "replication_factor": 1,
+        "config": asx["config"],
+        "schema_subject": "market.equities.trades-value",
+        "schema_name": "trade",
+        "partition_key": "symbol",
+    }
+    assert asx["config"]["retention.ms"] == "86400000"
+    assert out["subscriptions"]["by_exchange"]["equities.asx"] == [
+        "market.equities.quotes.asx",
+        "market.equities.reference_data.asx",
+        "market.equities.trades.asx",
+    ]
+    schema = out["schemas"]["market.crypto.quotes-value"]
+    assert schema["version"] == 1
+    assert isinstance(schema["id"], int)
+    assert schema["compatibility"] == "BACKWARD"
+    assert schema["topics"] == ["market.crypto.quotes.binance"]
+
+
+def test_adding_an_exchange_by_config_alone(project_dir: Path, edit_topology: Callable) -> None:
+    edit_topology(
+        lambda t: t["asset_classes"]["equities"]["exchanges"].update(
+            nyse={"name": "New York Stock Exchange", "partitions": 100, "country": "US", "timezone": "America/New_York"}
+        )
+    )
+    run = run_program(project_dir, "prod", PROD_SECRETS)
+    topics = {r.name: r.inputs for r in run.mocks.of_type(TOPIC)}
+    assert len(topics) == 9
+    assert topics["market.equities.trades.nyse"]["partitions"] == 100
+    assert topics["market.equities.reference_data.nyse"]["partitions"] == 1
+    assert len(run.mocks.of_type(DYNAMIC)) == 6  # subjects are per asset class, shared with asx
+    assert run.outputs["subscriptions"]["by_exchange"]["equities.nyse"] == [
+        "market.equities.quotes.nyse",
+        "market.equities.reference_data.nyse",
+        "market.equities.trades.nyse",
+    ]
+
+
+def test_bad_topology_fails_before_registering_any_resource(project_dir: Path, edit_topology: Callable) -> None:
+    edit_topology(lambda t: t["asset_classes"]["crypto"]["exchanges"]["binance"].update(partitions=0))
+    with pytest.raises(pulumi.RunError) as caught:
+        run_program(project_dir, "dev")
+    assert "asset_classes.crypto.exchanges.binance.partitions: must be an integer between 1 and 10000, got 0" in str(
+        caught.value
+    )
+    # The failed run is the last one to install mocks: nothing reached the engine.
+    from tests.unit import pulumi_harness
+
+    assert pulumi_harness.LAST_MOCKS is not None and pulumi_harness.LAST_MOCKS.resources == []
+
+
+def test_typo_in_stack_config_fails_the_program(project_dir: Path) -> None:
+    stack = project_dir / "Pulumi.dev.yaml"
+    stack.write_text(stack.read_text().replace("k2infra:minInsyncReplicas", "k2infra:minInsyncReplica"))
+    with pytest.raises(
+        pulumi.RunError,
+        match="k2infra:minInsyncReplica: unknown stack setting \\(did you mean 'minInsyncReplicas'\\?\\)",
+    ):
+        run_program(project_dir, "dev")
+
+
+def test_raising_partitions_is_planned_as_a_plain_input(project_dir: Path) -> None:
+    run = run_program(project_dir, "dev", live_partitions={"market.equities.trades.asx": 2})
+    assert run.resource("market.equities.trades.asx").inputs["partitions"] == 3
+    assert "kafka:index:getTopics" in run.mocks.calls
+
+
+def test_lowering_partitions_is_refused_before_any_topic_is_registered(project_dir: Path) -> None:
+    live = {"market.equities.trades.asx": 30, "market.crypto.quotes.binance": 4}
+    with pytest.raises(pulumi.RunError) as caught:
+        run_program(project_dir, "dev", live_partitions=live)
+    message = str(caught.value)
+    assert message.startswith("refusing to lower partition counts")
+    assert "market.equities.trades.asx: planned 3 partitions, the cluster has 30" in message
+    assert "market.crypto.quotes.binance" not in message  # equal counts are fine
+    from tests.unit import pulumi_harness
+
+    assert pulumi_harness.LAST_MOCKS is not None
+    assert not pulumi_harness.LAST_MOCKS.of_type(TOPIC)
+
+
+def test_docker_local_cluster_is_provisioned_before_topics(project_dir: Path) -> None:
+    stack = project_dir / "Pulumi.dev.yaml"
+    stack.write_text(stack.read_text() + "  k2infra:localCluster: docker\n")
+    run = run_program(project_dir, "dev")
+    containers = run.mocks.of_type("docker:index/container:Container")
+    assert sorted(c.name for c in containers) == ["local-kafka", "local-registry"]
+    assert run.platform.local_cluster and all(r in run.platform._childResources for r in run.platform.local_cluster)
+
+
+def test_docker_local_cluster_refuses_remote_brokers_before_any_resource(project_dir: Path) -> None:
+    stack = project_dir / "Pulumi.staging.yaml"
+    stack.write_text(stack.read_text() + "  k2infra:localCluster: docker\n")
+    with pytest.raises(pulumi.RunError, match="k2infra:bootstrapServers"):
+        run_program(project_dir, "staging", PROD_SECRETS)
+    from tests.unit import pulumi_harness
+
+    assert pulumi_harness.LAST_MOCKS is not None and pulumi_harness.LAST_MOCKS.resources == []
