@@ -75,9 +75,7 @@ def test_symbol_is_a_required_string_partition_key(asset_class: str, data_type: 
 
 
 @pytest.mark.parametrize(("asset_class", "data_type"), CASES)
-def test_record_every_field_and_every_named_type_has_a_doc(
-    asset_class: str, data_type: str
-) -> None:
+def test_record_every_field_and_every_named_type_has_a_doc(asset_class: str, data_type: str) -> None:
     schema = load(asset_class, data_type)
     assert schema["doc"].strip()
     for field in schema["fields"]:
@@ -88,9 +86,7 @@ def test_record_every_field_and_every_named_type_has_a_doc(
 
 
 @pytest.mark.parametrize(("asset_class", "data_type"), CASES)
-def test_every_record_carries_exchange_timestamps_and_sequence(
-    asset_class: str, data_type: str
-) -> None:
+def test_every_record_carries_exchange_timestamps_and_sequence(asset_class: str, data_type: str) -> None:
     by_name = fields(asset_class, data_type)
     assert by_name["exchange"]["type"] == "string"
     for timestamp in ("event_timestamp", "ingest_timestamp"):
@@ -99,9 +95,7 @@ def test_every_record_carries_exchange_timestamps_and_sequence(
 
 
 @pytest.mark.parametrize(("asset_class", "data_type"), CASES)
-def test_optional_fields_are_null_unions_defaulting_to_null(
-    asset_class: str, data_type: str
-) -> None:
+def test_optional_fields_are_null_unions_defaulting_to_null(asset_class: str, data_type: str) -> None:
     for field in load(asset_class, data_type)["fields"]:
         if isinstance(field["type"], list):
             assert field["type"][0] == "null", field["name"]
@@ -109,9 +103,7 @@ def test_optional_fields_are_null_unions_defaulting_to_null(
 
 
 @pytest.mark.parametrize(("asset_class", "data_type"), CASES)
-def test_decimals_use_the_asset_class_precision_and_scale(
-    asset_class: str, data_type: str
-) -> None:
+def test_decimals_use_the_asset_class_precision_and_scale(asset_class: str, data_type: str) -> None:
     decimals = [t for t in types_within(load(asset_class, data_type)) if is_decimal(t)]
     assert decimals
     for decimal in decimals:
@@ -147,8 +139,15 @@ def test_reference_data_differs_between_equities_and_crypto() -> None:
     assert {"isin", "name", "currency", "lot_size", "tick_size", "sector"} <= set(equities)
     assert equities["listed_date"]["type"] == ["null", {"type": "int", "logicalType": "date"}]
     assert equities["listing_status"]["type"]["type"] == "enum"
-    assert {"base_asset", "quote_asset", "price_precision", "quantity_precision",
-            "min_notional", "tick_size", "step_size"} <= set(crypto)
+    assert {
+        "base_asset",
+        "quote_asset",
+        "price_precision",
+        "quantity_precision",
+        "min_notional",
+        "tick_size",
+        "step_size",
+    } <= set(crypto)
     assert crypto["status"]["type"]["type"] == "enum"
     assert "TRADING" in crypto["status"]["type"]["symbols"]
     assert "listed_date" not in crypto
@@ -159,54 +158,104 @@ LATER = datetime(2026, 1, 12, 0, 0, 1, 123789, tzinfo=UTC)
 
 SAMPLES: dict[tuple[str, str], dict[str, Any]] = {
     ("equities", "trades"): {
-        "symbol": "BHP", "exchange": "asx", "isin": "AU000000BHP4", "venue": "XASX",
-        "trade_id": "20260112-000042", "price": Decimal("45.670000"), "quantity": 1500,
-        "currency": "AUD", "aggressor_side": "BUY", "conditions": [],
-        "event_timestamp": NOW, "ingest_timestamp": LATER, "sequence_number": 1042,
+        "symbol": "BHP",
+        "exchange": "asx",
+        "isin": "AU000000BHP4",
+        "venue": "XASX",
+        "trade_id": "20260112-000042",
+        "price": Decimal("45.670000"),
+        "quantity": 1500,
+        "currency": "AUD",
+        "aggressor_side": "BUY",
+        "conditions": [],
+        "event_timestamp": NOW,
+        "ingest_timestamp": LATER,
+        "sequence_number": 1042,
     },
     ("equities", "quotes"): {
-        "symbol": "BHP", "exchange": "asx", "isin": None, "currency": "AUD",
-        "bid_price": Decimal("45.660000"), "bid_size": 3200, "bid_count": 7,
-        "ask_price": None, "ask_size": None, "ask_count": None,
-        "event_timestamp": NOW, "ingest_timestamp": LATER, "sequence_number": 1043,
+        "symbol": "BHP",
+        "exchange": "asx",
+        "isin": None,
+        "currency": "AUD",
+        "bid_price": Decimal("45.660000"),
+        "bid_size": 3200,
+        "bid_count": 7,
+        "ask_price": None,
+        "ask_size": None,
+        "ask_count": None,
+        "event_timestamp": NOW,
+        "ingest_timestamp": LATER,
+        "sequence_number": 1043,
     },
     ("equities", "reference_data"): {
         # A made-up listing: every field filled, dates included.
-        "symbol": "KTX", "exchange": "asx", "isin": "AU0000KTX019", "name": "K2 EXAMPLE LIMITED",
-        "security_type": "ORDINARY_SHARE", "currency": "AUD", "lot_size": 1,
-        "tick_size": Decimal("0.005000"), "sector": "Materials", "listing_status": "DELISTED",
-        "listed_date": date(2019, 3, 4), "delisted_date": date(2025, 11, 28),
+        "symbol": "KTX",
+        "exchange": "asx",
+        "isin": "AU0000KTX019",
+        "name": "K2 EXAMPLE LIMITED",
+        "security_type": "ORDINARY_SHARE",
+        "currency": "AUD",
+        "lot_size": 1,
+        "tick_size": Decimal("0.005000"),
+        "sector": "Materials",
+        "listing_status": "DELISTED",
+        "listed_date": date(2019, 3, 4),
+        "delisted_date": date(2025, 11, 28),
         "shares_outstanding": 512000000,
-        "event_timestamp": NOW, "ingest_timestamp": LATER, "sequence_number": 3,
+        "event_timestamp": NOW,
+        "ingest_timestamp": LATER,
+        "sequence_number": 3,
     },
     ("crypto", "trades"): {
-        "symbol": "BTCUSDT", "exchange": "binance", "base_asset": "BTC", "quote_asset": "USDT",
-        "trade_id": "4823716601", "price": Decimal("94215.010000000000000000"),
-        "quantity": Decimal("0.000530000000000000"), "quote_quantity": None,
-        "is_buyer_maker": True, "event_timestamp": NOW, "ingest_timestamp": LATER,
+        "symbol": "BTCUSDT",
+        "exchange": "binance",
+        "base_asset": "BTC",
+        "quote_asset": "USDT",
+        "trade_id": "4823716601",
+        "price": Decimal("94215.010000000000000000"),
+        "quantity": Decimal("0.000530000000000000"),
+        "quote_quantity": None,
+        "is_buyer_maker": True,
+        "event_timestamp": NOW,
+        "ingest_timestamp": LATER,
         "sequence_number": 4823716601,
     },
     ("crypto", "quotes"): {
-        "symbol": "ETHBTC", "exchange": "binance", "base_asset": "ETH", "quote_asset": "BTC",
-        "bid_price": Decimal("0.035120000000000000"), "bid_size": Decimal("12.483000000000000000"),
-        "ask_price": Decimal("0.035130000000000000"), "ask_size": Decimal("3.001000000000000000"),
-        "event_timestamp": NOW, "ingest_timestamp": LATER, "sequence_number": 61234567890,
+        "symbol": "ETHBTC",
+        "exchange": "binance",
+        "base_asset": "ETH",
+        "quote_asset": "BTC",
+        "bid_price": Decimal("0.035120000000000000"),
+        "bid_size": Decimal("12.483000000000000000"),
+        "ask_price": Decimal("0.035130000000000000"),
+        "ask_size": Decimal("3.001000000000000000"),
+        "event_timestamp": NOW,
+        "ingest_timestamp": LATER,
+        "sequence_number": 61234567890,
     },
     ("crypto", "reference_data"): {
-        "symbol": "BTCUSDT", "exchange": "binance", "base_asset": "BTC", "quote_asset": "USDT",
-        "status": "TRADING", "price_precision": 2, "quantity_precision": 5,
-        "tick_size": Decimal("0.010000000000000000"), "step_size": Decimal("0.000010000000000000"),
-        "min_quantity": Decimal("0.000010000000000000"), "max_quantity": None,
-        "min_notional": Decimal("5.000000000000000000"), "order_types": ["LIMIT", "MARKET"],
-        "event_timestamp": NOW, "ingest_timestamp": LATER, "sequence_number": 17,
+        "symbol": "BTCUSDT",
+        "exchange": "binance",
+        "base_asset": "BTC",
+        "quote_asset": "USDT",
+        "status": "TRADING",
+        "price_precision": 2,
+        "quantity_precision": 5,
+        "tick_size": Decimal("0.010000000000000000"),
+        "step_size": Decimal("0.000010000000000000"),
+        "min_quantity": Decimal("0.000010000000000000"),
+        "max_quantity": None,
+        "min_notional": Decimal("5.000000000000000000"),
+        "order_types": ["LIMIT", "MARKET"],
+        "event_timestamp": NOW,
+        "ingest_timestamp": LATER,
+        "sequence_number": 17,
     },
 }
 
 
 @pytest.mark.parametrize(("asset_class", "data_type"), CASES)
-def test_a_realistic_record_round_trips_through_the_schema(
-    asset_class: str, data_type: str
-) -> None:
+def test_a_realistic_record_round_trips_through_the_schema(asset_class: str, data_type: str) -> None:
     schema = fastavro.schema.parse_schema(load(asset_class, data_type))
     record = SAMPLES[(asset_class, data_type)]
     assert set(record) == set(fields(asset_class, data_type))

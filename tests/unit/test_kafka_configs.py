@@ -14,19 +14,46 @@ from k2infra.kafka_configs import (
 )
 
 # LogConfig.configNames() of the Kafka 3.9.2 broker: the "Topic Configs" table of the 3.9 docs.
-KAFKA_3_9_TOPIC_CONFIGS = frozenset({
-    "cleanup.policy", "compression.gzip.level", "compression.lz4.level", "compression.type",
-    "compression.zstd.level", "delete.retention.ms", "file.delete.delay.ms", "flush.messages",
-    "flush.ms", "follower.replication.throttled.replicas", "index.interval.bytes",
-    "leader.replication.throttled.replicas", "local.retention.bytes", "local.retention.ms",
-    "max.compaction.lag.ms", "max.message.bytes", "message.downconversion.enable",
-    "message.format.version", "message.timestamp.after.max.ms", "message.timestamp.before.max.ms",
-    "message.timestamp.difference.max.ms", "message.timestamp.type", "min.cleanable.dirty.ratio",
-    "min.compaction.lag.ms", "min.insync.replicas", "preallocate", "remote.log.copy.disable",
-    "remote.log.delete.on.disable", "remote.storage.enable", "retention.bytes", "retention.ms",
-    "segment.bytes", "segment.index.bytes", "segment.jitter.ms", "segment.ms",
-    "unclean.leader.election.enable",
-})
+KAFKA_3_9_TOPIC_CONFIGS = frozenset(
+    {
+        "cleanup.policy",
+        "compression.gzip.level",
+        "compression.lz4.level",
+        "compression.type",
+        "compression.zstd.level",
+        "delete.retention.ms",
+        "file.delete.delay.ms",
+        "flush.messages",
+        "flush.ms",
+        "follower.replication.throttled.replicas",
+        "index.interval.bytes",
+        "leader.replication.throttled.replicas",
+        "local.retention.bytes",
+        "local.retention.ms",
+        "max.compaction.lag.ms",
+        "max.message.bytes",
+        "message.downconversion.enable",
+        "message.format.version",
+        "message.timestamp.after.max.ms",
+        "message.timestamp.before.max.ms",
+        "message.timestamp.difference.max.ms",
+        "message.timestamp.type",
+        "min.cleanable.dirty.ratio",
+        "min.compaction.lag.ms",
+        "min.insync.replicas",
+        "preallocate",
+        "remote.log.copy.disable",
+        "remote.log.delete.on.disable",
+        "remote.storage.enable",
+        "retention.bytes",
+        "retention.ms",
+        "segment.bytes",
+        "segment.index.bytes",
+        "segment.jitter.ms",
+        "segment.ms",
+        "unclean.leader.election.enable",
+    }
+)
 
 # A valid value for every key, typed as YAML would give it.
 VALID_VALUES: dict[str, object] = {
@@ -88,20 +115,24 @@ def test_every_config_accepts_its_canonical_string_and_kafka_default(key: str) -
 @pytest.mark.parametrize(
     ("key", "message"),
     [
-        ("retention.msx",
-         "unknown Kafka topic config 'retention.msx' (did you mean 'retention.ms'?)"),
-        ("cleanup.polcy",
-         "unknown Kafka topic config 'cleanup.polcy' (did you mean 'cleanup.policy'?)"),
+        ("retention.msx", "unknown Kafka topic config 'retention.msx' (did you mean 'retention.ms'?)"),
+        ("cleanup.polcy", "unknown Kafka topic config 'cleanup.polcy' (did you mean 'cleanup.policy'?)"),
         ("replication.factor", "unknown Kafka topic config 'replication.factor'"),
-        ("log.retention.ms",
-         "unknown Kafka topic config 'log.retention.ms'"
-         " (that is a broker property; the topic config is 'retention.ms')"),
-        ("log.retention.hours",
-         "unknown Kafka topic config 'log.retention.hours'"
-         " (that is a broker property; the topic config is 'retention.ms', in milliseconds)"),
-        ("message.max.bytes",
-         "unknown Kafka topic config 'message.max.bytes'"
-         " (that is a broker property; the topic config is 'max.message.bytes')"),
+        (
+            "log.retention.ms",
+            "unknown Kafka topic config 'log.retention.ms'"
+            " (that is a broker property; the topic config is 'retention.ms')",
+        ),
+        (
+            "log.retention.hours",
+            "unknown Kafka topic config 'log.retention.hours'"
+            " (that is a broker property; the topic config is 'retention.ms', in milliseconds)",
+        ),
+        (
+            "message.max.bytes",
+            "unknown Kafka topic config 'message.max.bytes'"
+            " (that is a broker property; the topic config is 'max.message.bytes')",
+        ),
     ],
 )
 def test_unknown_key_is_rejected_with_a_pointer_to_the_right_one(key: str, message: str) -> None:
@@ -161,54 +192,68 @@ MS_UNLIMITED = "must be an integer >= -1 (milliseconds, -1 = unlimited)"
         ("retention.ms", None, f"{MS_UNLIMITED}, got nothing (null)"),
         ("retention.bytes", -2, "must be an integer >= -1 (bytes, -1 = unlimited), got -2"),
         ("segment.bytes", 13, "must be an integer >= 14 (bytes), got 13"),
-        ("segment.bytes", INT_MAX + 1,
-         f"must be an integer between 14 and {INT_MAX} (bytes), got {INT_MAX + 1}"),
+        ("segment.bytes", INT_MAX + 1, f"must be an integer between 14 and {INT_MAX} (bytes), got {INT_MAX + 1}"),
         ("max.message.bytes", -1, "must be an integer >= 0 (bytes), got -1"),
         ("min.insync.replicas", 0, "must be an integer >= 1 (replicas), got 0"),
-        ("min.insync.replicas", False,
-         "must be an integer >= 1 (replicas), got false (a YAML boolean)"),
+        ("min.insync.replicas", False, "must be an integer >= 1 (replicas), got false (a YAML boolean)"),
         ("segment.ms", 0, "must be an integer >= 1 (milliseconds), got 0"),
         ("compression.lz4.level", 18, "must be an integer between 1 and 17, got 18"),
-        ("compression.gzip.level", 0,
-         "must be an integer between 1 and 9, or -1 (-1 = the codec's default level), got 0"),
+        (
+            "compression.gzip.level",
+            0,
+            "must be an integer between 1 and 9, or -1 (-1 = the codec's default level), got 0",
+        ),
         # doubles
-        ("min.cleanable.dirty.ratio", 1.5,
-         "must be a number between 0 and 1 (share of the log not yet compacted), got 1.5"),
-        ("min.cleanable.dirty.ratio", -0.1,
-         "must be a number between 0 and 1 (share of the log not yet compacted), got -0.1"),
-        ("min.cleanable.dirty.ratio", True,
-         "must be a number between 0 and 1 (share of the log not yet compacted),"
-         " got true (a YAML boolean)"),
-        ("min.cleanable.dirty.ratio", "NaN",
-         "must be a number between 0 and 1 (share of the log not yet compacted), got 'NaN'"),
+        (
+            "min.cleanable.dirty.ratio",
+            1.5,
+            "must be a number between 0 and 1 (share of the log not yet compacted), got 1.5",
+        ),
+        (
+            "min.cleanable.dirty.ratio",
+            -0.1,
+            "must be a number between 0 and 1 (share of the log not yet compacted), got -0.1",
+        ),
+        (
+            "min.cleanable.dirty.ratio",
+            True,
+            "must be a number between 0 and 1 (share of the log not yet compacted), got true (a YAML boolean)",
+        ),
+        (
+            "min.cleanable.dirty.ratio",
+            "NaN",
+            "must be a number between 0 and 1 (share of the log not yet compacted), got 'NaN'",
+        ),
         # booleans
         ("preallocate", "yes", "must be true or false, got 'yes'"),
         ("preallocate", 1, "must be true or false, got 1"),
         # enums
-        ("compression.type", "zip",
-         "must be one of uncompressed, zstd, lz4, snappy, gzip, producer, got 'zip'"),
-        ("message.timestamp.type", "createtime",
-         "must be one of CreateTime, LogAppendTime, got 'createtime'"
-         " (values are case-sensitive: did you mean 'CreateTime'?)"),
+        ("compression.type", "zip", "must be one of uncompressed, zstd, lz4, snappy, gzip, producer, got 'zip'"),
+        (
+            "message.timestamp.type",
+            "createtime",
+            "must be one of CreateTime, LogAppendTime, got 'createtime'"
+            " (values are case-sensitive: did you mean 'CreateTime'?)",
+        ),
         # lists
-        ("cleanup.policy", "compact,foo",
-         "must be a comma-separated list of delete and/or compact, got 'compact,foo'"),
-        ("cleanup.policy", "compact,",
-         "must be a comma-separated list of delete and/or compact, got 'compact,'"),
+        ("cleanup.policy", "compact,foo", "must be a comma-separated list of delete and/or compact, got 'compact,foo'"),
+        ("cleanup.policy", "compact,", "must be a comma-separated list of delete and/or compact, got 'compact,'"),
         ("cleanup.policy", "", "must be a comma-separated list of delete and/or compact, got ''"),
-        ("leader.replication.throttled.replicas", "0:101,*",
-         "must be '*' or a comma-separated list of partitionId:brokerId pairs"
-         " (e.g. '0:101,1:102'), got '0:101,*'"),
+        (
+            "leader.replication.throttled.replicas",
+            "0:101,*",
+            "must be '*' or a comma-separated list of partitionId:brokerId pairs (e.g. '0:101,1:102'), got '0:101,*'",
+        ),
         # versions
-        ("message.format.version", 3.0,
-         "must be a Kafka version such as '3.0' or '3.0-IV1' (quote it in YAML), got 3.0"),
-        ("message.format.version", "4.1",
-         "must be a Kafka version such as '3.0' or '3.0-IV1', got '4.1'"),
+        (
+            "message.format.version",
+            3.0,
+            "must be a Kafka version such as '3.0' or '3.0-IV1' (quote it in YAML), got 3.0",
+        ),
+        ("message.format.version", "4.1", "must be a Kafka version such as '3.0' or '3.0-IV1', got '4.1'"),
     ],
 )
-def test_invalid_value_is_rejected_with_a_one_line_message(
-    key: str, value: object, message: str
-) -> None:
+def test_invalid_value_is_rejected_with_a_one_line_message(key: str, value: object, message: str) -> None:
     assert check_topic_config(key, value) == message
     assert "\n" not in message
 
@@ -236,8 +281,6 @@ def test_invalid_value_is_rejected_with_a_one_line_message(
         ("message.format.version", " 3.0-IV1 ", "3.0-IV1"),
     ],
 )
-def test_to_config_string_gives_the_canonical_kafka_string(
-    key: str, value: object, expected: str
-) -> None:
+def test_to_config_string_gives_the_canonical_kafka_string(key: str, value: object, expected: str) -> None:
     assert check_topic_config(key, value) is None
     assert to_config_string(key, value) == expected

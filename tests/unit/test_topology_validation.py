@@ -77,8 +77,7 @@ def test_unknown_key_suggests_the_right_one(config_dir: Path) -> None:
     found = problems(config_dir)
     assert (
         f"{config_dir / TOPOLOGY}:{line}: asset_classes.equities.exchanges.asx.partitons: "
-        "unknown key (did you mean 'partitions'?)"
-        in found
+        "unknown key (did you mean 'partitions'?)" in found
     )
     # The exchange now also lacks its partition count, reported in the same run.
     assert any(m.endswith("asset_classes.equities.exchanges.asx.partitions: required field is missing") for m in found)
