@@ -1,0 +1,1 @@
+"""Test support code: the real local platform (tools/platform.sh) for integration tests."""
