@@ -7,6 +7,7 @@ pack and the benchmarks all read it, and none of them re-reads YAML or re-derive
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from typing import Any
 
 from k2infra import kafka_configs
@@ -63,12 +64,34 @@ class ExchangeInfo:
 
 
 @dataclass(frozen=True)
+class LegacyTopic:
+    """A legacy flat topic and what this run does with it.
+
+    action: 'adopt' (import as it is and manage it), 'retire' (no longer declared, so `pulumi up`
+    deletes it, after the no-writes check), 'retire-blocked' (state retire, but the stack does not
+    allow retirement: it stays adopted).
+    """
+
+    name: str
+    action: str
+    partitions: int
+    replication_factor: int
+    config: dict[str, str]
+    quiet_since: datetime | None
+
+    @property
+    def declared(self) -> bool:
+        return self.action != "retire"
+
+
+@dataclass(frozen=True)
 class Plan:
     stack: str | None
     settings: StackSettings
     topics: tuple[TopicSpec, ...]
     subjects: tuple[SubjectSpec, ...]
     exchanges: tuple[ExchangeInfo, ...]  # the enabled ones
+    legacy: tuple[LegacyTopic, ...] = ()
     _by_name: dict[str, TopicSpec] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -156,4 +179,28 @@ def build_plan(loaded: LoadedTopology, settings: StackSettings, stack: str | Non
                 topics=users,
             )
         )
-    return Plan(stack, settings, tuple(topics), tuple(subjects), tuple(sorted(exchanges, key=lambda e: e.ref)))
+    exchanges.sort(key=lambda e: e.ref)
+    return Plan(stack, settings, tuple(topics), tuple(subjects), tuple(exchanges), legacy_topics(loaded, settings))
+
+
+def legacy_topics(loaded: LoadedTopology, settings: StackSettings) -> tuple[LegacyTopic, ...]:
+    if not settings.legacy_topics:
+        return ()
+    replication_factor = settings.replication_factor or loaded.topology.defaults.replication_factor
+    out = []
+    for name, spec in sorted(loaded.topology.legacy.items()):
+        if spec.state == "adopt":
+            action = "adopt"
+        else:
+            action = "retire" if settings.allow_retire else "retire-blocked"
+        out.append(
+            LegacyTopic(
+                name=name,
+                action=action,
+                partitions=spec.partitions,
+                replication_factor=spec.replication_factor or replication_factor,
+                config={k: kafka_configs.to_config_string(k, v) for k, v in sorted(spec.config.items())},
+                quiet_since=spec.quiet_since,
+            )
+        )
+    return tuple(out)

@@ -61,6 +61,10 @@ class StackSettings(BaseModel):
     hard_delete_subjects: bool = Field(default=False, alias="hardDeleteSubjects")
     kafka_version: str | None = Field(default=None, alias="kafkaVersion", pattern=r"^\d+\.\d+\.\d+$")
     kafka_timeout_seconds: int = Field(default=120, alias="kafkaTimeoutSeconds", ge=1)
+    # Legacy flat topics (the topology's `legacy:` section) exist only on clusters that had them.
+    legacy_topics: bool = Field(default=False, alias="legacyTopics")
+    allow_retire: bool = Field(default=False, alias="allowRetire")
+    force_retire: bool = Field(default=False, alias="forceRetire")
     local_cluster: Literal["none", "docker"] = Field(default="none", alias="localCluster")
     # Which secrets the stack holds (their values never enter this model).
     secrets_set: frozenset[str] = Field(default_factory=frozenset, alias="secretsSet")

@@ -14,7 +14,8 @@ import typing
 import zoneinfo
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from pydantic_core import PydanticCustomError
@@ -79,7 +80,31 @@ def _country(value: Any) -> str:
     return value
 
 
+def _legacy_name(value: Any) -> str:
+    if not isinstance(value, str) or len(value) > KAFKA_TOPIC_MAX_LENGTH or not KAFKA_TOPIC_PATTERN.match(value):
+        raise PydanticCustomError(
+            "k2_topic", "must be a legal Kafka topic name ([a-zA-Z0-9._-], at most 249), got {got}", {"got": describe(value)}
+        )
+    return value
+
+
+def _timestamp(value: Any) -> datetime:
+    """YAML reads unquoted ISO timestamps as datetimes, quoted ones as strings: take both, UTC if naive."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            pass
+    if not isinstance(value, datetime):
+        raise PydanticCustomError(
+            "k2_time", "must be an ISO 8601 timestamp such as 2026-11-01T00:00:00Z, got {got}", {"got": describe(value)}
+        )
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
 Partitions = Annotated[int, _strict_int(1, MAX_PARTITIONS)]
+LegacyName = Annotated[str, BeforeValidator(_legacy_name)]
+Timestamp = Annotated[datetime, BeforeValidator(_timestamp)]
 ReplicationFactor = Annotated[int, _strict_int(1, 32767)]
 Name = Annotated[str, BeforeValidator(_name)]
 Timezone = Annotated[str, BeforeValidator(_timezone)]
@@ -121,13 +146,23 @@ class AssetClassSpec(_Model):
     description: str | None = None
 
 
+class LegacyTopicSpec(_Model):
+    """A topic of the old flat layout, on its way out: adopted as it is, then retired."""
+
+    state: Literal["adopt", "retire"]
+    partitions: Partitions
+    replication_factor: ReplicationFactor | None = None
+    config: TopicConfig = Field(default_factory=dict)
+    # Retirement needs proof that producers moved away: no record written since this instant.
+    quiet_since: Timestamp | None = None
+    description: str | None = None
+
+
 class Topology(_Model):
     defaults: Defaults
     data_types: dict[Name, DataTypeSpec]
     asset_classes: dict[Name, AssetClassSpec]
-
-    def exchanges_of(self, asset_class: str) -> dict[str, ExchangeSpec]:
-        return self.asset_classes[asset_class].exchanges
+    legacy: dict[LegacyName, LegacyTopicSpec] = Field(default_factory=dict)
 
     def data_types_of(self, asset_class: str, exchange: str) -> list[str]:
         """The data types an exchange carries, in the topology's order."""
@@ -244,6 +279,7 @@ def _meaning_problems(source: YamlSource) -> list[Problem]:
         partition_key = _mapping(dt).get("partition_key")
         if isinstance(partition_key, str) and not partition_key.strip():
             problems.append(source.problem(("data_types", dt_name, "partition_key"), "must not be empty"))
+    problems += _legacy_problems(source)
     for ac_name, ac in _mapping(data.get("asset_classes")).items():
         exchanges = _mapping(ac).get("exchanges")
         if isinstance(ac, dict) and isinstance(exchanges, dict) and not exchanges:
@@ -276,6 +312,22 @@ def _meaning_problems(source: YamlSource) -> list[Problem]:
                             f"(at most {KAFKA_TOPIC_MAX_LENGTH} characters of [a-zA-Z0-9._-])",
                         )
                     )
+    return problems
+
+
+def _legacy_problems(source: YamlSource) -> list[Problem]:
+    problems: list[Problem] = []
+    for name, spec in _mapping(source.data.get("legacy")).items():
+        problems += _config_problems(source, ("legacy", name, "config"))
+        spec = _mapping(spec)
+        if spec.get("state") == "retire" and spec.get("quiet_since") is None:
+            problems.append(
+                source.problem(("legacy", name, "quiet_since"), "is required to retire a topic (no writes since when?)")
+            )
+        if isinstance(name, str) and name.count(".") == 3 and name.startswith(f"{TOPIC_PREFIX}."):
+            problems.append(
+                source.problem(("legacy", name), "has the shape of a hierarchical topic; legacy topics are the old flat ones")
+            )
     return problems
 
 
