@@ -14,9 +14,8 @@ from typing import Any, TextIO
 
 from k2infra.errors import TopologyError
 from k2infra.naming import SubscriptionBuilder, UnknownTopicError, load_plan
+from k2infra.output import EXIT_BAD_INPUT, EXIT_OK, print_table
 from k2infra.plan import Plan
-
-EXIT_OK, EXIT_DRIFT, EXIT_BAD_INPUT = 0, 1, 2
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -61,15 +60,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None, stdout: TextIO = sys.stdout, stderr: TextIO = sys.stderr) -> int:
+def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
+    stdout = stdout or sys.stdout
+    stderr = stderr or sys.stderr
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "subscriptions" and (args.data_types or args.exchanges) and not args.asset_class:
         parser.error("--data-types and --exchanges go with --asset-class")
-    handler: Callable[[argparse.Namespace, Plan, TextIO], int] = HANDLERS[args.command]
+    handler: Callable[[argparse.Namespace, Plan, TextIO, TextIO], int] = HANDLERS[args.command]
     try:
         plan = load_plan(args.config_dir, args.stack, args.project_dir)
-        return handler(args, plan, stdout)
+        return handler(args, plan, stdout, stderr)
     except TopologyError as exc:
         print(exc.report(), file=stderr)
         return EXIT_BAD_INPUT
@@ -78,13 +79,13 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO = sys.stdout, stderr:
         return EXIT_BAD_INPUT
 
 
-def _validate(args: argparse.Namespace, plan: Plan, out: TextIO) -> int:
+def _validate(args: argparse.Namespace, plan: Plan, out: TextIO, err: TextIO) -> int:
     where = f"stack {plan.stack}" if plan.stack else "the topology"
     print(f"OK: {where} is valid: {len(plan.topics)} topics, {len(plan.subjects)} schema subjects.", file=out)
     return EXIT_OK
 
 
-def _topics(args: argparse.Namespace, plan: Plan, out: TextIO) -> int:
+def _topics(args: argparse.Namespace, plan: Plan, out: TextIO, err: TextIO) -> int:
     if args.json:
         payload = {
             "stack": plan.stack,
@@ -100,7 +101,7 @@ def _topics(args: argparse.Namespace, plan: Plan, out: TextIO) -> int:
     for t in plan.topics:
         config = ", ".join(f"{k}={v}" for k, v in t.config.items())
         rows.append([t.name, str(t.partitions), str(t.replication_factor), t.schema_subject, t.partition_key, config])
-    _table(rows, out)
+    print_table(rows, out)
     print(
         f"\n{len(plan.topics)} topics, {len(plan.subjects)} subjects ({plan.settings.schema_compatibility}):", file=out
     )
@@ -109,7 +110,7 @@ def _topics(args: argparse.Namespace, plan: Plan, out: TextIO) -> int:
     return EXIT_OK
 
 
-def _subscriptions(args: argparse.Namespace, plan: Plan, out: TextIO) -> int:
+def _subscriptions(args: argparse.Namespace, plan: Plan, out: TextIO, err: TextIO) -> int:
     builder = SubscriptionBuilder(plan)
     if args.exchange:
         asset_class, dot, exchange = args.exchange.partition(".")
@@ -128,16 +129,10 @@ def _subscriptions(args: argparse.Namespace, plan: Plan, out: TextIO) -> int:
     return EXIT_OK
 
 
-def _verify(args: argparse.Namespace, plan: Plan, out: TextIO) -> int:
+def _verify(args: argparse.Namespace, plan: Plan, out: TextIO, err: TextIO) -> int:
     from k2infra.verify import run_verify  # imports the Kafka client only when needed
 
-    return run_verify(plan, json_output=args.json, timeout=args.timeout, out=out)
-
-
-def _table(rows: list[list[str]], out: TextIO) -> None:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        out.write("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() + "\n")
+    return run_verify(plan, json_output=args.json, timeout=args.timeout, out=out, err=err)
 
 
 HANDLERS: dict[str, Any] = {

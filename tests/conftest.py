@@ -40,3 +40,20 @@ def edit_topology(config_dir: Path) -> Callable[[Callable[[dict], None]], Path]:
         return path
 
     return edit
+
+
+@pytest.fixture(scope="session")
+def platform(tmp_path_factory: pytest.TempPathFactory):
+    """The real local platform (Kafka broker + Schema Registry), one per test session.
+
+    The one the environment names (K2_BOOTSTRAP_SERVERS and K2_SCHEMA_REGISTRY_URL), left running,
+    or else one started by tools/platform.sh on free ports and stopped at the end. A platform that
+    cannot start makes the tests that need it ERROR: they are never skipped for want of one.
+    """
+    from tests.support.local_platform import LocalPlatform
+
+    running = LocalPlatform.from_env() or LocalPlatform.start(tmp_path_factory.mktemp("platform"))
+    try:
+        yield running
+    finally:
+        running.stop()

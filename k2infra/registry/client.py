@@ -224,6 +224,11 @@ class RegistryClient:
             raise
         return body if isinstance(body, dict) else None
 
+    def list_subjects(self, *, include_deleted: bool = False) -> list[str]:
+        params = {"deleted": "true"} if include_deleted else None
+        body = self._request("GET", "/subjects", subject="(every subject)", params=params)
+        return sorted(str(name) for name in body) if isinstance(body, list) else []
+
     def list_versions(self, subject: str) -> list[int]:
         try:
             body = self._request("GET", f"/subjects/{_q(subject)}/versions", subject=subject)

@@ -1,0 +1,342 @@
+"""The live state of a stack's Kafka cluster and Schema Registry, read for `verify`.
+
+Reading is kept apart from comparing: this module turns the cluster and the registry into a
+`LiveState` snapshot (plain frozen data) and knows nothing of drift; `k2infra.verify` compares a
+snapshot with the Plan.
+
+Kafka is asked with ONE batched admin call per kind, whatever the number of topics:
+- one Metadata request for every topic (partitions, replicas, in-sync replicas);
+- one DescribeConfigs request for every planned topic that exists (only the keys the plan sets
+  are kept);
+- one ListOffsets call for every partition of every `market.` topic (librdkafka sends one request
+  per partition leader).
+The registry is asked per subject (there are few), over one HTTP session and through the
+project's registry client (timeouts, retries, specific errors).
+
+Anything that stops the reading (no address, a cluster or registry that does not answer, refused
+credentials) raises `LiveReadError` with a one-line message naming the address and the setting to
+check; librdkafka's own log lines are captured, never printed.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import tempfile
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
+from confluent_kafka.admin import AdminClient, ConfigResource, OffsetSpec, ResourceType
+
+from k2infra.plan import Plan
+from k2infra.registry.client import (
+    DEFAULT_CONNECT_TIMEOUT,
+    RegistryAuthError,
+    RegistryClient,
+    RegistryError,
+    RegistryUnavailableError,
+    sanitize_url,
+)
+from k2infra.settings import NAMESPACE, SECRET_KEYS, StackSettings, secret_from_env
+from k2infra.topology import TOPIC_PREFIX
+
+PREFIX = f"{TOPIC_PREFIX}."
+CLIENT_ID = "k2infra-verify"
+SASL_MECHANISMS = {"plain": "PLAIN", "scram-sha256": "SCRAM-SHA-256", "scram-sha512": "SCRAM-SHA-512"}
+
+
+class LiveReadError(Exception):
+    """The live state could not be read; ``str(err)`` is a complete one-line message."""
+
+
+@dataclass(frozen=True)
+class LiveTopic:
+    name: str
+    partitions: int
+    replication_factor: int  # replicas of the lowest-numbered partition, as kafka-topics shows it
+    under_replicated: int  # partitions whose in-sync replicas are fewer than their replicas, or without a leader
+    end_offsets: int | None  # sum of the partitions' high watermarks; None if one could not be read
+    config: Mapping[str, str | None] = field(default_factory=dict)  # effective values of the asked keys
+
+
+@dataclass(frozen=True)
+class LiveSubject:
+    name: str
+    version: int | None = None  # of the latest version
+    schema_id: int | None = None
+    schema: str | None = None  # text of the latest version
+    schema_type: str = "AVRO"
+    compatibility: str | None = None  # effective level: the subject's own, else the registry's global
+
+
+@dataclass(frozen=True)
+class LiveState:
+    topics: Mapping[str, LiveTopic]
+    subjects: Mapping[str, LiveSubject]
+
+
+def read_live_state(plan: Plan, *, timeout: float) -> LiveState:
+    """The cluster's `market.` topics and the registry's `market.` subjects, as the plan asks them."""
+    topics = read_topics(plan.settings, {t.name: tuple(t.config) for t in plan.topics}, timeout=timeout)
+    subjects = read_subjects(plan.settings, [s.subject for s in plan.subjects], timeout=timeout)
+    return LiveState(topics, subjects)
+
+
+# -- Kafka ---------------------------------------------------------------------------------------
+
+
+def kafka_client_config(settings: StackSettings, work_dir: Path, sasl_password: str | None = None) -> dict[str, Any]:
+    """librdkafka settings from the stack's; a PEM `caCert` is written to a file in `work_dir`.
+
+    The program passes the SASL password it decrypted; the command line takes it from the environment.
+    """
+    if not settings.bootstrap_servers:
+        raise LiveReadError(f"no Kafka address: set {NAMESPACE}:bootstrapServers in the stack")
+    sasl = settings.sasl_mechanism is not None
+    protocol = ("SASL_" if sasl else "") + ("SSL" if settings.tls else "PLAINTEXT")
+    config: dict[str, Any] = {
+        "bootstrap.servers": ",".join(settings.bootstrap_servers),
+        "client.id": CLIENT_ID,
+        "security.protocol": protocol,
+    }
+    if settings.sasl_mechanism is not None:
+        password = sasl_password if sasl_password is not None else secret_from_env("saslPassword")
+        if password is None:
+            raise LiveReadError(
+                f"{NAMESPACE}:saslMechanism is {settings.sasl_mechanism}: set {SECRET_KEYS['saslPassword']} "
+                f"to the password of {NAMESPACE}:saslUsername ({settings.sasl_username})"
+            )
+        config["sasl.mechanism"] = SASL_MECHANISMS[settings.sasl_mechanism]
+        config["sasl.username"] = settings.sasl_username or ""
+        config["sasl.password"] = password
+    if settings.tls:
+        if settings.ca_cert:
+            config["ssl.ca.location"] = _ca_file(settings.ca_cert, work_dir)
+        if settings.tls_skip_verify:
+            config["enable.ssl.certificate.verification"] = False
+            config["ssl.endpoint.identification.algorithm"] = "none"
+    return config
+
+
+def _ca_file(ca_cert: str, work_dir: Path) -> str:
+    """`caCert` holds PEM text (as the Kafka provider takes it) or, failing that, a file's path."""
+    if "-----BEGIN" not in ca_cert and Path(ca_cert).is_file():
+        return ca_cert
+    path = work_dir / "ca.pem"
+    path.write_text(ca_cert if ca_cert.endswith("\n") else ca_cert + "\n")
+    return str(path)
+
+
+def read_topics(
+    settings: StackSettings, wanted_configs: Mapping[str, Collection[str]], *, timeout: float
+) -> dict[str, LiveTopic]:
+    """Every `market.` topic of the cluster; the configs of `wanted_configs` (topic -> keys) read too."""
+    servers = ",".join(settings.bootstrap_servers)
+    with tempfile.TemporaryDirectory(prefix="k2infra-verify-") as work_dir, _LibrdkafkaLog() as log:
+        admin = AdminClient({**kafka_client_config(settings, Path(work_dir)), "logger": log.logger})
+        try:
+            metadata = admin.list_topics(timeout=timeout)
+        except KafkaException as exc:
+            admin.poll(0)  # delivers librdkafka's log lines to `log`
+            raise LiveReadError(_kafka_failure(settings, servers, timeout, exc.args[0], log.last_error())) from None
+        layouts = {
+            name: _layout(topic.partitions.values())
+            for name, topic in metadata.topics.items()
+            if name.startswith(PREFIX)
+            and not (topic.error is not None and topic.error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART)
+        }
+        configs = _describe_configs(admin, servers, {n: k for n, k in wanted_configs.items() if n in layouts}, timeout)
+        for name in (set(wanted_configs) & set(layouts)) - set(configs):
+            del layouts[name]  # deleted since the metadata was read
+        ends = _end_offsets(admin, layouts, timeout)
+        admin.poll(0)
+    return {
+        name: LiveTopic(
+            name=name,
+            partitions=layout.partitions,
+            replication_factor=layout.replication_factor,
+            under_replicated=layout.under_replicated,
+            end_offsets=ends[name],
+            config=configs.get(name, {}),
+        )
+        for name, layout in sorted(layouts.items())
+    }
+
+
+def _describe_configs(
+    admin: AdminClient, servers: str, wanted: Mapping[str, Collection[str]], timeout: float
+) -> dict[str, dict[str, str | None]]:
+    """One DescribeConfigs for every topic of `wanted`: the effective value of each wanted key.
+
+    A topic deleted since the metadata was read is left out of the answer."""
+    if not wanted:
+        return {}
+    resources = [ConfigResource(ResourceType.TOPIC, name) for name in wanted]
+    configs: dict[str, dict[str, str | None]] = {}
+    for resource, future in admin.describe_configs(resources, request_timeout=timeout).items():
+        try:
+            entries = future.result()
+        except KafkaException as exc:
+            error = exc.args[0]
+            if error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
+                continue
+            raise LiveReadError(
+                f"Kafka at {servers} could not describe the configs of {resource.name}: {error.str()}"
+            ) from None
+        configs[resource.name] = {key: entries[key].value if key in entries else None for key in wanted[resource.name]}
+    return configs
+
+
+def _end_offsets(admin: AdminClient, layouts: Mapping[str, _Layout], timeout: float) -> dict[str, int | None]:
+    """One ListOffsets call for every partition: per topic, the sum of the high watermarks.
+
+    A partition that cannot answer (no leader) makes its topic's sum unknown (None), not the run fail."""
+    ends: dict[str, int | None] = dict.fromkeys(layouts, 0)
+    partitions = {
+        TopicPartition(name, partition): OffsetSpec.latest()
+        for name, layout in layouts.items()
+        for partition in layout.partition_ids
+    }
+    if not partitions:
+        return ends
+    for tp, future in admin.list_offsets(partitions, request_timeout=timeout).items():
+        try:
+            offset = future.result().offset
+        except KafkaException:
+            offset = None
+        current = ends[tp.topic]
+        ends[tp.topic] = None if current is None or offset is None or offset < 0 else current + offset
+    return ends
+
+
+@dataclass(frozen=True)
+class _Layout:
+    partition_ids: tuple[int, ...]
+    replication_factor: int
+    under_replicated: int
+
+    @property
+    def partitions(self) -> int:
+        return len(self.partition_ids)
+
+
+def _layout(partitions: Iterable[Any]) -> _Layout:
+    """Partition count, replication factor and under-replicated count of one topic's metadata."""
+    ordered = sorted(partitions, key=lambda p: p.id)
+    return _Layout(
+        partition_ids=tuple(p.id for p in ordered),
+        replication_factor=len(ordered[0].replicas) if ordered else 0,
+        under_replicated=sum(1 for p in ordered if len(p.isrs) < len(p.replicas) or p.leader < 0),
+    )
+
+
+def _kafka_failure(settings: StackSettings, servers: str, timeout: float, error: Any, detail: str | None) -> str:
+    """One line: what failed, where, the stack settings to check and librdkafka's last reason."""
+    text = f"{detail or ''} {error.str()}".lower()
+    credentials = "sasl" in text or "authenticat" in text
+    keys = [] if credentials else [f"{NAMESPACE}:bootstrapServers"]
+    if "ssl" in text or "certificate" in text or settings.tls:
+        keys += [f"{NAMESPACE}:tls", f"{NAMESPACE}:caCert", f"{NAMESPACE}:tlsSkipVerify"]
+    if credentials:
+        keys += [f"{NAMESPACE}:saslMechanism", f"{NAMESPACE}:saslUsername", SECRET_KEYS["saslPassword"]]
+    reason = detail or error.str()
+    if credentials:
+        return f"Kafka at {servers} refused the credentials ({', '.join(keys)}): {reason}"
+    return f"cannot reach Kafka at {servers} within {timeout:g}s ({', '.join(keys)}): {reason}"
+
+
+class _LibrdkafkaLog(logging.Handler):
+    """Keeps librdkafka's log lines (which it would otherwise print to stderr) for the messages."""
+
+    _LINE = re.compile(r"^\S+ \[[^\]]*\] \[[^\]]*\]: (?:\S+/\S+: )?(?P<text>.*?)(?: \(after \d+ms in state \w+\))?$")
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[tuple[int, str]] = []
+        self.logger = logging.getLogger(f"{__name__}.librdkafka.{id(self)}")
+        self.logger.propagate = False
+        self.logger.setLevel(logging.DEBUG)
+
+    def __enter__(self) -> _LibrdkafkaLog:
+        self.logger.addHandler(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.logger.removeHandler(self)
+        logging.Logger.manager.loggerDict.pop(self.logger.name, None)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if len(self.lines) < 1000:
+            self.lines.append((record.levelno, record.getMessage()))
+
+    def last_error(self) -> str | None:
+        for level, line in reversed(self.lines):
+            if level >= logging.WARNING:
+                match = self._LINE.match(line)
+                return match.group("text") if match else line
+        return None
+
+
+# -- Schema Registry -----------------------------------------------------------------------------
+
+
+def registry_client(settings: StackSettings, *, timeout: float) -> RegistryClient:
+    if not settings.schema_registry_url:
+        raise LiveReadError(f"no Schema Registry address: set {NAMESPACE}:schemaRegistryUrl in the stack")
+    return RegistryClient(
+        settings.schema_registry_url,
+        username=settings.schema_registry_username,
+        password=secret_from_env("schemaRegistryPassword"),
+        token=secret_from_env("schemaRegistryToken"),
+        connect_timeout=min(DEFAULT_CONNECT_TIMEOUT, timeout / 2),
+        read_timeout=timeout,
+        max_retries=1,  # one retry after a lost answer; an absent registry fails fast
+        backoff=0.2,
+    )
+
+
+def read_subjects(settings: StackSettings, planned: Collection[str], *, timeout: float) -> dict[str, LiveSubject]:
+    """Every `market.` subject of the registry; the latest version and level of the planned ones."""
+    client = registry_client(settings, timeout=timeout)
+    url = sanitize_url(client.base_url)
+    try:
+        names = [name for name in client.list_subjects() if name.startswith(PREFIX)]
+        subjects: dict[str, LiveSubject] = {}
+        for name in names:
+            if name not in planned:
+                subjects[name] = LiveSubject(name)
+                continue
+            latest = client.get_latest(name)
+            if latest is None:
+                continue  # deleted since the listing
+            subjects[name] = LiveSubject(
+                name=name,
+                version=_int_or_none(latest.get("version")),
+                schema_id=_int_or_none(latest.get("id")),
+                schema=latest.get("schema") if isinstance(latest.get("schema"), str) else None,
+                schema_type=str(latest.get("schemaType") or "AVRO").upper(),
+                compatibility=client.get_compatibility(name),
+            )
+        return subjects
+    except RegistryUnavailableError as exc:
+        raise LiveReadError(
+            f"cannot reach the Schema Registry at {url} within {timeout:g}s ({NAMESPACE}:schemaRegistryUrl): "
+            f"{_after_colon(str(exc))}"
+        ) from None
+    except RegistryAuthError as exc:
+        secrets = f"{SECRET_KEYS['schemaRegistryPassword']} or {SECRET_KEYS['schemaRegistryToken']}"
+        raise LiveReadError(f"{exc} ({NAMESPACE}:schemaRegistryUsername, {secrets})") from None
+    except RegistryError as exc:
+        raise LiveReadError(f"{exc} ({NAMESPACE}:schemaRegistryUrl)") from None
+
+
+def _after_colon(message: str) -> str:
+    """The registry client's reason, without its 'for subject ... at GET url' preamble."""
+    return message.split(": ", 1)[1] if ": " in message else message
+
+
+def _int_or_none(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None

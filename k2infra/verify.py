@@ -1,0 +1,402 @@
+"""`python -m k2infra verify`: the live cluster and registry compared with the Plan.
+
+Three parts, kept apart:
+- reading: `k2infra.live_state` turns the cluster and registry into a `LiveState` snapshot;
+- comparing: `compare(plan, live)` is a pure function from the two to a `Report`;
+- rendering: `render_table` and `Report.to_dict` (the `--json` document).
+
+What counts as a difference (`Difference.kind`):
+- topic_missing, topic_extra: a planned topic absent; a `market.` topic the plan does not know
+  (topics outside `market.` are not ours and are ignored);
+- partitions, replication_factor: the live count differs from the planned one;
+- config: one difference per key the plan sets whose effective live value differs. Values are
+  compared as Kafka means them: numbers as numbers ('0.50' is '0.5'), booleans without case, lists
+  as sets ('delete,compact' is 'compact,delete'). A key the topic does not set itself but whose
+  broker default equals the planned value is no difference: the effective value is what matters;
+- health: partitions whose in-sync replica set is smaller than their replica set. They are
+  differences, so the run exits 1: the topic does not have the durability the plan asks for right
+  now (acks=all writes fail once the ISR drops below min.insync.replicas), and a check that stays
+  green through that would hide it. Their own kind lets automation tell them from drift;
+- subject_missing, subject_extra: as for topics, under the `market.` prefix;
+- schema: the latest version's schema differs from the file (both in the canonical form of
+  `k2infra.registry.avro_canonical`, which keeps defaults, docs and logical types);
+- compatibility: the subject's effective level (its own, else the registry's global) differs.
+
+Exit codes: 0 nothing differs, 1 some difference, 2 the cluster or registry cannot be read (one line
+on stderr naming the address and the setting to check; with --json the document carries it in
+"error").
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any, TextIO
+
+from k2infra import kafka_configs
+from k2infra.live_state import PREFIX, LiveReadError, LiveState, LiveTopic, read_live_state
+from k2infra.output import EXIT_BAD_INPUT, EXIT_DRIFT, EXIT_OK, print_table
+from k2infra.plan import LegacyTopic, Plan, SubjectSpec, TopicSpec
+from k2infra.registry.avro_canonical import SchemaTextError, canonical_schema, field_changes
+
+KINDS = (
+    "topic_missing",
+    "topic_extra",
+    "partitions",
+    "replication_factor",
+    "config",
+    "health",
+    "subject_missing",
+    "subject_extra",
+    "schema",
+    "compatibility",
+)
+# How the summary line counts each kind: (singular, plural).
+_KIND_WORDS = {
+    "topic_missing": ("missing topic", "missing topics"),
+    "topic_extra": ("extra topic", "extra topics"),
+    "partitions": ("partition count", "partition counts"),
+    "replication_factor": ("replication factor", "replication factors"),
+    "config": ("config value", "config values"),
+    "health": ("under-replicated topic", "under-replicated topics"),
+    "subject_missing": ("missing subject", "missing subjects"),
+    "subject_extra": ("extra subject", "extra subjects"),
+    "schema": ("schema", "schemas"),
+    "compatibility": ("compatibility level", "compatibility levels"),
+}
+
+
+@dataclass(frozen=True)
+class Difference:
+    kind: str  # one of KINDS
+    name: str  # the topic or subject
+    expected: Any
+    actual: Any
+    key: str | None = None  # the config key, for kind "config"
+    detail: str | None = None  # words for a human, where the values alone do not say enough
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "name": self.name,
+            "key": self.key,
+            "expected": self.expected,
+            "actual": self.actual,
+            "detail": self.detail,
+        }
+
+    def describe(self) -> str:
+        if self.kind in ("topic_missing", "subject_missing"):
+            return "not on the cluster" if self.kind == "topic_missing" else "not in the registry"
+        if self.kind in ("topic_extra", "subject_extra"):
+            return "not in the plan"
+        if self.kind == "health":
+            return self.detail or f"{self.actual} under-replicated"
+        if self.kind == "schema":
+            return self.detail or "schema differs"
+        label = {"partitions": "partitions", "replication_factor": "replication factor"}.get(self.kind, self.key)
+        return f"{label or self.kind}: planned {_shown(self.expected)}, live {_shown(self.actual)}"
+
+
+@dataclass(frozen=True)
+class TopicRow:
+    name: str
+    status: str  # ok | missing | extra | drift | legacy
+    partitions: int | None
+    planned_partitions: int | None
+    replication_factor: int | None
+    planned_replication_factor: int | None
+    under_replicated: int | None
+    end_offsets: int | None
+    differences: tuple[Difference, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "status": self.status,
+            "partitions": self.partitions,
+            "planned_partitions": self.planned_partitions,
+            "replication_factor": self.replication_factor,
+            "planned_replication_factor": self.planned_replication_factor,
+            "under_replicated": self.under_replicated,
+            "end_offsets": self.end_offsets,
+            "differences": [d.kind for d in self.differences],
+        }
+
+
+@dataclass(frozen=True)
+class SubjectRow:
+    name: str
+    status: str  # ok | missing | extra | drift
+    version: int | None
+    schema_id: int | None
+    compatibility: str | None
+    planned_compatibility: str | None
+    schema_file: str | None
+    differences: tuple[Difference, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "status": self.status,
+            "version": self.version,
+            "schema_id": self.schema_id,
+            "compatibility": self.compatibility,
+            "planned_compatibility": self.planned_compatibility,
+            "schema_file": self.schema_file,
+            "differences": [d.kind for d in self.differences],
+        }
+
+
+@dataclass(frozen=True)
+class Report:
+    stack: str | None
+    planned_topics: int
+    planned_subjects: int
+    topics: tuple[TopicRow, ...]
+    subjects: tuple[SubjectRow, ...]
+
+    @property
+    def differences(self) -> tuple[Difference, ...]:
+        return tuple(d for row in (*self.topics, *self.subjects) for d in row.differences)
+
+    @property
+    def ok(self) -> bool:
+        return not self.differences
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_OK if self.ok else EXIT_DRIFT
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "stack": self.stack,
+            "ok": self.ok,
+            "error": None,
+            "topics": [t.to_dict() for t in self.topics],
+            "subjects": [s.to_dict() for s in self.subjects],
+            "differences": [d.to_dict() for d in self.differences],
+        }
+
+    def summary(self) -> str:
+        differences = self.differences
+        if not differences:
+            planned = f"{_count(self.planned_topics, 'topic')}, {_count(self.planned_subjects, 'subject')}"
+            return f"verify: {planned}: no drift"
+        counts = Counter(d.kind for d in differences)
+        parts = [f"{counts[kind]} {_KIND_WORDS[kind][0 if counts[kind] == 1 else 1]}" for kind in KINDS if counts[kind]]
+        return f"verify: {_count(len(differences), 'difference')}: {', '.join(parts)}"
+
+
+# -- comparing (pure) ----------------------------------------------------------------------------
+
+
+def compare(plan: Plan, live: LiveState) -> Report:
+    """Plan x snapshot -> report. Topics and subjects outside the `market.` prefix are ignored."""
+    managed: list[TopicSpec | LegacyTopic] = [*plan.topics, *(t for t in plan.legacy if t.declared)]
+    topic_rows = [_topic_row(spec, live.topics.get(spec.name)) for spec in managed]
+    # Legacy topics the stack does not manage (or is retiring) are known: listed, never extra.
+    topic_rows += [
+        _unplanned_row(live.topics[t.name], "legacy") for t in plan.legacy if not t.declared and t.name in live.topics
+    ]
+    planned_topics = {t.name for t in plan.topics} | {t.name for t in plan.legacy}
+    topic_rows += [
+        _unplanned_row(topic, "extra")
+        for name, topic in live.topics.items()
+        if name.startswith(PREFIX) and name not in planned_topics
+    ]
+    subject_rows = [_subject_row(spec, live) for spec in plan.subjects]
+    planned_subjects = {s.subject for s in plan.subjects}
+    subject_rows += [
+        SubjectRow(name, "extra", s.version, s.schema_id, s.compatibility, None, None, (_extra("subject", name),))
+        for name, s in live.subjects.items()
+        if name.startswith(PREFIX) and name not in planned_subjects
+    ]
+    return Report(
+        stack=plan.stack,
+        planned_topics=len(plan.topics),
+        planned_subjects=len(plan.subjects),
+        topics=tuple(sorted(topic_rows, key=lambda r: r.name)),
+        subjects=tuple(sorted(subject_rows, key=lambda r: r.name)),
+    )
+
+
+def _topic_row(spec: TopicSpec | LegacyTopic, topic: LiveTopic | None) -> TopicRow:
+    if topic is None:
+        missing = Difference("topic_missing", spec.name, "present", "absent")
+        return TopicRow(
+            spec.name, "missing", None, spec.partitions, None, spec.replication_factor, None, None, (missing,)
+        )
+    differences: list[Difference] = []
+    if topic.partitions != spec.partitions:
+        differences.append(Difference("partitions", spec.name, spec.partitions, topic.partitions))
+    if topic.replication_factor != spec.replication_factor:
+        differences.append(
+            Difference("replication_factor", spec.name, spec.replication_factor, topic.replication_factor)
+        )
+    for key, expected in sorted(spec.config.items()):
+        actual = topic.config.get(key)
+        if not same_config_value(key, expected, actual):
+            differences.append(Difference("config", spec.name, expected, actual, key=key))
+    if topic.under_replicated:
+        detail = f"{topic.under_replicated} of {topic.partitions} partitions under-replicated"
+        differences.append(Difference("health", spec.name, 0, topic.under_replicated, detail=detail))
+    return TopicRow(
+        name=spec.name,
+        status="drift" if differences else "ok",
+        partitions=topic.partitions,
+        planned_partitions=spec.partitions,
+        replication_factor=topic.replication_factor,
+        planned_replication_factor=spec.replication_factor,
+        under_replicated=topic.under_replicated,
+        end_offsets=topic.end_offsets,
+        differences=tuple(differences),
+    )
+
+
+def _unplanned_row(topic: LiveTopic, status: str) -> TopicRow:
+    """A live topic without a spec: 'extra' (a difference) or 'legacy' (known, listed only)."""
+    return TopicRow(
+        name=topic.name,
+        status=status,
+        partitions=topic.partitions,
+        planned_partitions=None,
+        replication_factor=topic.replication_factor,
+        planned_replication_factor=None,
+        under_replicated=topic.under_replicated,
+        end_offsets=topic.end_offsets,
+        differences=(_extra("topic", topic.name),) if status == "extra" else (),
+    )
+
+
+def _extra(what: str, name: str) -> Difference:
+    return Difference(f"{what}_extra", name, "absent", "present")
+
+
+def _subject_row(spec: SubjectSpec, live: LiveState) -> SubjectRow:
+    subject = live.subjects.get(spec.subject)
+    if subject is None:
+        missing = Difference("subject_missing", spec.subject, "present", "absent")
+        return SubjectRow(spec.subject, "missing", None, None, None, spec.compatibility, spec.schema_file, (missing,))
+    differences: list[Difference] = []
+    expected = canonical_schema(spec.schema)
+    actual = _canonical_or_reason(subject.schema, subject.schema_type)
+    if actual != expected:
+        changes = field_changes(subject.schema, spec.schema) if subject.schema else []
+        detail = f"version {subject.version} differs from the file"
+        if changes:
+            detail += f" (the file against it: {'; '.join(changes)})"
+        differences.append(Difference("schema", spec.subject, expected, actual, detail=detail))
+    if subject.compatibility != spec.compatibility:
+        differences.append(Difference("compatibility", spec.subject, spec.compatibility, subject.compatibility))
+    return SubjectRow(
+        name=spec.subject,
+        status="drift" if differences else "ok",
+        version=subject.version,
+        schema_id=subject.schema_id,
+        compatibility=subject.compatibility,
+        planned_compatibility=spec.compatibility,
+        schema_file=spec.schema_file,
+        differences=tuple(differences),
+    )
+
+
+def _canonical_or_reason(text: str | None, schema_type: str) -> str | None:
+    if text is None:
+        return None
+    try:
+        return canonical_schema(text, schema_type)
+    except SchemaTextError as exc:
+        return f"(unreadable {schema_type} schema: {exc})"
+
+
+def same_config_value(key: str, expected: str, actual: str | None) -> bool:
+    """Do two values of a topic config mean the same to Kafka? (`None`: the broker has no value.)"""
+    if actual is None:
+        return False
+    return _normal(key, expected) == _normal(key, actual)
+
+
+def _normal(key: str, value: str) -> str:
+    text = kafka_configs.to_config_string(key, value)
+    config = kafka_configs.TOPIC_CONFIGS.get(key)
+    if config is not None and config.kind in (kafka_configs.Kind.LIST, kafka_configs.Kind.REPLICAS):
+        return ",".join(sorted(set(text.split(","))))
+    return text
+
+
+# -- rendering -----------------------------------------------------------------------------------
+
+
+def render_table(report: Report, out: TextIO) -> None:
+    rows = [["TOPIC", "STATUS", "PARTITIONS", "RF", "UNDER-REPLICATED", "END OFFSETS", "DIFFERS"]]
+    for t in report.topics:
+        rows.append(
+            [
+                t.name,
+                t.status,
+                f"{_cell(t.partitions)}/{_cell(t.planned_partitions)}",
+                f"{_cell(t.replication_factor)}/{_cell(t.planned_replication_factor)}",
+                _cell(t.under_replicated),
+                _cell(t.end_offsets) if t.end_offsets is not None or t.partitions is None else "?",
+                "; ".join(d.describe() for d in t.differences),
+            ]
+        )
+    print_table(rows, out)
+    out.write("\n")
+    rows = [["SUBJECT", "STATUS", "VERSION", "COMPATIBILITY", "SCHEMA FILE", "DIFFERS"]]
+    for s in report.subjects:
+        rows.append(
+            [
+                s.name,
+                s.status,
+                _cell(s.version),
+                f"{_cell(s.compatibility)}/{_cell(s.planned_compatibility)}",
+                _cell(s.schema_file),
+                "; ".join(d.describe() for d in s.differences),
+            ]
+        )
+    print_table(rows, out)
+    out.write(f"\n{report.summary()}\n")
+
+
+def _cell(value: Any) -> str:
+    return "-" if value is None else str(value)
+
+
+def _shown(value: Any) -> str:
+    return "(unset)" if value is None else str(value)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+# -- the command ---------------------------------------------------------------------------------
+
+
+def run_verify(
+    plan: Plan, *, json_output: bool = False, timeout: float = 15.0, out: TextIO, err: TextIO | None = None
+) -> int:
+    """Read, compare, render; the exit code (0 no drift, 1 drift, 2 cluster or registry unreadable)."""
+    try:
+        live = read_live_state(plan, timeout=timeout)
+    except LiveReadError as exc:
+        print(f"error: {exc}", file=err or sys.stderr)
+        if json_output:
+            failed = {"stack": plan.stack, "ok": False, "error": str(exc), "topics": [], "subjects": []}
+            _dump({**failed, "differences": []}, out)
+        return EXIT_BAD_INPUT
+    report = compare(plan, live)
+    if json_output:
+        _dump(report.to_dict(), out)
+    else:
+        render_table(report, out)
+    return report.exit_code
+
+
+def _dump(payload: dict[str, Any], out: TextIO) -> None:
+    json.dump(payload, out, indent=2)
+    out.write("\n")

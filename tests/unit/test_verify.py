@@ -1,0 +1,442 @@
+"""`verify`: the pure comparison of a plan with a live snapshot, its rendering and exit codes, and the
+Kafka client settings built from a stack. The live reading itself is proven against the real broker
+and registry in tests/integration/test_verify_live.py."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import socket
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from k2infra import verify
+from k2infra.live_state import (
+    LiveReadError,
+    LiveState,
+    LiveSubject,
+    LiveTopic,
+    _kafka_failure,
+    _layout,
+    kafka_client_config,
+    read_subjects,
+)
+from k2infra.naming import load_plan
+from k2infra.plan import Plan
+from k2infra.registry.avro_canonical import canonical_schema
+from k2infra.settings import StackSettings
+from k2infra.verify import KINDS, Report, compare, render_table, run_verify, same_config_value
+from tests.conftest import REPO
+
+TRADES = "market.equities.trades.asx"
+TRADES_SUBJECT = "market.equities.trades-value"
+
+
+@pytest.fixture(scope="module")
+def plan() -> Plan:
+    return load_plan(REPO / "config", "dev", REPO)
+
+
+def matching(plan: Plan) -> LiveState:
+    """A snapshot that is exactly the plan, with a few non-`market.` things besides."""
+    topics = {t.name: LiveTopic(t.name, t.partitions, t.replication_factor, 0, 0, dict(t.config)) for t in plan.topics}
+    topics["__consumer_offsets"] = LiveTopic("__consumer_offsets", 50, 1, 0, 7)
+    topics["orders.internal"] = LiveTopic("orders.internal", 1, 1, 1, 0)
+    subjects = {
+        s.subject: LiveSubject(s.subject, 1, 10 + i, s.schema, "AVRO", s.compatibility)
+        for i, s in enumerate(plan.subjects)
+    }
+    subjects["orders-value"] = LiveSubject("orders-value", 3, 99, '"string"', "AVRO", "NONE")
+    return LiveState(topics, subjects)
+
+
+def with_topic(state: LiveState, name: str, **changes: object) -> LiveState:
+    topics = dict(state.topics)
+    topics[name] = dataclasses.replace(topics[name], **changes)
+    return LiveState(topics, state.subjects)
+
+
+def with_subject(state: LiveState, name: str, **changes: object) -> LiveState:
+    subjects = dict(state.subjects)
+    subjects[name] = dataclasses.replace(subjects[name], **changes)
+    return LiveState(state.topics, subjects)
+
+
+def kinds(report: Report) -> list[tuple[str, str]]:
+    return [(d.kind, d.name) for d in report.differences]
+
+
+# -- compare -------------------------------------------------------------------------------------
+
+
+def test_a_platform_that_is_the_plan_has_no_drift_and_ignores_what_is_not_market(plan: Plan) -> None:
+    report = compare(plan, matching(plan))
+    assert report.ok and report.exit_code == 0
+    assert report.differences == ()
+    assert [r.name for r in report.topics] == [t.name for t in plan.topics]
+    assert {r.status for r in (*report.topics, *report.subjects)} == {"ok"}
+    assert report.summary() == "verify: 6 topics, 6 subjects: no drift"
+
+
+def test_a_missing_topic_is_reported_with_its_planned_shape(plan: Plan) -> None:
+    live = matching(plan)
+    topics = {k: v for k, v in live.topics.items() if k != TRADES}
+    report = compare(plan, LiveState(topics, live.subjects))
+    assert kinds(report) == [("topic_missing", TRADES)]
+    row = next(r for r in report.topics if r.name == TRADES)
+    assert (row.status, row.partitions, row.planned_partitions, row.end_offsets) == ("missing", None, 3, None)
+    assert report.exit_code == 1
+
+
+def test_an_extra_market_topic_is_reported_and_other_prefixes_are_not(plan: Plan) -> None:
+    live = matching(plan)
+    extra = LiveTopic("market.equities.trades.nyse", 2, 1, 0, 42)
+    not_ours = LiveTopic("marketing.events", 1, 1, 0, 0)  # shares the letters, not the prefix
+    report = compare(plan, LiveState({**live.topics, extra.name: extra, not_ours.name: not_ours}, live.subjects))
+    assert kinds(report) == [("topic_extra", "market.equities.trades.nyse")]
+    row = next(r for r in report.topics if r.name == extra.name)
+    assert (row.status, row.partitions, row.planned_partitions, row.end_offsets) == ("extra", 2, None, 42)
+
+
+def test_partition_count_and_replication_factor_differences(plan: Plan) -> None:
+    report = compare(plan, with_topic(matching(plan), TRADES, partitions=5, replication_factor=2))
+    assert [(d.kind, d.expected, d.actual) for d in report.differences] == [
+        ("partitions", 3, 5),
+        ("replication_factor", 1, 2),
+    ]
+    row = next(r for r in report.topics if r.name == TRADES)
+    assert row.status == "drift"
+
+
+def test_each_managed_config_value_that_differs_is_one_difference(plan: Plan) -> None:
+    spec = plan.topic(TRADES)
+    assert spec is not None
+    config = {**spec.config, "retention.ms": "1000", "compression.type": "zstd"}
+    del config["max.message.bytes"]  # the broker reports no value for it
+    config["segment.ms"] = "1"  # not managed by the plan: not compared
+    report = compare(plan, with_topic(matching(plan), TRADES, config=config))
+    assert [(d.kind, d.key, d.expected, d.actual) for d in report.differences] == [
+        ("config", "compression.type", "lz4", "zstd"),
+        ("config", "max.message.bytes", "1048576", None),
+        ("config", "retention.ms", "86400000", "1000"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("key", "planned", "live", "same"),
+    [
+        ("retention.ms", "86400000", "86400000", True),
+        ("retention.ms", "86400000", "86400001", False),
+        ("cleanup.policy", "compact,delete", "delete,compact", True),  # a set, in Kafka
+        ("cleanup.policy", "compact", "compact,delete", False),
+        ("min.cleanable.dirty.ratio", "0.5", "0.50", True),
+        ("unclean.leader.election.enable", "false", "FALSE", True),
+        ("compression.type", "lz4", "LZ4", False),  # enums are case-sensitive in Kafka
+        ("message.timestamp.type", "CreateTime", "LogAppendTime", False),
+        ("retention.ms", "86400000", None, False),
+    ],
+)
+def test_config_values_compare_as_kafka_reads_them(key: str, planned: str, live: str | None, same: bool) -> None:
+    assert same_config_value(key, planned, live) is same
+
+
+def test_under_replicated_partitions_are_health_differences(plan: Plan) -> None:
+    report = compare(plan, with_topic(matching(plan), TRADES, under_replicated=2))
+    [difference] = report.differences
+    assert (difference.kind, difference.name, difference.expected, difference.actual) == ("health", TRADES, 0, 2)
+    assert difference.describe() == "2 of 3 partitions under-replicated"
+    assert report.exit_code == 1
+    assert report.summary() == "verify: 1 difference: 1 under-replicated topic"
+
+
+def test_under_replicated_extra_topic_is_reported_once_as_extra(plan: Plan) -> None:
+    live = matching(plan)
+    extra = LiveTopic("market.crypto.trades.kraken", 3, 3, 3, None)
+    report = compare(plan, LiveState({**live.topics, extra.name: extra}, live.subjects))
+    assert kinds(report) == [("topic_extra", extra.name)]
+
+
+def test_missing_and_extra_subjects_under_the_market_prefix(plan: Plan) -> None:
+    live = matching(plan)
+    subjects = {k: v for k, v in live.subjects.items() if k != TRADES_SUBJECT}
+    subjects["market.equities.trades-key"] = LiveSubject("market.equities.trades-key", 1, 5, '"string"')
+    report = compare(plan, LiveState(live.topics, subjects))
+    assert kinds(report) == [("subject_extra", "market.equities.trades-key"), ("subject_missing", TRADES_SUBJECT)]
+    statuses = {r.name: r.status for r in report.subjects}
+    assert statuses[TRADES_SUBJECT] == "missing"
+    assert statuses["market.equities.trades-key"] == "extra"
+    assert "orders-value" not in statuses
+
+
+def test_a_schema_registered_differently_formatted_is_the_same_schema(plan: Plan) -> None:
+    spec = next(s for s in plan.subjects if s.subject == TRADES_SUBJECT)
+    reformatted = json.dumps(json.loads(spec.schema), separators=(",", ":"), sort_keys=True)
+    assert compare(plan, with_subject(matching(plan), TRADES_SUBJECT, schema=reformatted)).ok
+
+
+def test_a_new_schema_version_behind_the_plans_back_is_a_schema_difference(plan: Plan) -> None:
+    spec = next(s for s in plan.subjects if s.subject == TRADES_SUBJECT)
+    newer = json.loads(spec.schema)
+    newer["fields"].append({"name": "trade_note", "type": ["null", "string"], "default": None})
+    report = compare(plan, with_subject(matching(plan), TRADES_SUBJECT, schema=json.dumps(newer), version=2))
+    [difference] = report.differences
+    assert difference.kind == "schema"
+    assert (difference.expected, difference.actual) == (
+        canonical_schema(spec.schema),
+        canonical_schema(json.dumps(newer)),
+    )
+    assert (
+        difference.detail
+        == "version 2 differs from the file (the file against it: field 'trade_note' removed (it had a default))"
+    )
+
+
+def test_a_changed_doc_is_a_schema_difference(plan: Plan) -> None:
+    """The canonical form keeps docs: a registry holding other docs disagrees with the file."""
+    spec = next(s for s in plan.subjects if s.subject == TRADES_SUBJECT)
+    other = json.loads(spec.schema)
+    other["doc"] = "something else"
+    report = compare(plan, with_subject(matching(plan), TRADES_SUBJECT, schema=json.dumps(other)))
+    assert kinds(report) == [("schema", TRADES_SUBJECT)]
+
+
+def test_an_unreadable_registered_schema_is_a_difference_not_a_crash(plan: Plan) -> None:
+    report = compare(plan, with_subject(matching(plan), TRADES_SUBJECT, schema="{not json"))
+    [difference] = report.differences
+    assert difference.kind == "schema"
+    assert str(difference.actual).startswith("(unreadable AVRO schema: not valid JSON")
+
+
+@pytest.mark.parametrize("level", ["NONE", "FULL", None])
+def test_compatibility_level_differences(plan: Plan, level: str | None) -> None:
+    report = compare(plan, with_subject(matching(plan), TRADES_SUBJECT, compatibility=level))
+    assert [(d.kind, d.expected, d.actual) for d in report.differences] == [("compatibility", "BACKWARD", level)]
+
+
+# -- rendering -----------------------------------------------------------------------------------
+
+
+def drifted(plan: Plan) -> LiveState:
+    live = with_topic(matching(plan), TRADES, partitions=5, end_offsets=1234)
+    topics = {k: v for k, v in live.topics.items() if k != "market.crypto.quotes.binance"}
+    return with_subject(LiveState(topics, live.subjects), TRADES_SUBJECT, compatibility="NONE")
+
+
+def test_json_document_shape_is_stable(plan: Plan) -> None:
+    document = json.loads(json.dumps(compare(plan, drifted(plan)).to_dict()))
+    assert list(document) == ["stack", "ok", "error", "topics", "subjects", "differences"]
+    assert (document["stack"], document["ok"], document["error"]) == ("dev", False, None)
+    assert set(document["topics"][0]) == {
+        "name",
+        "status",
+        "partitions",
+        "planned_partitions",
+        "replication_factor",
+        "planned_replication_factor",
+        "under_replicated",
+        "end_offsets",
+        "differences",
+    }
+    assert set(document["subjects"][0]) == {
+        "name",
+        "status",
+        "version",
+        "schema_id",
+        "compatibility",
+        "planned_compatibility",
+        "schema_file",
+        "differences",
+    }
+    assert document["differences"] == [
+        {
+            "kind": "topic_missing",
+            "name": "market.crypto.quotes.binance",
+            "key": None,
+            "expected": "present",
+            "actual": "absent",
+            "detail": None,
+        },
+        {"kind": "partitions", "name": TRADES, "key": None, "expected": 3, "actual": 5, "detail": None},
+        {
+            "kind": "compatibility",
+            "name": TRADES_SUBJECT,
+            "key": None,
+            "expected": "BACKWARD",
+            "actual": "NONE",
+            "detail": None,
+        },
+    ]
+    trades = next(t for t in document["topics"] if t["name"] == TRADES)
+    assert (trades["status"], trades["end_offsets"], trades["differences"]) == ("drift", 1234, ["partitions"])
+    assert {d["kind"] for d in document["differences"]} <= set(KINDS)
+
+
+def test_table_lists_topics_and_subjects_then_one_summary_line(plan: Plan) -> None:
+    out = io.StringIO()
+    render_table(compare(plan, drifted(plan)), out)
+    lines = out.getvalue().splitlines()
+    assert lines[0].split() == ["TOPIC", "STATUS", "PARTITIONS", "RF", "UNDER-REPLICATED", "END", "OFFSETS", "DIFFERS"]
+    trades = next(line for line in lines if line.startswith(TRADES))
+    assert trades.split()[:6] == [TRADES, "drift", "5/3", "1/1", "0", "1234"]
+    assert trades.endswith("partitions: planned 3, live 5")
+    missing = next(line for line in lines if line.startswith("market.crypto.quotes.binance"))
+    assert missing.split()[:6] == ["market.crypto.quotes.binance", "missing", "-/4", "-/1", "-", "-"]
+    assert any(line.startswith("SUBJECT") for line in lines)
+    subject = next(line for line in lines if line.startswith(TRADES_SUBJECT))
+    assert subject.endswith("compatibility: planned BACKWARD, live NONE")
+    assert lines[-1] == "verify: 3 differences: 1 missing topic, 1 partition count, 1 compatibility level"
+
+
+def test_unknown_end_offsets_of_a_present_topic_show_as_a_question_mark(plan: Plan) -> None:
+    out = io.StringIO()
+    render_table(compare(plan, with_topic(matching(plan), TRADES, end_offsets=None)), out)
+    trades = next(line for line in out.getvalue().splitlines() if line.startswith(TRADES))
+    assert trades.split()[5] == "?"
+
+
+# -- run_verify: exit codes ----------------------------------------------------------------------
+
+
+def test_run_verify_exits_0_without_drift_and_1_with_it(plan: Plan, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(verify, "read_live_state", lambda plan, timeout: matching(plan))
+    out = io.StringIO()
+    assert run_verify(plan, json_output=False, timeout=1, out=out) == 0
+    assert out.getvalue().endswith("verify: 6 topics, 6 subjects: no drift\n")
+    monkeypatch.setattr(verify, "read_live_state", lambda plan, timeout: drifted(plan))
+    out = io.StringIO()
+    assert run_verify(plan, json_output=True, timeout=1, out=out) == 1
+    assert json.loads(out.getvalue())["ok"] is False
+
+
+def test_run_verify_exits_2_with_one_line_when_the_platform_cannot_be_read(
+    plan: Plan, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    message = "cannot reach Kafka at 127.0.0.1:1 within 2s (k2infra:bootstrapServers): Connection refused"
+
+    def unreachable(plan: Plan, timeout: float) -> LiveState:
+        raise LiveReadError(message)
+
+    monkeypatch.setattr(verify, "read_live_state", unreachable)
+    out, err = io.StringIO(), io.StringIO()
+    assert run_verify(plan, json_output=False, timeout=2, out=out, err=err) == 2
+    assert (out.getvalue(), err.getvalue()) == ("", f"error: {message}\n")
+    out, err = io.StringIO(), io.StringIO()
+    assert run_verify(plan, json_output=True, timeout=2, out=out, err=err) == 2
+    assert json.loads(out.getvalue()) == {
+        "stack": "dev",
+        "ok": False,
+        "error": message,
+        "topics": [],
+        "subjects": [],
+        "differences": [],
+    }
+
+
+# -- reading: what can be proven without a platform ----------------------------------------------
+
+
+def settings(**values: object) -> StackSettings:
+    return StackSettings(bootstrap_servers=["k1:9093", "k2:9093"], **values)
+
+
+def test_kafka_client_config_plaintext(tmp_path: Path) -> None:
+    config = kafka_client_config(settings(), tmp_path)
+    assert config["bootstrap.servers"] == "k1:9093,k2:9093"
+    assert config["security.protocol"] == "PLAINTEXT"
+    assert not any(key.startswith(("sasl.", "ssl.")) for key in config)
+
+
+@pytest.mark.parametrize(
+    ("mechanism", "librdkafka"),
+    [("plain", "PLAIN"), ("scram-sha256", "SCRAM-SHA-256"), ("scram-sha512", "SCRAM-SHA-512")],
+)
+def test_kafka_client_config_sasl_over_tls(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mechanism: str, librdkafka: str
+) -> None:
+    monkeypatch.setenv("K2_SASL_PASSWORD", "s3cret")
+    config = kafka_client_config(settings(tls=True, sasl_mechanism=mechanism, sasl_username="k2"), tmp_path)
+    assert config["security.protocol"] == "SASL_SSL"
+    assert (config["sasl.mechanism"], config["sasl.username"], config["sasl.password"]) == (librdkafka, "k2", "s3cret")
+
+
+def test_kafka_client_config_sasl_without_tls_and_without_a_password(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("K2_SASL_PASSWORD", "pw")
+    stack = settings(sasl_mechanism="plain", sasl_username="k2")
+    assert kafka_client_config(stack, tmp_path)["security.protocol"] == "SASL_PLAINTEXT"
+    monkeypatch.delenv("K2_SASL_PASSWORD")
+    with pytest.raises(LiveReadError, match=r"set K2_SASL_PASSWORD to the password of k2infra:saslUsername \(k2\)"):
+        kafka_client_config(stack, tmp_path)
+
+
+def test_kafka_client_config_writes_a_pem_ca_to_a_file_and_can_skip_verification(tmp_path: Path) -> None:
+    pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----"
+    config = kafka_client_config(settings(tls=True, ca_cert=pem, tls_skip_verify=True), tmp_path)
+    assert config["security.protocol"] == "SSL"
+    assert Path(config["ssl.ca.location"]).read_text() == pem + "\n"
+    assert config["enable.ssl.certificate.verification"] is False
+
+
+def test_kafka_client_config_takes_a_ca_path_as_it_is(tmp_path: Path) -> None:
+    ca = tmp_path / "ca.crt"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    config = kafka_client_config(settings(tls=True, ca_cert=str(ca)), tmp_path / "unused")
+    assert config["ssl.ca.location"] == str(ca)
+    assert "enable.ssl.certificate.verification" not in config
+
+
+def test_a_stack_without_addresses_cannot_be_verified(tmp_path: Path) -> None:
+    with pytest.raises(LiveReadError, match="no Kafka address: set k2infra:bootstrapServers"):
+        kafka_client_config(StackSettings(), tmp_path)
+    with pytest.raises(LiveReadError, match="no Schema Registry address: set k2infra:schemaRegistryUrl"):
+        read_subjects(StackSettings(), [], timeout=1)
+
+
+def test_layout_counts_partitions_short_of_in_sync_replicas_or_without_a_leader() -> None:
+    partitions = [
+        SimpleNamespace(id=1, leader=1, replicas=[1, 2, 3], isrs=[1, 2]),
+        SimpleNamespace(id=0, leader=2, replicas=[2, 3, 1], isrs=[2, 3, 1]),
+        SimpleNamespace(id=3, leader=3, replicas=[3, 1, 2], isrs=[3, 1, 2]),
+        SimpleNamespace(id=2, leader=-1, replicas=[3, 1, 2], isrs=[3, 1, 2]),  # offline, its last ISR kept
+    ]
+    layout = _layout(partitions)
+    assert (layout.partition_ids, layout.replication_factor, layout.under_replicated) == ((0, 1, 2, 3), 3, 2)
+
+
+def test_kafka_failures_name_the_settings_to_check() -> None:
+    refused = SimpleNamespace(str=lambda: "Failed to get metadata: Local: Broker transport failure")
+    plain = StackSettings(bootstrap_servers=["127.0.0.1:19092"])
+    assert _kafka_failure(plain, "127.0.0.1:19092", 15, refused, None) == (
+        "cannot reach Kafka at 127.0.0.1:19092 within 15s (k2infra:bootstrapServers): "
+        "Failed to get metadata: Local: Broker transport failure"
+    )
+    tls = settings(tls=True)
+    handshake = "SSL handshake failed: certificate verify failed"
+    assert _kafka_failure(tls, "k1:9093", 2.5, refused, handshake) == (
+        "cannot reach Kafka at k1:9093 within 2.5s (k2infra:bootstrapServers, k2infra:tls, k2infra:caCert, "
+        f"k2infra:tlsSkipVerify): {handshake}"
+    )
+    rejected = SimpleNamespace(str=lambda: "Local: Authentication failure")
+    assert _kafka_failure(plain, "k1:9093", 15, rejected, "SASL authentication error: Authentication failed") == (
+        "Kafka at k1:9093 refused the credentials (k2infra:saslMechanism, k2infra:saslUsername, K2_SASL_PASSWORD): "
+        "SASL authentication error: Authentication failed"
+    )
+
+
+def test_an_unreachable_registry_is_one_line_naming_the_url_and_setting() -> None:
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    stack = StackSettings(schema_registry_url=f"http://127.0.0.1:{port}/apis/ccompat/v7")
+    with pytest.raises(LiveReadError) as caught:
+        read_subjects(stack, ["market.equities.trades-value"], timeout=2)
+    message = str(caught.value)
+    assert message.startswith(
+        f"cannot reach the Schema Registry at http://127.0.0.1:{port}/apis/ccompat/v7 within 2s "
+        "(k2infra:schemaRegistryUrl): connection failed"
+    )
+    assert "\n" not in message
