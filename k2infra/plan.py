@@ -69,7 +69,8 @@ class LegacyTopic:
 
     action: 'adopt' (import as it is and manage it), 'retire' (no longer declared, so `pulumi up`
     deletes it, after the no-writes check), 'retire-blocked' (state retire, but the stack does not
-    allow retirement: it stays adopted).
+    allow retirement: it stays adopted), 'unmanaged' (the stack does not manage legacy topics; the
+    name is still known, so `verify` does not call the topic extra).
     """
 
     name: str
@@ -81,7 +82,7 @@ class LegacyTopic:
 
     @property
     def declared(self) -> bool:
-        return self.action != "retire"
+        return self.action in ("adopt", "retire-blocked")
 
 
 @dataclass(frozen=True)
@@ -184,12 +185,12 @@ def build_plan(loaded: LoadedTopology, settings: StackSettings, stack: str | Non
 
 
 def legacy_topics(loaded: LoadedTopology, settings: StackSettings) -> tuple[LegacyTopic, ...]:
-    if not settings.legacy_topics:
-        return ()
     replication_factor = settings.replication_factor or loaded.topology.defaults.replication_factor
     out = []
     for name, spec in sorted(loaded.topology.legacy.items()):
-        if spec.state == "adopt":
+        if not settings.legacy_topics:
+            action = "unmanaged"
+        elif spec.state == "adopt":
             action = "adopt"
         else:
             action = "retire" if settings.allow_retire else "retire-blocked"

@@ -3,12 +3,16 @@ one Schema Registry subject per asset class and data type, all parented to the c
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pulumi
 import pulumi_kafka as kafka
 
+from k2infra import legacy as legacy_module
+from k2infra.live_state import kafka_client_config
 from k2infra.local_cluster import provision_local_cluster
 from k2infra.naming import subscriptions
 from k2infra.partition_guard import PartitionShrinkError, check_no_shrink
@@ -58,7 +62,8 @@ class TopicPlatform(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on),
         )
         topic_opts = pulumi.ResourceOptions(parent=self, provider=self.provider, protect=settings.protect)
-        checked = self._partition_check(plan, depends_on)
+        # Every topic waits for both guards, so a refusal stops the run before any change.
+        checked = pulumi.Output.all(self._partition_check(plan, depends_on), self._retirement_check(plan, credentials))
         self.topics = {
             spec.name: kafka.Topic(
                 spec.name,
@@ -71,6 +76,23 @@ class TopicPlatform(pulumi.ComponentResource):
             )
             for spec in plan.topics
         }
+        # Legacy topics are imported as they are (the import fails if the topology misdescribes
+        # them); a retiring one is no longer declared, so `pulumi up` deletes it.
+        self.legacy_topics = {
+            legacy.name: kafka.Topic(
+                legacy.name,
+                name=legacy.name,
+                partitions=checked.apply(lambda _, count=legacy.partitions: count),
+                replication_factor=legacy.replication_factor,
+                config=dict(legacy.config),
+                opts=pulumi.ResourceOptions(parent=self, provider=self.provider, import_=legacy.name),
+            )
+            for legacy in plan.legacy
+            if legacy.declared
+        }
+        for legacy in plan.legacy:
+            if legacy.action == "retire-blocked":
+                pulumi.log.warn(f"{legacy.name} is marked for retirement; set k2infra:allowRetire to delete it")
         connection = RegistryConnection(
             url=settings.schema_registry_url or "",
             username=settings.schema_registry_username,
@@ -111,6 +133,23 @@ class TopicPlatform(pulumi.ComponentResource):
                 raise pulumi.RunError(str(exc)) from None
 
         return live.lists.apply(check)
+
+    def _retirement_check(self, plan: Plan, credentials: Credentials) -> pulumi.Output[None]:
+        """Resolves when no retiring topic received a record since its quiet_since (or when forced)."""
+        retiring = [t for t in plan.legacy if t.action == "retire"]
+        if not retiring or plan.settings.force_retire:
+            return pulumi.Output.from_input(None)
+
+        def check(sasl_password: str | None) -> None:
+            with tempfile.TemporaryDirectory() as work:
+                client = kafka_client_config(plan.settings, Path(work), sasl_password=sasl_password)
+                written = legacy_module.records_since(client, retiring)
+            try:
+                legacy_module.check_retirement(retiring, written)
+            except legacy_module.RetirementRefused as exc:
+                raise pulumi.RunError(str(exc)) from None
+
+        return pulumi.Output.from_input(credentials.sasl_password).apply(check)
 
 
 def stack_outputs(plan: Plan, subjects: dict[str, SchemaSubject]) -> dict[str, Any]:

@@ -8,13 +8,14 @@ Validation happens in two passes whose problems are reported together:
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import re
 import typing
 import zoneinfo
 from dataclasses import dataclass
-from pathlib import Path
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
@@ -83,7 +84,9 @@ def _country(value: Any) -> str:
 def _legacy_name(value: Any) -> str:
     if not isinstance(value, str) or len(value) > KAFKA_TOPIC_MAX_LENGTH or not KAFKA_TOPIC_PATTERN.match(value):
         raise PydanticCustomError(
-            "k2_topic", "must be a legal Kafka topic name ([a-zA-Z0-9._-], at most 249), got {got}", {"got": describe(value)}
+            "k2_topic",
+            "must be a legal Kafka topic name ([a-zA-Z0-9._-], at most 249), got {got}",
+            {"got": describe(value)},
         )
     return value
 
@@ -91,10 +94,8 @@ def _legacy_name(value: Any) -> str:
 def _timestamp(value: Any) -> datetime:
     """YAML reads unquoted ISO timestamps as datetimes, quoted ones as strings: take both, UTC if naive."""
     if isinstance(value, str):
-        try:
+        with contextlib.suppress(ValueError):
             value = datetime.fromisoformat(value)
-        except ValueError:
-            pass
     if not isinstance(value, datetime):
         raise PydanticCustomError(
             "k2_time", "must be an ISO 8601 timestamp such as 2026-11-01T00:00:00Z, got {got}", {"got": describe(value)}
@@ -326,7 +327,9 @@ def _legacy_problems(source: YamlSource) -> list[Problem]:
             )
         if isinstance(name, str) and name.count(".") == 3 and name.startswith(f"{TOPIC_PREFIX}."):
             problems.append(
-                source.problem(("legacy", name), "has the shape of a hierarchical topic; legacy topics are the old flat ones")
+                source.problem(
+                    ("legacy", name), "has the shape of a hierarchical topic; legacy topics are the old flat ones"
+                )
             )
     return problems
 

@@ -87,7 +87,9 @@ def test_unknown_top_level_key(config_dir: Path) -> None:
     path = config_dir / TOPOLOGY
     path.write_text(path.read_text() + "\nbrokers: {}\nasset_clases: {}\n")
     found = problems(config_dir)
-    assert any(m.endswith("brokers: unknown key (expected one of: defaults, data_types, asset_classes, legacy)") for m in found)
+    assert any(
+        m.endswith("brokers: unknown key (expected one of: defaults, data_types, asset_classes, legacy)") for m in found
+    )
     assert any(m.endswith("asset_clases: unknown key (did you mean 'asset_classes'?)") for m in found)
 
 
