@@ -17,19 +17,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from k2infra.errors import Problem, TopologyError, display_path
 from k2infra.messages import describe, pydantic_message
+from k2infra.registry.client import COMPATIBILITY_LEVELS
 from k2infra.topology import MAX_PARTITIONS, Topology, merged_config, topic_name
 from k2infra.yaml_source import YamlSource, load_yaml
 
 NAMESPACE = "k2infra"
-COMPATIBILITY_LEVELS = (
-    "NONE",
-    "BACKWARD",
-    "BACKWARD_TRANSITIVE",
-    "FORWARD",
-    "FORWARD_TRANSITIVE",
-    "FULL",
-    "FULL_TRANSITIVE",
-)
 # Config keys holding credentials: read with get_secret, never accepted in plaintext.
 SECRET_KEYS = {
     "saslPassword": "K2_SASL_PASSWORD",

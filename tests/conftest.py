@@ -10,6 +10,15 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
+# The platform of today in prod: topic -> partitions.
+PROD_TOPICS = {
+    "market.equities.trades.asx": 30,
+    "market.equities.quotes.asx": 30,
+    "market.equities.reference_data.asx": 1,
+    "market.crypto.trades.binance": 40,
+    "market.crypto.quotes.binance": 40,
+    "market.crypto.reference_data.binance": 1,
+}
 
 
 @pytest.fixture

@@ -108,6 +108,7 @@ from k2infra.registry.avro_canonical import (
     minified_schema,
 )
 from k2infra.registry.client import (
+    COMPATIBILITY_LEVELS,
     DEFAULT_BACKOFF,
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_MAX_RETRIES,
@@ -118,16 +119,6 @@ from k2infra.registry.client import (
     RegistryNotFoundError,
     RegistryUnavailableError,
     sanitize_url,
-)
-
-COMPATIBILITY_LEVELS = (
-    "NONE",
-    "BACKWARD",
-    "BACKWARD_TRANSITIVE",
-    "FORWARD",
-    "FORWARD_TRANSITIVE",
-    "FULL",
-    "FULL_TRANSITIVE",
 )
 
 # Keys of the ``connection`` input.

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from k2infra.cli import main
-from tests.conftest import REPO
+from tests.conftest import PROD_TOPICS, REPO
 
 
 def run(*argv: str, cwd: Path = REPO) -> tuple[int, str, str]:
@@ -42,14 +42,7 @@ def test_topics_json_for_prod_is_the_platform_of_today() -> None:
     assert code == 0
     payload = json.loads(out)
     topics = {t["name"]: t for t in payload["topics"]}
-    assert {n: t["partitions"] for n, t in topics.items()} == {
-        "market.equities.trades.asx": 30,
-        "market.equities.quotes.asx": 30,
-        "market.equities.reference_data.asx": 1,
-        "market.crypto.trades.binance": 40,
-        "market.crypto.quotes.binance": 40,
-        "market.crypto.reference_data.binance": 1,
-    }
+    assert {n: t["partitions"] for n, t in topics.items()} == PROD_TOPICS
     assert {t["replication_factor"] for t in topics.values()} == {3}
     assert topics["market.crypto.reference_data.binance"]["config"]["cleanup.policy"] == "compact"
     assert set(topics["market.equities.trades.asx"]) == {

@@ -9,15 +9,8 @@ import pytest
 
 from k2infra.errors import TopologyError
 from k2infra.naming import load_plan
+from tests.conftest import PROD_TOPICS
 
-PROD_TOPICS = {
-    "market.equities.trades.asx": 30,
-    "market.equities.quotes.asx": 30,
-    "market.equities.reference_data.asx": 1,
-    "market.crypto.trades.binance": 40,
-    "market.crypto.quotes.binance": 40,
-    "market.crypto.reference_data.binance": 1,
-}
 SUBJECTS = {f"market.{ac}.{dt}-value" for ac in ("equities", "crypto") for dt in ("trades", "quotes", "reference_data")}
 
 

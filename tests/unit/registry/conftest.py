@@ -25,19 +25,13 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 
+from k2infra.registry.client import COMPATIBILITY_LEVELS
+
 REPO_ROOT = Path(__file__).resolve().parents[3]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-LEVELS = {
-    "NONE",
-    "BACKWARD",
-    "BACKWARD_TRANSITIVE",
-    "FORWARD",
-    "FORWARD_TRANSITIVE",
-    "FULL",
-    "FULL_TRANSITIVE",
-}
+LEVELS = set(COMPATIBILITY_LEVELS)
 
 
 @dataclass
