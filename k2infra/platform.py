@@ -16,7 +16,7 @@ from k2infra.live_state import kafka_client_config
 from k2infra.local_cluster import provision_local_cluster
 from k2infra.naming import subscriptions
 from k2infra.partition_guard import PartitionShrinkError, check_no_shrink
-from k2infra.plan import Plan
+from k2infra.plan import LegacyTopic, Plan, TopicSpec
 from k2infra.registry.resource import RegistryConnection, SchemaSubject, SchemaSubjectArgs
 
 COMPONENT_TYPE = "k2infra:index:TopicPlatform"
@@ -61,31 +61,15 @@ class TopicPlatform(pulumi.ComponentResource):
             timeout=settings.kafka_timeout_seconds,
             opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on),
         )
-        topic_opts = pulumi.ResourceOptions(parent=self, provider=self.provider, protect=settings.protect)
         # Every topic waits for both guards, so a refusal stops the run before any change.
         checked = pulumi.Output.all(self._partition_check(plan, depends_on), self._retirement_check(plan, credentials))
-        self.topics = {
-            spec.name: kafka.Topic(
-                spec.name,
-                name=spec.name,
-                partitions=checked.apply(lambda _, count=spec.partitions: count),
-                replication_factor=spec.replication_factor,
-                # Strings only: numeric values make `pulumi refresh` report drift (pulumi-kafka#419).
-                config=dict(spec.config),
-                opts=topic_opts,
-            )
-            for spec in plan.topics
-        }
+        topic_opts = pulumi.ResourceOptions(parent=self, provider=self.provider, protect=settings.protect)
+        self.topics = {spec.name: self._topic(spec, checked, topic_opts) for spec in plan.topics}
         # Legacy topics are imported as they are (the import fails if the topology misdescribes
         # them); a retiring one is no longer declared, so `pulumi up` deletes it.
         self.legacy_topics = {
-            legacy.name: kafka.Topic(
-                legacy.name,
-                name=legacy.name,
-                partitions=checked.apply(lambda _, count=legacy.partitions: count),
-                replication_factor=legacy.replication_factor,
-                config=dict(legacy.config),
-                opts=pulumi.ResourceOptions(parent=self, provider=self.provider, import_=legacy.name),
+            legacy.name: self._topic(
+                legacy, checked, pulumi.ResourceOptions(parent=self, provider=self.provider, import_=legacy.name)
             )
             for legacy in plan.legacy
             if legacy.declared
@@ -118,6 +102,18 @@ class TopicPlatform(pulumi.ComponentResource):
         }
         self.outputs = stack_outputs(plan, self.subjects)
         self.register_outputs(self.outputs)
+
+    @staticmethod
+    def _topic(spec: TopicSpec | LegacyTopic, checked: pulumi.Output[Any], opts: pulumi.ResourceOptions) -> kafka.Topic:
+        return kafka.Topic(
+            spec.name,
+            name=spec.name,
+            partitions=checked.apply(lambda _: spec.partitions),
+            replication_factor=spec.replication_factor,
+            # Strings only: numeric values make `pulumi refresh` report drift (pulumi-kafka#419).
+            config=dict(spec.config),
+            opts=opts,
+        )
 
     def _partition_check(self, plan: Plan, depends_on: list[pulumi.Resource]) -> pulumi.Output[None]:
         """Resolves once the live counts are known and none would shrink; fails the run otherwise."""
