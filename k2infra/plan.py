@@ -121,12 +121,20 @@ def effective_config(
     raw = merged_config(loaded.topology, asset_class, data_type, exchange)
     if settings.min_insync_replicas is not None:
         raw["min.insync.replicas"] = settings.min_insync_replicas
-    # The stack's retention bounds how long deleted-policy topics keep data; compacted-only topics
-    # keep the latest value per key by design and are left alone.
+    # The stack's retention caps how long delete-policy topics keep data (a topic that keeps less,
+    # such as quotes, keeps its own); compacted-only topics keep the latest value per key by design.
     policy = str(raw.get("cleanup.policy", "delete"))
     if settings.retention_ms is not None and "delete" in policy:
-        raw["retention.ms"] = settings.retention_ms
+        raw["retention.ms"] = capped_retention(raw.get("retention.ms"), settings.retention_ms)
     return {key: kafka_configs.to_config_string(key, value) for key, value in sorted(raw.items())}
+
+
+def capped_retention(topic_ms: object, stack_ms: int) -> int:
+    """The shorter of two retentions, where -1 (or unset: Kafka's 7 days is not ours to assume) is unlimited."""
+    current = int(str(topic_ms)) if topic_ms is not None else -1
+    if stack_ms == -1:
+        return current
+    return stack_ms if current == -1 else min(current, stack_ms)
 
 
 def enabled_exchanges(loaded: LoadedTopology, settings: StackSettings) -> list[tuple[str, str]]:

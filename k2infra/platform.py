@@ -94,7 +94,8 @@ class TopicPlatform(pulumi.ComponentResource):
                     compatibility=spec.compatibility,
                     connection=connection,
                     hard_delete=settings.hard_delete_subjects,
-                    topics=list(spec.topics),
+                    # No `topics` input: adding an exchange must not touch the subjects it shares;
+                    # the `schemas` output lists each subject's topics from the plan instead.
                 ),
                 opts=subject_opts,
             )

@@ -37,6 +37,14 @@ def project_dir(tmp_path: Path, config_dir: Path) -> Path:
     return tmp_path
 
 
+def set_stack_config(project_dir: Path, stack: str, settings: dict[str, object]) -> None:
+    """Set `k2infra:` keys in Pulumi.<stack>.yaml, as `pulumi config set` would."""
+    path = project_dir / f"Pulumi.{stack}.yaml"
+    data = yaml.safe_load(path.read_text())
+    data.setdefault("config", {}).update({f"k2infra:{key}": value for key, value in settings.items()})
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
 @pytest.fixture
 def edit_topology(config_dir: Path) -> Callable[[Callable[[dict], None]], Path]:
     """Apply an edit to the parsed topology and write it back; returns the file."""

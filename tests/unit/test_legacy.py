@@ -8,19 +8,22 @@ from pathlib import Path
 
 import pulumi
 import pytest
+import yaml
 
 from k2infra import legacy
 from k2infra.errors import TopologyError
 from k2infra.naming import load_plan
 from k2infra.plan import LegacyTopic
+from tests.conftest import set_stack_config
 from tests.unit.pulumi_harness import run_program
 
 TOPIC = "kafka:index/topic:Topic"
 
 
 def set_stack(project_dir: Path, lines: str) -> None:
-    stack = project_dir / "Pulumi.dev.yaml"
-    stack.write_text(stack.read_text() + lines)
+    """`lines` as written in the stack file, e.g. '  k2infra:allowRetire: true\n'."""
+    settings = yaml.safe_load(lines)
+    set_stack_config(project_dir, "dev", {key.removeprefix("k2infra:"): value for key, value in settings.items()})
 
 
 def retire_trades(topology: dict) -> None:

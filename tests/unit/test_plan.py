@@ -174,3 +174,21 @@ def test_hard_delete_is_refused_on_protected_stacks(project_dir: Path) -> None:
 def test_missing_stack_file_lists_the_stacks(project_dir: Path) -> None:
     [message] = stack_problems(project_dir, "qa")
     assert "no such stack file (stacks here: dev, prod, staging)" in message
+
+
+def test_stack_retention_caps_but_never_lengthens(project_dir: Path) -> None:
+    prod = plan_of(project_dir, "prod")  # retentionMs 7 days
+    assert prod.topic("market.equities.trades.asx").config["retention.ms"] == "604800000"
+    assert prod.topic("market.equities.quotes.asx").config["retention.ms"] == "259200000"  # keeps its 3 days
+    dev = plan_of(project_dir, "dev")  # retentionMs 1 day
+    assert dev.topic("market.equities.quotes.asx").config["retention.ms"] == "86400000"
+
+
+@pytest.mark.parametrize(
+    ("topic_ms", "stack_ms", "expected"),
+    [(None, 5, 5), (-1, 5, 5), (10, 5, 5), (3, 5, 3), ("3", 5, 3), (10, -1, 10), (-1, -1, -1)],
+)
+def test_capped_retention(topic_ms: object, stack_ms: int, expected: int) -> None:
+    from k2infra.plan import capped_retention
+
+    assert capped_retention(topic_ms, stack_ms) == expected
