@@ -1,0 +1,143 @@
+"""The rules wired into pulumi_policy: one policy per rule, the pack MANDATORY by default.
+
+Building the `PolicyPack` object starts the analyzer's gRPC server and blocks, so this module
+only builds the policies; `policy/__main__.py` creates the pack.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from pulumi_policy import (
+    EnforcementLevel,
+    PolicyConfigSchema,
+    ReportViolation,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    StackValidationArgs,
+    StackValidationPolicy,
+)
+from pulumi_policy.proxy import UnknownValueError
+
+from . import rules
+from .config import (
+    CompactionSettings,
+    NamingSettings,
+    PartitionSettings,
+    PolicySettings,
+    ReplicationSettings,
+    RetentionSettings,
+    SchemaSubjectSettings,
+)
+
+PACK_NAME = "k2-kafka-topics"
+DEFAULT_ENFORCEMENT = EnforcementLevel.MANDATORY
+
+TopicRule = Callable[[Mapping[str, Any], Any, "str | None"], list[str]]
+
+
+def plain(value: Any) -> Any:
+    """The engine's property proxies as plain dicts and lists; values unknown during preview as UNKNOWN."""
+    if isinstance(value, Mapping):
+        out: dict[str, Any] = {}
+        for key in list(value):
+            try:
+                out[key] = plain(value[key])
+            except UnknownValueError:
+                out[key] = rules.UNKNOWN
+        return out
+    if isinstance(value, Sequence) and not isinstance(value, (str, bytes)):
+        items: list[Any] = []
+        for index in range(len(value)):
+            try:
+                items.append(plain(value[index]))
+            except UnknownValueError:
+                items.append(rules.UNKNOWN)
+        return items
+    return value
+
+
+def _field(props: Mapping[str, Any], key: str) -> Any:
+    try:
+        return plain(props[key]) if key in list(props) else None
+    except UnknownValueError:
+        return rules.UNKNOWN
+
+
+def _schema(settings: type[PolicySettings]) -> PolicyConfigSchema | None:
+    properties = settings.schema()
+    return PolicyConfigSchema(properties=properties) if properties else None
+
+
+def topic_policy(
+    name: str, description: str, settings: type[PolicySettings], rule: TopicRule
+) -> ResourceValidationPolicy:
+    def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+        if args.resource_type != rules.TOPIC_TYPE:
+            return
+        config = settings.from_config(args.get_config())
+        for message in rule(plain(args.props), config, args.name):
+            report_violation(message, None)
+
+    return ResourceValidationPolicy(
+        name=name, description=description, validate=validate, config_schema=_schema(settings)
+    )
+
+
+def _validate_stack(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+    SchemaSubjectSettings.from_config(args.get_config())  # refuses unknown keys like every policy
+    resources = []
+    for resource in args.resources:
+        if resource.resource_type == rules.TOPIC_TYPE:
+            props = {"name": _field(resource.props, "name")}
+        elif resource.resource_type == rules.SUBJECT_TYPE:
+            props = {"subject": _field(resource.props, "subject")}  # not the connection, a secret
+        else:
+            continue
+        resources.append({"type": resource.resource_type, "urn": resource.urn, "name": resource.name, "props": props})
+    for violation in rules.schema_subject_violations(resources):
+        report_violation(violation.message, violation.urn)
+
+
+def policies() -> list[ResourceValidationPolicy | StackValidationPolicy]:
+    return [
+        topic_policy(
+            NamingSettings.policy,
+            "Kafka topic names follow market.{asset_class}.{data_type}.{exchange}: lowercase parts "
+            "([a-z][a-z0-9_]*, no dots), at most 249 characters.",
+            NamingSettings,
+            rules.naming_violations,
+        ),
+        topic_policy(
+            ReplicationSettings.policy,
+            "Kafka topics meet the minimum replicationFactor and min.insync.replicas, "
+            "with min.insync.replicas below replicationFactor.",
+            ReplicationSettings,
+            rules.replication_violations,
+        ),
+        topic_policy(
+            CompactionSettings.policy,
+            "Reference-data Kafka topics are compacted (cleanup.policy contains compact).",
+            CompactionSettings,
+            rules.compaction_violations,
+        ),
+        topic_policy(
+            RetentionSettings.policy,
+            "Delete-policy Kafka topics set retention.ms within the allowed bounds (-1, unlimited, only if allowed).",
+            RetentionSettings,
+            rules.retention_violations,
+        ),
+        topic_policy(
+            PartitionSettings.policy,
+            "Kafka topics have between 1 and maxPartitions partitions.",
+            PartitionSettings,
+            rules.partition_violations,
+        ),
+        StackValidationPolicy(
+            name=SchemaSubjectSettings.policy,
+            description="Every market.X.Y.Z Kafka topic has its Schema Registry subject market.X.Y-value "
+            "in the same stack.",
+            validate=_validate_stack,
+        ),
+    ]
