@@ -1,0 +1,69 @@
+"""End-to-end fixtures: the real local platform and the real Pulumi CLI with the Kafka plugin.
+
+Missing tools are an error, never a skip: `make test` builds them (tools/install-pulumi.sh).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Iterator
+
+import pytest
+
+from tests.e2e.pulumi_project import PulumiProject
+
+KAFKA_PLUGIN_VERSION = "3.13.3"
+
+
+@pytest.fixture(scope="session")
+def pulumi_cli() -> str:
+    path = shutil.which("pulumi")
+    if path is None:
+        pytest.fail("the Pulumi CLI is not on PATH: run `make tools` (or `source tools/env.sh`)")
+    plugins = subprocess.run(["pulumi", "plugin", "ls", "--json"], capture_output=True, text=True, check=True).stdout
+    if '"name": "kafka"' not in plugins or KAFKA_PLUGIN_VERSION not in plugins:
+        pytest.fail(f"the Kafka provider plugin {KAFKA_PLUGIN_VERSION} is not installed: run `make tools`")
+    return path
+
+
+def base_settings(platform) -> dict[str, object]:
+    """A dev-like stack on the local platform, small and fast."""
+    return {
+        "replicationFactor": 1,
+        "minInsyncReplicas": 1,
+        "partitions": {"equities.asx": 3, "crypto.binance": 4},
+        "bootstrapServers": platform.bootstrap_servers,
+        "tls": False,
+        "schemaRegistryUrl": platform.schema_registry_url,
+        "schemaCompatibility": "BACKWARD",
+    }
+
+
+@pytest.fixture
+def new_project(tmp_path_factory: pytest.TempPathFactory, pulumi_cli: str, platform) -> Iterator:
+    """Factory of fresh projects (own backend) on the platform; destroys what they created."""
+    made: list[PulumiProject] = []
+
+    def make(stack: str = "e2e", settings: dict[str, object] | None = None, **kwargs) -> PulumiProject:
+        root = tmp_path_factory.mktemp(f"project-{stack}")
+        project = PulumiProject.create(root / "project", stack, root / "backend", **kwargs)
+        project.configure({**base_settings(platform), **(settings or {})})
+        made.append(project)
+        return project
+
+    yield make
+    for project in made:
+        project.run("state", "unprotect", "--all", "--yes", check=False)
+        project.destroy(check=False)
+
+
+def kafka_admin(platform):
+    from confluent_kafka.admin import AdminClient
+
+    return AdminClient({"bootstrap.servers": platform.bootstrap_servers})
+
+
+@pytest.fixture(scope="session")
+def admin(platform):
+    return kafka_admin(platform)

@@ -1,0 +1,173 @@
+"""A throwaway copy of the k2infra project driven by the real Pulumi CLI.
+
+Each project lives in a temp dir with its own file backend and passphrase secrets provider, runs
+the repository's code (k2infra/ is linked, not copied) and gets a copy of config/ that a test may
+edit. Commands run with a timeout and their output is kept for assertion messages.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+PASSPHRASE = "k2-e2e-passphrase"
+
+
+class PulumiFailed(AssertionError):
+    def __init__(self, args: list[str], result: subprocess.CompletedProcess[str]) -> None:
+        self.result = result
+        super().__init__(
+            f"pulumi {' '.join(args)} exited {result.returncode}\n--- stdout\n{result.stdout[-6000:]}"
+            f"\n--- stderr\n{result.stderr[-4000:]}"
+        )
+
+
+def pulumi_env(backend_dir: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        PULUMI_BACKEND_URL=f"file://{backend_dir}",
+        PULUMI_CONFIG_PASSPHRASE=PASSPHRASE,
+        PULUMI_SKIP_UPDATE_CHECK="true",
+        PULUMI_SKIP_CONFIRMATIONS="true",
+        PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION="true",
+        PYTHONDONTWRITEBYTECODE="1",
+    )
+    # Values a developer's shell may hold must not leak into a test stack.
+    for key in ("PULUMI_ACCESS_TOKEN", "K2_SASL_PASSWORD", "K2_SCHEMA_REGISTRY_PASSWORD", "K2_SCHEMA_REGISTRY_TOKEN"):
+        env.pop(key, None)
+    return env
+
+
+@dataclass
+class PulumiProject:
+    dir: Path
+    stack: str
+    env: dict[str, str]
+    history: list[str] = field(default_factory=list)
+
+    @classmethod
+    def create(
+        cls, root: Path, stack: str, backend_dir: Path, source: Path = REPO, project_files: tuple[str, ...] = ()
+    ) -> PulumiProject:
+        """A project in `root` from `source` (the repo, or an example under it)."""
+        root.mkdir(parents=True, exist_ok=True)
+        manifest = yaml.safe_load((source / "Pulumi.yaml").read_text())
+        manifest["runtime"]["options"]["virtualenv"] = str(REPO / ".venv")
+        (root / "Pulumi.yaml").write_text(yaml.safe_dump(manifest, sort_keys=False))
+        shutil.copy(source / "__main__.py", root / "__main__.py")
+        for name in project_files:
+            target = root / name
+            if (source / name).is_dir():
+                shutil.copytree(source / name, target)
+            else:
+                shutil.copy(source / name, target)
+        if source == REPO:
+            (root / "k2infra").symlink_to(REPO / "k2infra")
+            shutil.copytree(REPO / "config", root / "config")
+        backend_dir.mkdir(parents=True, exist_ok=True)
+        project = cls(root, stack, pulumi_env(backend_dir))
+        project.run("stack", "init", stack)
+        return project
+
+    # -- running ---------------------------------------------------------------------------
+    def run(self, *args: str, check: bool = True, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+        argv = ["pulumi", *args, "--non-interactive", "--cwd", str(self.dir)]
+        if (args and args[0] not in ("stack", "login", "plugin", "version")) or args[:2] in (
+            ("stack", "output"),
+            ("stack", "export"),
+        ):
+            argv += ["--stack", self.stack]
+        result = subprocess.run(argv, env=self.env, capture_output=True, text=True, timeout=timeout)
+        self.history.append(f"pulumi {' '.join(args)} -> {result.returncode}")
+        if check and result.returncode != 0:
+            raise PulumiFailed(list(args), result)
+        return result
+
+    def preview(self, *extra: str, check: bool = True) -> Preview:
+        result = self.run("preview", "--json", *extra, check=check)
+        return Preview.parse(result)
+
+    def up(self, *extra: str) -> subprocess.CompletedProcess[str]:
+        return self.run("up", "--yes", "--skip-preview", *extra)
+
+    def destroy(self, *extra: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return self.run("destroy", "--yes", "--skip-preview", *extra, check=check)
+
+    def outputs(self) -> dict[str, Any]:
+        return json.loads(self.run("stack", "output", "--json").stdout)
+
+    def export(self) -> str:
+        return self.run("stack", "export").stdout
+
+    # -- configuration ---------------------------------------------------------------------
+    def configure(self, settings: dict[str, Any]) -> None:
+        """Set `k2infra:` (or fully-qualified) keys in the stack file, keeping its encryption salt."""
+        path = self.dir / f"Pulumi.{self.stack}.yaml"
+        data = yaml.safe_load(path.read_text()) if path.exists() else {}
+        config = data.setdefault("config", {}) or {}
+        data["config"] = config
+        for key, value in settings.items():
+            full = key if ":" in key else f"k2infra:{key}"
+            if value is None:
+                config.pop(full, None)
+            else:
+                config[full] = value
+        path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+    def set_secret(self, key: str, value: str) -> None:
+        full = key if ":" in key else f"k2infra:{key}"
+        self.run("config", "set", "--secret", full, value)
+
+    def topology_path(self) -> Path:
+        return self.dir / "config" / "kafka" / "topics.yaml"
+
+    def edit_topology(self, change: Any) -> None:
+        data = yaml.safe_load(self.topology_path().read_text())
+        change(data)
+        self.topology_path().write_text(yaml.safe_dump(data, sort_keys=False))
+
+    def schema_path(self, asset_class: str, data_type: str) -> Path:
+        return self.dir / "config" / "schemas" / asset_class / f"{data_type}.avsc"
+
+
+@dataclass
+class Preview:
+    steps: list[dict[str, Any]]
+    summary: dict[str, int]
+    raw: str
+
+    @classmethod
+    def parse(cls, result: subprocess.CompletedProcess[str]) -> Preview:
+        text = result.stdout
+        start = text.find("{")
+        data = json.loads(text[start:]) if start >= 0 else {}
+        return cls(data.get("steps", []), data.get("changeSummary", {}), text + result.stderr)
+
+    def ops(self, exclude_same: bool = True) -> Counter[tuple[str, str]]:
+        """(op, resource type) -> count."""
+        return Counter(
+            (step["op"], resource_type(step["urn"]))
+            for step in self.steps
+            if not (exclude_same and step["op"] == "same")
+        )
+
+    def names(self, op: str, typ: str | None = None) -> list[str]:
+        return sorted(
+            step["urn"].rsplit("::", 1)[1]
+            for step in self.steps
+            if step["op"] == op and (typ is None or resource_type(step["urn"]) == typ)
+        )
+
+
+def resource_type(urn: str) -> str:
+    """urn:pulumi:stack::project::parent$child::name -> child."""
+    return urn.split("::")[2].rsplit("$", 1)[-1]
