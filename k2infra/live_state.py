@@ -80,7 +80,7 @@ class LiveState:
 
 def read_live_state(plan: Plan, *, timeout: float) -> LiveState:
     """The cluster's `market.` topics and the registry's `market.` subjects, as the plan asks them."""
-    topics = read_topics(plan.settings, {t.name: tuple(t.config) for t in plan.topics}, timeout=timeout)
+    topics = read_topics(plan.settings, {t.name: tuple(t.config) for t in plan.managed_topics()}, timeout=timeout)
     subjects = read_subjects(plan.settings, [s.subject for s in plan.subjects], timeout=timeout)
     return LiveState(topics, subjects)
 

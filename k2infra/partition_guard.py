@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from k2infra.plan import TopicSpec
+from k2infra.plan import LegacyTopic, TopicSpec
 
 
 class PartitionShrinkError(Exception):
     pass
 
 
-def shrinking(topics: Iterable[TopicSpec], live_partitions: Mapping[str, int]) -> list[str]:
+def shrinking(topics: Iterable[TopicSpec | LegacyTopic], live_partitions: Mapping[str, int]) -> list[str]:
     """One line per planned topic whose partition count is below the live one."""
     return [
         f"{t.name}: planned {t.partitions} partitions, the cluster has {live_partitions[t.name]}"
@@ -25,7 +25,7 @@ def shrinking(topics: Iterable[TopicSpec], live_partitions: Mapping[str, int]) -
     ]
 
 
-def check_no_shrink(topics: Iterable[TopicSpec], live_partitions: Mapping[str, int]) -> None:
+def check_no_shrink(topics: Iterable[TopicSpec | LegacyTopic], live_partitions: Mapping[str, int]) -> None:
     lines = shrinking(topics, live_partitions)
     if lines:
         raise PartitionShrinkError(

@@ -101,6 +101,10 @@ class Plan:
     def topic(self, name: str) -> TopicSpec | None:
         return self._by_name.get(name)
 
+    def managed_topics(self) -> list[TopicSpec | LegacyTopic]:
+        """Every topic this stack declares: the hierarchy and the adopted legacy topics."""
+        return [*self.topics, *(t for t in self.legacy if t.declared)]
+
 
 def effective_partitions(
     loaded: LoadedTopology, settings: StackSettings, asset_class: str, data_type: str, exchange: str

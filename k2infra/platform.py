@@ -65,11 +65,18 @@ class TopicPlatform(pulumi.ComponentResource):
         checked = pulumi.Output.all(self._partition_check(plan, depends_on), self._retirement_check(plan, credentials))
         topic_opts = pulumi.ResourceOptions(parent=self, provider=self.provider, protect=settings.protect)
         self.topics = {spec.name: self._topic(spec, checked, topic_opts) for spec in plan.topics}
-        # Legacy topics are imported as they are (the import fails if the topology misdescribes
-        # them); a retiring one is no longer declared, so `pulumi up` deletes it.
+        # Legacy topics are imported as they are and never changed: their data is what the
+        # migration protects, so the topology's description of them is only compared (verify).
+        # A retiring one is no longer declared, so `pulumi up` deletes it.
+        legacy_opts = pulumi.ResourceOptions(
+            parent=self,
+            provider=self.provider,
+            protect=settings.protect,
+            ignore_changes=["partitions", "replicationFactor", "config"],
+        )
         self.legacy_topics = {
             legacy.name: self._topic(
-                legacy, checked, pulumi.ResourceOptions(parent=self, provider=self.provider, import_=legacy.name)
+                legacy, checked, pulumi.ResourceOptions.merge(legacy_opts, pulumi.ResourceOptions(import_=legacy.name))
             )
             for legacy in plan.legacy
             if legacy.declared
@@ -125,7 +132,7 @@ class TopicPlatform(pulumi.ComponentResource):
         def check(listed: list[Any] | None) -> None:
             counts = {item.topic_name: int(item.partitions) for item in listed or []}
             try:
-                check_no_shrink(plan.topics, counts)
+                check_no_shrink(plan.managed_topics(), counts)
             except PartitionShrinkError as exc:
                 raise pulumi.RunError(str(exc)) from None
 

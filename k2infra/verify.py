@@ -195,8 +195,7 @@ class Report:
 
 def compare(plan: Plan, live: LiveState) -> Report:
     """Plan x snapshot -> report. Topics and subjects outside the `market.` prefix are ignored."""
-    managed: list[TopicSpec | LegacyTopic] = [*plan.topics, *(t for t in plan.legacy if t.declared)]
-    topic_rows = [_topic_row(spec, live.topics.get(spec.name)) for spec in managed]
+    topic_rows = [_topic_row(spec, live.topics.get(spec.name)) for spec in plan.managed_topics()]
     # Legacy topics the stack does not manage (or is retiring) are known: listed, never extra.
     topic_rows += [
         _unplanned_row(live.topics[t.name], "legacy") for t in plan.legacy if not t.declared and t.name in live.topics
