@@ -17,8 +17,11 @@ export PULUMI_BACKEND_URL ?= file://$(CURDIR)/.state/pulumi
 export PULUMI_CONFIG_PASSPHRASE ?= k2-local-dev
 export PULUMI_SKIP_UPDATE_CHECK := true
 TOOLS_ENV := source tools/env.sh
+# The policy pack runs with every preview and up: mandatory rules by default (prod), relaxed by
+# policy/config/<stack>.json where one exists (dev).
+POLICY := --policy-pack policy $(if $(wildcard policy/config/$(STACK).json),--policy-pack-config policy/config/$(STACK).json)
 
-.PHONY: help venv tools platform up down test test-unit lint bench clean
+.PHONY: help venv tools platform stack preview up down test test-unit lint bench clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -37,18 +40,24 @@ tools: venv ## build the Pulumi CLI, language host and Kafka provider (cached by
 platform: venv ## start the local Kafka broker and Schema Registry (tools/platform.sh)
 	bash tools/platform.sh start
 
-up: tools platform ## deploy the dev stack to the local platform and print its outputs
+stack: tools
 	$(TOOLS_ENV)
 	mkdir -p .state/pulumi
-	pulumi login --non-interactive "$$PULUMI_BACKEND_URL" >/dev/null
 	pulumi stack select --create $(STACK) --non-interactive
-	pulumi up --yes --non-interactive --stack $(STACK)
+
+preview: stack ## pulumi preview of STACK (default dev) with the policy pack
+	$(TOOLS_ENV)
+	pulumi preview --non-interactive --stack $(STACK) $(POLICY)
+
+up: platform stack ## deploy the dev stack to the local platform and print its outputs
+	$(TOOLS_ENV)
+	# --refresh: the local platform starts empty, so state from an earlier session is reconciled first.
+	pulumi up --yes --refresh --non-interactive --stack $(STACK) $(POLICY)
 	pulumi stack output --stack $(STACK) --json
 
 down: ## destroy the dev stack and stop the local platform
 	$(TOOLS_ENV)
 	if bash tools/platform.sh status >/dev/null 2>&1 && [ -d .state/pulumi ]; then
-		pulumi login --non-interactive "$$PULUMI_BACKEND_URL" >/dev/null
 		pulumi destroy --yes --non-interactive --stack $(STACK) || true
 	fi
 	bash tools/platform.sh stop
