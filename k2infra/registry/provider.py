@@ -60,8 +60,11 @@ read (``pulumi refresh``)
     latest id/version is not the one in the state and its schema differs
     canonically, the registry's schema text, id and version become the outputs,
     as does a different level: refresh shows the drift and the next ``up``
-    re-registers/re-sets the declared values.  A subject that no longer exists
-    (or is soft-deleted) reads as gone.
+    re-sets the level and registers the declared schema.  A registry will not
+    make a schema it already holds as an older version latest again, so that
+    ``up`` then fails naming the newer version to delete (or the file to update)
+    rather than report the old version as current.  A subject that no longer
+    exists (or is soft-deleted) reads as gone.
 
 delete
     Soft delete (``DELETE /subjects/{s}``) unless ``hard_delete`` is true, then
@@ -429,6 +432,27 @@ class SchemaRegistryProvider(ResourceProvider):
 
     @staticmethod
     def _register(client: RegistryClient, subject: str, schema: str, schema_type: str) -> tuple[int, int]:
+        """Register, then insist that the declared schema is the subject's latest version.
+
+        A registry answers a schema the subject already holds with that version's id and registers
+        nothing, even when a newer version exists (one registered outside Pulumi): reporting that old
+        version as current would hide the drift and show it again on every refresh.
+        """
+        schema_id, version = SchemaRegistryProvider._registered_version(client, subject, schema, schema_type)
+        latest = client.get_latest(subject)
+        latest_version = latest.get("version") if latest else None
+        if isinstance(latest_version, int) and latest_version != version:
+            raise RegistryError(
+                f"subject '{subject}' at {client.base_url} already holds the declared schema as version {version}, "
+                f"but its latest is version {latest_version} (registered outside Pulumi), and a registry does not "
+                f"make an older schema latest again. Either put the latest schema in the file, or delete the newer "
+                f"version(s) (DELETE {client.base_url}/subjects/{subject}/versions/{latest_version}) and re-run",
+                subject=subject,
+            )
+        return schema_id, version
+
+    @staticmethod
+    def _registered_version(client: RegistryClient, subject: str, schema: str, schema_type: str) -> tuple[int, int]:
         text = minified_schema(schema, schema_type)
         try:
             answer = client.register(subject, text, schema_type)

@@ -23,6 +23,7 @@ from pulumi.output import Unknown
 
 from k2infra.registry.client import (
     RegistryAuthError,
+    RegistryError,
     RegistryIncompatibleError,
     RegistryInvalidSchemaError,
     RegistryNotFoundError,
@@ -136,11 +137,14 @@ def test_create_adopts_when_the_registry_answers_409_for_a_duplicate(provider, f
     assert fake_registry.live_versions(SUBJECT) == [1]
 
 
-def test_create_adopts_an_older_version_the_subject_already_holds(provider, fake_registry):
+def test_create_refuses_a_schema_the_subject_holds_only_as_an_older_version(provider, fake_registry):
     fake_registry.seed(SUBJECT, avsc(TRADE_V1))
     fake_registry.seed(SUBJECT, avsc(TRADE_V2_COMPATIBLE))
-    result = provider.create(inputs(fake_registry))
-    assert (result.outs["schema_id"], result.outs["version"]) == (1, 1)
+    with pytest.raises(RegistryError) as info:
+        provider.create(inputs(fake_registry))
+    assert f"subject '{SUBJECT}'" in str(info.value)
+    assert "as version 1, but its latest is version 2" in str(info.value)
+    assert fake_registry.live_versions(SUBJECT) == [1, 2]
 
 
 def test_create_on_a_registry_that_needs_the_subject_before_its_config(provider, apicurio_like):
@@ -414,9 +418,9 @@ def test_read_reports_schema_drift(provider, fake_registry):
     assert result.outs["canonical_schema"] != outs["canonical_schema"]
     # the next `pulumi up` sees the difference against the program's schema ...
     assert provider.diff(SUBJECT, result.outs, inputs(fake_registry)).changes is True
-    # ... and re-registers it (the registry gives back the existing id, the subject gets a new version)
-    updated = provider.update(SUBJECT, result.outs, inputs(fake_registry))
-    assert updated.outs["schema_id"] == 1
+    # ... and, since a registry will not make the older schema latest again, says how to converge
+    with pytest.raises(RegistryError, match="as version 1, but its latest is version 2"):
+        provider.update(SUBJECT, result.outs, inputs(fake_registry))
 
 
 def test_read_same_content_new_version_is_not_schema_drift(provider, fake_registry):
