@@ -68,7 +68,9 @@ def _timezone(value: Any) -> str:
         zoneinfo.ZoneInfo(value)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         raise PydanticCustomError(
-            "k2_tz", "must be an IANA timezone name such as 'Australia/Sydney' or 'UTC', got {got}", {"got": describe(value)}
+            "k2_tz",
+            "must be an IANA timezone name such as 'Australia/Sydney' or 'UTC', got {got}",
+            {"got": describe(value)},
         ) from None
     return value
 
