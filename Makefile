@@ -35,7 +35,7 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 venv: $(VENV)/.installed ## Python virtualenv with the pinned dependencies
 
 tools: venv ## build the Pulumi CLI, language host and Kafka provider (cached by version)
-	K2_REQUIRE_KAFKA_PROVIDER=1 bash tools/install-pulumi.sh
+	bash tools/install-pulumi.sh
 
 platform: venv ## start the local Kafka broker and Schema Registry (tools/platform.sh)
 	bash tools/platform.sh start

@@ -10,9 +10,6 @@
 # Environment:
 #   K2_TOOLS_DIR   install root (default: $HOME/.cache/k2infra/tools)
 #   PULUMI_HOME    plugin/credential home (default: $K2_TOOLS_DIR/pulumi-home)
-#   K2_REQUIRE_KAFKA_PROVIDER=1
-#                  treat a Kafka provider that cannot be built as an error
-#                  (default: warn loudly and finish the rest)
 set -euo pipefail
 
 # --- pinned versions --------------------------------------------------------
@@ -24,10 +21,12 @@ PULUMI_VERSION="v3.274.1"
 # Newest github.com/pulumi/pulumi/sdk/v3 on the proxy that still ships the
 # legacy pulumi-analyzer-policy-python launcher (removed upstream after it).
 POLICY_LAUNCHER_SDK_VERSION="v3.219.0"
-# Must equal the pinned pulumi-kafka Python SDK (its pulumi-plugin.json asks
-# the engine for exactly this provider version).
-KAFKA_VERSION="v3.13.3"
-KAFKA_MODULE="github.com/pulumi/pulumi-kafka/provider/v3"
+# The pinned pulumi-kafka Python SDK asks the engine for provider 3.13.3. The
+# proxy refuses upstream's provider module, so tools/kafka-provider is our own;
+# it is installed as 3.13.3+k2infra: semver build metadata, ignored when the
+# engine matches versions, so it answers the SDK's request yet says what it is.
+KAFKA_SDK_VERSION="3.13.3"
+KAFKA_PROVIDER_VERSION="$KAFKA_SDK_VERSION+k2infra"
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 mod_dir="$here/pulumi"
@@ -150,51 +149,46 @@ fi
 ln -sfn "pulumi-$PULUMI_VERSION/bin" "$K2_TOOLS_DIR/bin"
 export PATH="$K2_TOOLS_DIR/bin:$PATH"
 
-# --- 4. the Kafka resource provider ---------------------------------------------
-kafka_plugin_dir="$PULUMI_HOME/plugins/resource-kafka-$KAFKA_VERSION"
-build_kafka() {
-	local src_cache work t0=$SECONDS
-	log "pulumi-resource-kafka: fetching $KAFKA_MODULE@$KAFKA_VERSION"
-	src_cache="$(module_dir "$KAFKA_MODULE@$KAFKA_VERSION")" || return 2
-	# The module cache is read-only and the build writes schema-embed.json, so
-	# build from a private copy; it is the main module there, so upstream's own
-	# replace lines in provider/go.mod apply.
-	work="$K2_TOOLS_DIR/build/pulumi-kafka-$KAFKA_VERSION"
-	rm -rf "$work"
-	mkdir -p "$(dirname "$work")"
-	cp -R "$src_cache" "$work"
-	chmod -R u+w "$work"
-	(
-		cd "$work/cmd/pulumi-resource-kafka"
-		# Upstream's generate.go stamps the version into schema.json and writes
-		# the schema-embed.json that main.go embeds.
-		VERSION="${KAFKA_VERSION#v}" go run -mod=mod generate.go
-		go build -mod=mod -o "$bin/pulumi-resource-kafka" \
-			-ldflags "-s -w -X $KAFKA_MODULE/pkg/version.Version=${KAFKA_VERSION#v}" .
-	) || die "pulumi-resource-kafka: build failed in $work"
-	log "pulumi-resource-kafka: built in $((SECONDS - t0))s"
-	pulumi plugin install resource kafka "$KAFKA_VERSION" --file "$bin/pulumi-resource-kafka" --reinstall ||
-		die "pulumi plugin install resource kafka $KAFKA_VERSION failed"
-}
-if [[ -x "$kafka_plugin_dir/pulumi-resource-kafka" ]]; then
-	log "pulumi-resource-kafka: $KAFKA_VERSION already installed in $PULUMI_HOME"
+# --- 4. the Kafka resource provider (ours) -------------------------------------
+# Upstream's github.com/pulumi/pulumi-kafka/provider/v3 and the Terraform
+# provider it wraps (github.com/Mongey/terraform-provider-kafka) are refused by
+# the Go module proxy, so tools/kafka-provider implements the part of the
+# pulumi-kafka 3.13.3 schema k2infra uses (see its README.md). The binary is
+# kept out of $bin on purpose: the engine prefers any pulumi-resource-* found
+# on PATH over the plugin cache (and warns), so it lives in the build dir and
+# reaches the engine only through `pulumi plugin install`.
+kafka_src="$here/kafka-provider"
+kafka_out="$K2_TOOLS_DIR/build/kafka-provider"
+kafka_bin="$kafka_out/pulumi-resource-kafka"
+kafka_stamp="$kafka_out/.pulumi-resource-kafka.stamp"
+kafka_plugin="$PULUMI_HOME/plugins/resource-kafka-v$KAFKA_PROVIDER_VERSION/pulumi-resource-kafka"
+# Sources that determine the binary (tests excluded), in a stable order.
+mapfile -t kafka_inputs < <(find "$kafka_src" -maxdepth 1 -type f \( -name '*.go' ! -name '*_test.go' -o -name go.mod -o -name go.sum \) | LC_ALL=C sort)
+[[ ${#kafka_inputs[@]} -gt 2 ]] || die "pulumi-resource-kafka: no sources in $kafka_src"
+kafka_want="$KAFKA_PROVIDER_VERSION $(fingerprint "${kafka_inputs[@]}")"
+if [[ -x "$kafka_bin" && -f "$kafka_stamp" && "$(cat "$kafka_stamp")" == "$kafka_want" ]]; then
+	log "pulumi-resource-kafka: up to date ($kafka_bin)"
 else
-	set +e
-	(
-		set -e
-		build_kafka
-	)
-	rc=$?
-	set -e
-	if [[ $rc -eq 2 ]]; then
-		msg="pulumi-resource-kafka $KAFKA_VERSION NOT INSTALLED: the Go module proxy refuses $KAFKA_MODULE@$KAFKA_VERSION (error above), and no other allowed registry ships the provider. Programs that create pulumi_kafka resources will fail until it is available."
-		if [[ "${K2_REQUIRE_KAFKA_PROVIDER:-0}" == 1 ]]; then
-			die "$msg"
-		fi
-		printf '[install-pulumi] WARNING: %s\n' "$msg" >&2
-	elif [[ $rc -ne 0 ]]; then
-		exit "$rc"
-	fi
+	log "pulumi-resource-kafka: building $KAFKA_PROVIDER_VERSION from $kafka_src"
+	t0=$SECONDS
+	mkdir -p "$kafka_out"
+	(cd "$kafka_src" && go build -ldflags "-s -w -X main.version=$KAFKA_PROVIDER_VERSION" -o "$kafka_bin.tmp" .) ||
+		die "pulumi-resource-kafka: go build in $kafka_src failed (see the compiler output above)"
+	mv -f "$kafka_bin.tmp" "$kafka_bin"
+	printf '%s\n' "$kafka_want" >"$kafka_stamp"
+	log "pulumi-resource-kafka: built in $((SECONDS - t0))s"
+fi
+if [[ -x "$kafka_plugin" ]] && cmp -s "$kafka_bin" "$kafka_plugin"; then
+	log "pulumi-resource-kafka: $KAFKA_PROVIDER_VERSION already installed in $PULUMI_HOME"
+else
+	pulumi plugin install resource kafka "$KAFKA_PROVIDER_VERSION" --file "$kafka_bin" --reinstall ||
+		die "pulumi plugin install resource kafka $KAFKA_PROVIDER_VERSION --file $kafka_bin failed"
+	log "pulumi-resource-kafka: installed as resource plugin kafka $KAFKA_PROVIDER_VERSION (serves the SDK's request for $KAFKA_SDK_VERSION)"
+fi
+# A pulumi-resource-kafka on PATH would shadow the installed plugin.
+if [[ -e "$bin/pulumi-resource-kafka" ]]; then
+	rm -f "$bin/pulumi-resource-kafka"
+	log "pulumi-resource-kafka: removed a stale copy from $bin (it would shadow the plugin)"
 fi
 
 # --- summary ----------------------------------------------------------------------

@@ -1,0 +1,132 @@
+package main
+
+// A minimal Pulumi package schema: provider config, the Topic resource and
+// the getTopic/getTopics functions, with the tokens the pinned pulumi-kafka
+// 3.13.3 Python SDK uses. Enough for `pulumi import` code generation and
+// `pulumi package get-schema`; no language sections, no ACL/Quota/SCRAM.
+
+import "encoding/json"
+
+func str(desc string) map[string]any { return map[string]any{"type": "string", "description": desc} }
+func integer(desc string) map[string]any {
+	return map[string]any{"type": "integer", "description": desc}
+}
+func boolean(desc string) map[string]any {
+	return map[string]any{"type": "boolean", "description": desc}
+}
+func strMap(desc string) map[string]any {
+	return map[string]any{"type": "object", "additionalProperties": map[string]any{"type": "string"}, "description": desc}
+}
+
+func schemaJSON(version string) (string, error) {
+	providerProps := map[string]any{
+		"bootstrapServers": map[string]any{"type": "array", "items": map[string]any{"type": "string"},
+			"description": "A list of host:port addresses that will be used to discover the full set of alive brokers."},
+		"tlsEnabled":          withDefault(boolean("Enable communication with the Kafka Cluster over TLS."), true, "KAFKA_ENABLE_TLS"),
+		"skipTlsVerify":       withDefault(boolean("Set this to true only if the target Kafka server is an insecure development instance."), false, "KAFKA_SKIP_VERIFY"),
+		"caCert":              str("CA certificate (PEM) to validate the server's certificate."),
+		"caCertFile":          str("Path to a CA certificate file (deprecated upstream; use caCert)."),
+		"clientCert":          str("The client certificate (PEM)."),
+		"clientCertFile":      str("Path to a file with the client certificate (deprecated upstream; use clientCert)."),
+		"clientKey":           secret(str("The private key (PEM) that the certificate was issued for.")),
+		"clientKeyFile":       str("Path to a file with the private key (deprecated upstream; use clientKey)."),
+		"clientKeyPassphrase": secret(str("The passphrase of an encrypted (legacy PEM) clientKey.")),
+		"saslMechanism":       withDefault(str("SASL mechanism: plain, scram-sha256 or scram-sha512 (aws-iam and oauthbearer are not implemented by this provider)."), "plain", "KAFKA_SASL_MECHANISM"),
+		"saslUsername":        str("Username for SASL authentication; SASL is used only when it is set."),
+		"saslPassword":        secret(str("Password for SASL authentication.")),
+		"timeout":             integer("Timeout in seconds (default 120)."),
+		"kafkaVersion":        str("Accepted for compatibility and ignored: protocol versions are negotiated with the broker."),
+	}
+	topicProps := map[string]any{
+		"name":              str("The name of the topic."),
+		"partitions":        integer("Number of partitions."),
+		"replicationFactor": integer("Number of replicas."),
+		"config":            strMap("A map of string k/v attributes."),
+	}
+	listItem := "kafka:index/getTopicsList:getTopicsList"
+	schema := map[string]any{
+		"name":        "kafka",
+		"displayName": "Kafka (k2infra)",
+		"version":     version,
+		"description": "k2infra's own Kafka provider: a subset of pulumi-kafka 3.13.3 (topics only).",
+		"meta":        map[string]any{"moduleFormat": "(.*)(?:/[^/]*)"},
+		"config": map[string]any{
+			"variables": providerProps,
+			"defaults":  []string{"bootstrapServers"},
+		},
+		"provider": map[string]any{
+			"description":     "The provider type for the kafka package.",
+			"inputProperties": providerProps,
+			"requiredInputs":  []string{"bootstrapServers"},
+		},
+		"resources": map[string]any{
+			topicType: map[string]any{
+				"description":     "A Kafka topic: partitions, replication factor and topic-level configs. Partition increases are applied in place; decreases replace the topic.",
+				"properties":      topicProps,
+				"required":        []string{"name", "partitions", "replicationFactor"},
+				"inputProperties": topicProps,
+				"requiredInputs":  []string{"partitions", "replicationFactor"},
+				"stateInputs": map[string]any{
+					"description": "Input properties used for looking up and filtering Topic resources.",
+					"properties":  topicProps,
+					"type":        "object",
+				},
+			},
+		},
+		"functions": map[string]any{
+			"kafka:index:getTopic": map[string]any{
+				"inputs": map[string]any{
+					"properties": map[string]any{"name": str("The name of the topic.")},
+					"type":       "object",
+					"required":   []string{"name"},
+				},
+				"outputs": map[string]any{
+					"description": "A collection of values returned by getTopic.",
+					"properties": map[string]any{
+						"config":            strMap(""),
+						"id":                str("The provider-assigned unique ID for this managed resource."),
+						"name":              str(""),
+						"partitions":        integer(""),
+						"replicationFactor": integer(""),
+					},
+					"type":     "object",
+					"required": []string{"config", "name", "partitions", "replicationFactor", "id"},
+				},
+			},
+			"kafka:index:getTopics": map[string]any{
+				"outputs": map[string]any{
+					"description": "A collection of values returned by getTopics.",
+					"properties": map[string]any{
+						"id": str("The provider-assigned unique ID for this managed resource."),
+						"lists": map[string]any{"type": "array", "items": map[string]any{"$ref": "#/types/" + listItem},
+							"description": "A list containing all the topics."},
+					},
+					"type":     "object",
+					"required": []string{"lists", "id"},
+				},
+			},
+		},
+		"types": map[string]any{
+			listItem: map[string]any{
+				"properties": map[string]any{
+					"config":            strMap("A map of string k/v attributes."),
+					"partitions":        integer("Number of partitions."),
+					"replicationFactor": integer("Number of replicas."),
+					"topicName":         str("The name of the topic."),
+				},
+				"type":     "object",
+				"required": []string{"config", "partitions", "replicationFactor", "topicName"},
+			},
+		},
+	}
+	b, err := json.Marshal(schema)
+	return string(b), err
+}
+
+func secret(p map[string]any) map[string]any { p["secret"] = true; return p }
+
+func withDefault(p map[string]any, def any, env string) map[string]any {
+	p["default"] = def
+	p["defaultInfo"] = map[string]any{"environment": []string{env}}
+	return p
+}
