@@ -62,8 +62,9 @@ down: ## destroy the dev stack and stop the local platform
 	fi
 	bash tools/platform.sh stop
 
-test: tools ## the whole suite: unit, integration, end-to-end (starts its own platform)
+test: tools ## the whole suite: provider (Go), unit, integration, end-to-end (starts its own platform)
 	$(TOOLS_ENV)
+	(cd tools/kafka-provider && GOFLAGS=-buildvcs=false go test ./...)
 	$(PY) -m pytest tests
 
 test-unit: venv ## unit tests only (no services, no Pulumi CLI)
