@@ -51,8 +51,10 @@ def cli(tmp_path: Path, tools: None) -> PulumiCli:
     return PulumiCli(tmp_path / "backend")
 
 
-def uncompact_reference_data(topology: dict[str, Any]) -> None:
+def uncompact_reference_data_and_keep_forever(topology: dict[str, Any]) -> None:
     topology["data_types"]["reference_data"]["config"].pop("cleanup.policy")
+    # Unlimited retention comes from the topology: a stack's retentionMs only ever caps it.
+    topology["defaults"]["config"]["retention.ms"] = -1
 
 
 def violating_project(tmp_path: Path, platform: Platform) -> Path:
@@ -63,11 +65,11 @@ def violating_project(tmp_path: Path, platform: Platform) -> Path:
         platform,
         replicationFactor=1,
         minInsyncReplicas=1,
-        retentionMs=-1,
+        retentionMs=None,
         partitions={"equities.asx": 2000},
         protect=False,
     )
-    return make_project(tmp_path / "project", "prod", config, edit_topology=uncompact_reference_data)
+    return make_project(tmp_path / "project", "prod", config, edit_topology=uncompact_reference_data_and_keep_forever)
 
 
 def violations(run: Run) -> list[tuple[str, str]]:
@@ -94,7 +96,7 @@ def test_violating_prod_stack_fails_the_preview_with_each_violation(
         "topic 'market.equities.trades.asx': min.insync.replicas 1 is below the minimum 2",
         "topic 'market.crypto.reference_data.binance' carries reference_data but its cleanup.policy is not set "
         "(Kafka's default is 'delete'); it must contain 'compact'",
-        "topic 'market.crypto.quotes.binance': retention.ms -1 (unlimited) is not allowed on a delete-policy topic",
+        "topic 'market.crypto.trades.binance': retention.ms -1 (unlimited) is not allowed on a delete-policy topic",
         "topic 'market.equities.quotes.asx': partitions 2000 exceeds the maximum 1000 per topic",
     ):
         assert message in run.output, describe(run)
