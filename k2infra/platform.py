@@ -124,19 +124,31 @@ class TopicPlatform(pulumi.ComponentResource):
         )
 
     def _partition_check(self, plan: Plan, depends_on: list[pulumi.Resource]) -> pulumi.Output[None]:
-        """Resolves once the live counts are known and none would shrink; fails the run otherwise."""
-        live = kafka.get_topics_output(
-            opts=pulumi.InvokeOutputOptions(parent=self, provider=self.provider, depends_on=depends_on)
-        )
+        """Resolves once the live counts are known and none would shrink; fails the run otherwise.
 
-        def check(listed: list[Any] | None) -> None:
-            counts = {item.topic_name: int(item.partitions) for item in listed or []}
+        The provider's getTopics is awaited here rather than through get_topics_output so that an
+        unreachable cluster ends the run with one clear line instead of the SDK's traceback. While a
+        dependency (a local cluster being created) has no id yet, as at its first preview, the
+        check waits like the invoke would.
+        """
+
+        async def check(_: object) -> None:
+            try:
+                listed = await pulumi.runtime.invoke_async(
+                    "kafka:index:getTopics", {}, pulumi.InvokeOptions(parent=self, provider=self.provider)
+                )
+            except Exception as exc:  # the SDK raises a bare Exception carrying the provider's message
+                raise pulumi.RunError(
+                    f"cannot read the cluster's topics, which the program checks before any change "
+                    f"(check k2infra:bootstrapServers, k2infra:tls and the SASL settings): {exc}"
+                ) from None
+            counts = {item["topicName"]: int(item["partitions"]) for item in listed.get("lists") or []}
             try:
                 check_no_shrink(plan.managed_topics(), counts)
             except PartitionShrinkError as exc:
                 raise pulumi.RunError(str(exc)) from None
 
-        return live.lists.apply(check)
+        return pulumi.Output.all(*(r.id for r in depends_on)).apply(check)
 
     def _retirement_check(self, plan: Plan, credentials: Credentials) -> pulumi.Output[None]:
         """Resolves when no retiring topic received a record since its quiet_since (or when forced)."""

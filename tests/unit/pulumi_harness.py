@@ -20,6 +20,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
     resources: list[pulumi.runtime.MockResourceArgs] = field(default_factory=list)
     live_partitions: dict[str, int] = field(default_factory=dict)  # what getTopics reports
     calls: list[str] = field(default_factory=list)
+    cluster_unreachable: bool = False  # getTopics fails as the provider does when it cannot dial
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         self.resources.append(args)
@@ -29,9 +30,11 @@ class RecordingMocks(pulumi.runtime.Mocks):
             outputs.update(schema_id=100 + len(self.resources), version=1)
         return f"{args.name}-id", outputs
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any] | tuple[dict[str, Any], list[tuple[str, str]]]:
         self.calls.append(args.token)
         if args.token == "kafka:index:getTopics":
+            if self.cluster_unreachable:  # answered as the engine answers a failed invoke
+                return {}, [("", "kafka on 127.0.0.1:19092: listing topics: unable to dial: connection refused")]
             lists = [
                 {"topicName": name, "partitions": count, "replicationFactor": 1, "config": {}}
                 for name, count in self.live_partitions.items()
@@ -90,12 +93,14 @@ def run_program(
     secrets: dict[str, str] | None = None,
     preview: bool = False,
     live_partitions: dict[str, int] | None = None,
+    cluster_unreachable: bool = False,
 ) -> ProgramRun:
     """Evaluate k2infra.program.run for `stack` under mocks and resolve every output."""
     from k2infra.program import run
 
     config, secret_keys = stack_config(project_dir / f"Pulumi.{stack}.yaml", secrets)
     mocks = install_mocks(stack, config, secret_keys, preview, live_partitions)
+    mocks.cluster_unreachable = cluster_unreachable
     holder: dict[str, Any] = {}
 
     @pulumi.runtime.test

@@ -214,3 +214,14 @@ def test_docker_local_cluster_refuses_remote_brokers_before_any_resource(project
     from tests.unit import pulumi_harness
 
     assert pulumi_harness.LAST_MOCKS is not None and pulumi_harness.LAST_MOCKS.resources == []
+
+
+def test_an_unreachable_cluster_ends_the_run_with_one_clear_error(project_dir: Path) -> None:
+    with pytest.raises(pulumi.RunError) as caught:
+        run_program(project_dir, "dev", cluster_unreachable=True)
+    message = str(caught.value)
+    assert message.startswith("cannot read the cluster's topics, which the program checks before any change")
+    assert "k2infra:bootstrapServers" in message and "unable to dial" in message
+    from tests.unit import pulumi_harness
+
+    assert pulumi_harness.LAST_MOCKS is not None and not pulumi_harness.LAST_MOCKS.of_type(TOPIC)
