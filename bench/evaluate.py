@@ -1,0 +1,108 @@
+"""Child process: evaluate the Pulumi program of a stack under mocks, once, and report phases.
+
+    python -m bench.evaluate --project-dir DIR --stack bench --result out.json [--mode lean] [--profile out.pstats]
+
+The parent (bench.scenarios) measures this process's wall time and peak RSS; this side splits the
+time into phases: imports (pulumi, the SDKs, k2infra), plan (topology + stack settings -> Plan),
+declare (the TopicPlatform constructor: one RegisterResource per topic and subject) and settle
+(the SDK's asyncio work until every resource and output is resolved by the mocks).
+
+Two modes:
+- harness (default): through tests/unit/pulumi_harness.py, exactly as the unit tests run it; the
+  harness also resolves every stack output into plain values (Output.from_input over them all);
+- lean: the same mocks and config, but the program's outputs are left to the SDK, which waits for
+  every registration (and the component's register_outputs) as it does under `pulumi up`.
+"""
+
+from __future__ import annotations
+
+import time
+
+START = time.perf_counter()
+
+import argparse  # noqa: E402
+import cProfile  # noqa: E402
+import json  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.evaluate")
+    parser.add_argument("--project-dir", type=Path, required=True)
+    parser.add_argument("--stack", default="bench")
+    parser.add_argument("--result", type=Path, required=True)
+    parser.add_argument("--mode", choices=("harness", "lean"), default="harness")
+    parser.add_argument("--profile", type=Path, help="write cProfile stats of the whole evaluation here")
+    args = parser.parse_args(argv)
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
+
+    profiler = cProfile.Profile() if args.profile else None
+    if profiler:
+        profiler.enable()
+    imports_start = time.perf_counter()
+    import pulumi
+
+    import k2infra.program as program
+    from tests.unit.pulumi_harness import install_mocks, run_program, stack_config
+
+    imports = time.perf_counter() - imports_start
+    phases = {"plan": 0.0, "declare": 0.0}
+    original_plan, original_platform = program.load_stack_plan, program.TopicPlatform
+
+    def load_stack_plan(*a, **kw):  # type: ignore[no-untyped-def]
+        t0 = time.perf_counter()
+        try:
+            return original_plan(*a, **kw)
+        finally:
+            phases["plan"] += time.perf_counter() - t0
+
+    def topic_platform(*a, **kw):  # type: ignore[no-untyped-def]
+        t0 = time.perf_counter()
+        try:
+            return original_platform(*a, **kw)
+        finally:
+            phases["declare"] += time.perf_counter() - t0
+
+    program.load_stack_plan = load_stack_plan  # type: ignore[assignment]
+    program.TopicPlatform = topic_platform  # type: ignore[assignment,misc]
+    run_start = time.perf_counter()
+    if args.mode == "harness":
+        result = run_program(args.project_dir, args.stack)
+        resources = len(result.mocks.resources)
+        topics = len(result.outputs.get("topics", {}))
+    else:
+        config, secret_keys = stack_config(args.project_dir / f"Pulumi.{args.stack}.yaml")
+        mocks = install_mocks(args.stack, config, secret_keys)
+
+        @pulumi.runtime.test
+        def lean() -> None:
+            program.run(args.project_dir / "config")
+
+        lean()
+        resources = len(mocks.resources)
+        topics = len(mocks.of_type("kafka:index/topic:Topic"))
+    run_seconds = time.perf_counter() - run_start
+    if profiler:
+        profiler.disable()
+        profiler.dump_stats(str(args.profile))
+    report = {
+        "startup": imports_start - START,
+        "imports": imports,
+        "plan": phases["plan"],
+        "declare": phases["declare"],
+        "settle": run_seconds - phases["plan"] - phases["declare"],
+        "run": run_seconds,
+        "mode": args.mode,
+        "resources": resources,
+        "topics": topics,
+    }
+    args.result.write_text(json.dumps(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

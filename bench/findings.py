@@ -1,0 +1,250 @@
+"""The prose of docs/benchmarks.md: method, sweep and profiling sections, written from the results.
+
+Numbers come from the results document only; where a figure is missing the sentence says so.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench.measure import Stat
+
+
+def _stat(results: dict[str, Any], size: int, key: str, field: str = "seconds") -> Stat | None:
+    entry = results.get("sizes", {}).get(str(size), {}).get("figures", {}).get(key) or {}
+    return Stat.of(entry.get(field) or [])
+
+
+def _f(value: float | None, digits: int = 1) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def method(results: dict[str, Any]) -> str:
+    s = results.get("settings", {})
+    sizes = ", ".join(str(n) for n in s.get("sizes", []))
+    return "\n".join(
+        [
+            f"- Sizes {sizes} topics: synthetic topologies grown from `config/kafka/topics.yaml` "
+            "(`bench/topologies.py`): the same defaults, data types, configs and schemas, with more "
+            "exchanges per asset class (asx, binance, then x0001, x0002, ... taking the asset classes in "
+            "turn), 1-3 partitions each (reference_data keeps its 1), written to a temp copy of `config/`. "
+            "The stack file points at the platform with replicationFactor 1 and minInsyncReplicas 1.",
+            "- Program evaluation: `python -m bench.evaluate`, one process per measurement, runs "
+            "`k2infra.program.run` under `pulumi.runtime` mocks, in two modes: through "
+            "`tests/unit/pulumi_harness.py` (which also resolves every output, as the unit tests do), and "
+            "lean (the same mocks; the SDK waits for every registration, outputs are not resolved). "
+            "Time = the whole process (interpreter start to exit); memory = its peak RSS (`os.wait4` "
+            "rusage of that child).",
+            "- `python -m k2infra topics --json` and `python -m k2infra verify --stack bench --json`: one "
+            "process each, timed the same way; verify runs on the deployed stack and must report no drift.",
+            "- Pulumi: the real CLI on a temp project with a file backend (as `tests/e2e`): `pulumi up "
+            "--skip-preview` from an empty stack, then `pulumi preview --expect-no-changes` (fails if "
+            "anything would change), then `pulumi destroy --skip-preview`; memory = the summed RSS of the "
+            "CLI's process tree (language host, program, providers), sampled every 0.25 s.",
+            "- The floor, same broker, topics and configs, through confluent-kafka's AdminClient "
+            "(`bench/floor.py`): batched CreateTopics and waiting until every partition has a leader in "
+            "the metadata (what the provider waits for); one Metadata request plus one DescribeConfigs "
+            "for every topic (the least a no-change run must read); batched DeleteTopics and waiting "
+            "until the topics are gone. Kafka refuses a CreateTopics of more than 10000 metadata records "
+            '(POLICY_VIOLATION "Unable to perform excessively large batch operation"; a 3000-topic batch '
+            f"is refused), so the floor sends batches of at most {s.get('floor_batch', 1000)} topics and "
+            f"{s.get('floor_max_records', 9000)} records together, then waits for all of them.",
+            f"- Repetitions: {s.get('repeat')} for the program, the CLI, the floor and verify; "
+            f"{s.get('pulumi_repeat')} for the pulumi commands up to {s.get('large_above')} topics and "
+            f"{s.get('large_repeat')} above (the exact counts are in the Repetitions table). A pulumi size "
+            f"whose `pulumi up` extrapolates beyond {_f(s.get('max_command_seconds'), 0)} s is skipped and "
+            "the extrapolation shown as such. No timing is asserted anywhere; this is a measurement.",
+        ]
+    )
+
+
+def sweep(results: dict[str, Any]) -> str:
+    data = results.get("sweep")
+    if not data:
+        return "No sweep in this run."
+    rows = ["| --parallel | `pulumi up` (s) |", "|---|---|"]
+    for parallel, value in data.get("up_seconds", {}).items():
+        mark = " (CLI default)" if int(parallel) == data.get("default") else ""
+        mark += " **chosen**" if int(parallel) == data.get("chosen") else ""
+        rows.append(f"| {parallel}{mark} | {_f(value)} |")
+    default_up = data.get("default_up_seconds")
+    chosen_up = data.get("up_seconds", {}).get(str(data.get("chosen")))
+    gain = ""
+    if default_up and chosen_up and chosen_up < default_up:
+        gain = f" It made `pulumi up` {default_up / chosen_up:.2f}x as fast as the default at that size."
+    elif default_up and chosen_up:
+        gain = (
+            f" **No candidate beat the default** ({chosen_up:.1f} s against {default_up:.1f} s): more "
+            "parallelism does not help here, because the provider calls are not what limits the run "
+            "(see Where the time goes); the chosen value is still measured at every size, for comparison."
+        )
+    return (
+        f"At {data['size']} topics, one `pulumi up` each at the CLI's default `--parallel` "
+        f"{data['default']} and at {', '.join(str(c) for c in data['candidates'])} (4x and 16x). The tuned "
+        f"value is the candidate with the fastest `pulumi up`: **{data['chosen']}**.{gain} Its runs and the "
+        "default's count as the first repetition at that size.\n\n" + "\n".join(rows)
+    )
+
+
+def profile(results: dict[str, Any]) -> str:
+    prof = results.get("profile") or {}
+    out: list[str] = []
+    out += _program(prof.get("program"))
+    out += _engine(results, prof)
+    out += _verify(prof.get("verify") or {})
+    if prof.get("errors"):
+        out += ["", "Profiling errors: " + "; ".join(prof["errors"])]
+    return "\n".join(out) if out else "No profiling in this run."
+
+
+def _program(data: dict[str, Any] | None) -> list[str]:
+    if not data:
+        return []
+    phases = data.get("phases", {})
+    lines = [
+        f"### The program ({data['size']} topics, cProfile, lean mode)",
+        "",
+        f"One profiled evaluation: {_f(data.get('profiled_total_s'))} s under the profiler (which adds "
+        f"overhead); its phases: imports {_f(phases.get('imports'))} s, plan {_f(phases.get('plan'))} s, "
+        f"declare {_f(phases.get('declare'))} s, settle {_f(phases.get('settle'))} s. "
+        f"{phases.get('resources', '?')} resources registered.",
+        "",
+        "Cumulative time of the functions that matter:",
+        "",
+        "| function | cumulative (s) |",
+        "|---|---|",
+    ]
+    lines += [f"| {label} | {_f(value, 2)} |" for label, value in data.get("functions", {}).items()]
+    lines += ["", "Own time by package:", "", "| package | own time (s) |", "|---|---|"]
+    lines += [f"| {name} | {value:.2f} |" for name, value in data.get("by_package", {}).items()]
+    lines += [
+        "",
+        "Hottest functions (own time):",
+        "",
+        "| own (s) | calls | cumulative (s) | function |",
+        "|---|---|---|---|",
+    ]
+    lines += [f"| {r['own_s']} | {r['calls']} | {r['cum_s']} | `{r['where']}` |" for r in data.get("top", [])]
+    lines.append("")
+    return lines
+
+
+def _engine(results: dict[str, Any], prof: dict[str, Any]) -> list[str]:
+    lines: list[str] = []
+    skip = prof.get("skip_checkpoints")
+    log = prof.get("engine_log")
+    cpu = prof.get("cli_cpu")
+    preview_log = prof.get("preview_log")
+    preview_cpu = prof.get("preview_cpu")
+    present = [x for x in (skip, log, cpu, preview_log, preview_cpu) if x]
+    if not present:
+        return lines
+    size, parallel = present[0]["size"], present[0]["parallel"]
+    base = _stat(results, size, f"up@{parallel}")
+    floor = _stat(results, size, "floor_create")
+    lines += [f"### `pulumi up` ({size} topics, --parallel {parallel})", ""]
+    if base:
+        lines.append(
+            f"- Reference: `pulumi up` median {base.median:.1f} s; the floor (batched create) "
+            f"{_f(floor.median if floor else None)} s."
+        )
+    if skip:
+        if base and skip.get("ok"):
+            delta = skip["seconds"] - base.median
+            lines.append(
+                f"- Engine checkpoints: with `PULUMI_SKIP_CHECKPOINTS=true` (the state is written once at "
+                f"the end instead of after every step) one `pulumi up` took {skip['seconds']:.1f} s, "
+                f"{delta:+.1f} s against the median ({100 * delta / base.median:+.0f}%)."
+            )
+        else:
+            lines.append(f"- With `PULUMI_SKIP_CHECKPOINTS=true`: {skip}")
+    if log and "error" not in log:
+        lines += _log_lines(log, "`pulumi up`")
+    lines += _cpu_lines(cpu, "`pulumi up`")
+    if preview_log or preview_cpu:
+        base = _stat(results, size, f"preview@{parallel}")
+        describe = _stat(results, size, "floor_describe")
+        lines += ["", f"### No-change `pulumi preview` ({size} topics, --parallel {parallel})", ""]
+        if base:
+            lines.append(
+                f"- Reference: no-change preview median {base.median:.1f} s; the floor (batched describe) "
+                f"{_f(describe.median if describe else None, 2)} s."
+            )
+        if preview_log and "error" not in preview_log:
+            lines += _log_lines(preview_log, "preview")
+        lines += _cpu_lines(preview_cpu, "preview")
+    lines.append("")
+    return lines
+
+
+def _log_lines(log: dict[str, Any], what: str) -> list[str]:
+    lines = [
+        f"- Verbose engine log (`-v=9 --logtostderr --logflow`, which slows the run itself: "
+        f"{log['seconds']:.1f} s): the language host starts the program at {_f(log.get('program_started_s'))} s; "
+        f"the first topic is registered at {_f(log.get('first_topic_registered_s'))} s (after the getTopics "
+        f"invoke of the partition guard, {_invoke(log)}), the last at {_f(log.get('last_topic_registered_s'))} s; "
+        f"the program ends at {_f(log.get('program_finished_s'))} s and the log at {_f(log.get('log_span_s'))} s; "
+        f"{log.get('checkpoints_written', 0)} checkpoints written.",
+    ]
+    ops = log.get("ops") or {}
+    if ops:
+        lines += [
+            "",
+            f"  Provider calls on topics during the {what} (durations from the engine's side of the gRPC call):",
+            "",
+            "  | call | count | median (s) | p95 (s) | max (s) | sum (s) | first starts (s) | last ends (s) | "
+            "in flight on average |",
+            "  |---|---|---|---|---|---|---|---|---|",
+        ]
+        for op, v in ops.items():
+            lines.append(
+                f"  | {op} | {v['count']} | {v['median_s']} | {v['p95_s']} | {v['max_s']} | {v['sum_s']} | "
+                f"{v['first_start_s']} | {v['last_end_s']} | {_f(v.get('concurrency'), 2)} |"
+            )
+        lines.append("")
+    return lines
+
+
+def _cpu_lines(cpu: dict[str, Any] | None, what: str) -> list[str]:
+    if not cpu:
+        return []
+    if "error" in cpu:
+        return [f"- Go CPU profile of the {what}: {cpu['error']}"]
+    flat = cpu.get("flat", {})
+    cum = cpu.get("cumulative", {})
+    return [
+        f"- Go CPU profile of the CLI during the {what} (`--profiling`, {cpu['seconds']:.1f} s run): "
+        + "; ".join(flat.get("header", [])),
+        "",
+        "  Hottest CLI functions by cumulative CPU (flat, flat%, sum%, cum, cum%):",
+        "",
+        "  ```",
+        *[f"  {row}" for row in cum.get("rows", [])[:15]],
+        "  ```",
+        "",
+    ]
+
+
+def _invoke(log: dict[str, Any]) -> str:
+    invokes = log.get("invokes_s") or {}
+    found = [f"{value:.2f} s" for tok, value in invokes.items() if "getTopics" in tok]
+    return found[0] if found else "time not logged"
+
+
+def _verify(data: dict[str, Any]) -> list[str]:
+    if not data:
+        return []
+    size = max(data, key=int)
+    summary = data[size]
+    lines = [
+        f"### verify ({size} topics, cProfile)",
+        "",
+        f"One profiled run: {_f(summary.get('seconds_profiled'))} s (process), "
+        f"{_f(summary.get('profiled_total_s'))} s profiled.",
+        "",
+        "| step | cumulative (s) |",
+        "|---|---|",
+    ]
+    lines += [f"| {label} | {_f(value, 2)} |" for label, value in summary.get("functions", {}).items()]
+    lines.append("")
+    return lines

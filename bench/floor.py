@@ -1,0 +1,144 @@
+"""The floor: what the same broker needs for the same topics, asked directly and in batches.
+
+- create: CreateTopics for every topic (with its partitions, replication factor and configs), then
+  wait until every topic is in the metadata with a leader for each partition (the Kafka provider
+  waits for the same before it reports a topic created);
+- describe: one Metadata request (list_topics) and one DescribeConfigs for every topic: what a
+  no-change run has to read at least;
+- delete: DeleteTopics for every topic, then wait until none is in the metadata.
+
+Kafka refuses very large CreateTopics/DeleteTopics requests: its KRaft controller takes at most
+10000 metadata records per operation (`max.records.per.user.op`) and answers POLICY_VIOLATION
+"Unable to perform excessively large batch operation" above that; a topic costs one record, one per
+partition and one per config (about 10 for the benchmark's topics). So the topics go in batches of
+at most BATCH topics and MAX_RECORDS estimated records; the batches are sent together, then awaited.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, ResourceType
+
+BATCH = 1000
+MAX_RECORDS = 9000
+POLL = 0.05
+
+
+class FloorError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class TopicWanted:
+    name: str
+    partitions: int
+    replication_factor: int
+    config: Mapping[str, str]
+
+
+def records(topic: TopicWanted) -> int:
+    """The controller's metadata records for one new topic: topic, partitions, configs."""
+    return 1 + topic.partitions + len(topic.config)
+
+
+def batches(items: Sequence[TopicWanted] | Sequence[str], size: int = BATCH) -> Iterator[list]:
+    """Consecutive batches of at most `size` items and (for topics) MAX_RECORDS records."""
+    batch: list = []
+    weight = 0
+    for item in items:
+        cost = records(item) if isinstance(item, TopicWanted) else 1
+        if batch and (len(batch) >= size or weight + cost > MAX_RECORDS):
+            yield batch
+            batch, weight = [], 0
+        batch.append(item)
+        weight += cost
+    if batch:
+        yield batch
+
+
+def admin_client(bootstrap_servers: str) -> AdminClient:
+    return AdminClient({"bootstrap.servers": bootstrap_servers, "client.id": "k2infra-bench"})
+
+
+def create(admin: AdminClient, topics: Sequence[TopicWanted], timeout: float) -> float:
+    """Seconds from the first CreateTopics to every topic visible with leaders."""
+    start = time.perf_counter()
+    futures = {}
+    for batch in batches(topics):
+        new = [
+            NewTopic(
+                t.name, num_partitions=t.partitions, replication_factor=t.replication_factor, config=dict(t.config)
+            )
+            for t in batch
+        ]
+        futures.update(admin.create_topics(new, operation_timeout=timeout, request_timeout=timeout))
+    _settle(futures, "create")
+    wait_until(admin, {t.name: t.partitions for t in topics}, present=True, deadline=start + timeout)
+    return time.perf_counter() - start
+
+
+def describe(admin: AdminClient, names: Iterable[str], timeout: float) -> float:
+    """Seconds for one Metadata request and one DescribeConfigs of every topic."""
+    names = list(names)
+    start = time.perf_counter()
+    metadata = admin.list_topics(timeout=timeout)
+    missing = [n for n in names if n not in metadata.topics]
+    if missing:
+        raise FloorError(f"describe: {len(missing)} topics missing, e.g. {missing[0]}")
+    resources = [ConfigResource(ResourceType.TOPIC, name) for name in names]
+    _settle(admin.describe_configs(resources, request_timeout=timeout), "describe_configs")
+    return time.perf_counter() - start
+
+
+def delete(admin: AdminClient, names: Sequence[str], timeout: float) -> float:
+    """Seconds from the first DeleteTopics to none of the topics in the metadata."""
+    start = time.perf_counter()
+    futures = {}
+    for batch in batches(names):
+        futures.update(admin.delete_topics(batch, operation_timeout=timeout, request_timeout=timeout))
+    _settle(futures, "delete")
+    wait_until(admin, dict.fromkeys(names, 0), present=False, deadline=start + timeout)
+    return time.perf_counter() - start
+
+
+def existing(admin: AdminClient, names: Iterable[str], timeout: float = 30) -> list[str]:
+    metadata = admin.list_topics(timeout=timeout)
+    return sorted(set(names) & set(metadata.topics))
+
+
+def wait_until(admin: AdminClient, wanted: Mapping[str, int], *, present: bool, deadline: float) -> None:
+    """Poll the metadata until every topic is there with a leader per partition (or gone)."""
+    while True:
+        metadata = admin.list_topics(timeout=max(1.0, deadline - time.perf_counter()))
+        if present:
+            pending = [
+                name
+                for name, partitions in wanted.items()
+                if name not in metadata.topics
+                or metadata.topics[name].error is not None
+                or len(metadata.topics[name].partitions) != partitions
+                or any(p.leader < 0 for p in metadata.topics[name].partitions.values())
+            ]
+        else:
+            pending = [name for name in wanted if name in metadata.topics]
+        if not pending:
+            return
+        if time.perf_counter() > deadline:
+            state = "visible" if present else "gone"
+            raise FloorError(f"{len(pending)} topics not {state} in time, e.g. {pending[0]}")
+        time.sleep(POLL)
+
+
+def _settle(futures: Mapping[object, object], what: str) -> None:
+    errors = []
+    for key, future in futures.items():
+        try:
+            future.result()  # type: ignore[attr-defined]
+        except KafkaException as exc:
+            errors.append(f"{getattr(key, 'name', key)}: {exc.args[0].str()}")
+    if errors:
+        raise FloorError(f"{what}: {len(errors)} failed, e.g. {errors[0]}")

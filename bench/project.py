@@ -1,0 +1,96 @@
+"""A throwaway Pulumi project per benchmark size, driven by the real CLI.
+
+Built like the end-to-end tests build theirs (tests/e2e/pulumi_project.py): a temp dir with its
+own file backend and passphrase, the repository's k2infra/ linked in, and a copy of config/ whose
+topics.yaml is the synthetic topology. Timed commands go through bench.measure.run_measured.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench import topologies
+from bench.measure import Run, run_measured
+from tests.e2e.pulumi_project import PulumiProject
+
+
+@dataclass
+class BenchProject:
+    project: PulumiProject
+    topology: topologies.SyntheticTopology
+    deployed: bool = False
+    runs: list[str] = field(default_factory=list)
+
+    @classmethod
+    def create(
+        cls, root: Path, topology: topologies.SyntheticTopology, bootstrap_servers: str, schema_registry_url: str
+    ) -> BenchProject:
+        project = PulumiProject.create(root / "project", topologies.STACK, root / "backend")
+        topologies.write_config(topology, project.dir / "config")
+        topologies.write_stack_file(project.dir, topologies.stack_settings(bootstrap_servers, schema_registry_url))
+        return cls(project, topology)
+
+    @property
+    def dir(self) -> Path:
+        return self.project.dir
+
+    @property
+    def config_dir(self) -> Path:
+        return self.project.dir / "config"
+
+    def argv(self, *args: str) -> list[str]:
+        return ["pulumi", *args, "--non-interactive", "--cwd", str(self.dir), "--stack", self.project.stack]
+
+    def timed(self, *args: str, timeout: float, env: dict[str, str] | None = None) -> Run:
+        """One measured pulumi command (its whole process tree sampled for memory)."""
+        run = run_measured(
+            self.argv(*args), env={**self.project.env, **(env or {})}, cwd=self.dir, timeout=timeout, sample_tree=True
+        )
+        self.runs.append(f"pulumi {' '.join(args)} -> {run.returncode} in {run.seconds:.1f} s")
+        return run
+
+    def up(self, parallel: int, *extra: str, timeout: float, env: dict[str, str] | None = None) -> Run:
+        # The update alone: --skip-preview, so the figure is not a preview plus an update.
+        run = self.timed("up", "--yes", "--skip-preview", "--parallel", str(parallel), *extra, timeout=timeout, env=env)
+        self.deployed = True
+        return run
+
+    def preview(self, parallel: int, timeout: float, *extra: str) -> Run:
+        # --expect-no-changes: a run that would change something fails (it is not a no-change figure).
+        return self.timed("preview", "--expect-no-changes", "--parallel", str(parallel), *extra, timeout=timeout)
+
+    def destroy(self, parallel: int, timeout: float) -> Run:
+        run = self.timed("destroy", "--yes", "--skip-preview", "--parallel", str(parallel), timeout=timeout)
+        if run.ok:
+            self.deployed = False
+        return run
+
+    def resource_count(self) -> int:
+        """Resources in the stack's state (0 for an empty stack)."""
+        result = self.project.run("stack", "export", check=False, timeout=300)
+        if result.returncode != 0:
+            return -1
+        try:
+            return len(json.loads(result.stdout).get("deployment", {}).get("resources") or [])
+        except json.JSONDecodeError:
+            return -1
+
+    def cleanup(self, timeout: float = 3600) -> list[str]:
+        """Destroy what the stack holds and remove the stack; returns problems (empty when clean)."""
+        problems = []
+        try:
+            if self.deployed or self.resource_count() != 0:
+                result = self.project.run(
+                    "destroy", "--yes", "--skip-preview", "--parallel", "32", check=False, timeout=timeout
+                )
+                if result.returncode != 0:
+                    problems.append(f"destroy failed: {result.stderr[-500:]}")
+                else:
+                    self.deployed = False
+            self.project.run("stack", "rm", "--yes", "--force", self.project.stack, check=False, timeout=300)
+        except subprocess.TimeoutExpired as exc:
+            problems.append(f"cleanup timed out: {exc}")
+        return problems
