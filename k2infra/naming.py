@@ -101,12 +101,20 @@ class SubscriptionBuilder:
 
 
 def subscriptions(plan: Plan) -> dict[str, dict[str, list[str]]]:
-    """Every subscription, as exported in the `subscriptions` stack output."""
-    builder = SubscriptionBuilder(plan)
+    """Every subscription, as exported in the `subscriptions` stack output.
+
+    The same lists as SubscriptionBuilder gives, grouped in one pass over the topics: asking the
+    builder once per exchange would read every topic once per exchange (quadratic in the topology).
+    """
+    by_exchange: dict[str, list[str]] = {e.ref: [] for e in plan.exchanges}
+    by_asset_class: dict[str, list[str]] = {}
+    by_data_type: dict[str, list[str]] = {}
+    for t in plan.topics:
+        by_exchange.setdefault(f"{t.asset_class}.{t.exchange}", []).append(t.name)
+        by_asset_class.setdefault(t.asset_class, []).append(t.name)
+        by_data_type.setdefault(t.data_type, []).append(t.name)
     return {
-        "by_exchange": {e.ref: builder.subscribe_to_exchange(e.asset_class, e.code) for e in plan.exchanges},
-        "by_asset_class": {
-            ac: builder.subscribe_to_asset_class(ac) for ac in sorted({t.asset_class for t in plan.topics})
-        },
-        "by_data_type": {dt: builder.subscribe_to_data_type(dt) for dt in sorted({t.data_type for t in plan.topics})},
+        "by_exchange": {ref: sorted(names) for ref, names in by_exchange.items()},
+        "by_asset_class": {key: sorted(by_asset_class[key]) for key in sorted(by_asset_class)},
+        "by_data_type": {key: sorted(by_data_type[key]) for key in sorted(by_data_type)},
     }

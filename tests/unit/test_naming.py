@@ -100,6 +100,25 @@ def test_subscriptions_output_groups(plan) -> None:
     assert set(out["by_data_type"]) == {"trades", "quotes", "reference_data"}
 
 
+def test_subscriptions_output_is_what_the_builder_gives_for_every_key(tmp_path: Path) -> None:
+    # A topology of many exchanges (the output is grouped in one pass, the builder scans per call).
+    from bench import topologies
+
+    topologies.write_config(topologies.synthetic_topology(61), tmp_path / "config")
+    many = load_plan(tmp_path / "config")
+    builder = SubscriptionBuilder(many)
+    out = subscriptions(many)
+    assert len(out["by_exchange"]) == len(many.exchanges) > 2
+    for exchange in many.exchanges:
+        assert out["by_exchange"][exchange.ref] == builder.subscribe_to_exchange(exchange.asset_class, exchange.code)
+    assert out["by_asset_class"] == {ac: builder.subscribe_to_asset_class(ac) for ac in ("crypto", "equities")}
+    assert list(out["by_asset_class"]) == ["crypto", "equities"]
+    assert out["by_data_type"] == {
+        dt: builder.subscribe_to_data_type(dt) for dt in ("quotes", "reference_data", "trades")
+    }
+    assert sum(len(names) for names in out["by_exchange"].values()) == 61
+
+
 def test_naming_is_importable_without_pulumi() -> None:
     import subprocess
     import sys
