@@ -16,6 +16,11 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from k2infra.errors import Problem, TopologyError
 
+# libyaml's composer when PyYAML has it (several times faster on a topology of thousands of
+# topics, same marks); a syntax error is re-read by the pure-Python one, whose messages name the
+# offending character.
+_FAST_COMPOSER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 
 @dataclass
 class YamlSource:
@@ -95,9 +100,16 @@ def load_yaml(path: Path, display_name: str | None = None) -> YamlSource:
     return parse_yaml(text, name)
 
 
+def _compose(text: str) -> Node | None:
+    try:
+        return yaml.compose(text, Loader=_FAST_COMPOSER)
+    except yaml.YAMLError:
+        return yaml.compose(text, Loader=yaml.SafeLoader)
+
+
 def parse_yaml(text: str, name: str) -> YamlSource:
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = _compose(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
