@@ -13,7 +13,6 @@ import pulumi_kafka as kafka
 
 from k2infra import legacy as legacy_module
 from k2infra.live_state import kafka_client_config
-from k2infra.local_cluster import provision_local_cluster
 from k2infra.naming import subscriptions
 from k2infra.partition_guard import PartitionShrinkError, check_no_shrink
 from k2infra.plan import LegacyTopic, Plan, TopicSpec
@@ -44,8 +43,7 @@ class TopicPlatform(pulumi.ComponentResource):
     ) -> None:
         super().__init__(COMPONENT_TYPE, name, None, opts)
         settings = plan.settings
-        # Dev stacks on a machine with Docker may bring their own broker and registry.
-        self.local_cluster = provision_local_cluster(settings, parent=self)
+        self.local_cluster = _local_cluster(plan, parent=self)
         depends_on = self.local_cluster
         self.provider = kafka.Provider(
             "kafka",
@@ -109,7 +107,9 @@ class TopicPlatform(pulumi.ComponentResource):
             for spec in plan.subjects
         }
         self.outputs = stack_outputs(plan, self.subjects)
-        self.register_outputs(self.outputs)
+        # The outputs are the stack's (program.run exports them); registering them on the component
+        # too would hold them twice in the state, which the file backend rewrites after every step.
+        self.register_outputs({})
 
     @staticmethod
     def _topic(spec: TopicSpec | LegacyTopic, checked: pulumi.Output[Any], opts: pulumi.ResourceOptions) -> kafka.Topic:
@@ -166,6 +166,16 @@ class TopicPlatform(pulumi.ComponentResource):
                 raise pulumi.RunError(str(exc)) from None
 
         return pulumi.Output.from_input(credentials.sasl_password).apply(check)
+
+
+def _local_cluster(plan: Plan, parent: pulumi.Resource) -> list[pulumi.Resource]:
+    """Dev stacks on a machine with Docker may bring their own broker and registry."""
+    if plan.settings.local_cluster == "none":
+        return []
+    # Imported only when used: pulumi_docker takes most of a second to import, on every run.
+    from k2infra.local_cluster import provision_local_cluster
+
+    return provision_local_cluster(plan.settings, parent=parent)
 
 
 def stack_outputs(plan: Plan, subjects: dict[str, SchemaSubject]) -> dict[str, Any]:

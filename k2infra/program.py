@@ -9,7 +9,6 @@ import pulumi
 from pulumi.runtime import config as runtime_config
 
 from k2infra.errors import TopologyError
-from k2infra.local_cluster import local_ports
 from k2infra.plan import Plan, build_plan
 from k2infra.platform import Credentials, TopicPlatform
 from k2infra.settings import NAMESPACE, SECRET_KEYS, StackSettings, settings_from_mapping
@@ -64,6 +63,8 @@ def run(config_dir: Path = Path("config")) -> TopicPlatform:
     try:
         plan, credentials = load_stack_plan(config_dir)
         if plan.settings.local_cluster == "docker":
+            from k2infra.local_cluster import local_ports  # pulumi_docker: imported only when used
+
             local_ports(plan.settings)  # refuses settings a local cluster cannot serve, before any resource
     except TopologyError as exc:
         # RunError ends the program with our message alone, no Python traceback.

@@ -8,7 +8,7 @@ from pathlib import Path
 import pulumi
 import pytest
 
-from tests.conftest import set_stack_config
+from tests.conftest import REPO, set_stack_config
 from tests.unit.pulumi_harness import run_program
 
 TOPIC = "kafka:index/topic:Topic"
@@ -225,3 +225,12 @@ def test_an_unreachable_cluster_ends_the_run_with_one_clear_error(project_dir: P
     from tests.unit import pulumi_harness
 
     assert pulumi_harness.LAST_MOCKS is not None and not pulumi_harness.LAST_MOCKS.of_type(TOPIC)
+
+
+def test_the_program_imports_pulumi_docker_only_for_a_local_cluster() -> None:
+    # pulumi_docker costs most of a second to import; stacks without localCluster never pay it.
+    import subprocess
+    import sys
+
+    code = "import sys, k2infra.program; sys.exit(1 if 'pulumi_docker' in sys.modules else 0)"
+    assert subprocess.run([sys.executable, "-c", code], cwd=REPO).returncode == 0
