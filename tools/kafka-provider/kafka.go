@@ -19,7 +19,13 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 )
 
-const pollInterval = 250 * time.Millisecond
+// Polls start short and double up to pollInterval: a local broker is usually
+// ready within milliseconds, and a fixed 250 ms wait per topic was most of the
+// time of creating or deleting hundreds of topics.
+const (
+	firstPoll    = 10 * time.Millisecond
+	pollInterval = 250 * time.Millisecond
+)
 
 type kafkaClient struct {
 	cfg *providerConfig
@@ -216,7 +222,7 @@ func (k *kafkaClient) describe(ctx context.Context, topic string) (liveTopic, bo
 
 // waitFor polls cond until it holds or ctx ends.
 func waitFor(ctx context.Context, cond func() (bool, error)) error {
-	for {
+	for wait := firstPoll; ; wait = min(2*wait, pollInterval) {
 		ok, err := cond()
 		if err != nil {
 			return err
@@ -227,7 +233,7 @@ func waitFor(ctx context.Context, cond func() (bool, error)) error {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(pollInterval):
+		case <-time.After(wait):
 		}
 	}
 }
