@@ -229,6 +229,30 @@ def test_a_platform_holding_the_plan_verifies_clean(deployed: Plan, project: Pat
     assert lines[-1] == "verify: 6 topics, 6 subjects: no drift"
 
 
+def test_configs_read_in_several_requests_are_the_same_as_in_one(
+    deployed: Plan, admin: AdminClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A large topology's DescribeConfigs is split into requests in flight together; the answer
+    # must not depend on the split (here 6 topics in requests of 2).
+    from k2infra import live_state
+
+    wanted = {t.name: tuple(t.config) for t in deployed.topics}
+    whole = live_state._describe_configs(admin, "platform", wanted, WAIT)
+    monkeypatch.setattr(live_state, "DESCRIBE_MIN_TOPICS", 1)
+    monkeypatch.setattr(live_state, "DESCRIBE_REQUESTS", 3)
+    calls: list[int] = []
+    describe = admin.describe_configs
+
+    def counting(resources: list[ConfigResource], **kwargs: Any) -> dict[Any, Any]:
+        calls.append(len(resources))
+        return describe(resources, **kwargs)
+
+    monkeypatch.setattr(admin, "describe_configs", counting)
+    assert live_state._describe_configs(admin, "platform", wanted, WAIT) == whole
+    assert calls == [2, 2, 2]
+    assert set(whole) == set(wanted) and all(whole[name] for name in wanted)
+
+
 def test_end_offsets_sum_the_high_watermarks_of_every_partition(deployed: Plan, platform: LocalPlatform) -> None:
     producer = Producer({"bootstrap.servers": platform.bootstrap_servers, "linger.ms": 5})
     for i in range(25):
