@@ -7,11 +7,15 @@ time into phases: imports (pulumi, the SDKs, k2infra), plan (topology + stack se
 declare (the TopicPlatform constructor: one RegisterResource per topic and subject) and settle
 (the SDK's asyncio work until every resource and output is resolved by the mocks).
 
-Two modes:
+Three modes:
 - harness (default): through tests/unit/pulumi_harness.py, exactly as the unit tests run it; the
   harness also resolves every stack output into plain values (Output.from_input over them all);
 - lean: the same mocks and config, but the program's outputs are left to the SDK, which waits for
-  every registration (and the component's register_outputs) as it does under `pulumi up`.
+  every registration (and the component's register_outputs) as it does under `pulumi up`;
+- sdk-floor: not our program at all, the least the Pulumi SDK costs for the same topics: one
+  component, one Kafka provider and one bare kafka.Topic per topic of --topics (a JSON list of
+  their inputs, written by the parent), constant inputs, same mocks; no plan, no guards, no
+  subjects, no outputs. The gap between lean and this is what the program adds.
 """
 
 from __future__ import annotations
@@ -34,12 +38,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--project-dir", type=Path, required=True)
     parser.add_argument("--stack", default="bench")
     parser.add_argument("--result", type=Path, required=True)
-    parser.add_argument("--mode", choices=("harness", "lean"), default="harness")
+    parser.add_argument("--mode", choices=("harness", "lean", "sdk-floor"), default="harness")
+    parser.add_argument("--topics", type=Path, help="sdk-floor: JSON list of the topics' inputs")
     parser.add_argument("--profile", type=Path, help="write cProfile stats of the whole evaluation here")
     args = parser.parse_args(argv)
     if str(REPO) not in sys.path:
         sys.path.insert(0, str(REPO))
 
+    if args.mode == "sdk-floor":
+        return sdk_floor(args)
     profiler = cProfile.Profile() if args.profile else None
     if profiler:
         profiler.enable()
@@ -99,6 +106,51 @@ def main(argv: list[str] | None = None) -> int:
         "mode": args.mode,
         "resources": resources,
         "topics": topics,
+    }
+    args.result.write_text(json.dumps(report))
+    return 0
+
+
+def sdk_floor(args: argparse.Namespace) -> int:
+    imports_start = time.perf_counter()
+    import pulumi
+    import pulumi_kafka as kafka
+
+    from tests.unit.pulumi_harness import install_mocks, stack_config
+
+    imports = time.perf_counter() - imports_start
+    topics = json.loads(args.topics.read_text())
+    config, secret_keys = stack_config(args.project_dir / f"Pulumi.{args.stack}.yaml")
+    mocks = install_mocks(args.stack, config, secret_keys)
+    declare = 0.0
+
+    @pulumi.runtime.test
+    def bare() -> None:
+        nonlocal declare
+        t0 = time.perf_counter()
+        parent = pulumi.ComponentResource("k2infra:index:TopicPlatform", "k2")
+        provider = kafka.Provider(
+            "kafka", bootstrap_servers=["127.0.0.1:9092"], opts=pulumi.ResourceOptions(parent=parent)
+        )
+        opts = pulumi.ResourceOptions(parent=parent, provider=provider)
+        for topic in topics:
+            kafka.Topic(topic["name"], opts=opts, **topic)
+        parent.register_outputs({})
+        declare = time.perf_counter() - t0
+
+    run_start = time.perf_counter()
+    bare()
+    run_seconds = time.perf_counter() - run_start
+    report = {
+        "startup": imports_start - START,
+        "imports": imports,
+        "plan": 0.0,
+        "declare": declare,
+        "settle": run_seconds - declare,
+        "run": run_seconds,
+        "mode": args.mode,
+        "resources": len(mocks.resources),
+        "topics": len(mocks.of_type("kafka:index/topic:Topic")),
     }
     args.result.write_text(json.dumps(report))
     return 0

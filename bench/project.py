@@ -62,8 +62,8 @@ class BenchProject:
         # --expect-no-changes: a run that would change something fails (it is not a no-change figure).
         return self.timed("preview", "--expect-no-changes", "--parallel", str(parallel), *extra, timeout=timeout)
 
-    def destroy(self, parallel: int, timeout: float) -> Run:
-        run = self.timed("destroy", "--yes", "--skip-preview", "--parallel", str(parallel), timeout=timeout)
+    def destroy(self, parallel: int, timeout: float, env: dict[str, str] | None = None) -> Run:
+        run = self.timed("destroy", "--yes", "--skip-preview", "--parallel", str(parallel), timeout=timeout, env=env)
         if run.ok:
             self.deployed = False
         return run

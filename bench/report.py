@@ -155,6 +155,9 @@ def program_table(results: dict[str, Any]) -> str:
         "peak RSS (MB)",
         "program under mocks, lean (s)",
         "peak RSS (MB)",
+        "SDK floor (s)",
+        "peak RSS (MB)",
+        "lean / SDK floor",
         "`topics --json` (s)",
         "peak RSS (MB)",
     ]
@@ -162,8 +165,10 @@ def program_table(results: dict[str, Any]) -> str:
     for size in sizes(results):
         entry = results["sizes"][str(size)]
         row = [str(size), str(entry.get("partitions", "-"))]
-        for key in ("eval", "eval_lean", "topics_json"):
+        for key in ("eval", "eval_lean", "eval_sdk", "topics_json"):
             row += [seconds(stat(results, size, key)), megabytes(stat(results, size, key, "peak_mb"))]
+            if key == "eval_sdk":
+                row.append(times(ratio(results, size, "eval_lean", "eval_sdk")))
         rows.append(row)
     return markdown_table(header, rows)
 
@@ -174,7 +179,7 @@ def phases_table(results: dict[str, Any]) -> str:
     header = ["topics", "mode", "interpreter start", "imports", "plan", "declare", "settle", "process total"]
     rows = []
     for size in sizes(results):
-        for key, mode in (("eval", "harness"), ("eval_lean", "lean")):
+        for key, mode in (("eval", "harness"), ("eval_lean", "lean"), ("eval_sdk", "SDK floor")):
             phases = figure(results, size, key).get("phases") or []
             if not phases:
                 continue
@@ -193,12 +198,15 @@ def pulumi_table(results: dict[str, Any]) -> str:
     header = ["topics", "floor create"]
     header += [f"`up` P={p}" for p in ps] + [f"up / floor P={p}" for p in ps]
     header += [f"peak MB `up` P={p} (tree)" for p in ps]
+    header += [f"`up` P={default}, no checkpoints", "up / floor, no checkpoints"]
     rows = []
     for size in sizes(results):
         row = [str(size), seconds(stat(results, size, "floor_create"))]
         row += [cell(results, size, f"up@{p}") for p in ps]
         row += [times(ratio(results, size, f"up@{p}", "floor_create")) for p in ps]
         row += [megabytes(stat(results, size, f"up@{p}", "peak_mb")) for p in ps]
+        row += [cell(results, size, f"up_nockpt@{default}")]
+        row += [times(ratio(results, size, f"up_nockpt@{default}", "floor_create"))]
         rows.append(row)
     return markdown_table(header, rows)
 
@@ -209,7 +217,7 @@ def no_change_table(results: dict[str, Any]) -> str:
     ps = [p for p in (default, tuned) if p is not None]
     header = ["topics", "floor describe"] + [f"no-change `preview` P={p}" for p in ps]
     header += [f"preview / describe P={p}" for p in ps]
-    header += ["floor delete"] + [f"`destroy` P={p}" for p in ps]
+    header += ["floor delete"] + [f"`destroy` P={p}" for p in ps] + [f"`destroy` P={default}, no checkpoints"]
     rows = []
     for size in sizes(results):
         row = [str(size), seconds(stat(results, size, "floor_describe"))]
@@ -217,6 +225,7 @@ def no_change_table(results: dict[str, Any]) -> str:
         row += [times(ratio(results, size, f"preview@{p}", "floor_describe")) for p in ps]
         row += [seconds(stat(results, size, "floor_delete"))]
         row += [cell(results, size, f"destroy@{p}") for p in ps]
+        row += [cell(results, size, f"destroy_nockpt@{default}")]
         rows.append(row)
     return markdown_table(header, rows)
 
@@ -239,7 +248,7 @@ def verify_table(results: dict[str, Any]) -> str:
 def repetitions(results: dict[str, Any]) -> str:
     """How many times each figure was measured, per size (from the data, not the settings)."""
     default, tuned = parallels(results)
-    keys = ["eval", "topics_json", "floor_create", "verify"]
+    keys = ["eval", "eval_lean", "eval_sdk", "topics_json", "floor_create", "verify"]
     keys += [f"{kind}@{p}" for p in (default, tuned) if p is not None for kind in ("up", "preview", "destroy")]
     rows = []
     for size in sizes(results):
@@ -268,10 +277,14 @@ def targets(results: dict[str, Any]) -> list[Target]:
         out.append(Target(f"program evaluation of {n} topics < 3 s and < 300 MB", "-", "not measured"))
     else:
         status = "met" if t.median < 3 and m.median < 300 else "missed"
+        sdk, sdk_mb = stat(results, n, "eval_sdk"), stat(results, n, "eval_sdk", "peak_mb")
+        floor_text = (
+            f"; the SDK alone, bare topics: {sdk.median:.1f} s, {sdk_mb.median:.0f} MB" if sdk and sdk_mb else ""
+        )
         out.append(
             Target(
                 f"program evaluation of {n} topics < 3 s and < 300 MB",
-                f"{t.median:.1f} s, {m.median:.0f} MB (whole process, under mocks)",
+                f"{t.median:.1f} s, {m.median:.0f} MB (whole process, under mocks){floor_text}",
                 status,
             )
         )
@@ -327,6 +340,7 @@ def targets_table(results: dict[str, Any]) -> str:
 SERIES = (
     ("eval", "program under mocks (harness)", "tab:blue", "o"),
     ("eval_lean", "program under mocks (lean)", "tab:purple", "o"),
+    ("eval_sdk", "SDK floor: bare topics under mocks", "tab:pink", "x"),
     ("topics_json", "topics --json", "tab:cyan", "."),
     ("floor_create", "floor: batched create", "black", "s"),
     ("floor_describe", "floor: batched describe", "dimgray", "D"),
@@ -351,6 +365,8 @@ def plot(results: dict[str, Any], path: Path) -> Path:
         series.append((f"up@{p}", f"pulumi up --parallel {p}", color, "o"))
         series.append((f"preview@{p}", f"no-change preview --parallel {p}", color, "s"))
         series.append((f"destroy@{p}", f"pulumi destroy --parallel {p}", color, "x"))
+    if default is not None:
+        series.append((f"up_nockpt@{default}", f"pulumi up --parallel {default}, no checkpoints", "tab:olive", "o"))
 
     fig, ax = plt.subplots(figsize=(12, 7), dpi=110)
     for key, label, color, marker in series:
@@ -518,7 +534,7 @@ def _skips(results: dict[str, Any]) -> list[str]:
             )
     if not notes and not lines:
         return []
-    return ["Skipped:", "", *notes, *lines, ""]
+    return ["Notes and skips:", "", *notes, *lines, ""]
 
 
 def _errors(results: dict[str, Any]) -> list[str]:

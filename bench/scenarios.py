@@ -37,6 +37,8 @@ from typing import Any
 from bench import environment, floor, profiling, report, topologies
 from bench.measure import MeasureTimeout, Run, Stat, run_measured
 from bench.project import BenchProject
+from k2infra.naming import load_plan
+from k2infra.registry.client import RegistryClient
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_SIZES = (6, 60, 300, 600, 3000)
@@ -64,6 +66,9 @@ class Options:
 
 class BenchFailed(RuntimeError):
     pass
+
+
+EVAL_KEYS = {"harness": "eval", "lean": "eval_lean", "sdk-floor": "eval_sdk"}
 
 
 def figure_key(kind: str, parallel: int | None = None) -> str:
@@ -196,6 +201,8 @@ class Bench:
         for _ in range(self.options.repeat):
             self._evaluate(project, mode="lean")
         for _ in range(self.options.repeat):
+            self._evaluate(project, mode="sdk-floor")
+        for _ in range(self.options.repeat):
             self._topics_json(project)
         for _ in range(self.options.repeat):
             self._floor(project)
@@ -205,6 +212,9 @@ class Bench:
                 parallels.append(self.tuned_parallel)
             for parallel in parallels:
                 self._pulumi_rounds(project, parallel)
+            self._pulumi_without_checkpoints(project, self.default_parallel)
+            if "verify" not in self._entry(size)["figures"]:
+                self._verify_on_floor(project)
         self.out(report.console_row(self.results, size))
         self._save()
 
@@ -237,10 +247,12 @@ class Bench:
     ) -> dict[str, Any] | None:
         size = project.topology.size
         assert self.work is not None
-        key = "eval" if mode == "harness" else f"eval_{mode}"
+        key = EVAL_KEYS[mode]
         result_file = self.work / f"evaluate-{size}-{mode}.json"
         args = ["-m", "bench.evaluate", "--project-dir", str(project.dir), "--stack", topologies.STACK]
         args += ["--mode", mode, "--result", str(result_file)]
+        if mode == "sdk-floor":
+            args += ["--topics", str(self._topic_inputs(project))]
         if profile is not None:
             args += ["--profile", str(profile)]
         try:
@@ -257,6 +269,23 @@ class Bench:
         if profile is None:
             self._record(size, key, run.seconds, run.peak_rss_mb, phases=phases)
         return phases
+
+    def _topic_inputs(self, project: BenchProject) -> Path:
+        """The planned topics' inputs as JSON, for the SDK floor (read there without k2infra)."""
+        path = project.dir / "topic-inputs.json"
+        if not path.exists():
+            plan = load_plan(project.config_dir, topologies.STACK, project.dir)
+            inputs = [
+                {
+                    "name": t.name,
+                    "partitions": t.partitions,
+                    "replication_factor": t.replication_factor,
+                    "config": t.config,
+                }
+                for t in plan.topics
+            ]
+            path.write_text(json.dumps(inputs))
+        return path
 
     def _topics_json(self, project: BenchProject) -> None:
         size = project.topology.size
@@ -298,8 +327,6 @@ class Bench:
 
     # -- the floor -------------------------------------------------------------------------
     def _wanted(self, project: BenchProject) -> list[floor.TopicWanted]:
-        from k2infra.naming import load_plan
-
         plan = load_plan(project.config_dir, topologies.STACK, project.dir)
         return [floor.TopicWanted(t.name, t.partitions, t.replication_factor, t.config) for t in plan.topics]
 
@@ -319,6 +346,38 @@ class Bench:
             left = floor.existing(self.admin, names)
             if left:
                 floor.delete(self.admin, left, timeout)
+
+    def _verify_on_floor(self, project: BenchProject) -> None:
+        """verify where `pulumi up` was skipped (or failed): the same topics and subjects, put there
+        by the floor's batched create and the registry client. verify reads the cluster and the
+        registry, never Pulumi's state, so what it measures is the same; the docs say which it was."""
+        size = project.topology.size
+        plan = load_plan(project.config_dir, topologies.STACK, project.dir)
+        wanted = self._wanted(project)
+        names = [t.name for t in wanted]
+        registry = RegistryClient(self.platform.schema_registry_url)
+        self.out(f"[{size:>5}] verify on topics created by the floor (no stack of this size was deployed)")
+        try:
+            floor.create(self.admin, wanted, max(300.0, size * 0.5))
+            for subject in plan.subjects:
+                registry.set_compatibility(subject.subject, subject.compatibility)
+                registry.register(subject.subject, subject.schema)
+            for _ in range(self.options.repeat):
+                self._verify(project)
+            if self.options.profile:
+                self._profile_verify(project)
+            self._entry(size)["notes"].append(
+                "verify ran on topics created by the floor's batched CreateTopics and subjects registered "
+                "through the registry client, as no `pulumi up` deployed this size"
+            )
+        except Exception as exc:  # reported, then cleaned up
+            self._error(size, "verify on the floor's topics", repr(exc))
+        finally:
+            left = floor.existing(self.admin, names)
+            if left:
+                floor.delete(self.admin, left, max(300.0, size * 0.5))
+            for subject in plan.subjects:
+                registry.delete_subject(subject.subject, permanent=True)
 
     # -- pulumi ----------------------------------------------------------------------------
     def _repeats(self, size: int) -> int:
@@ -361,6 +420,37 @@ class Bench:
             verify = "verify" not in self._entry(size)["figures"]
             if not self._pulumi_round(project, parallel, timeout, verify=verify):
                 break
+
+    def _pulumi_without_checkpoints(self, project: BenchProject, parallel: int) -> None:
+        """One `pulumi up` and `destroy` with PULUMI_SKIP_CHECKPOINTS=true: the engine and provider
+        without the file backend rewriting the whole state after every step (it writes it once, at
+        the end). What the backend costs is the gap to up@P; what is left is ours and the engine's."""
+        size = project.topology.size
+        up_key, destroy_key = figure_key("up_nockpt", parallel), figure_key("destroy_nockpt", parallel)
+        if self._entry(size)["figures"].get(up_key):
+            return
+        predicted = self._predict(size, up_key)
+        if predicted and predicted["seconds"] > self.options.max_command_seconds:
+            self._entry(size)["extrapolated"][up_key] = predicted
+            return
+        timeout = self.options.max_command_seconds * 1.5
+        env = {"PULUMI_SKIP_CHECKPOINTS": "true"}
+        try:
+            up = project.up(parallel, timeout=timeout, env=env)
+            if not up.ok:
+                self._error(size, f"pulumi up --parallel {parallel} (no checkpoints)", up.failure())
+                self._cleanup_project(project)
+                return
+            self._record(size, up_key, up.seconds, up.tree_peak_mb)
+            destroy = project.destroy(parallel, timeout=timeout, env=env)
+            if not destroy.ok:
+                self._error(size, f"pulumi destroy --parallel {parallel} (no checkpoints)", destroy.failure())
+                self._cleanup_project(project)
+                return
+            self._record(size, destroy_key, destroy.seconds, destroy.tree_peak_mb)
+        except MeasureTimeout as exc:
+            self._error(size, f"pulumi --parallel {parallel} (no checkpoints)", str(exc))
+            self._cleanup_project(project)
 
     def _pulumi_round(self, project: BenchProject, parallel: int, timeout: float, verify: bool) -> bool:
         """up, [verify], no-change preview, destroy; False when something failed (and was cleaned up)."""
@@ -458,16 +548,6 @@ class Bench:
         parallel = self.default_parallel
         timeout = self.options.max_command_seconds * 1.5
         try:
-            self.out(f"profiling: pulumi up at {size} topics, --parallel {parallel}, PULUMI_SKIP_CHECKPOINTS=true")
-            run = project.up(parallel, timeout=timeout, env={"PULUMI_SKIP_CHECKPOINTS": "true"})
-            prof["skip_checkpoints"] = {
-                "size": size,
-                "parallel": parallel,
-                "seconds": round(run.seconds, 2),
-                "ok": run.ok,
-            }
-            self._destroy_or_cleanup(project, parallel, timeout)
-
             self.out(f"profiling: pulumi up at {size} topics, --parallel {parallel}, -v=9 logs (per-step times)")
             run = project.up(parallel, "-v=9", "--logtostderr", "--logflow", timeout=timeout)
             self._keep_log("up-v9.log", run.stderr)

@@ -139,6 +139,7 @@ def fake_results() -> dict:
         figures = {
             "eval": fig(0.5 * scale, 0.6 * scale, 0.7 * scale, mb=60 * scale**0.5),
             "eval_lean": fig(0.4 * scale, mb=50.0),
+            "eval_sdk": fig(0.2 * scale, mb=45.0),
             "topics_json": fig(0.3 * scale, mb=40.0),
             "floor_create": fig(0.1 * scale, 0.2 * scale),
             "floor_describe": fig(0.05 * scale),
@@ -153,6 +154,8 @@ def fake_results() -> dict:
                 "up@32": fig(0.7 * scale),
                 "preview@32": fig(1.9 * scale),
                 "destroy@32": fig(2.0 * scale),
+                "up_nockpt@8": fig(0.3 * scale),
+                "destroy_nockpt@8": fig(0.25 * scale),
             }
         sizes[str(n)] = {"topics": n, "partitions": n * 2, "figures": figures, "notes": [], "errors": []}
         sizes[str(n)]["extrapolated"] = {}
@@ -186,7 +189,7 @@ def fake_results() -> dict:
                 "by_package": {"pulumi SDK": 12.0},
                 "top": [{"own_s": 1.0, "calls": 10, "cum_s": 2.0, "where": "x.py:1(f)"}],
             },
-            "skip_checkpoints": {"size": 600, "parallel": 8, "seconds": 30.0, "ok": True},
+            "engine_log": {"size": 600, "parallel": 8, "seconds": 45.0, "checkpoints_written": 1222},
         },
     }
 
@@ -207,10 +210,12 @@ def test_targets_met_and_missed_from_fake_numbers() -> None:
 def test_tables_and_markdown_render_fake_numbers(tmp_path: Path) -> None:
     results = fake_results()
     table = report.pulumi_table(results)
-    assert "| 600 | 1.50 (1.00-2.00) | 40.0 | 7.00 | 26.7x | 4.7x | 400 | - |" in table
-    assert "| 600 | 0.50 | 20.0 | 19.0 | 40.0x | 38.0x | 1.00 | 30.0 | 20.0 |" in report.no_change_table(results)
+    assert "| 600 | 1.50 (1.00-2.00) | 40.0 | 7.00 | 26.7x | 4.7x | 400 | - | 3.00 | 2.0x |" in table
+    no_change = report.no_change_table(results)
+    assert "| 600 | 0.50 | 20.0 | 19.0 | 40.0x | 38.0x | 1.00 | 30.0 | 20.0 | 2.50 |" in no_change
     assert "~1234 (extrapolated)" in table
-    assert "| 600 | 1200 | 6.00 (5.00-7.00) | 190 | 4.00 | 50 | 3.00 | 40 |" in report.program_table(results)
+    program = report.program_table(results)
+    assert "| 600 | 1200 | 6.00 (5.00-7.00) | 190 | 4.00 | 50 | 2.00 | 45 | 2.0x | 3.00 | 40 |" in program
 
     markdown_path, png = write_report(results, tmp_path)
     text = markdown_path.read_text()
@@ -219,7 +224,8 @@ def test_tables_and_markdown_render_fake_numbers(tmp_path: Path) -> None:
     assert "**extrapolated** to ~1234 s" in text
     assert "**chosen**" in text
     assert "| program evaluation of 3000 topics < 3 s and < 300 MB |" in text
-    assert "PULUMI_SKIP_CHECKPOINTS" in text
+    # up@8 40 s, up_nockpt@8 3 s at 600: the backend's share of the run, from the figures.
+    assert "`PULUMI_SKIP_CHECKPOINTS=true`" in text and "92% of the run is the backend" in text
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
