@@ -24,6 +24,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -65,8 +66,22 @@ func main() {
 		os.Exit(1)
 	}
 
+	// The engine stops a plugin with SIGINT and kills it only 5 s later. A process
+	// started with SIGINT ignored (a background job of a non-interactive shell,
+	// some CI runners) hands the ignore down, and Go keeps an inherited ignore
+	// unless the signal is asked for: every pulumi command then waited those 5 s
+	// per language host. Ask for it and stop serving, as provider.Main does.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	cancel := make(chan bool)
+	go func() {
+		<-ctx.Done()
+		close(cancel)
+	}()
+
 	h := &host{engineAddress: engineAddress, execScript: execScript}
 	handle, err := rpcutil.ServeWithOptions(rpcutil.ServeOptions{
+		Cancel: cancel,
 		Init: func(srv *grpc.Server) error {
 			pulumirpc.RegisterLanguageRuntimeServer(srv, h)
 			return nil
