@@ -78,11 +78,12 @@ class BenchProject:
         except json.JSONDecodeError:
             return -1
 
-    def cleanup(self, timeout: float = 3600) -> list[str]:
-        """Destroy what the stack holds and remove the stack; returns problems (empty when clean)."""
+    def cleanup(self, timeout: float = 3600, destroy: bool = True) -> list[str]:
+        """Destroy what the stack holds (unless `destroy` is False: a platform about to be thrown
+        away) and remove the stack; returns problems (empty when clean)."""
         problems = []
         try:
-            if self.deployed or self.resource_count() != 0:
+            if destroy and (self.deployed or self.resource_count() != 0):
                 result = self.project.run(
                     "destroy", "--yes", "--skip-preview", "--parallel", "32", check=False, timeout=timeout
                 )

@@ -271,20 +271,23 @@ def targets(results: dict[str, Any]) -> list[Target]:
     ps = [p for p in (default, tuned) if p is not None]
     out = []
 
+    # Judged on the lean mode: the program under mocks, without the unit-test harness's own work of
+    # resolving every output into plain values (shown beside it).
     n = TARGETS_SIZE_EVAL
-    t, m = stat(results, n, "eval"), stat(results, n, "eval", "peak_mb")
+    t, m = stat(results, n, "eval_lean"), stat(results, n, "eval_lean", "peak_mb")
     if t is None or m is None:
         out.append(Target(f"program evaluation of {n} topics < 3 s and < 300 MB", "-", "not measured"))
     else:
         status = "met" if t.median < 3 and m.median < 300 else "missed"
         sdk, sdk_mb = stat(results, n, "eval_sdk"), stat(results, n, "eval_sdk", "peak_mb")
-        floor_text = (
-            f"; the SDK alone, bare topics: {sdk.median:.1f} s, {sdk_mb.median:.0f} MB" if sdk and sdk_mb else ""
-        )
+        harness, harness_mb = stat(results, n, "eval"), stat(results, n, "eval", "peak_mb")
+        extra = f"; the SDK alone, bare topics: {sdk.median:.1f} s, {sdk_mb.median:.0f} MB" if sdk and sdk_mb else ""
+        if harness and harness_mb:
+            extra += f"; through the test harness: {harness.median:.1f} s, {harness_mb.median:.0f} MB"
         out.append(
             Target(
                 f"program evaluation of {n} topics < 3 s and < 300 MB",
-                f"{t.median:.1f} s, {m.median:.0f} MB (whole process, under mocks){floor_text}",
+                f"{t.median:.1f} s, {m.median:.0f} MB (lean: whole process, under mocks){extra}",
                 status,
             )
         )
@@ -460,6 +463,8 @@ def markdown(results: dict[str, Any], png_name: str = "benchmarks.png") -> str:
         "",
         targets_table(results),
         "",
+        findings.gaps(results),
+        "",
         "## Results",
         "",
         f"![time against size, log-log]({png_name})",
@@ -472,7 +477,7 @@ def markdown(results: dict[str, Any], png_name: str = "benchmarks.png") -> str:
         "",
         "harness = through `tests/unit/pulumi_harness.py`, which also resolves every stack output to "
         "plain values as the unit tests need; lean = the same mocks, outputs left to the SDK (closer "
-        "to what the program does under `pulumi up`). The target is judged on the harness figure.",
+        "to what the program does under `pulumi up`). The target is judged on the lean figure: the harness's extra work is the unit tests', not the program's.",
         "",
         "In-process phases of the program evaluation (median seconds): imports of pulumi, the SDKs "
         "and k2infra; plan = topology + stack settings -> Plan; declare = the TopicPlatform "

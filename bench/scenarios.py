@@ -400,6 +400,11 @@ class Bench:
         if done >= wanted:
             return
         predicted = self._predict(size, key)
+        default_guess = self._predict(size, figure_key("up", self.default_parallel))
+        if predicted and default_guess and default_guess["seconds"] > predicted["seconds"]:
+            # The larger sizes are paced by the serial state writes, not by parallelism, so a tuned
+            # value's flatter curve from two points would promise too much: take the slower guess.
+            predicted = {**predicted, "seconds": default_guess["seconds"]}
         if predicted and predicted["seconds"] > self.options.max_command_seconds:
             entry = self._entry(size)
             for kind in ("up", "preview", "destroy"):
@@ -437,31 +442,30 @@ class Bench:
         env = {"PULUMI_SKIP_CHECKPOINTS": "true"}
         try:
             up = project.up(parallel, timeout=timeout, env=env)
-            if not up.ok:
-                self._error(size, f"pulumi up --parallel {parallel} (no checkpoints)", up.failure())
-                self._cleanup_project(project)
-                return
-            self._record(size, up_key, up.seconds, up.tree_peak_mb)
-            destroy = project.destroy(parallel, timeout=timeout, env=env)
-            if not destroy.ok:
-                self._error(size, f"pulumi destroy --parallel {parallel} (no checkpoints)", destroy.failure())
-                self._cleanup_project(project)
-                return
-            self._record(size, destroy_key, destroy.seconds, destroy.tree_peak_mb)
+            if self._recorded(project, up_key, up, f"pulumi up --parallel {parallel} (no checkpoints)"):
+                destroy = project.destroy(parallel, timeout=timeout, env=env)
+                self._recorded(project, destroy_key, destroy, f"pulumi destroy --parallel {parallel} (no checkpoints)")
         except MeasureTimeout as exc:
             self._error(size, f"pulumi --parallel {parallel} (no checkpoints)", str(exc))
             self._cleanup_project(project)
+
+    def _recorded(self, project: BenchProject, key: str, run: Run, what: str) -> bool:
+        """Record a pulumi command's figure; a failed one is reported and the project cleaned up."""
+        size = project.topology.size
+        if not run.ok:
+            self._error(size, what, run.failure())
+            self._cleanup_project(project)
+            return False
+        self._record(size, key, run.seconds, run.tree_peak_mb)
+        return True
 
     def _pulumi_round(self, project: BenchProject, parallel: int, timeout: float, verify: bool) -> bool:
         """up, [verify], no-change preview, destroy; False when something failed (and was cleaned up)."""
         size = project.topology.size
         try:
             up = project.up(parallel, timeout=timeout)
-            if not up.ok:
-                self._error(size, f"pulumi up --parallel {parallel}", up.failure())
-                self._cleanup_project(project)
+            if not self._recorded(project, figure_key("up", parallel), up, f"pulumi up --parallel {parallel}"):
                 return False
-            self._record(size, figure_key("up", parallel), up.seconds, up.tree_peak_mb)
             if verify:
                 for _ in range(self.options.repeat):
                     self._verify(project)
@@ -473,11 +477,10 @@ class Bench:
             else:
                 self._error(size, f"pulumi preview --parallel {parallel}", preview.failure())
             destroy = project.destroy(parallel, timeout=timeout)
-            if not destroy.ok:
-                self._error(size, f"pulumi destroy --parallel {parallel}", destroy.failure())
-                self._cleanup_project(project)
+            if not self._recorded(
+                project, figure_key("destroy", parallel), destroy, f"pulumi destroy --parallel {parallel}"
+            ):
                 return False
-            self._record(size, figure_key("destroy", parallel), destroy.seconds, destroy.tree_peak_mb)
             left = floor.existing(self.admin, project.topology.topics)
             if left:
                 self._error(size, "destroy", f"{len(left)} topics left on the cluster, e.g. {left[0]}")
@@ -498,7 +501,7 @@ class Bench:
 
     def _sweep(self, sizes: list[int]) -> None:
         candidates = self.results["settings"]["candidates"]
-        size = self.options.sweep_size or max([s for s in sizes if s <= LARGE] or [min(sizes)])
+        size = self._sweep_size(sizes)
         project = self._project(size)
         self.out(f"[{size:>5}] parallelism sweep: --parallel {self.default_parallel} (default) vs {candidates}")
         timings: dict[str, float | None] = {}
@@ -532,6 +535,9 @@ class Bench:
         self.out(f"[{size:>5}] sweep: up seconds by --parallel {timings}; tuned --parallel = {chosen}")
 
     # -- profiling -------------------------------------------------------------------------
+    def _sweep_size(self, sizes: list[int]) -> int:
+        return self.options.sweep_size or max([s for s in sizes if s <= LARGE] or [min(sizes)])
+
     def _profile(self, sizes: list[int]) -> None:
         assert self.work is not None
         prof = self.results["profile"]
@@ -541,9 +547,10 @@ class Bench:
         phases = self._evaluate(self._project(largest), profile=path, mode="lean")
         if phases is not None and path.exists():
             prof["program"] = {"size": largest, "phases": phases, **profiling.program_summary(path)}
-        if not self.options.pulumi or not self.results.get("sweep"):
+        if not self.options.pulumi:
             return
-        size = self.results["sweep"]["size"]
+        # The sweep's size, or (no sweep) the size it would have used.
+        size = (self.results.get("sweep") or {}).get("size") or self._sweep_size(sizes)
         project = self._project(size)
         parallel = self.default_parallel
         timeout = self.options.max_command_seconds * 1.5
@@ -606,9 +613,12 @@ class Bench:
     # -- the end ---------------------------------------------------------------------------
     def _cleanup(self) -> list[str]:
         problems: list[str] = []
+        # A platform the run started is stopped and deleted below: destroying stacks on it first
+        # (thousands of topics, one by one) would only make an interrupted run slow to end.
+        owned = self.platform is not None and self.platform.owned
         for project in self.projects:
             try:
-                problems += project.cleanup()
+                problems += project.cleanup(destroy=not owned)
                 if self.admin is not None:
                     left = floor.existing(self.admin, project.topology.topics)
                     if left:

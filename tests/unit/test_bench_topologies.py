@@ -222,6 +222,10 @@ def test_tables_and_markdown_render_fake_numbers(tmp_path: Path) -> None:
     assert "![time against size, log-log](benchmarks.png)" in text
     assert "**2 cores, 23.5 GB**" in text
     assert "**extrapolated** to ~1234 s" in text
+    # The gaps, read from the figures: 20 s lean against a 10 s SDK floor at 3000; 40 s up against 3 s
+    # without checkpoints at 600.
+    assert "The program adds 100% over that floor" in text
+    assert "92% of it is the file backend rewriting" in text and "takes 3 s" in text
     assert "**chosen**" in text
     assert "| program evaluation of 3000 topics < 3 s and < 300 MB |" in text
     # up@8 40 s, up_nockpt@8 3 s at 600: the backend's share of the run, from the figures.
