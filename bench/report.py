@@ -489,7 +489,8 @@ def markdown(results: dict[str, Any], png_name: str = "benchmarks.png") -> str:
         "### Pulumi against the floor",
         "",
         f"P = `--parallel`: {default} is the CLI's default, {tuned} the tuned value "
-        "(see the sweep below). up / floor = median `pulumi up` over median batched create; "
+        + ("(see the sweep below)" if results.get("sweep") else "(given with `--parallel`: no sweep in this run)")
+        + ". up / floor = median `pulumi up` over median batched create; "
         "preview / describe = median no-change preview over median batched describe.",
         "",
         pulumi_table(results),
