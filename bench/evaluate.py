@@ -58,24 +58,19 @@ def main(argv: list[str] | None = None) -> int:
 
     imports = time.perf_counter() - imports_start
     phases = {"plan": 0.0, "declare": 0.0}
-    original_plan, original_platform = program.load_stack_plan, program.TopicPlatform
 
-    def load_stack_plan(*a, **kw):  # type: ignore[no-untyped-def]
-        t0 = time.perf_counter()
-        try:
-            return original_plan(*a, **kw)
-        finally:
-            phases["plan"] += time.perf_counter() - t0
+    def timed(phase: str, function):  # type: ignore[no-untyped-def]
+        def wrapper(*a, **kw):  # type: ignore[no-untyped-def]
+            t0 = time.perf_counter()
+            try:
+                return function(*a, **kw)
+            finally:
+                phases[phase] += time.perf_counter() - t0
 
-    def topic_platform(*a, **kw):  # type: ignore[no-untyped-def]
-        t0 = time.perf_counter()
-        try:
-            return original_platform(*a, **kw)
-        finally:
-            phases["declare"] += time.perf_counter() - t0
+        return wrapper
 
-    program.load_stack_plan = load_stack_plan  # type: ignore[assignment]
-    program.TopicPlatform = topic_platform  # type: ignore[assignment,misc]
+    program.load_stack_plan = timed("plan", program.load_stack_plan)  # type: ignore[assignment]
+    program.TopicPlatform = timed("declare", program.TopicPlatform)  # type: ignore[assignment,misc]
     run_start = time.perf_counter()
     if args.mode == "harness":
         result = run_program(args.project_dir, args.stack)
@@ -96,18 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     if profiler:
         profiler.disable()
         profiler.dump_stats(str(args.profile))
-    report = {
-        "startup": imports_start - START,
-        "imports": imports,
-        "plan": phases["plan"],
-        "declare": phases["declare"],
-        "settle": run_seconds - phases["plan"] - phases["declare"],
-        "run": run_seconds,
-        "mode": args.mode,
-        "resources": resources,
-        "topics": topics,
-    }
-    args.result.write_text(json.dumps(report))
+    write_result(args, imports_start, imports, phases["plan"], phases["declare"], run_seconds, resources, topics)
     return 0
 
 
@@ -141,19 +125,34 @@ def sdk_floor(args: argparse.Namespace) -> int:
     run_start = time.perf_counter()
     bare()
     run_seconds = time.perf_counter() - run_start
+    topic_count = len(mocks.of_type("kafka:index/topic:Topic"))
+    write_result(args, imports_start, imports, 0.0, declare, run_seconds, len(mocks.resources), topic_count)
+    return 0
+
+
+def write_result(
+    args: argparse.Namespace,
+    imports_start: float,
+    imports: float,
+    plan: float,
+    declare: float,
+    run_seconds: float,
+    resources: int,
+    topics: int,
+) -> None:
+    """The phases the parent reads (`settle` is what the run took beyond plan and declare)."""
     report = {
         "startup": imports_start - START,
         "imports": imports,
-        "plan": 0.0,
+        "plan": plan,
         "declare": declare,
-        "settle": run_seconds - declare,
+        "settle": run_seconds - plan - declare,
         "run": run_seconds,
         "mode": args.mode,
-        "resources": len(mocks.resources),
-        "topics": len(mocks.of_type("kafka:index/topic:Topic")),
+        "resources": resources,
+        "topics": topics,
     }
     args.result.write_text(json.dumps(report))
-    return 0
 
 
 if __name__ == "__main__":

@@ -10,10 +10,13 @@ from __future__ import annotations
 import json
 import subprocess
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from bench import topologies
 from bench.measure import Run, run_measured
+from k2infra.naming import load_plan
+from k2infra.plan import Plan
 from tests.e2e.pulumi_project import PulumiProject
 
 
@@ -40,6 +43,11 @@ class BenchProject:
     @property
     def config_dir(self) -> Path:
         return self.project.dir / "config"
+
+    @cached_property
+    def plan(self) -> Plan:
+        """The stack's plan (read once: at 3000 topics loading it takes a few tenths of a second)."""
+        return load_plan(self.config_dir, topologies.STACK, self.dir)
 
     def argv(self, *args: str) -> list[str]:
         return ["pulumi", *args, "--non-interactive", "--cwd", str(self.dir), "--stack", self.project.stack]

@@ -20,6 +20,7 @@ the end, also on failure or Ctrl-C.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -37,7 +38,6 @@ from typing import Any
 from bench import environment, floor, profiling, report, topologies
 from bench.measure import MeasureTimeout, Run, Stat, run_measured
 from bench.project import BenchProject
-from k2infra.naming import load_plan
 from k2infra.registry.client import RegistryClient
 
 REPO = Path(__file__).resolve().parents[1]
@@ -69,6 +69,11 @@ class BenchFailed(RuntimeError):
 
 
 EVAL_KEYS = {"harness": "eval", "lean": "eval_lean", "sdk-floor": "eval_sdk"}
+
+
+def floor_timeout(size: int) -> float:
+    """How long the floor's batched create or delete of `size` topics may take."""
+    return max(300.0, size * 0.5)
 
 
 def figure_key(kind: str, parallel: int | None = None) -> str:
@@ -274,17 +279,8 @@ class Bench:
         """The planned topics' inputs as JSON, for the SDK floor (read there without k2infra)."""
         path = project.dir / "topic-inputs.json"
         if not path.exists():
-            plan = load_plan(project.config_dir, topologies.STACK, project.dir)
-            inputs = [
-                {
-                    "name": t.name,
-                    "partitions": t.partitions,
-                    "replication_factor": t.replication_factor,
-                    "config": t.config,
-                }
-                for t in plan.topics
-            ]
-            path.write_text(json.dumps(inputs))
+            # The floor's topics are kafka.Topic's inputs, field for field.
+            path.write_text(json.dumps([dataclasses.asdict(t) for t in self._wanted(project)]))
         return path
 
     def _topics_json(self, project: BenchProject) -> None:
@@ -326,15 +322,15 @@ class Bench:
         return run
 
     # -- the floor -------------------------------------------------------------------------
-    def _wanted(self, project: BenchProject) -> list[floor.TopicWanted]:
-        plan = load_plan(project.config_dir, topologies.STACK, project.dir)
-        return [floor.TopicWanted(t.name, t.partitions, t.replication_factor, t.config) for t in plan.topics]
+    @staticmethod
+    def _wanted(project: BenchProject) -> list[floor.TopicWanted]:
+        return [floor.TopicWanted(t.name, t.partitions, t.replication_factor, t.config) for t in project.plan.topics]
 
     def _floor(self, project: BenchProject) -> None:
         size = project.topology.size
         wanted = self._wanted(project)
         names = [t.name for t in wanted]
-        timeout = max(300.0, size * 0.5)
+        timeout = floor_timeout(size)
         admin = floor.admin_client(self.platform.bootstrap_servers)
         try:
             batches = len(list(floor.batches(wanted)))
@@ -352,13 +348,13 @@ class Bench:
         by the floor's batched create and the registry client. verify reads the cluster and the
         registry, never Pulumi's state, so what it measures is the same; the docs say which it was."""
         size = project.topology.size
-        plan = load_plan(project.config_dir, topologies.STACK, project.dir)
+        plan = project.plan
         wanted = self._wanted(project)
         names = [t.name for t in wanted]
         registry = RegistryClient(self.platform.schema_registry_url)
         self.out(f"[{size:>5}] verify on topics created by the floor (no stack of this size was deployed)")
         try:
-            floor.create(self.admin, wanted, max(300.0, size * 0.5))
+            floor.create(self.admin, wanted, floor_timeout(size))
             for subject in plan.subjects:
                 registry.set_compatibility(subject.subject, subject.compatibility)
                 registry.register(subject.subject, subject.schema)
@@ -375,7 +371,7 @@ class Bench:
         finally:
             left = floor.existing(self.admin, names)
             if left:
-                floor.delete(self.admin, left, max(300.0, size * 0.5))
+                floor.delete(self.admin, left, floor_timeout(size))
             for subject in plan.subjects:
                 registry.delete_subject(subject.subject, permanent=True)
 
