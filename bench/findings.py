@@ -39,7 +39,9 @@ def method(results: dict[str, Any]) -> str:
             "Time = the whole process (interpreter start to exit); memory = its peak RSS (`os.wait4` "
             "rusage of that child).",
             "- `python -m k2infra topics --json` and `python -m k2infra verify --stack bench --json`: one "
-            "process each, timed the same way; verify runs on the deployed stack and must report no drift.",
+            "process each, timed the same way; verify runs on the deployed stack and must report no drift "
+            "(where no stack of a size was deployed, on the same topics and subjects put there by the floor's "
+            "batched create and the registry client: verify reads only the cluster and the registry).",
             "- Pulumi: the real CLI on a temp project with a file backend (as `tests/e2e`): `pulumi up "
             "--skip-preview` from an empty stack, then `pulumi preview --expect-no-changes` (fails if "
             "anything would change), then `pulumi destroy --skip-preview`; memory = the summed RSS of the "
