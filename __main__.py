@@ -1,5 +1,5 @@
-"""Pulumi entry point: the program lives in k2infra.program."""
+"""Pulumi entry point: the program lives in k2infra.deploy.program."""
 
-from k2infra.program import run
+from k2infra.deploy.program import run
 
 run()

@@ -8,7 +8,7 @@ declare (the TopicPlatform constructor: one RegisterResource per topic and subje
 (the SDK's asyncio work until every resource and output is resolved by the mocks).
 
 Three modes:
-- harness (default): through tests/unit/pulumi_harness.py, exactly as the unit tests run it; the
+- harness (default): through devkit/pulumi_mocks.py, exactly as the unit tests run it; the
   harness also resolves every stack output into plain values (Output.from_input over them all);
 - lean: the same mocks and config, but the program's outputs are left to the SDK, which waits for
   every registration (and the component's register_outputs) as it does under `pulumi up`;
@@ -53,8 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     imports_start = time.perf_counter()
     import pulumi
 
-    import k2infra.program as program
-    from tests.unit.pulumi_harness import install_mocks, run_program, stack_config
+    import k2infra.deploy.program as program
+    from devkit.pulumi_mocks import install_mocks, run_program, stack_config
 
     imports = time.perf_counter() - imports_start
     phases = {"plan": 0.0, "declare": 0.0}
@@ -100,7 +100,7 @@ def sdk_floor(args: argparse.Namespace) -> int:
     import pulumi
     import pulumi_kafka as kafka
 
-    from tests.unit.pulumi_harness import install_mocks, stack_config
+    from devkit.pulumi_mocks import install_mocks, stack_config
 
     imports = time.perf_counter() - imports_start
     topics = json.loads(args.topics.read_text())

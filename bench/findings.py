@@ -30,8 +30,8 @@ def method(results: dict[str, Any]) -> str:
             "turn), 1-3 partitions each (reference_data keeps its 1), written to a temp copy of `config/`. "
             "The stack file points at the platform with replicationFactor 1 and minInsyncReplicas 1.",
             "- Program evaluation: `python -m bench.evaluate`, one process per measurement, runs "
-            "`k2infra.program.run` under `pulumi.runtime` mocks, in two modes: through "
-            "`tests/unit/pulumi_harness.py` (which also resolves every output, as the unit tests do), and "
+            "`k2infra.deploy.program.run` under `pulumi.runtime` mocks, in two modes: through "
+            "`devkit/pulumi_mocks.py` (which also resolves every output, as the unit tests do), and "
             "lean (the same mocks; the SDK waits for every registration, outputs are not resolved). "
             "Beside them the SDK floor: not our program, the least the Pulumi Python SDK costs for the "
             "same topics (one component, one Kafka provider, one bare `kafka.Topic` per topic with the "

@@ -23,25 +23,29 @@ from typing import Any
 
 # (label, file suffix, function name): cumulative times reported for the program.
 PROGRAM_FUNCTIONS = (
-    ("k2infra: load the plan (YAML, validation, Plan)", "k2infra/program.py", "load_stack_plan"),
-    ("  of which YAML parsing", "k2infra/yaml_source.py", "parse_yaml"),
-    ("k2infra: TopicPlatform (declare every resource)", "k2infra/platform.py", "__init__"),
-    ("  of which stack outputs (k2infra.platform.stack_outputs)", "k2infra/platform.py", "stack_outputs"),
-    ("    of which subscriptions (k2infra.naming.subscriptions)", "k2infra/naming.py", "subscriptions"),
+    ("k2infra: load the plan (YAML, validation, Plan)", "k2infra/deploy/program.py", "load_stack_plan"),
+    ("  of which YAML parsing", "k2infra/model/yaml_source.py", "parse_yaml"),
+    ("k2infra: TopicPlatform (declare every resource)", "k2infra/deploy/component.py", "__init__"),
+    (
+        "  of which stack outputs (k2infra.deploy.component.stack_outputs)",
+        "k2infra/deploy/component.py",
+        "stack_outputs",
+    ),
+    ("    of which subscriptions (k2infra.model.plan.subscriptions)", "k2infra/model/plan.py", "subscriptions"),
     ("SDK: register_resource (per resource)", "pulumi/runtime/resource.py", "register_resource"),
     ("SDK: stack-trace capture for source positions", "pulumi/runtime/resource.py", "_get_stack_trace"),
     ("SDK: serialize_properties", "pulumi/runtime/rpc.py", "serialize_properties"),
     ("SDK: register_resource_outputs", "pulumi/runtime/resource.py", "do_register_resource_outputs"),
 )
 VERIFY_FUNCTIONS = (
-    ("load the plan", "k2infra/naming.py", "load_plan"),
-    ("read topics (Kafka)", "k2infra/live_state.py", "read_topics"),
+    ("load the plan", "k2infra/model/plan.py", "load_plan"),
+    ("read topics (Kafka)", "k2infra/live/cluster.py", "read_topics"),
     ("  Metadata (list_topics)", "confluent_kafka/admin/__init__.py", "list_topics"),
-    ("  DescribeConfigs", "k2infra/live_state.py", "_describe_configs"),
-    ("  ListOffsets", "k2infra/live_state.py", "_end_offsets"),
-    ("read subjects (registry)", "k2infra/live_state.py", "read_subjects"),
-    ("compare (pure)", "k2infra/verify.py", "compare"),
-    ("after the imports, all of it (k2infra.cli.main)", "k2infra/cli.py", "main"),
+    ("  DescribeConfigs", "k2infra/live/cluster.py", "_describe_configs"),
+    ("  ListOffsets", "k2infra/live/cluster.py", "_end_offsets"),
+    ("read subjects (registry)", "k2infra/live/cluster.py", "read_subjects"),
+    ("compare (pure)", "k2infra/live/verify.py", "compare"),
+    ("after the imports, all of it (k2infra.cli.main.main)", "k2infra/cli/main.py", "main"),
 )
 PACKAGES = (
     ("k2infra", "/k2infra/"),

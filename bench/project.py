@@ -15,9 +15,9 @@ from pathlib import Path
 
 from bench import topologies
 from bench.measure import Run, run_measured
-from k2infra.naming import load_plan
-from k2infra.plan import Plan
-from tests.e2e.pulumi_project import PulumiProject
+from devkit.pulumi_project import PulumiProject
+from k2infra.client.naming import load_plan
+from k2infra.model.plan import Plan
 
 
 @dataclass

@@ -475,7 +475,7 @@ def markdown(results: dict[str, Any], png_name: str = "benchmarks.png") -> str:
         "",
         program_table(results),
         "",
-        "harness = through `tests/unit/pulumi_harness.py`, which also resolves every stack output to "
+        "harness = through `devkit/pulumi_mocks.py`, which also resolves every stack output to "
         "plain values as the unit tests need; lean = the same mocks, outputs left to the SDK (closer "
         "to what the program does under `pulumi up`). The target is judged on the lean figure: the harness's extra work is the unit tests', not the program's.",
         "",

@@ -121,7 +121,7 @@ class Bench:
         return self.results
 
     def _prepare(self) -> None:
-        from tests.support.local_platform import LocalPlatform
+        from devkit.local_platform import LocalPlatform
 
         o = self.options
         self.default_parallel = environment.default_parallelism()

@@ -1,5 +1,5 @@
 import sys
 
-from k2infra.cli import main
+from k2infra.cli.main import main
 
 sys.exit(main())

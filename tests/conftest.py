@@ -67,7 +67,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory):
     or else one started by tools/platform.sh on free ports and stopped at the end. A platform that
     cannot start makes the tests that need it ERROR: they are never skipped for want of one.
     """
-    from tests.support.local_platform import LocalPlatform
+    from devkit.local_platform import LocalPlatform
 
     running = LocalPlatform.from_env() or LocalPlatform.start(tmp_path_factory.mktemp("platform"))
     try:

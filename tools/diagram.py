@@ -3,7 +3,7 @@
     .venv/bin/python tools/diagram.py --stack prod --out docs/topology.png
     .venv/bin/python tools/diagram.py --stack prod --format mermaid
 
-The Plan (k2infra.naming.load_plan) is the only input: nothing here reads YAML or derives a name.
+The Plan (k2infra.client.naming.load_plan) is the only input: nothing here reads YAML or derives a name.
 Exit codes: 0 written, 2 bad input (the problems on stderr, as `python -m k2infra validate` prints them).
 """
 
@@ -20,9 +20,12 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run as a script, tools/ is on the path but the repository is not
     sys.path.insert(0, str(REPO))
 
-from k2infra.errors import TopologyError  # noqa: E402
-from k2infra.naming import load_plan  # noqa: E402
-from k2infra.plan import Plan, TopicSpec  # noqa: E402
+from k2infra.model.errors import TopologyError  # noqa: E402
+from k2infra.model.plan import (  # noqa: E402
+    Plan,
+    TopicSpec,
+    load_plan,
+)
 
 # Layout unit: inches (the axes span the whole figure, one data unit = one inch).
 ROW = 0.62  # vertical pitch of one topic

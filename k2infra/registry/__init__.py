@@ -2,8 +2,7 @@
 
 * ``resource``: ``SchemaSubject``, ``SchemaSubjectArgs``, ``RegistryConnection``;
 * ``provider``: the dynamic provider and its lifecycle (module docstring);
-* ``client``: the Confluent-API HTTP client (timeouts, retries, errors);
-* ``avro_canonical``: the canonical schema text that diffs compare.
+* ``client``: the Confluent-API HTTP client (timeouts, retries, errors).
 
 Nothing is imported here, so ``import k2infra.registry.client`` does not need Pulumi.
 """

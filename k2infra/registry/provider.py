@@ -103,15 +103,15 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 
-from k2infra.registry.avro_canonical import (
+from k2infra.model.avro_canonical import (
     SCHEMA_TYPES,
     SchemaTextError,
     canonical_schema,
     field_changes,
     minified_schema,
 )
+from k2infra.model.schemas import COMPATIBILITY_LEVELS
 from k2infra.registry.client import (
-    COMPATIBILITY_LEVELS,
     DEFAULT_BACKOFF,
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_MAX_RETRIES,

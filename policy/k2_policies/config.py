@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
-from k2infra.topology import MAX_PARTITIONS
+from k2infra.model.topology import MAX_PARTITIONS
 
 ENFORCEMENT_KEY = "enforcementLevel"  # handled by the CLI, never part of a policy's properties
 

@@ -34,7 +34,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from k2infra.topology import KAFKA_TOPIC_MAX_LENGTH, NAME_PATTERN, TOPIC_PREFIX, subject_name
+from k2infra.model.topology import KAFKA_TOPIC_MAX_LENGTH, NAME_PATTERN, TOPIC_PREFIX, subject_name
 
 from .config import (
     CompactionSettings,

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.e2e.pulumi_project import PulumiProject
+from devkit.pulumi_project import PulumiProject
 
 KAFKA_PLUGIN_VERSION = "3.13.3"
 

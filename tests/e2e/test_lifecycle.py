@@ -14,8 +14,8 @@ import pytest
 import requests
 from confluent_kafka.admin import ConfigResource
 
+from devkit.pulumi_project import REPO, PulumiProject
 from tests.e2e.conftest import kafka_admin
-from tests.e2e.pulumi_project import REPO, PulumiProject
 
 pytestmark = pytest.mark.e2e
 

@@ -12,8 +12,8 @@ import pytest
 from confluent_kafka import Producer
 from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, NewTopic
 
+from devkit.pulumi_project import REPO, PulumiProject
 from tests.e2e.conftest import kafka_admin
-from tests.e2e.pulumi_project import REPO, PulumiProject
 
 pytestmark = pytest.mark.e2e
 

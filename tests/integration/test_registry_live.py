@@ -28,10 +28,10 @@ from google.protobuf import struct_pb2
 from pulumi.dynamic.dynamic import serialize_provider
 from pulumi.runtime import rpc
 
-from k2infra.registry.avro_canonical import canonical_schema, minified_schema
+from devkit.local_platform import LocalPlatform
+from k2infra.model.avro_canonical import canonical_schema, minified_schema
 from k2infra.registry.client import RegistryClient, RegistryError, RegistryIncompatibleError, RegistryNotFoundError
 from k2infra.registry.provider import SchemaRegistryProvider
-from tests.support.local_platform import LocalPlatform
 
 pytestmark = pytest.mark.integration
 

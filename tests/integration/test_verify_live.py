@@ -33,13 +33,13 @@ from confluent_kafka.admin import (
     ResourceType,
 )
 
-from k2infra.live_state import PREFIX, registry_client
-from k2infra.naming import load_plan
-from k2infra.plan import Plan, TopicSpec
+from devkit.local_platform import LocalPlatform
+from k2infra.client.naming import load_plan
+from k2infra.live.cluster import PREFIX, registry_client
+from k2infra.live.verify import run_verify
+from k2infra.model.plan import Plan, TopicSpec
 from k2infra.registry.client import RegistryClient
-from k2infra.verify import run_verify
 from tests.conftest import REPO
-from tests.support.local_platform import LocalPlatform
 
 pytestmark = pytest.mark.integration
 
@@ -234,7 +234,7 @@ def test_configs_read_in_several_requests_are_the_same_as_in_one(
 ) -> None:
     # A large topology's DescribeConfigs is split into requests in flight together; the answer
     # must not depend on the split (here 6 topics in requests of 2).
-    from k2infra import live_state
+    from k2infra.live import cluster as live_state
 
     wanted = {t.name: tuple(t.config) for t in deployed.topics}
     whole = live_state._describe_configs(admin, "platform", wanted, WAIT)
@@ -306,7 +306,7 @@ def test_altered_configs_are_reported_by_their_effective_value(deployed: Plan, a
 
 
 def test_an_extra_market_topic_is_reported_and_other_topics_are_not(deployed: Plan, admin: AdminClient) -> None:
-    extra, other = "market.equities.trades.nyse", "k2infra.verify.elsewhere"
+    extra, other = "market.equities.trades.nyse", "k2infra.live.verify.elsewhere"
     create(admin, [NewTopic(extra, 2, 1), NewTopic(other, 1, 1)])
     try:
         code, document = verify_json(deployed)

@@ -11,8 +11,8 @@ import yaml
 from bench import floor, profiling, report, topologies
 from bench.measure import Stat
 from bench.scenarios import extrapolate, write_report
-from k2infra.naming import load_plan
-from k2infra.topology import load_topology
+from k2infra.client.naming import load_plan
+from k2infra.model.topology import load_topology
 
 REPO = Path(__file__).resolve().parents[2]
 

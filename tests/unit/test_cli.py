@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from k2infra.cli import main
+from k2infra.cli.main import main
 from tests.conftest import PROD_TOPICS, REPO
 
 

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from k2infra.naming import load_plan
+from k2infra.client.naming import load_plan
 from tests.conftest import REPO
 
 SCRIPT = REPO / "tools" / "diagram.py"

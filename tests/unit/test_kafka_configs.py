@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from k2infra.kafka_configs import (
+from k2infra.model.kafka_configs import (
     INT_MAX,
     KNOWN_TOPIC_CONFIGS,
     LONG_MAX,

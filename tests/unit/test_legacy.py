@@ -10,12 +10,12 @@ import pulumi
 import pytest
 import yaml
 
-from k2infra import legacy
-from k2infra.errors import TopologyError
-from k2infra.naming import load_plan
-from k2infra.plan import LegacyTopic
+from devkit.pulumi_mocks import RecordingMocks, run_program
+from k2infra.client.naming import load_plan
+from k2infra.live import retirement as legacy
+from k2infra.model.errors import TopologyError
+from k2infra.model.plan import LegacyTopic
 from tests.conftest import set_stack_config
-from tests.unit.pulumi_harness import run_program
 
 TOPIC = "kafka:index/topic:Topic"
 
@@ -108,14 +108,13 @@ def test_a_topic_still_written_to_is_not_retired(
         return {"market.trades.raw": 42}
 
     monkeypatch.setattr(legacy, "records_since", written)
+    mocks = RecordingMocks()
     with pytest.raises(pulumi.RunError) as caught:
-        run_program(project_dir, "dev")
+        run_program(project_dir, "dev", mocks=mocks)
     assert "refusing to retire topics that still receive data" in str(caught.value)
     assert "market.trades.raw: 42 records written since 2026-11-01T00:00:00+00:00" in str(caught.value)
     assert seen and seen[0]["bootstrap.servers"] == "127.0.0.1:19092"
-    from tests.unit import pulumi_harness
-
-    assert pulumi_harness.LAST_MOCKS is not None and not pulumi_harness.LAST_MOCKS.of_type(TOPIC)
+    assert not mocks.of_type(TOPIC)
 
 
 def test_force_retire_skips_the_check(

@@ -1,4 +1,4 @@
-"""k2infra.local_cluster under Pulumi mocks (no Docker engine is needed, and none is used)."""
+"""k2infra.deploy.local_cluster under Pulumi mocks (no Docker engine is needed, and none is used)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pulumi_docker as docker
 import pytest
 from pulumi.runtime.mocks import MockMonitor
 
-from k2infra.local_cluster import (
+from k2infra.deploy.local_cluster import (
     KAFKA_CLUSTER_ID,
     KAFKA_IMAGE,
     REGISTRY_IMAGE,
@@ -19,7 +19,7 @@ from k2infra.local_cluster import (
     local_ports,
     provision_local_cluster,
 )
-from k2infra.settings import StackSettings
+from k2infra.model.settings import StackSettings
 
 NETWORK = "docker:index/network:Network"
 IMAGE = "docker:index/remoteImage:RemoteImage"

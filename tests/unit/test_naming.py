@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from k2infra.naming import SubscriptionBuilder, TopicNameBuilder, UnknownTopicError, load_plan, subscriptions
+from k2infra.client.naming import SubscriptionBuilder, TopicNameBuilder, UnknownTopicError, load_plan
+from k2infra.model.plan import subscriptions
 from tests.conftest import REPO
 
 
@@ -123,5 +124,5 @@ def test_naming_is_importable_without_pulumi() -> None:
     import subprocess
     import sys
 
-    code = "import sys, k2infra.naming; sys.exit(1 if 'pulumi' in sys.modules else 0)"
+    code = "import sys, k2infra.client.naming; sys.exit(1 if 'pulumi' in sys.modules else 0)"
     assert subprocess.run([sys.executable, "-c", code], cwd=Path(REPO)).returncode == 0

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from k2infra.errors import TopologyError
-from k2infra.naming import load_plan
+from k2infra.client.naming import load_plan
+from k2infra.model.errors import TopologyError
 from tests.conftest import PROD_TOPICS
 
 SUBJECTS = {f"market.{ac}.{dt}-value" for ac in ("equities", "crypto") for dt in ("trades", "quotes", "reference_data")}
@@ -189,6 +189,6 @@ def test_stack_retention_caps_but_never_lengthens(project_dir: Path) -> None:
     [(None, 5, 5), (-1, 5, 5), (10, 5, 5), (3, 5, 3), ("3", 5, 3), (10, -1, 10), (-1, -1, -1)],
 )
 def test_capped_retention(topic_ms: object, stack_ms: int, expected: int) -> None:
-    from k2infra.plan import capped_retention
+    from k2infra.model.plan import capped_retention
 
     assert capped_retention(topic_ms, stack_ms) == expected

@@ -16,9 +16,9 @@ import yaml
 from pulumi_policy import EnforcementLevel, ResourceValidationArgs, StackValidationPolicy
 from pulumi_policy.proxy import UNKNOWN_NUMBER_VALUE, UNKNOWN_STRING_VALUE, unknown_checking_proxy
 
-from k2infra.naming import load_plan
-from k2infra.plan import TopicSpec
-from k2infra.topology import MAX_PARTITIONS
+from k2infra.client.naming import load_plan
+from k2infra.model.plan import TopicSpec
+from k2infra.model.topology import MAX_PARTITIONS
 from policy.k2_policies import pack, rules
 from policy.k2_policies.config import (
     ALL_SETTINGS,

@@ -8,8 +8,8 @@ from pathlib import Path
 import pulumi
 import pytest
 
+from devkit.pulumi_mocks import RecordingMocks, run_program
 from tests.conftest import REPO, set_stack_config
-from tests.unit.pulumi_harness import run_program
 
 TOPIC = "kafka:index/topic:Topic"
 PROVIDER = "pulumi:providers:kafka"
@@ -158,15 +158,14 @@ def test_adding_an_exchange_by_config_alone(project_dir: Path, edit_topology: Ca
 
 def test_bad_topology_fails_before_registering_any_resource(project_dir: Path, edit_topology: Callable) -> None:
     edit_topology(lambda t: t["asset_classes"]["crypto"]["exchanges"]["binance"].update(partitions=0))
+    mocks = RecordingMocks()
     with pytest.raises(pulumi.RunError) as caught:
-        run_program(project_dir, "dev")
+        run_program(project_dir, "dev", mocks=mocks)
     assert "asset_classes.crypto.exchanges.binance.partitions: must be an integer between 1 and 10000, got 0" in str(
         caught.value
     )
-    # The failed run is the last one to install mocks: nothing reached the engine.
-    from tests.unit import pulumi_harness
-
-    assert pulumi_harness.LAST_MOCKS is not None and pulumi_harness.LAST_MOCKS.resources == []
+    # Nothing reached the engine.
+    assert mocks.resources == []
 
 
 def test_typo_in_stack_config_fails_the_program(project_dir: Path) -> None:
@@ -187,16 +186,14 @@ def test_raising_partitions_is_planned_as_a_plain_input(project_dir: Path) -> No
 
 def test_lowering_partitions_is_refused_before_any_topic_is_registered(project_dir: Path) -> None:
     live = {"market.equities.trades.asx": 30, "market.crypto.quotes.binance": 4}
+    mocks = RecordingMocks()
     with pytest.raises(pulumi.RunError) as caught:
-        run_program(project_dir, "dev", live_partitions=live)
+        run_program(project_dir, "dev", live_partitions=live, mocks=mocks)
     message = str(caught.value)
     assert message.startswith("refusing to lower partition counts")
     assert "market.equities.trades.asx: planned 3 partitions, the cluster has 30" in message
     assert "market.crypto.quotes.binance" not in message  # equal counts are fine
-    from tests.unit import pulumi_harness
-
-    assert pulumi_harness.LAST_MOCKS is not None
-    assert not pulumi_harness.LAST_MOCKS.of_type(TOPIC)
+    assert not mocks.of_type(TOPIC)
 
 
 def test_docker_local_cluster_is_provisioned_before_topics(project_dir: Path) -> None:
@@ -209,22 +206,20 @@ def test_docker_local_cluster_is_provisioned_before_topics(project_dir: Path) ->
 
 def test_docker_local_cluster_refuses_remote_brokers_before_any_resource(project_dir: Path) -> None:
     set_stack_config(project_dir, "staging", {"localCluster": "docker"})
+    mocks = RecordingMocks()
     with pytest.raises(pulumi.RunError, match="k2infra:bootstrapServers"):
-        run_program(project_dir, "staging", PROD_SECRETS)
-    from tests.unit import pulumi_harness
-
-    assert pulumi_harness.LAST_MOCKS is not None and pulumi_harness.LAST_MOCKS.resources == []
+        run_program(project_dir, "staging", PROD_SECRETS, mocks=mocks)
+    assert mocks.resources == []
 
 
 def test_an_unreachable_cluster_ends_the_run_with_one_clear_error(project_dir: Path) -> None:
+    mocks = RecordingMocks()
     with pytest.raises(pulumi.RunError) as caught:
-        run_program(project_dir, "dev", cluster_unreachable=True)
+        run_program(project_dir, "dev", cluster_unreachable=True, mocks=mocks)
     message = str(caught.value)
     assert message.startswith("cannot read the cluster's topics, which the program checks before any change")
     assert "k2infra:bootstrapServers" in message and "unable to dial" in message
-    from tests.unit import pulumi_harness
-
-    assert pulumi_harness.LAST_MOCKS is not None and not pulumi_harness.LAST_MOCKS.of_type(TOPIC)
+    assert not mocks.of_type(TOPIC)
 
 
 def test_the_program_imports_pulumi_docker_only_for_a_local_cluster() -> None:
@@ -232,5 +227,5 @@ def test_the_program_imports_pulumi_docker_only_for_a_local_cluster() -> None:
     import subprocess
     import sys
 
-    code = "import sys, k2infra.program; sys.exit(1 if 'pulumi_docker' in sys.modules else 0)"
+    code = "import sys, k2infra.deploy.program; sys.exit(1 if 'pulumi_docker' in sys.modules else 0)"
     assert subprocess.run([sys.executable, "-c", code], cwd=REPO).returncode == 0

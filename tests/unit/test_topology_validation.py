@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from k2infra.errors import TopologyError
-from k2infra.topology import load_topology
+from k2infra.model.errors import TopologyError
+from k2infra.model.topology import load_topology
 
 TOPOLOGY = Path("kafka") / "topics.yaml"
 

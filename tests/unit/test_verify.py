@@ -13,8 +13,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from k2infra import verify
-from k2infra.live_state import (
+from k2infra.client.naming import load_plan
+from k2infra.live import verify
+from k2infra.live.cluster import (
     LiveReadError,
     LiveState,
     LiveSubject,
@@ -24,11 +25,10 @@ from k2infra.live_state import (
     kafka_client_config,
     read_subjects,
 )
-from k2infra.naming import load_plan
-from k2infra.plan import Plan
-from k2infra.registry.avro_canonical import canonical_schema
-from k2infra.settings import StackSettings
-from k2infra.verify import KINDS, Report, compare, render_table, run_verify, same_config_value
+from k2infra.live.verify import KINDS, Report, compare, render_table, run_verify, same_config_value
+from k2infra.model.avro_canonical import canonical_schema
+from k2infra.model.plan import Plan
+from k2infra.model.settings import StackSettings
 from tests.conftest import REPO
 
 TRADES = "market.equities.trades.asx"

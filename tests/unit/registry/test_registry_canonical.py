@@ -1,4 +1,4 @@
-"""The canonical schema form that diffs compare (k2infra.registry.avro_canonical)."""
+"""The canonical schema form that diffs compare (k2infra.model.avro_canonical)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import fastavro.schema
 import pytest
 
-from k2infra.registry.avro_canonical import (
+from k2infra.model.avro_canonical import (
     SchemaTextError,
     canonical_schema,
     field_changes,

@@ -8,11 +8,11 @@ from typing import Any
 import pulumi
 from pulumi.runtime import config as runtime_config
 
-from k2infra.errors import TopologyError
-from k2infra.plan import Plan, build_plan
-from k2infra.platform import Credentials, TopicPlatform
-from k2infra.settings import NAMESPACE, SECRET_KEYS, StackSettings, settings_from_mapping
-from k2infra.topology import Topology, load_topology
+from k2infra.deploy.component import Credentials, TopicPlatform
+from k2infra.model.errors import TopologyError
+from k2infra.model.plan import Plan, build_plan
+from k2infra.model.settings import NAMESPACE, SECRET_KEYS, StackSettings, settings_from_mapping
+from k2infra.model.topology import Topology, load_topology
 
 
 def _all_config() -> dict[str, Any]:
@@ -63,7 +63,7 @@ def run(config_dir: Path = Path("config")) -> TopicPlatform:
     try:
         plan, credentials = load_stack_plan(config_dir)
         if plan.settings.local_cluster == "docker":
-            from k2infra.local_cluster import local_ports  # pulumi_docker: imported only when used
+            from k2infra.deploy.local_cluster import local_ports  # pulumi_docker: imported only when used
 
             local_ports(plan.settings)  # refuses settings a local cluster cannot serve, before any resource
     except TopologyError as exc:

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
-from k2infra import kafka_configs
-from k2infra.settings import StackSettings
-from k2infra.topology import LoadedTopology, merged_config, subject_name, topic_name
+from k2infra.model import kafka_configs
+from k2infra.model.settings import StackSettings, load_stack_settings
+from k2infra.model.topology import LoadedTopology, load_topology, merged_config, subject_name, topic_name
 
 
 @dataclass(frozen=True)
@@ -218,3 +219,30 @@ def legacy_topics(loaded: LoadedTopology, settings: StackSettings) -> tuple[Lega
             )
         )
     return tuple(out)
+
+
+def load_plan(config_dir: Path | str = "config", stack: str | None = None, project_dir: Path | str = ".") -> Plan:
+    """The plan of `stack` (its Pulumi.<stack>.yaml overrides applied), or of the topology alone."""
+    loaded = load_topology(config_dir)
+    settings = load_stack_settings(Path(project_dir), stack, loaded.topology)
+    return build_plan(loaded, settings, stack)
+
+
+def subscriptions(plan: Plan) -> dict[str, dict[str, list[str]]]:
+    """Every subscription, as exported in the `subscriptions` stack output.
+
+    The same lists as SubscriptionBuilder gives, grouped in one pass over the topics: asking the
+    builder once per exchange would read every topic once per exchange (quadratic in the topology).
+    """
+    by_exchange: dict[str, list[str]] = {e.ref: [] for e in plan.exchanges}
+    by_asset_class: dict[str, list[str]] = {}
+    by_data_type: dict[str, list[str]] = {}
+    for t in plan.topics:
+        by_exchange.setdefault(f"{t.asset_class}.{t.exchange}", []).append(t.name)
+        by_asset_class.setdefault(t.asset_class, []).append(t.name)
+        by_data_type.setdefault(t.data_type, []).append(t.name)
+    return {
+        "by_exchange": {ref: sorted(names) for ref, names in by_exchange.items()},
+        "by_asset_class": {key: sorted(by_asset_class[key]) for key in sorted(by_asset_class)},
+        "by_data_type": {key: sorted(by_data_type[key]) for key in sorted(by_data_type)},
+    }

@@ -21,11 +21,10 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from pydantic_core import PydanticCustomError
 
-from k2infra import kafka_configs
-from k2infra.errors import Problem, TopologyError, display_path
-from k2infra.messages import describe, pydantic_message
-from k2infra.schemas import load_topology_schemas
-from k2infra.yaml_source import YamlSource, load_yaml
+from k2infra.model import kafka_configs
+from k2infra.model.errors import Problem, TopologyError, describe, display_path, pydantic_message
+from k2infra.model.schemas import load_topology_schemas
+from k2infra.model.yaml_source import YamlSource, load_yaml
 
 TOPIC_PREFIX = "market"
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -178,7 +177,7 @@ class LoadedTopology:
     """A valid topology with the Avro schemas it refers to, keyed by (asset class, data type)."""
 
     topology: Topology
-    schemas: dict[tuple[str, str], Any]  # -> k2infra.schemas.AvroSchema
+    schemas: dict[tuple[str, str], Any]  # -> k2infra.model.schemas.AvroSchema
     config_dir: Path
 
 

@@ -1,7 +1,7 @@
 """`python -m k2infra verify`: the live cluster and registry compared with the Plan.
 
 Three parts, kept apart:
-- reading: `k2infra.live_state` turns the cluster and registry into a `LiveState` snapshot;
+- reading: `k2infra.live.cluster` turns the cluster and registry into a `LiveState` snapshot;
 - comparing: `compare(plan, live)` is a pure function from the two to a `Report`;
 - rendering: `render_table` and `Report.to_dict` (the `--json` document).
 
@@ -19,7 +19,7 @@ What counts as a difference (`Difference.kind`):
   green through that would hide it. Their own kind lets automation tell them from drift;
 - subject_missing, subject_extra: as for topics, under the `market.` prefix;
 - schema: the latest version's schema differs from the file (both in the canonical form of
-  `k2infra.registry.avro_canonical`, which keeps defaults, docs and logical types);
+  `k2infra.model.avro_canonical`, which keeps defaults, docs and logical types);
 - compatibility: the subject's effective level (its own, else the registry's global) differs.
 
 Exit codes: 0 nothing differs, 1 some difference, 2 the cluster or registry cannot be read (one line
@@ -35,11 +35,11 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from k2infra import kafka_configs
-from k2infra.live_state import PREFIX, LiveReadError, LiveState, LiveTopic, read_live_state
-from k2infra.output import EXIT_BAD_INPUT, EXIT_DRIFT, EXIT_OK, print_table
-from k2infra.plan import LegacyTopic, Plan, SubjectSpec, TopicSpec
-from k2infra.registry.avro_canonical import SchemaTextError, canonical_schema, field_changes
+from k2infra.console import EXIT_BAD_INPUT, EXIT_DRIFT, EXIT_OK, print_table
+from k2infra.live.cluster import PREFIX, LiveReadError, LiveState, LiveTopic, read_live_state
+from k2infra.model import kafka_configs
+from k2infra.model.avro_canonical import SchemaTextError, canonical_schema, field_changes
+from k2infra.model.plan import LegacyTopic, Plan, SubjectSpec, TopicSpec
 
 KINDS = (
     "topic_missing",

@@ -1,4 +1,4 @@
-"""Run the real Pulumi program under pulumi.runtime mocks, configured like a stack file.
+"""Run the real Pulumi program under pulumi.runtime mocks (unit tests and the benchmarks), configured like a stack file.
 
 The engine hands programs their config as strings (JSON for non-strings) plus the list of secret
 keys; `configure` does the same from a Pulumi.<stack>.yaml so that tests see what `pulumi up` sees.
@@ -46,9 +46,6 @@ class RecordingMocks(pulumi.runtime.Mocks):
         return [r for r in self.resources if r.typ == typ]
 
 
-LAST_MOCKS: RecordingMocks | None = None
-
-
 def stack_config(stack_file: Path, secrets: dict[str, str] | None = None) -> tuple[dict[str, str], list[str]]:
     """The config map and secret keys the engine would pass for this stack file."""
     data = yaml.safe_load(stack_file.read_text()) or {}
@@ -68,9 +65,11 @@ def install_mocks(
     secret_keys: list[str],
     preview: bool = False,
     live_partitions: dict[str, int] | None = None,
+    mocks: RecordingMocks | None = None,
 ) -> RecordingMocks:
-    global LAST_MOCKS
-    mocks = LAST_MOCKS = RecordingMocks(live_partitions=dict(live_partitions or {}))
+    """Install `mocks` (or new ones) as the engine; the caller keeps them to inspect what ran."""
+    mocks = mocks or RecordingMocks()
+    mocks.live_partitions.update(live_partitions or {})
     pulumi.runtime.set_mocks(mocks, project="k2infra", stack=stack, preview=preview)
     pulumi.runtime.set_all_config(config, secret_keys)
     return mocks
@@ -94,12 +93,16 @@ def run_program(
     preview: bool = False,
     live_partitions: dict[str, int] | None = None,
     cluster_unreachable: bool = False,
+    mocks: RecordingMocks | None = None,
 ) -> ProgramRun:
-    """Evaluate k2infra.program.run for `stack` under mocks and resolve every output."""
-    from k2infra.program import run
+    """Evaluate k2infra.deploy.program.run for `stack` under mocks and resolve every output.
+
+    Pass `mocks` to inspect what reached the engine when the program fails.
+    """
+    from k2infra.deploy.program import run
 
     config, secret_keys = stack_config(project_dir / f"Pulumi.{stack}.yaml", secrets)
-    mocks = install_mocks(stack, config, secret_keys, preview, live_partitions)
+    mocks = install_mocks(stack, config, secret_keys, preview, live_partitions, mocks)
     mocks.cluster_unreachable = cluster_unreachable
     holder: dict[str, Any] = {}
 

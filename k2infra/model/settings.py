@@ -15,11 +15,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from k2infra.errors import Problem, TopologyError, display_path
-from k2infra.messages import describe, pydantic_message
-from k2infra.registry.client import COMPATIBILITY_LEVELS
-from k2infra.topology import MAX_PARTITIONS, Topology, merged_config, topic_name
-from k2infra.yaml_source import YamlSource, load_yaml
+from k2infra.model.errors import Problem, TopologyError, describe, display_path, pydantic_message
+from k2infra.model.schemas import COMPATIBILITY_LEVELS
+from k2infra.model.topology import MAX_PARTITIONS, Topology, merged_config, topic_name
+from k2infra.model.yaml_source import YamlSource, load_yaml
 
 NAMESPACE = "k2infra"
 # Config keys holding credentials: read with get_secret, never accepted in plaintext.

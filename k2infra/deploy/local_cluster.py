@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import pulumi
 import pulumi_docker as docker
 
-from k2infra.settings import NAMESPACE, StackSettings
+from k2infra.model.settings import NAMESPACE, StackSettings
 
 KAFKA_IMAGE = "apache/kafka:3.9.1"
 REGISTRY_IMAGE = "apicurio/apicurio-registry:3.3.3"  # the version tools/platform.sh runs

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from k2infra.plan import LegacyTopic, TopicSpec
+from k2infra.model.plan import LegacyTopic, TopicSpec
 
 
 class PartitionShrinkError(Exception):

@@ -10,9 +10,21 @@ from typing import Any
 import fastavro.schema
 from fastavro.schema import SchemaParseException, UnknownType
 
-from k2infra.errors import Problem, display_path
+from k2infra.model.errors import Problem, display_path
 
 SCHEMA_DIR = Path("schemas")
+
+
+# The subject compatibility levels of the Confluent API, as every compatible registry names them.
+COMPATIBILITY_LEVELS = (
+    "NONE",
+    "BACKWARD",
+    "BACKWARD_TRANSITIVE",
+    "FORWARD",
+    "FORWARD_TRANSITIVE",
+    "FULL",
+    "FULL_TRANSITIVE",
+)
 
 
 @dataclass(frozen=True)

@@ -11,11 +11,10 @@ from typing import Any
 import pulumi
 import pulumi_kafka as kafka
 
-from k2infra import legacy as legacy_module
-from k2infra.live_state import kafka_client_config
-from k2infra.naming import subscriptions
-from k2infra.partition_guard import PartitionShrinkError, check_no_shrink
-from k2infra.plan import LegacyTopic, Plan, TopicSpec
+from k2infra.deploy.partition_guard import PartitionShrinkError, check_no_shrink
+from k2infra.live import retirement as legacy_module
+from k2infra.live.cluster import kafka_client_config
+from k2infra.model.plan import LegacyTopic, Plan, TopicSpec, subscriptions
 from k2infra.registry.resource import RegistryConnection, SchemaSubject, SchemaSubjectArgs
 
 COMPONENT_TYPE = "k2infra:index:TopicPlatform"
@@ -173,7 +172,7 @@ def _local_cluster(plan: Plan, parent: pulumi.Resource) -> list[pulumi.Resource]
     if plan.settings.local_cluster == "none":
         return []
     # Imported only when used: pulumi_docker takes most of a second to import, on every run.
-    from k2infra.local_cluster import provision_local_cluster
+    from k2infra.deploy.local_cluster import provision_local_cluster
 
     return provision_local_cluster(plan.settings, parent=parent)
 

@@ -2,7 +2,7 @@
 
 Pure functions of a Plan, importable without the Pulumi engine:
 
-    from k2infra.naming import load_plan, TopicNameBuilder, SubscriptionBuilder
+    from k2infra.client.naming import load_plan, TopicNameBuilder, SubscriptionBuilder
     plan = load_plan("config", stack="prod")
     TopicNameBuilder(plan).build_topic_name("equities", "trades", "asx")  # 'market.equities.trades.asx'
     SubscriptionBuilder(plan).subscribe_to_exchange("equities", "asx")
@@ -12,22 +12,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from pathlib import Path
 
-from k2infra.plan import ExchangeInfo, Plan, TopicSpec, build_plan
-from k2infra.settings import load_stack_settings
-from k2infra.topology import TOPIC_PREFIX, load_topology, topic_name
+from k2infra.model.plan import ExchangeInfo, Plan, TopicSpec, load_plan
+from k2infra.model.topology import TOPIC_PREFIX, topic_name
+
+__all__ = ["SubscriptionBuilder", "TopicNameBuilder", "UnknownTopicError", "load_plan"]
 
 
 class UnknownTopicError(LookupError):
     """A name part that the plan does not hold; the message lists what it does hold."""
-
-
-def load_plan(config_dir: Path | str = "config", stack: str | None = None, project_dir: Path | str = ".") -> Plan:
-    """The plan of `stack` (its Pulumi.<stack>.yaml overrides applied), or of the topology alone."""
-    loaded = load_topology(config_dir)
-    settings = load_stack_settings(Path(project_dir), stack, loaded.topology)
-    return build_plan(loaded, settings, stack)
 
 
 def _check(kind: str, value: str, known: Iterable[str]) -> None:
@@ -98,23 +91,3 @@ class SubscriptionBuilder:
         """A regex for pattern subscriptions; None matches any part (dots never match across parts)."""
         parts = [re.escape(p) if p else r"[a-z][a-z0-9_]*" for p in (asset_class, data_type, exchange)]
         return rf"^{TOPIC_PREFIX}\." + r"\.".join(parts) + "$"
-
-
-def subscriptions(plan: Plan) -> dict[str, dict[str, list[str]]]:
-    """Every subscription, as exported in the `subscriptions` stack output.
-
-    The same lists as SubscriptionBuilder gives, grouped in one pass over the topics: asking the
-    builder once per exchange would read every topic once per exchange (quadratic in the topology).
-    """
-    by_exchange: dict[str, list[str]] = {e.ref: [] for e in plan.exchanges}
-    by_asset_class: dict[str, list[str]] = {}
-    by_data_type: dict[str, list[str]] = {}
-    for t in plan.topics:
-        by_exchange.setdefault(f"{t.asset_class}.{t.exchange}", []).append(t.name)
-        by_asset_class.setdefault(t.asset_class, []).append(t.name)
-        by_data_type.setdefault(t.data_type, []).append(t.name)
-    return {
-        "by_exchange": {ref: sorted(names) for ref, names in by_exchange.items()},
-        "by_asset_class": {key: sorted(by_asset_class[key]) for key in sorted(by_asset_class)},
-        "by_data_type": {key: sorted(by_data_type[key]) for key in sorted(by_data_type)},
-    }

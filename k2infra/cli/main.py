@@ -12,10 +12,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from k2infra.errors import TopologyError
-from k2infra.naming import SubscriptionBuilder, UnknownTopicError, load_plan
-from k2infra.output import EXIT_BAD_INPUT, EXIT_OK, print_table
-from k2infra.plan import Plan
+from k2infra.client.naming import SubscriptionBuilder, UnknownTopicError, load_plan
+from k2infra.console import EXIT_BAD_INPUT, EXIT_OK, print_table
+from k2infra.model.errors import TopologyError
+from k2infra.model.plan import Plan
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -130,7 +130,7 @@ def _subscriptions(args: argparse.Namespace, plan: Plan, out: TextIO, err: TextI
 
 
 def _verify(args: argparse.Namespace, plan: Plan, out: TextIO, err: TextIO) -> int:
-    from k2infra.verify import run_verify  # imports the Kafka client only when needed
+    from k2infra.live.verify import run_verify  # imports the Kafka client only when needed
 
     return run_verify(plan, json_output=args.json, timeout=args.timeout, out=out, err=err)
 

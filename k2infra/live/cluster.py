@@ -1,7 +1,7 @@
 """The live state of a stack's Kafka cluster and Schema Registry, read for `verify`.
 
 Reading is kept apart from comparing: this module turns the cluster and the registry into a
-`LiveState` snapshot (plain frozen data) and knows nothing of drift; `k2infra.verify` compares a
+`LiveState` snapshot (plain frozen data) and knows nothing of drift; `k2infra.live.verify` compares a
 snapshot with the Plan.
 
 Kafka is asked with a fixed number of batched admin calls, whatever the number of topics:
@@ -31,7 +31,9 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource, OffsetSpec, ResourceType
 
-from k2infra.plan import Plan
+from k2infra.model.plan import Plan
+from k2infra.model.settings import NAMESPACE, SECRET_KEYS, StackSettings, secret_from_env
+from k2infra.model.topology import TOPIC_PREFIX
 from k2infra.registry.client import (
     DEFAULT_CONNECT_TIMEOUT,
     RegistryAuthError,
@@ -40,8 +42,6 @@ from k2infra.registry.client import (
     RegistryUnavailableError,
     sanitize_url,
 )
-from k2infra.settings import NAMESPACE, SECRET_KEYS, StackSettings, secret_from_env
-from k2infra.topology import TOPIC_PREFIX
 
 PREFIX = f"{TOPIC_PREFIX}."
 DESCRIBE_REQUESTS = 4  # DescribeConfigs requests in flight for a large topology

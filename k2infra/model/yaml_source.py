@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from k2infra.errors import Problem, TopologyError
+from k2infra.model.errors import Problem, TopologyError
 
 # libyaml's composer when PyYAML has it (several times faster on a topology of thousands of
 # topics, same marks); a syntax error is re-read by the pure-Python one, whose messages name the

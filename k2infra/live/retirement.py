@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from k2infra.plan import LegacyTopic
+from k2infra.model.plan import LegacyTopic
 
 
 class RetirementRefused(Exception):

@@ -1,1 +1,0 @@
-"""Test support code: the real local platform (tools/platform.sh) for integration tests."""
