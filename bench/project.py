@@ -1,6 +1,6 @@
 """A throwaway Pulumi project per benchmark size, driven by the real CLI.
 
-Built like the end-to-end tests build theirs (tests/e2e/pulumi_project.py): a temp dir with its
+Built like the end-to-end tests build theirs (devkit/pulumi_project.py): a temp dir with its
 own file backend and passphrase, the repository's k2infra/ linked in, and a copy of config/ whose
 topics.yaml is the synthetic topology. Timed commands go through bench.measure.run_measured.
 """

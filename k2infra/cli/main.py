@@ -90,9 +90,7 @@ def _topics(args: argparse.Namespace, plan: Plan, out: TextIO, err: TextIO) -> i
         payload = {
             "stack": plan.stack,
             "topics": [t.to_dict() for t in plan.topics],
-            "subjects": [
-                {k: v for k, v in s.to_dict().items() if k not in ("schema", "canonical_schema")} for s in plan.subjects
-            ],
+            "subjects": [{k: v for k, v in s.to_dict().items() if k != "schema"} for s in plan.subjects],
         }
         json.dump(payload, out, indent=2)
         out.write("\n")

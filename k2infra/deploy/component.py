@@ -14,7 +14,7 @@ import pulumi_kafka as kafka
 from k2infra.deploy.partition_guard import PartitionShrinkError, check_no_shrink
 from k2infra.live import retirement as legacy_module
 from k2infra.live.cluster import kafka_client_config
-from k2infra.model.plan import LegacyTopic, Plan, TopicSpec, subscriptions
+from k2infra.model.plan import LegacyAction, LegacyTopic, Plan, TopicSpec, subscriptions
 from k2infra.registry.resource import RegistryConnection, SchemaSubject, SchemaSubjectArgs
 
 COMPONENT_TYPE = "k2infra:index:TopicPlatform"
@@ -79,7 +79,7 @@ class TopicPlatform(pulumi.ComponentResource):
             if legacy.declared
         }
         for legacy in plan.legacy:
-            if legacy.action == "retire-blocked":
+            if legacy.action == LegacyAction.RETIRE_BLOCKED:
                 pulumi.log.warn(f"{legacy.name} is marked for retirement; set k2infra:allowRetire to delete it")
         connection = RegistryConnection(
             url=settings.schema_registry_url or "",
@@ -151,7 +151,7 @@ class TopicPlatform(pulumi.ComponentResource):
 
     def _retirement_check(self, plan: Plan, credentials: Credentials) -> pulumi.Output[None]:
         """Resolves when no retiring topic received a record since its quiet_since (or when forced)."""
-        retiring = [t for t in plan.legacy if t.action == "retire"]
+        retiring = [t for t in plan.legacy if t.action == LegacyAction.RETIRE]
         if not retiring or plan.settings.force_retire:
             return pulumi.Output.from_input(None)
 

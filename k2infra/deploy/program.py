@@ -12,17 +12,23 @@ from k2infra.deploy.component import Credentials, TopicPlatform
 from k2infra.model.errors import TopologyError
 from k2infra.model.plan import Plan, build_plan
 from k2infra.model.settings import NAMESPACE, SECRET_KEYS, StackSettings, settings_from_mapping
-from k2infra.model.topology import Topology, load_topology
+from k2infra.model.topology import LoadedTopology, load_topology
 
 
 def _all_config() -> dict[str, Any]:
-    # pulumi.Config reads one key at a time; typo detection needs every key the stack sets.
+    """Every config key the engine passed to the program, secret ones included.
+
+    pulumi.Config reads one key at a time and the SDK has no public call that lists them, while
+    typo detection needs every key the stack sets. This function is the one place that reads the
+    SDK's runtime config (pulumi.runtime.config.get_config_env and CONFIG, checked against the
+    Python SDK 3.272.0 pinned in requirements.txt); a new SDK that moves them breaks the unit tests.
+    """
     values = dict(runtime_config.get_config_env())
     values.update(runtime_config.CONFIG.get())
     return values
 
 
-def read_settings(topology: Topology) -> tuple[StackSettings, Credentials]:
+def read_settings(loaded: LoadedTopology) -> tuple[StackSettings, Credentials]:
     raw: dict[str, Any] = {}
     secrets: set[str] = set()
     for full_key, value in _all_config().items():
@@ -34,7 +40,11 @@ def read_settings(topology: Topology) -> tuple[StackSettings, Credentials]:
             continue
         raw[key] = value
     settings = settings_from_mapping(
-        raw, topology, source_name=f"Pulumi.{pulumi.get_stack()}.yaml", secrets_set=frozenset(secrets)
+        raw,
+        loaded.topology,
+        source_name=f"Pulumi.{pulumi.get_stack()}.yaml",
+        secrets_set=frozenset(secrets),
+        topology_source=loaded.source,
     )
     config = pulumi.Config(NAMESPACE)
     if settings.sasl_mechanism and "saslPassword" not in secrets:
@@ -54,7 +64,7 @@ def read_settings(topology: Topology) -> tuple[StackSettings, Credentials]:
 
 def load_stack_plan(config_dir: Path) -> tuple[Plan, Credentials]:
     loaded = load_topology(config_dir)
-    settings, credentials = read_settings(loaded.topology)
+    settings, credentials = read_settings(loaded)
     return build_plan(loaded, settings, pulumi.get_stack()), credentials
 
 

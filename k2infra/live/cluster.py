@@ -31,6 +31,7 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource, OffsetSpec, ResourceType
 
+from k2infra.model.errors import parse_int
 from k2infra.model.plan import Plan
 from k2infra.model.settings import NAMESPACE, SECRET_KEYS, StackSettings, secret_from_env
 from k2infra.model.topology import TOPIC_PREFIX
@@ -323,8 +324,8 @@ def read_subjects(settings: StackSettings, planned: Collection[str], *, timeout:
                 continue  # deleted since the listing
             subjects[name] = LiveSubject(
                 name=name,
-                version=_int_or_none(latest.get("version")),
-                schema_id=_int_or_none(latest.get("id")),
+                version=parse_int(latest.get("version"), text=False),
+                schema_id=parse_int(latest.get("id"), text=False),
                 schema=latest.get("schema") if isinstance(latest.get("schema"), str) else None,
                 schema_type=str(latest.get("schemaType") or "AVRO").upper(),
                 compatibility=client.get_compatibility(name),
@@ -345,7 +346,3 @@ def read_subjects(settings: StackSettings, planned: Collection[str], *, timeout:
 def _after_colon(message: str) -> str:
     """The registry client's reason, without its 'for subject ... at GET url' preamble."""
     return message.split(": ", 1)[1] if ": " in message else message
-
-
-def _int_or_none(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None

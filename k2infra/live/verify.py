@@ -33,6 +33,7 @@ import json
 import sys
 from collections import Counter
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any, TextIO
 
 from k2infra.console import EXIT_BAD_INPUT, EXIT_DRIFT, EXIT_OK, print_table
@@ -41,36 +42,50 @@ from k2infra.model import kafka_configs
 from k2infra.model.avro_canonical import SchemaTextError, canonical_schema, field_changes
 from k2infra.model.plan import LegacyTopic, Plan, SubjectSpec, TopicSpec
 
-KINDS = (
-    "topic_missing",
-    "topic_extra",
-    "partitions",
-    "replication_factor",
-    "config",
-    "health",
-    "subject_missing",
-    "subject_extra",
-    "schema",
-    "compatibility",
-)
+
+class Kind(StrEnum):
+    """What differs; the values are the `kind` strings of the --json document."""
+
+    TOPIC_MISSING = "topic_missing"
+    TOPIC_EXTRA = "topic_extra"
+    PARTITIONS = "partitions"
+    REPLICATION_FACTOR = "replication_factor"
+    CONFIG = "config"
+    HEALTH = "health"
+    SUBJECT_MISSING = "subject_missing"
+    SUBJECT_EXTRA = "subject_extra"
+    SCHEMA = "schema"
+    COMPATIBILITY = "compatibility"
+
+
+class Status(StrEnum):
+    """A topic's or subject's row status."""
+
+    OK = "ok"
+    MISSING = "missing"
+    EXTRA = "extra"
+    DRIFT = "drift"
+    LEGACY = "legacy"  # a known legacy topic this stack does not manage: listed, never a difference
+
+
 # How the summary line counts each kind: (singular, plural).
 _KIND_WORDS = {
-    "topic_missing": ("missing topic", "missing topics"),
-    "topic_extra": ("extra topic", "extra topics"),
-    "partitions": ("partition count", "partition counts"),
-    "replication_factor": ("replication factor", "replication factors"),
-    "config": ("config value", "config values"),
-    "health": ("under-replicated topic", "under-replicated topics"),
-    "subject_missing": ("missing subject", "missing subjects"),
-    "subject_extra": ("extra subject", "extra subjects"),
-    "schema": ("schema", "schemas"),
-    "compatibility": ("compatibility level", "compatibility levels"),
+    Kind.TOPIC_MISSING: ("missing topic", "missing topics"),
+    Kind.TOPIC_EXTRA: ("extra topic", "extra topics"),
+    Kind.PARTITIONS: ("partition count", "partition counts"),
+    Kind.REPLICATION_FACTOR: ("replication factor", "replication factors"),
+    Kind.CONFIG: ("config value", "config values"),
+    Kind.HEALTH: ("under-replicated topic", "under-replicated topics"),
+    Kind.SUBJECT_MISSING: ("missing subject", "missing subjects"),
+    Kind.SUBJECT_EXTRA: ("extra subject", "extra subjects"),
+    Kind.SCHEMA: ("schema", "schemas"),
+    Kind.COMPATIBILITY: ("compatibility level", "compatibility levels"),
 }
 
 
 @dataclass(frozen=True)
 class Difference:
-    kind: str  # one of KINDS
+    kind: Kind
     name: str  # the topic or subject
     expected: Any
     actual: Any
@@ -88,22 +103,22 @@ class Difference:
         }
 
     def describe(self) -> str:
-        if self.kind in ("topic_missing", "subject_missing"):
-            return "not on the cluster" if self.kind == "topic_missing" else "not in the registry"
-        if self.kind in ("topic_extra", "subject_extra"):
+        if self.kind in (Kind.TOPIC_MISSING, Kind.SUBJECT_MISSING):
+            return "not on the cluster" if self.kind is Kind.TOPIC_MISSING else "not in the registry"
+        if self.kind in (Kind.TOPIC_EXTRA, Kind.SUBJECT_EXTRA):
             return "not in the plan"
-        if self.kind == "health":
+        if self.kind is Kind.HEALTH:
             return self.detail or f"{self.actual} under-replicated"
-        if self.kind == "schema":
+        if self.kind is Kind.SCHEMA:
             return self.detail or "schema differs"
-        label = {"partitions": "partitions", "replication_factor": "replication factor"}.get(self.kind, self.key)
+        label = {Kind.PARTITIONS: "partitions", Kind.REPLICATION_FACTOR: "replication factor"}.get(self.kind, self.key)
         return f"{label or self.kind}: planned {_shown(self.expected)}, live {_shown(self.actual)}"
 
 
 @dataclass(frozen=True)
 class TopicRow:
     name: str
-    status: str  # ok | missing | extra | drift | legacy
+    status: Status
     partitions: int | None
     planned_partitions: int | None
     replication_factor: int | None
@@ -129,7 +144,7 @@ class TopicRow:
 @dataclass(frozen=True)
 class SubjectRow:
     name: str
-    status: str  # ok | missing | extra | drift
+    status: Status
     version: int | None
     schema_id: int | None
     compatibility: str | None
@@ -186,7 +201,7 @@ class Report:
             planned = f"{_count(self.planned_topics, 'topic')}, {_count(self.planned_subjects, 'subject')}"
             return f"verify: {planned}: no drift"
         counts = Counter(d.kind for d in differences)
-        parts = [f"{counts[kind]} {_KIND_WORDS[kind][0 if counts[kind] == 1 else 1]}" for kind in KINDS if counts[kind]]
+        parts = [f"{counts[kind]} {_KIND_WORDS[kind][0 if counts[kind] == 1 else 1]}" for kind in Kind if counts[kind]]
         return f"verify: {_count(len(differences), 'difference')}: {', '.join(parts)}"
 
 
@@ -198,18 +213,22 @@ def compare(plan: Plan, live: LiveState) -> Report:
     topic_rows = [_topic_row(spec, live.topics.get(spec.name)) for spec in plan.managed_topics()]
     # Legacy topics the stack does not manage (or is retiring) are known: listed, never extra.
     topic_rows += [
-        _unplanned_row(live.topics[t.name], "legacy") for t in plan.legacy if not t.declared and t.name in live.topics
+        _unplanned_row(live.topics[t.name], Status.LEGACY)
+        for t in plan.legacy
+        if not t.declared and t.name in live.topics
     ]
     planned_topics = {t.name for t in plan.topics} | {t.name for t in plan.legacy}
     topic_rows += [
-        _unplanned_row(topic, "extra")
+        _unplanned_row(topic, Status.EXTRA)
         for name, topic in live.topics.items()
         if name.startswith(PREFIX) and name not in planned_topics
     ]
     subject_rows = [_subject_row(spec, live) for spec in plan.subjects]
     planned_subjects = {s.subject for s in plan.subjects}
     subject_rows += [
-        SubjectRow(name, "extra", s.version, s.schema_id, s.compatibility, None, None, (_extra("subject", name),))
+        SubjectRow(
+            name, Status.EXTRA, s.version, s.schema_id, s.compatibility, None, None, (_extra(Kind.SUBJECT_EXTRA, name),)
+        )
         for name, s in live.subjects.items()
         if name.startswith(PREFIX) and name not in planned_subjects
     ]
@@ -224,27 +243,27 @@ def compare(plan: Plan, live: LiveState) -> Report:
 
 def _topic_row(spec: TopicSpec | LegacyTopic, topic: LiveTopic | None) -> TopicRow:
     if topic is None:
-        missing = Difference("topic_missing", spec.name, "present", "absent")
+        missing = Difference(Kind.TOPIC_MISSING, spec.name, "present", "absent")
         return TopicRow(
-            spec.name, "missing", None, spec.partitions, None, spec.replication_factor, None, None, (missing,)
+            spec.name, Status.MISSING, None, spec.partitions, None, spec.replication_factor, None, None, (missing,)
         )
     differences: list[Difference] = []
     if topic.partitions != spec.partitions:
-        differences.append(Difference("partitions", spec.name, spec.partitions, topic.partitions))
+        differences.append(Difference(Kind.PARTITIONS, spec.name, spec.partitions, topic.partitions))
     if topic.replication_factor != spec.replication_factor:
         differences.append(
-            Difference("replication_factor", spec.name, spec.replication_factor, topic.replication_factor)
+            Difference(Kind.REPLICATION_FACTOR, spec.name, spec.replication_factor, topic.replication_factor)
         )
     for key, expected in sorted(spec.config.items()):
         actual = topic.config.get(key)
         if not same_config_value(key, expected, actual):
-            differences.append(Difference("config", spec.name, expected, actual, key=key))
+            differences.append(Difference(Kind.CONFIG, spec.name, expected, actual, key=key))
     if topic.under_replicated:
         detail = f"{topic.under_replicated} of {topic.partitions} partitions under-replicated"
-        differences.append(Difference("health", spec.name, 0, topic.under_replicated, detail=detail))
+        differences.append(Difference(Kind.HEALTH, spec.name, 0, topic.under_replicated, detail=detail))
     return TopicRow(
         name=spec.name,
-        status="drift" if differences else "ok",
+        status=Status.DRIFT if differences else Status.OK,
         partitions=topic.partitions,
         planned_partitions=spec.partitions,
         replication_factor=topic.replication_factor,
@@ -255,7 +274,7 @@ def _topic_row(spec: TopicSpec | LegacyTopic, topic: LiveTopic | None) -> TopicR
     )
 
 
-def _unplanned_row(topic: LiveTopic, status: str) -> TopicRow:
+def _unplanned_row(topic: LiveTopic, status: Status) -> TopicRow:
     """A live topic without a spec: 'extra' (a difference) or 'legacy' (known, listed only)."""
     return TopicRow(
         name=topic.name,
@@ -266,19 +285,21 @@ def _unplanned_row(topic: LiveTopic, status: str) -> TopicRow:
         planned_replication_factor=None,
         under_replicated=topic.under_replicated,
         end_offsets=topic.end_offsets,
-        differences=(_extra("topic", topic.name),) if status == "extra" else (),
+        differences=(_extra(Kind.TOPIC_EXTRA, topic.name),) if status is Status.EXTRA else (),
     )
 
 
-def _extra(what: str, name: str) -> Difference:
-    return Difference(f"{what}_extra", name, "absent", "present")
+def _extra(kind: Kind, name: str) -> Difference:
+    return Difference(kind, name, "absent", "present")
 
 
 def _subject_row(spec: SubjectSpec, live: LiveState) -> SubjectRow:
     subject = live.subjects.get(spec.subject)
     if subject is None:
-        missing = Difference("subject_missing", spec.subject, "present", "absent")
-        return SubjectRow(spec.subject, "missing", None, None, None, spec.compatibility, spec.schema_file, (missing,))
+        missing = Difference(Kind.SUBJECT_MISSING, spec.subject, "present", "absent")
+        return SubjectRow(
+            spec.subject, Status.MISSING, None, None, None, spec.compatibility, spec.schema_file, (missing,)
+        )
     differences: list[Difference] = []
     expected = canonical_schema(spec.schema)
     actual = _canonical_or_reason(subject.schema, subject.schema_type)
@@ -287,12 +308,12 @@ def _subject_row(spec: SubjectSpec, live: LiveState) -> SubjectRow:
         detail = f"version {subject.version} differs from the file"
         if changes:
             detail += f" (the file against it: {'; '.join(changes)})"
-        differences.append(Difference("schema", spec.subject, expected, actual, detail=detail))
+        differences.append(Difference(Kind.SCHEMA, spec.subject, expected, actual, detail=detail))
     if subject.compatibility != spec.compatibility:
-        differences.append(Difference("compatibility", spec.subject, spec.compatibility, subject.compatibility))
+        differences.append(Difference(Kind.COMPATIBILITY, spec.subject, spec.compatibility, subject.compatibility))
     return SubjectRow(
         name=spec.subject,
-        status="drift" if differences else "ok",
+        status=Status.DRIFT if differences else Status.OK,
         version=subject.version,
         schema_id=subject.schema_id,
         compatibility=subject.compatibility,

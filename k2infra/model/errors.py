@@ -97,16 +97,16 @@ def pydantic_message(err: Any) -> str:
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 
 
-def parse_int(value: object) -> int | None:
-    """A strict integer: an int, or a string of decimal digits with an optional sign.
+def parse_int(value: object, *, text: bool = True) -> int | None:
+    """A strict integer: an int, or (with `text`) a string of decimal digits with an optional sign.
 
-    YAML's true and 1.5 are not integers here, though Python and pydantic's lax mode would take them.
+    YAML's true and 1.5 are never integers here, though Python and pydantic's lax mode take them.
     """
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
         return value
-    if isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
+    if text and isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
         return int(value.strip())
     return None
 

@@ -16,7 +16,6 @@ Where this module is stricter than the broker, on purpose:
 
 from __future__ import annotations
 
-import difflib
 import math
 import re
 from collections.abc import Callable, Mapping
@@ -24,10 +23,11 @@ from dataclasses import dataclass
 from enum import Enum
 from types import MappingProxyType
 
+from k2infra.model.errors import did_you_mean, parse_int
+
 INT_MIN, INT_MAX = -(2**31), 2**31 - 1
 LONG_MIN, LONG_MAX = -(2**63), 2**63 - 1
 
-_INTEGER = re.compile(r"[+-]?[0-9]+")
 _DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _REPLICA = re.compile(r"[0-9]+:[0-9]+")
 
@@ -245,8 +245,8 @@ def check_topic_config(key: str, value: object) -> str | None:
         return (
             f"unknown Kafka topic config {key!r} (that is a broker property; the topic config is '{topic_key}'{unit})"
         )
-    close = difflib.get_close_matches(key, sorted(KNOWN_TOPIC_CONFIGS), n=1)
-    suggestion = f" (did you mean '{close[0]}'?)" if close else ""
+    close = did_you_mean(key, KNOWN_TOPIC_CONFIGS)
+    suggestion = f" (did you mean '{close}'?)" if close else ""
     return f"unknown Kafka topic config {key!r}{suggestion}"
 
 
@@ -260,7 +260,7 @@ def to_config_string(key: str, value: object) -> str:
     config = TOPIC_CONFIGS.get(key)
     kind = config.kind if config is not None else None
     if kind in (Kind.INT, Kind.LONG):
-        integer = _integer(value)
+        integer = parse_int(value)
         return str(integer) if integer is not None else str(value).strip()
     if kind is Kind.DOUBLE:
         number = _number(value)
@@ -283,17 +283,6 @@ def to_config_string(key: str, value: object) -> str:
 
 # ----------------------------------------------------------------------------------------------
 # Parsing of YAML values
-
-
-def _integer(value: object) -> int | None:
-    """An int, or a string of decimal digits with an optional sign; not a bool or a float."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
-        return int(value.strip())
-    return None
 
 
 def _number(value: object) -> float | int | None:
@@ -346,7 +335,7 @@ def _check_integer(config: TopicConfig, value: object) -> str | None:
     lowest, highest = (INT_MIN, INT_MAX) if config.kind is Kind.INT else (LONG_MIN, LONG_MAX)
     minimum = lowest if config.minimum is None else int(config.minimum)
     maximum = highest if config.maximum is None else int(config.maximum)
-    number = _integer(value)
+    number = parse_int(value)
     if number is not None and (minimum <= number <= maximum or number in config.also):
         return None
     # Name the upper bound only where it is the config's own or the value went past it.

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,6 @@ class SubjectSpec:
     data_type: str
     schema_name: str
     schema: str  # the .avsc text, registered as written
-    canonical_schema: str  # Avro Parsing Canonical Form, for comparisons
     schema_file: str
     compatibility: str
     topics: tuple[str, ...]
@@ -65,18 +65,21 @@ class ExchangeInfo:
         return f"{self.asset_class}.{self.code}"
 
 
+class LegacyAction(StrEnum):
+    """What this run does with a legacy flat topic."""
+
+    ADOPT = "adopt"  # import it as it is and manage it
+    RETIRE = "retire"  # no longer declared, so `pulumi up` deletes it, after the no-writes check
+    RETIRE_BLOCKED = "retire-blocked"  # state retire, but the stack does not allow it: stays adopted
+    UNMANAGED = "unmanaged"  # the stack does not manage legacy topics; `verify` still knows the name
+
+
 @dataclass(frozen=True)
 class LegacyTopic:
-    """A legacy flat topic and what this run does with it.
-
-    action: 'adopt' (import as it is and manage it), 'retire' (no longer declared, so `pulumi up`
-    deletes it, after the no-writes check), 'retire-blocked' (state retire, but the stack does not
-    allow retirement: it stays adopted), 'unmanaged' (the stack does not manage legacy topics; the
-    name is still known, so `verify` does not call the topic extra).
-    """
+    """A legacy flat topic and what this run does with it."""
 
     name: str
-    action: str
+    action: LegacyAction
     partitions: int
     replication_factor: int
     config: dict[str, str]
@@ -84,7 +87,7 @@ class LegacyTopic:
 
     @property
     def declared(self) -> bool:
-        return self.action in ("adopt", "retire-blocked")
+        return self.action in (LegacyAction.ADOPT, LegacyAction.RETIRE_BLOCKED)
 
 
 @dataclass(frozen=True)
@@ -188,7 +191,6 @@ def build_plan(loaded: LoadedTopology, settings: StackSettings, stack: str | Non
                 data_type=data_type,
                 schema_name=schema.name,
                 schema=schema.text,
-                canonical_schema=schema.canonical,
                 schema_file=schema.path,
                 compatibility=settings.schema_compatibility,
                 topics=users,
@@ -203,11 +205,11 @@ def legacy_topics(loaded: LoadedTopology, settings: StackSettings) -> tuple[Lega
     out = []
     for name, spec in sorted(loaded.topology.legacy.items()):
         if not settings.legacy_topics:
-            action = "unmanaged"
+            action = LegacyAction.UNMANAGED
         elif spec.state == "adopt":
-            action = "adopt"
+            action = LegacyAction.ADOPT
         else:
-            action = "retire" if settings.allow_retire else "retire-blocked"
+            action = LegacyAction.RETIRE if settings.allow_retire else LegacyAction.RETIRE_BLOCKED
         out.append(
             LegacyTopic(
                 name=name,
@@ -224,7 +226,7 @@ def legacy_topics(loaded: LoadedTopology, settings: StackSettings) -> tuple[Lega
 def load_plan(config_dir: Path | str = "config", stack: str | None = None, project_dir: Path | str = ".") -> Plan:
     """The plan of `stack` (its Pulumi.<stack>.yaml overrides applied), or of the topology alone."""
     loaded = load_topology(config_dir)
-    settings = load_stack_settings(Path(project_dir), stack, loaded.topology)
+    settings = load_stack_settings(Path(project_dir), stack, loaded.topology, loaded.source)
     return build_plan(loaded, settings, stack)
 
 

@@ -1,4 +1,4 @@
-"""Avro schema files: load, parse, check against the topology, canonical form."""
+"""Avro schema files: load, parse, check against the topology; the compatibility levels."""
 
 from __future__ import annotations
 
@@ -35,7 +35,6 @@ class AvroSchema:
     name: str  # the record's short name, e.g. 'trade'
     full_name: str  # with namespace, e.g. 'k2.market.equities.trade'
     text: str  # the file as written: what the registry receives
-    canonical: str  # Avro Parsing Canonical Form: what diffs compare
     field_names: tuple[str, ...]
 
 
@@ -61,7 +60,6 @@ def parse_avro(text: str, path: str) -> AvroSchema:
         name=full_name.rsplit(".", 1)[-1],
         full_name=full_name,
         text=text,
-        canonical=fastavro.schema.to_parsing_canonical_form(raw),
         field_names=tuple(str(f["name"]) for f in raw.get("fields", [])),
     )
 

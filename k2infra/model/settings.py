@@ -7,7 +7,6 @@ since the file holds them encrypted). Both end in `StackSettings`, plain frozen 
 
 from __future__ import annotations
 
-import difflib
 import json
 import os
 from pathlib import Path
@@ -15,10 +14,18 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from k2infra.model.errors import Problem, TopologyError, describe, display_path, pydantic_message
+from k2infra.model.errors import (
+    Problem,
+    TopologyError,
+    describe,
+    did_you_mean,
+    display_path,
+    parse_int,
+    pydantic_message,
+)
 from k2infra.model.schemas import COMPATIBILITY_LEVELS
-from k2infra.model.topology import MAX_PARTITIONS, Topology, merged_config, topic_name
-from k2infra.model.yaml_source import YamlSource, load_yaml
+from k2infra.model.topology import MAX_PARTITIONS, Topology, config_origin, merged_config, topic_name
+from k2infra.model.yaml_source import YamlSource, dotted, load_yaml
 
 NAMESPACE = "k2infra"
 # Config keys holding credentials: read with get_secret, never accepted in plaintext.
@@ -101,6 +108,7 @@ def settings_from_mapping(
     source_name: str,
     line_of: Any = None,
     secrets_set: frozenset[str] = frozenset(),
+    topology_source: YamlSource | None = None,
 ) -> StackSettings:
     """Validate raw stack settings (keys without the namespace) against the topology.
 
@@ -122,10 +130,10 @@ def settings_from_mapping(
                 )
             continue
         if key not in KNOWN_KEYS:
-            close = difflib.get_close_matches(key, KNOWN_KEYS, n=1)
+            close = did_you_mean(key, KNOWN_KEYS)
             problems.append(
                 problem(
-                    (key,), f"unknown stack setting (did you mean '{close[0]}'?)" if close else "unknown stack setting"
+                    (key,), f"unknown stack setting (did you mean '{close}'?)" if close else "unknown stack setting"
                 )
             )
             continue
@@ -136,7 +144,7 @@ def settings_from_mapping(
         for err in exc.errors():
             problems.append(problem(tuple(err["loc"]), pydantic_message(err)))
         raise TopologyError(problems) from None
-    problems += _reference_problems(settings, topology, problem)
+    problems += _reference_problems(settings, topology, problem, topology_source)
     if problems:
         raise TopologyError(problems)
     return settings
@@ -167,13 +175,15 @@ _STRING_KEYS = frozenset(
 )
 
 
-def _reference_problems(settings: StackSettings, topology: Topology, problem: Any) -> list[Problem]:
+def _reference_problems(
+    settings: StackSettings, topology: Topology, problem: Any, topology_source: YamlSource | None
+) -> list[Problem]:
     known = [f"{ac}.{ex}" for ac, spec in topology.asset_classes.items() for ex in spec.exchanges]
     out: list[Problem] = []
 
     def unknown(path: tuple[str | int, ...], ref: str) -> None:
-        close = difflib.get_close_matches(ref, known, n=1)
-        hint = f"did you mean '{close[0]}'?" if close else f"known: {', '.join(known)}"
+        close = did_you_mean(ref, known)
+        hint = f"did you mean '{close}'?" if close else f"known: {', '.join(known)}"
         out.append(problem(path, f"unknown exchange {ref!r}; use asset_class.exchange ({hint})"))
 
     for ref, count in settings.partitions.items():
@@ -190,7 +200,7 @@ def _reference_problems(settings: StackSettings, topology: Topology, problem: An
             unknown(("exchanges", i), ref)
     if settings.exchanges is not None and not settings.exchanges:
         out.append(problem(("exchanges",), "enables no exchange; omit it to enable all"))
-    out += _isr_problems(settings, topology, problem)
+    out += _isr_problems(settings, topology, problem, topology_source)
     if settings.protect and settings.hard_delete_subjects:
         out.append(
             problem(("hardDeleteSubjects",), "cannot be true on a protected stack: protected topics keep their schemas")
@@ -200,28 +210,59 @@ def _reference_problems(settings: StackSettings, topology: Topology, problem: An
     return out
 
 
-def _isr_problems(settings: StackSettings, topology: Topology, problem: Any) -> list[Problem]:
-    """min.insync.replicas above the replication factor makes every acks=all write fail."""
+def _isr_problems(
+    settings: StackSettings, topology: Topology, problem: Any, topology_source: YamlSource | None
+) -> list[Problem]:
+    """min.insync.replicas above the replication factor makes every acks=all write fail.
+
+    Either side may come from the stack or from the topology: the problem stands at the stack's
+    value when the stack sets one (that is what differs between stacks) and names where the other
+    side was written, file, line and field, so that the user sees both ends of the conflict.
+    """
     replication_factor = settings.replication_factor or topology.defaults.replication_factor
-    offenders: dict[int, list[str]] = {}
+    # (isr, where the isr was written) -> topics
+    offenders: dict[tuple[int, tuple[str, ...] | None], list[str]] = {}
     for ac, spec in topology.asset_classes.items():
         for ex in spec.exchanges:
             if settings.exchanges is not None and f"{ac}.{ex}" not in settings.exchanges:
                 continue
             for dt in topology.data_types_of(ac, ex):
-                isr = settings.min_insync_replicas or merged_config(topology, ac, dt, ex).get("min.insync.replicas")
-                isr = int(isr) if isinstance(isr, (int, str)) and str(isr).isdigit() else None
+                if settings.min_insync_replicas:
+                    isr, origin = settings.min_insync_replicas, None
+                else:
+                    isr = parse_int(merged_config(topology, ac, dt, ex).get("min.insync.replicas"))
+                    origin = config_origin(topology, ac, dt, ex, "min.insync.replicas")
                 if isr is not None and isr > replication_factor:
-                    offenders.setdefault(isr, []).append(topic_name(ac, dt, ex))
-    key = "minInsyncReplicas" if settings.min_insync_replicas else "replicationFactor"
-    return [
-        problem(
-            (key,),
-            f"min.insync.replicas {isr} exceeds the replication factor {replication_factor}, so no acks=all "
-            f"write could succeed (topics: {', '.join(sorted(names))})",
+                    offenders.setdefault((isr, origin), []).append(topic_name(ac, dt, ex))
+
+    def written_at(path: tuple[str, ...]) -> str:
+        if topology_source is None:
+            return dotted(path)
+        return f"{topology_source.file}:{topology_source.line_of(path)}: {dotted(path)}"
+
+    out = []
+    for (isr, origin), names in sorted(offenders.items(), key=lambda item: (item[0][0], item[0][1] or ())):
+        head = f"min.insync.replicas {isr} exceeds the replication factor {replication_factor}"
+        if origin is None:  # the stack's minInsyncReplicas against a replication factor
+            rf_from = (
+                f"k2infra:replicationFactor {replication_factor}"
+                if settings.replication_factor
+                else f"the topology's replication factor ({written_at(('defaults', 'replication_factor'))})"
+            )
+            where, conflict = ("minInsyncReplicas",), f"conflicts with {rf_from}"
+        else:  # the topology's min.insync.replicas against the stack's (or the topology's) replication factor
+            where = ("replicationFactor",) if settings.replication_factor else ("minInsyncReplicas",)
+            conflict = (
+                f"conflicts with min.insync.replicas {isr} at {written_at(origin)}; "
+                f"set k2infra:minInsyncReplicas to at most {replication_factor} in this stack"
+            )
+        out.append(
+            problem(
+                where,
+                f"{head}, so no acks=all write could succeed (topics: {', '.join(sorted(names))}): {conflict}",
+            )
         )
-        for isr, names in sorted(offenders.items())
-    ]
+    return out
 
 
 # -- reading Pulumi.<stack>.yaml without the engine (command line) ------------------------------
@@ -231,10 +272,12 @@ def stack_file(project_dir: Path, stack: str) -> Path:
     return project_dir / f"Pulumi.{stack}.yaml"
 
 
-def load_stack_settings(project_dir: Path, stack: str | None, topology: Topology) -> StackSettings:
+def load_stack_settings(
+    project_dir: Path, stack: str | None, topology: Topology, topology_source: YamlSource | None = None
+) -> StackSettings:
     """Settings of `stack` from its file; defaults (no overrides) when stack is None."""
     if stack is None:
-        return settings_from_mapping({}, topology, source_name="(no stack)")
+        return settings_from_mapping({}, topology, source_name="(no stack)", topology_source=topology_source)
     path = stack_file(project_dir, stack)
     if not path.exists():
         present = sorted(
@@ -244,10 +287,12 @@ def load_stack_settings(project_dir: Path, stack: str | None, topology: Topology
             [Problem(display_path(path), None, "", f"no such stack file (stacks here: {', '.join(present) or 'none'})")]
         )
     source = load_yaml(path, display_name=display_path(path))
-    return settings_from_source(source, topology)
+    return settings_from_source(source, topology, topology_source)
 
 
-def settings_from_source(source: YamlSource, topology: Topology) -> StackSettings:
+def settings_from_source(
+    source: YamlSource, topology: Topology, topology_source: YamlSource | None = None
+) -> StackSettings:
     config = source.data.get("config") or {}
     if not isinstance(config, dict):
         raise TopologyError([source.problem(("config",), "must be a mapping")])
@@ -269,7 +314,12 @@ def settings_from_source(source: YamlSource, topology: Topology) -> StackSetting
         return source.line_of(("config", f"{NAMESPACE}:{path[0]}", *path[1:]))
 
     return settings_from_mapping(
-        raw, topology, source_name=source.file, line_of=line_of, secrets_set=frozenset(secrets)
+        raw,
+        topology,
+        source_name=source.file,
+        line_of=line_of,
+        secrets_set=frozenset(secrets),
+        topology_source=topology_source,
     )
 
 

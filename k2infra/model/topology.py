@@ -9,7 +9,6 @@ Validation happens in two passes whose problems are reported together:
 from __future__ import annotations
 
 import contextlib
-import difflib
 import re
 import typing
 import zoneinfo
@@ -22,7 +21,15 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from pydantic_core import PydanticCustomError
 
 from k2infra.model import kafka_configs
-from k2infra.model.errors import Problem, TopologyError, describe, display_path, pydantic_message
+from k2infra.model.errors import (
+    Problem,
+    TopologyError,
+    describe,
+    did_you_mean,
+    display_path,
+    parse_int,
+    pydantic_message,
+)
 from k2infra.model.schemas import load_topology_schemas
 from k2infra.model.yaml_source import YamlSource, load_yaml
 
@@ -38,8 +45,8 @@ def _strict_int(low: int, high: int) -> BeforeValidator:
     """Integers only: YAML's true, 1.5 and "30" are all refused, unlike pydantic's lax mode."""
 
     def check(value: Any) -> int:
-        ok = isinstance(value, int) and not isinstance(value, bool)
-        if not ok or not low <= value <= high:
+        number = parse_int(value, text=False)
+        if number is None or not low <= number <= high:
             raise PydanticCustomError(
                 "k2_int",
                 "must be an integer between {low} and {high}, got {got}",
@@ -179,6 +186,7 @@ class LoadedTopology:
     topology: Topology
     schemas: dict[tuple[str, str], Any]  # -> k2infra.model.schemas.AvroSchema
     config_dir: Path
+    source: YamlSource | None = None  # where each value was written, for errors that involve a stack too
 
 
 def topic_name(asset_class: str, data_type: str, exchange: str) -> str:
@@ -198,7 +206,7 @@ def load_topology(config_dir: Path | str = "config") -> LoadedTopology:
     problems += schema_problems
     if problems:
         raise TopologyError(problems)
-    return LoadedTopology(Topology.model_validate(source.data), schemas, config_dir)
+    return LoadedTopology(Topology.model_validate(source.data), schemas, config_dir, source)
 
 
 # -- pass 1: shape ---------------------------------------------------------------------------
@@ -217,8 +225,8 @@ def _from_pydantic(source: YamlSource, err: Any) -> Problem:
     kind = err["type"]
     if kind == "extra_forbidden":
         known = _known_fields(loc[:-1])
-        close = difflib.get_close_matches(str(loc[-1]), known, n=1)
-        hint = f" (did you mean '{close[0]}'?)" if close else f" (expected one of: {', '.join(known)})"
+        close = did_you_mean(str(loc[-1]), known)
+        hint = f" (did you mean '{close}'?)" if close else f" (expected one of: {', '.join(known)})"
         return source.problem(loc, f"unknown key{hint}")
     # A union of YAML scalar types: say what is allowed rather than four failed alternatives.
     if (len(loc) >= 2 and loc[-2] == "config") or (len(loc) >= 3 and loc[-3] == "config"):
@@ -356,3 +364,12 @@ def merged_config(topology: Topology, asset_class: str, data_type: str, exchange
         **topology.data_types[data_type].config,
         **topology.asset_classes[asset_class].exchanges[exchange].config,
     }
+
+
+def config_origin(topology: Topology, asset_class: str, data_type: str, exchange: str, key: str) -> tuple[str, ...]:
+    """The YAML path of the level whose value of config `key` a topic gets (exchange > data type > defaults)."""
+    if key in topology.asset_classes[asset_class].exchanges[exchange].config:
+        return ("asset_classes", asset_class, "exchanges", exchange, "config", key)
+    if key in topology.data_types[data_type].config:
+        return ("data_types", data_type, "config", key)
+    return ("defaults", "config", key)

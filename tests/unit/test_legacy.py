@@ -14,7 +14,7 @@ from devkit.pulumi_mocks import RecordingMocks, run_program
 from k2infra.client.naming import load_plan
 from k2infra.live import retirement as legacy
 from k2infra.model.errors import TopologyError
-from k2infra.model.plan import LegacyTopic
+from k2infra.model.plan import LegacyAction, LegacyTopic
 from tests.conftest import set_stack_config
 
 TOPIC = "kafka:index/topic:Topic"
@@ -133,7 +133,7 @@ def test_force_retire_skips_the_check(
 
 def test_check_retirement_lists_every_busy_topic() -> None:
     quiet = datetime(2026, 11, 1, tzinfo=UTC)
-    topics = [LegacyTopic(n, "retire", 6, 1, {}, quiet) for n in ("a.raw", "b.raw", "c.raw")]
+    topics = [LegacyTopic(n, LegacyAction.RETIRE, 6, 1, {}, quiet) for n in ("a.raw", "b.raw", "c.raw")]
     with pytest.raises(legacy.RetirementRefused) as caught:
         legacy.check_retirement(topics, {"a.raw": 3, "b.raw": 0, "c.raw": 1})
     message = str(caught.value)

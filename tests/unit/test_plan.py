@@ -113,12 +113,51 @@ def stack_problems(project_dir: Path, stack: str) -> list[str]:
 def test_min_insync_replicas_cannot_exceed_replication_after_overrides(project_dir: Path) -> None:
     set_stack(project_dir, "bad", "  k2infra:replicationFactor: 1\n")
     [message] = stack_problems(project_dir, "bad")
-    assert message.endswith(
-        "Pulumi.bad.yaml:2: k2infra:replicationFactor: min.insync.replicas 2 exceeds the replication factor 1, "
+    assert message.startswith(
+        f"{project_dir}/Pulumi.bad.yaml:2: k2infra:replicationFactor: min.insync.replicas 2 exceeds the replication factor 1, "
         "so no acks=all write could succeed (topics: market.crypto.quotes.binance, "
         "market.crypto.reference_data.binance, "
         "market.crypto.trades.binance, market.equities.quotes.asx, market.equities.reference_data.asx, "
-        "market.equities.trades.asx)"
+        "market.equities.trades.asx): conflicts with min.insync.replicas 2 at "
+    )
+    assert message.endswith(
+        "config/kafka/topics.yaml:14: defaults.config[min.insync.replicas]; "
+        "set k2infra:minInsyncReplicas to at most 1 in this stack"
+    )
+
+
+def test_a_stack_isr_above_the_topologys_replication_factor_names_where_that_factor_is_written(
+    project_dir: Path,
+) -> None:
+    set_stack(project_dir, "bad", "  k2infra:minInsyncReplicas: 4\n")
+    [message] = stack_problems(project_dir, "bad")
+    assert (
+        "Pulumi.bad.yaml:2: k2infra:minInsyncReplicas: min.insync.replicas 4 exceeds the replication factor 3"
+        in message
+    )
+    assert message.endswith("config/kafka/topics.yaml:12: defaults.replication_factor)")
+    assert "conflicts with the topology's replication factor (" in message
+
+
+def test_an_exchange_level_isr_is_located_at_the_exchange(project_dir: Path, edit_topology: Callable) -> None:
+    def raise_binance_isr(topology: dict) -> None:
+        topology["asset_classes"]["crypto"]["exchanges"]["binance"].setdefault("config", {})["min.insync.replicas"] = 3
+
+    edit_topology(raise_binance_isr)
+    set_stack(project_dir, "bad", "  k2infra:replicationFactor: 2\n")
+    [message] = stack_problems(project_dir, "bad")
+    assert (
+        "Pulumi.bad.yaml:2: k2infra:replicationFactor: min.insync.replicas 3 exceeds the replication factor 2"
+        in message
+    )
+    assert (
+        "(topics: market.crypto.quotes.binance, market.crypto.reference_data.binance, market.crypto.trades.binance)"
+        in message
+    )
+    assert "config/kafka/topics.yaml:" in message
+    assert message.endswith(
+        ": asset_classes.crypto.exchanges.binance.config[min.insync.replicas]; "
+        "set k2infra:minInsyncReplicas to at most 2 in this stack"
     )
 
 

@@ -25,7 +25,7 @@ from k2infra.live.cluster import (
     kafka_client_config,
     read_subjects,
 )
-from k2infra.live.verify import KINDS, Report, compare, render_table, run_verify, same_config_value
+from k2infra.live.verify import Kind, Report, compare, render_table, run_verify, same_config_value
 from k2infra.model.avro_canonical import canonical_schema
 from k2infra.model.plan import Plan
 from k2infra.model.settings import StackSettings
@@ -271,7 +271,7 @@ def test_json_document_shape_is_stable(plan: Plan) -> None:
     ]
     trades = next(t for t in document["topics"] if t["name"] == TRADES)
     assert (trades["status"], trades["end_offsets"], trades["differences"]) == ("drift", 1234, ["partitions"])
-    assert {d["kind"] for d in document["differences"]} <= set(KINDS)
+    assert {d["kind"] for d in document["differences"]} <= set(Kind)
 
 
 def test_table_lists_topics_and_subjects_then_one_summary_line(plan: Plan) -> None:
