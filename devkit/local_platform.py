@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 PLATFORM_SH = REPO_ROOT / "tools" / "platform.sh"
 
 ENV_BOOTSTRAP = "K2_BOOTSTRAP_SERVERS"
