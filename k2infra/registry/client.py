@@ -182,13 +182,13 @@ class RegistryClient:
                 raise
         return _level(self._request("GET", "/config", subject=subject))
 
-    def register(self, subject: str, schema: str, schema_type: str = "AVRO") -> dict[str, Any]:
-        """POST a schema; returns the registry's body (always has ``id``)."""
+    def register(self, subject: str, schema: str) -> dict[str, Any]:
+        """POST an Avro schema; returns the registry's body (always has ``id``)."""
         body = self._request(
             "POST",
             f"/subjects/{_q(subject)}/versions",
             subject=subject,
-            json_body=_schema_body(schema, schema_type),
+            json_body={"schema": schema},
         )
         if not isinstance(body, dict) or not isinstance(body.get("id"), int):
             raise RegistryError(
@@ -199,14 +199,14 @@ class RegistryClient:
             )
         return body
 
-    def lookup(self, subject: str, schema: str, schema_type: str = "AVRO") -> dict[str, Any] | None:
+    def lookup(self, subject: str, schema: str) -> dict[str, Any] | None:
         """The version of ``subject`` holding ``schema`` (``{id, version, ...}``), or None."""
         try:
             body = self._request(
                 "POST",
                 f"/subjects/{_q(subject)}",
                 subject=subject,
-                json_body=_schema_body(schema, schema_type),
+                json_body={"schema": schema},
             )
         except RegistryNotFoundError as exc:
             if exc.error_code in (SUBJECT_NOT_FOUND, SCHEMA_NOT_FOUND, SUBJECT_SOFT_DELETED):
@@ -241,7 +241,7 @@ class RegistryClient:
             raise
         return [int(v) for v in body] if isinstance(body, list) else []
 
-    def check_compatibility(self, subject: str, schema: str, schema_type: str = "AVRO") -> tuple[bool, list[str]]:
+    def check_compatibility(self, subject: str, schema: str) -> tuple[bool, list[str]]:
         """Is ``schema`` compatible with the latest version of ``subject``?
 
         Returns ``(is_compatible, reasons)``.  Asks with ``?verbose=true`` (the
@@ -250,7 +250,7 @@ class RegistryClient:
         compatible with anything.
         """
         path = f"/compatibility/subjects/{_q(subject)}/versions/latest"
-        body_in = _schema_body(schema, schema_type)
+        body_in = {"schema": schema}
         try:
             try:
                 body = self._request("POST", path, subject=subject, json_body=body_in, params={"verbose": "true"})
@@ -467,14 +467,6 @@ class _BearerAuth(requests.auth.AuthBase):
 
 def _q(subject: str) -> str:
     return quote(subject, safe="")
-
-
-def _schema_body(schema: str, schema_type: str) -> dict[str, Any]:
-    body: dict[str, Any] = {"schema": schema}
-    # AVRO is every registry's default; registries predating schemaType reject the field.
-    if schema_type and schema_type.upper() != "AVRO":
-        body["schemaType"] = schema_type.upper()
-    return body
 
 
 def _level(body: Any) -> str | None:
