@@ -31,7 +31,7 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-LEVELS = set(COMPATIBILITY_LEVELS)
+LEVELS = frozenset(COMPATIBILITY_LEVELS)
 
 
 @dataclass
@@ -332,6 +332,7 @@ class FakeRegistry:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 status, payload, headers = fake.handle(self.command, self.path, self.headers, body)
+                headers = dict(headers)  # a fault's headers serve every time it fires
                 if isinstance(payload, (dict, list)):
                     data = json.dumps(payload).encode()
                     ctype = "application/vnd.schemaregistry.v1+json"

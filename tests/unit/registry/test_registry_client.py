@@ -334,6 +334,15 @@ def test_422_invalid_schema(fake_registry):
     assert "HTTP 422" in message and "42201" in message and "Invalid schema" in message and SUBJECT in message
 
 
+def test_a_redirect_is_reported_not_followed(fake_registry):
+    fake_registry.fail("GET", "/versions/latest", 307, times=99, headers={"Location": "http://u:pw@other:8081/v7"})
+    with pytest.raises(RegistryError) as info:
+        client(fake_registry, max_retries=3).get_latest(SUBJECT)
+    assert "answered with a redirect (HTTP 307)" in str(info.value)
+    assert "set the connection URL to the final address (http://other:8081/v7)" in str(info.value)
+    assert len(fake_registry.calls()) == 1
+
+
 def test_sanitize_url_drops_userinfo():
     assert sanitize_url("https://u:p@reg.example:8081/apis/ccompat/v7") == "https://reg.example:8081/apis/ccompat/v7"
     assert sanitize_url("http://reg:8081") == "http://reg:8081"
@@ -362,12 +371,23 @@ def test_compatibility_check_of_a_new_subject_is_compatible(fake_registry):
 def test_soft_and_permanent_delete(fake_registry):
     fake_registry.seed(SUBJECT, V1)
     c = client(fake_registry)
+
+    def sent() -> list[tuple[str, dict]]:
+        seen = [(r.method, r.query) for r in fake_registry.calls()]
+        fake_registry.clear_log()
+        return seen
+
     assert c.delete_subject(SUBJECT) is True
     assert fake_registry.subjects[SUBJECT][0]["deleted"] is True
+    assert sent() == [("DELETE", {})]
     assert c.delete_subject(SUBJECT) is False  # already soft-deleted
+    assert sent() == [("DELETE", {})]
     assert c.delete_subject(SUBJECT, permanent=True) is True
     assert SUBJECT not in fake_registry.subjects
+    assert sent() == [("DELETE", {}), ("DELETE", {"permanent": "true"})]
+    # gone: the soft delete's 40401 ends it, nothing permanent is asked
     assert c.delete_subject(SUBJECT) is False and c.delete_subject(SUBJECT, permanent=True) is False
+    assert sent() == [("DELETE", {}), ("DELETE", {})]
 
 
 def test_config_read_falls_back_to_global(fake_registry):

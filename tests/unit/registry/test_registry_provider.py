@@ -514,17 +514,25 @@ def test_hard_delete(provider, fake_registry):
     assert SUBJECT not in fake_registry.subjects
 
 
-def test_delete_of_a_missing_subject_is_not_an_error(provider, fake_registry):
-    outs = state(_created(fake_registry))
+@pytest.mark.parametrize("hard_delete", [False, True], ids=["soft", "hard"])
+def test_delete_of_a_missing_subject_is_not_an_error(provider, fake_registry, hard_delete):
+    outs = state(_created(fake_registry, hard_delete=hard_delete))
     fake_registry.subjects.clear()
+    fake_registry.clear_log()
     provider.delete(SUBJECT, outs)
-    provider.delete(SUBJECT, {**outs, "hard_delete": True})
+    # one soft delete, answered 40401 "subject not found": nothing more is asked, even for a hard delete
+    [sent] = fake_registry.calls()
+    assert (sent.method, sent.path, sent.query) == ("DELETE", f"/subjects/{SUBJECT}", {})
+    assert fake_registry.subjects == {}
 
 
 def test_hard_delete_of_a_soft_deleted_subject(provider, fake_registry):
     outs = state(_created(fake_registry))
     provider.delete(SUBJECT, outs)
+    fake_registry.clear_log()
     provider.delete(SUBJECT, {**outs, "hard_delete": True})
+    # the soft delete answers 40404 "soft-deleted": the permanent delete follows
+    assert [(c.method, c.query) for c in fake_registry.calls()] == [("DELETE", {}), ("DELETE", {"permanent": "true"})]
     assert SUBJECT not in fake_registry.subjects
 
 
