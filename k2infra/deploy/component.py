@@ -94,7 +94,6 @@ class TopicPlatform(pulumi.ComponentResource):
                 SchemaSubjectArgs(
                     subject=spec.subject,
                     schema=spec.schema,
-                    schema_type="AVRO",
                     compatibility=spec.compatibility,
                     connection=connection,
                     hard_delete=settings.hard_delete_subjects,

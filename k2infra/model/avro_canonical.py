@@ -1,4 +1,7 @@
-"""Canonical text of a schema, for deciding whether a schema *changed*.
+"""Canonical text of an Avro schema, for deciding whether a schema *changed*.
+
+k2infra registers Avro only; text of any other schema type (a registry may hold
+JSON or Protobuf schemas registered by someone else) is reported as unreadable.
 
 Why not Avro Parsing Canonical Form (PCF)?  PCF keeps only what is needed to
 *read* bytes: it drops ``default``, ``doc``, ``aliases``, ``order``,
@@ -36,35 +39,30 @@ from typing import Any
 
 PRIMITIVES = frozenset({"null", "boolean", "int", "long", "float", "double", "bytes", "string"})
 NAMED = frozenset({"record", "error", "enum", "fixed"})
-SCHEMA_TYPES = ("AVRO", "JSON", "PROTOBUF")
 
 
 class SchemaTextError(ValueError):
-    """The schema text is not a valid schema of its declared type."""
+    """The schema text is not a valid Avro schema."""
 
 
 def canonical_schema(text: str, schema_type: str = "AVRO") -> str:
-    """Return the canonical text of ``text``; raise SchemaTextError if invalid."""
-    schema_type = (schema_type or "AVRO").upper()
+    """Return the canonical text of ``text``; raise SchemaTextError if it is not a valid Avro schema.
+
+    ``schema_type`` is the type a registry reports for the text (``schemaType``, AVRO when absent).
+    """
+    if (schema_type or "AVRO").upper() != "AVRO":
+        raise SchemaTextError(f"not an Avro schema but {schema_type}; k2infra registers Avro schemas only")
     if not isinstance(text, str) or not text.strip():
         raise SchemaTextError("the schema is empty")
-    if schema_type == "PROTOBUF":
-        # No parser here: only line endings and trailing blanks are normalised.
-        lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-        return "\n".join(line.rstrip() for line in lines).strip()
     try:
         raw = json.loads(text)
     except json.JSONDecodeError as exc:
         raise SchemaTextError(f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
-    if schema_type == "JSON":
-        return _dump(raw)
-    if schema_type != "AVRO":
-        raise SchemaTextError(f"unknown schema type {schema_type!r}; expected one of {SCHEMA_TYPES}")
     validate_avro(raw)
     return _dump(_normalise(raw, ""))
 
 
-def minified_schema(text: str, schema_type: str = "AVRO") -> str:
+def minified_schema(text: str) -> str:
     """The text sent to the registry: the schema as written, whitespace removed.
 
     Key order and namespaces are kept as the author wrote them, so the stored
@@ -72,8 +70,6 @@ def minified_schema(text: str, schema_type: str = "AVRO") -> str:
     de-duplicate by the bytes of the text (Apicurio hashes content) see the
     same bytes for a reformatted file.
     """
-    if (schema_type or "AVRO").upper() == "PROTOBUF":
-        return text
     return json.dumps(json.loads(text), separators=(",", ":"), ensure_ascii=False)
 
 

@@ -7,13 +7,16 @@ URL is whatever the caller passes (no path is appended).
 Faults:
 
 * every request has a connect and a read timeout;
-* connection errors, timeouts, HTTP 5xx and 429 are retried a bounded number
-  of times with exponential backoff and jitter (``Retry-After`` is honoured,
-  capped); every request this client makes is idempotent on the registry
-  (registering a schema the subject already holds returns the existing id), so
-  a retry after a lost response is safe;
-* other statuses raise a specific ``RegistryError`` subclass whose message
-  names the subject, the method and URL, and the registry's own message.
+* connection errors, timeouts, HTTP 429, 500, 502, 503 and 504 are retried by
+  urllib3's ``Retry`` mounted on the session (``retry_policy``): bounded, with
+  exponential backoff and jitter, ``Retry-After`` honoured but capped.  POST
+  is retried too: every request this client makes is idempotent on the
+  registry (registering a schema the subject already holds returns the
+  existing id; lookups and compatibility checks are reads; a repeated delete
+  finds the subject gone), so a retry after a lost response is safe;
+* what outlasts the retries, and every other status, raises a specific
+  ``RegistryError`` subclass whose message names the subject, the method and
+  URL, and the registry's own message.
 
 Credentials are sent as headers only, are never part of a message (the URL is
 printed without any ``user:password@`` part and known secret values are
@@ -25,14 +28,14 @@ from __future__ import annotations
 
 import base64
 import json
-import random
-import time
-from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import requests
+import requests.adapters
 import requests.auth
+from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError, ReadTimeoutError
+from urllib3.util.retry import Retry
 
 CONTENT_TYPE = "application/vnd.schemaregistry.v1+json"
 ACCEPT = "application/vnd.schemaregistry.v1+json, application/vnd.schemaregistry+json; qs=0.9, application/json; qs=0.5"
@@ -41,7 +44,8 @@ DEFAULT_CONNECT_TIMEOUT = 5.0
 DEFAULT_READ_TIMEOUT = 30.0
 DEFAULT_MAX_RETRIES = 4
 DEFAULT_BACKOFF = 0.5
-MAX_BACKOFF = 10.0
+MAX_BACKOFF = 10
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 # Confluent error codes (also used by Karapace, Redpanda and Apicurio ccompat).
 SUBJECT_NOT_FOUND = 40401
@@ -133,18 +137,17 @@ class RegistryClient:
         read_timeout: float = DEFAULT_READ_TIMEOUT,
         max_retries: int = DEFAULT_MAX_RETRIES,
         backoff: float = DEFAULT_BACKOFF,
-        session: requests.Session | None = None,
-        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if not url or not isinstance(url, str):
             raise ValueError("the registry URL is empty")
         self.base_url = url.rstrip("/")
         self.connect_timeout = float(connect_timeout)
         self.read_timeout = float(read_timeout)
-        self.max_retries = max(0, int(max_retries))
-        self.backoff = max(0.0, float(backoff))
-        self._sleep = sleep
-        self._session = session or requests.Session()
+        self.retry = retry_policy(max(0, int(max_retries)), max(0.0, float(backoff)))
+        self._session = requests.Session()
+        adapter = requests.adapters.HTTPAdapter(max_retries=self.retry)
+        self._session.mount("http://", adapter)
+        self._session.mount("https://", adapter)
         self._secrets = [s for s in (password, token) if s]
         # Credentials go through ``auth=`` so that requests never substitutes ~/.netrc ones.
         self._auth: requests.auth.AuthBase | None
@@ -179,13 +182,13 @@ class RegistryClient:
                 raise
         return _level(self._request("GET", "/config", subject=subject))
 
-    def register(self, subject: str, schema: str, schema_type: str = "AVRO") -> dict[str, Any]:
-        """POST a schema; returns the registry's body (always has ``id``)."""
+    def register(self, subject: str, schema: str) -> dict[str, Any]:
+        """POST an Avro schema; returns the registry's body (always has ``id``)."""
         body = self._request(
             "POST",
             f"/subjects/{_q(subject)}/versions",
             subject=subject,
-            json_body=_schema_body(schema, schema_type),
+            json_body={"schema": schema},
         )
         if not isinstance(body, dict) or not isinstance(body.get("id"), int):
             raise RegistryError(
@@ -196,14 +199,14 @@ class RegistryClient:
             )
         return body
 
-    def lookup(self, subject: str, schema: str, schema_type: str = "AVRO") -> dict[str, Any] | None:
+    def lookup(self, subject: str, schema: str) -> dict[str, Any] | None:
         """The version of ``subject`` holding ``schema`` (``{id, version, ...}``), or None."""
         try:
             body = self._request(
                 "POST",
                 f"/subjects/{_q(subject)}",
                 subject=subject,
-                json_body=_schema_body(schema, schema_type),
+                json_body={"schema": schema},
             )
         except RegistryNotFoundError as exc:
             if exc.error_code in (SUBJECT_NOT_FOUND, SCHEMA_NOT_FOUND, SUBJECT_SOFT_DELETED):
@@ -238,7 +241,7 @@ class RegistryClient:
             raise
         return [int(v) for v in body] if isinstance(body, list) else []
 
-    def check_compatibility(self, subject: str, schema: str, schema_type: str = "AVRO") -> tuple[bool, list[str]]:
+    def check_compatibility(self, subject: str, schema: str) -> tuple[bool, list[str]]:
         """Is ``schema`` compatible with the latest version of ``subject``?
 
         Returns ``(is_compatible, reasons)``.  Asks with ``?verbose=true`` (the
@@ -247,7 +250,7 @@ class RegistryClient:
         compatible with anything.
         """
         path = f"/compatibility/subjects/{_q(subject)}/versions/latest"
-        body_in = _schema_body(schema, schema_type)
+        body_in = {"schema": schema}
         try:
             try:
                 body = self._request("POST", path, subject=subject, json_body=body_in, params={"verbose": "true"})
@@ -318,66 +321,69 @@ class RegistryClient:
         if json_body is not None:
             headers["Content-Type"] = CONTENT_TYPE
             data = json.dumps(json_body).encode()
-        attempts = self.max_retries + 1
-        last: tuple[str, str] = ("", "")
-        for attempt in range(attempts):
-            retry_after: float | None = None
-            try:
-                response = self._session.request(
-                    method,
-                    url,
-                    params=params,
-                    data=data,
-                    headers=headers,
-                    auth=self._auth,
-                    timeout=(self.connect_timeout, self.read_timeout),
-                    allow_redirects=False,
-                )
-            except requests.exceptions.Timeout as exc:
-                kind = "connect" if isinstance(exc, requests.exceptions.ConnectTimeout) else "read"
-                last = ("timeout", f"{kind} timeout")
-            except requests.exceptions.ConnectionError as exc:
-                last = ("connection", f"connection failed ({type(exc).__name__})")
-            else:
-                status = response.status_code
-                if status < 300:
-                    return _json_or_none(response)
-                if status >= 500 or status == 429:
-                    last = ("status", self._status_summary(response))
-                    retry_after = _retry_after(response)
-                else:
-                    raise self._error(response, method, shown, subject)
-            if attempt + 1 < attempts:
-                self._sleep(self._delay(attempt, retry_after))
-        what, detail = last
-        tried = f"{attempts} attempt{'s' if attempts != 1 else ''}"
-        if what == "timeout":
-            raise RegistryTimeoutError(
-                f"Schema Registry timed out for subject '{subject}' at {method} {shown}: "
-                f"{detail} on each of {tried} (connect timeout {self.connect_timeout:g}s, "
-                f"read timeout {self.read_timeout:g}s)",
-                subject=subject,
-                url=shown,
+        try:
+            response = self._session.request(
+                method,
+                url,
+                params=params,
+                data=data,
+                headers=headers,
+                auth=self._auth,
+                timeout=(self.connect_timeout, self.read_timeout),
+                allow_redirects=False,
             )
-        if what == "connection":
+        except requests.exceptions.RequestException as exc:
+            raise self._failure(exc, method, shown, subject) from None
+        status = response.status_code
+        if status < 300:
+            return _json_or_none(response)
+        if status >= 500 or status == 429:
+            # Retry hands the last answer back once it gives up (raise_on_status=False).
+            retries = getattr(response.raw, "retries", None)
+            tried = _attempts(len(retries.history) + 1 if isinstance(retries, Retry) else 1)
             raise RegistryUnavailableError(
-                f"Schema Registry unreachable for subject '{subject}' at {method} {shown}: "
-                f"{detail} on each of {tried}; is the registry running and the URL right?",
+                f"Schema Registry kept failing for subject '{subject}' at {method} {shown} after {tried}: "
+                f"{self._status_summary(response)}",
+                subject=subject,
+                url=shown,
+                status=status,
+            )
+        raise self._error(response, method, shown, subject)
+
+    def _failure(
+        self, exc: requests.exceptions.RequestException, method: str, shown: str, subject: str
+    ) -> RegistryError:
+        """The error for a request that got no answer, after every retry."""
+        # requests wraps urllib3's error; retries that ran out are a MaxRetryError carrying the last one.
+        cause = exc.args[0] if exc.args else None
+        reason = cause.reason if isinstance(cause, MaxRetryError) else cause
+        # Each failure without an answer uses up one of ``total``: giving up means every attempt was made.
+        tried = _attempts(self.retry.total + 1)
+        connect = isinstance(exc, requests.exceptions.ConnectTimeout) or (
+            isinstance(reason, ConnectTimeoutError) and not isinstance(reason, NewConnectionError)
+        )
+        if connect or isinstance(exc, requests.exceptions.Timeout) or isinstance(reason, ReadTimeoutError):
+            return RegistryTimeoutError(
+                f"Schema Registry timed out for subject '{subject}' at {method} {shown}: "
+                f"{'connect' if connect else 'read'} timeout on each of {tried} (connect timeout "
+                f"{self.connect_timeout:g}s, read timeout {self.read_timeout:g}s)",
                 subject=subject,
                 url=shown,
             )
-        raise RegistryUnavailableError(
-            f"Schema Registry kept failing for subject '{subject}' at {method} {shown} after {tried}: {detail}",
+        if isinstance(exc, requests.exceptions.ConnectionError):
+            return RegistryUnavailableError(
+                f"Schema Registry unreachable for subject '{subject}' at {method} {shown}: "
+                f"connection failed ({type(exc).__name__}) on each of {tried}; is the registry running "
+                "and the URL right?",
+                subject=subject,
+                url=shown,
+            )
+        return RegistryError(
+            f"Schema Registry request failed for subject '{subject}' at {method} {shown}: "
+            f"{type(exc).__name__}: {self._scrub(str(exc))[:300]}",
             subject=subject,
             url=shown,
         )
-
-    def _delay(self, attempt: int, retry_after: float | None) -> float:
-        ceiling = min(MAX_BACKOFF, self.backoff * (2**attempt))
-        delay = ceiling / 2 + random.uniform(0, ceiling / 2)  # "equal jitter"
-        if retry_after is not None:
-            delay = max(delay, min(retry_after, MAX_BACKOFF))
-        return delay
 
     def _status_summary(self, response: requests.Response) -> str:
         code, message = _error_body(response)
@@ -463,14 +469,6 @@ def _q(subject: str) -> str:
     return quote(subject, safe="")
 
 
-def _schema_body(schema: str, schema_type: str) -> dict[str, Any]:
-    body: dict[str, Any] = {"schema": schema}
-    # AVRO is every registry's default; registries predating schemaType reject the field.
-    if schema_type and schema_type.upper() != "AVRO":
-        body["schemaType"] = schema_type.upper()
-    return body
-
-
 def _level(body: Any) -> str | None:
     if isinstance(body, dict):
         value = body.get("compatibilityLevel") or body.get("compatibility")
@@ -505,11 +503,27 @@ def _error_body(response: requests.Response) -> tuple[int | None, str]:
     return None, str(body)[:300]
 
 
-def _retry_after(response: requests.Response) -> float | None:
-    value = response.headers.get("Retry-After")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None
+def retry_policy(max_retries: int, backoff: float) -> Retry:
+    """The client's urllib3 ``Retry``: at most ``max_retries`` retries, none waiting over ``MAX_BACKOFF``.
+
+    urllib3 retries at once the first time, then waits ``backoff * 2**(n-1)`` plus up to ``backoff``
+    of jitter before retry ``n``; a ``Retry-After`` header replaces that wait.
+    """
+    return Retry(
+        total=max_retries,
+        connect=max_retries,
+        read=max_retries,
+        status=max_retries,
+        allowed_methods=None,  # every method: see the module docstring
+        status_forcelist=RETRY_STATUSES,
+        backoff_factor=backoff,
+        backoff_jitter=backoff,
+        backoff_max=MAX_BACKOFF,
+        respect_retry_after_header=True,
+        retry_after_max=MAX_BACKOFF,
+        raise_on_status=False,
+    )
+
+
+def _attempts(count: int) -> str:
+    return f"{count} attempt{'s' if count != 1 else ''}"

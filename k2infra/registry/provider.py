@@ -1,10 +1,10 @@
 """Pulumi dynamic provider: one Schema Registry subject as one Pulumi resource.
 
 The resource id is the subject name.  Inputs (see ``resource.py``): ``subject``,
-``schema`` (schema text), ``schema_type``, ``compatibility``, ``connection``
-(``url`` plus optional ``username``/``password`` or ``token`` and timeouts),
-``hard_delete`` and ``topics``.  Outputs repeat every input and add
-``schema_id``, ``version`` and ``canonical_schema``.
+``schema`` (Avro schema text), ``compatibility``, ``connection`` (``url`` plus
+optional ``username``/``password`` or ``token``) and ``hard_delete``.  Outputs
+repeat every input and add ``schema_id`` and ``version``.  The HTTP client's
+timeouts and retries are its defaults (``client.py``).
 
 Lifecycle, and why
 ------------------
@@ -33,11 +33,11 @@ diff (never touches the network; gets the *old outputs* and new inputs)
     namespace spelling are no change; defaults, docs, logical types are; see
     that module for why not Avro Parsing Canonical Form).  ``subject`` replaces
     (create the new subject, then delete the old one: they never collide).
-    Compatibility, schema type, topics, ``hard_delete`` and the connection are
-    in-place updates.  A connection change (URL moved, password rotated) must
-    be an update even though it changes nothing in the registry: ``read`` and
-    ``delete`` only receive the stored *outputs*, so the outputs must carry the
-    current connection; that update makes no HTTP call.
+    Compatibility, ``hard_delete`` and the connection are in-place updates.
+    A connection change (URL moved, password rotated) must be an update even
+    though it changes nothing in the registry: ``read`` and ``delete`` only
+    receive the stored *outputs*, so the outputs must carry the current
+    connection; that update makes no HTTP call.
 
 create
     ``PUT /config/{s}`` (compatibility), then ``POST /subjects/{s}/versions``.
@@ -71,6 +71,15 @@ delete
     soft delete followed by ``?permanent=true`` (Confluent refuses a permanent
     delete of a live subject).  A subject that is already gone is not an error.
 
+State written by earlier versions
+---------------------------------
+Stacks created before the cleanup hold inputs and outputs this provider no
+longer has: ``schema_type`` (always AVRO), ``topics`` and ``canonical_schema``.
+They are ignored: ``check`` and ``diff`` look only at the properties above (so
+such a stack shows no change and nothing is replaced), and ``create``,
+``update`` and ``read`` write outputs without them (a refresh drops them from
+the state; it changes nothing in the registry).
+
 Credentials and pickling
 ------------------------
 Pulumi pickles the provider *instance* with dill into the state
@@ -103,19 +112,10 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 
-from k2infra.model.avro_canonical import (
-    SCHEMA_TYPES,
-    SchemaTextError,
-    canonical_schema,
-    field_changes,
-    minified_schema,
-)
+from k2infra.model.avro_canonical import SchemaTextError, canonical_schema, field_changes, minified_schema
 from k2infra.model.schemas import COMPATIBILITY_LEVELS
 from k2infra.registry.client import (
-    DEFAULT_BACKOFF,
-    DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_MAX_RETRIES,
-    DEFAULT_READ_TIMEOUT,
     RegistryClient,
     RegistryError,
     RegistryIncompatibleError,
@@ -125,16 +125,9 @@ from k2infra.registry.client import (
 )
 
 # Keys of the ``connection`` input.
-CONNECTION_KEYS = (
-    "url",
-    "username",
-    "password",
-    "token",
-    "connect_timeout",
-    "read_timeout",
-    "max_retries",
-    "retry_backoff",
-)
+CONNECTION_KEYS = ("url", "username", "password", "token")
+# The outputs: the inputs echoed, plus what the registry assigned.
+OUTPUT_KEYS = ("subject", "schema", "compatibility", "connection", "hard_delete", "schema_id", "version")
 
 # Registry verdicts are reported against the resource, not the ``schema`` property: the engine
 # would otherwise print the whole schema text before the reason.
@@ -168,30 +161,15 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _schema_type(props: dict[str, Any]) -> str:
-    value = props.get("schema_type") or "AVRO"
-    return value.upper() if isinstance(value, str) else "AVRO"
-
-
 def _canonical_of(props: dict[str, Any]) -> str | None:
     """Canonical schema of a property bag, or None if absent/invalid/unknown."""
     schema = props.get("schema")
     if not isinstance(schema, str) or is_unknown(schema):
         return None
     try:
-        return canonical_schema(schema, _schema_type(props))
+        return canonical_schema(schema)
     except SchemaTextError:
         return None
-
-
-def _old_canonical(olds: dict[str, Any]) -> str | None:
-    """Canonical schema of stored outputs: recomputed from the stored text with today's
-    algorithm (so a change of algorithm never shows as a diff), else the stored value."""
-    computed = _canonical_of(olds)
-    if computed is not None:
-        return computed
-    stored = olds.get("canonical_schema")
-    return stored if isinstance(stored, str) and not is_unknown(stored) else None
 
 
 def _connection(props: dict[str, Any]) -> dict[str, Any]:
@@ -199,7 +177,7 @@ def _connection(props: dict[str, Any]) -> dict[str, Any]:
     return conn if isinstance(conn, dict) else {}
 
 
-def _client(props: dict[str, Any], *, max_retries_cap: int | None = None) -> RegistryClient:
+def _client(props: dict[str, Any], *, max_retries: int = DEFAULT_MAX_RETRIES) -> RegistryClient:
     """A fresh HTTP client from a property bag; never stored on the provider."""
     conn = _connection(props)
     url = conn.get("url")
@@ -208,16 +186,12 @@ def _client(props: dict[str, Any], *, max_retries_cap: int | None = None) -> Reg
             f"no Schema Registry URL (connection.url) for subject '{props.get('subject')}'",
             subject=props.get("subject"),
         )
-    retries = int(_number(conn.get("max_retries"), DEFAULT_MAX_RETRIES))
     return RegistryClient(
         url,
         username=conn.get("username") or None,
         password=conn.get("password") or None,
         token=conn.get("token") or None,
-        connect_timeout=_number(conn.get("connect_timeout"), DEFAULT_CONNECT_TIMEOUT),
-        read_timeout=_number(conn.get("read_timeout"), DEFAULT_READ_TIMEOUT),
-        max_retries=retries if max_retries_cap is None else min(retries, max_retries_cap),
-        backoff=_number(conn.get("retry_backoff"), DEFAULT_BACKOFF),
+        max_retries=max_retries,
     )
 
 
@@ -226,19 +200,10 @@ def _is_new_subject(olds: dict[str, Any], new: dict[str, Any]) -> bool:
     return not olds or olds.get("subject") != new.get("subject")
 
 
-def _number(value: Any, default: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return default
-    return float(value)
-
-
 def _normalised_connection(conn: dict[str, Any]) -> dict[str, Any]:
     out = {k: conn.get(k) for k in CONNECTION_KEYS if conn.get(k) not in (None, "")}
     if isinstance(out.get("url"), str):
         out["url"] = out["url"].rstrip("/")
-    for key in ("connect_timeout", "read_timeout", "max_retries", "retry_backoff"):
-        if key in out and isinstance(out[key], (int, float)):
-            out[key] = float(out[key])
     return out
 
 
@@ -254,12 +219,9 @@ class SchemaRegistryProvider(ResourceProvider):
         if failures or not self._needs_remote_check(olds, new):
             return CheckResult(news, failures)
         subject = new["subject"]
-        schema_type = _schema_type(new)
         try:
-            client = _client(new, max_retries_cap=1)
-            compatible, reasons = client.check_compatibility(
-                subject, minified_schema(new["schema"], schema_type), schema_type
-            )
+            client = _client(new, max_retries=1)
+            compatible, reasons = client.check_compatibility(subject, minified_schema(new["schema"]))
         except RegistryUnavailableError as exc:
             if _is_new_subject(olds, new):
                 # Nothing of ours is registered yet and the registry may be created in this very
@@ -294,7 +256,7 @@ class SchemaRegistryProvider(ResourceProvider):
             latest = client.get_latest(new["subject"])
         except RegistryError:
             return text
-        if not latest or not isinstance(latest.get("schema"), str) or _schema_type(new) != "AVRO":
+        if not latest or not isinstance(latest.get("schema"), str):
             return text
         changes = field_changes(latest["schema"], new["schema"])
         if not changes:
@@ -307,10 +269,6 @@ class SchemaRegistryProvider(ResourceProvider):
         subject = new.get("subject")
         if not is_unknown(subject) and (not isinstance(subject, str) or not subject.strip()):
             failures.append(CheckFailure("subject", "subject must be a non-empty string"))
-        schema_type = new.get("schema_type", "AVRO")
-        if not is_unknown(schema_type) and schema_type not in SCHEMA_TYPES:
-            failures.append(CheckFailure("schema_type", f"schema_type {schema_type!r} is not one of {SCHEMA_TYPES}"))
-            return failures
         level = new.get("compatibility")
         if not is_unknown(level) and level not in COMPATIBILITY_LEVELS:
             failures.append(
@@ -325,7 +283,7 @@ class SchemaRegistryProvider(ResourceProvider):
                 failures.append(CheckFailure("schema", f"schema of subject '{subject}' must be text"))
             else:
                 try:
-                    canonical_schema(schema, _schema_type(new))
+                    canonical_schema(schema)
                 except SchemaTextError as exc:
                     failures.append(CheckFailure("schema", f"schema of subject '{subject}' is invalid: {exc}"))
         conn = new.get("connection")
@@ -365,7 +323,7 @@ class SchemaRegistryProvider(ResourceProvider):
 
     @staticmethod
     def _needs_remote_check(olds: dict[str, Any], new: dict[str, Any]) -> bool:
-        for key in ("subject", "schema", "compatibility", "schema_type", "connection"):
+        for key in ("subject", "schema", "compatibility", "connection"):
             if is_unknown(new.get(key)):
                 return False  # preview with unknown inputs: the update will tell
         level = new.get("compatibility")
@@ -389,16 +347,12 @@ class SchemaRegistryProvider(ResourceProvider):
             changed.append("schema")
         else:
             new_canonical = _canonical_of(news)
-            if new_canonical is None or new_canonical != _old_canonical(olds):
+            if new_canonical is None or new_canonical != _canonical_of(olds):
                 changed.append("schema")
-        if _schema_type(olds) != _schema_type(news):
-            changed.append("schema_type")
         if olds.get("compatibility") != news.get("compatibility"):
             changed.append("compatibility")
         if bool(olds.get("hard_delete", False)) != bool(news.get("hard_delete", False)):
             changed.append("hard_delete")
-        if list(olds.get("topics") or []) != list(news.get("topics") or []):
-            changed.append("topics")
         if _normalised_connection(_connection(olds)) != _normalised_connection(_connection(news)):
             changed.append("connection")
         if not isinstance(olds.get("schema_id"), (int, float)):
@@ -414,7 +368,6 @@ class SchemaRegistryProvider(ResourceProvider):
     def create(self, props: dict[str, Any]) -> CreateResult:
         props = _plain(props)
         subject = props["subject"]
-        schema_type = _schema_type(props)
         level = props.get("compatibility")
         client = _client(props)
         level_pending = False
@@ -425,20 +378,20 @@ class SchemaRegistryProvider(ResourceProvider):
                 if exc.error_code is None or exc.error_code == 404:
                     raise  # wrong base URL, not "subject unknown"
                 level_pending = True  # registry needs the subject to exist first
-        schema_id, version = self._register(client, subject, props["schema"], schema_type)
+        schema_id, version = self._register(client, subject, props["schema"])
         if level_pending:
             client.set_compatibility(subject, level)
         return CreateResult(subject, self._outputs(props, schema_id, version))
 
     @staticmethod
-    def _register(client: RegistryClient, subject: str, schema: str, schema_type: str) -> tuple[int, int]:
+    def _register(client: RegistryClient, subject: str, schema: str) -> tuple[int, int]:
         """Register, then insist that the declared schema is the subject's latest version.
 
         A registry answers a schema the subject already holds with that version's id and registers
         nothing, even when a newer version exists (one registered outside Pulumi): reporting that old
         version as current would hide the drift and show it again on every refresh.
         """
-        schema_id, version = SchemaRegistryProvider._registered_version(client, subject, schema, schema_type)
+        schema_id, version = SchemaRegistryProvider._registered_version(client, subject, schema)
         latest = client.get_latest(subject)
         latest_version = latest.get("version") if latest else None
         if isinstance(latest_version, int) and latest_version != version:
@@ -452,20 +405,20 @@ class SchemaRegistryProvider(ResourceProvider):
         return schema_id, version
 
     @staticmethod
-    def _registered_version(client: RegistryClient, subject: str, schema: str, schema_type: str) -> tuple[int, int]:
-        text = minified_schema(schema, schema_type)
+    def _registered_version(client: RegistryClient, subject: str, schema: str) -> tuple[int, int]:
+        text = minified_schema(schema)
         try:
-            answer = client.register(subject, text, schema_type)
+            answer = client.register(subject, text)
         except RegistryIncompatibleError:
             # Some registries answer 409 to a schema the subject already holds.
-            found = client.lookup(subject, text, schema_type)
+            found = client.lookup(subject, text)
             if found is None or not isinstance(found.get("id"), int):
                 raise
             return int(found["id"]), int(found["version"])
         schema_id = int(answer["id"])
         if isinstance(answer.get("version"), int):
             return schema_id, int(answer["version"])
-        found = client.lookup(subject, text, schema_type)
+        found = client.lookup(subject, text)
         if found is not None and isinstance(found.get("version"), int):
             return int(found.get("id", schema_id)), int(found["version"])
         # The lookup did not recognise the text: find the version holding the id.
@@ -484,18 +437,14 @@ class SchemaRegistryProvider(ResourceProvider):
 
     @staticmethod
     def _outputs(props: dict[str, Any], schema_id: int, version: int) -> dict[str, Any]:
-        schema_type = _schema_type(props)
         return {
             "subject": props["subject"],
             "schema": props["schema"],
-            "schema_type": schema_type,
             "compatibility": props.get("compatibility"),
             "connection": _normalised_connection(_connection(props)),
             "hard_delete": bool(props.get("hard_delete", False)),
-            "topics": list(props.get("topics") or []),
             "schema_id": int(schema_id),
             "version": int(version),
-            "canonical_schema": canonical_schema(props["schema"], schema_type),
         }
 
     # ------------------------------------------------------------------ update
@@ -503,13 +452,9 @@ class SchemaRegistryProvider(ResourceProvider):
     def update(self, _id: str, _olds: dict[str, Any], _news: dict[str, Any]) -> UpdateResult:
         olds, news = _plain(_olds), _plain(_news)
         subject = news["subject"]
-        schema_type = _schema_type(news)
         level = news.get("compatibility")
-        schema_changed = (
-            _old_canonical(olds) != canonical_schema(news["schema"], schema_type)
-            or _schema_type(olds) != schema_type
-            or not isinstance(olds.get("schema_id"), (int, float))
-        )
+        registered = isinstance(olds.get("schema_id"), (int, float))
+        schema_changed = not registered or _canonical_of(olds) != canonical_schema(news["schema"])
         level_changed = level != olds.get("compatibility")
         schema_id, version = olds.get("schema_id"), olds.get("version")
         if level_changed or schema_changed:
@@ -517,7 +462,7 @@ class SchemaRegistryProvider(ResourceProvider):
             if level_changed and level:
                 client.set_compatibility(subject, level)
             if schema_changed:
-                schema_id, version = self._register(client, subject, news["schema"], schema_type)
+                schema_id, version = self._register(client, subject, news["schema"])
         return UpdateResult(self._outputs(news, int(schema_id), int(version)))
 
     # -------------------------------------------------------------------- read
@@ -530,28 +475,23 @@ class SchemaRegistryProvider(ResourceProvider):
         latest = client.get_latest(subject)
         if latest is None:
             return ReadResult("", {})  # gone (or soft-deleted): refresh drops it
-        outs = dict(props)
-        outs.pop("__provider", None)
-        schema_type = (latest.get("schemaType") or _schema_type(props)).upper()
+        # Only today's outputs: keys that earlier versions wrote (see module docstring) are dropped.
+        outs = {key: props[key] for key in OUTPUT_KEYS if key in props}
+        outs["connection"] = _normalised_connection(_connection(props))
         same_version = latest.get("id") == props.get("schema_id") and latest.get("version") == props.get("version")
         if not same_version:
             registry_text = latest.get("schema")
             try:
-                registry_canonical = canonical_schema(registry_text, schema_type)
-            except (SchemaTextError, TypeError):
+                registry_canonical = canonical_schema(registry_text)
+            except (SchemaTextError, TypeError):  # not Avro (a JSON or Protobuf schema): drift too
                 registry_canonical = None
             if registry_canonical is None or registry_canonical != _canonical_of(props):
                 outs["schema"] = registry_text
-                outs["canonical_schema"] = registry_canonical or registry_text
-                outs["schema_type"] = schema_type
             outs["schema_id"] = int(latest["id"])
             outs["version"] = int(latest["version"])
         level = client.get_compatibility(subject)
         if level:
             outs["compatibility"] = level
-        outs.setdefault("schema_type", schema_type)
-        if "canonical_schema" not in outs and isinstance(outs.get("schema"), str):
-            outs["canonical_schema"] = _canonical_of(outs) or outs["schema"]
         return ReadResult(subject, outs)
 
     # ------------------------------------------------------------------ delete

@@ -6,7 +6,7 @@ as floats, ``None`` values are dropped, ``__provider`` is present), ``check`` ge
 ``diff``/``update`` the stored *outputs*, ``read``/``delete`` the stored outputs.  What the registry
 holds afterwards is checked with the project's registry client.
 
-Subjects are named ``market.it<random>.<n>.trades-value``: unique per run, so nothing that exists on
+Subjects are named ``market.it<random>.<random>.trades-value``: unique per run, so nothing that exists on
 the platform is ever touched; each test hard-deletes its subject, and the module sweeps the run's
 prefix at the end.
 """
@@ -14,7 +14,6 @@ prefix at the end.
 from __future__ import annotations
 
 import copy
-import itertools
 import json
 import secrets
 import socket
@@ -31,7 +30,7 @@ from pulumi.runtime import rpc
 from devkit.local_platform import LocalPlatform
 from k2infra.model.avro_canonical import canonical_schema, minified_schema
 from k2infra.registry.client import RegistryClient, RegistryError, RegistryIncompatibleError, RegistryNotFoundError
-from k2infra.registry.provider import SchemaRegistryProvider
+from k2infra.registry.provider import OUTPUT_KEYS, SchemaRegistryProvider
 
 pytestmark = pytest.mark.integration
 
@@ -88,8 +87,6 @@ def closed_port() -> int:
 
 # -- fixtures -------------------------------------------------------------------------------------
 
-_numbers = itertools.count(1)
-
 
 @pytest.fixture(scope="module")
 def registry(platform: LocalPlatform) -> RegistryClient:
@@ -110,7 +107,7 @@ def run_prefix(registry: RegistryClient) -> Iterator[str]:
 
 @pytest.fixture
 def subject(run_prefix: str, registry: RegistryClient) -> Iterator[str]:
-    name = f"{run_prefix}{next(_numbers)}.trades-value"
+    name = f"{run_prefix}{secrets.token_hex(3)}.trades-value"
     yield name
     registry.delete_subject(name, permanent=True)
 
@@ -125,16 +122,14 @@ def inputs(platform: LocalPlatform, subject: str):
     """Build the resource inputs of ``subject`` (engine-shaped), with overrides."""
 
     def build(schema: dict[str, Any] | str = TRADE_V1, **over: Any) -> dict[str, Any]:
-        connection = {"url": platform.schema_registry_url, "max_retries": 1, "retry_backoff": 0.1}
+        connection = {"url": platform.schema_registry_url}
         connection.update(over.pop("connection", {}))
         bag = {
             "subject": subject,
             "schema": avsc(schema) if isinstance(schema, dict) else schema,
-            "schema_type": "AVRO",
             "compatibility": "BACKWARD",
             "connection": connection,
             "hard_delete": False,
-            "topics": [TOPIC],
             "__provider": PROVIDER,
         }
         bag.update(over)
@@ -177,12 +172,11 @@ def test_create_sets_the_level_and_registers_version_1(
 
     assert result.id == subject
     outs = result.outs
+    assert tuple(outs) == OUTPUT_KEYS
     assert isinstance(outs["schema_id"], int) and outs["version"] == 1
-    assert (outs["subject"], outs["compatibility"], outs["schema_type"]) == (subject, "BACKWARD", "AVRO")
-    assert outs["topics"] == [TOPIC] and outs["hard_delete"] is False
+    assert (outs["subject"], outs["compatibility"], outs["hard_delete"]) == (subject, "BACKWARD", False)
     assert outs["schema"] == avsc(TRADE_V1)
-    assert outs["canonical_schema"] == canonical_schema(avsc(TRADE_V1))
-    assert outs["connection"]["url"] == platform.schema_registry_url
+    assert outs["connection"] == {"url": platform.schema_registry_url}
 
     assert registry.list_versions(subject) == [1]
     latest = registry.get_latest(subject)
@@ -206,7 +200,6 @@ def test_create_again_with_the_same_schema_adopts_the_same_id_and_version(
 
     assert (again["schema_id"], again["version"]) == (first["schema_id"], 1)
     assert (reformatted_again["schema_id"], reformatted_again["version"]) == (first["schema_id"], 1)
-    assert reformatted_again["canonical_schema"] == first["canonical_schema"]
     assert registry.list_versions(subject) == [1]
     assert registry.get_compatibility(subject) == "BACKWARD"
 
@@ -272,7 +265,7 @@ def test_a_compatible_change_passes_check_and_update_registers_version_2(
 
     assert updated["version"] == 2
     assert updated["schema_id"] != v1["id"]
-    assert updated["canonical_schema"] == canonical_schema(avsc(TRADE_V2_COMPATIBLE))
+    assert updated["schema"] == avsc(TRADE_V2_COMPATIBLE)
     assert registry.list_versions(subject) == [1, 2]
     assert registry.get_version(subject, 1) == v1  # version 1 stays as it was
     latest = registry.get_latest(subject)
@@ -362,7 +355,6 @@ def test_read_reports_a_version_registered_behind_its_back(
     drifted = provider.read(subject, stored(created)).outs
 
     assert (drifted["schema_id"], drifted["version"]) == (behind["id"], 2)
-    assert drifted["canonical_schema"] == canonical_schema(avsc(TRADE_V2_COMPATIBLE))
     assert canonical_schema(drifted["schema"]) == canonical_schema(avsc(TRADE_V2_COMPATIBLE))
     assert drifted["compatibility"] == "BACKWARD"
     # the next `up` sees the declared schema as a change
@@ -449,13 +441,19 @@ def test_hard_delete_of_a_subject_soft_deleted_behind_its_back_removes_it(
 
 @pytest.mark.parametrize("hard_delete", [False, True], ids=["soft", "hard"])
 def test_delete_of_a_missing_subject_is_fine(
-    provider: SchemaRegistryProvider, inputs, registry: RegistryClient, subject: str, hard_delete: bool
+    provider: SchemaRegistryProvider,
+    inputs,
+    registry: RegistryClient,
+    http_calls: list[tuple[str, str]],
+    subject: str,
+    hard_delete: bool,
 ) -> None:
-    bag = inputs(hard_delete=hard_delete)
-    state = stored({**bag, "schema_id": 1, "version": 1, "canonical_schema": canonical_schema(bag["schema"])})
+    state = stored({**inputs(hard_delete=hard_delete), "schema_id": 1, "version": 1})
 
     provider.delete(subject, state)
 
+    # one soft delete, which the registry answers "subject not found": nothing more is sent
+    assert http_calls == [("DELETE", f"{urlsplit(registry.base_url).path}/subjects/{subject}")]
     assert subject not in registry.list_subjects(include_deleted=True)
 
 
@@ -498,5 +496,48 @@ def test_an_unreachable_registry_fails_the_create_naming_subject_and_url(
 ) -> None:
     url = f"http://127.0.0.1:{closed_port()}/apis/ccompat/v7"
     with pytest.raises(RegistryError, match="unreachable") as failed:
-        provider.create(inputs(connection={"url": url, "max_retries": 0}))
+        provider.create(inputs(connection={"url": url}))
     assert f"subject '{subject}'" in str(failed.value) and url in str(failed.value)
+    assert "on each of 5 attempts" in str(failed.value)  # the client's bounded retries
+
+
+# -- state written before the cleanup -------------------------------------------------------------
+
+
+def test_a_stack_written_before_the_cleanup_converges_without_a_replace(
+    provider: SchemaRegistryProvider, inputs, registry: RegistryClient, http_calls: list[tuple[str, str]], subject: str
+) -> None:
+    """Old stacks hold schema_type, topics and canonical_schema (and could hold connection timeouts)."""
+    legacy_connection = {"connect_timeout": 5, "read_timeout": 30, "max_retries": 4, "retry_backoff": 0.5}
+
+    def old(bag: dict[str, Any]) -> dict[str, Any]:
+        return wire(
+            {
+                **bag,
+                "schema_type": "AVRO",
+                "topics": [TOPIC],
+                "connection": {**bag["connection"], **legacy_connection},
+            }
+        )
+
+    old_inputs = old(inputs())
+    created = provider.create(inputs()).outs
+    old_state = stored({**old(created), "canonical_schema": canonical_schema(created["schema"])})
+
+    http_calls.clear()
+    assert provider.check(old_inputs, inputs()).failures == []
+    same = provider.diff(subject, old_state, inputs())
+    assert (same.changes, same.replaces) == (False, [])
+    assert http_calls == []
+
+    refreshed = provider.read(subject, old_state)
+    assert refreshed.outs == wire(created)  # the old outputs are dropped, nothing else changes
+    assert {method for method, _ in http_calls} == {"GET"}
+
+    relevelled = provider.diff(subject, old_state, inputs(compatibility="FULL"))
+    assert (relevelled.changes, relevelled.replaces) == (True, [])
+    updated = provider.update(subject, old_state, inputs(compatibility="FULL")).outs
+    assert tuple(updated) == OUTPUT_KEYS
+    assert (updated["schema_id"], updated["version"]) == (created["schema_id"], 1)
+    assert registry.get_compatibility(subject) == "FULL"
+    assert registry.list_versions(subject) == [1]

@@ -31,7 +31,7 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-LEVELS = set(COMPATIBILITY_LEVELS)
+LEVELS = frozenset(COMPATIBILITY_LEVELS)
 
 
 @dataclass
@@ -97,10 +97,10 @@ class FakeRegistry:
     def live_versions(self, subject: str) -> list[int]:
         return [v["version"] for v in self.subjects.get(subject, []) if not v["deleted"]]
 
-    def seed(self, subject: str, schema: str, level: str | None = None) -> dict[str, Any]:
+    def seed(self, subject: str, schema: str, level: str | None = None, schema_type: str = "AVRO") -> dict[str, Any]:
         """Register directly (out of band), bypassing HTTP and compatibility."""
         with self.lock:
-            entry = self._add_version(subject, schema, "AVRO")
+            entry = self._add_version(subject, schema, schema_type)
             if level:
                 self.subject_config[subject] = level
             return entry
@@ -264,7 +264,6 @@ class FakeRegistry:
                     return 200, [v["version"] for v in live], {}
                 if method == "POST":
                     text = (payload or {}).get("schema", "")
-                    schema_type = (payload or {}).get("schemaType", "AVRO")
                     problem = _invalid_avro(text)
                     if problem:
                         return 422, {"error_code": 42201, "message": f"Invalid schema {problem}"}, {}
@@ -284,7 +283,7 @@ class FakeRegistry:
                             },
                             {},
                         )
-                    entry = self._add_version(subject, text, schema_type)
+                    entry = self._add_version(subject, text, "AVRO")
                     return 200, {"id": entry["id"]}, {}
             if len(seg) == 4 and seg[2] == "versions" and method == "GET":
                 if not live:
@@ -333,6 +332,7 @@ class FakeRegistry:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 status, payload, headers = fake.handle(self.command, self.path, self.headers, body)
+                headers = dict(headers)  # a fault's headers serve every time it fires
                 if isinstance(payload, (dict, list)):
                     data = json.dumps(payload).encode()
                     ctype = "application/vnd.schemaregistry.v1+json"

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
+import threading
 import time
+from collections.abc import Iterator
 
 import pytest
+import urllib3
+from urllib3.exceptions import MaxRetryError, ReadTimeoutError
 
 from k2infra.registry.client import (
+    DEFAULT_BACKOFF,
+    DEFAULT_MAX_RETRIES,
     MAX_BACKOFF,
+    RETRY_STATUSES,
     RegistryAuthError,
     RegistryClient,
     RegistryError,
@@ -34,14 +42,9 @@ V2_BAD = json.dumps(
 )
 
 
-class Sleeps(list):
-    def __call__(self, seconds: float) -> None:
-        self.append(seconds)
-
-
-def client(fake, *, sleeps=None, **kw) -> RegistryClient:
+def client(fake, **kw) -> RegistryClient:
     kw.setdefault("backoff", 0.01)
-    return RegistryClient(kw.pop("url", fake.url), sleep=sleeps if sleeps is not None else Sleeps(), **kw)
+    return RegistryClient(kw.pop("url", fake.url), **kw)
 
 
 def free_port() -> int:
@@ -55,19 +58,63 @@ def assert_no_secret(text: str) -> None:
         assert secret not in text
 
 
+@pytest.fixture
+def resetting_server() -> Iterator[tuple[str, list[int]]]:
+    """``(url, accepted)``: a TCP server on 127.0.0.1 that resets every connection it accepts."""
+    server = socket.create_server(("127.0.0.1", 0))
+    accepted: list[int] = []
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return  # closed
+            accepted.append(1)
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")  # RST
+            conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.getsockname()[1]}", accepted
+    finally:
+        server.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept()
+        server.close()
+        thread.join(timeout=5)
+        assert not thread.is_alive()
+
+
+@pytest.fixture
+def unanswered_url() -> Iterator[str]:
+    """A port whose accept queue is full: the kernel drops new SYNs, so connecting times out."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(0)
+    fillers = []
+    for _ in range(3):
+        filler = socket.socket()
+        filler.setblocking(False)
+        with contextlib.suppress(BlockingIOError):
+            filler.connect(server.getsockname())
+        fillers.append(filler)
+    try:
+        yield f"http://127.0.0.1:{server.getsockname()[1]}"
+    finally:
+        for filler in fillers:
+            filler.close()
+        server.close()
+
+
 # ---------------------------------------------------------------- retries
 
 
 def test_retries_on_503_then_succeeds(fake_registry):
     fake_registry.fail("POST", "/versions", 503, times=2, body={"error_code": 50301, "message": "busy"})
-    sleeps = Sleeps()
-    answer = client(fake_registry, sleeps=sleeps, max_retries=4).register(SUBJECT, V1)
+    answer = client(fake_registry, max_retries=4).register(SUBJECT, V1)
     assert answer == {"id": 1}
     assert len(fake_registry.calls("POST", "/versions")) == 3
-    assert len(sleeps) == 2
-    # exponential backoff with jitter: attempt n waits within [b*2^n/2, b*2^n]
-    for n, delay in enumerate(sleeps):
-        assert 0.01 * 2**n / 2 <= delay <= 0.01 * 2**n
+    assert fake_registry.live_versions(SUBJECT) == [1]  # retried, registered once
 
 
 @pytest.mark.parametrize("status", [500, 502, 504, 429])
@@ -79,57 +126,132 @@ def test_other_5xx_and_429_are_retried(fake_registry, status):
     assert len(fake_registry.calls("GET", "/versions/latest")) == 2
 
 
-def test_retry_after_is_honoured_and_capped(fake_registry):
-    fake_registry.fail("GET", "/config", 429, times=1, headers={"Retry-After": "3"})
-    fake_registry.fail("GET", "/config", 429, times=1, headers={"Retry-After": "9999"})
-    sleeps = Sleeps()
-    client(fake_registry, sleeps=sleeps).get_compatibility(SUBJECT)
-    assert sleeps[0] >= 3
-    assert sleeps[1] == MAX_BACKOFF
+def test_a_5xx_outside_the_retry_list_fails_at_once(fake_registry):
+    fake_registry.fail("GET", "/versions/latest", 501, times=99, body={"error_code": 50101, "message": "no"})
+    with pytest.raises(RegistryUnavailableError) as info:
+        client(fake_registry, max_retries=3).get_latest(SUBJECT)
+    assert "after 1 attempt: HTTP 501 (error_code 50101): no" in str(info.value)
+    assert len(fake_registry.calls("GET")) == 1
 
 
 def test_retries_exhausted(fake_registry):
     fake_registry.fail("POST", "/versions", 503, times=99, body={"error_code": 50302, "message": "leader not ready"})
-    sleeps = Sleeps()
-    c = client(fake_registry, sleeps=sleeps, max_retries=3, password=PASSWORD, username="svc")
+    c = client(fake_registry, max_retries=3, password=PASSWORD, username="svc")
     with pytest.raises(RegistryUnavailableError) as info:
         c.register(SUBJECT, V1)
     message = str(info.value)
-    assert SUBJECT in message and fake_registry.url in message
-    assert "4 attempts" in message and "HTTP 503" in message and "leader not ready" in message
-    assert len(fake_registry.calls("POST")) == 4 and len(sleeps) == 3
+    assert message == (
+        f"Schema Registry kept failing for subject '{SUBJECT}' at POST {fake_registry.url}/subjects/{SUBJECT}/versions"
+        " after 4 attempts: HTTP 503 (error_code 50302): leader not ready"
+    )
+    assert info.value.status == 503
+    assert len(fake_registry.calls("POST")) == 4
     assert_no_secret(message)
+
+
+def test_the_retry_policy_is_urllib3s_bounded_backoff_with_jitter():
+    retry = RegistryClient("http://registry:8081").retry
+    assert (retry.total, retry.connect, retry.read, retry.status) == (DEFAULT_MAX_RETRIES,) * 4
+    assert retry.status_forcelist == RETRY_STATUSES == {429, 500, 502, 503, 504}
+    assert retry.allowed_methods is None  # POST too: every request of the client is idempotent
+    assert retry.raise_on_status is False  # the last 5xx answer comes back, for its message
+    # urllib3 retries at once, then waits backoff * 2**(n-1) plus up to `backoff` of jitter
+    waits: dict[int, list[float]] = {}
+    for _ in range(50):
+        state = retry
+        for n in range(1, DEFAULT_MAX_RETRIES + 1):
+            state = state.increment("POST", "/subjects/s/versions", error=ReadTimeoutError(None, "/", "slow"))
+            waits.setdefault(n, []).append(state.get_backoff_time())
+    assert waits[1] == [0.0] * 50
+    for n in range(2, DEFAULT_MAX_RETRIES + 1):
+        low = DEFAULT_BACKOFF * 2 ** (n - 1)
+        assert all(low <= w <= low + DEFAULT_BACKOFF for w in waits[n]), (n, waits[n])
+        assert len(set(waits[n])) > 1  # jittered
+    with pytest.raises(MaxRetryError):  # one more failure than max_retries: no further attempt
+        state.increment("POST", "/subjects/s/versions", error=ReadTimeoutError(None, "/", "slow"))
+    # no wait is ever longer than MAX_BACKOFF
+    long = RegistryClient("http://registry:8081", max_retries=10).retry
+    for _ in range(10):
+        long = long.increment("GET", "/", error=ReadTimeoutError(None, "/", "slow"))
+    assert long.get_backoff_time() == MAX_BACKOFF
+
+
+def test_retry_after_is_honoured_and_capped(fake_registry):
+    """What the registry's Retry-After makes the client's Retry wait (the wait replaces the backoff)."""
+    fake_registry.fail("GET", "/config", 429, times=1, headers={"Retry-After": "3"})
+    fake_registry.fail("GET", "/config", 503, times=1, headers={"Retry-After": "9999"})
+    retry = client(fake_registry).retry
+    assert retry.respect_retry_after_header is True
+    with urllib3.PoolManager(retries=False) as http:
+        first = http.request("GET", f"{fake_registry.url}/config/{SUBJECT}")
+        second = http.request("GET", f"{fake_registry.url}/config/{SUBJECT}")
+    assert (first.status, second.status) == (429, 503)
+    assert retry.is_retry("GET", first.status) and retry.is_retry("POST", second.status)
+    assert retry.get_retry_after(first) == 3
+    assert retry.get_retry_after(second) == MAX_BACKOFF
+
+
+def test_a_malformed_retry_after_is_reported(fake_registry):
+    fake_registry.fail("GET", "/config", 503, times=1, headers={"Retry-After": "soon"})
+    with pytest.raises(RegistryError) as info:
+        client(fake_registry).get_compatibility(SUBJECT)
+    assert str(info.value) == (
+        f"Schema Registry request failed for subject '{SUBJECT}' at GET {fake_registry.url}/config/{SUBJECT}"
+        "?defaultToGlobal=true: InvalidHeader: Invalid Retry-After header: soon"
+    )
+    assert len(fake_registry.calls("GET")) == 1
 
 
 @pytest.mark.parametrize("status", [400, 401, 403, 404, 409, 422])
 def test_client_errors_are_not_retried(fake_registry, status):
     fake_registry.fail("POST", "/versions", status, body={"error_code": status * 100 + 1, "message": "no"})
-    with pytest.raises(RegistryError):
+    with pytest.raises(RegistryError) as info:
         client(fake_registry, max_retries=5).register(SUBJECT, V1)
+    assert info.value.status == status
     assert len(fake_registry.calls("POST")) == 1
 
 
-def test_timeout(fake_registry):
+def test_read_timeout(fake_registry):
     fake_registry.fail("GET", "/versions/latest", status=200, delay=5, times=99)
     c = client(fake_registry, read_timeout=0.2, connect_timeout=0.5, max_retries=1)
     started = time.monotonic()
     with pytest.raises(RegistryTimeoutError) as info:
         c.get_latest(SUBJECT)
     assert time.monotonic() - started < 3
-    message = str(info.value)
-    assert "read timeout" in message and "2 attempts" in message and SUBJECT in message
-    assert fake_registry.url in message
+    assert str(info.value) == (
+        f"Schema Registry timed out for subject '{SUBJECT}' at GET {fake_registry.url}/subjects/{SUBJECT}/versions/"
+        "latest: read timeout on each of 2 attempts (connect timeout 0.5s, read timeout 0.2s)"
+    )
     assert len(fake_registry.calls("GET")) == 2
 
 
-def test_connection_refused_is_retried_then_reported():
+def test_connect_timeout(unanswered_url):
+    c = RegistryClient(unanswered_url, connect_timeout=0.2, max_retries=1, backoff=0.01)
+    started = time.monotonic()
+    with pytest.raises(RegistryTimeoutError) as info:
+        c.get_latest(SUBJECT)
+    assert time.monotonic() - started < 5
+    message = str(info.value)
+    assert "connect timeout on each of 2 attempts (connect timeout 0.2s, read timeout 30s)" in message
+    assert SUBJECT in message and unanswered_url in message
+
+
+def test_connection_refused_is_reported_after_every_attempt():
     url = f"http://127.0.0.1:{free_port()}"
-    sleeps = Sleeps()
-    c = RegistryClient(url, max_retries=2, backoff=0.01, sleep=sleeps, connect_timeout=0.5)
+    c = RegistryClient(url, max_retries=2, backoff=0.01, connect_timeout=0.5)
     with pytest.raises(RegistryUnavailableError) as info:
         c.get_latest(SUBJECT)
-    assert len(sleeps) == 2
-    assert "unreachable" in str(info.value) and url in str(info.value) and SUBJECT in str(info.value)
+    assert str(info.value) == (
+        f"Schema Registry unreachable for subject '{SUBJECT}' at GET {url}/subjects/{SUBJECT}/versions/latest: "
+        "connection failed (ConnectionError) on each of 3 attempts; is the registry running and the URL right?"
+    )
+
+
+def test_a_dropped_connection_is_retried(resetting_server):
+    url, accepted = resetting_server
+    with pytest.raises(RegistryUnavailableError, match=r"unreachable .* on each of 3 attempts"):
+        RegistryClient(url, max_retries=2, backoff=0.01).register(SUBJECT, V1)
+    assert len(accepted) == 3  # POST is retried too
 
 
 # ------------------------------------------------------------------ errors
@@ -212,6 +334,15 @@ def test_422_invalid_schema(fake_registry):
     assert "HTTP 422" in message and "42201" in message and "Invalid schema" in message and SUBJECT in message
 
 
+def test_a_redirect_is_reported_not_followed(fake_registry):
+    fake_registry.fail("GET", "/versions/latest", 307, times=99, headers={"Location": "http://u:pw@other:8081/v7"})
+    with pytest.raises(RegistryError) as info:
+        client(fake_registry, max_retries=3).get_latest(SUBJECT)
+    assert "answered with a redirect (HTTP 307)" in str(info.value)
+    assert "set the connection URL to the final address (http://other:8081/v7)" in str(info.value)
+    assert len(fake_registry.calls()) == 1
+
+
 def test_sanitize_url_drops_userinfo():
     assert sanitize_url("https://u:p@reg.example:8081/apis/ccompat/v7") == "https://reg.example:8081/apis/ccompat/v7"
     assert sanitize_url("http://reg:8081") == "http://reg:8081"
@@ -240,12 +371,23 @@ def test_compatibility_check_of_a_new_subject_is_compatible(fake_registry):
 def test_soft_and_permanent_delete(fake_registry):
     fake_registry.seed(SUBJECT, V1)
     c = client(fake_registry)
+
+    def sent() -> list[tuple[str, dict]]:
+        seen = [(r.method, r.query) for r in fake_registry.calls()]
+        fake_registry.clear_log()
+        return seen
+
     assert c.delete_subject(SUBJECT) is True
     assert fake_registry.subjects[SUBJECT][0]["deleted"] is True
+    assert sent() == [("DELETE", {})]
     assert c.delete_subject(SUBJECT) is False  # already soft-deleted
+    assert sent() == [("DELETE", {})]
     assert c.delete_subject(SUBJECT, permanent=True) is True
     assert SUBJECT not in fake_registry.subjects
+    assert sent() == [("DELETE", {}), ("DELETE", {"permanent": "true"})]
+    # gone: the soft delete's 40401 ends it, nothing permanent is asked
     assert c.delete_subject(SUBJECT) is False and c.delete_subject(SUBJECT, permanent=True) is False
+    assert sent() == [("DELETE", {}), ("DELETE", {})]
 
 
 def test_config_read_falls_back_to_global(fake_registry):

@@ -14,6 +14,7 @@ import os
 import pickle
 import subprocess
 import sys
+import time
 
 import dill
 import pytest
@@ -21,16 +22,16 @@ import requests
 from pulumi.dynamic.dynamic import serialize_provider
 from pulumi.output import Unknown
 
+from k2infra.model.avro_canonical import canonical_schema
 from k2infra.registry.client import (
     RegistryAuthError,
     RegistryError,
     RegistryIncompatibleError,
     RegistryInvalidSchemaError,
     RegistryNotFoundError,
-    RegistryTimeoutError,
     RegistryUnavailableError,
 )
-from k2infra.registry.provider import SchemaRegistryProvider
+from k2infra.registry.provider import OUTPUT_KEYS, SchemaRegistryProvider
 
 SUBJECT = "market.equities.trades-value"
 PASSWORD = "pa55-w0rd-XYZ"
@@ -57,20 +58,14 @@ def avsc(schema: dict, indent: int | None = 2) -> str:
 
 
 def inputs(fake, schema: object = TRADE_V1, **over) -> dict:
-    connection = {
-        "url": fake.url if fake is not None else "http://127.0.0.1:9",
-        "retry_backoff": 0.01,
-        "max_retries": 2.0,
-    }
+    connection = {"url": fake.url if fake is not None else "http://127.0.0.1:9"}
     connection.update(over.pop("connection", {}))
     bag = {
         "subject": SUBJECT,
         "schema": avsc(schema) if isinstance(schema, dict) else schema,
-        "schema_type": "AVRO",
         "compatibility": "BACKWARD",
         "connection": connection,
         "hard_delete": False,
-        "topics": ["market.equities.trades.asx"],
         "__provider": "c2VyaWFsaXplZA==",
     }
     bag.update(over)
@@ -80,6 +75,33 @@ def inputs(fake, schema: object = TRADE_V1, **over) -> dict:
 def state(result) -> dict:
     """Outputs as the engine stores them (plus the serialized provider)."""
     return {**result.outs, "__provider": "c2VyaWFsaXplZA=="}
+
+
+# What a stack deployed before the cleanup holds: the program passed schema_type "AVRO" (and, in
+# earlier versions, the subject's topics); the provider echoed them and added canonical_schema.
+# RegistryConnection also had timeout and retry options (never set by the program).
+def legacy_inputs() -> dict:
+    return {"schema_type": "AVRO", "topics": ["market.equities.trades.asx"]}
+
+
+def legacy_connection() -> dict:
+    return {"connect_timeout": 5.0, "read_timeout": 30.0, "max_retries": 4.0, "retry_backoff": 0.5}
+
+
+def old_inputs(fake, schema: object = TRADE_V1, **over) -> dict:
+    bag = inputs(fake, schema, **over)
+    return {**bag, **legacy_inputs(), "connection": {**bag["connection"], **legacy_connection()}}
+
+
+def old_state(fake) -> dict:
+    """The subject registered, and the outputs as the provider before the cleanup stored them."""
+    outs = state(_created(fake))
+    return {
+        **outs,
+        **legacy_inputs(),
+        "connection": {**outs["connection"], **legacy_connection()},
+        "canonical_schema": canonical_schema(outs["schema"]),
+    }
 
 
 @pytest.fixture
@@ -106,20 +128,22 @@ def no_http(monkeypatch):
 def test_create_sets_level_registers_and_outputs(provider, fake_registry):
     result = provider.create(inputs(fake_registry))
     assert result.id == SUBJECT
-    outs = result.outs
-    assert outs["schema_id"] == 1 and outs["version"] == 1
-    assert outs["compatibility"] == "BACKWARD" and outs["subject"] == SUBJECT
-    assert outs["topics"] == ["market.equities.trades.asx"]
-    assert json.loads(outs["canonical_schema"])["name"] == "k2.market.equities.Trade"
-    assert outs["connection"]["url"] == fake_registry.url
+    assert result.outs == {
+        "subject": SUBJECT,
+        "schema": avsc(TRADE_V1),
+        "compatibility": "BACKWARD",
+        "connection": {"url": fake_registry.url},
+        "hard_delete": False,
+        "schema_id": 1,
+        "version": 1,
+    }
+    assert tuple(result.outs) == OUTPUT_KEYS
     assert fake_registry.subject_config[SUBJECT] == "BACKWARD"
     assert fake_registry.live_versions(SUBJECT) == [1]
     methods = [(c.method, c.path.rsplit("/", 1)[-1]) for c in fake_registry.calls()]
     assert methods[:2] == [("PUT", SUBJECT), ("POST", "versions")]
-    # the registry receives the schema without whitespace
-    assert fake_registry.calls("POST", "/versions")[0].body["schema"] == avsc(TRADE_V1, None).replace(
-        ", ", ","
-    ).replace(": ", ":")
+    # the registry receives the schema without whitespace, as Avro (no schemaType)
+    assert fake_registry.calls("POST", "/versions")[0].body == {"schema": json.dumps(TRADE_V1, separators=(",", ":"))}
 
 
 def test_create_is_idempotent(provider, fake_registry):
@@ -168,13 +192,18 @@ def test_create_retries_503_then_succeeds(provider, fake_registry):
     result = provider.create(inputs(fake_registry))
     assert result.outs["version"] == 1
     assert len(fake_registry.calls("POST", "/versions")) == 3
+    assert fake_registry.live_versions(SUBJECT) == [1]
 
 
-def test_create_retries_exhausted(provider, fake_registry):
+def test_create_retries_are_bounded(provider, fake_registry):
+    """The client's defaults: 4 retries, at most 0 + 1.5 + 2.5 + 4.5 seconds of backoff."""
     fake_registry.fail("POST", "/versions", 503, times=99, body={"error_code": 50301, "message": "down"})
+    started = time.monotonic()
     with pytest.raises(RegistryUnavailableError) as info:
         provider.create(inputs(fake_registry))
-    assert "3 attempts" in str(info.value) and SUBJECT in str(info.value)
+    assert time.monotonic() - started < 15
+    assert "after 5 attempts: HTTP 503 (error_code 50301): down" in str(info.value) and SUBJECT in str(info.value)
+    assert len(fake_registry.calls("POST", "/versions")) == 5
 
 
 # -------------------------------------------------------------------- diff
@@ -198,12 +227,11 @@ def test_reformatted_schema_is_no_diff_and_no_http(provider, fake_registry, no_h
     [
         (dict(schema=avsc(TRADE_V2_COMPATIBLE)), []),
         (dict(compatibility="FULL"), []),
-        (dict(topics=["market.equities.trades.asx", "market.equities.trades.cxa"]), []),
         (dict(hard_delete=True), []),
         (dict(connection={"password": PASSWORD, "username": "svc"}), []),
         (dict(subject="market.equities.trades2-value"), ["subject"]),
     ],
-    ids=["schema", "compatibility", "topics", "hard_delete", "credentials", "subject"],
+    ids=["schema", "compatibility", "hard_delete", "credentials", "subject"],
 )
 def test_diff_changes(provider, fake_registry, change, replaces, no_http):
     olds = state(_created(fake_registry))
@@ -312,7 +340,6 @@ def test_check_skips_the_registry_when_the_level_changes_too(provider, fake_regi
         ),
         (dict(compatibility="backwards"), "compatibility", "is not one of"),
         (dict(subject=""), "subject", "non-empty"),
-        (dict(schema_type="XML"), "schema_type", "is not one of"),
         (dict(connection={"url": "localhost:8081"}), "connection", "http(s) URL"),
         (dict(connection={"url": f"http://svc:{PASSWORD}@reg:8081"}), "connection", "contains credentials"),
         (
@@ -336,6 +363,17 @@ def test_check_reports_an_unreachable_registry_for_a_changed_schema(provider):
     assert len(result.failures) == 1
     reason = result.failures[0].reason
     assert "could not check compatibility" in reason and SUBJECT in reason and "unreachable" in reason
+    assert "on each of 2 attempts" in reason  # check retries once: previews stay quick
+
+
+def test_check_retries_once(provider, fake_registry):
+    _created(fake_registry)
+    fake_registry.fail("POST", "/compatibility/", 503, times=99, body={"error_code": 50301, "message": "busy"})
+    result = provider.check(inputs(fake_registry), inputs(fake_registry, TRADE_V2_COMPATIBLE))
+    [failure] = result.failures
+    assert f"could not check compatibility of subject '{SUBJECT}'" in failure.reason
+    assert "after 2 attempts: HTTP 503 (error_code 50301): busy" in failure.reason
+    assert len(fake_registry.calls("POST", "/compatibility/")) == 2
 
 
 def test_check_of_a_new_subject_tolerates_an_unreachable_registry(provider):
@@ -415,7 +453,6 @@ def test_read_reports_schema_drift(provider, fake_registry):
     result = provider.read(SUBJECT, outs)
     assert result.outs["version"] == 2 and result.outs["schema_id"] == 2
     assert result.outs["schema"] == drifted
-    assert result.outs["canonical_schema"] != outs["canonical_schema"]
     # the next `pulumi up` sees the difference against the program's schema ...
     assert provider.diff(SUBJECT, result.outs, inputs(fake_registry)).changes is True
     # ... and, since a registry will not make the older schema latest again, says how to converge
@@ -436,6 +473,15 @@ def test_read_reports_compatibility_drift(provider, fake_registry):
     fake_registry.subject_config[SUBJECT] = "NONE"
     result = provider.read(SUBJECT, outs)
     assert result.outs["compatibility"] == "NONE"
+    assert provider.diff(SUBJECT, result.outs, inputs(fake_registry)).changes is True
+
+
+def test_read_reports_a_schema_of_another_type_as_drift(provider, fake_registry):
+    outs = state(_created(fake_registry))
+    proto = 'syntax = "proto3";\nmessage Trade { string symbol = 1; }\n'
+    fake_registry.seed(SUBJECT, proto, schema_type="PROTOBUF")  # registered outside Pulumi
+    result = provider.read(SUBJECT, outs)
+    assert (result.outs["version"], result.outs["schema_id"], result.outs["schema"]) == (2, 2, proto)
     assert provider.diff(SUBJECT, result.outs, inputs(fake_registry)).changes is True
 
 
@@ -468,17 +514,25 @@ def test_hard_delete(provider, fake_registry):
     assert SUBJECT not in fake_registry.subjects
 
 
-def test_delete_of_a_missing_subject_is_not_an_error(provider, fake_registry):
-    outs = state(_created(fake_registry))
+@pytest.mark.parametrize("hard_delete", [False, True], ids=["soft", "hard"])
+def test_delete_of_a_missing_subject_is_not_an_error(provider, fake_registry, hard_delete):
+    outs = state(_created(fake_registry, hard_delete=hard_delete))
     fake_registry.subjects.clear()
+    fake_registry.clear_log()
     provider.delete(SUBJECT, outs)
-    provider.delete(SUBJECT, {**outs, "hard_delete": True})
+    # one soft delete, answered 40401 "subject not found": nothing more is asked, even for a hard delete
+    [sent] = fake_registry.calls()
+    assert (sent.method, sent.path, sent.query) == ("DELETE", f"/subjects/{SUBJECT}", {})
+    assert fake_registry.subjects == {}
 
 
 def test_hard_delete_of_a_soft_deleted_subject(provider, fake_registry):
     outs = state(_created(fake_registry))
     provider.delete(SUBJECT, outs)
+    fake_registry.clear_log()
     provider.delete(SUBJECT, {**outs, "hard_delete": True})
+    # the soft delete answers 40404 "soft-deleted": the permanent delete follows
+    assert [(c.method, c.query) for c in fake_registry.calls()] == [("DELETE", {}), ("DELETE", {"permanent": "true"})]
     assert SUBJECT not in fake_registry.subjects
 
 
@@ -515,11 +569,52 @@ def test_error_codes_name_subject_and_url_but_no_credential(provider, fake_regis
     assert basic not in message
 
 
-def test_timeout_through_the_provider(provider, fake_registry):
-    fake_registry.fail("PUT", "/config/", status=200, delay=5, times=99)
-    with pytest.raises(RegistryTimeoutError) as info:
-        provider.create(inputs(fake_registry, connection={"read_timeout": 0.2, "max_retries": 1.0, "token": TOKEN}))
-    assert SUBJECT in str(info.value) and TOKEN not in str(info.value)
+# ------------------------------------------- state written before the cleanup
+
+
+def test_a_stack_written_before_the_cleanup_shows_no_change(provider, fake_registry, no_http):
+    """`pulumi up` over an old stack: check and diff ignore the removed inputs and outputs."""
+    olds = old_state(fake_registry)
+    no_http()
+    checked = provider.check(old_inputs(fake_registry), inputs(fake_registry))
+    assert checked.failures == []
+    assert checked.inputs == inputs(fake_registry)
+    diff = provider.diff(SUBJECT, olds, inputs(fake_registry))
+    assert (diff.changes, diff.replaces) == (False, [])
+
+
+def test_a_change_to_a_stack_written_before_the_cleanup_is_an_update_in_place(provider, fake_registry):
+    olds = old_state(fake_registry)
+    news = inputs(fake_registry, TRADE_V2_COMPATIBLE)
+    fake_registry.clear_log()
+    assert provider.check(old_inputs(fake_registry), news).failures == []
+    diff = provider.diff(SUBJECT, olds, news)
+    assert (diff.changes, diff.replaces, diff.delete_before_replace) == (True, [], False)
+    result = provider.update(SUBJECT, olds, news)
+    assert tuple(result.outs) == OUTPUT_KEYS  # the old outputs are gone from the state
+    assert (result.outs["schema_id"], result.outs["version"]) == (2, 2)
+    assert result.outs["connection"] == {"url": fake_registry.url}
+    assert fake_registry.live_versions(SUBJECT) == [1, 2]
+    assert fake_registry.calls("PUT") == []  # level unchanged
+    assert fake_registry.calls("DELETE") == []
+
+
+def test_refresh_of_a_stack_written_before_the_cleanup_drops_the_old_outputs(provider, fake_registry):
+    olds = old_state(fake_registry)
+    fake_registry.clear_log()
+    result = provider.read(SUBJECT, olds)
+    assert result.id == SUBJECT
+    assert result.outs == {**{k: olds[k] for k in OUTPUT_KEYS}, "connection": {"url": fake_registry.url}}
+    assert {c.method for c in fake_registry.calls()} == {"GET"}
+    assert provider.diff(SUBJECT, result.outs, inputs(fake_registry)).changes is False
+
+
+def test_destroy_of_a_stack_written_before_the_cleanup(provider, fake_registry):
+    olds = old_state(fake_registry)
+    fake_registry.clear_log()
+    provider.delete(SUBJECT, olds)
+    assert [(c.method, c.path, c.query) for c in fake_registry.calls()] == [("DELETE", f"/subjects/{SUBJECT}", {})]
+    assert fake_registry.live_versions(SUBJECT) == []
 
 
 # ---------------------------------------------------------------- pickling
