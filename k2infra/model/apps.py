@@ -183,6 +183,8 @@ class Apps:
         return self.source.problem(path, message)
 
     def _where(self, path: tuple[str | int, ...]) -> str:
+        if path == ("principal",):
+            return f"by the principal rule {self.principal_rule!r}"
         if self.source is None:
             return ".".join(map(str, path))
         return f"line {self.source.line_of(path)}"

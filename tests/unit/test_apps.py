@@ -308,7 +308,7 @@ apps:
 """
     assert problems(config_dir, text) == [
         "7: apps.b.principals.prod: principal 'User:k2-a-prod' in stack prod is also the principal of app 'a' "
-        "(line 1); give one of them its own in apps.b.principals",
+        "(by the principal rule 'User:k2-{app}-{stack}'); give one of them its own in apps.b.principals",
         "15: apps.d.principals.staging: principal 'User:shared' in stack staging is also the principal of app 'c' "
         "(line 11); give one of them its own in apps.d.principals",
     ]
