@@ -1,4 +1,4 @@
-"""Topology x stack settings -> the Plan: frozen topic and subject specs.
+"""Topology x stack settings x declared apps -> the Plan: frozen topic, subject and access specs.
 
 The Plan is the seam of the project: the Pulumi program, the command line, `verify`, the policy
 pack and the benchmarks all read it, and none of them re-reads YAML or re-derives a name.
