@@ -1,4 +1,4 @@
-"""`python -m k2infra validate|topics|subscriptions|verify`: the plan without the Pulumi engine.
+"""`python -m k2infra validate|topics|subscriptions|access|verify`: the plan without the Pulumi engine.
 
 Exit codes: 0 success, 1 drift (verify), 2 bad input or usage (with the problems on stderr).
 """
@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from k2infra.cli import access as access_command
 from k2infra.client.naming import SubscriptionBuilder, UnknownTopicError, load_plan
 from k2infra.console import EXIT_BAD_INPUT, EXIT_OK, print_table
 from k2infra.model.errors import TopologyError
@@ -52,6 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--data-type", metavar="DT", help="one data type across all exchanges")
     subs.add_argument("--data-types", type=_csv, metavar="A,B", help="with --asset-class: only these data types")
     subs.add_argument("--exchanges", type=_csv, metavar="X,Y", help="with --asset-class: only these exchanges")
+
+    access_command.add_parser(commands, _common)
 
     verify = commands.add_parser("verify", help="compare the live cluster and registry with the plan")
     _common(verify)
@@ -137,5 +140,6 @@ HANDLERS: dict[str, Any] = {
     "validate": _validate,
     "topics": _topics,
     "subscriptions": _subscriptions,
+    "access": access_command.run,
     "verify": _verify,
 }

@@ -4,13 +4,15 @@ one Schema Registry subject per asset class and data type, all parented to the c
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pulumi
 import pulumi_kafka as kafka
 
+from k2infra.deploy.access import apps_output, declare_access
 from k2infra.deploy.partition_guard import PartitionShrinkError, check_no_shrink
 from k2infra.live import retirement as legacy_module
 from k2infra.live.cluster import kafka_client_config
@@ -27,6 +29,7 @@ class Credentials:
     sasl_password: pulumi.Output[str] | None = None
     schema_registry_password: pulumi.Output[str] | None = None
     schema_registry_token: pulumi.Output[str] | None = None
+    app_passwords: Mapping[str, pulumi.Output[str]] = field(default_factory=dict)  # app -> SCRAM password
 
 
 class TopicPlatform(pulumi.ComponentResource):
@@ -104,7 +107,11 @@ class TopicPlatform(pulumi.ComponentResource):
             )
             for spec in plan.subjects
         }
+        # The apps' ACLs, quotas and SCRAM users (k2infra:accessControl), behind the same guards.
+        self.access = declare_access(plan, credentials.app_passwords, checked, topic_opts)
         self.outputs = stack_outputs(plan, self.subjects)
+        if plan.settings.access_control:
+            self.outputs["apps"] = apps_output(plan.apps)
         # The outputs are the stack's (program.run exports them); registering them on the component
         # too would hold them twice in the state, which the file backend rewrites after every step.
         self.register_outputs({})

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pulumi
 from pulumi.runtime import config as runtime_config
 
+from k2infra.deploy.access import APP_PASSWORDS_KEY, set_password_command
 from k2infra.deploy.component import Credentials, TopicPlatform
-from k2infra.model.errors import TopologyError
+from k2infra.model.apps import load_apps
+from k2infra.model.errors import Problem, TopologyError
 from k2infra.model.plan import Plan, build_plan
-from k2infra.model.settings import NAMESPACE, SECRET_KEYS, StackSettings, settings_from_mapping
+from k2infra.model.settings import NAMESPACE, SECRET_KEYS, SECRET_MAP_KEYS, StackSettings, settings_from_mapping
 from k2infra.model.topology import LoadedTopology, load_topology
 
 
@@ -35,7 +40,7 @@ def read_settings(loaded: LoadedTopology) -> tuple[StackSettings, Credentials]:
         namespace, _, key = full_key.partition(":")
         if namespace != NAMESPACE:
             continue
-        if key in SECRET_KEYS and runtime_config.is_config_secret(full_key):
+        if (key in SECRET_KEYS or key in SECRET_MAP_KEYS) and runtime_config.is_config_secret(full_key):
             secrets.add(key)
             continue
         raw[key] = value
@@ -62,10 +67,54 @@ def read_settings(loaded: LoadedTopology) -> tuple[StackSettings, Credentials]:
     return settings, credentials
 
 
+def read_app_passwords(plan: Plan) -> dict[str, pulumi.Output[str]]:
+    """Each app's SCRAM password from the stack's secret `appPasswords` map, as a secret Output.
+
+    Only where access control is on; a missing one fails the run before any resource, naming the
+    command that sets it (never a value)."""
+    if not plan.settings.access_control or not plan.apps:
+        return {}
+    file = f"Pulumi.{pulumi.get_stack()}.yaml"
+    full_key = f"{NAMESPACE}:{APP_PASSWORDS_KEY}"
+    raw = _all_config().get(full_key)
+    try:
+        values: Mapping[str, object] = json.loads(raw) if raw else {}
+    except json.JSONDecodeError:
+        values = {}
+    if not isinstance(values, dict):
+        values = {}
+    problems = [
+        Problem(
+            file,
+            None,
+            f"{full_key}.{app.name}",
+            f"the SCRAM password of app {app.name} ({app.principal}) is required with accessControl: "
+            f"{set_password_command(app.name)}",
+        )
+        for app in plan.apps
+        if not isinstance(values.get(app.name), str) or not values.get(app.name)
+    ]
+    if problems:
+        raise TopologyError(problems)
+    return {app.name: pulumi.Output.secret(str(values[app.name])) for app in plan.apps}
+
+
 def load_stack_plan(config_dir: Path) -> tuple[Plan, Credentials]:
     loaded = load_topology(config_dir)
-    settings, credentials = read_settings(loaded)
-    return build_plan(loaded, settings, pulumi.get_stack()), credentials
+    problems: list[Problem] = []  # the apps' and the settings' problems, reported together
+    try:
+        apps = load_apps(config_dir, loaded.topology)
+    except TopologyError as exc:
+        problems += exc.problems
+    try:
+        settings, credentials = read_settings(loaded)
+    except TopologyError as exc:
+        raise TopologyError(problems + exc.problems) from None
+    if problems:
+        raise TopologyError(problems)
+    plan = build_plan(loaded, settings, pulumi.get_stack(), apps)
+    credentials = dataclasses.replace(credentials, app_passwords=read_app_passwords(plan))
+    return plan, credentials
 
 
 def run(config_dir: Path = Path("config")) -> TopicPlatform:

@@ -20,7 +20,10 @@ What counts as a difference (`Difference.kind`):
 - subject_missing, subject_extra: as for topics, under the `market.` prefix;
 - schema: the latest version's schema differs from the file (both in the canonical form of
   `k2infra.model.avro_canonical`, which keeps defaults, docs and logical types);
-- compatibility: the subject's effective level (its own, else the registry's global) differs.
+- compatibility: the subject's effective level (its own, else the registry's global) differs;
+- acl_missing, acl_extra, scram_user_missing: with k2infra:accessControl only, the apps' ACLs and
+  SCRAM users against the plan (`k2infra.live.access` says which live ACLs are the stack's business;
+  client quotas cannot be read with confluent-kafka and are reported as not checked).
 
 Exit codes: 0 nothing differs, 1 some difference, 2 the cluster or registry cannot be read (one line
 on stderr naming the address and the setting to check; with --json the document carries it in
@@ -37,6 +40,7 @@ from enum import StrEnum
 from typing import Any, TextIO
 
 from k2infra.console import EXIT_BAD_INPUT, EXIT_DRIFT, EXIT_OK, print_table
+from k2infra.live.access import LiveAccess, access_differences, read_live_access
 from k2infra.live.cluster import PREFIX, LiveReadError, LiveState, LiveTopic, read_live_state
 from k2infra.model import kafka_configs
 from k2infra.model.avro_canonical import SchemaTextError, canonical_schema, field_changes
@@ -56,6 +60,9 @@ class Kind(StrEnum):
     SUBJECT_EXTRA = "subject_extra"
     SCHEMA = "schema"
     COMPATIBILITY = "compatibility"
+    ACL_MISSING = "acl_missing"
+    ACL_EXTRA = "acl_extra"
+    SCRAM_USER_MISSING = "scram_user_missing"
 
 
 class Status(StrEnum):
@@ -80,6 +87,9 @@ _KIND_WORDS = {
     Kind.SUBJECT_EXTRA: ("extra subject", "extra subjects"),
     Kind.SCHEMA: ("schema", "schemas"),
     Kind.COMPATIBILITY: ("compatibility level", "compatibility levels"),
+    Kind.ACL_MISSING: ("missing ACL", "missing ACLs"),
+    Kind.ACL_EXTRA: ("undeclared ACL", "undeclared ACLs"),
+    Kind.SCRAM_USER_MISSING: ("missing SCRAM user", "missing SCRAM users"),
 }
 
 
@@ -109,8 +119,8 @@ class Difference:
             return "not in the plan"
         if self.kind is Kind.HEALTH:
             return self.detail or f"{self.actual} under-replicated"
-        if self.kind is Kind.SCHEMA:
-            return self.detail or "schema differs"
+        if self.kind in (Kind.SCHEMA, Kind.ACL_MISSING, Kind.ACL_EXTRA, Kind.SCRAM_USER_MISSING):
+            return self.detail or str(self.kind)
         label = {Kind.PARTITIONS: "partitions", Kind.REPLICATION_FACTOR: "replication factor"}.get(self.kind, self.key)
         return f"{label or self.kind}: planned {_shown(self.expected)}, live {_shown(self.actual)}"
 
@@ -172,10 +182,12 @@ class Report:
     planned_subjects: int
     topics: tuple[TopicRow, ...]
     subjects: tuple[SubjectRow, ...]
+    access: tuple[Difference, ...] = ()  # ACLs and SCRAM users, with k2infra:accessControl
+    access_notes: tuple[str, ...] = ()  # what the access check could not see
 
     @property
     def differences(self) -> tuple[Difference, ...]:
-        return tuple(d for row in (*self.topics, *self.subjects) for d in row.differences)
+        return tuple(d for row in (*self.topics, *self.subjects) for d in row.differences) + self.access
 
     @property
     def ok(self) -> bool:
@@ -186,7 +198,7 @@ class Report:
         return EXIT_OK if self.ok else EXIT_DRIFT
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "stack": self.stack,
             "ok": self.ok,
             "error": None,
@@ -194,6 +206,9 @@ class Report:
             "subjects": [s.to_dict() for s in self.subjects],
             "differences": [d.to_dict() for d in self.differences],
         }
+        if self.access_notes:  # only where access was checked (k2infra:accessControl)
+            out["access_notes"] = list(self.access_notes)
+        return out
 
     def summary(self) -> str:
         differences = self.differences
@@ -208,8 +223,9 @@ class Report:
 # -- comparing (pure) ----------------------------------------------------------------------------
 
 
-def compare(plan: Plan, live: LiveState) -> Report:
-    """Plan x snapshot -> report. Topics and subjects outside the `market.` prefix are ignored."""
+def compare(plan: Plan, live: LiveState, access: LiveAccess | None = None) -> Report:
+    """Plan x snapshot -> report. Topics and subjects outside the `market.` prefix are ignored; the
+    apps' access is compared when the stack has access control and `access` was read."""
     topic_rows = [_topic_row(spec, live.topics.get(spec.name)) for spec in plan.managed_topics()]
     # Legacy topics the stack does not manage (or is retiring) are known: listed, never extra.
     topic_rows += [
@@ -238,6 +254,17 @@ def compare(plan: Plan, live: LiveState) -> Report:
         planned_subjects=len(plan.subjects),
         topics=tuple(sorted(topic_rows, key=lambda r: r.name)),
         subjects=tuple(sorted(subject_rows, key=lambda r: r.name)),
+        access=_access(plan, access),
+        access_notes=access.notes if access is not None and plan.settings.access_control else (),
+    )
+
+
+def _access(plan: Plan, access: LiveAccess | None) -> tuple[Difference, ...]:
+    if access is None or not plan.settings.access_control:
+        return ()
+    return tuple(
+        Difference(Kind(d.kind), d.name, d.expected, d.actual, detail=d.detail)
+        for d in access_differences(plan, access)
     )
 
 
@@ -379,6 +406,13 @@ def render_table(report: Report, out: TextIO) -> None:
             ]
         )
     print_table(rows, out)
+    if report.access or report.access_notes:
+        out.write("\n")
+        rows = [["ACCESS", "PRINCIPAL OR USER", "DIFFERS"]]
+        rows += [[str(d.kind), d.name, d.describe()] for d in report.access]
+        if len(rows) > 1:
+            print_table(rows, out)
+        out.write("".join(f"note: {note}\n" for note in report.access_notes))
     out.write(f"\n{report.summary()}\n")
 
 
@@ -403,13 +437,14 @@ def run_verify(
     """Read, compare, render; the exit code (0 no drift, 1 drift, 2 cluster or registry unreadable)."""
     try:
         live = read_live_state(plan, timeout=timeout)
+        access = read_live_access(plan, timeout=timeout) if plan.settings.access_control else None
     except LiveReadError as exc:
         print(f"error: {exc}", file=err or sys.stderr)
         if json_output:
             failed = {"stack": plan.stack, "ok": False, "error": str(exc), "topics": [], "subjects": []}
             _dump({**failed, "differences": []}, out)
         return EXIT_BAD_INPUT
-    report = compare(plan, live)
+    report = compare(plan, live, access)
     if json_output:
         _dump(report.to_dict(), out)
     else:

@@ -1,4 +1,4 @@
-"""Topology x stack settings -> the Plan: frozen topic and subject specs.
+"""Topology x stack settings x declared apps -> the Plan: frozen topic, subject and access specs.
 
 The Plan is the seam of the project: the Pulumi program, the command line, `verify`, the policy
 pack and the benchmarks all read it, and none of them re-reads YAML or re-derives a name.
@@ -13,6 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from k2infra.model import kafka_configs
+from k2infra.model.access import AppAccess, derive_access
+from k2infra.model.apps import Apps, load_apps, topology_topic_names
+from k2infra.model.errors import Problem, TopologyError
 from k2infra.model.settings import StackSettings, load_stack_settings
 from k2infra.model.topology import LoadedTopology, load_topology, merged_config, subject_name, topic_name
 
@@ -98,6 +101,7 @@ class Plan:
     subjects: tuple[SubjectSpec, ...]
     exchanges: tuple[ExchangeInfo, ...]  # the enabled ones
     legacy: tuple[LegacyTopic, ...] = ()
+    apps: tuple[AppAccess, ...] = ()  # config/kafka/apps.yaml: what each app may touch in this stack
     _by_name: dict[str, TopicSpec] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -105,6 +109,9 @@ class Plan:
 
     def topic(self, name: str) -> TopicSpec | None:
         return self._by_name.get(name)
+
+    def app(self, name: str) -> AppAccess | None:
+        return next((a for a in self.apps if a.name == name), None)
 
     def managed_topics(self) -> list[TopicSpec | LegacyTopic]:
         """Every topic this stack declares: the hierarchy and the adopted legacy topics."""
@@ -154,7 +161,9 @@ def enabled_exchanges(loaded: LoadedTopology, settings: StackSettings) -> list[t
     return [(ac, ex) for ac, ex in every if f"{ac}.{ex}" in wanted]
 
 
-def build_plan(loaded: LoadedTopology, settings: StackSettings, stack: str | None = None) -> Plan:
+def build_plan(
+    loaded: LoadedTopology, settings: StackSettings, stack: str | None = None, apps: Apps | None = None
+) -> Plan:
     topology = loaded.topology
     replication_factor = settings.replication_factor or topology.defaults.replication_factor
     topics: list[TopicSpec] = []
@@ -197,7 +206,9 @@ def build_plan(loaded: LoadedTopology, settings: StackSettings, stack: str | Non
             )
         )
     exchanges.sort(key=lambda e: e.ref)
-    return Plan(stack, settings, tuple(topics), tuple(subjects), tuple(exchanges), legacy_topics(loaded, settings))
+    legacy = legacy_topics(loaded, settings)
+    access = derive_access(apps or Apps(), stack, topics, legacy, topology_topic_names(topology))
+    return Plan(stack, settings, tuple(topics), tuple(subjects), tuple(exchanges), legacy, access)
 
 
 def legacy_topics(loaded: LoadedTopology, settings: StackSettings) -> tuple[LegacyTopic, ...]:
@@ -226,8 +237,20 @@ def legacy_topics(loaded: LoadedTopology, settings: StackSettings) -> tuple[Lega
 def load_plan(config_dir: Path | str = "config", stack: str | None = None, project_dir: Path | str = ".") -> Plan:
     """The plan of `stack` (its Pulumi.<stack>.yaml overrides applied), or of the topology alone."""
     loaded = load_topology(config_dir)
-    settings = load_stack_settings(Path(project_dir), stack, loaded.topology, loaded.source)
-    return build_plan(loaded, settings, stack)
+    # The apps and the stack settings are checked together, so that every problem shows at once.
+    problems: list[Problem] = []
+    apps = Apps()
+    try:
+        apps = load_apps(config_dir, loaded.topology)
+    except TopologyError as exc:
+        problems += exc.problems
+    try:
+        settings = load_stack_settings(Path(project_dir), stack, loaded.topology, loaded.source)
+    except TopologyError as exc:
+        raise TopologyError(problems + exc.problems) from None
+    if problems:
+        raise TopologyError(problems)
+    return build_plan(loaded, settings, stack, apps)
 
 
 def subscriptions(plan: Plan) -> dict[str, dict[str, list[str]]]:

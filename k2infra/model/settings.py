@@ -34,6 +34,9 @@ SECRET_KEYS = {
     "schemaRegistryPassword": "K2_SCHEMA_REGISTRY_PASSWORD",
     "schemaRegistryToken": "K2_SCHEMA_REGISTRY_TOKEN",
 }
+# Config keys holding a map of credentials, set per entry with `pulumi config set --secret --path`:
+# app name -> SCRAM password of its user (config/kafka/apps.yaml). Only the Pulumi program reads them.
+SECRET_MAP_KEYS = frozenset({"appPasswords"})
 
 
 class StackSettings(BaseModel):
@@ -64,6 +67,13 @@ class StackSettings(BaseModel):
     allow_retire: bool = Field(default=False, alias="allowRetire")
     force_retire: bool = Field(default=False, alias="forceRetire")
     local_cluster: Literal["none", "docker"] = Field(default="none", alias="localCluster")
+    # Access control from config/kafka/apps.yaml: ACLs, quotas and SCRAM users of the apps. Needs a
+    # broker with an authorizer and SASL (saslMechanism), so it is off unless a stack turns it on.
+    access_control: bool = Field(default=False, alias="accessControl")
+    app_scram_mechanism: Literal["scram-sha256", "scram-sha512"] = Field(
+        default="scram-sha512", alias="appScramMechanism"
+    )
+    app_scram_iterations: int = Field(default=4096, alias="appScramIterations", ge=4096, le=16384)
     # Which secrets the stack holds (their values never enter this model).
     secrets_set: frozenset[str] = Field(default_factory=frozenset, alias="secretsSet")
 
@@ -98,7 +108,9 @@ class StackSettings(BaseModel):
         return value.rstrip("/") if value else value
 
 
-KNOWN_KEYS = sorted({f.alias or n for n, f in StackSettings.model_fields.items()} - {"secretsSet"} | set(SECRET_KEYS))
+KNOWN_KEYS = sorted(
+    {f.alias or n for n, f in StackSettings.model_fields.items()} - {"secretsSet"} | set(SECRET_KEYS) | SECRET_MAP_KEYS
+)
 
 
 def settings_from_mapping(
@@ -127,6 +139,16 @@ def settings_from_mapping(
             if value is not None:
                 problems.append(
                     problem((key,), "holds a credential and must be a secret: use `pulumi config set --secret`")
+                )
+            continue
+        if key in SECRET_MAP_KEYS:
+            if value is not None:
+                problems.append(
+                    problem(
+                        (key,),
+                        "holds credentials and must be secret: "
+                        f"use `pulumi config set --secret --path '{NAMESPACE}:{key}.<name>' ...`",
+                    )
                 )
             continue
         if key not in KNOWN_KEYS:
@@ -171,6 +193,7 @@ _STRING_KEYS = frozenset(
         "schemaRegistryUsername",
         "schemaCompatibility",
         "localCluster",
+        "appScramMechanism",
     }
 )
 
@@ -207,6 +230,13 @@ def _reference_problems(
         )
     if settings.sasl_mechanism and not settings.sasl_username:
         out.append(problem(("saslUsername",), f"is required with saslMechanism {settings.sasl_mechanism}"))
+    if settings.access_control and not settings.sasl_mechanism:
+        out.append(
+            problem(
+                ("accessControl",),
+                "needs saslMechanism: the apps' ACLs name SASL users, and the program manages them as an admin user",
+            )
+        )
     return out
 
 
@@ -305,6 +335,9 @@ def settings_from_source(
         if key in SECRET_KEYS and ((isinstance(value, dict) and "secure" in value) or os.environ.get(SECRET_KEYS[key])):
             secrets.add(key)
             continue
+        if key in SECRET_MAP_KEYS and _all_secure(value):
+            secrets.add(key)
+            continue
         raw[key] = value
     for key, env in SECRET_KEYS.items():
         if os.environ.get(env):
@@ -321,6 +354,11 @@ def settings_from_source(
         secrets_set=frozenset(secrets),
         topology_source=topology_source,
     )
+
+
+def _all_secure(value: Any) -> bool:
+    """A `--path` map of secrets as the stack file holds it: {name: {secure: ...}, ...}."""
+    return isinstance(value, dict) and all(isinstance(v, dict) and set(v) == {"secure"} for v in value.values())
 
 
 def secret_from_env(key: str) -> str | None:

@@ -209,6 +209,27 @@ class SchemaSubjectSettings(PolicySettings):
     policy: ClassVar[str] = "k2-topic-has-schema-subject"
 
 
+@dataclass(frozen=True)
+class AclWildcardSettings(PolicySettings):
+    """No ACL for every user, topic or group: nothing to set."""
+
+    policy: ClassVar[str] = "k2-acl-no-wildcard"
+
+
+@dataclass(frozen=True)
+class WriteScopeSettings(PolicySettings):
+    """Write access only to the asset classes an app declares (config/kafka/apps.yaml): nothing to set."""
+
+    policy: ClassVar[str] = "k2-app-writes-declared-asset-classes"
+
+
+@dataclass(frozen=True)
+class AppQuotaSettings(PolicySettings):
+    """Every app user has a quota: nothing to set."""
+
+    policy: ClassVar[str] = "k2-app-has-quota"
+
+
 ALL_SETTINGS: tuple[type[PolicySettings], ...] = (
     NamingSettings,
     ReplicationSettings,
@@ -216,5 +237,8 @@ ALL_SETTINGS: tuple[type[PolicySettings], ...] = (
     RetentionSettings,
     PartitionSettings,
     SchemaSubjectSettings,
+    AclWildcardSettings,
+    WriteScopeSettings,
+    AppQuotaSettings,
 )
 SETTINGS_BY_POLICY = {s.policy: s for s in ALL_SETTINGS}

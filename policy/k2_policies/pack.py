@@ -6,7 +6,9 @@ only builds the policies; `policy/__main__.py` creates the pack.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from pulumi_policy import (
@@ -20,8 +22,12 @@ from pulumi_policy import (
 )
 from pulumi_policy.proxy import UnknownValueError
 
-from . import rules
+from k2infra.model.errors import TopologyError
+
+from . import access_rules, rules
 from .config import (
+    AclWildcardSettings,
+    AppQuotaSettings,
     CompactionSettings,
     NamingSettings,
     PartitionSettings,
@@ -29,10 +35,13 @@ from .config import (
     ReplicationSettings,
     RetentionSettings,
     SchemaSubjectSettings,
+    WriteScopeSettings,
 )
 
 PACK_NAME = "k2-kafka-topics"
 DEFAULT_ENFORCEMENT = EnforcementLevel.MANDATORY
+# The declared apps the access rules restate: the repository's, as the program reads them.
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
 
 TopicRule = Callable[[Mapping[str, Any], Any, "str | None"], list[str]]
 
@@ -100,6 +109,63 @@ def _validate_stack(args: StackValidationArgs, report_violation: ReportViolation
         report_violation(violation.message, violation.urn)
 
 
+@functools.cache
+def _declared(config_dir: Path, stack: str | None) -> tuple[dict[str, access_rules.DeclaredApp], str | None]:
+    """The declared apps of `stack` by principal, or the reason they cannot be read."""
+    try:
+        return access_rules.declared_apps(config_dir, stack), None
+    except TopologyError as exc:
+        return {}, exc.report()
+
+
+def acl_policy(
+    name: str, description: str, settings: type[PolicySettings], check: Callable[[ResourceValidationArgs], list[str]]
+) -> ResourceValidationPolicy:
+    def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+        if args.resource_type != access_rules.ACL_TYPE:
+            return
+        settings.from_config(args.get_config())  # refuses unknown keys like every policy
+        for message in check(args):
+            report_violation(message, None)
+
+    return ResourceValidationPolicy(
+        name=name, description=description, validate=validate, config_schema=_schema(settings)
+    )
+
+
+def _wildcards(args: ResourceValidationArgs) -> list[str]:
+    return access_rules.acl_wildcard_violations(plain(args.props), None, args.name)
+
+
+def _write_scope(args: ResourceValidationArgs) -> list[str]:
+    declared, problem = _declared(CONFIG_DIR, access_rules.stack_of(args.urn))
+    messages = access_rules.acl_write_scope_violations(plain(args.props), declared, args.name)
+    if problem and messages:
+        messages.append(f"(the declared apps could not be read: {problem})")
+    return messages
+
+
+def _validate_quotas(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+    AppQuotaSettings.from_config(args.get_config())
+    keys = {
+        access_rules.ACL_TYPE: ("aclPrincipal",),
+        access_rules.SCRAM_TYPE: ("username",),  # never the password
+        access_rules.QUOTA_TYPE: ("entityType", "entityName", "config"),
+    }
+    resources = [
+        {
+            "type": r.resource_type,
+            "urn": r.urn,
+            "name": r.name,
+            "props": {key: _field(r.props, key) for key in keys[r.resource_type]},
+        }
+        for r in args.resources
+        if r.resource_type in keys
+    ]
+    for violation in access_rules.app_quota_violations(resources):
+        report_violation(violation.message, violation.urn)
+
+
 def policies() -> list[ResourceValidationPolicy | StackValidationPolicy]:
     return [
         topic_policy(
@@ -139,5 +205,23 @@ def policies() -> list[ResourceValidationPolicy | StackValidationPolicy]:
             description="Every market.X.Y.Z Kafka topic has its Schema Registry subject market.X.Y-value "
             "in the same stack.",
             validate=_validate_stack,
+        ),
+        acl_policy(
+            AclWildcardSettings.policy,
+            "No Kafka ACL names every user (* or User:*) or every topic or group (the literal *, an empty prefix).",
+            AclWildcardSettings,
+            _wildcards,
+        ),
+        acl_policy(
+            WriteScopeSettings.policy,
+            "Write on Kafka topics goes only to apps declared in config/kafka/apps.yaml, and only to topics of "
+            "the asset classes (or the legacy topics) their produces selectors name.",
+            WriteScopeSettings,
+            _write_scope,
+        ),
+        StackValidationPolicy(
+            name=AppQuotaSettings.policy,
+            description="Every Kafka user the stack grants access or a SCRAM credential has a user quota.",
+            validate=_validate_quotas,
         ),
     ]

@@ -1,0 +1,102 @@
+"""The apps' access as Pulumi resources: pulumi-kafka's own Acl, Quota and UserScramCredential.
+
+Declared only where the stack sets `k2infra:accessControl: true`, from the Plan's `apps` (nothing is
+re-derived here). Every resource is parented to the component, uses its Kafka provider, is
+protected as the stack's topics are, and waits for the same guards as the topics, so that a
+refused run changes nothing. Logical names are the resources' own identities (an ACL's is the
+`principal|host|operation|permission|type|name|pattern` string pulumi-kafka imports it by), so
+adding an app or an exchange never renames an existing resource.
+
+The `apps` stack output (no secrets) maps each app to `AppAccess.to_dict()`:
+
+    {"principal": "User:k2-crypto-risk-prod", "username": "k2-crypto-risk-prod",
+     "reads": ["market.crypto.trades.binance"], "writes": [],
+     "acls": [{"resource_type": "Topic", "resource_name": "market.crypto.trades.",
+               "pattern_type": "Prefixed", "operation": "Read", "permission": "Allow", "host": "*"}, ...],
+     "group": {"name": "crypto-risk.", "pattern_type": "Prefixed"},
+     "quotas": {"consumer_byte_rate": "10485760"}}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+import pulumi_kafka as kafka
+
+from k2infra.model.access import AclSpec, AppAccess
+from k2infra.model.plan import Plan
+from k2infra.model.settings import NAMESPACE
+
+APP_PASSWORDS_KEY = "appPasswords"
+SCRAM_MECHANISMS = {"scram-sha256": "SCRAM-SHA-256", "scram-sha512": "SCRAM-SHA-512"}
+QUOTA_ENTITY_TYPE = "user"
+
+
+def set_password_command(app: str) -> str:
+    return f"pulumi config set --secret --path '{NAMESPACE}:{APP_PASSWORDS_KEY}.{app}' <password>"
+
+
+@dataclass
+class AccessResources:
+    acls: dict[str, kafka.Acl] = field(default_factory=dict)  # by AclSpec.id
+    quotas: dict[str, kafka.Quota] = field(default_factory=dict)  # by app
+    credentials: dict[str, kafka.UserScramCredential] = field(default_factory=dict)  # by app
+
+
+def declare_access(
+    plan: Plan,
+    passwords: Mapping[str, pulumi.Output[str]],
+    checked: pulumi.Output[Any],
+    opts: pulumi.ResourceOptions,
+) -> AccessResources:
+    """The apps' ACLs, quotas and SCRAM users; none unless the stack turns access control on.
+
+    `passwords` are secret Outputs by app (program.read_app_passwords), `checked` resolves once the
+    run's guards passed (one input of each resource waits for it, one the policy pack does not
+    read), `opts` carry the parent, provider and protect of the topics."""
+    resources = AccessResources()
+    if not plan.settings.access_control:
+        return resources
+    mechanism = SCRAM_MECHANISMS[plan.settings.app_scram_mechanism]
+    for app in plan.apps:
+        for spec in app.acls:
+            resources.acls[spec.id] = _acl(spec, checked, opts)
+        if app.quotas is not None:
+            resources.quotas[app.name] = kafka.Quota(
+                f"quota:{app.username}",
+                entity_type=checked.apply(lambda _: QUOTA_ENTITY_TYPE),
+                entity_name=app.username,
+                config=app.quotas.config(),
+                opts=opts,
+            )
+        resources.credentials[app.name] = kafka.UserScramCredential(
+            f"scram:{app.username}",
+            username=app.username,
+            scram_mechanism=mechanism,
+            scram_iterations=checked.apply(lambda _: plan.settings.app_scram_iterations),
+            password=pulumi.Output.secret(passwords[app.name]),
+            opts=opts,
+        )
+    return resources
+
+
+def _acl(spec: AclSpec, checked: pulumi.Output[Any], opts: pulumi.ResourceOptions) -> kafka.Acl:
+    return kafka.Acl(
+        spec.id,
+        acl_principal=spec.principal,
+        acl_host=checked.apply(lambda _: spec.host),
+        acl_operation=str(spec.operation),
+        acl_permission_type=spec.permission,
+        acl_resource_type=str(spec.resource_type),
+        acl_resource_name=spec.resource_name,
+        resource_pattern_type_filter=str(spec.pattern_type),
+        opts=opts,
+    )
+
+
+def apps_output(apps: tuple[AppAccess, ...]) -> dict[str, dict[str, Any]]:
+    """The `apps` stack output: app name -> AppAccess.to_dict() (no secrets)."""
+    return {app.name: app.to_dict() for app in apps}

@@ -1,0 +1,240 @@
+"""The live ACLs and SCRAM users of a cluster, read for `verify`, and their comparison with the Plan.
+
+Read with confluent-kafka's AdminClient in two calls: `describe_acls` with a match-everything
+filter, and `describe_user_scram_credentials` for the planned app users. Client quotas are not
+read: confluent-kafka 2.16.1's Python AdminClient has no DescribeClientQuotas (librdkafka has no
+client-quota admin API), and DescribeConfigs does not serve quota entities, so `verify` says it
+did not check them rather than guessing.
+
+Which live ACLs are this stack's business (the others are left alone, as topics outside `market.` are):
+- every binding of an app's principal, or of a wildcard principal (`User:*`);
+- every Topic binding that can reach a `market.` topic: the literal `*`, a literal `market.` name, a
+  prefix of `market.` or a prefix under it;
+- every Group binding that can reach an app's group.
+Of those, a binding the plan does not hold is `acl_extra`; a planned one absent is `acl_missing`.
+An app user without a credential of the stack's mechanism is `scram_user_missing`.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import (
+    AclBindingFilter,
+    AclOperation,
+    AclPermissionType,
+    AdminClient,
+    ResourcePatternType,
+    ResourceType,
+    ScramMechanism,
+)
+
+from k2infra.live.cluster import LiveReadError, kafka_client_config
+from k2infra.model.access import AppAccess, PatternType
+from k2infra.model.access import ResourceType as AclResourceType
+from k2infra.model.plan import Plan
+from k2infra.model.settings import NAMESPACE
+from k2infra.model.topology import TOPIC_PREFIX
+
+PREFIX = f"{TOPIC_PREFIX}."
+QUOTAS_UNCHECKED = (
+    "client quotas are not checked: confluent-kafka's AdminClient cannot read them (no DescribeClientQuotas)"
+)
+# confluent-kafka's enum names -> pulumi-kafka's spellings, where title case does not give them.
+_RESOURCE_TYPES = {"BROKER": "Cluster", "TRANSACTIONAL_ID": "TransactionalID"}
+_MECHANISMS = {"scram-sha256": "SCRAM-SHA-256", "scram-sha512": "SCRAM-SHA-512"}
+
+
+@dataclass(frozen=True, order=True)
+class LiveAcl:
+    """One binding as the broker holds it, spelt as pulumi-kafka spells an ACL."""
+
+    principal: str
+    host: str
+    operation: str  # Read, Write, Describe, All, ...
+    permission: str  # Allow, Deny
+    resource_type: str  # Topic, Group, Cluster, TransactionalID
+    resource_name: str
+    pattern_type: str  # Literal, Prefixed
+
+    @property
+    def id(self) -> str:
+        """Same shape as AclSpec.id: principal|host|operation|permission|type|name|pattern."""
+        return "|".join(
+            (
+                self.principal,
+                self.host,
+                self.operation,
+                self.permission,
+                self.resource_type,
+                self.resource_name,
+                self.pattern_type,
+            )
+        )
+
+
+@dataclass(frozen=True)
+class LiveAccess:
+    acls: frozenset[LiveAcl] = frozenset()
+    scram_users: Mapping[str, Mapping[str, int]] = field(default_factory=dict)  # user -> mechanism -> iterations
+    notes: tuple[str, ...] = (QUOTAS_UNCHECKED,)
+
+
+@dataclass(frozen=True)
+class AccessDrift:
+    """One difference; `kind` is a value of k2infra.live.verify.Kind."""
+
+    kind: str
+    name: str  # the principal, or the SCRAM user
+    expected: Any
+    actual: Any
+    detail: str
+
+
+# -- reading -------------------------------------------------------------------------------------
+
+
+def read_live_access(plan: Plan, *, timeout: float) -> LiveAccess:
+    """Every ACL of the cluster and the SCRAM credentials of the planned app users."""
+    settings = plan.settings
+    servers = ",".join(settings.bootstrap_servers)
+    with tempfile.TemporaryDirectory(prefix="k2infra-verify-") as work_dir:
+        admin = AdminClient(kafka_client_config(settings, Path(work_dir)))
+        everything = AclBindingFilter(
+            ResourceType.ANY,
+            None,
+            ResourcePatternType.ANY,
+            None,
+            None,
+            AclOperation.ANY,
+            AclPermissionType.ANY,
+        )
+        try:
+            bindings = admin.describe_acls(everything, request_timeout=timeout).result()
+        except KafkaException as exc:
+            raise LiveReadError(_acl_failure(servers, exc.args[0])) from None
+        users = sorted({app.username for app in plan.apps})
+        scram = _scram_users(admin, servers, users, timeout) if users else {}
+    return LiveAccess(frozenset(acl for b in bindings if (acl := live_acl(b)) is not None), scram)
+
+
+def live_acl(binding: Any) -> LiveAcl | None:
+    """An AclBinding of confluent-kafka as a LiveAcl (None for kinds this project never declares)."""
+    pattern = binding.resource_pattern_type.name
+    if pattern not in ("LITERAL", "PREFIXED"):
+        return None
+    restype = binding.restype.name
+    return LiveAcl(
+        principal=binding.principal,
+        host=binding.host,
+        operation=_spelt(binding.operation.name),
+        permission=_spelt(binding.permission_type.name),
+        resource_type=_RESOURCE_TYPES.get(restype) or _spelt(restype),
+        resource_name=binding.name,
+        pattern_type=_spelt(pattern),
+    )
+
+
+def _spelt(enum_name: str) -> str:
+    """CLUSTER_ACTION -> ClusterAction."""
+    return "".join(part.capitalize() for part in enum_name.split("_"))
+
+
+def _scram_users(admin: AdminClient, servers: str, users: list[str], timeout: float) -> dict[str, dict[str, int]]:
+    out: dict[str, dict[str, int]] = {}
+    for user, future in admin.describe_user_scram_credentials(users, request_timeout=timeout).items():
+        try:
+            description = future.result()
+        except KafkaException as exc:
+            error = exc.args[0]
+            if error.code() == KafkaError.RESOURCE_NOT_FOUND:
+                continue  # no credential at all
+            raise LiveReadError(f"Kafka at {servers} could not describe the SCRAM users: {error.str()}") from None
+        out[user] = {_scram_name(info.mechanism): int(info.iterations) for info in description.scram_credential_infos}
+    return out
+
+
+def _scram_name(mechanism: ScramMechanism) -> str:
+    return mechanism.name.replace("_", "-")  # SCRAM_SHA_512 -> SCRAM-SHA-512
+
+
+def _acl_failure(servers: str, error: Any) -> str:
+    code = error.code()
+    if code == KafkaError.SECURITY_DISABLED:
+        return (
+            f"Kafka at {servers} has no authorizer, so it holds no ACLs, but {NAMESPACE}:accessControl is true: "
+            f"configure the brokers' authorizer or turn accessControl off for this stack"
+        )
+    if code == KafkaError.CLUSTER_AUTHORIZATION_FAILED:
+        return (
+            f"Kafka at {servers} refused to list ACLs to {NAMESPACE}:saslUsername (it needs Describe on the "
+            f"Cluster, or to be a super user): {error.str()}"
+        )
+    return f"Kafka at {servers} could not list its ACLs: {error.str()}"
+
+
+# -- comparing (pure) ----------------------------------------------------------------------------
+
+
+def access_differences(plan: Plan, live: LiveAccess) -> list[AccessDrift]:
+    """Missing and undeclared ACLs, and app users without their SCRAM credential."""
+    planned = {acl.id: acl for app in plan.apps for acl in app.acls}
+    live_by_id = {acl.id: acl for acl in live.acls}
+    principals = {app.principal for app in plan.apps}
+    out = [
+        AccessDrift("acl_missing", acl.principal, "present", "absent", f"ACL not on the cluster: {acl.describe()}")
+        for acl_id, acl in sorted(planned.items())
+        if acl_id not in live_by_id
+    ]
+    out += [
+        AccessDrift("acl_extra", acl.principal, "absent", "present", f"ACL nobody declared: {_describe(acl)}")
+        for acl_id, acl in sorted(live_by_id.items())
+        if acl_id not in planned and concerns_the_stack(acl, principals, plan.apps)
+    ]
+    mechanism = _MECHANISMS[plan.settings.app_scram_mechanism]
+    for app in plan.apps:
+        held = live.scram_users.get(app.username, {})
+        if mechanism not in held:
+            has = f"has {', '.join(sorted(held))} only" if held else "has no SCRAM credential"
+            out.append(
+                AccessDrift(
+                    "scram_user_missing",
+                    app.username,
+                    mechanism,
+                    sorted(held) or None,
+                    f"app {app.name}'s user {app.username} {has}; the stack wants {mechanism}",
+                )
+            )
+    return out
+
+
+def _describe(acl: LiveAcl) -> str:
+    host = "" if acl.host == "*" else f" from {acl.host}"
+    verb = "" if acl.permission == "Allow" else f"{acl.permission} "
+    return f"{verb}{acl.operation} {acl.resource_type} {acl.resource_name} ({acl.pattern_type}){host}"
+
+
+def concerns_the_stack(acl: LiveAcl, principals: Collection[str], apps: Iterable[AppAccess]) -> bool:
+    """Is this binding about the stack's apps, topics or groups (see the module docstring)?"""
+    if acl.principal in principals or acl.principal.endswith(":*"):
+        return True
+    name, prefixed = acl.resource_name, acl.pattern_type == PatternType.PREFIXED
+    if acl.resource_type == AclResourceType.TOPIC:
+        if prefixed:
+            return PREFIX.startswith(name) or name.startswith(PREFIX)
+        return name == "*" or name.startswith(PREFIX)
+    if acl.resource_type == AclResourceType.GROUP:
+        for app in apps:
+            if app.group is None:
+                continue
+            app_prefixed = app.group_pattern == PatternType.PREFIXED
+            if name == app.group or (not prefixed and name == "*"):
+                return True
+            if (prefixed and app.group.startswith(name)) or (app_prefixed and name.startswith(app.group)):
+                return True
+    return False

@@ -1,0 +1,642 @@
+"""Declared applications (config/kafka/apps.yaml): who they are and what they read and write.
+
+An app declares what it consumes and produces as subscription selectors, the consumer group it
+reads with, optional quotas, and its principal per stack (a naming rule shared by every app, with
+per-app per-stack overrides). `k2infra.model.access` turns the declarations into ACLs.
+
+Validation follows `k2infra.model.topology`: a shape pass (pydantic: types, unknown keys with
+"did you mean") and a meaning pass over the raw mapping (references into the topology, groups that
+overlap, principals that collide), every problem reported at once as `file:line: field: message`.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+import typing
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic_core import PydanticCustomError
+
+from k2infra.model.errors import Problem, TopologyError, describe, did_you_mean, display_path, pydantic_message
+from k2infra.model.topology import Topology, topic_name
+from k2infra.model.yaml_source import YamlSource, load_yaml, parse_yaml
+
+APPS_FILE = Path("kafka") / "apps.yaml"
+DEFAULT_PRINCIPAL_RULE = "User:k2-{app}-{stack}"
+PRINCIPAL_TYPE = "User:"
+APP_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]*$")
+# Kafka user names (SCRAM and quota entities) and group ids: no wildcard, no SCRAM-escaped characters.
+USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9._-]+$")
+GROUP_PATTERN = re.compile(r"^[A-Za-z0-9._-]+$")
+PLACEHOLDERS = ("app", "stack")
+QUOTA_KEYS = ("producer_byte_rate", "consumer_byte_rate", "request_percentage")
+MAX_BYTE_RATE = 2**63 - 1
+
+
+class SelectorKind(StrEnum):
+    EXCHANGE = "exchange"
+    ASSET_CLASS = "asset_class"
+    DATA_TYPE = "data_type"
+    LEGACY = "legacy"
+
+
+# The options each kind of selector takes besides its own key.
+SELECTOR_OPTIONS: dict[SelectorKind, tuple[str, ...]] = {
+    SelectorKind.EXCHANGE: ("data_types",),
+    SelectorKind.ASSET_CLASS: ("data_types", "exchanges"),
+    SelectorKind.DATA_TYPE: ("asset_classes",),
+    SelectorKind.LEGACY: (),
+}
+
+
+# -- the validated declarations -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Selector:
+    """One entry of `consumes` or `produces`: a set of topics described by what they carry."""
+
+    kind: SelectorKind
+    asset_class: str | None = None  # exchange, asset_class
+    exchange: str | None = None  # the exchange code, for kind exchange
+    data_type: str | None = None  # data_type
+    legacy: str | None = None  # legacy: the topic name
+    data_types: tuple[str, ...] | None = None
+    exchanges: tuple[str, ...] | None = None
+    asset_classes: tuple[str, ...] | None = None
+
+    def means(self, asset_class: str, data_type: str, exchange: str) -> bool:
+        """Does this selector mean the hierarchical topic of (asset class, data type, exchange)?"""
+        if self.kind is SelectorKind.EXCHANGE:
+            return (asset_class, exchange) == (self.asset_class, self.exchange) and _within(data_type, self.data_types)
+        if self.kind is SelectorKind.ASSET_CLASS:
+            return (
+                asset_class == self.asset_class
+                and _within(data_type, self.data_types)
+                and _within(exchange, self.exchanges)
+            )
+        if self.kind is SelectorKind.DATA_TYPE:
+            return data_type == self.data_type and _within(asset_class, self.asset_classes)
+        return False
+
+    def means_legacy(self, name: str) -> bool:
+        return self.kind is SelectorKind.LEGACY and name == self.legacy
+
+    def describe(self) -> str:
+        if self.kind is SelectorKind.EXCHANGE:
+            head = f"exchange {self.asset_class}.{self.exchange}"
+        elif self.kind is SelectorKind.ASSET_CLASS:
+            head = f"asset_class {self.asset_class}"
+        elif self.kind is SelectorKind.DATA_TYPE:
+            head = f"data_type {self.data_type}"
+        else:
+            return f"legacy {self.legacy}"
+        options = [
+            f"{key} {','.join(values)}"
+            for key, values in (
+                ("data_types", self.data_types),
+                ("exchanges", self.exchanges),
+                ("asset_classes", self.asset_classes),
+            )
+            if values is not None
+        ]
+        return f"{head} ({'; '.join(options)})" if options else head
+
+
+def _within(value: str, allowed: tuple[str, ...] | None) -> bool:
+    return allowed is None or value in allowed
+
+
+@dataclass(frozen=True)
+class Quotas:
+    """Kafka client quotas of one user, under Kafka's own config names."""
+
+    producer_byte_rate: int | None = None
+    consumer_byte_rate: int | None = None
+    request_percentage: float | None = None
+
+    def config(self) -> dict[str, str]:
+        """As the quota's config map: strings, only the keys that are set."""
+        out: dict[str, str] = {}
+        for key in QUOTA_KEYS:
+            value = getattr(self, key)
+            if value is not None:
+                out[key] = str(int(value)) if float(value).is_integer() else str(value)
+        return out
+
+
+@dataclass(frozen=True)
+class App:
+    name: str
+    consumes: tuple[Selector, ...]
+    produces: tuple[Selector, ...]
+    group: str | None = None
+    group_prefix: str | None = None
+    quotas: Quotas | None = None
+    principals: Mapping[str, str] = field(default_factory=dict)  # stack -> principal, overriding the rule
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class Apps:
+    """Every declared app, and the rule that names their principals."""
+
+    principal_rule: str = DEFAULT_PRINCIPAL_RULE
+    apps: tuple[App, ...] = ()
+    source: YamlSource | None = None  # for errors found later, per stack
+
+    def principal(self, app: App, stack: str | None) -> str:
+        """The app's principal in `stack`: its override for the stack, else the rule.
+
+        Without a stack (the topology alone) the `{stack}` placeholder stays as written."""
+        if stack is not None and stack in app.principals:
+            return app.principals[stack]
+        return render_principal(self.principal_rule, app.name, stack)
+
+    def duplicate_principal_problems(self, stack: str | None) -> list[Problem]:
+        """Two apps with one principal in `stack` would share every grant: one problem per collision."""
+        seen: dict[str, App] = {}
+        problems: list[Problem] = []
+        for app in self.apps:
+            principal = self.principal(app, stack)
+            other = seen.setdefault(principal, app)
+            if other is app:
+                continue
+            problems.append(
+                self._problem(
+                    _principal_path(app, stack),
+                    f"principal {principal!r} in stack {stack} is also the principal of app {other.name!r} "
+                    f"({self._where(_principal_path(other, stack))}); give one of them its own in apps.{app.name}.principals",
+                )
+            )
+        return problems
+
+    def _problem(self, path: tuple[str | int, ...], message: str) -> Problem:
+        if self.source is None:
+            return Problem(str(APPS_FILE), None, ".".join(map(str, path)), message)
+        return self.source.problem(path, message)
+
+    def _where(self, path: tuple[str | int, ...]) -> str:
+        if path == ("principal",):
+            return f"by the principal rule {self.principal_rule!r}"
+        if self.source is None:
+            return ".".join(map(str, path))
+        return f"line {self.source.line_of(path)}"
+
+
+def _principal_path(app: App, stack: str | None) -> tuple[str, ...]:
+    if stack is not None and stack in app.principals:
+        return ("apps", app.name, "principals", stack)
+    return ("principal",)
+
+
+def render_principal(rule: str, app: str, stack: str | None) -> str:
+    rendered = rule.replace("{app}", app)
+    return rendered if stack is None else rendered.replace("{stack}", stack)
+
+
+def username_of(principal: str) -> str:
+    """`User:k2-x-prod` -> `k2-x-prod`: the name SCRAM credentials and quotas are keyed by."""
+    return principal.removeprefix(PRINCIPAL_TYPE)
+
+
+# -- loading --------------------------------------------------------------------------------------
+
+
+def load_apps(config_dir: Path | str, topology: Topology) -> Apps:
+    """`<config_dir>/kafka/apps.yaml` validated against the topology; no file, no apps."""
+    path = Path(config_dir) / APPS_FILE
+    if not path.exists():
+        return Apps()
+    return apps_from_source(load_yaml(path, display_name=display_path(path)), topology)
+
+
+def parse_apps(text: str, topology: Topology, name: str = str(APPS_FILE)) -> Apps:
+    return apps_from_source(parse_yaml(text, name), topology)
+
+
+def apps_from_source(source: YamlSource, topology: Topology) -> Apps:
+    problems = _shape_problems(source) + _meaning_problems(source, topology)
+    if problems:
+        raise TopologyError(problems)
+    parsed = AppsFile.model_validate(source.data)
+    apps = Apps(
+        principal_rule=parsed.principal,
+        apps=tuple(_app(name, spec) for name, spec in parsed.apps.items()),
+        source=source,
+    )
+    # Principals are per stack: check every stack an override names (the rule alone never
+    # collides, since it must hold {app}); build_plan checks the stack it plans too.
+    stacks = sorted({stack for app in apps.apps for stack in app.principals})
+    problems = [p for stack in stacks for p in apps.duplicate_principal_problems(stack)]
+    if problems:
+        raise TopologyError(problems)
+    return apps
+
+
+def _app(name: str, spec: AppSpec) -> App:
+    return App(
+        name=name,
+        consumes=tuple(_selector(s) for s in spec.consumes),
+        produces=tuple(_selector(s) for s in spec.produces),
+        group=spec.group,
+        group_prefix=spec.group_prefix,
+        quotas=Quotas(**spec.quotas.model_dump()) if spec.quotas else None,
+        principals=dict(spec.principals),
+        description=spec.description,
+    )
+
+
+def _selector(spec: SelectorSpec) -> Selector:
+    def opt(values: list[str] | None) -> tuple[str, ...] | None:
+        return None if values is None else tuple(values)
+
+    if spec.exchange is not None:
+        asset_class, _, exchange = spec.exchange.partition(".")
+        return Selector(
+            SelectorKind.EXCHANGE, asset_class=asset_class, exchange=exchange, data_types=opt(spec.data_types)
+        )
+    if spec.asset_class is not None:
+        return Selector(
+            SelectorKind.ASSET_CLASS,
+            asset_class=spec.asset_class,
+            data_types=opt(spec.data_types),
+            exchanges=opt(spec.exchanges),
+        )
+    if spec.data_type is not None:
+        return Selector(SelectorKind.DATA_TYPE, data_type=spec.data_type, asset_classes=opt(spec.asset_classes))
+    return Selector(SelectorKind.LEGACY, legacy=spec.legacy)
+
+
+# -- pass 1: shape --------------------------------------------------------------------------------
+
+
+def _app_name(value: Any) -> str:
+    if not isinstance(value, str) or not APP_NAME_PATTERN.match(value):
+        raise PydanticCustomError(
+            "k2_app",
+            "app names must be lowercase letters, digits and hyphens, starting with a letter, got {got}",
+            {"got": describe(value)},
+        )
+    return value
+
+
+def _positive_int(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_BYTE_RATE:
+        raise PydanticCustomError(
+            "k2_rate", "must be an integer number of bytes per second, at least 1, got {got}", {"got": describe(value)}
+        )
+    return value
+
+
+def _percentage(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise PydanticCustomError(
+            "k2_percent",
+            "must be a positive number (percent of one broker thread; 200 is two threads), got {got}",
+            {"got": describe(value)},
+        )
+    return float(value)
+
+
+AppName = Annotated[str, BeforeValidator(_app_name)]
+ByteRate = Annotated[int, BeforeValidator(_positive_int)]
+Percentage = Annotated[float, BeforeValidator(_percentage)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class QuotaSpec(_Model):
+    producer_byte_rate: ByteRate | None = None
+    consumer_byte_rate: ByteRate | None = None
+    request_percentage: Percentage | None = None
+
+
+class SelectorSpec(_Model):
+    exchange: str | None = None
+    asset_class: str | None = None
+    data_type: str | None = None
+    legacy: str | None = None
+    data_types: list[str] | None = None
+    exchanges: list[str] | None = None
+    asset_classes: list[str] | None = None
+
+
+class AppSpec(_Model):
+    description: str | None = None
+    principals: dict[str, str] = Field(default_factory=dict)
+    consumes: list[SelectorSpec] = Field(default_factory=list)
+    produces: list[SelectorSpec] = Field(default_factory=list)
+    group: str | None = None
+    group_prefix: str | None = None
+    quotas: QuotaSpec | None = None
+
+
+class AppsFile(_Model):
+    principal: str = DEFAULT_PRINCIPAL_RULE
+    apps: dict[AppName, AppSpec]
+
+
+def _shape_problems(source: YamlSource) -> list[Problem]:
+    try:
+        AppsFile.model_validate(source.data)
+    except ValidationError as exc:
+        return [_from_pydantic(source, err) for err in exc.errors()]
+    return []
+
+
+def _from_pydantic(source: YamlSource, err: Any) -> Problem:
+    loc: tuple[str | int, ...] = tuple(part for part in err["loc"] if part != "[key]")
+    if err["type"] == "extra_forbidden":
+        known = _known_fields(loc[:-1])
+        close = did_you_mean(str(loc[-1]), known)
+        hint = f" (did you mean '{close}'?)" if close else f" (expected one of: {', '.join(known)})"
+        return source.problem(loc, f"unknown key{hint}")
+    return source.problem(loc, pydantic_message(err))
+
+
+def _known_fields(loc: tuple[str | int, ...]) -> list[str]:
+    """The keys allowed at `loc`, found by walking the model annotations."""
+    current: Any = AppsFile
+    for part in loc:
+        current = _unwrap(current)
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            found = current.model_fields.get(str(part))
+            if found is None:
+                return []
+            current = found.annotation
+        elif typing.get_origin(current) in (dict, list):
+            current = typing.get_args(current)[-1]  # the part was a key or an index
+        else:
+            return []
+    current = _unwrap(current)
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return list(current.model_fields)
+    return []
+
+
+def _unwrap(annotation: Any) -> Any:
+    """Optional[X] -> X, Annotated[X, ...] -> X."""
+    while True:
+        origin = typing.get_origin(annotation)
+        if origin is Annotated:
+            annotation = typing.get_args(annotation)[0]
+        elif origin in (typing.Union, __import__("types").UnionType):
+            args = [a for a in typing.get_args(annotation) if a is not type(None)]
+            if len(args) != 1:
+                return annotation
+            annotation = args[0]
+        else:
+            return annotation
+
+
+# -- pass 2: meaning ------------------------------------------------------------------------------
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _meaning_problems(source: YamlSource, topology: Topology) -> list[Problem]:
+    data = source.data
+    problems = _rule_problems(source, data.get("principal"))
+    apps = _mapping(data.get("apps"))
+    for name, app in apps.items():
+        if not isinstance(app, dict):
+            continue
+        path = ("apps", name)
+        for stack, principal in _mapping(app.get("principals")).items():
+            if isinstance(principal, str):
+                problems += _principal_problems(source, (*path, "principals", stack), principal)
+        consumes, produces = _list(app.get("consumes")), _list(app.get("produces"))
+        for direction, selectors in (("consumes", consumes), ("produces", produces)):
+            for i, selector in enumerate(selectors):
+                if isinstance(selector, dict):
+                    problems += _selector_problems(source, (*path, direction, i), selector, topology)
+        # A misspelt key (`consume:`) is reported by the shape pass; what its absence implies is not.
+        misspelt = bool(set(app) - set(AppSpec.model_fields))
+        if not consumes and not produces and not misspelt:
+            problems.append(
+                source.problem(path, "neither consumes nor produces anything; declare consumes or produces")
+            )
+        problems += _group_problems(source, path, app, bool(consumes), misspelt)
+        quotas = app.get("quotas")
+        if isinstance(quotas, dict) and not quotas:
+            problems.append(source.problem((*path, "quotas"), f"sets no quota; set one of {', '.join(QUOTA_KEYS)}"))
+    problems += _overlapping_groups(source, apps)
+    return problems
+
+
+def _placeholders(text: str) -> list[str] | None:
+    """The {names} in `text`, or None when its braces do not parse."""
+    try:
+        return [name for _, name, _, _ in string.Formatter().parse(text) if name is not None]
+    except ValueError:
+        return None
+
+
+def _rule_problems(source: YamlSource, rule: Any) -> list[Problem]:
+    if not isinstance(rule, str):
+        return []
+    path = ("principal",)
+    names = _placeholders(rule)
+    if names is None or any(n not in PLACEHOLDERS for n in names):
+        return [source.problem(path, f"may only hold the placeholders {{app}} and {{stack}}, got {rule!r}")]
+    if "app" not in names:
+        return [source.problem(path, f"must hold {{app}}, or every app would share one principal, got {rule!r}")]
+    return _principal_problems(source, path, render_principal(rule, "app", "stack"), shown=rule)
+
+
+def _principal_problems(
+    source: YamlSource, path: tuple[str | int, ...], principal: str, shown: str | None = None
+) -> list[Problem]:
+    shown = shown or principal
+    if not principal.startswith(PRINCIPAL_TYPE):
+        return [source.problem(path, f"must be a Kafka user principal such as 'User:k2-risk-prod', got {shown!r}")]
+    name = username_of(principal)
+    if "*" in name:
+        return [source.problem(path, f"must name one user, not a wildcard, got {shown!r}")]
+    if not USERNAME_PATTERN.match(name):
+        return [source.problem(path, f"the user name must be letters, digits, '.', '_' and '-', got {shown!r}")]
+    return []
+
+
+def _selector_problems(
+    source: YamlSource, path: tuple[str | int, ...], selector: dict[str, Any], topology: Topology
+) -> list[Problem]:
+    kinds = [kind for kind in SelectorKind if kind.value in selector]
+    if len(kinds) == 2 and f"{kinds[1].value}s" in SELECTOR_OPTIONS[kinds[0]]:  # data_type for data_types
+        hint = f"does not go with {kinds[0].value} (did you mean '{kinds[1].value}s'?)"
+        return [source.problem((*path, kinds[1].value), hint)]
+    if len(kinds) != 1:
+        keys = ", ".join(k.value for k in SelectorKind)
+        found = f"got {', '.join(k.value for k in kinds)}" if kinds else "got none"
+        return [source.problem(path, f"a selector takes exactly one of {keys}; {found}")]
+    kind = kinds[0]
+    allowed = SELECTOR_OPTIONS[kind]
+    problems = [
+        source.problem(
+            (*path, key), f"does not go with {kind.value} (it takes: {', '.join(allowed) or 'nothing else'})"
+        )
+        for key in selector
+        if key not in (kind.value, *allowed) and key in SelectorSpec.model_fields
+    ]
+    refs = _References(source, path, topology)
+    value = selector[kind.value]
+    if not isinstance(value, str):
+        return problems  # the shape pass says what it should be
+    if kind is SelectorKind.EXCHANGE:
+        asset_class, dot, exchange = value.partition(".")
+        known = topology.asset_classes.get(asset_class)
+        if not dot:
+            problems.append(
+                source.problem(
+                    (*path, kind.value), f"must be asset_class.exchange such as 'equities.asx', got {value!r}"
+                )
+            )
+        elif known is None or exchange not in known.exchanges:
+            refs.unknown((kind.value,), "exchange", value, refs.exchange_refs)
+        else:
+            # A data type this exchange does not carry (yet) is no error while the selector means some topic.
+            refs.each((*path, "data_types"), selector.get("data_types"), "data type", list(topology.data_types))
+    elif kind is SelectorKind.ASSET_CLASS:
+        if value not in topology.asset_classes:
+            refs.unknown((kind.value,), "asset class", value, list(topology.asset_classes))
+        else:
+            exchanges = list(topology.asset_classes[value].exchanges)
+            refs.each((*path, "exchanges"), selector.get("exchanges"), "exchange", exchanges, f"{value} has")
+            refs.each((*path, "data_types"), selector.get("data_types"), "data type", list(topology.data_types))
+    elif kind is SelectorKind.DATA_TYPE:
+        if value not in topology.data_types:
+            refs.unknown((kind.value,), "data type", value, list(topology.data_types))
+        refs.each((*path, "asset_classes"), selector.get("asset_classes"), "asset class", list(topology.asset_classes))
+    elif value not in topology.legacy:
+        refs.unknown((kind.value,), "legacy topic", value, list(topology.legacy))
+    problems += refs.problems
+    if not refs.problems and not problems and not _selects_anything(selector, kind, topology):
+        if kind is SelectorKind.EXCHANGE:
+            carried = ", ".join(topology.data_types_of(*value.split(".", 1)))
+            problems.append(source.problem(path, f"selects no topic: {value} carries {carried}"))
+        else:
+            problems.append(source.problem(path, "selects no topic of the topology"))
+    return problems
+
+
+@dataclass
+class _References:
+    """Unknown names in one selector, each with the closest known spelling."""
+
+    source: YamlSource
+    path: tuple[str | int, ...]
+    topology: Topology
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def exchange_refs(self) -> list[str]:
+        return [f"{ac}.{ex}" for ac, spec in self.topology.asset_classes.items() for ex in spec.exchanges]
+
+    def unknown(self, sub: tuple[str | int, ...], what: str, value: str, known: list[str]) -> None:
+        close = did_you_mean(value, known)
+        suggestion = f"did you mean '{close}'?" if close else f"known: {', '.join(known) or 'none'}"
+        self.problems.append(self.source.problem((*self.path, *sub), f"unknown {what} {value!r} ({suggestion})"))
+
+    def each(self, path: tuple[str | int, ...], values: Any, what: str, known: list[str], owner: str = "") -> None:
+        """Each name of the list `values` is one of `known` (`owner` says whose, in the hint)."""
+        if isinstance(values, list) and not values:
+            self.problems.append(self.source.problem(path, f"must list at least one {what} (omit it for all)"))
+        for i, value in enumerate(_list(values)):
+            if isinstance(value, str) and value not in known:
+                close = did_you_mean(value, known)
+                known_text = f"{owner}: {', '.join(known)}" if owner else f"known: {', '.join(known)}"
+                hint = f"did you mean '{close}'?" if close else known_text
+                self.problems.append(self.source.problem((*path, i), f"unknown {what} {value!r} ({hint})"))
+
+
+def _selects_anything(selector: dict[str, Any], kind: SelectorKind, topology: Topology) -> bool:
+    if kind is SelectorKind.LEGACY:
+        return True
+    parsed = _selector(SelectorSpec.model_validate(selector))
+    return any(parsed.means(ac, dt, ex) for ac, dt, ex in topology_topics(topology))
+
+
+def topology_topics(topology: Topology) -> Iterable[tuple[str, str, str]]:
+    """Every (asset class, data type, exchange) of the topology, every exchange included."""
+    for asset_class, spec in topology.asset_classes.items():
+        for exchange in spec.exchanges:
+            for data_type in topology.data_types_of(asset_class, exchange):
+                yield asset_class, data_type, exchange
+
+
+def topology_topic_names(topology: Topology) -> list[str]:
+    return [topic_name(ac, dt, ex) for ac, dt, ex in topology_topics(topology)]
+
+
+def _group_problems(
+    source: YamlSource, path: tuple[str, ...], app: dict[str, Any], consumes: bool, misspelt: bool
+) -> list[Problem]:
+    problems: list[Problem] = []
+    group, prefix = app.get("group"), app.get("group_prefix")
+    if group is not None and prefix is not None:
+        problems.append(source.problem((*path, "group_prefix"), "give either group or group_prefix, not both"))
+    for key, value in (("group", group), ("group_prefix", prefix)):
+        if isinstance(value, str) and not GROUP_PATTERN.match(value):
+            problems.append(
+                source.problem((*path, key), f"must be letters, digits, '.', '_' and '-' (no wildcard), got {value!r}")
+            )
+    if misspelt:
+        return problems
+    if consumes and group is None and prefix is None:
+        problems.append(
+            source.problem(
+                path, "consumes topics but declares no consumer group; add group: <id> or group_prefix: <prefix>"
+            )
+        )
+    if not consumes and (group is not None or prefix is not None):
+        key = "group" if group is not None else "group_prefix"
+        problems.append(source.problem((*path, key), "only a consumer reads with a group; this app consumes nothing"))
+    return problems
+
+
+def _overlapping_groups(source: YamlSource, apps: dict[str, Any]) -> list[Problem]:
+    """Two apps whose groups the broker could not tell apart: equal ids, or a prefix that matches the other's."""
+    declared: list[tuple[str, str, bool]] = []  # (app, group or prefix, is a prefix)
+    for name, app in apps.items():
+        app = _mapping(app)
+        for key, prefixed in (("group", False), ("group_prefix", True)):
+            value = app.get(key)
+            if isinstance(value, str) and value:
+                declared.append((name, value, prefixed))
+    problems: list[Problem] = []
+    for i, (app, group, prefixed) in enumerate(declared):
+        for other, other_group, other_prefixed in declared[:i]:
+            if other == app or not _groups_overlap(group, prefixed, other_group, other_prefixed):
+                continue
+            key = "group_prefix" if prefixed else "group"
+            other_key = "group_prefix" if other_prefixed else "group"
+            line = source.line_of(("apps", other, other_key))
+            problems.append(
+                source.problem(
+                    ("apps", app, key),
+                    f"{key} {group!r} overlaps {other_key} {other_group!r} of app {other!r} (line {line}): "
+                    f"each app's group must be its own",
+                )
+            )
+    return problems
+
+
+def _groups_overlap(a: str, a_prefixed: bool, b: str, b_prefixed: bool) -> bool:
+    if a == b:
+        return True
+    return (a_prefixed and b.startswith(a)) or (b_prefixed and a.startswith(b))

@@ -1,0 +1,203 @@
+"""The access rules of the pack, as pure functions over plain data (like `rules`).
+
+An ACL is the inputs of a `kafka:index/acl:Acl` as a plain mapping::
+
+    {"aclPrincipal": "User:k2-crypto-risk-prod", "aclHost": "*", "aclOperation": "Read",
+     "aclPermissionType": "Allow", "aclResourceType": "Topic",
+     "aclResourceName": "market.crypto.trades.", "resourcePatternTypeFilter": "Prefixed"}
+
+- k2-acl-no-wildcard: no ACL names every user (`*`, `User:*`) or every topic or group (the literal
+  `*`, or an empty prefix).
+- k2-app-writes-declared-asset-classes: an Allow of Write (or All) on topics goes to a declared
+  app (config/kafka/apps.yaml, its principal in this stack) and only to topics of the asset classes
+  its `produces` selectors name, or to the legacy topics it names. A prefix that spans asset classes
+  (`market.`) is refused. The rule restates the declarations, independently of the program's
+  derivation: a hand-added or mis-derived grant fails here.
+- k2-app-has-quota (stack): every user the stack grants something to (an ACL's `User:` principal)
+  or gives a SCRAM credential has a `kafka:index/quota:Quota` of entity type `user` with at least
+  one quota.
+
+Values unknown during preview are skipped, as in `rules`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from k2infra.model.topology import TOPIC_PREFIX
+
+from .rules import Violation, is_unknown, parse_topic_name
+
+ACL_TYPE = "kafka:index/acl:Acl"
+QUOTA_TYPE = "kafka:index/quota:Quota"
+SCRAM_TYPE = "kafka:index/userScramCredential:UserScramCredential"
+WRITE_OPERATIONS = ("Write", "All")
+APPS_FILE = "config/kafka/apps.yaml"
+
+
+@dataclass(frozen=True)
+class DeclaredApp:
+    """What an app declares it writes: asset classes (from its produces selectors) and legacy topics."""
+
+    name: str
+    principal: str
+    write_asset_classes: frozenset[str]
+    write_legacy: frozenset[str]
+
+
+def acl_label(acl: Mapping[str, Any], resource_name: str | None = None) -> str:
+    parts = [
+        acl.get(key)
+        for key in ("aclOperation", "aclResourceType", "aclResourceName", "resourcePatternTypeFilter", "aclPrincipal")
+    ]
+    if any(is_unknown(p) or p is None for p in parts):
+        return f"ACL {resource_name!r}" if resource_name else "ACL"
+    operation, restype, name, pattern, principal = parts
+    return f"ACL {operation} {restype} {name!r} ({pattern}) for {principal!r}"
+
+
+def _pattern(acl: Mapping[str, Any]) -> Any:
+    value = acl.get("resourcePatternTypeFilter")
+    return "Literal" if value is None else value  # the provider's default
+
+
+def acl_wildcard_violations(
+    acl: Mapping[str, Any], settings: Any = None, resource_name: str | None = None
+) -> list[str]:
+    """k2-acl-no-wildcard."""
+    label = acl_label(acl, resource_name)
+    out: list[str] = []
+    principal = acl.get("aclPrincipal")
+    if isinstance(principal, str) and (principal == "*" or principal.endswith(":*")):
+        out.append(f"{label}: the principal {principal!r} is every user; grant a declared app's own principal")
+    name, pattern, restype = acl.get("aclResourceName"), _pattern(acl), acl.get("aclResourceType")
+    if isinstance(name, str) and isinstance(pattern, str) and isinstance(restype, str):
+        if name == "*" and pattern == "Literal":
+            out.append(f"{label}: the resource '*' is every {restype.lower()}; name the resources the app declares")
+        elif name == "" and pattern == "Prefixed":
+            out.append(f"{label}: an empty prefix is every {restype.lower()}; name the resources the app declares")
+    return out
+
+
+def acl_write_scope_violations(
+    acl: Mapping[str, Any], declared: Mapping[str, DeclaredApp], resource_name: str | None = None
+) -> list[str]:
+    """k2-app-writes-declared-asset-classes."""
+    values = {
+        key: acl.get(key)
+        for key in ("aclPrincipal", "aclOperation", "aclPermissionType", "aclResourceType", "aclResourceName")
+    }
+    pattern = _pattern(acl)
+    if any(is_unknown(v) for v in (*values.values(), pattern)):
+        return []
+    if values["aclResourceType"] != "Topic" or values["aclOperation"] not in WRITE_OPERATIONS:
+        return []
+    if values["aclPermissionType"] != "Allow":
+        return []
+    label = acl_label(acl, resource_name)
+    principal, name = values["aclPrincipal"], values["aclResourceName"]
+    app = declared.get(principal) if isinstance(principal, str) else None
+    if app is None:
+        return [f"{label}: {principal!r} is no declared app of this stack ({APPS_FILE}); only declared producers write"]
+    if not isinstance(name, str):
+        return [f"{label}: the topic name must be a string"]
+    declares = _declares(app)
+    if pattern == "Prefixed":
+        asset_class = _prefix_asset_class(name)
+        if asset_class is None:
+            return [f"{label}: the prefix {name!r} spans asset classes; app {app.name!r} {declares}"]
+    else:
+        parsed = parse_topic_name(name)
+        if parsed is None:
+            if name in app.write_legacy:
+                return []
+            return [f"{label}: {name!r} is no topic app {app.name!r} declares it produces; it {declares}"]
+        asset_class = parsed.asset_class
+    if asset_class not in app.write_asset_classes:
+        return [f"{label}: {name!r} is of asset class {asset_class!r}, but app {app.name!r} {declares}"]
+    return []
+
+
+def _declares(app: DeclaredApp) -> str:
+    classes = ", ".join(sorted(app.write_asset_classes)) or "none"
+    legacy = f" and legacy topics {', '.join(sorted(app.write_legacy))}" if app.write_legacy else ""
+    return f"declares it produces asset classes {classes}{legacy}"
+
+
+def _prefix_asset_class(prefix: str) -> str | None:
+    """`market.crypto.` or longer -> 'crypto'; a shorter prefix reaches several asset classes: None."""
+    parts = prefix.split(".")
+    if len(parts) >= 3 and parts[0] == TOPIC_PREFIX and parts[1]:
+        return parts[1]
+    return None
+
+
+def app_quota_violations(resources: Iterable[Mapping[str, Any]]) -> list[Violation]:
+    """k2-app-has-quota: every granted or credentialed user has a user quota with at least one value."""
+    resources = list(resources)
+    quoted: set[str] = set()
+    for resource in resources:
+        if resource.get("type") != QUOTA_TYPE:
+            continue
+        props = resource.get("props") or {}
+        entity_type, entity, config = props.get("entityType"), props.get("entityName"), props.get("config")
+        if is_unknown(entity) or is_unknown(entity_type) or is_unknown(config):
+            return []  # cannot tell which user it covers; the policy runs again on `pulumi up`
+        if entity_type == "user" and isinstance(entity, str) and isinstance(config, Mapping) and config:
+            quoted.add(entity)
+    users: dict[str, str | None] = {}  # user -> urn of the first resource that needs its quota
+    for resource in resources:
+        props = resource.get("props") or {}
+        if resource.get("type") == ACL_TYPE:
+            principal = props.get("aclPrincipal")
+            if isinstance(principal, str) and principal.startswith("User:") and not principal.endswith(":*"):
+                users.setdefault(principal.removeprefix("User:"), resource.get("urn"))
+        elif resource.get("type") == SCRAM_TYPE:
+            username = props.get("username")
+            if isinstance(username, str):
+                users.setdefault(username, resource.get("urn"))
+    return [
+        Violation(
+            f"user {user!r} is granted access or a SCRAM credential but has no quota: set quotas for its app in "
+            f"{APPS_FILE} (a {QUOTA_TYPE} of entity_type 'user' and entity_name {user!r})",
+            urn,
+        )
+        for user, urn in sorted(users.items())
+        if user not in quoted
+    ]
+
+
+# -- the declarations ----------------------------------------------------------------------------
+
+
+def stack_of(urn: str | None) -> str | None:
+    """urn:pulumi:<stack>::<project>::<type>::<name> -> <stack>."""
+    if not urn or not urn.startswith("urn:pulumi:") or "::" not in urn:
+        return None
+    return urn.removeprefix("urn:pulumi:").split("::", 1)[0]
+
+
+def declared_apps(config_dir: Path, stack: str | None) -> dict[str, DeclaredApp]:
+    """Principal -> what the app declares it writes, from apps.yaml and the topology (raises TopologyError)."""
+    from k2infra.model.apps import SelectorKind, load_apps
+    from k2infra.model.topology import load_topology
+
+    topology = load_topology(config_dir).topology
+    apps = load_apps(config_dir, topology)
+    out: dict[str, DeclaredApp] = {}
+    for app in apps.apps:
+        classes: set[str] = set()
+        legacy: set[str] = set()
+        for selector in app.produces:
+            if selector.kind is SelectorKind.LEGACY and selector.legacy:
+                legacy.add(selector.legacy)
+            elif selector.kind is SelectorKind.DATA_TYPE:
+                classes.update(selector.asset_classes or topology.asset_classes)
+            elif selector.asset_class:
+                classes.add(selector.asset_class)
+        principal = apps.principal(app, stack)
+        out[principal] = DeclaredApp(app.name, principal, frozenset(classes), frozenset(legacy))
+    return out

@@ -1,0 +1,286 @@
+"""`verify` with k2infra:accessControl: live ACLs and SCRAM users against the plan (pure comparison
+with a fake LiveState and LiveAccess), the reading through a fake AdminClient, and the rendering."""
+
+from __future__ import annotations
+
+import io
+import json
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any
+
+import pytest
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import (
+    AclBinding,
+    AclOperation,
+    AclPermissionType,
+    ResourcePatternType,
+    ResourceType,
+    ScramCredentialInfo,
+    ScramMechanism,
+    UserScramCredentialsDescription,
+)
+
+from k2infra.live import access as live_access
+from k2infra.live import verify
+from k2infra.live.access import QUOTAS_UNCHECKED, LiveAccess, LiveAcl, live_acl, read_live_access
+from k2infra.live.cluster import LiveReadError, LiveState, LiveSubject, LiveTopic
+from k2infra.live.verify import Kind, compare, run_verify
+from k2infra.model.plan import Plan, load_plan
+from tests.conftest import set_stack_config
+
+
+@pytest.fixture
+def plan(project_dir: Path) -> Plan:
+    set_stack_config(project_dir, "prod", {"accessControl": True})
+    return load_plan(project_dir / "config", "prod", project_dir)
+
+
+def matching_state(plan: Plan) -> LiveState:
+    topics = {t.name: LiveTopic(t.name, t.partitions, t.replication_factor, 0, 0, dict(t.config)) for t in plan.topics}
+    subjects = {s.subject: LiveSubject(s.subject, 1, 1, s.schema, "AVRO", s.compatibility) for s in plan.subjects}
+    return LiveState(topics, subjects)
+
+
+def as_live(plan: Plan) -> set[LiveAcl]:
+    return {
+        LiveAcl(
+            a.principal,
+            a.host,
+            str(a.operation),
+            a.permission,
+            str(a.resource_type),
+            a.resource_name,
+            str(a.pattern_type),
+        )
+        for app in plan.apps
+        for a in app.acls
+    }
+
+
+def matching_access(plan: Plan) -> LiveAccess:
+    users = {app.username: {"SCRAM-SHA-512": 4096} for app in plan.apps}
+    return LiveAccess(frozenset(as_live(plan)), users)
+
+
+def access_kinds(report: verify.Report) -> list[tuple[str, str, str | None]]:
+    return [(d.kind, d.name, d.detail) for d in report.access]
+
+
+def test_a_cluster_holding_exactly_the_planned_access_has_no_drift_and_says_quotas_went_unchecked(plan: Plan) -> None:
+    report = compare(plan, matching_state(plan), matching_access(plan))
+    assert report.ok and report.access == ()
+    assert report.access_notes == (QUOTAS_UNCHECKED,)
+    assert report.to_dict()["access_notes"] == [QUOTAS_UNCHECKED]
+
+
+def test_missing_acls_and_users_without_their_credential_are_reported(plan: Plan) -> None:
+    acls = as_live(plan)
+    dropped = LiveAcl("User:k2-crypto-risk-prod", "*", "Read", "Allow", "Topic", "market.crypto.trades.", "Prefixed")
+    acls.remove(dropped)
+    users = {app.username: {"SCRAM-SHA-512": 4096} for app in plan.apps}
+    del users["k2-equities-analytics-prod"]
+    users["k2-reference-data-cache-prod"] = {"SCRAM-SHA-256": 4096}
+    report = compare(plan, matching_state(plan), LiveAccess(frozenset(acls), users))
+    assert report.exit_code == 1
+    assert access_kinds(report) == [
+        (
+            Kind.ACL_MISSING,
+            "User:k2-crypto-risk-prod",
+            "ACL not on the cluster: Read Topic market.crypto.trades. (Prefixed)",
+        ),
+        (
+            Kind.SCRAM_USER_MISSING,
+            "k2-equities-analytics-prod",
+            "app equities-analytics's user k2-equities-analytics-prod has no SCRAM credential; "
+            "the stack wants SCRAM-SHA-512",
+        ),
+        (
+            Kind.SCRAM_USER_MISSING,
+            "k2-reference-data-cache-prod",
+            "app reference-data-cache's user k2-reference-data-cache-prod has SCRAM-SHA-256 only; "
+            "the stack wants SCRAM-SHA-512",
+        ),
+    ]
+    assert report.summary() == "verify: 3 differences: 1 missing ACL, 2 missing SCRAM users"
+
+
+def test_acls_nobody_declared_are_reported_when_they_reach_the_stacks_apps_topics_or_groups(plan: Plan) -> None:
+    extra = {
+        # an app's principal with more than it declared
+        LiveAcl("User:k2-crypto-risk-prod", "*", "Write", "Allow", "Topic", "market.crypto.trades.binance", "Literal"),
+        # wildcards that reach market topics
+        LiveAcl("User:*", "*", "Read", "Allow", "Topic", "orders", "Literal"),
+        LiveAcl("User:bi", "*", "Read", "Allow", "Topic", "*", "Literal"),
+        LiveAcl("User:bi", "*", "Read", "Allow", "Topic", "market.", "Prefixed"),
+        LiveAcl("User:bi", "*", "Read", "Allow", "Topic", "mar", "Prefixed"),
+        LiveAcl("User:bi", "10.0.0.1", "Read", "Deny", "Topic", "market.equities.trades.asx", "Literal"),
+        # another principal in an app's groups
+        LiveAcl("User:bi", "*", "Read", "Allow", "Group", "equities-analytics", "Literal"),
+        LiveAcl("User:bi", "*", "Read", "Allow", "Group", "crypto-risk.eu", "Literal"),
+    }
+    not_ours = {
+        LiveAcl("User:bi", "*", "Read", "Allow", "Topic", "orders", "Literal"),
+        LiveAcl("User:bi", "*", "Read", "Allow", "Topic", "orders.", "Prefixed"),
+        LiveAcl("User:bi", "*", "Read", "Allow", "Group", "billing", "Literal"),
+        LiveAcl("User:k2infra-prod", "*", "All", "Allow", "Cluster", "kafka-cluster", "Literal"),
+    }
+    live = LiveAccess(frozenset(as_live(plan) | extra | not_ours), matching_access(plan).scram_users)
+    report = compare(plan, matching_state(plan), live)
+    assert {d.kind for d in report.access} == {Kind.ACL_EXTRA}
+    assert sorted(d.detail for d in report.access) == sorted(
+        [
+            "ACL nobody declared: Write Topic market.crypto.trades.binance (Literal)",
+            "ACL nobody declared: Read Topic orders (Literal)",
+            "ACL nobody declared: Read Topic * (Literal)",
+            "ACL nobody declared: Read Topic market. (Prefixed)",
+            "ACL nobody declared: Read Topic mar (Prefixed)",
+            "ACL nobody declared: Deny Read Topic market.equities.trades.asx (Literal) from 10.0.0.1",
+            "ACL nobody declared: Read Group equities-analytics (Literal)",
+            "ACL nobody declared: Read Group crypto-risk.eu (Literal)",
+        ]
+    )
+    assert report.summary() == "verify: 8 differences: 8 undeclared ACLs"
+
+
+def test_without_access_control_access_is_not_compared(project_dir: Path) -> None:
+    plan = load_plan(project_dir / "config", "prod", project_dir)
+    report = compare(plan, matching_state(plan), LiveAccess())
+    assert report.ok and report.access == () and report.access_notes == ()
+    assert "access_notes" not in report.to_dict()
+
+
+def test_run_verify_reads_access_only_with_access_control_and_renders_it(
+    plan: Plan, project_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(verify, "read_live_state", lambda plan, timeout: matching_state(plan))
+    live = matching_access(plan)
+    live = LiveAccess(frozenset(a for a in live.acls if a.resource_type != "Group"), live.scram_users)
+    monkeypatch.setattr(verify, "read_live_access", lambda plan, timeout: live)
+    out = io.StringIO()
+    assert run_verify(plan, timeout=1, out=out) == 1
+    text = out.getvalue()
+    assert "ACCESS       PRINCIPAL OR USER                  DIFFERS" in text
+    assert (
+        "acl_missing  User:k2-crypto-risk-prod           ACL not on the cluster: Read Group crypto-risk. (Prefixed)"
+        in text
+    )
+    assert f"note: {QUOTAS_UNCHECKED}" in text
+    assert text.endswith("verify: 3 differences: 3 missing ACLs\n")
+    out = io.StringIO()
+    assert run_verify(plan, json_output=True, timeout=1, out=out) == 1
+    document = json.loads(out.getvalue())
+    assert [d["kind"] for d in document["differences"]] == ["acl_missing"] * 3
+
+    def must_not_read(plan: Plan, timeout: float) -> LiveAccess:
+        raise AssertionError("access read without accessControl")
+
+    monkeypatch.setattr(verify, "read_live_access", must_not_read)
+    plain = load_plan(project_dir / "config", "dev", project_dir)
+    monkeypatch.setattr(verify, "read_live_state", lambda p, timeout: matching_state(plain))
+    assert run_verify(plain, timeout=1, out=io.StringIO()) == 0
+
+
+def test_live_bindings_are_spelt_as_pulumi_kafka_spells_them() -> None:
+    def binding(restype: ResourceType, pattern: ResourcePatternType, op: AclOperation) -> AclBinding:
+        return AclBinding(restype, "x", pattern, "User:a", "*", op, AclPermissionType.DENY)
+
+    cases = {
+        (ResourceType.TOPIC, ResourcePatternType.PREFIXED, AclOperation.READ): ("Topic", "Prefixed", "Read", "Deny"),
+        (ResourceType.GROUP, ResourcePatternType.LITERAL, AclOperation.DESCRIBE_CONFIGS): (
+            "Group",
+            "Literal",
+            "DescribeConfigs",
+            "Deny",
+        ),
+        (ResourceType.BROKER, ResourcePatternType.LITERAL, AclOperation.IDEMPOTENT_WRITE): (
+            "Cluster",
+            "Literal",
+            "IdempotentWrite",
+            "Deny",
+        ),
+        (ResourceType.TRANSACTIONAL_ID, ResourcePatternType.LITERAL, AclOperation.CLUSTER_ACTION): (
+            "TransactionalID",
+            "Literal",
+            "ClusterAction",
+            "Deny",
+        ),
+    }
+    for (restype, pattern, op), expected in cases.items():
+        acl = live_acl(binding(restype, pattern, op))
+        assert acl is not None
+        assert (acl.resource_type, acl.pattern_type, acl.operation, acl.permission) == expected
+    assert live_acl(binding(ResourceType.TOPIC, ResourcePatternType.UNKNOWN, AclOperation.READ)) is None
+    acl = live_acl(binding(ResourceType.TOPIC, ResourcePatternType.PREFIXED, AclOperation.READ))
+    assert acl is not None and acl.id == "User:a|*|Read|Deny|Topic|x|Prefixed"
+
+
+class FakeAdmin:
+    """What read_live_access asks of confluent-kafka's AdminClient, answered from memory."""
+
+    def __init__(self, bindings: list[AclBinding] | KafkaError, users: dict[str, list[ScramCredentialInfo]]) -> None:
+        self.bindings, self.users = bindings, users
+        self.asked_users: list[str] | None = None
+
+    def __call__(self, config: dict[str, Any]) -> FakeAdmin:
+        return self
+
+    def describe_acls(self, acl_filter: Any, request_timeout: float) -> Future:
+        future: Future = Future()
+        if isinstance(self.bindings, KafkaError):
+            future.set_exception(KafkaException(self.bindings))
+        else:
+            future.set_result(self.bindings)
+        return future
+
+    def describe_user_scram_credentials(self, users: list[str], request_timeout: float) -> dict[str, Future]:
+        self.asked_users = users
+        futures: dict[str, Future] = {}
+        for user in users:
+            future: Future = Future()
+            if user in self.users:
+                future.set_result(UserScramCredentialsDescription(user, self.users[user]))
+            else:
+                future.set_exception(KafkaException(KafkaError(KafkaError.RESOURCE_NOT_FOUND)))
+            futures[user] = future
+        return futures
+
+
+def test_reading_turns_bindings_and_credentials_into_live_access(plan: Plan, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("K2_SASL_PASSWORD", "s3cret")
+    bindings = [
+        AclBinding(
+            ResourceType.TOPIC,
+            "market.crypto.trades.",
+            ResourcePatternType.PREFIXED,
+            "User:k2-crypto-risk-prod",
+            "*",
+            AclOperation.READ,
+            AclPermissionType.ALLOW,
+        )
+    ]
+    info = [ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 8192)]
+    admin = FakeAdmin(bindings, {"k2-crypto-risk-prod": info})
+    monkeypatch.setattr(live_access, "AdminClient", admin)
+    live = read_live_access(plan, timeout=1)
+    assert live.acls == frozenset(
+        {LiveAcl("User:k2-crypto-risk-prod", "*", "Read", "Allow", "Topic", "market.crypto.trades.", "Prefixed")}
+    )
+    assert live.scram_users == {"k2-crypto-risk-prod": {"SCRAM-SHA-512": 8192}}
+    assert admin.asked_users == sorted(app.username for app in plan.apps)
+
+
+def test_a_cluster_without_an_authorizer_is_one_clear_error(plan: Plan, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("K2_SASL_PASSWORD", "s3cret")
+    monkeypatch.setattr(live_access, "AdminClient", FakeAdmin(KafkaError(KafkaError.SECURITY_DISABLED), {}))
+    with pytest.raises(LiveReadError) as caught:
+        read_live_access(plan, timeout=1)
+    servers = ",".join(plan.settings.bootstrap_servers)
+    assert str(caught.value) == (
+        f"Kafka at {servers} has no authorizer, so it holds no ACLs, but k2infra:accessControl is true: "
+        "configure the brokers' authorizer or turn accessControl off for this stack"
+    )
+    monkeypatch.setattr(live_access, "AdminClient", FakeAdmin(KafkaError(KafkaError.CLUSTER_AUTHORIZATION_FAILED), {}))
+    with pytest.raises(LiveReadError, match="refused to list ACLs to k2infra:saslUsername"):
+        read_live_access(plan, timeout=1)
