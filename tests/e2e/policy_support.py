@@ -95,11 +95,12 @@ def stack_config(stack: str, platform: Platform, **overrides: Any) -> dict[str, 
     """The repository's Pulumi.<stack>.yaml config pointed at the local platform.
 
     Plaintext and unauthenticated like the local platform: TLS off, no SASL, no registry user
-    (their passwords would be secrets this test does not have). A None override removes the key.
+    (their passwords would be secrets this test does not have), no access control (the plain
+    broker has no authorizer). A None override removes the key.
     """
     data = yaml.safe_load((REPO / f"Pulumi.{stack}.yaml").read_text()) or {}
     config = dict(data.get("config") or {})
-    for key in ("saslMechanism", "saslUsername", "schemaRegistryUsername", "caCert", "tlsSkipVerify"):
+    for key in ("saslMechanism", "saslUsername", "schemaRegistryUsername", "caCert", "tlsSkipVerify", "accessControl"):
         config.pop(f"k2infra:{key}", None)
     config["k2infra:tls"] = False
     config["k2infra:bootstrapServers"] = platform.bootstrap_servers

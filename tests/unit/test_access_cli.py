@@ -31,9 +31,16 @@ def test_every_app_with_its_principal_topic_counts_group_and_quotas() -> None:
         "consumer_byte_rate=1048576",
         "",
         "4 apps; --app NAME lists an app's topics and ACLs, --topic NAME who may use a topic.",
-        "",
-        "note: k2infra:accessControl is off for stack prod: none of this is enforced on its cluster",
     ]
+
+
+def test_a_stack_without_access_control_says_that_nothing_is_enforced() -> None:
+    code, out, err = run("--stack", "dev")
+    assert (code, err) == (0, "")
+    assert (
+        out.splitlines()[-1]
+        == "note: k2infra:accessControl is off for stack dev: none of this is enforced on its cluster"
+    )
 
 
 def test_what_an_app_may_touch_and_through_which_acl() -> None:

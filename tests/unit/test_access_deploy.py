@@ -134,10 +134,10 @@ def test_app_passwords_in_plaintext_fail_before_any_resource(project_dir: Path) 
     assert mocks.resources == []
 
 
-@pytest.mark.parametrize("stack", ["dev", "prod"])
+@pytest.mark.parametrize("stack", ["dev", "staging"])
 def test_without_access_control_there_are_no_access_resources_and_no_apps_output(project_dir: Path, stack: str) -> None:
     run = run_program(
-        project_dir, stack, {"saslPassword": "x", "schemaRegistryPassword": "y"} if stack == "prod" else {}
+        project_dir, stack, {"saslPassword": "x", "schemaRegistryPassword": "y"} if stack == "staging" else {}
     )
     assert run.mocks.of_type(ACL) == run.mocks.of_type(QUOTA) == run.mocks.of_type(SCRAM) == []
     assert "apps" not in run.outputs

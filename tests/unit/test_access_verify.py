@@ -145,7 +145,7 @@ def test_acls_nobody_declared_are_reported_when_they_reach_the_stacks_apps_topic
 
 
 def test_without_access_control_access_is_not_compared(project_dir: Path) -> None:
-    plan = load_plan(project_dir / "config", "prod", project_dir)
+    plan = load_plan(project_dir / "config", "staging", project_dir)
     report = compare(plan, matching_state(plan), LiveAccess())
     assert report.ok and report.access == () and report.access_notes == ()
     assert "access_notes" not in report.to_dict()
