@@ -35,7 +35,7 @@ from confluent_kafka.admin import (
 )
 
 from k2infra.live.cluster import LiveReadError, kafka_client_config
-from k2infra.model.access import AppAccess, PatternType
+from k2infra.model.access import AppAccess, PatternType, acl_id
 from k2infra.model.access import ResourceType as AclResourceType
 from k2infra.model.plan import Plan
 from k2infra.model.settings import NAMESPACE
@@ -64,18 +64,7 @@ class LiveAcl:
 
     @property
     def id(self) -> str:
-        """Same shape as AclSpec.id: principal|host|operation|permission|type|name|pattern."""
-        return "|".join(
-            (
-                self.principal,
-                self.host,
-                self.operation,
-                self.permission,
-                self.resource_type,
-                self.resource_name,
-                self.pattern_type,
-            )
-        )
+        return acl_id(self)
 
 
 @dataclass(frozen=True)

@@ -75,18 +75,7 @@ class AclSpec:
 
     @property
     def id(self) -> str:
-        """The identity pulumi-kafka gives an ACL (and imports it by): principal|host|op|permission|type|name|pattern."""
-        return "|".join(
-            (
-                self.principal,
-                self.host,
-                self.operation,
-                self.permission,
-                self.resource_type,
-                self.resource_name,
-                self.pattern_type,
-            )
-        )
+        return acl_id(self)
 
     def matches(self, resource_type: ResourceType, name: str) -> bool:
         """Would the broker apply this binding to the resource `name`?"""
@@ -264,3 +253,13 @@ def _without_subsumed(acls: set[AclSpec]) -> set[AclSpec]:
 def who_can(apps: Iterable[AppAccess], resource_type: ResourceType, name: str) -> list[tuple[AppAccess, AclSpec]]:
     """Every (app, binding) that applies to the resource `name`, as the broker would match them."""
     return [(app, acl) for app in apps for acl in app.acls if acl.matches(resource_type, name)]
+
+
+def acl_id(acl: Any) -> str:
+    """The identity pulumi-kafka gives an ACL (and imports it by): principal|host|op|permission|type|name|pattern.
+
+    One spelling for a planned binding (AclSpec) and a live one (k2infra.live.access.LiveAcl), so
+    that `verify` compares them by it.
+    """
+    parts = (acl.principal, acl.host, acl.operation, acl.permission, acl.resource_type, acl.resource_name)
+    return "|".join((*parts, acl.pattern_type))

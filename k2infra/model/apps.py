@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import re
 import string
-import typing
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -24,6 +23,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from pydantic_core import PydanticCustomError
 
 from k2infra.model.errors import Problem, TopologyError, describe, did_you_mean, display_path, pydantic_message
+from k2infra.model.shape import as_list, as_mapping, unknown_key_problem
 from k2infra.model.topology import Topology, topic_name
 from k2infra.model.yaml_source import YamlSource, load_yaml, parse_yaml
 
@@ -356,71 +356,25 @@ def _shape_problems(source: YamlSource) -> list[Problem]:
 def _from_pydantic(source: YamlSource, err: Any) -> Problem:
     loc: tuple[str | int, ...] = tuple(part for part in err["loc"] if part != "[key]")
     if err["type"] == "extra_forbidden":
-        known = _known_fields(loc[:-1])
-        close = did_you_mean(str(loc[-1]), known)
-        hint = f" (did you mean '{close}'?)" if close else f" (expected one of: {', '.join(known)})"
-        return source.problem(loc, f"unknown key{hint}")
+        return unknown_key_problem(source, AppsFile, loc)
     return source.problem(loc, pydantic_message(err))
-
-
-def _known_fields(loc: tuple[str | int, ...]) -> list[str]:
-    """The keys allowed at `loc`, found by walking the model annotations."""
-    current: Any = AppsFile
-    for part in loc:
-        current = _unwrap(current)
-        if isinstance(current, type) and issubclass(current, BaseModel):
-            found = current.model_fields.get(str(part))
-            if found is None:
-                return []
-            current = found.annotation
-        elif typing.get_origin(current) in (dict, list):
-            current = typing.get_args(current)[-1]  # the part was a key or an index
-        else:
-            return []
-    current = _unwrap(current)
-    if isinstance(current, type) and issubclass(current, BaseModel):
-        return list(current.model_fields)
-    return []
-
-
-def _unwrap(annotation: Any) -> Any:
-    """Optional[X] -> X, Annotated[X, ...] -> X."""
-    while True:
-        origin = typing.get_origin(annotation)
-        if origin is Annotated:
-            annotation = typing.get_args(annotation)[0]
-        elif origin in (typing.Union, __import__("types").UnionType):
-            args = [a for a in typing.get_args(annotation) if a is not type(None)]
-            if len(args) != 1:
-                return annotation
-            annotation = args[0]
-        else:
-            return annotation
 
 
 # -- pass 2: meaning ------------------------------------------------------------------------------
 
 
-def _mapping(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
 def _meaning_problems(source: YamlSource, topology: Topology) -> list[Problem]:
     data = source.data
     problems = _rule_problems(source, data.get("principal"))
-    apps = _mapping(data.get("apps"))
+    apps = as_mapping(data.get("apps"))
     for name, app in apps.items():
         if not isinstance(app, dict):
             continue
         path = ("apps", name)
-        for stack, principal in _mapping(app.get("principals")).items():
+        for stack, principal in as_mapping(app.get("principals")).items():
             if isinstance(principal, str):
                 problems += _principal_problems(source, (*path, "principals", stack), principal)
-        consumes, produces = _list(app.get("consumes")), _list(app.get("produces"))
+        consumes, produces = as_list(app.get("consumes")), as_list(app.get("produces"))
         for direction, selectors in (("consumes", consumes), ("produces", produces)):
             for i, selector in enumerate(selectors):
                 if isinstance(selector, dict):
@@ -556,7 +510,7 @@ class _References:
         """Each name of the list `values` is one of `known` (`owner` says whose, in the hint)."""
         if isinstance(values, list) and not values:
             self.problems.append(self.source.problem(path, f"must list at least one {what} (omit it for all)"))
-        for i, value in enumerate(_list(values)):
+        for i, value in enumerate(as_list(values)):
             if isinstance(value, str) and value not in known:
                 close = did_you_mean(value, known)
                 known_text = f"{owner}: {', '.join(known)}" if owner else f"known: {', '.join(known)}"
@@ -613,7 +567,7 @@ def _overlapping_groups(source: YamlSource, apps: dict[str, Any]) -> list[Proble
     """Two apps whose groups the broker could not tell apart: equal ids, or a prefix that matches the other's."""
     declared: list[tuple[str, str, bool]] = []  # (app, group or prefix, is a prefix)
     for name, app in apps.items():
-        app = _mapping(app)
+        app = as_mapping(app)
         for key, prefixed in (("group", False), ("group_prefix", True)):
             value = app.get(key)
             if isinstance(value, str) and value:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import re
-import typing
 import zoneinfo
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,12 +24,12 @@ from k2infra.model.errors import (
     Problem,
     TopologyError,
     describe,
-    did_you_mean,
     display_path,
     parse_int,
     pydantic_message,
 )
 from k2infra.model.schemas import load_topology_schemas
+from k2infra.model.shape import as_mapping, unknown_key_problem
 from k2infra.model.yaml_source import YamlSource, load_yaml
 
 TOPIC_PREFIX = "market"
@@ -224,10 +223,7 @@ def _from_pydantic(source: YamlSource, err: Any) -> Problem:
     loc: tuple[str | int, ...] = tuple(err["loc"])
     kind = err["type"]
     if kind == "extra_forbidden":
-        known = _known_fields(loc[:-1])
-        close = did_you_mean(str(loc[-1]), known)
-        hint = f" (did you mean '{close}'?)" if close else f" (expected one of: {', '.join(known)})"
-        return source.problem(loc, f"unknown key{hint}")
+        return unknown_key_problem(source, Topology, loc)
     # A union of YAML scalar types: say what is allowed rather than four failed alternatives.
     if (len(loc) >= 2 and loc[-2] == "config") or (len(loc) >= 3 and loc[-3] == "config"):
         loc = loc[: loc.index("config") + 2]
@@ -237,69 +233,30 @@ def _from_pydantic(source: YamlSource, err: Any) -> Problem:
     return source.problem(loc, pydantic_message(err))
 
 
-def _known_fields(loc: tuple[str | int, ...]) -> list[str]:
-    """The keys allowed at `loc`, found by walking the model annotations."""
-    current: Any = Topology
-    for part in loc:
-        current = _unwrap(current)
-        if isinstance(current, type) and issubclass(current, BaseModel):
-            field = next((f for name, f in current.model_fields.items() if part in (name, f.alias)), None)
-            if field is None:
-                return []
-            current = field.annotation
-        elif typing.get_origin(current) is dict:
-            current = typing.get_args(current)[1]  # the part was a key of the mapping
-        else:
-            return []
-    current = _unwrap(current)
-    if isinstance(current, type) and issubclass(current, BaseModel):
-        return [f.alias or name for name, f in current.model_fields.items()]
-    return []
-
-
-def _unwrap(annotation: Any) -> Any:
-    """Optional[X] -> X, Annotated[X, ...] -> X."""
-    while True:
-        origin = typing.get_origin(annotation)
-        if origin is Annotated:
-            annotation = typing.get_args(annotation)[0]
-        elif origin in (typing.Union, __import__("types").UnionType):
-            args = [a for a in typing.get_args(annotation) if a is not type(None)]
-            if len(args) != 1:
-                return annotation
-            annotation = args[0]
-        else:
-            return annotation
-
-
 # -- pass 2: meaning -------------------------------------------------------------------------
-
-
-def _mapping(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
 
 
 def _meaning_problems(source: YamlSource) -> list[Problem]:
     data = source.data
     problems: list[Problem] = []
     problems += _config_problems(source, ("defaults", "config"))
-    data_types = _mapping(data.get("data_types"))
+    data_types = as_mapping(data.get("data_types"))
     for dt_name, dt in data_types.items():
         problems += _config_problems(source, ("data_types", dt_name, "config"))
-        partition_key = _mapping(dt).get("partition_key")
+        partition_key = as_mapping(dt).get("partition_key")
         if isinstance(partition_key, str) and not partition_key.strip():
             problems.append(source.problem(("data_types", dt_name, "partition_key"), "must not be empty"))
     problems += _legacy_problems(source)
-    for ac_name, ac in _mapping(data.get("asset_classes")).items():
-        exchanges = _mapping(ac).get("exchanges")
+    for ac_name, ac in as_mapping(data.get("asset_classes")).items():
+        exchanges = as_mapping(ac).get("exchanges")
         if isinstance(ac, dict) and isinstance(exchanges, dict) and not exchanges:
             problems.append(
                 source.problem(("asset_classes", ac_name, "exchanges"), "an asset class needs at least one exchange")
             )
-        for ex_name, ex in _mapping(exchanges).items():
+        for ex_name, ex in as_mapping(exchanges).items():
             path = ("asset_classes", ac_name, "exchanges", ex_name)
             problems += _config_problems(source, (*path, "config"))
-            selected = _mapping(ex).get("data_types")
+            selected = as_mapping(ex).get("data_types")
             for i, dt_name in enumerate(selected if isinstance(selected, list) else []):
                 if isinstance(dt_name, str) and data_types and dt_name not in data_types:
                     problems.append(
@@ -327,9 +284,9 @@ def _meaning_problems(source: YamlSource) -> list[Problem]:
 
 def _legacy_problems(source: YamlSource) -> list[Problem]:
     problems: list[Problem] = []
-    for name, spec in _mapping(source.data.get("legacy")).items():
+    for name, spec in as_mapping(source.data.get("legacy")).items():
         problems += _config_problems(source, ("legacy", name, "config"))
-        spec = _mapping(spec)
+        spec = as_mapping(spec)
         if spec.get("state") == "retire" and spec.get("quiet_since") is None:
             problems.append(
                 source.problem(("legacy", name, "quiet_since"), "is required to retire a topic (no writes since when?)")
