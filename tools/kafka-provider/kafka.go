@@ -31,6 +31,7 @@ type kafkaClient struct {
 	cfg *providerConfig
 	kgo *kgo.Client
 	adm *kadm.Client
+	b   *topicBatchers // coalesced topic requests (kafka_batch.go)
 }
 
 func newKafkaClient(cfg *providerConfig, version string) (*kafkaClient, error) {
@@ -65,7 +66,9 @@ func newKafkaClient(cfg *providerConfig, version string) (*kafkaClient, error) {
 	}
 	adm := kadm.NewClient(cl)
 	adm.SetTimeoutMillis(int32(min(cfg.Timeout, time.Hour) / time.Millisecond))
-	return &kafkaClient{cfg: cfg, kgo: cl, adm: adm}, nil
+	k := &kafkaClient{cfg: cfg, kgo: cl, adm: adm}
+	k.b = newTopicBatchers(k)
+	return k, nil
 }
 
 func (k *kafkaClient) Close() { k.kgo.Close() }
@@ -143,16 +146,13 @@ func (k *kafkaClient) metadata(ctx context.Context, topics ...string) (kadm.Meta
 
 // metadataTopic returns the metadata of one topic; found=false when Kafka
 // does not know it.
+// Concurrent callers share one Metadata request (see batch.go).
 func (k *kafkaClient) metadataTopic(ctx context.Context, topic string) (kadm.TopicDetail, bool, error) {
-	m, err := k.metadata(ctx, topic)
+	m, err := k.b.metadata.do(ctx, topic)
 	if err != nil {
 		return kadm.TopicDetail{}, false, k.errf(topic, err, "metadata request")
 	}
-	d, ok := m.Topics[topic]
-	if !ok || isUnknownTopic(d.Err) {
-		return kadm.TopicDetail{}, false, nil
-	}
-	return d, true, nil
+	return m.Detail, m.Found, nil
 }
 
 // ready: the topic is in metadata with exactly `partitions` partitions that
@@ -195,23 +195,23 @@ func (k *kafkaClient) describe(ctx context.Context, topic string) (liveTopic, bo
 	if err != nil || !found {
 		return liveTopic{}, found, err
 	}
+	return k.describeWith(ctx, topic, d)
+}
+
+// describeWith completes fresh metadata with the topic's configs (one
+// DescribeConfigs request shared by concurrent callers).
+func (k *kafkaClient) describeWith(ctx context.Context, topic string, d kadm.TopicDetail) (liveTopic, bool, error) {
 	if d.Err != nil {
 		return liveTopic{}, true, k.errf(topic, d.Err, "describing topic")
 	}
-	rcs, err := k.adm.DescribeTopicConfigs(ctx, topic)
+	tc, err := k.b.configs.do(ctx, topic)
 	if err != nil {
 		return liveTopic{}, true, k.errf(topic, err, "describing topic configs")
 	}
-	rc, err := rcs.On(topic, nil)
-	if err == nil {
-		err = rc.Err
-	}
-	if isUnknownTopic(err) {
+	if !tc.Found {
 		return liveTopic{}, false, nil
 	}
-	if err != nil {
-		return liveTopic{}, true, k.errf(topic, withMessage(err, rc.ErrMessage), "describing topic configs")
-	}
+	rc := tc.Config
 	return liveTopic{
 		Name:       topic,
 		Partitions: int64(len(d.Partitions)),
@@ -238,24 +238,15 @@ func waitFor(ctx context.Context, cond func() (bool, error)) error {
 	}
 }
 
-func stringPtrs(m map[string]string) map[string]*string {
-	out := make(map[string]*string, len(m))
-	for k, v := range m {
-		out[k] = kadm.StringPtr(v)
-	}
-	return out
-}
-
 // create makes the topic and waits until every partition has a leader and
 // its configs read back; returns the live topic. created reports whether
 // Kafka accepted the topic (even when the wait then failed).
 func (k *kafkaClient) create(ctx context.Context, t liveTopic) (live liveTopic, created bool, err error) {
 	for {
-		resp, err := k.adm.CreateTopic(ctx, int32(t.Partitions), int16(t.RF), stringPtrs(t.Config), t.Name)
+		_, err := k.b.create.do(ctx, t) // one CreateTopics request for concurrent creates
 		if err == nil {
 			break
 		}
-		err = withMessage(err, resp.ErrMessage)
 		if !errors.Is(err, kerr.TopicAlreadyExists) {
 			return liveTopic{}, false, k.errf(t.Name, err, "creating topic (partitions=%d, replicationFactor=%d)", t.Partitions, t.RF)
 		}
@@ -288,7 +279,7 @@ func (k *kafkaClient) awaitState(ctx context.Context, want liveTopic, what strin
 			return false, err
 		}
 		var ok bool
-		live, ok, err = k.describe(ctx, want.Name)
+		live, ok, err = k.describeWith(ctx, want.Name, d)
 		if err != nil || !ok {
 			return false, err
 		}
@@ -347,14 +338,7 @@ func (k *kafkaClient) update(ctx context.Context, want liveTopic) (liveTopic, er
 			"Kafka only adds partitions (the diff should have planned a replacement)", want.Name, k.cfg.servers(), live.Partitions, want.Partitions)
 	}
 	if want.Partitions > live.Partitions {
-		resps, err := k.adm.UpdatePartitions(ctx, int(want.Partitions), want.Name)
-		if err == nil {
-			var r kadm.CreatePartitionsResponse
-			r, err = resps.On(want.Name, nil)
-			if err == nil {
-				err = withMessage(r.Err, r.ErrMessage)
-			}
-		}
+		_, err := k.b.partitions.do(ctx, partitionsReq{Topic: want.Name, Count: int32(want.Partitions)})
 		if err != nil {
 			return liveTopic{}, k.errf(want.Name, err, "raising partitions from %d to %d", live.Partitions, want.Partitions)
 		}
@@ -381,14 +365,7 @@ func (k *kafkaClient) update(ctx context.Context, want liveTopic) (liveTopic, er
 		alters = append(alters, kadm.AlterConfig{Op: kadm.DeleteConfig, Name: key})
 	}
 	if len(alters) > 0 {
-		resps, err := k.adm.AlterTopicConfigs(ctx, alters, want.Name)
-		if err == nil {
-			var r kadm.AlterConfigsResponse
-			r, err = resps.On(want.Name, nil)
-			if err == nil {
-				err = withMessage(r.Err, r.ErrMessage)
-			}
-		}
+		_, err := k.b.alter.do(ctx, alterReq{Topic: want.Name, Alters: alters})
 		if err != nil {
 			return liveTopic{}, k.errf(want.Name, err, "altering configs (%s)", describeAlters(alters))
 		}
@@ -427,14 +404,7 @@ func describeAlters(alters []kadm.AlterConfig) string {
 
 // delete removes the topic and waits until it is gone. A missing topic is fine.
 func (k *kafkaClient) delete(ctx context.Context, topic string) error {
-	resps, err := k.adm.DeleteTopics(ctx, topic)
-	if err == nil {
-		var r kadm.DeleteTopicResponse
-		r, err = resps.On(topic, nil)
-		if err == nil {
-			err = withMessage(r.Err, r.ErrMessage)
-		}
-	}
+	_, err := k.b.delete.do(ctx, topic) // one DeleteTopics request for concurrent deletes
 	if err != nil && !isUnknownTopic(err) {
 		return k.errf(topic, err, "deleting topic")
 	}

@@ -1,8 +1,8 @@
 // Command pulumi-resource-kafka is k2infra's own Pulumi resource provider for
 // Kafka topics. It stands in for upstream pulumi-kafka 3.13.3 (which the Go
-// module proxy we can reach refuses to serve) and implements the part of that
-// provider's schema k2infra uses: provider config, kafka:index/topic:Topic and
-// the getTopic/getTopics functions. See README.md for what differs.
+// module proxy we can reach refuses to serve) and implements that provider's
+// schema: provider config, the Topic, Acl, Quota and UserScramCredential
+// resources and the getTopic/getTopics functions. See README.md for what differs.
 package main
 
 import (

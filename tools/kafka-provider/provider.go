@@ -107,11 +107,29 @@ func (p *kafkaProvider) opContext(ctx context.Context, seconds float64) (context
 	return context.WithTimeout(ctx, d)
 }
 
-func checkType(urn string) error {
-	if t := string(resource.URN(urn).Type()); t != topicType {
-		return status.Errorf(codes.InvalidArgument, "kafka provider: resource type %q is not implemented (this provider only manages %s)", t, topicType)
+// checkType: the handler for the URN's type (nil for Topic).
+func checkType(urn string) (resourceHandler, error) {
+	h, _, err := handlerFor(urn)
+	if err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
-	return nil
+	return h, nil
+}
+
+// initFailed reports a resource that Kafka accepted but that did not settle:
+// the engine records it (with the error), so the next run does not recreate it.
+func (p *kafkaProvider) initFailed(id string, props resource.PropertyMap, err error) error {
+	pb, merr := p.marshal(props, "partial")
+	if merr != nil {
+		return err
+	}
+	st, serr := status.New(codes.Unknown, err.Error()).WithDetails(&pulumirpc.ErrorResourceInitFailed{
+		Id: id, Properties: pb, Reasons: []string{err.Error()},
+	})
+	if serr != nil {
+		return err
+	}
+	return st.Err()
 }
 
 func failuresPB(fs []configFailure) []*pulumirpc.CheckFailure {
@@ -256,7 +274,8 @@ func (p *kafkaProvider) Configure(ctx context.Context, req *pulumirpc.ConfigureR
 
 func (p *kafkaProvider) Check(_ context.Context, req *pulumirpc.CheckRequest) (resp *pulumirpc.CheckResponse, err error) {
 	defer guard("Check", &err)
-	if err := checkType(req.GetUrn()); err != nil {
+	h, err := checkType(req.GetUrn())
+	if err != nil {
 		return nil, err
 	}
 	olds, err := p.unmarshal(req.GetOlds(), "Check.olds", true)
@@ -267,7 +286,13 @@ func (p *kafkaProvider) Check(_ context.Context, req *pulumirpc.CheckRequest) (r
 	if err != nil {
 		return nil, err
 	}
-	inputs, failures := checkTopic(req, olds, news)
+	var inputs resource.PropertyMap
+	var failures []configFailure
+	if h != nil {
+		inputs, failures = h.check(req, olds, news)
+	} else {
+		inputs, failures = checkTopic(req, olds, news)
+	}
 	out, err := p.marshal(inputs, "Check.inputs")
 	if err != nil {
 		return nil, err
@@ -277,7 +302,8 @@ func (p *kafkaProvider) Check(_ context.Context, req *pulumirpc.CheckRequest) (r
 
 func (p *kafkaProvider) Diff(ctx context.Context, req *pulumirpc.DiffRequest) (resp *pulumirpc.DiffResponse, err error) {
 	defer guard("Diff", &err)
-	if err := checkType(req.GetUrn()); err != nil {
+	h, err := checkType(req.GetUrn())
+	if err != nil {
 		return nil, err
 	}
 	olds, err := p.unmarshal(req.GetOlds(), "Diff.olds", true)
@@ -287,6 +313,9 @@ func (p *kafkaProvider) Diff(ctx context.Context, req *pulumirpc.DiffRequest) (r
 	news, err := p.unmarshal(req.GetNews(), "Diff.news", true)
 	if err != nil {
 		return nil, err
+	}
+	if h != nil {
+		return h.diff(olds, news), nil
 	}
 	d := diffTopic(olds, news)
 	if d.rfChange {
@@ -313,12 +342,16 @@ func wantTopic(news resource.PropertyMap, op string) (liveTopic, error) {
 
 func (p *kafkaProvider) Create(ctx context.Context, req *pulumirpc.CreateRequest) (resp *pulumirpc.CreateResponse, err error) {
 	defer guard("Create", &err)
-	if err := checkType(req.GetUrn()); err != nil {
+	h, err := checkType(req.GetUrn())
+	if err != nil {
 		return nil, err
 	}
 	news, err := p.unmarshal(req.GetProperties(), "Create.properties", true)
 	if err != nil {
 		return nil, err
+	}
+	if h != nil {
+		return p.createOther(ctx, h, req, news)
 	}
 	want, err := wantTopic(news, "create")
 	if err != nil {
@@ -358,7 +391,8 @@ func (p *kafkaProvider) Create(ctx context.Context, req *pulumirpc.CreateRequest
 
 func (p *kafkaProvider) Read(ctx context.Context, req *pulumirpc.ReadRequest) (resp *pulumirpc.ReadResponse, err error) {
 	defer guard("Read", &err)
-	if err := checkType(req.GetUrn()); err != nil {
+	h, err := checkType(req.GetUrn())
+	if err != nil {
 		return nil, err
 	}
 	oldProps, err := p.unmarshal(req.GetProperties(), "Read.properties", true)
@@ -368,6 +402,9 @@ func (p *kafkaProvider) Read(ctx context.Context, req *pulumirpc.ReadRequest) (r
 	oldInputs, err := p.unmarshal(req.GetInputs(), "Read.inputs", true)
 	if err != nil {
 		return nil, err
+	}
+	if h != nil {
+		return p.readOther(ctx, h, req, oldProps, oldInputs)
 	}
 	name := req.GetId()
 	if name == "" {
@@ -407,12 +444,16 @@ func (p *kafkaProvider) Read(ctx context.Context, req *pulumirpc.ReadRequest) (r
 
 func (p *kafkaProvider) Update(ctx context.Context, req *pulumirpc.UpdateRequest) (resp *pulumirpc.UpdateResponse, err error) {
 	defer guard("Update", &err)
-	if err := checkType(req.GetUrn()); err != nil {
+	h, err := checkType(req.GetUrn())
+	if err != nil {
 		return nil, err
 	}
 	news, err := p.unmarshal(req.GetNews(), "Update.news", true)
 	if err != nil {
 		return nil, err
+	}
+	if h != nil {
+		return p.updateOther(ctx, h, req, news)
 	}
 	want, err := wantTopic(news, "update")
 	if err != nil {
@@ -444,8 +485,12 @@ func (p *kafkaProvider) Update(ctx context.Context, req *pulumirpc.UpdateRequest
 
 func (p *kafkaProvider) Delete(ctx context.Context, req *pulumirpc.DeleteRequest) (resp *emptypb.Empty, err error) {
 	defer guard("Delete", &err)
-	if err := checkType(req.GetUrn()); err != nil {
+	h, err := checkType(req.GetUrn())
+	if err != nil {
 		return nil, err
+	}
+	if h != nil {
+		return p.deleteOther(ctx, h, req)
 	}
 	name := req.GetId()
 	if name == "" {

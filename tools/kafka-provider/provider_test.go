@@ -206,7 +206,7 @@ func TestCheckRPCKeepsSecrets(t *testing.T) {
 	if !back["config"].IsSecret() {
 		t.Fatalf("config lost its secretness: %v", back["config"])
 	}
-	if _, err := p.Check(context.Background(), &pulumirpc.CheckRequest{Urn: "urn:pulumi:s::p::kafka:index/acl:Acl::x", News: news}); err == nil {
+	if _, err := p.Check(context.Background(), &pulumirpc.CheckRequest{Urn: "urn:pulumi:s::p::kafka:index/nope:Nope::x", News: news}); err == nil {
 		t.Fatal("unsupported type accepted")
 	}
 	if _, err := schemaJSON("1.0.0"); err != nil {

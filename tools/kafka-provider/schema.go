@@ -1,9 +1,11 @@
 package main
 
-// A minimal Pulumi package schema: provider config, the Topic resource and
-// the getTopic/getTopics functions, with the tokens the pinned pulumi-kafka
-// 3.13.3 Python SDK uses. Enough for `pulumi import` code generation and
-// `pulumi package get-schema`; no language sections, no ACL/Quota/SCRAM.
+// A minimal Pulumi package schema: provider config, the Topic, Acl, Quota and
+// UserScramCredential resources and the getTopic/getTopics functions, with the
+// tokens, property names, types, required lists, secrets and
+// willReplaceOnChanges flags of upstream pulumi-kafka 3.13.3's schema. Enough
+// for `pulumi import` code generation and `pulumi package get-schema`; no
+// language sections and only short descriptions.
 
 import "encoding/json"
 
@@ -43,12 +45,68 @@ func schemaJSON(version string) (string, error) {
 		"replicationFactor": integer("Number of replicas."),
 		"config":            strMap("A map of string k/v attributes."),
 	}
+	replacing := func(p map[string]any) map[string]any {
+		q := map[string]any{}
+		for k, v := range p {
+			q[k] = v
+		}
+		q["willReplaceOnChanges"] = true
+		return q
+	}
+	resourceSpec := func(desc string, outputs, inputs map[string]any, required, requiredInputs []string, name string) map[string]any {
+		return map[string]any{
+			"description":     desc,
+			"properties":      outputs,
+			"required":        required,
+			"inputProperties": inputs,
+			"requiredInputs":  requiredInputs,
+			"stateInputs": map[string]any{
+				"description": "Input properties used for looking up and filtering " + name + " resources.",
+				"properties":  inputs,
+				"type":        "object",
+			},
+		}
+	}
+	aclOut := map[string]any{
+		"aclHost": str("Host from which the principal is allowed or denied (\"*\" for any)."), "aclOperation": str("Operation: All, Read, Write, Create, Delete, Alter, Describe, ClusterAction, DescribeConfigs, AlterConfigs, IdempotentWrite, CreateTokens, DescribeTokens."),
+		"aclPermissionType": str("Allow or Deny."), "aclPrincipal": str("Principal, e.g. User:alice."),
+		"aclResourceName": str("The name of the resource"), "aclResourceType": str("Topic, Group, Cluster, TransactionalID or DelegationToken."),
+		"resourcePatternTypeFilter": str("Literal (default) or Prefixed."),
+	}
+	aclIn := map[string]any{}
+	for k, v := range aclOut {
+		aclIn[k] = replacing(v.(map[string]any))
+	}
+	aclReq := []string{"aclHost", "aclOperation", "aclPermissionType", "aclPrincipal", "aclResourceName", "aclResourceType"}
+	quotaOut := map[string]any{
+		"config":     strMap("A map of string k/v properties."),
+		"entityName": str("The name of the entity (if entityName is not provided, it will create entity-default Kafka quota)"),
+		"entityType": str("The type of the entity (client-id, user, ip)"),
+	}
+	quotaIn := map[string]any{}
+	for k, v := range quotaOut {
+		quotaIn[k] = replacing(v.(map[string]any))
+	}
+	scramOut := map[string]any{
+		"password":          secret(str("The password of the credential (deprecated, use passwordWo instead)")),
+		"passwordWo":        secret(str("**NOTE:** This field is write-only and its value will not be updated in state as part of read operations.\nThe write-only password of the credential")),
+		"passwordWoVersion": str("Version identifier for the write-only password to track changes"),
+		"scramIterations":   integer("The number of SCRAM iterations used when generating the credential"),
+		"scramMechanism":    str("The SCRAM mechanism used to generate the credential (SCRAM-SHA-256, SCRAM-SHA-512)"),
+		"username":          str("The name of the credential"),
+	}
+	scramIn := map[string]any{}
+	for k, v := range scramOut {
+		scramIn[k] = v
+	}
+	scramIn["scramMechanism"] = replacing(scramOut["scramMechanism"].(map[string]any))
+	scramIn["username"] = replacing(scramOut["username"].(map[string]any))
 	listItem := "kafka:index/getTopicsList:getTopicsList"
 	schema := map[string]any{
 		"name":        "kafka",
 		"displayName": "Kafka (k2infra)",
 		"version":     version,
-		"description": "k2infra's own Kafka provider: a subset of pulumi-kafka 3.13.3 (topics only).",
+		"description": "k2infra's own Kafka provider: the resources and functions of pulumi-kafka 3.13.3 (see tools/kafka-provider/README.md for differences).",
 		"meta":        map[string]any{"moduleFormat": "(.*)(?:/[^/]*)"},
 		"config": map[string]any{
 			"variables": providerProps,
@@ -72,6 +130,11 @@ func schemaJSON(version string) (string, error) {
 					"type":        "object",
 				},
 			},
+			aclType: resourceSpec("A Kafka ACL binding. Every change replaces it.", aclOut, aclIn, aclReq, aclReq, "Acl"),
+			quotaType: resourceSpec("The client quotas of one entity. Every change replaces it.", quotaOut, quotaIn,
+				[]string{"entityType"}, []string{"entityType"}, "Quota"),
+			scramType: resourceSpec("A SCRAM credential of a user.", scramOut, scramIn,
+				[]string{"scramMechanism", "username"}, []string{"scramMechanism", "username"}, "UserScramCredential"),
 		},
 		"functions": map[string]any{
 			"kafka:index:getTopic": map[string]any{
