@@ -7,7 +7,8 @@ what it loads against it (`parse_stack_outputs`), whether from `pulumi stack out
 a table.
 
 Compatibility: fields are only ever added. Readers ignore fields they do not know, so an app built
-against an older library keeps working against a newer stack.
+against an older library keeps working against a newer stack. A null field may also be absent:
+Pulumi's Python StackReference drops null values from the mappings it hands over.
 """
 
 from __future__ import annotations
@@ -102,7 +103,7 @@ class ExchangeOutput(_Output):
     asset_class: str = Field(description="its asset class")
     code: str = Field(description="its code, as in topic names")
     name: str = Field(description="its full name, e.g. `Australian Securities Exchange`")
-    country: str | None = Field(description="ISO 3166 alpha-2 country code, or null")
+    country: str | None = Field(default=None, description="ISO 3166 alpha-2 country code, or null")
     timezone: str = Field(description="IANA time zone, e.g. `Australia/Sydney`")
 
 
@@ -113,9 +114,9 @@ class KafkaSecurityOutput(_Output):
         description="value of `security.protocol` (same name and values in librdkafka and Java)"
     )
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = Field(
-        description="value of `sasl.mechanism`, or null without SASL"
+        default=None, description="value of `sasl.mechanism`, or null without SASL"
     )
-    ca_cert: str | None = Field(description="PEM of the CA of the brokers' certificates, or null")
+    ca_cert: str | None = Field(default=None, description="PEM of the CA of the brokers' certificates, or null")
     tls_skip_verify: bool = Field(description="true when broker certificates are not verified (dev only)")
 
 

@@ -155,3 +155,12 @@ def test_a_missing_output_from_a_stack_reference_counts_as_missing() -> None:
     with pytest.raises(OutputsError) as caught:
         Platform.from_outputs(outputs)
     assert caught.value.problems == ["kafka_security: required field is missing"]
+
+
+def test_null_fields_left_out_as_a_stack_reference_hands_them_over_read_as_null() -> None:
+    outputs = _dev_outputs()
+    del outputs["exchanges"]["crypto.binance"]["country"]
+    del outputs["kafka_security"]["sasl_mechanism"], outputs["kafka_security"]["ca_cert"]
+    platform = Platform.from_outputs(outputs)
+    assert platform.exchanges["crypto.binance"].country is None
+    assert platform.kafka_security.sasl_mechanism is None and platform.kafka_security.ca_cert is None
