@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from k2infra.client.errors import CredentialsError
+from k2infra.client.errors import CredentialsError, PlatformLoadError
 from k2infra.client.platform import Platform
 from k2infra.client.subjects import SubjectNameStrategy
 
@@ -81,7 +81,7 @@ def kafka_client_config(platform: Platform, credentials: AppCredentials | None =
     credentials = credentials or AppCredentials()
     security = platform.kafka_security
     if not platform.bootstrap_servers:
-        raise CredentialsError(f"{platform.source} name no Kafka bootstrap servers")
+        raise PlatformLoadError(f"{platform.source} name no Kafka bootstrap servers")
     config: dict[str, Any] = {
         "bootstrap.servers": platform.bootstrap_servers,
         "security.protocol": security.security_protocol,
@@ -108,7 +108,7 @@ def schema_registry_config(platform: Platform, credentials: AppCredentials | Non
     """The conf of confluent_kafka.schema_registry.SchemaRegistryClient."""
     credentials = credentials or AppCredentials()
     if not platform.schema_registry_url:
-        raise CredentialsError(f"{platform.source} name no Schema Registry URL")
+        raise PlatformLoadError(f"{platform.source} name no Schema Registry URL")
     config: dict[str, Any] = {"url": platform.schema_registry_url}
     if credentials.schema_registry_username or credentials.schema_registry_password:
         if not (credentials.schema_registry_username and credentials.schema_registry_password):

@@ -33,7 +33,7 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 
 from devkit.pulumi_project import PulumiProject
 from examples.producer.records import RecordFactory, instruments
-from k2infra.client import Platform, TopicConfig, consumer_settings, producer_settings
+from k2infra.client import Platform, PlatformLoadError, TopicConfig, consumer_settings, producer_settings
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.e2e
@@ -66,7 +66,9 @@ def read_outputs(project: PulumiProject) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def stack(new_module_project) -> Deployed:
-    project = new_module_project(STACK, {"partitions": PARTITIONS})
+    # Hard delete on destroy: the registry is left as found (a soft-deleted subject would make the
+    # next stack registering it start at version 2, which test_lifecycle does not expect).
+    project = new_module_project(STACK, {"partitions": PARTITIONS, "hardDeleteSubjects": True})
     project.up()
     outputs_file = project.dir / "outputs.json"
     outputs_file.write_text(json.dumps(read_outputs(project)))
@@ -184,6 +186,14 @@ def test_every_topic_round_trips_a_record_through_the_stock_serializers(stack: D
         assert back.key == record["symbol"]
         subject = platform.topic(topic).schema_subject
         assert back.raw[0] == 0 and int.from_bytes(back.raw[1:5], "big") == platform.schemas[subject].id
+
+
+def test_the_platform_loads_from_pulumi_stack_output(stack: Deployed, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("PULUMI_BACKEND_URL", "PULUMI_CONFIG_PASSPHRASE"):  # where an app's shell is logged in
+        monkeypatch.setenv(name, stack.project.env[name])
+    assert Platform.from_stack(STACK, cwd=stack.project.dir).topics == stack.platform.topics
+    with pytest.raises(PlatformLoadError, match=r"cannot read the outputs of stack nosuch: .*no stack named 'nosuch'"):
+        Platform.from_stack("nosuch", cwd=stack.project.dir)
 
 
 def test_the_default_topic_name_strategy_asks_for_a_subject_k2_never_registers(
