@@ -7,14 +7,7 @@ refused run changes nothing. Logical names are the resources' own identities (an
 `principal|host|operation|permission|type|name|pattern` string pulumi-kafka imports it by), so
 adding an app or an exchange never renames an existing resource.
 
-The `apps` stack output (no secrets) maps each app to `AppAccess.to_dict()`:
-
-    {"principal": "User:k2-crypto-risk-prod", "username": "k2-crypto-risk-prod",
-     "reads": ["market.crypto.trades.binance"], "writes": [],
-     "acls": [{"resource_type": "Topic", "resource_name": "market.crypto.trades.",
-               "pattern_type": "Prefixed", "operation": "Read", "permission": "Allow", "host": "*"}, ...],
-     "group": {"name": "crypto-risk.", "pattern_type": "Prefixed"},
-     "quotas": {"consumer_byte_rate": "10485760"}}
+The `apps` stack output is defined with the others, in k2infra.model.outputs (AppOutput).
 """
 
 from __future__ import annotations
@@ -26,7 +19,7 @@ from typing import Any
 import pulumi
 import pulumi_kafka as kafka
 
-from k2infra.model.access import AclSpec, AppAccess
+from k2infra.model.access import AclSpec
 from k2infra.model.plan import Plan
 from k2infra.model.settings import NAMESPACE
 
@@ -95,8 +88,3 @@ def _acl(spec: AclSpec, checked: pulumi.Output[Any], opts: pulumi.ResourceOption
         resource_pattern_type_filter=str(spec.pattern_type),
         opts=opts,
     )
-
-
-def apps_output(apps: tuple[AppAccess, ...]) -> dict[str, dict[str, Any]]:
-    """The `apps` stack output: app name -> AppAccess.to_dict() (no secrets)."""
-    return {app.name: app.to_dict() for app in apps}

@@ -12,11 +12,12 @@ from typing import Any
 import pulumi
 import pulumi_kafka as kafka
 
-from k2infra.deploy.access import apps_output, declare_access
+from k2infra.deploy.access import declare_access
 from k2infra.deploy.partition_guard import PartitionShrinkError, check_no_shrink
 from k2infra.live import retirement as legacy_module
 from k2infra.live.cluster import kafka_client_config
-from k2infra.model.plan import LegacyAction, LegacyTopic, Plan, TopicSpec, subscriptions
+from k2infra.model.outputs import plan_outputs
+from k2infra.model.plan import LegacyAction, LegacyTopic, Plan, TopicSpec
 from k2infra.registry.resource import RegistryConnection, SchemaSubject, SchemaSubjectArgs
 
 COMPONENT_TYPE = "k2infra:index:TopicPlatform"
@@ -110,8 +111,6 @@ class TopicPlatform(pulumi.ComponentResource):
         # The apps' ACLs, quotas and SCRAM users (k2infra:accessControl), behind the same guards.
         self.access = declare_access(plan, credentials.app_passwords, checked, topic_opts)
         self.outputs = stack_outputs(plan, self.subjects)
-        if plan.settings.access_control:
-            self.outputs["apps"] = apps_output(plan.apps)
         # The outputs are the stack's (program.run exports them); registering them on the component
         # too would hold them twice in the state, which the file backend rewrites after every step.
         self.register_outputs({})
@@ -184,10 +183,11 @@ def _local_cluster(plan: Plan, parent: pulumi.Resource) -> list[pulumi.Resource]
 
 
 def stack_outputs(plan: Plan, subjects: dict[str, SchemaSubject]) -> dict[str, Any]:
-    """The stable, documented outputs that app deploys read through StackReference."""
-    settings = plan.settings
-    # Every field of the topic spec but its name, which is the key.
-    topics = {t.name: {k: v for k, v in t.to_dict().items() if k != "name"} for t in plan.topics}
+    """The stable, documented outputs that app deploys read through StackReference.
+
+    Their one definition is k2infra.model.outputs.StackOutputs: every field but the registry's ids
+    and versions comes from the plan there (plan_outputs).
+    """
     schemas = {
         spec.subject: pulumi.Output.all(
             id=subjects[spec.subject].schema_id,
@@ -196,10 +196,4 @@ def stack_outputs(plan: Plan, subjects: dict[str, SchemaSubject]) -> dict[str, A
         ).apply(lambda values, topics=list(spec.topics): {**values, "topics": topics})
         for spec in plan.subjects
     }
-    return {
-        "topics": topics,
-        "subscriptions": subscriptions(plan),
-        "schemas": schemas,
-        "bootstrap_servers": ",".join(settings.bootstrap_servers),
-        "schema_registry_url": settings.schema_registry_url or "",
-    }
+    return {**plan_outputs(plan), "schemas": schemas}

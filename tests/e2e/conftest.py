@@ -67,3 +67,39 @@ def kafka_admin(platform):
 @pytest.fixture(scope="session")
 def admin(platform):
     return kafka_admin(platform)
+
+
+@pytest.fixture(scope="module")
+def new_module_project(tmp_path_factory: pytest.TempPathFactory, pulumi_cli: str, platform) -> Iterator:
+    """new_project for a stack that a module's tests share: one `pulumi up` serves them all."""
+    made: list[PulumiProject] = []
+
+    def make(stack: str = "e2e", settings: dict[str, object] | None = None, **kwargs) -> PulumiProject:
+        root = tmp_path_factory.mktemp(f"project-{stack}")
+        project = PulumiProject.create(root / "project", stack, root / "backend", **kwargs)
+        project.configure({**base_settings(platform), **(settings or {})})
+        made.append(project)
+        return project
+
+    yield make
+    for project in made:
+        project.run("state", "unprotect", "--all", "--yes", check=False)
+        project.destroy(check=False)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def k2infra_importable_by_app_programs() -> Iterator[None]:
+    """App programs (examples/app-deploy) import k2infra.client as an installed package, as an app's
+    own virtualenv would have it (`pip install k2infra[kafka]`). The repository's .venv does not
+    install the repository itself, so the Pulumi runs of these tests find it on PYTHONPATH."""
+    import os
+
+    from devkit.pulumi_project import REPO
+
+    before = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), before) if p)
+    yield
+    if before is None:
+        os.environ.pop("PYTHONPATH", None)
+    else:
+        os.environ["PYTHONPATH"] = before

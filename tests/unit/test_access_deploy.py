@@ -135,12 +135,14 @@ def test_app_passwords_in_plaintext_fail_before_any_resource(project_dir: Path) 
 
 
 @pytest.mark.parametrize("stack", ["dev", "staging"])
-def test_without_access_control_there_are_no_access_resources_and_no_apps_output(project_dir: Path, stack: str) -> None:
+def test_without_access_control_there_are_no_access_resources_and_the_apps_output_is_empty(
+    project_dir: Path, stack: str
+) -> None:
     run = run_program(
         project_dir, stack, {"saslPassword": "x", "schemaRegistryPassword": "y"} if stack == "staging" else {}
     )
     assert run.mocks.of_type(ACL) == run.mocks.of_type(QUOTA) == run.mocks.of_type(SCRAM) == []
-    assert "apps" not in run.outputs
+    assert run.outputs["apps"] == {}
 
 
 def test_access_resources_belong_to_the_component_use_its_provider_and_protect_as_the_stack(project_dir: Path) -> None:

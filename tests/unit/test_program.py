@@ -118,7 +118,17 @@ def test_six_subjects_with_their_schemas(project_dir: Path) -> None:
 def test_outputs_for_app_deploys(project_dir: Path) -> None:
     run = run_program(project_dir, "dev")
     out = run.outputs
-    assert set(out) == {"topics", "subscriptions", "schemas", "bootstrap_servers", "schema_registry_url"}
+    assert set(out) == {
+        "topics",
+        "subscriptions",
+        "schemas",
+        "bootstrap_servers",
+        "schema_registry_url",
+        "patterns",
+        "exchanges",
+        "kafka_security",
+        "apps",
+    }
     assert out["bootstrap_servers"] == "127.0.0.1:19092"
     assert out["schema_registry_url"] == "http://127.0.0.1:18081/apis/ccompat/v7"
     asx = out["topics"]["market.equities.trades.asx"]

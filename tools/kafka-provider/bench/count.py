@@ -1,9 +1,20 @@
 """count.py LOG FROM_LINE: client requests (PLAINTEXT listener) per kind after FROM_LINE of the broker's
 request log, topics per CreateTopics/DeleteTopics request, and the most such requests in flight at once."""
-import json, sys
+
+import json
+import sys
 from datetime import datetime
-lines = open(sys.argv[1]).read().splitlines()[int(sys.argv[2]):]
-kinds = {19: "CreateTopics", 20: "DeleteTopics", 3: "Metadata", 32: "DescribeConfigs", 37: "CreatePartitions", 44: "IncrementalAlterConfigs"}
+from pathlib import Path
+
+lines = Path(sys.argv[1]).read_text().splitlines()[int(sys.argv[2]) :]
+kinds = {
+    19: "CreateTopics",
+    20: "DeleteTopics",
+    3: "Metadata",
+    32: "DescribeConfigs",
+    37: "CreatePartitions",
+    44: "IncrementalAlterConfigs",
+}
 counts = {}
 spans = {"CreateTopics": [], "DeleteTopics": []}
 items = {"CreateTopics": [], "DeleteTopics": []}
@@ -12,7 +23,7 @@ for line in lines:
     if i < 0:
         continue
     try:
-        d = json.loads(line[i + len("Completed request:"):])
+        d = json.loads(line[i + len("Completed request:") :])
     except ValueError:
         continue
     if d.get("listener") != "PLAINTEXT":
@@ -27,12 +38,17 @@ for line in lines:
         spans[kind].append((end - d["totalTimeMs"] / 1000, end))
         req = d.get("request", {})
         items[kind].append(len(req.get("topics", []) or req.get("topicNames", [])))
+
+
 def max_overlap(sp):
     ev = sorted([(s, 1) for s, _ in sp] + [(e, -1) for _, e in sp])
     cur = best = 0
     for _, dlt in ev:
-        cur += dlt; best = max(best, cur)
+        cur += dlt
+        best = max(best, cur)
     return best
+
+
 out = [f"{k}={v}" for k, v in counts.items()]
 for k in spans:
     if spans[k]:

@@ -1,0 +1,208 @@
+"""Ready configurations for the stock confluent-kafka clients, from the platform + the app's credentials.
+
+Plain dicts (no client is created here, so this module needs no Kafka library):
+
+    settings = producer_settings(platform, AppCredentials.from_env())
+    registry = SchemaRegistryClient(settings.schema_registry)
+    serializer = AvroSerializer(registry, conf=settings.serializer)   # subject from the topic's asset class
+    producer = Producer(settings.kafka)                               # murmur2_random: Java's partitions
+
+What the settings fix, and why:
+* `subject.name.strategy`: K2 registers one subject per asset class and data type; the default
+  (TopicNameStrategy, or 2.16's ASSOCIATED falling back to it) asks for `<topic>-value`, which
+  does not exist (404).
+* `auto.register.schemas: False`: schemas are the platform's (config/schemas, deployed by
+  Pulumi); an app never registers one, and a record of another shape is refused at the producer.
+* `use.latest.version: True`: write and read with the subject's latest registered version, so the
+  app needs no .avsc file and follows schema evolution (on restart, or after the registry client's
+  `cache.latest.ttl.sec`).
+* `partitioner: murmur2_random`: librdkafka's default (consistent_random, CRC32) puts a symbol in
+  another partition than Java producers do; murmur2_random is the Java default partitioner's hash.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from k2infra.client.errors import CredentialsError, PlatformLoadError
+from k2infra.client.platform import Platform
+from k2infra.client.subjects import SubjectNameStrategy
+
+__all__ = [
+    "PRODUCER_DEFAULTS",
+    "AppCredentials",
+    "ConsumerSettings",
+    "ProducerSettings",
+    "consumer_settings",
+    "deserializer_config",
+    "kafka_client_config",
+    "producer_settings",
+    "schema_registry_config",
+    "serializer_config",
+]
+
+# librdkafka's name of the Java producer's partitioner for keyed records (murmur2, positive, modulo
+# partitions); records without a key go to a random partition.
+JAVA_COMPATIBLE_PARTITIONER = "murmur2_random"
+PRODUCER_DEFAULTS: dict[str, Any] = {
+    "partitioner": JAVA_COMPATIBLE_PARTITIONER,
+    "acks": "all",
+    "enable.idempotence": True,
+}
+ENV_PREFIX = "K2_APP_"
+
+
+@dataclass(frozen=True)
+class AppCredentials:
+    """The application's own credentials (never the infrastructure's). Secrets stay out of repr."""
+
+    sasl_username: str | None = None
+    sasl_password: str | None = field(default=None, repr=False)
+    schema_registry_username: str | None = None
+    schema_registry_password: str | None = field(default=None, repr=False)
+    schema_registry_token: str | None = field(default=None, repr=False)
+    # confluent-kafka's STATIC_TOKEN bearer auth sends it as target-sr-cluster and requires it.
+    schema_registry_logical_cluster: str | None = None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, prefix: str = ENV_PREFIX) -> AppCredentials:
+        """From K2_APP_SASL_USERNAME, K2_APP_SASL_PASSWORD, K2_APP_SCHEMA_REGISTRY_USERNAME,
+        K2_APP_SCHEMA_REGISTRY_PASSWORD, K2_APP_SCHEMA_REGISTRY_TOKEN, K2_APP_SCHEMA_REGISTRY_LOGICAL_CLUSTER."""
+        env = os.environ if environ is None else environ
+        values = {name: env.get(prefix + name.upper()) or None for name in cls.__dataclass_fields__}
+        return cls(**values)
+
+
+def kafka_client_config(platform: Platform, credentials: AppCredentials | None = None) -> dict[str, Any]:
+    """bootstrap.servers, security.protocol, SASL and TLS settings (librdkafka property names)."""
+    credentials = credentials or AppCredentials()
+    security = platform.kafka_security
+    if not platform.bootstrap_servers:
+        raise PlatformLoadError(f"{platform.source} name no Kafka bootstrap servers")
+    config: dict[str, Any] = {
+        "bootstrap.servers": platform.bootstrap_servers,
+        "security.protocol": security.security_protocol,
+    }
+    if security.sasl_mechanism is not None:
+        if not credentials.sasl_username or not credentials.sasl_password:
+            raise CredentialsError(
+                f"the platform requires SASL {security.sasl_mechanism}: pass AppCredentials(sasl_username=..., "
+                f"sasl_password=...) (or set {ENV_PREFIX}SASL_USERNAME and {ENV_PREFIX}SASL_PASSWORD)"
+            )
+        config["sasl.mechanism"] = security.sasl_mechanism
+        config["sasl.username"] = credentials.sasl_username
+        config["sasl.password"] = credentials.sasl_password
+    if security.security_protocol.endswith("SSL"):
+        if security.ca_cert:
+            config["ssl.ca.pem"] = security.ca_cert
+        if security.tls_skip_verify:
+            config["enable.ssl.certificate.verification"] = False
+            config["ssl.endpoint.identification.algorithm"] = "none"
+    return config
+
+
+def schema_registry_config(platform: Platform, credentials: AppCredentials | None = None) -> dict[str, Any]:
+    """The conf of confluent_kafka.schema_registry.SchemaRegistryClient."""
+    credentials = credentials or AppCredentials()
+    if not platform.schema_registry_url:
+        raise PlatformLoadError(f"{platform.source} name no Schema Registry URL")
+    config: dict[str, Any] = {"url": platform.schema_registry_url}
+    if credentials.schema_registry_username or credentials.schema_registry_password:
+        if not (credentials.schema_registry_username and credentials.schema_registry_password):
+            raise CredentialsError("Schema Registry basic auth needs both a username and a password")
+        config["basic.auth.user.info"] = (
+            f"{credentials.schema_registry_username}:{credentials.schema_registry_password}"
+        )
+    elif credentials.schema_registry_token:
+        if not credentials.schema_registry_logical_cluster:
+            raise CredentialsError(
+                "confluent-kafka's bearer auth (STATIC_TOKEN) requires schema_registry_logical_cluster too"
+            )
+        config["bearer.auth.credentials.source"] = "STATIC_TOKEN"
+        config["bearer.auth.token"] = credentials.schema_registry_token
+        config["bearer.auth.logical.cluster"] = credentials.schema_registry_logical_cluster
+    return config
+
+
+def serializer_config(platform: Platform) -> dict[str, Any]:
+    """The conf of AvroSerializer: the asset-class subject, the registered schema, never a registration."""
+    return {
+        "subject.name.strategy": SubjectNameStrategy(platform),
+        "auto.register.schemas": False,
+        "use.latest.version": True,
+    }
+
+
+def deserializer_config(platform: Platform) -> dict[str, Any]:
+    """The conf of AvroDeserializer: read with the subject's latest version; topics of exchanges
+    added after the app started (a pattern subscription) map to their asset class's subject."""
+    return {
+        "subject.name.strategy": SubjectNameStrategy(platform, accept_new_exchanges=True),
+        "use.latest.version": True,
+    }
+
+
+@dataclass(frozen=True)
+class ProducerSettings:
+    """Producer(kafka), SchemaRegistryClient(schema_registry), AvroSerializer(client, conf=serializer)."""
+
+    platform: Platform
+    kafka: dict[str, Any]
+    schema_registry: dict[str, Any] = field(repr=False)
+    serializer: dict[str, Any]
+
+    def partition_key_field(self, topic: str) -> str:
+        return self.platform.topic(topic).partition_key_field
+
+    def key_of(self, topic: str, record: Mapping[str, Any]) -> str:
+        """The record's partition key for `topic` (its symbol, for every K2 data type today)."""
+        return self.platform.topic(topic).key_of(record)
+
+
+@dataclass(frozen=True)
+class ConsumerSettings:
+    """Consumer(kafka), SchemaRegistryClient(schema_registry), AvroDeserializer(client, conf=deserializer)."""
+
+    platform: Platform
+    kafka: dict[str, Any]
+    schema_registry: dict[str, Any] = field(repr=False)
+    deserializer: dict[str, Any]
+
+
+def producer_settings(
+    platform: Platform, credentials: AppCredentials | None = None, overrides: Mapping[str, Any] | None = None
+) -> ProducerSettings:
+    """Everything a producer needs. `overrides` are librdkafka properties (linger.ms, client.id, ...);
+    the partitioner is not one of them: another one breaks the partition contract with Java."""
+    overrides = dict(overrides or {})
+    if overrides.get("partitioner", JAVA_COMPATIBLE_PARTITIONER) != JAVA_COMPATIBLE_PARTITIONER:
+        raise ValueError(
+            f"partitioner {overrides['partitioner']!r} would put a symbol in another partition than Java "
+            f"producers do; K2 producers use {JAVA_COMPATIBLE_PARTITIONER}"
+        )
+    kafka = {**kafka_client_config(platform, credentials), **PRODUCER_DEFAULTS, **overrides}
+    return ProducerSettings(platform, kafka, schema_registry_config(platform, credentials), serializer_config(platform))
+
+
+def consumer_settings(
+    platform: Platform,
+    group_id: str,
+    credentials: AppCredentials | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    auto_offset_reset: str = "earliest",
+) -> ConsumerSettings:
+    """Everything a consumer needs. For a pattern subscription, `topic.metadata.refresh.interval.ms`
+    (librdkafka default 5 min) bounds how long a new exchange's topics take to be picked up."""
+    kafka = {
+        **kafka_client_config(platform, credentials),
+        "group.id": group_id,
+        "auto.offset.reset": auto_offset_reset,
+        **dict(overrides or {}),
+    }
+    return ConsumerSettings(
+        platform, kafka, schema_registry_config(platform, credentials), deserializer_config(platform)
+    )

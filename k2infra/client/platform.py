@@ -1,0 +1,225 @@
+"""The platform as an application sees it: topics, exchanges, subjects, patterns and how to connect.
+
+Loaded from the stack outputs (what an app deploy has: `pulumi stack output --json --show-secrets`,
+a `StackReference`'s values, or a file holding that JSON) or from the topology files (what the
+infrastructure repository has). Either way the shape is validated against
+`k2infra.model.outputs.StackOutputs`, the one definition of the outputs.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from k2infra.client.errors import PlatformLoadError, UnknownTopicError
+from k2infra.model.outputs import (
+    OUTPUT_NAMES,
+    KafkaSecurityOutput,
+    OutputsError,
+    PatternsOutput,
+    SchemaOutput,
+    StackOutputs,
+    SubscriptionsOutput,
+    parse_stack_outputs,
+    plan_outputs,
+)
+from k2infra.model.plan import Plan, load_plan
+
+__all__ = ["OUTPUT_NAMES", "Exchange", "OutputsError", "Platform", "PlatformLoadError", "TopicConfig"]
+
+
+@dataclass(frozen=True)
+class TopicConfig:
+    """One topic, with what a producer needs: name, partitions, Kafka configs, subject, key field."""
+
+    name: str
+    asset_class: str
+    data_type: str
+    exchange: str
+    partitions: int
+    replication_factor: int
+    kafka_config: Mapping[str, str]
+    schema_subject: str
+    schema_name: str
+    partition_key_field: str
+
+    @property
+    def config(self) -> Mapping[str, str]:
+        """The Kafka topic configs (the name the Plan's TopicSpec uses)."""
+        return self.kafka_config
+
+    @property
+    def partition_key(self) -> str:
+        """The partition key field (the name the Plan's TopicSpec and the outputs use)."""
+        return self.partition_key_field
+
+    def key_of(self, record: Mapping[str, Any]) -> str:
+        """The record's partition key: the value of its partition key field, as a string."""
+        try:
+            value = record[self.partition_key_field]
+        except KeyError:
+            raise KeyError(
+                f"a record for {self.name} has no {self.partition_key_field!r} field, its partition key"
+            ) from None
+        return str(value)
+
+
+@dataclass(frozen=True)
+class Exchange:
+    asset_class: str
+    code: str
+    name: str
+    country: str | None
+    timezone: str
+
+    @property
+    def ref(self) -> str:
+        return f"{self.asset_class}.{self.code}"
+
+
+@dataclass(frozen=True)
+class Platform:
+    """The description of one k2infra stack. Build it with one of the `from_*` class methods."""
+
+    topics: Mapping[str, TopicConfig]
+    exchanges: Mapping[str, Exchange]
+    bootstrap_servers: str
+    schema_registry_url: str
+    kafka_security: KafkaSecurityOutput
+    patterns: PatternsOutput
+    subscriptions: SubscriptionsOutput
+    schemas: Mapping[str, SchemaOutput]  # empty when described from the topology files
+    source: str = "the stack outputs"
+    _subject_of_pair: dict[tuple[str, str], str] = field(default_factory=dict, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self._subject_of_pair.update({(t.asset_class, t.data_type): t.schema_subject for t in self.topics.values()})
+
+    # -- loading --------------------------------------------------------------------------------
+    @classmethod
+    def from_outputs(cls, values: Mapping[str, Any], source: str = "the stack outputs") -> Platform:
+        """From the outputs as a mapping: parsed `stack output --json`, or a StackReference's values.
+
+        An output that is None (as `StackReference.get_output` gives for one the stack lacks) counts
+        as missing. Raises OutputsError naming every missing or wrong field.
+        """
+        if isinstance(values, Mapping):
+            values = {name: value for name, value in values.items() if value is not None}
+        return cls._from_model(parse_stack_outputs(values, source), source)
+
+    @classmethod
+    def from_outputs_json(cls, text: str, source: str = "the stack outputs") -> Platform:
+        try:
+            values = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise PlatformLoadError(f"{source}: not JSON ({exc})") from None
+        return cls.from_outputs(values, source)
+
+    @classmethod
+    def from_outputs_file(cls, path: Path | str) -> Platform:
+        """From a file holding `pulumi stack output --json --show-secrets`."""
+        path = Path(path)
+        try:
+            text = path.read_text()
+        except OSError as exc:
+            raise PlatformLoadError(f"cannot read the stack outputs file {path}: {exc.strerror}") from None
+        return cls.from_outputs_json(text, source=f"the outputs in {path}")
+
+    @classmethod
+    def from_stack(cls, stack: str, cwd: Path | str | None = None, pulumi: str = "pulumi") -> Platform:
+        """Runs `pulumi stack output --json --show-secrets --stack STACK` (the CLI and its login needed)."""
+        argv = [pulumi, "stack", "output", "--json", "--show-secrets", "--non-interactive", "--stack", stack]
+        if cwd is not None:
+            argv += ["--cwd", str(cwd)]
+        try:
+            result = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
+        except FileNotFoundError:
+            raise PlatformLoadError(f"cannot read stack {stack}: the Pulumi CLI ({pulumi}) is not on PATH") from None
+        if result.returncode != 0:
+            detail = (result.stderr or result.stdout).strip().splitlines()
+            raise PlatformLoadError(
+                f"cannot read the outputs of stack {stack}: {detail[-1] if detail else 'no output'}"
+            )
+        return cls.from_outputs_json(result.stdout, source=f"the outputs of stack {stack}")
+
+    @classmethod
+    def from_plan(cls, plan: Plan) -> Platform:
+        """From a Plan. Without a deploy there are no schema ids or versions: `schemas` is empty."""
+        where = f"stack {plan.stack}" if plan.stack else "the topology"
+        return cls.from_outputs({**plan_outputs(plan), "schemas": {}}, source=f"the plan of {where}")
+
+    @classmethod
+    def from_topology(
+        cls, config_dir: Path | str = "config", stack: str | None = None, project_dir: Path | str = "."
+    ) -> Platform:
+        """From config/kafka/topics.yaml and the schemas (and Pulumi.<stack>.yaml when a stack is named)."""
+        return cls.from_plan(load_plan(config_dir, stack, project_dir))
+
+    @classmethod
+    def load(cls, source: Platform | Plan | Mapping[str, Any] | Path | str) -> Platform:
+        """Whatever describes the platform: a Platform, a Plan, outputs as a mapping, an outputs
+        JSON file, or a config directory (its topology files)."""
+        if isinstance(source, Platform):
+            return source
+        if isinstance(source, Plan):
+            return cls.from_plan(source)
+        if isinstance(source, Mapping):
+            return cls.from_outputs(source)
+        path = Path(source)
+        if path.is_dir():
+            return cls.from_topology(path)
+        return cls.from_outputs_file(path)
+
+    @classmethod
+    def _from_model(cls, outputs: StackOutputs, source: str) -> Platform:
+        topics = {
+            name: TopicConfig(
+                name=name,
+                asset_class=t.asset_class,
+                data_type=t.data_type,
+                exchange=t.exchange,
+                partitions=t.partitions,
+                replication_factor=t.replication_factor,
+                kafka_config=dict(t.config),
+                schema_subject=t.schema_subject,
+                schema_name=t.schema_name,
+                partition_key_field=t.partition_key,
+            )
+            for name, t in sorted(outputs.topics.items())
+        }
+        exchanges = {
+            ref: Exchange(e.asset_class, e.code, e.name, e.country, e.timezone)
+            for ref, e in sorted(outputs.exchanges.items())
+        }
+        return cls(
+            topics=topics,
+            exchanges=exchanges,
+            bootstrap_servers=outputs.bootstrap_servers,
+            schema_registry_url=outputs.schema_registry_url,
+            kafka_security=outputs.kafka_security,
+            patterns=outputs.patterns,
+            subscriptions=outputs.subscriptions,
+            schemas=dict(outputs.schemas),
+            source=source,
+        )
+
+    # -- reading --------------------------------------------------------------------------------
+    def topic(self, name: str) -> TopicConfig:
+        try:
+            return self.topics[name]
+        except KeyError:
+            raise UnknownTopicError(
+                f"{name!r} is not a topic of this K2 platform ({len(self.topics)} topics in {self.source})"
+            ) from None
+
+    def subject_of(self, asset_class: str, data_type: str) -> str | None:
+        """The value subject shared by every exchange of (asset class, data type), if the platform has one."""
+        return self._subject_of_pair.get((asset_class, data_type))
+
+    @property
+    def subjects(self) -> list[str]:
+        return sorted(set(self._subject_of_pair.values()))
