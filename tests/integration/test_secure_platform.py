@@ -127,7 +127,12 @@ def produce(config: dict[str, Any], topic: str, count: int, timeout: float = WAI
 
 def consume_count(config: dict[str, Any], topic: str, partitions: int, expected: int) -> int:
     consumer = Consumer(
-        {**config, "group.id": f"it-{secrets.token_hex(4)}", "enable.auto.commit": False, "auto.offset.reset": "earliest"}
+        {
+            **config,
+            "group.id": f"it-{secrets.token_hex(4)}",
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+        }
     )
     try:
         consumer.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
@@ -159,8 +164,10 @@ def new_ca(directory: Path) -> Path:
     """A CA of our own (not the platform's), PEM, made with openssl."""
     key, cert = directory / "other-ca-key.pem", directory / "other-ca.pem"
     subprocess.run(
-        ["openssl", "req", "-x509", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-        + ["-days", "1", "-subj", "/CN=not the k2 platform CA", "-keyout", str(key), "-out", str(cert)],
+        [
+            *("openssl", "req", "-x509", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"),
+            *("-nodes", "-days", "1", "-subj", "/CN=not the k2 platform CA", "-keyout", str(key), "-out", str(cert)),
+        ],
         check=True,
         capture_output=True,
         timeout=60,
@@ -216,7 +223,9 @@ def test_status_and_env_describe_the_secure_platform(secure: SecurePlatform) -> 
     assert Path(exported["K2_CA_CERT"]).read_text().startswith("-----BEGIN CERTIFICATE-----")
 
 
-def test_replicated_topic_takes_acks_all_writes(secure: SecurePlatform, admin: AdminClient, replicated_topic: str) -> None:
+def test_replicated_topic_takes_acks_all_writes(
+    secure: SecurePlatform, admin: AdminClient, replicated_topic: str
+) -> None:
     config = admin.describe_configs([ConfigResource(ResourceType.TOPIC, replicated_topic)], request_timeout=CALL)
     entries = next(iter(config.values())).result(timeout=CALL)
     assert entries["min.insync.replicas"].value == "2"
@@ -257,10 +266,14 @@ def test_one_broker_down_acks_all_still_works_and_partitions_are_under_replicate
     delete_topic(admin, strict)
 
 
-def test_authorizer_denies_a_principal_without_acls(secure: SecurePlatform, admin: AdminClient, replicated_topic: str) -> None:
+def test_authorizer_denies_a_principal_without_acls(
+    secure: SecurePlatform, admin: AdminClient, replicated_topic: str
+) -> None:
     """A SCRAM user that is no super user and has no ACL sees no topic and cannot create one."""
     user, password = f"it-app-{secrets.token_hex(3)}", secrets.token_hex(16)
-    upsert = UserScramCredentialUpsertion(user, ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 4096), password.encode())
+    upsert = UserScramCredentialUpsertion(
+        user, ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 4096), password.encode()
+    )
     for future in admin.alter_user_scram_credentials([upsert], request_timeout=CALL).values():
         future.result(timeout=CALL)
     app = AdminClient(secure.kafka_config(**{"sasl.username": user, "sasl.password": password}))
@@ -269,7 +282,10 @@ def test_authorizer_denies_a_principal_without_acls(secure: SecurePlatform, admi
     created = app.create_topics([NewTopic(f"{replicated_topic}.denied", 1, 3)], request_timeout=CALL)
     with pytest.raises(KafkaException) as denied:
         next(iter(created.values())).result(timeout=CALL)
-    assert denied.value.args[0].code() in (KafkaError.TOPIC_AUTHORIZATION_FAILED, KafkaError.CLUSTER_AUTHORIZATION_FAILED)
+    assert denied.value.args[0].code() in (
+        KafkaError.TOPIC_AUTHORIZATION_FAILED,
+        KafkaError.CLUSTER_AUTHORIZATION_FAILED,
+    )
 
 
 def _metadata_or_none(client: AdminClient) -> Any:
