@@ -84,10 +84,14 @@ class LocalPlatform:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> LocalPlatform | None:
         """The platform named by K2_BOOTSTRAP_SERVERS / K2_SCHEMA_REGISTRY_URL, or None.
 
+        None also when K2_PROFILE=secure: those variables then describe the secure cluster, which
+        plain clients cannot use (the tests that need a plain platform start their own).
         Raises ValueError when only one of the two is set (a half-described
         platform is a configuration mistake, not a reason to start another).
         """
         environ = os.environ if environ is None else environ
+        if environ.get("K2_PROFILE", "").strip() == "secure":
+            return None  # the secure cluster's variables: SecurePlatform.from_env takes them
         bootstrap = environ.get(ENV_BOOTSTRAP, "").strip()
         registry = environ.get(ENV_REGISTRY, "").strip()
         if not bootstrap and not registry:
@@ -118,6 +122,7 @@ class LocalPlatform:
         # Don't let a platform described in the environment leak into this one.
         env.pop(ENV_BOOTSTRAP, None)
         env.pop(ENV_REGISTRY, None)
+        env.pop("K2_PROFILE", None)
         if extra_env:
             env.update(extra_env)
         result = _run(["start", "--state-dir", str(state)], env=env, timeout=timeout)
