@@ -15,6 +15,15 @@ A pytest fixture would typically do::
     platform = LocalPlatform.from_env() or LocalPlatform.start(tmp_path_factory.mktemp("platform"))
     yield platform
     platform.stop()
+
+``SecurePlatform`` is the same for the production-shaped cluster
+(``tools/platform.sh start --secure``): three KRaft brokers on SASL_SSL/SCRAM-SHA-512,
+Keycloak, and a registry on HTTPS that checks HTTP Basic client credentials against
+Keycloak. ``SecurePlatform.from_env()`` takes one described by ``K2_PROFILE=secure`` and
+the other ``K2_*`` variables that ``tools/platform.sh env --secure`` prints;
+``SecurePlatform.start(state_dir)`` starts one on free ports. ``kafka_config()`` gives a
+confluent-kafka client config, ``registry_auth`` the registry's Basic credentials, and
+``stop_broker(n)`` / ``start_broker(n)`` take a node (1-3) down and back for fault tests.
 """
 
 from __future__ import annotations
@@ -35,6 +44,10 @@ ENV_REGISTRY = "K2_SCHEMA_REGISTRY_URL"
 # Maven Central; readiness itself is bounded by K2_START_TIMEOUT in the script.
 DEFAULT_START_TIMEOUT = 900.0
 DEFAULT_STOP_TIMEOUT = 120.0
+# The secure platform's first start also resolves Keycloak (~180 MB), builds it and
+# prepares its realm database (several minutes on 2 cores); later starts take far less.
+SECURE_START_TIMEOUT = 1800.0
+BROKER_TIMEOUT = 300.0
 
 
 class PlatformError(RuntimeError):
@@ -71,10 +84,14 @@ class LocalPlatform:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> LocalPlatform | None:
         """The platform named by K2_BOOTSTRAP_SERVERS / K2_SCHEMA_REGISTRY_URL, or None.
 
+        None also when K2_PROFILE=secure: those variables then describe the secure cluster, which
+        plain clients cannot use (the tests that need a plain platform start their own).
         Raises ValueError when only one of the two is set (a half-described
         platform is a configuration mistake, not a reason to start another).
         """
         environ = os.environ if environ is None else environ
+        if environ.get("K2_PROFILE", "").strip() == "secure":
+            return None  # the secure cluster's variables: SecurePlatform.from_env takes them
         bootstrap = environ.get(ENV_BOOTSTRAP, "").strip()
         registry = environ.get(ENV_REGISTRY, "").strip()
         if not bootstrap and not registry:
@@ -105,6 +122,7 @@ class LocalPlatform:
         # Don't let a platform described in the environment leak into this one.
         env.pop(ENV_BOOTSTRAP, None)
         env.pop(ENV_REGISTRY, None)
+        env.pop("K2_PROFILE", None)
         if extra_env:
             env.update(extra_env)
         result = _run(["start", "--state-dir", str(state)], env=env, timeout=timeout)
@@ -151,6 +169,184 @@ class LocalPlatform:
         self._stopped = True
 
     def __enter__(self) -> LocalPlatform:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+SECURE_KEYS = (
+    "K2_BOOTSTRAP_SERVERS",
+    "K2_CA_CERT",
+    "K2_SASL_USERNAME",
+    "K2_SASL_PASSWORD",
+    "K2_SCHEMA_REGISTRY_URL",
+    "K2_SCHEMA_REGISTRY_USERNAME",
+    "K2_SCHEMA_REGISTRY_PASSWORD",
+)
+
+
+@dataclass
+class SecurePlatform:
+    """The secure local cluster: 3 brokers (SASL_SSL, SCRAM-SHA-512), Keycloak, HTTPS registry."""
+
+    bootstrap_servers: str
+    ca_path: Path
+    sasl_username: str
+    sasl_password: str
+    schema_registry_url: str
+    registry_username: str
+    registry_password: str
+    client_properties: Path | None = None
+    kafka_version: str = ""
+    state_dir: Path | None = None
+    env: dict[str, str] = field(default_factory=dict, repr=False)
+    owned: bool = False
+    script_env: dict[str, str] | None = field(default=None, repr=False)
+    start_output: str = field(default="", repr=False)
+    _stopped: bool = field(default=False, repr=False)
+
+    sasl_mechanism = "SCRAM-SHA-512"
+    security_protocol = "SASL_SSL"
+
+    # ------------------------------------------------------------ creation
+    @classmethod
+    def from_values(
+        cls, values: Mapping[str, str], *, state_dir: Path | None = None, owned: bool = False
+    ) -> SecurePlatform:
+        missing = [key for key in SECURE_KEYS if not values.get(key, "").strip()]
+        if missing:
+            raise ValueError(f"the secure platform description lacks {', '.join(missing)}")
+        properties = values.get("K2_KAFKA_CLIENT_PROPERTIES")
+        return cls(
+            bootstrap_servers=values["K2_BOOTSTRAP_SERVERS"],
+            ca_path=Path(values["K2_CA_CERT"]),
+            sasl_username=values["K2_SASL_USERNAME"],
+            sasl_password=values["K2_SASL_PASSWORD"],
+            schema_registry_url=values["K2_SCHEMA_REGISTRY_URL"].rstrip("/"),
+            registry_username=values["K2_SCHEMA_REGISTRY_USERNAME"],
+            registry_password=values["K2_SCHEMA_REGISTRY_PASSWORD"],
+            client_properties=Path(properties) if properties else None,
+            kafka_version=values.get("K2_KAFKA_VERSION", ""),
+            state_dir=state_dir,
+            env=dict(values),
+            owned=owned,
+        )
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> SecurePlatform | None:
+        """The secure platform described by the environment (K2_PROFILE=secure + K2_*), or None.
+
+        Such a platform is not ours: ``stop()`` leaves it running. ``stop_broker``/``start_broker``
+        work when K2_PLATFORM_STATE_DIR names its state dir (``tools/platform.sh env`` prints it).
+        """
+        environ = os.environ if environ is None else environ
+        if environ.get("K2_PROFILE", "").strip() != "secure":
+            return None
+        state = environ.get("K2_PLATFORM_STATE_DIR", "").strip()
+        return cls.from_values(environ, state_dir=Path(state) if state else None, owned=False)
+
+    @classmethod
+    def start(
+        cls,
+        state_dir: os.PathLike[str] | str,
+        *,
+        timeout: float = SECURE_START_TIMEOUT,
+        extra_env: Mapping[str, str] | None = None,
+    ) -> SecurePlatform:
+        """Start the secure platform on free ports with its state in ``state_dir``."""
+        state = Path(state_dir).resolve()
+        state.mkdir(parents=True, exist_ok=True)
+        env = dict(os.environ)
+        env["K2_PORTS"] = "free"
+        for key in (*SECURE_KEYS, ENV_REGISTRY, "K2_PROFILE"):
+            env.pop(key, None)
+        if extra_env:
+            env.update(extra_env)
+        result = _run(["start", "--secure", "--state-dir", str(state)], env=env, timeout=timeout)
+        if result.returncode != 0:
+            _run(["stop", "--secure", "--state-dir", str(state)], env=env, timeout=DEFAULT_STOP_TIMEOUT)
+            raise PlatformError(
+                f"tools/platform.sh start --secure failed (exit {result.returncode}):\n{result.stdout}{result.stderr}"
+            )
+        try:
+            platform = cls.from_values(parse_env_file(state / "platform.env"), state_dir=state, owned=True)
+        except (OSError, ValueError) as exc:
+            _run(["stop", "--secure", "--state-dir", str(state)], env=env, timeout=DEFAULT_STOP_TIMEOUT)
+            raise PlatformError(f"{state / 'platform.env'}: {exc}\n{result.stdout}") from exc
+        platform.script_env = env
+        platform.start_output = result.stdout
+        return platform
+
+    # ------------------------------------------------------------ use
+    @property
+    def brokers(self) -> list[str]:
+        """``host:port`` of node 1, 2 and 3, in that order."""
+        return self.bootstrap_servers.split(",")
+
+    @property
+    def registry_auth(self) -> tuple[str, str]:
+        """HTTP Basic credentials of the registry (a Keycloak client id and secret)."""
+        return (self.registry_username, self.registry_password)
+
+    @property
+    def registry_base_url(self) -> str:
+        return self.env.get("K2_REGISTRY_BASE_URL") or self.schema_registry_url.split("/apis/")[0]
+
+    def kafka_config(self, **overrides: object) -> dict[str, object]:
+        """A confluent-kafka (librdkafka) config for the infra principal; ``overrides`` win."""
+        config: dict[str, object] = {
+            "bootstrap.servers": self.bootstrap_servers,
+            "security.protocol": self.security_protocol,
+            "sasl.mechanism": self.sasl_mechanism,
+            "sasl.username": self.sasl_username,
+            "sasl.password": self.sasl_password,
+            "ssl.ca.location": str(self.ca_path),
+        }
+        config.update(overrides)
+        return config
+
+    def as_env(self) -> dict[str, str]:
+        """The variables that describe this platform (to pass to subprocesses)."""
+        return {key: value for key, value in self.env.items() if key.startswith("K2_")}
+
+    def stop_broker(self, node: int, timeout: float = BROKER_TIMEOUT) -> None:
+        """Stop node ``node`` (1-3), keeping its data; returns once its JVM has exited."""
+        self._node_command("stop-broker", node, timeout)
+
+    def start_broker(self, node: int, timeout: float = BROKER_TIMEOUT) -> None:
+        """Start node ``node`` again; returns once it answers with 3 brokers registered."""
+        self._node_command("start-broker", node, timeout)
+
+    def _node_command(self, command: str, node: int, timeout: float) -> None:
+        if node not in (1, 2, 3):
+            raise ValueError(f"node must be 1, 2 or 3, got {node!r}")
+        if self.state_dir is None:
+            raise PlatformError(f"{command}: this platform's state dir is unknown (set K2_PLATFORM_STATE_DIR)")
+        env = self.script_env or dict(os.environ)
+        result = _run([command, str(node), "--secure", "--state-dir", str(self.state_dir)], env=env, timeout=timeout)
+        if result.returncode != 0:
+            raise PlatformError(f"tools/platform.sh {command} {node} failed:\n{result.stdout}{result.stderr}")
+
+    def platform_sh(self, *args: str, timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
+        """Run ``tools/platform.sh ARGS... --state-dir <ours>`` (e.g. ``status``, ``cli ...``)."""
+        env = self.script_env or dict(os.environ)
+        state = ["--state-dir", str(self.state_dir)] if self.state_dir is not None else []
+        if args and args[0] == "cli":
+            return _run(["cli", *state, *args[1:]], env=env, timeout=timeout)
+        return _run([*args, *state], env=env, timeout=timeout)
+
+    def stop(self, timeout: float = DEFAULT_STOP_TIMEOUT) -> None:
+        """Stop the platform if this object started it; no-op otherwise."""
+        if not self.owned or self._stopped or self.state_dir is None:
+            return
+        env = self.script_env or dict(os.environ)
+        result = _run(["stop", "--secure", "--state-dir", str(self.state_dir)], env=env, timeout=timeout)
+        if result.returncode != 0:
+            raise PlatformError(f"tools/platform.sh stop --secure failed:\n{result.stdout}{result.stderr}")
+        self._stopped = True
+
+    def __enter__(self) -> SecurePlatform:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
