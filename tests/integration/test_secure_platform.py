@@ -34,8 +34,8 @@ from confluent_kafka.admin import (
     UserScramCredentialUpsertion,
 )
 
+from devkit.local_platform import SecurePlatform
 from tests.conftest import REPO
-from tests.support.local_platform import SecurePlatform
 
 pytestmark = pytest.mark.integration
 
