@@ -23,6 +23,7 @@ from k2infra.model.errors import (
     parse_int,
     pydantic_message,
 )
+from k2infra.model.kafka_versions import catalogue_for, catalogue_versions
 from k2infra.model.schemas import COMPATIBILITY_LEVELS
 from k2infra.model.topology import MAX_PARTITIONS, Topology, config_origin, merged_config, topic_name
 from k2infra.model.yaml_source import YamlSource, dotted, load_yaml
@@ -224,6 +225,7 @@ def _reference_problems(
     if settings.exchanges is not None and not settings.exchanges:
         out.append(problem(("exchanges",), "enables no exchange; omit it to enable all"))
     out += _isr_problems(settings, topology, problem, topology_source)
+    out += _version_problems(settings, topology, problem, topology_source)
     if settings.protect and settings.hard_delete_subjects:
         out.append(
             problem(("hardDeleteSubjects",), "cannot be true on a protected stack: protected topics keep their schemas")
@@ -292,6 +294,55 @@ def _isr_problems(
                 f"{head}, so no acks=all write could succeed (topics: {', '.join(sorted(names))}): {conflict}",
             )
         )
+    return out
+
+
+def _version_problems(
+    settings: StackSettings, topology: Topology, problem: Any, topology_source: YamlSource | None
+) -> list[Problem]:
+    """Every topic config the stack deploys, against what its k2infra:kafkaVersion broker accepts."""
+    if settings.kafka_version is None:
+        return []
+    catalogue = catalogue_for(settings.kafka_version)
+    if catalogue is None:
+        have = ", ".join(catalogue_versions())
+        return [
+            problem(("kafkaVersion",), f"no topic-config catalogue for Kafka {settings.kafka_version} (have: {have})")
+        ]
+    enabled = {
+        (ac, ex)
+        for ac, spec in topology.asset_classes.items()
+        for ex in spec.exchanges
+        if settings.exchanges is None or f"{ac}.{ex}" in settings.exchanges
+    }
+    used_types = {dt for ac, ex in enabled for dt in topology.data_types_of(ac, ex)}
+    written: list[tuple[tuple[str, ...], str, object]] = [
+        (("defaults", "config", key), key, value) for key, value in topology.defaults.config.items()
+    ]
+    written += [
+        (("data_types", dt, "config", key), key, value)
+        for dt in sorted(used_types)
+        for key, value in topology.data_types[dt].config.items()
+    ]
+    written += [
+        (("asset_classes", ac, "exchanges", ex, "config", key), key, value)
+        for ac, ex in sorted(enabled)
+        for key, value in topology.asset_classes[ac].exchanges[ex].config.items()
+    ]
+    if settings.legacy_topics:
+        written += [
+            (("legacy", name, "config", key), key, value)
+            for name, spec in topology.legacy.items()
+            for key, value in spec.config.items()
+        ]
+    out = []
+    for path, key, value in written:
+        reason = catalogue.problem(key, value)
+        if reason is not None:
+            where = dotted(path)
+            if topology_source is not None:
+                where = f"{topology_source.file}:{topology_source.line_of(path)}: {where}"
+            out.append(problem(("kafkaVersion",), f"{key} ({where}) {reason}"))
     return out
 
 

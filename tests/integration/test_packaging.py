@@ -40,6 +40,7 @@ def test_the_wheel_holds_the_k2infra_package_alone(wheel: Path) -> None:
     assert tops == {"k2infra"}
     for part in ("model", "client", "registry", "live", "deploy", "cli"):
         assert f"k2infra/{part}/__init__.py" in names
+    assert "k2infra/model/topic_configs/kafka-4.4.0.json" in names  # read at run time by kafkaVersion checks
 
 
 def test_an_application_installs_the_wheel_and_names_topics_without_pulumi(wheel: Path, tmp_path: Path) -> None:

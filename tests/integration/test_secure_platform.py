@@ -320,8 +320,10 @@ def test_unknown_ca_fails_certificate_verification(secure: SecurePlatform, tmp_p
 def test_broker_topic_configs_are_the_catalogue_of_its_version(
     secure: SecurePlatform, admin: AdminClient, replicated_topic: str
 ) -> None:
-    """tools/kafka/topic-configs-<version>.json names exactly what the running broker describes."""
-    catalogue = json.loads((REPO / "tools" / "kafka" / f"topic-configs-{secure.kafka_version}.json").read_text())
+    """k2infra/model/topic_configs/kafka-<version>.json names exactly what the running broker describes."""
+    catalogue = json.loads(
+        (REPO / "k2infra" / "model" / "topic_configs" / f"kafka-{secure.kafka_version}.json").read_text()
+    )
     described = admin.describe_configs([ConfigResource(ResourceType.TOPIC, replicated_topic)], request_timeout=CALL)
     entries = next(iter(described.values())).result(timeout=CALL)
     assert sorted(entries) == sorted(catalogue["configs"])
