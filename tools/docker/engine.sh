@@ -193,6 +193,7 @@ cmd_start() {
         sleep 0.5
     done
     pid="$(our_pid)" || die "dockerd answers at $host but its pid file $PID_FILE does not name it"
+    echo "$DATA_ROOT" >"$STATE_DIR/data-root"
     write_env "$host"
     say "dockerd $(DOCKER_HOST="$host" docker version --format '{{.Server.Version}}' 2>/dev/null) ready in $((SECONDS - t0))s (pid $pid, storage driver $(DOCKER_HOST="$host" docker info --format '{{.Driver}}'), log $LOG)"
 }
@@ -214,8 +215,9 @@ cmd_stop() {
         err "dockerd (pid $pid) did not stop within ${STOP_TIMEOUT}s; kill -9"
         as_root kill -KILL "$pid" 2>/dev/null || true
     fi
-    rm -f "$PID_FILE" "$ENV_FILE"
-    say "dockerd stopped (pid $pid); images and volumes stay in $DATA_ROOT"
+    local root; root="$(cat "$STATE_DIR/data-root" 2>/dev/null || echo "$DATA_ROOT")"
+    rm -f "$PID_FILE" "$ENV_FILE" "$STATE_DIR/data-root"
+    say "dockerd stopped (pid $pid); images, build cache and volumes stay in $root"
 }
 
 cmd_status() {
