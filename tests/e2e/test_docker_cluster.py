@@ -138,8 +138,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, pulumi_cli: str, engine_en
     plugins = json.loads(subprocess.run(["pulumi", "plugin", "ls", "--json"], capture_output=True, text=True).stdout)
     if not any(p["name"] == "docker" and p["version"].startswith(DOCKER_PLUGIN_VERSION) for p in plugins):
         pytest.fail(f"the docker provider plugin {DOCKER_PLUGIN_VERSION} is not installed: run `make tools`")
-    leftovers = {kind: labelled(kind, engine_env) for kind in ("container", "network", "volume")}
-    assert not any(leftovers.values()), f"objects of an earlier run are in the way: {leftovers}"
+    # A run killed before its teardown leaves this module's objects (and their fixed names) behind.
+    remove_labelled(engine_env, "left by an earlier run")
     kafka_port, registry_port = free_ports(2)
     root = tmp_path_factory.mktemp("docker-cluster")
     project = PulumiProject.create(root / "project", STACK, root / "backend")
@@ -159,11 +159,17 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, pulumi_cli: str, engine_en
     )
     yield project
     project.run("destroy", "--yes", "--skip-preview", check=False, timeout=STEP_TIMEOUT)
-    # Whatever a failed test left (by label only: nothing else on the engine is touched).
+    remove_labelled(engine_env, "left by a failed test")
+
+
+def remove_labelled(env: dict[str, str], why: str) -> None:
+    """Remove this module's containers, networks and volumes (by its stack label only: nothing else
+    on the engine is touched)."""
     for kind, remove in (("container", ["rm", "-f"]), ("network", ["network", "rm"]), ("volume", ["volume", "rm"])):
-        names = labelled(kind, engine_env)
+        names = labelled(kind, env)
         if names:
-            docker(*remove, *names, env=engine_env)
+            print(f"[docker e2e] removing {kind}s {why}: {names}", file=sys.stderr)
+            docker(*remove, *names, env=env)
 
 
 def inspect(name: str, env: dict[str, str]) -> dict:
