@@ -191,6 +191,48 @@ if [[ -e "$bin/pulumi-resource-kafka" ]]; then
 	log "pulumi-resource-kafka: removed a stale copy from $bin (it would shadow the plugin)"
 fi
 
+# --- 5. the Docker resource provider (upstream's recipe, built here) ------------
+# Upstream's github.com/pulumi/pulumi-docker/provider/v4 (and /v5) is refused by the
+# Go module proxy, every version. The proxy does serve its parts: the Terraform Docker
+# provider (github.com/kreuzwerker/terraform-provider-docker), pulumi-terraform-bridge
+# and Pulumi's fork of the Terraform plugin SDK. tools/docker-provider wires them
+# together as upstream does (see its README.md) and is installed as DOCKER_SDK_VERSION
+# +k2infra for the pinned pulumi-docker SDK (version read from requirements.txt).
+# A large build (the bridge, the Docker CLI and BuildKit libraries): minutes the first
+# time on 2 cores, skipped afterwards while its inputs are unchanged.
+DOCKER_SDK_VERSION="$(sed -n 's/^pulumi-docker==\([0-9.]*\)$/\1/p' "$here/../requirements.txt")"
+[[ -n "$DOCKER_SDK_VERSION" ]] || die "no pulumi-docker==X pin in requirements.txt"
+DOCKER_PROVIDER_VERSION="$DOCKER_SDK_VERSION+k2infra"
+docker_src="$here/docker-provider"
+docker_out="$K2_TOOLS_DIR/build/docker-provider"
+docker_bin="$docker_out/pulumi-resource-docker"
+docker_stamp="$docker_out/.pulumi-resource-docker.stamp"
+docker_plugin="$PULUMI_HOME/plugins/resource-docker-v$DOCKER_PROVIDER_VERSION/pulumi-resource-docker"
+mapfile -t docker_inputs < <(find "$docker_src" -type f \( -name '*.go' ! -name '*_test.go' -o -name go.mod -o -name go.sum \) | LC_ALL=C sort)
+[[ ${#docker_inputs[@]} -gt 2 ]] || die "pulumi-resource-docker: no sources in $docker_src"
+docker_want="$DOCKER_PROVIDER_VERSION $(fingerprint "${docker_inputs[@]}")"
+if [[ -x "$docker_bin" && -f "$docker_stamp" && "$(cat "$docker_stamp")" == "$docker_want" ]]; then
+	log "pulumi-resource-docker: up to date ($docker_bin)"
+else
+	log "pulumi-resource-docker: building $DOCKER_PROVIDER_VERSION from $docker_src (first build: long)"
+	t0=$SECONDS
+	mkdir -p "$docker_out"
+	# no_compose: upstream's docker_compose resource (plugin-framework half, not bridged) and
+	# its large dependency tree stay out.
+	(cd "$docker_src" && go build -tags no_compose -ldflags "-s -w -X main.version=$DOCKER_PROVIDER_VERSION" -o "$docker_bin.tmp" .) ||
+		die "pulumi-resource-docker: go build in $docker_src failed (see the compiler output above)"
+	mv -f "$docker_bin.tmp" "$docker_bin"
+	printf '%s\n' "$docker_want" >"$docker_stamp"
+	log "pulumi-resource-docker: built in $((SECONDS - t0))s"
+fi
+if [[ -x "$docker_plugin" ]] && cmp -s "$docker_bin" "$docker_plugin"; then
+	log "pulumi-resource-docker: $DOCKER_PROVIDER_VERSION already installed in $PULUMI_HOME"
+else
+	pulumi plugin install resource docker "$DOCKER_PROVIDER_VERSION" --file "$docker_bin" --reinstall ||
+		die "pulumi plugin install resource docker $DOCKER_PROVIDER_VERSION --file $docker_bin failed"
+	log "pulumi-resource-docker: installed as resource plugin docker $DOCKER_PROVIDER_VERSION (serves the SDK's request for $DOCKER_SDK_VERSION)"
+fi
+
 # --- summary ----------------------------------------------------------------------
 log "done in $((SECONDS - script_start))s; binaries in $bin (linked from $K2_TOOLS_DIR/bin), PULUMI_HOME=$PULUMI_HOME"
 pulumi version

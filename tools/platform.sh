@@ -48,9 +48,9 @@
 #   K2_STATE_DIR              state dir: pids, logs, data [<repo>/.state/platform,
 #                             secure: <repo>/.state/platform-secure]
 #   K2_TOOLS_DIR              cache of resolved tools [~/.cache/k2infra/tools]
-#   K2_KAFKA_VERSION          Apache Kafka version [4.4.0]; 3.9.2 is selectable
-#   K2_APICURIO_VERSION       Apicurio Registry version [3.3.3]
-#   K2_KEYCLOAK_VERSION       Keycloak (secure profile) [26.7.3]
+#   K2_KAFKA_VERSION          Apache Kafka version [tools/versions.env: 4.4.0]; 3.9.2 is selectable
+#   K2_APICURIO_VERSION       Apicurio Registry version [tools/versions.env: 3.3.3]
+#   K2_KEYCLOAK_VERSION       Keycloak (secure profile) [tools/versions.env: 26.7.3]
 #   K2_KAFKA_PORT             broker port [19092]
 #   K2_KAFKA_CONTROLLER_PORT  KRaft controller port [K2_KAFKA_PORT+1]
 #   K2_REGISTRY_PORT          registry HTTP port [18081]
@@ -87,10 +87,12 @@ set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 TOOLS_SRC="$REPO_ROOT/tools"
+# shellcheck source=versions.env
+. "$TOOLS_SRC/versions.env"
 
-KAFKA_VERSION="${K2_KAFKA_VERSION:-4.4.0}"
-APICURIO_VERSION="${K2_APICURIO_VERSION:-3.3.3}"
-KEYCLOAK_VERSION="${K2_KEYCLOAK_VERSION:-26.7.3}"
+KAFKA_VERSION="${K2_KAFKA_VERSION:-$K2_DEFAULT_KAFKA_VERSION}"
+APICURIO_VERSION="${K2_APICURIO_VERSION:-$K2_DEFAULT_APICURIO_VERSION}"
+KEYCLOAK_VERSION="${K2_KEYCLOAK_VERSION:-$K2_DEFAULT_KEYCLOAK_VERSION}"
 TOOLS_DIR="${K2_TOOLS_DIR:-$HOME/.cache/k2infra/tools}"
 KAFKA_HEAP="${K2_KAFKA_HEAP:-512m}"
 REGISTRY_HEAP="${K2_REGISTRY_HEAP:-512m}"

@@ -1,10 +1,18 @@
 """A throwaway Kafka broker and Schema Registry in Docker, for dev stacks (`k2infra:localCluster: docker`).
 
-One user-defined network, a single-node KRaft broker (apache/kafka) and an Apicurio Registry 3.x with
-in-memory storage (apicurio/apicurio-registry), both published on 127.0.0.1 at the ports the stack's
-`bootstrapServers` and `schemaRegistryUrl` already name, so the Kafka provider and the schema subjects
-reach them exactly as they would reach tools/platform.sh. Both containers carry a healthcheck and are
-created with wait=True: `pulumi up` moves on to topics and subjects only once both report healthy.
+The stack builds the project's own images with pulumi-docker (`RemoteImage` with a `build`):
+tools/docker/kafka (one KRaft node) and tools/docker/registry (Apicurio Registry 3.x), from the same
+Maven artifacts and versions (tools/versions.env) as tools/platform.sh. It runs them on one
+user-defined network, with the broker's data on a named volume, both published on 127.0.0.1 at the
+ports the stack's `bootstrapServers` and `schemaRegistryUrl` already name, so the Kafka provider and
+the schema subjects reach them exactly as they would reach tools/platform.sh. Both containers carry
+a healthcheck (a Kafka Metadata request; the registry's Confluent API) and are created with
+wait=True: `pulumi up` moves on to topics and subjects only once both report healthy.
+
+The images run on public bases by default (eclipse-temurin:21-jre, resolved on
+maven:3.9-eclipse-temurin-21); K2_DOCKER_JAVA_BASE and K2_DOCKER_MAVEN_BASE name others, such as the
+registry-free ones of tools/docker/images.sh. `pulumi destroy` removes containers, network and
+volume and keeps the images (the layer cache of the next `pulumi up`).
 
 The registry keeps its schemas in memory: a restarted container comes back empty, and
 `pulumi refresh` (or `pulumi up --refresh`) puts the subjects back.
@@ -12,6 +20,10 @@ The registry keeps its schemas in memory: a restarted container comes back empty
 
 from __future__ import annotations
 
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urlsplit
 
@@ -20,35 +32,114 @@ import pulumi_docker as docker
 
 from k2infra.model.settings import NAMESPACE, StackSettings
 
-KAFKA_IMAGE = "apache/kafka:3.9.1"
-REGISTRY_IMAGE = "apicurio/apicurio-registry:3.3.3"  # the version tools/platform.sh runs
+JAVA_BASE = "eclipse-temurin:21-jre"
+MAVEN_BASE = "maven:3.9-eclipse-temurin-21"
+JAVA_BASE_ENV = "K2_DOCKER_JAVA_BASE"
+MAVEN_BASE_ENV = "K2_DOCKER_MAVEN_BASE"
 
 KAFKA_PORT = 9092  # inside the container, published on 127.0.0.1:<port of bootstrapServers>
 KAFKA_INTERNAL_PORT = 29092  # other containers on the network (and the healthcheck) use kafka:29092
 KAFKA_CONTROLLER_PORT = 9093  # KRaft controller, never published
+KAFKA_DATA_DIR = "/var/lib/kafka/data"  # the named volume
 REGISTRY_PORT = 8080  # Apicurio's HTTP port, published on 127.0.0.1:<port of schemaRegistryUrl>
 KAFKA_HOSTNAME = "kafka"
 REGISTRY_HOSTNAME = "registry"
-# Fixed so that a re-created broker keeps the same identity: base64url of a 16-byte UUID.
+# Fixed so that a re-created broker keeps the same identity (and its volume): base64url of a 16-byte UUID.
 KAFKA_CLUSTER_ID = "inF_K1OTU_yHbupeakJN0Q"
+HEALTHCHECK = "/usr/local/bin/k2-healthcheck"  # tools/docker/healthcheck.sh in both images
 
-T = TypeVar("T", docker.ContainerLabelArgs, docker.NetworkLabelArgs)
+T = TypeVar("T", docker.ContainerLabelArgs, docker.NetworkLabelArgs, docker.VolumeLabelArgs)
 
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost"})
 REGISTRY_PATHS = ("/apis/ccompat/v7", "/apis/ccompat/v6")  # where Apicurio serves the Confluent API
-HEALTH_WAIT_SECONDS = 300  # create to healthy; images are pulled before, by their own resources
+HEALTH_WAIT_SECONDS = 300  # create to healthy; the images are built before, by their own resources
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    """One image the stack builds: name:tag, Dockerfile (relative to the tools/ context), build args
+    and the files the build reads (their hash is the image's trigger: an edit rebuilds it)."""
+
+    name: str
+    dockerfile: str
+    build_args: dict[str, str]
+    sources: tuple[str, ...]
+
+
+def tools_dir() -> Path:
+    """The repository's tools/ directory (the images' build context), found upwards from this file so
+    that it does not depend on where in the package the module lives."""
+    here = Path(__file__).resolve()
+    for parent in here.parents:
+        candidate = parent / "tools"
+        if (candidate / "versions.env").is_file() and (candidate / "docker").is_dir():
+            return candidate
+    raise ValueError(f"localCluster docker: no tools/versions.env and tools/docker/ above {here}")
+
+
+def read_versions(tools: Path) -> dict[str, str]:
+    """tools/versions.env: the component versions tools/platform.sh runs (KEY=VALUE lines)."""
+    values: dict[str, str] = {}
+    for raw in (tools / "versions.env").read_text(encoding="utf-8").splitlines():
+        line = raw.strip()
+        if line and not line.startswith("#"):
+            key, sep, value = line.partition("=")
+            if sep:
+                values[key.strip()] = value.strip()
+    return values
+
+
+def image_specs(tools: Path, java_base: str, maven_base: str) -> tuple[ImageSpec, ImageSpec]:
+    versions = read_versions(tools)
+    try:
+        kafka_version = versions["K2_DEFAULT_KAFKA_VERSION"]
+        apicurio_version = versions["K2_DEFAULT_APICURIO_VERSION"]
+    except KeyError as exc:
+        raise ValueError(f"localCluster docker: {tools / 'versions.env'} does not set {exc.args[0]}") from None
+    bases = {"JAVA_BASE": java_base, "MAVEN_IMAGE": maven_base}
+    shared = (".dockerignore", "docker/healthcheck.sh")
+    kafka = ImageSpec(
+        name=f"k2infra/kafka:{kafka_version}",
+        dockerfile="docker/kafka/Dockerfile",
+        build_args={"KAFKA_VERSION": kafka_version, **bases},
+        sources=(*shared, "kafka/pom.xml", *_files(tools, "docker/kafka")),
+    )
+    registry = ImageSpec(
+        name=f"k2infra/apicurio-registry:{apicurio_version}",
+        dockerfile="docker/registry/Dockerfile",
+        build_args={"APICURIO_VERSION": apicurio_version, **bases},
+        sources=(*shared, "registry/pom.xml", *_files(tools, "docker/registry")),
+    )
+    return kafka, registry
+
+
+def sources_hash(tools: Path, sources: tuple[str, ...]) -> str:
+    """sha256 over the names and contents of the files an image is built from."""
+    digest = hashlib.sha256()
+    for name in sorted(sources):
+        digest.update(name.encode() + b"\0" + (tools / name).read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def _files(tools: Path, directory: str) -> tuple[str, ...]:
+    return tuple(sorted(str(p.relative_to(tools)) for p in (tools / directory).rglob("*") if p.is_file()))
 
 
 def provision_local_cluster(settings: StackSettings, parent: pulumi.Resource) -> list[pulumi.Resource]:
-    """When settings.local_cluster == 'docker': a docker network, the two images and the two containers,
-    every one parented to `parent`. Returns the containers, which topics and subjects must depend on;
-    returns [] when local_cluster == 'none'. Raises ValueError, naming the settings, when the stack's
-    bootstrap servers or registry URL are not something a local container can serve."""
+    """When settings.local_cluster == 'docker': a docker network, a volume, the two images (built) and
+    the two containers, every one parented to `parent`. Returns the containers, which topics and
+    subjects must depend on; returns [] when local_cluster == 'none'. Raises ValueError, naming the
+    settings, when the stack's bootstrap servers or registry URL are not something a local container
+    can serve."""
     if settings.local_cluster == "none":
         return []
     kafka_port, registry_port = local_ports(settings)
     stack = pulumi.get_stack()
     opts = pulumi.ResourceOptions(parent=parent)
+    tools = tools_dir()
+    kafka_spec, registry_spec = image_specs(
+        tools, os.environ.get(JAVA_BASE_ENV) or JAVA_BASE, os.environ.get(MAVEN_BASE_ENV) or MAVEN_BASE
+    )
 
     network = docker.Network(
         "local-network",
@@ -57,8 +148,14 @@ def provision_local_cluster(settings: StackSettings, parent: pulumi.Resource) ->
         labels=_labels(docker.NetworkLabelArgs, stack, "network"),
         opts=opts,
     )
-    kafka_image = docker.RemoteImage("local-kafka-image", name=KAFKA_IMAGE, keep_locally=True, opts=opts)
-    registry_image = docker.RemoteImage("local-registry-image", name=REGISTRY_IMAGE, keep_locally=True, opts=opts)
+    kafka_data = docker.Volume(
+        "local-kafka-data",
+        name=f"k2infra-{stack}-kafka-data",
+        labels=_labels(docker.VolumeLabelArgs, stack, "kafka"),
+        opts=opts,
+    )
+    kafka_image = _image("local-kafka-image", tools, kafka_spec, opts)
+    registry_image = _image("local-registry-image", tools, registry_spec, opts)
 
     kafka = docker.Container(
         "local-kafka",
@@ -67,18 +164,10 @@ def provision_local_cluster(settings: StackSettings, parent: pulumi.Resource) ->
         hostname=KAFKA_HOSTNAME,
         networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=network.name, aliases=[KAFKA_HOSTNAME])],
         ports=[docker.ContainerPortArgs(internal=KAFKA_PORT, external=kafka_port, ip="127.0.0.1")],
+        volumes=[docker.ContainerVolumeArgs(volume_name=kafka_data.name, container_path=KAFKA_DATA_DIR)],
         envs=kafka_env(kafka_port),
-        healthcheck=docker.ContainerHealthcheckArgs(
-            tests=[
-                "CMD-SHELL",
-                "/opt/kafka/bin/kafka-broker-api-versions.sh "
-                f"--bootstrap-server localhost:{KAFKA_INTERNAL_PORT} >/dev/null 2>&1",
-            ],
-            interval="5s",
-            timeout="20s",
-            start_period="10s",
-            retries=30,
-        ),
+        # 127.0.0.1, not localhost: that may name ::1, which a container without IPv6 cannot reach.
+        healthcheck=_healthcheck([HEALTHCHECK, "kafka", f"127.0.0.1:{KAFKA_INTERNAL_PORT}"]),
         wait=True,
         wait_timeout=HEALTH_WAIT_SECONDS,
         labels=_labels(docker.ContainerLabelArgs, stack, "kafka"),
@@ -92,20 +181,45 @@ def provision_local_cluster(settings: StackSettings, parent: pulumi.Resource) ->
         networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=network.name, aliases=[REGISTRY_HOSTNAME])],
         ports=[docker.ContainerPortArgs(internal=REGISTRY_PORT, external=registry_port, ip="127.0.0.1")],
         envs=registry_env(),
-        healthcheck=docker.ContainerHealthcheckArgs(
-            # The API the program uses, not just the process: ready means subjects can be registered.
-            tests=["CMD-SHELL", f"curl -sf http://localhost:{REGISTRY_PORT}/apis/ccompat/v7/subjects >/dev/null"],
-            interval="5s",
-            timeout="5s",
-            start_period="10s",
-            retries=30,
-        ),
+        # The API the program uses, not just the process: ready means subjects can be registered.
+        healthcheck=_healthcheck([HEALTHCHECK, "http", str(REGISTRY_PORT), f"{REGISTRY_PATHS[0]}/subjects"]),
         wait=True,
         wait_timeout=HEALTH_WAIT_SECONDS,
         labels=_labels(docker.ContainerLabelArgs, stack, "registry"),
         opts=opts,
     )
     return [kafka, registry]
+
+
+def _image(name: str, tools: Path, spec: ImageSpec, opts: pulumi.ResourceOptions) -> docker.RemoteImage:
+    return docker.RemoteImage(
+        name,
+        name=spec.name,
+        build=docker.RemoteImageBuildArgs(
+            context=str(tools),
+            dockerfile=spec.dockerfile,
+            build_args=spec.build_args,
+        ),
+        # An edit of the Dockerfile, its scripts or the pom rebuilds the image (and so replaces the
+        # container); unchanged layers come from the engine's build cache.
+        triggers={"sources": sources_hash(tools, spec.sources)},
+        # Destroy leaves the image: the next `pulumi up` builds from cache in seconds.
+        keep_locally=True,
+        opts=opts,
+    )
+
+
+def _healthcheck(command: list[str]) -> docker.ContainerHealthcheckArgs:
+    return docker.ContainerHealthcheckArgs(
+        tests=["CMD", "/bin/bash", *command],
+        # Durations as Go prints them ("3m0s", not "180s"), which is how the provider reads them
+        # back: any other spelling is a change at every `pulumi up`.
+        interval="2s",
+        timeout="10s",
+        # JVM start-up on a busy 2-core machine: failures in this window do not count.
+        start_period="3m0s",
+        retries=5,
+    )
 
 
 def local_ports(settings: StackSettings) -> tuple[int, int]:
@@ -175,9 +289,15 @@ def local_ports(settings: StackSettings) -> tuple[int, int]:
 
 
 def kafka_env(host_port: int) -> list[str]:
-    """KAFKA_* variables for apache/kafka. Given any of them, the image ignores its bundled
-    server.properties, so this is the broker's whole configuration (mirrors tools/kafka/server.properties.in)."""
-    properties = {
+    """KAFKA_* variables: the broker's whole configuration, which the image's entrypoint
+    (tools/docker/kafka/entrypoint.sh) turns back into server.properties."""
+    properties = kafka_properties(host_port)
+    return [f"CLUSTER_ID={KAFKA_CLUSTER_ID}", *(f"{kafka_env_name(k)}={v}" for k, v in properties.items())]
+
+
+def kafka_properties(host_port: int) -> dict[str, str]:
+    """The broker's server.properties (mirrors tools/kafka/server.properties.in)."""
+    return {
         "node.id": "1",
         "process.roles": "broker,controller",
         "controller.quorum.voters": f"1@localhost:{KAFKA_CONTROLLER_PORT}",
@@ -189,7 +309,7 @@ def kafka_env(host_port: int) -> list[str]:
         "advertised.listeners": f"HOST://127.0.0.1:{host_port},INTERNAL://{KAFKA_HOSTNAME}:{KAFKA_INTERNAL_PORT}",
         "listener.security.protocol.map": "HOST:PLAINTEXT,INTERNAL:PLAINTEXT,CONTROLLER:PLAINTEXT",
         "inter.broker.listener.name": "INTERNAL",
-        "log.dirs": "/tmp/kraft-combined-logs",
+        "log.dirs": KAFKA_DATA_DIR,
         # Topics are created by Pulumi, never implicitly.
         "auto.create.topics.enable": "false",
         "num.partitions": "1",
@@ -202,11 +322,10 @@ def kafka_env(host_port: int) -> list[str]:
         "transaction.state.log.min.isr": "1",
         "group.initial.rebalance.delay.ms": "0",
     }
-    return [f"CLUSTER_ID={KAFKA_CLUSTER_ID}", *(f"{kafka_env_name(k)}={v}" for k, v in properties.items())]
 
 
 def kafka_env_name(prop: str) -> str:
-    """apache/kafka's mapping: '.' -> '_', '_' -> '__', '-' -> '___', upper case, KAFKA_ prefix."""
+    """The entrypoint's mapping (apache/kafka's): '.' -> '_', '_' -> '__', '-' -> '___', upper case, KAFKA_ prefix."""
     return "KAFKA_" + "".join({".": "_", "_": "__", "-": "___"}.get(c, c) for c in prop).upper()
 
 
