@@ -21,7 +21,7 @@ TOOLS_ENV := source tools/env.sh
 # policy/config/<stack>.json where one exists (dev).
 POLICY := --policy-pack policy $(if $(wildcard policy/config/$(STACK).json),--policy-pack-config policy/config/$(STACK).json)
 
-.PHONY: help venv tools platform stack preview up down test test-unit lint bench clean
+.PHONY: help venv tools platform stack preview up down test test-unit lint bench clean docker docker-down
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -77,6 +77,12 @@ lint: venv ## ruff
 bench: tools ## benchmarks against the local platform (prints figures, writes docs/benchmarks.md)
 	$(TOOLS_ENV)
 	$(PY) -m bench
+
+docker: ## Docker engine + registry-free base images for k2infra:localCluster: docker
+	bash tools/docker/ci.sh up
+
+docker-down: ## stop the Docker engine if `make docker` started it
+	bash tools/docker/ci.sh down
 
 clean: ## remove local state (not the cached tools)
 	bash tools/platform.sh stop || true

@@ -33,7 +33,7 @@ import requests
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient
 
-from tests.e2e.pulumi_project import REPO, PulumiProject
+from devkit.pulumi_project import REPO, PulumiProject
 
 pytestmark = pytest.mark.e2e
 

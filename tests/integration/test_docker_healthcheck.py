@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.e2e.pulumi_project import REPO
+from devkit.pulumi_project import REPO
 
 pytestmark = pytest.mark.integration
 
