@@ -173,8 +173,8 @@ class RegistryClient:
         self.read_timeout = float(read_timeout)
         self.retry = retry_policy(max(0, int(max_retries)), max(0.0, float(backoff)))
         self._session = requests.Session()
-        if verify:
-            self._session.verify = verify
+        # Passed with every request: a session-level `verify` would lose to REQUESTS_CA_BUNDLE.
+        self._verify: str | bool = verify or True
         adapter = requests.adapters.HTTPAdapter(max_retries=self.retry)
         self._session.mount("http://", adapter)
         self._session.mount("https://", adapter)
@@ -361,6 +361,7 @@ class RegistryClient:
                 auth=self._auth,
                 timeout=(self.connect_timeout, self.read_timeout),
                 allow_redirects=False,
+                verify=self._verify,
             )
         except requests.exceptions.RequestException as exc:
             raise self._failure(exc, method, shown, subject) from None

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import dill
 import pytest
+import requests
 from pulumi.dynamic.dynamic import serialize_provider
 
 from k2infra.live.cluster import LiveReadError, registry_client
@@ -36,17 +37,17 @@ def test_a_path_is_used_as_it_is(tmp_path):
 def test_no_ca_is_the_system_trust_store_and_a_missing_file_is_an_error(tmp_path):
     assert ca_bundle_file(None) is None
     assert ca_bundle_file("") is None
-    assert RegistryClient("https://registry.example")._session.verify is True
+    assert RegistryClient("https://registry.example")._verify is True
     with pytest.raises(ValueError, match="neither PEM text nor a file"):
         ca_bundle_file(str(tmp_path / "absent.pem"))
 
 
 def test_the_provider_builds_its_client_with_the_ca_of_the_connection():
     props = {"subject": "s", "connection": {"url": "https://r.example/apis/ccompat/v7", "ca_cert": PEM}}
-    verify = _client(props)._session.verify
+    verify = _client(props)._verify
     assert Path(verify).read_text() == PEM + "\n"
     props["connection"].pop("ca_cert")
-    assert _client(props)._session.verify is True
+    assert _client(props)._verify is True
 
 
 def test_the_connection_input_carries_the_ca_in_clear_and_the_provider_still_pickles_to_a_reference():
@@ -66,13 +67,32 @@ def settings(**values: object) -> StackSettings:
 
 def test_verify_reads_the_registry_with_its_own_ca_never_the_kafka_one():
     both = settings(caCert=OTHER_PEM, schemaRegistryCaCert=PEM)
-    assert Path(registry_client(both, timeout=5)._session.verify).read_text() == PEM + "\n"
+    assert Path(registry_client(both, timeout=5)._verify).read_text() == PEM + "\n"
     # caCert alone is the brokers' CA: the registry keeps the system trust store.
     only_kafka = settings(caCert=OTHER_PEM)
     assert only_kafka.schema_registry_ca_cert is None
-    assert registry_client(only_kafka, timeout=5)._session.verify is True
+    assert registry_client(only_kafka, timeout=5)._verify is True
 
 
 def test_verify_names_the_setting_of_a_missing_ca_file(tmp_path):
     with pytest.raises(LiveReadError, match="schemaRegistryCaCert"):
         registry_client(settings(schemaRegistryCaCert=str(tmp_path / "nope.pem")), timeout=5)
+
+
+def test_the_ca_wins_over_requests_ca_bundle_of_the_environment(monkeypatch):
+    """requests lets REQUESTS_CA_BUNDLE override a session's `verify`: the CA goes with every request."""
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")
+    client = RegistryClient("https://r.example", verify=ca_bundle_file(PEM), max_retries=0)
+    seen: dict[str, object] = {}
+
+    def request(method, url, **kwargs):
+        seen.update(kwargs)
+        answer = requests.Response()
+        answer.status_code = 200
+        answer._content = b"[]"
+        answer.headers["Content-Type"] = "application/json"
+        return answer
+
+    monkeypatch.setattr(client._session, "request", request)
+    assert client.list_subjects() == []
+    assert Path(seen["verify"]).read_text() == PEM + "\n"
