@@ -90,6 +90,7 @@ class TopicPlatform(pulumi.ComponentResource):
             username=settings.schema_registry_username,
             password=credentials.schema_registry_password,
             token=credentials.schema_registry_token,
+            ca_cert=settings.schema_registry_ca_cert,
         )
         subject_opts = pulumi.ResourceOptions(parent=self, protect=settings.protect, depends_on=depends_on)
         self.subjects = {

@@ -41,6 +41,7 @@ from k2infra.registry.client import (
     RegistryClient,
     RegistryError,
     RegistryUnavailableError,
+    ca_bundle_file,
     sanitize_url,
 )
 
@@ -305,7 +306,15 @@ def registry_client(settings: StackSettings, *, timeout: float) -> RegistryClien
         read_timeout=timeout,
         max_retries=1,  # one retry after a lost answer; an absent registry fails fast
         backoff=0.2,
+        verify=_registry_ca_file(settings),
     )
+
+
+def _registry_ca_file(settings: StackSettings) -> str | None:
+    try:
+        return ca_bundle_file(settings.schema_registry_ca_cert)
+    except ValueError as exc:
+        raise LiveReadError(f"{exc} ({NAMESPACE}:schemaRegistryCaCert)") from None
 
 
 def read_subjects(settings: StackSettings, planned: Collection[str], *, timeout: float) -> dict[str, LiveSubject]:

@@ -59,6 +59,8 @@ class StackSettings(BaseModel):
     sasl_username: str | None = Field(default=None, alias="saslUsername")
     schema_registry_url: str | None = Field(default=None, alias="schemaRegistryUrl")
     schema_registry_username: str | None = Field(default=None, alias="schemaRegistryUsername")
+    # The registry's CA (PEM text or a path), apart from caCert: the two are different CAs in general.
+    schema_registry_ca_cert: str | None = Field(default=None, alias="schemaRegistryCaCert")
     schema_compatibility: str = Field(default="BACKWARD", alias="schemaCompatibility")
     hard_delete_subjects: bool = Field(default=False, alias="hardDeleteSubjects")
     kafka_version: str | None = Field(default=None, alias="kafkaVersion", pattern=r"^\d+\.\d+\.\d+$")
@@ -192,6 +194,7 @@ _STRING_KEYS = frozenset(
         "saslUsername",
         "schemaRegistryUrl",
         "schemaRegistryUsername",
+        "schemaRegistryCaCert",
         "schemaCompatibility",
         "localCluster",
         "appScramMechanism",

@@ -27,7 +27,11 @@ the resource inputs: nothing here is meant to be pickled.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
+import os
+import tempfile
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -123,6 +127,27 @@ def sanitize_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
+def ca_bundle_file(ca_cert: str | None) -> str | None:
+    """A file path for ``ca_cert``: PEM text (written to a temp file) or the path of a PEM file.
+
+    The file is named after the text's hash, so that each call (one per provider call) writes the
+    same file rather than a new one; it holds a public certificate, not a secret.
+    """
+    if not ca_cert:
+        return None
+    if "-----BEGIN" not in ca_cert:
+        if not Path(ca_cert).is_file():
+            raise ValueError(f"the registry CA certificate is neither PEM text nor a file: {ca_cert!r}")
+        return ca_cert
+    text = ca_cert if ca_cert.endswith("\n") else ca_cert + "\n"
+    path = Path(tempfile.gettempdir()) / f"k2infra-registry-ca-{hashlib.sha256(text.encode()).hexdigest()[:16]}.pem"
+    if not path.is_file() or path.read_text() != text:
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    return str(path)
+
+
 class RegistryClient:
     """Schema Registry REST client; one instance per provider call."""
 
@@ -137,7 +162,10 @@ class RegistryClient:
         read_timeout: float = DEFAULT_READ_TIMEOUT,
         max_retries: int = DEFAULT_MAX_RETRIES,
         backoff: float = DEFAULT_BACKOFF,
+        verify: str | None = None,
     ) -> None:
+        """``verify`` is the path of a PEM CA bundle for an HTTPS registry with a private CA
+        (``None``: the system's trust store)."""
         if not url or not isinstance(url, str):
             raise ValueError("the registry URL is empty")
         self.base_url = url.rstrip("/")
@@ -145,6 +173,8 @@ class RegistryClient:
         self.read_timeout = float(read_timeout)
         self.retry = retry_policy(max(0, int(max_retries)), max(0.0, float(backoff)))
         self._session = requests.Session()
+        # Passed with every request: a session-level `verify` would lose to REQUESTS_CA_BUNDLE.
+        self._verify: str | bool = verify or True
         adapter = requests.adapters.HTTPAdapter(max_retries=self.retry)
         self._session.mount("http://", adapter)
         self._session.mount("https://", adapter)
@@ -331,6 +361,7 @@ class RegistryClient:
                 auth=self._auth,
                 timeout=(self.connect_timeout, self.read_timeout),
                 allow_redirects=False,
+                verify=self._verify,
             )
         except requests.exceptions.RequestException as exc:
             raise self._failure(exc, method, shown, subject) from None

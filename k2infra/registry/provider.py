@@ -121,11 +121,12 @@ from k2infra.registry.client import (
     RegistryIncompatibleError,
     RegistryNotFoundError,
     RegistryUnavailableError,
+    ca_bundle_file,
     sanitize_url,
 )
 
 # Keys of the ``connection`` input.
-CONNECTION_KEYS = ("url", "username", "password", "token")
+CONNECTION_KEYS = ("url", "username", "password", "token", "ca_cert")
 # The outputs: the inputs echoed, plus what the registry assigned.
 OUTPUT_KEYS = ("subject", "schema", "compatibility", "connection", "hard_delete", "schema_id", "version")
 
@@ -192,6 +193,7 @@ def _client(props: dict[str, Any], *, max_retries: int = DEFAULT_MAX_RETRIES) ->
         password=conn.get("password") or None,
         token=conn.get("token") or None,
         max_retries=max_retries,
+        verify=ca_bundle_file(conn.get("ca_cert") or None),
     )
 
 

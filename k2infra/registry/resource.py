@@ -57,6 +57,8 @@ class RegistryConnection:
     username: pulumi.Input[str] | None = None
     password: pulumi.Input[str] | None = None
     token: pulumi.Input[str] | None = None
+    # PEM text or a file path: the CA of an HTTPS registry with a private CA (not a secret).
+    ca_cert: pulumi.Input[str] | None = None
 
     def to_inputs(self) -> dict[str, Any]:
         """The ``connection`` input of the resource, credentials wrapped as secrets."""
@@ -65,6 +67,7 @@ class RegistryConnection:
             "username": _secret(self.username),
             "password": _secret(self.password),
             "token": _secret(self.token),
+            "ca_cert": self.ca_cert,
         }
         return {k: v for k, v in raw.items() if v is not None}
 
