@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]  # devkit/ sits at the repository root
 PASSPHRASE = "k2-e2e-passphrase"
 
 
