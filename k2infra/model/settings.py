@@ -56,6 +56,8 @@ class StackSettings(BaseModel):
     legacy_topics: bool = Field(default=False, alias="legacyTopics")
     allow_retire: bool = Field(default=False, alias="allowRetire")
     force_retire: bool = Field(default=False, alias="forceRetire")
+    # Topics a run may delete or replace although they hold records (k2infra.deploy.data_loss_guard).
+    allow_data_loss: list[str] = Field(default_factory=list, alias="allowDataLoss")
     local_cluster: Literal["none", "docker"] = Field(default="none", alias="localCluster")
     # Which secrets the stack holds (their values never enter this model).
     secrets_set: frozenset[str] = Field(default_factory=frozenset, alias="secretsSet")
