@@ -35,6 +35,9 @@ def run_destroy_check(
     cli = cli or PulumiCli(project_dir, stack)
     try:
         code, exported = cli.run("stack", "export")
+        if code != 0 and "no stack named" in exported:
+            print(f"destroy-check: there is no stack {stack}: nothing to destroy", file=out)
+            return EXIT_OK
         if code != 0:
             raise RecoverError(f"pulumi stack export failed:\n{_tail(exported)}")
         state = StackState.from_export(json.loads(exported[exported.find("{") :]))

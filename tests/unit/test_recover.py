@@ -520,3 +520,49 @@ def test_recover_reads_the_config_of_the_project_dir(project_dir: Path, monkeypa
     monkeypatch.setattr(recover_module, "run_recover", fake)
     assert cli_main(["recover", "--stack", "dev", "--project-dir", str(project_dir)]) == 0
     assert seen == {"topics": 6, "stack": "dev", "dir": project_dir}
+
+
+# -- destroy-check ----------------------------------------------------------------------------------
+
+
+def destroy_check(plan: Plan, project_dir: Path, cli: FakeCli, held: dict[str, int], monkeypatch, **kw: Any):
+    from k2infra.live import destroy_check as module
+
+    monkeypatch.setattr(
+        module,
+        "read_holdings",
+        lambda config, names, **_: {n: TopicHolding(n, 1, 1, held.get(n, 0)) for n in names},
+    )
+    out, err = io.StringIO(), io.StringIO()
+    code = module.run_destroy_check(
+        plan,
+        STACK,
+        project_dir,
+        allow=kw.get("allow", False),
+        timeout=5,
+        out=out,
+        err=err,
+        cli=cli,  # type: ignore[arg-type]
+    )
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_destroy_check_refuses_when_an_unprotected_topic_holds_records(
+    plan: Plan, project_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cli = FakeCli(export([topic(TRADES), topic(QUOTES), topic(REF, protect=True)]), "file:///b")
+    code, out, err = destroy_check(plan, project_dir, cli, {TRADES: 120, REF: 4}, monkeypatch)
+    assert code == 1
+    assert f"  {TRADES}: 120 records" in out
+    assert f"  {REF}: 4 records (protected: pulumi destroy refuses to delete it)" in out
+    assert "would delete 1 topic(s) holding records" in err and "make down ALLOW_DATA_LOSS=1" in err
+    assert destroy_check(plan, project_dir, cli, {TRADES: 120}, monkeypatch, allow=True)[0] == 0
+    assert destroy_check(plan, project_dir, cli, {REF: 4}, monkeypatch)[0] == 0  # only protected ones hold records
+
+
+def test_destroy_check_of_a_stack_that_does_not_exist_passes(
+    plan: Plan, project_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cli = FakeCli(export([]), "file:///b", failing={"stack": "error: no stack named 'dev' found"})
+    code, out, _ = destroy_check(plan, project_dir, cli, {}, monkeypatch)
+    assert code == 0 and "there is no stack dev" in out
