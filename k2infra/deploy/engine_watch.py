@@ -13,16 +13,16 @@ engine never writes to it, so the read simply waits until then. Watching the par
 do: the parent is the launcher, which outlives the engine.
 
 So, in the dynamic-provider process only (the package's `__init__` starts it when `__main__` is
-`pulumi.dynamic`), a daemon thread reads stdin; at end-of-file it interrupts the main thread the
-way Ctrl-C does (the provider then stops its server, and requests in flight finish), and exits
+`pulumi.dynamic`), a daemon thread reads stdin; at end-of-file it sends SIGINT to the main thread,
+as Ctrl-C would (the provider then stops its server, and requests in flight finish), and exits
 the process outright if that has not happened within a few seconds. Nothing is watched when
 stdin is not a pipe (started by hand from a terminal, or with /dev/null).
 """
 
 from __future__ import annotations
 
-import _thread
 import os
+import signal
 import stat
 import sys
 import threading
@@ -64,7 +64,10 @@ def leave() -> None:
     timer = threading.Timer(GRACE_SECONDS, os._exit, args=(1,))
     timer.daemon = True
     timer.start()
-    _thread.interrupt_main()
+    # A real SIGINT, to the main thread itself: the provider's main thread sleeps in a lock wait,
+    # which only a signal delivered to that thread interrupts (_thread.interrupt_main would not wake
+    # it). With SIGINT ignored (inherited SIG_IGN) nothing happens and the timer ends the process.
+    signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)
 
 
 def start() -> None:

@@ -92,9 +92,10 @@ def test_the_real_dynamic_provider_exits_when_its_stdin_closes() -> None:
         assert process.poll() is None, "the provider exited while the engine (its stdin) is still there"
         assert process.stdin is not None
         process.stdin.close()  # what the engine's death does
-        started = time.monotonic()
-        process.wait(timeout=engine_watch.GRACE_SECONDS + 5)
-        assert time.monotonic() - started < engine_watch.GRACE_SECONDS + 5
+        process.wait(timeout=engine_watch.GRACE_SECONDS + 10)
+        # Stopped by the SIGINT (pulumi.dynamic catches KeyboardInterrupt, stops its server and
+        # returns: exit 0), not by the fallback timer (os._exit(1)).
+        assert process.returncode == 0
     finally:
         if process.poll() is None:
             process.kill()
