@@ -483,7 +483,6 @@ def _project_name(project_dir: Path) -> str:
 def _context(plan: Plan, state: StackState, options: Options, project: str) -> Context:
     component = state.find(COMPONENT_TYPE, COMPONENT_NAME)
     provider = state.find(KAFKA_PROVIDER_TYPE, PROVIDER_NAME, parent_type=COMPONENT_TYPE)
-    stack_type = "pulumi:pulumi:Stack"
     component_urn = (
         component.urn if component else f"urn:pulumi:{options.stack}::{project}::{COMPONENT_TYPE}::{COMPONENT_NAME}"
     )
@@ -492,7 +491,6 @@ def _context(plan: Plan, state: StackState, options: Options, project: str) -> C
         if provider
         else f"urn:pulumi:{options.stack}::{project}::{COMPONENT_TYPE}${KAFKA_PROVIDER_TYPE}::{PROVIDER_NAME}"
     )
-    del stack_type
     return Context(
         stack=options.stack,
         project=project,
