@@ -16,8 +16,8 @@ from typing import TextIO
 
 from k2infra.console import EXIT_BAD_INPUT, EXIT_DRIFT, EXIT_OK
 from k2infra.live.cluster import LiveReadError, kafka_client_config
+from k2infra.live.pulumi_stack import TOPIC_TYPE, PulumiCli, PulumiCliError, StackState, tail, topic_name
 from k2infra.live.records import read_holdings
-from k2infra.live.recover import TOPIC_TYPE, PulumiCli, RecoverError, StackState, _tail, _topic_name
 from k2infra.model.plan import Plan
 
 
@@ -39,17 +39,17 @@ def run_destroy_check(
             print(f"destroy-check: there is no stack {stack}: nothing to destroy", file=out)
             return EXIT_OK
         if code != 0:
-            raise RecoverError(f"pulumi stack export failed:\n{_tail(exported)}")
+            raise PulumiCliError(f"pulumi stack export failed:\n{tail(exported)}")
         state = StackState.from_export(json.loads(exported[exported.find("{") :]))
         topics = [r for r in state.resources if r.type == TOPIC_TYPE]
-        names = sorted({_topic_name(r) for r in topics})
-        protected = {_topic_name(r) for r in topics if r.protect}
+        names = sorted({topic_name(r) for r in topics})
+        protected = {topic_name(r) for r in topics if r.protect}
         held = {}
         if names:
             with tempfile.TemporaryDirectory(prefix="k2infra-destroy-check-") as work:
                 config = kafka_client_config(plan.settings, Path(work))
                 held = read_holdings(config, names, settings=plan.settings, timeout=timeout)
-    except (RecoverError, LiveReadError) as exc:
+    except (PulumiCliError, LiveReadError) as exc:
         print(f"error: {exc}", file=err)
         return EXIT_BAD_INPUT
     holding = {n: held[n].records for n in names if n in held and held[n].records != 0}

@@ -37,30 +37,38 @@ Exit codes: 0 the stack is ready for `pulumi up`, 1 something needs a decision (
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 from k2infra.console import EXIT_BAD_INPUT, EXIT_DRIFT, EXIT_OK
 from k2infra.live import orphans as orphan_scan
 from k2infra.live import stack_lock
 from k2infra.live.cluster import LiveReadError, LiveSubject, kafka_client_config, read_subjects
+from k2infra.live.pulumi_stack import (
+    COMPONENT_NAME,
+    COMPONENT_TYPE,
+    KAFKA_PROVIDER_TYPE,
+    PROVIDER_NAME,
+    SUBJECT_TYPE,
+    TOPIC_TYPE,
+    PulumiCli,
+    PulumiCliError,
+    StackState,
+    StateResource,
+    backend_url,
+    export_state,
+    subject_name,
+    tail,
+    topic_name,
+)
 from k2infra.live.records import TopicHolding, read_holdings
 from k2infra.live.verify import same_config_value
 from k2infra.model.avro_canonical import SchemaTextError, canonical_schema
 from k2infra.model.plan import Plan, SubjectSpec, TopicSpec
-
-TOPIC_TYPE = "kafka:index/topic:Topic"
-SUBJECT_TYPE = "pulumi-python:dynamic/k2infra:SchemaSubject"
-COMPONENT_TYPE = "k2infra:index:TopicPlatform"
-KAFKA_PROVIDER_TYPE = "pulumi:providers:kafka"
-COMPONENT_NAME = "k2"
-PROVIDER_NAME = "kafka"
 
 # What recover does with one resource.
 IMPORT = "import"  # bulk `pulumi import`: on the cluster exactly as planned, empty
@@ -72,86 +80,6 @@ NOTE = "note"  # nothing to do now (said for completeness)
 
 class RecoverError(Exception):
     """A step could not run; ``str(err)`` is a complete message."""
-
-
-# -- the state, as `pulumi stack export` gives it -------------------------------------------------
-
-
-@dataclass(frozen=True)
-class StateResource:
-    urn: str
-    type: str
-    id: str
-    parent: str
-    inputs: Mapping[str, Any]
-    protect: bool = False
-
-    @property
-    def name(self) -> str:
-        return self.urn.rsplit("::", 1)[-1]
-
-
-@dataclass(frozen=True)
-class PendingOperation:
-    kind: str  # creating | updating | deleting | reading | importing
-    resource: StateResource
-
-
-@dataclass(frozen=True)
-class StackState:
-    resources: tuple[StateResource, ...]
-    pending: tuple[PendingOperation, ...]
-
-    @classmethod
-    def from_export(cls, document: Mapping[str, Any]) -> StackState:
-        deployment = document.get("deployment") or {}
-        resources = tuple(_resource(r) for r in deployment.get("resources") or [] if not r.get("delete"))
-        pending = tuple(
-            PendingOperation(str(op.get("type", "")), _resource(op.get("resource") or {}))
-            for op in deployment.get("pending_operations") or []
-        )
-        return cls(resources, pending)
-
-    def topic_names(self) -> set[str]:
-        return {_topic_name(r) for r in self.resources if r.type == TOPIC_TYPE}
-
-    def subject_names(self) -> set[str]:
-        return {_subject_name(r) for r in self.resources if r.type == SUBJECT_TYPE}
-
-    def find(self, type_: str, name: str, parent_type: str | None = None) -> StateResource | None:
-        for r in self.resources:
-            if r.type == type_ and r.name == name and (parent_type is None or _type_of(r.parent) == parent_type):
-                return r
-        return None
-
-    def has_urn(self, urn: str) -> bool:
-        return any(r.urn == urn for r in self.resources)
-
-
-def _resource(raw: Mapping[str, Any]) -> StateResource:
-    return StateResource(
-        urn=str(raw.get("urn", "")),
-        type=str(raw.get("type", "")),
-        id=str(raw.get("id") or ""),
-        parent=str(raw.get("parent") or ""),
-        inputs=raw.get("inputs") or {},
-        protect=bool(raw.get("protect")),
-    )
-
-
-def _type_of(urn: str) -> str:
-    parts = urn.split("::")
-    return parts[2].rsplit("$", 1)[-1] if len(parts) >= 4 else ""
-
-
-def _topic_name(r: StateResource) -> str:
-    name = r.inputs.get("name")
-    return name if isinstance(name, str) and name else r.id or r.name
-
-
-def _subject_name(r: StateResource) -> str:
-    name = r.inputs.get("subject")
-    return name if isinstance(name, str) and name else r.id or r.name
 
 
 # -- deciding -----------------------------------------------------------------------------------
@@ -211,11 +139,11 @@ def classify(
             )
             continue
         if r.type == TOPIC_TYPE:
-            name = _topic_name(r)
+            name = topic_name(r)
             pending_topics.add(name)
             findings.append(_topic_finding(name, planned_topics.get(name), topics.get(name), ctx, r.urn))
         elif r.type == SUBJECT_TYPE:
-            name = _subject_name(r)
+            name = subject_name(r)
             findings.append(_subject_finding(name, planned_subjects.get(name), subjects.get(name), ctx, r.urn))
         else:
             kind, name = _kind_and_name(r)
@@ -240,9 +168,9 @@ def classify(
 
 def _kind_and_name(r: StateResource) -> tuple[str, str]:
     if r.type == TOPIC_TYPE:
-        return "topic", _topic_name(r)
+        return "topic", topic_name(r)
     if r.type == SUBJECT_TYPE:
-        return "subject", _subject_name(r)
+        return "subject", subject_name(r)
     return "resource", f"{r.name} ({r.type})"
 
 
@@ -340,53 +268,6 @@ def _same_schema(spec: SubjectSpec, live: LiveSubject) -> bool:
         return False
 
 
-# -- the CLI ------------------------------------------------------------------------------------
-
-
-@dataclass
-class PulumiCli:
-    """Runs `pulumi` in the project directory; every command non-interactive."""
-
-    project_dir: Path
-    stack: str
-    env: Mapping[str, str] | None = None
-    echo: TextIO | None = None  # where to stream the output of long commands
-    history: list[list[str]] = field(default_factory=list)
-
-    def run(self, *args: str, stream: bool = False, extra_env: Mapping[str, str] | None = None) -> tuple[int, str]:
-        argv = ["pulumi", *args, "--non-interactive", "--cwd", str(self.project_dir)]
-        if args[:1] != ("whoami",):
-            argv += ["--stack", self.stack]
-        self.history.append(argv)
-        env = {**(self.env if self.env is not None else os.environ), **(extra_env or {})}
-        try:
-            process = subprocess.Popen(
-                argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-            )
-        except FileNotFoundError:
-            raise RecoverError("the pulumi CLI is not on PATH (`. tools/env.sh` after `make tools`)") from None
-        lines = []
-        assert process.stdout is not None
-        for line in process.stdout:
-            lines.append(line)
-            if stream and self.echo is not None:
-                self.echo.write(f"  | {line}")
-                self.echo.flush()
-        return process.wait(), "".join(lines)
-
-
-def backend_url(cli: PulumiCli) -> str:
-    code, out = cli.run("whoami", "--json")
-    if code == 0:
-        try:
-            url = json.loads(out[out.find("{") :]).get("url")
-        except ValueError:
-            url = None
-        if isinstance(url, str) and url:
-            return url
-    return os.environ.get("PULUMI_BACKEND_URL", "")
-
-
 # -- the command ----------------------------------------------------------------------------------
 
 
@@ -424,16 +305,13 @@ def run_recover(
         for process in orphan_scan.orphans(options.project_dir):
             say(f"orphan   {process.describe()}: left by a killed run; stop it with: kill {process.pid}")
         # 3. the state
-        code, exported = cli.run("stack", "export")
-        if code != 0:
-            raise RecoverError(f"pulumi stack export failed:\n{_tail(exported)}")
-        state = StackState.from_export(json.loads(exported[exported.find("{") :]))
+        state = export_state(cli)
         # 4. the cluster and the registry
         wanted_topics = _wanted_topics(plan, state)
         wanted_subjects = _wanted_subjects(plan, state)
         reader = read_live or _read_live
         topics, subjects = reader(plan, wanted_topics, wanted_subjects, options.timeout)
-    except (RecoverError, LiveReadError) as exc:
+    except (RecoverError, PulumiCliError, LiveReadError) as exc:
         print(f"error: {exc}", file=err)
         return EXIT_BAD_INPUT
 
@@ -459,13 +337,13 @@ def _read_live(
 
 def _wanted_topics(plan: Plan, state: StackState) -> set[str]:
     """Topics to read: those of pending creates, and planned ones the state lacks."""
-    names = {_topic_name(op.resource) for op in state.pending if op.resource.type == TOPIC_TYPE}
+    names = {topic_name(op.resource) for op in state.pending if op.resource.type == TOPIC_TYPE}
     in_state = state.topic_names()
     return names | {t.name for t in plan.topics if t.name not in in_state}
 
 
 def _wanted_subjects(plan: Plan, state: StackState) -> set[str]:
-    names = {_subject_name(op.resource) for op in state.pending if op.resource.type == SUBJECT_TYPE}
+    names = {subject_name(op.resource) for op in state.pending if op.resource.type == SUBJECT_TYPE}
     in_state = state.subject_names()
     return names | {s.subject for s in plan.subjects if s.subject not in in_state}
 
@@ -574,16 +452,16 @@ def _apply(
         # One state write at the end: a refresh killed part-way changes nothing, and recover can run again.
         code, output = cli.run(*args, stream=False, extra_env={"PULUMI_SKIP_CHECKPOINTS": "true"})
         if code != 0:
-            print(f"error: pulumi {' '.join(args)} failed (nothing was imported):\n{_tail(output)}", file=err)
+            print(f"error: pulumi {' '.join(args)} failed (nothing was imported):\n{tail(output)}", file=err)
             return EXIT_BAD_INPUT
     if imports and not dry:
         if needs_refresh:
             # A CLI that does import pending creates on refresh has already added some of them.
-            code, exported = cli.run("stack", "export")
-            if code != 0:
-                print(f"error: pulumi stack export failed:\n{_tail(exported)}", file=err)
+            try:
+                state = export_state(cli)
+            except PulumiCliError as exc:
+                print(f"error: {exc}", file=err)
                 return EXIT_BAD_INPUT
-            state = StackState.from_export(json.loads(exported[exported.find("{") :]))
             present = state.topic_names()
             imports = [f for f in imports if f.name not in present]
         code = _import(imports, state, ctx, options, cli, err) if imports else EXIT_OK
@@ -636,7 +514,7 @@ def _import(
         args = ["up", "--yes", "--skip-preview", "--target", ctx.component_urn, "--target", ctx.provider_urn]
         code, output = cli.run(*args)
         if code != 0:
-            print(f"error: pulumi {' '.join(args)} failed (nothing was imported):\n{_tail(output)}", file=err)
+            print(f"error: pulumi {' '.join(args)} failed (nothing was imported):\n{tail(output)}", file=err)
             return EXIT_BAD_INPUT
     document = {
         "nameTable": {COMPONENT_NAME: ctx.component_urn, PROVIDER_NAME: ctx.provider_urn},
@@ -661,10 +539,6 @@ def _import(
             args += ["--parallel", str(options.parallel)]
         code, output = cli.run(*args, extra_env={"PULUMI_SKIP_CHECKPOINTS": "true"})
     if code != 0:
-        print(f"error: pulumi import of {len(imports)} topic(s) failed:\n{_tail(output)}", file=err)
+        print(f"error: pulumi import of {len(imports)} topic(s) failed:\n{tail(output)}", file=err)
         return EXIT_BAD_INPUT
     return EXIT_OK
-
-
-def _tail(text: str, lines: int = 40) -> str:
-    return "\n".join(text.rstrip().splitlines()[-lines:])

@@ -21,6 +21,7 @@ import pytest
 from k2infra.client.naming import load_plan
 from k2infra.live import orphans, stack_lock
 from k2infra.live.cluster import LiveSubject
+from k2infra.live.pulumi_stack import StackState
 from k2infra.live.records import TopicHolding
 from k2infra.live.recover import (
     CLEAR,
@@ -29,7 +30,6 @@ from k2infra.live.recover import (
     REFRESH,
     Context,
     Options,
-    StackState,
     classify,
     run_recover,
     topic_differences,
