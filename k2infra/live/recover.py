@@ -9,13 +9,17 @@ to three things behind, and each later command fails on the first of them:
    every topic that did reach the broker ("it already exists; ... import it"); a non-interactive
    `pulumi refresh` keeps pending creates;
 3. with `PULUMI_SKIP_CHECKPOINTS=true` (bulk mode), no record at all of what the run created:
-   every such topic is on the broker and absent from the state.
+   every such topic is on the broker and absent from the state;
+4. on the file backend, when the kill lands while a checkpoint is written, an empty attribute file
+   beside the intact previous checkpoint: every command then fails with "failed to load
+   checkpoint: EOF" (`k2infra.live.file_backend`).
 
 `recover` resolves each against the cluster and the registry, using only the CLI's own
 non-interactive means (no hand edit of the state):
 
 - a lock is released only when it was written on this host by a process that is gone
   (`k2infra.live.stack_lock`); any other lock stops the command, which says what to check;
+- an unreadable attribute file of the checkpoint is removed (the checkpoint is not touched);
 - a topic left by a pending create or by a bulk-mode crash that exists exactly as planned
   (partitions, replication factor, its own configs) and holds no record is imported
   (`pulumi import --file`, one bulk import); one that is absent needs nothing (the next
@@ -45,8 +49,8 @@ from pathlib import Path
 from typing import TextIO
 
 from k2infra.console import EXIT_BAD_INPUT, EXIT_DRIFT, EXIT_OK
+from k2infra.live import file_backend, stack_lock
 from k2infra.live import orphans as orphan_scan
-from k2infra.live import stack_lock
 from k2infra.live.cluster import LiveReadError, LiveSubject, kafka_client_config, read_subjects
 from k2infra.live.pulumi_stack import (
     COMPONENT_NAME,
@@ -391,8 +395,6 @@ def _handle_locks(
         )
         return EXIT_OK
     locks = [stack_lock.judge(path, host=host) for path in stack_lock.lock_files(backend, project, options.stack)]
-    if not locks:
-        return EXIT_OK
     blocking = [lock for lock in locks if lock.verdict != "stale"]
     for lock in blocking:
         if lock.verdict == "live":
@@ -416,6 +418,17 @@ def _handle_locks(
             stack_lock.release(lock)
         verb = "would release" if options.dry_run else "released"
         say(f"lock     {verb} the lock of {lock.describe()}: {lock.reason}")
+    for attrs in file_backend.checkpoint_attrs(backend, project, options.stack):
+        why = file_backend.unreadable(attrs)
+        if why is None:
+            continue
+        if not options.dry_run:
+            attrs.unlink()
+        verb = "would remove it" if options.dry_run else "removed it"
+        say(
+            f"state    {attrs} {why}: a kill while the CLI wrote it makes every command fail with "
+            f"`failed to load checkpoint: EOF`; {verb} (storage metadata only: the checkpoint beside it is intact)"
+        )
     return EXIT_OK
 
 

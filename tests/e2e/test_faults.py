@@ -234,10 +234,14 @@ def test_up_killed_while_creating_topics(make_project, platform: FaultPlatform) 
 
     killed = run_until(up_argv(project), project.env, project.dir, counter(TOPIC_CREATED, 20))
     assert_the_run_left_no_process(killed, project, {"pulumi-language-python", "pulumi-resource-kafka"})
-    # What the user saw: the stack stays locked.
+    # What the user sees: the stack stays locked; or, when the kill landed while the file backend
+    # wrote the checkpoint's attribute file, every command fails to load the state at all.
     assert lock_files(project)
     locked = project.run("up", "--yes", "--skip-preview", check=False)
-    assert "the stack is currently locked" in locked.stdout + locked.stderr
+    seen = locked.stdout + locked.stderr
+    torn = "failed to load checkpoint: EOF" in seen
+    assert torn or "the stack is currently locked" in seen, seen
+    print("after the kill, pulumi up said:", seen.strip().splitlines()[0])
 
     live = topics_of(platform, tag)
     assert 6 + 20 <= len(live) < 6 + 72, "the kill did not land mid-run"
@@ -245,8 +249,16 @@ def test_up_killed_while_creating_topics(make_project, platform: FaultPlatform) 
 
     # A topic someone writes to before recover runs is no longer this stack's to adopt silently.
     dry = k2infra(project, "recover", "--dry-run")
-    assert dry.returncode == 0, dry.stdout + dry.stderr
+    assert dry.returncode == 0 or torn, dry.stdout + dry.stderr  # a dry run cannot read a torn state
     assert "lock     would release the lock of" in dry.stdout
+    if torn:
+        assert ".json.attrs is empty" in dry.stdout and "would remove it" in dry.stdout, dry.stdout
+        fixed = k2infra(project, "recover", "--dry-run")
+        assert fixed.returncode != 0  # still torn: the dry run changed nothing
+        repaired = k2infra(project, "recover")
+        assert "removed it (storage metadata only" in repaired.stdout, repaired.stdout + repaired.stderr
+        dry = k2infra(project, "recover", "--dry-run")
+        assert dry.returncode == 0, dry.stdout + dry.stderr
     pending = re.findall(r"^topic +(\S+): pending create: on the cluster as planned, empty", dry.stdout, re.M)
     outputs = []
     if pending:  # the kill caught creates that had reached the broker (it nearly always does)
@@ -263,7 +275,7 @@ def test_up_killed_while_creating_topics(make_project, platform: FaultPlatform) 
         held[written] = 3
     outputs.append(converge(project, platform, kept, held, tag))
     print("".join(outputs))
-    assert "lock     released the lock of" in outputs[0], outputs[0]
+    assert torn or "lock     released the lock of" in outputs[0], outputs[0]
     assert len(topics_of(platform, tag)) == 6 + 72
 
 

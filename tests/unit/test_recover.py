@@ -566,3 +566,44 @@ def test_destroy_check_of_a_stack_that_does_not_exist_passes(
     cli = FakeCli(export([]), "file:///b", failing={"stack": "error: no stack named 'dev' found"})
     code, out, _ = destroy_check(plan, project_dir, cli, {}, monkeypatch)
     assert code == 0 and "there is no stack dev" in out
+
+
+# -- the file backend's attribute files -------------------------------------------------------------
+
+
+def test_an_attribute_file_left_empty_by_the_kill_is_removed_and_the_checkpoint_kept(
+    plan: Plan, project_dir: Path
+) -> None:
+    # The kill landed between fileblob's write of <stack>.json.attrs and its rename of the new
+    # checkpoint: `pulumi` then fails with "failed to load checkpoint: EOF".
+    backend = project_dir / "backend"
+    stacks = backend / ".pulumi" / "stacks" / PROJECT
+    stacks.mkdir(parents=True)
+    checkpoint = stacks / f"{STACK}.json"
+    checkpoint.write_text('{"version": 3}')
+    (stacks / f"{STACK}.json.attrs").write_text("")
+    (stacks / f"{STACK}.json.bak.attrs").write_text('{"md5": "x"}')  # readable: kept
+    cli = FakeCli(export([topic(n) for n in (TRADES, QUOTES, REF)]), f"file://{backend}")
+
+    code, out, _ = recover(plan, project_dir, cli, {}, dry_run=True)
+    assert code == 0 and (stacks / f"{STACK}.json.attrs").exists()
+    assert f"state    {stacks / f'{STACK}.json.attrs'} is empty:" in out and "would remove it" in out
+
+    code, out, _ = recover(plan, project_dir, cli, {})
+    assert code == 0
+    assert not (stacks / f"{STACK}.json.attrs").exists()
+    assert (stacks / f"{STACK}.json.bak.attrs").exists()
+    assert checkpoint.read_text() == '{"version": 3}'
+    assert "failed to load checkpoint: EOF`; removed it" in out
+
+
+def test_attribute_files_are_judged_by_whether_they_decode(tmp_path: Path) -> None:
+    from k2infra.live.file_backend import unreadable
+
+    good, empty, cut = tmp_path / "a", tmp_path / "b", tmp_path / "c"
+    good.write_text('{"user.content_type": "text/plain"}')
+    empty.write_text("")
+    cut.write_text('{"user.content_type": "te')
+    assert unreadable(good) is None
+    assert unreadable(empty) == "is empty"
+    assert unreadable(cut).startswith("is cut short")  # type: ignore[union-attr]
