@@ -51,13 +51,18 @@ preview: stack ## pulumi preview of STACK (default dev) with the policy pack
 
 up: platform stack ## deploy the dev stack to the local platform and print its outputs
 	$(TOOLS_ENV)
+	# An earlier run that was killed (stale lock, pending operations, topics missing from the state)
+	# is recovered first; anything that needs a decision stops here with the commands to run.
+	$(PY) -m k2infra recover --stack $(STACK)
 	# --refresh: the local platform starts empty, so state from an earlier session is reconciled first.
 	pulumi up --yes --refresh --non-interactive --stack $(STACK) $(POLICY)
 	pulumi stack output --stack $(STACK) --json
 
-down: ## destroy the dev stack and stop the local platform
+down: ## destroy the dev stack and stop the local platform (ALLOW_DATA_LOSS=1: even if topics hold records)
 	$(TOOLS_ENV)
 	if bash tools/platform.sh status >/dev/null 2>&1 && [ -d .state/pulumi ]; then
+		# pulumi destroy never runs the program, so its data-loss guard cannot stop it: check first.
+		$(PY) -m k2infra destroy-check --stack $(STACK) $(if $(ALLOW_DATA_LOSS),--allow-data-loss)
 		pulumi destroy --yes --non-interactive --stack $(STACK) || true
 	fi
 	bash tools/platform.sh stop

@@ -1,6 +1,8 @@
-"""`python -m k2infra validate|topics|subscriptions|access|verify`: the plan without the Pulumi engine.
+"""`python -m k2infra validate|topics|subscriptions|access|verify|recover|destroy-check`.
 
-Exit codes: 0 success, 1 drift (verify), 2 bad input or usage (with the problems on stderr).
+The plan without the Pulumi engine; `recover` and `destroy-check` drive the Pulumi CLI.
+Exit codes: 0 success, 1 drift (verify) or a decision needed (recover, destroy-check),
+2 bad input or usage (with the problems on stderr).
 """
 
 from __future__ import annotations
@@ -60,7 +62,32 @@ def build_parser() -> argparse.ArgumentParser:
     _common(verify)
     verify.add_argument("--json", action="store_true", help="machine-readable output")
     verify.add_argument("--timeout", type=float, default=15.0, help="seconds to wait for the cluster and registry")
+
+    recover = commands.add_parser(
+        "recover", help="make a stack usable again after an interrupted pulumi up (locks, pending operations)"
+    )
+    _project_args(recover)
+    recover.add_argument("--up", action="store_true", help="run pulumi up once the stack is recovered")
+    recover.add_argument("--dry-run", action="store_true", help="say what would be done, change nothing")
+    recover.add_argument("--parallel", type=int, help="--parallel for the pulumi refresh and import it runs")
+    recover.add_argument("--timeout", type=float, default=15.0, help="seconds to wait for the cluster and registry")
+
+    destroy = commands.add_parser(
+        "destroy-check", help="refuse a pulumi destroy that would delete topics holding records"
+    )
+    _project_args(destroy)
+    destroy.add_argument(
+        "--allow-data-loss", action="store_true", help="exit 0 even if topics hold records (they will be lost)"
+    )
+    destroy.add_argument("--timeout", type=float, default=15.0, help="seconds to wait for the cluster")
     return parser
+
+
+def _project_args(parser: argparse.ArgumentParser) -> None:
+    """A stack of a Pulumi project; the config directory defaults to the project's."""
+    parser.add_argument("--stack", required=True, help="the Pulumi stack (its Pulumi.<STACK>.yaml)")
+    parser.add_argument("--project-dir", default=".", type=Path, help="the Pulumi project directory (default: .)")
+    parser.add_argument("--config-dir", type=Path, help="topology and schemas (default: PROJECT_DIR/config)")
 
 
 def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
@@ -71,6 +98,8 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr
     if args.command == "subscriptions" and (args.data_types or args.exchanges) and not args.asset_class:
         parser.error("--data-types and --exchanges go with --asset-class")
     handler: Callable[[argparse.Namespace, Plan, TextIO, TextIO], int] = HANDLERS[args.command]
+    if args.config_dir is None:
+        args.config_dir = args.project_dir / "config"
     try:
         plan = load_plan(args.config_dir, args.stack, args.project_dir)
         return handler(args, plan, stdout, stderr)
@@ -136,10 +165,34 @@ def _verify(args: argparse.Namespace, plan: Plan, out: TextIO, err: TextIO) -> i
     return run_verify(plan, json_output=args.json, timeout=args.timeout, out=out, err=err)
 
 
+def _recover(args: argparse.Namespace, plan: Plan, out: TextIO, err: TextIO) -> int:
+    from k2infra.live.recover import Options, run_recover  # imports the Kafka client only when needed
+
+    options = Options(
+        stack=args.stack,
+        project_dir=args.project_dir,
+        up=args.up,
+        dry_run=args.dry_run,
+        timeout=args.timeout,
+        parallel=args.parallel,
+    )
+    return run_recover(plan, options, out=out, err=err)
+
+
+def _destroy_check(args: argparse.Namespace, plan: Plan, out: TextIO, err: TextIO) -> int:
+    from k2infra.live.destroy_check import run_destroy_check
+
+    return run_destroy_check(
+        plan, args.stack, args.project_dir, allow=args.allow_data_loss, timeout=args.timeout, out=out, err=err
+    )
+
+
 HANDLERS: dict[str, Any] = {
     "validate": _validate,
     "topics": _topics,
     "subscriptions": _subscriptions,
     "access": access_command.run,
     "verify": _verify,
+    "recover": _recover,
+    "destroy-check": _destroy_check,
 }

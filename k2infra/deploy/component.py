@@ -12,6 +12,7 @@ from typing import Any
 import pulumi
 import pulumi_kafka as kafka
 
+from k2infra.deploy import data_loss_guard
 from k2infra.deploy.access import declare_access
 from k2infra.deploy.partition_guard import PartitionShrinkError, check_no_shrink
 from k2infra.live import retirement as legacy_module
@@ -63,7 +64,9 @@ class TopicPlatform(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on),
         )
         # Every topic waits for both guards, so a refusal stops the run before any change.
-        checked = pulumi.Output.all(self._partition_check(plan, depends_on), self._retirement_check(plan, credentials))
+        checked = pulumi.Output.all(
+            self._partition_check(plan, depends_on, credentials), self._retirement_check(plan, credentials)
+        )
         topic_opts = pulumi.ResourceOptions(parent=self, provider=self.provider, protect=settings.protect)
         self.topics = {spec.name: self._topic(spec, checked, topic_opts) for spec in plan.topics}
         # Legacy topics are imported as they are and never changed: their data is what the
@@ -128,8 +131,11 @@ class TopicPlatform(pulumi.ComponentResource):
             opts=opts,
         )
 
-    def _partition_check(self, plan: Plan, depends_on: list[pulumi.Resource]) -> pulumi.Output[None]:
-        """Resolves once the live counts are known and none would shrink; fails the run otherwise.
+    def _partition_check(
+        self, plan: Plan, depends_on: list[pulumi.Resource], credentials: Credentials
+    ) -> pulumi.Output[None]:
+        """Resolves once the live counts are known, none would shrink and no topic holding records
+        would be deleted or replaced (k2infra.deploy.data_loss_guard); fails the run otherwise.
 
         The provider's getTopics is awaited here rather than through get_topics_output so that an
         unreachable cluster ends the run with one clear line instead of the SDK's traceback. While a
@@ -137,7 +143,7 @@ class TopicPlatform(pulumi.ComponentResource):
         check waits like the invoke would.
         """
 
-        async def check(_: object) -> None:
+        async def check(values: list[Any]) -> None:
             try:
                 listed = await pulumi.runtime.invoke_async(
                     "kafka:index:getTopics", {}, pulumi.InvokeOptions(parent=self, provider=self.provider)
@@ -152,8 +158,13 @@ class TopicPlatform(pulumi.ComponentResource):
                 check_no_shrink(plan.managed_topics(), counts)
             except PartitionShrinkError as exc:
                 raise pulumi.RunError(str(exc)) from None
+            await data_loss_guard.enforce(plan, listed.get("lists") or [], values[-1])
 
-        return pulumi.Output.all(*(r.id for r in depends_on)).apply(check)
+        # The SASL password only reaches the guard's record counts: the result must not make every
+        # topic input that waits on the check a secret.
+        return pulumi.Output.unsecret(
+            pulumi.Output.all(*(r.id for r in depends_on), credentials.sasl_password).apply(check)
+        )
 
     def _retirement_check(self, plan: Plan, credentials: Credentials) -> pulumi.Output[None]:
         """Resolves when no retiring topic received a record since its quiet_since (or when forced)."""

@@ -22,6 +22,7 @@ func main() {
 		fmt.Println(version)
 		return
 	}
+	watchParent() // exit once the engine is gone (parentwatch.go)
 	err := provider.Main("kafka", func(host *provider.HostClient) (pulumirpc.ResourceProviderServer, error) {
 		return newProvider(host, version), nil
 	})

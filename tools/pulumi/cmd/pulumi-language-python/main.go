@@ -79,6 +79,8 @@ func main() {
 		close(cancel)
 	}()
 
+	watchEngine() // exit, with the programs it runs, once the engine is gone (parentwatch.go)
+
 	h := &host{engineAddress: engineAddress, execScript: execScript}
 	handle, err := rpcutil.ServeWithOptions(rpcutil.ServeOptions{
 		Cancel: cancel,
@@ -357,7 +359,7 @@ func (h *host) Run(ctx context.Context, req *pulumirpc.RunRequest) (*pulumirpc.R
 	cmd.Stdout = os.Stdout
 	cmd.Stderr = os.Stderr
 
-	if err := cmd.Run(); err != nil {
+	if err := children.run(cmd); err != nil {
 		var exitErr *exec.ExitError
 		if errors.As(err, &exitErr) {
 			if exitErr.ExitCode() == exitCodeUserError {
@@ -435,7 +437,7 @@ func (h *host) RunPlugin(
 	cmd.Stderr = streamWriter{mu: &mu, send: server.Send, stderr: true}
 
 	code := 0
-	if err := cmd.Run(); err != nil {
+	if err := children.run(cmd); err != nil {
 		var exitErr *exec.ExitError
 		if !errors.As(err, &exitErr) {
 			return fmt.Errorf("starting python plugin %s: %w", program, err)

@@ -1,0 +1,175 @@
+"""No topic that holds records is deleted or replaced by accident.
+
+A run can lose a topic's data in these ways, and each is stopped before any change (at preview
+too) unless the stack lists the topic in `k2infra:allowDataLoss`:
+
+- **removal**: a topic this stack manages is no longer planned (its exchange or data type was
+  removed or renamed in the topology, or left out of `k2infra:exchanges`, or
+  `k2infra:legacyTopics` was turned off while legacy topics were adopted). Pulumi deletes a
+  resource the program stops declaring, and the program no longer sees it: so the guard lists
+  the live `market.` topics (the provider's `getTopics`), keeps those that are not planned, and
+  asks the engine which of them are in this stack's state (the built-in
+  `pulumi:pulumi:readStackResourceOutputs`, asked only when such topics exist). A topic someone
+  else made is not in the state, is not deleted by Pulumi, and is not refused;
+- **a replication-factor change** of a topic that holds records: a provider that cannot reassign
+  replicas replaces the topic (upstream pulumi-kafka's Terraform provider has done so; ours
+  refuses the update);
+- **a partition decrease** is refused by `partition_guard`, whatever the flag: Kafka cannot remove
+  partitions and the provider would replace the topic.
+
+Retiring legacy topics (`state: retire`) has its own guard and flags (`live.retirement`). A
+destroy never runs the program: see docs/runbook.md (protect, and `make down`'s check).
+
+The refusal names every topic and how many records it holds now, so the preview says what would
+be lost. A topic listed in `allowDataLoss` goes ahead with a warning that says the same; a listed
+topic that this run would not delete or replace is warned about too, so that a stale allowance
+does not stay in the stack file.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pulumi
+
+from k2infra.live.cluster import LiveReadError, kafka_client_config
+from k2infra.live.records import read_holdings
+from k2infra.model.plan import Plan
+from k2infra.model.topology import TOPIC_PREFIX
+
+TOPIC_TYPE = "kafka:index/topic:Topic"
+ALLOW_KEY = "k2infra:allowDataLoss"
+
+
+class DataLossRefused(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Loss:
+    topic: str
+    reason: str  # what the run would do to it, in words
+
+    def line(self, records: int | None) -> str:
+        held = "an unknown number of records" if records is None else f"{records} record{'s' if records != 1 else ''}"
+        return f"{self.topic}: {held}; {self.reason}"
+
+
+def unplanned_live_topics(plan: Plan, live: Collection[str]) -> list[str]:
+    """Live `market.` topics the plan does not declare (retiring legacy topics have their own guard)."""
+    declared = {t.name for t in plan.managed_topics()}
+    retiring = {t.name for t in plan.legacy if t.action == "retire"}
+    return sorted(n for n in live if n.startswith(f"{TOPIC_PREFIX}.") and n not in declared and n not in retiring)
+
+
+def managed_topic_names(stack_resources: Mapping[str, object]) -> set[str]:
+    """Topic names of the Kafka topics in a stack's state (`readStackResourceOutputs`' `outputs`)."""
+    names: set[str] = set()
+    for urn, entry in stack_resources.items():
+        if not isinstance(entry, Mapping) or entry.get("type") != TOPIC_TYPE:
+            continue
+        outputs = entry.get("outputs")
+        name = outputs.get("name") if isinstance(outputs, Mapping) else None
+        names.add(name if isinstance(name, str) and name else str(urn).rsplit("::", 1)[-1])
+    return names
+
+
+def possible_losses(
+    plan: Plan,
+    live_replication: Mapping[str, int],
+    managed_unplanned: Iterable[str],
+) -> list[Loss]:
+    """What this run would delete or replace, before counting records."""
+    losses = [
+        Loss(name, "no longer in the plan, so pulumi would delete it (removed or renamed in the topology?)")
+        for name in sorted(managed_unplanned)
+    ]
+    for spec in plan.topics:  # legacy topics ignore replication-factor changes
+        live = live_replication.get(spec.name)
+        if live is not None and live != spec.replication_factor:
+            losses.append(
+                Loss(
+                    spec.name,
+                    f"replication factor planned {spec.replication_factor}, the cluster has {live}: "
+                    "a provider that cannot reassign replicas replaces (deletes and re-creates) the topic",
+                )
+            )
+    return losses
+
+
+def judge(losses: Iterable[Loss], records: Mapping[str, int | None], allowed: Collection[str]) -> list[str]:
+    """Warnings for what goes ahead; raises DataLossRefused listing what may not."""
+    refused: list[str] = []
+    warnings: list[str] = []
+    touched: set[str] = set()
+    for loss in losses:
+        touched.add(loss.topic)
+        count = records.get(loss.topic)
+        if count == 0:
+            continue  # nothing to lose
+        if loss.topic in allowed:
+            warnings.append(f"{loss.line(count)}. Allowed by {ALLOW_KEY}: the records will be lost")
+        else:
+            refused.append(loss.line(count))
+    for name in sorted(set(allowed) - touched):
+        warnings.append(
+            f"{ALLOW_KEY} lists {name}, which this run neither deletes nor replaces: remove it from the stack "
+            "file once the change it allowed is done"
+        )
+    if refused:
+        raise DataLossRefused(
+            "refusing to delete or replace topics that hold records, which would lose them. Keep them in "
+            "config/kafka/topics.yaml (and k2infra:exchanges), or, to accept the loss, list them in "
+            f"{ALLOW_KEY} of the stack file:\n" + "\n".join(f"  {line}" for line in refused)
+        )
+    return warnings
+
+
+# -- in the program ---------------------------------------------------------------------------------
+
+
+async def enforce(plan: Plan, listed: Sequence[Mapping[str, Any]], sasl_password: str | None) -> None:
+    """Run the guard on `getTopics`' answer; raises pulumi.RunError to stop the run before any change."""
+    live_replication = {str(t["topicName"]): int(t["replicationFactor"]) for t in listed if "topicName" in t}
+    unplanned = unplanned_live_topics(plan, live_replication)
+    managed = await _managed_topics() if unplanned else set()
+    losses = possible_losses(plan, live_replication, [n for n in unplanned if n in managed])
+    allowed = plan.settings.allow_data_loss
+    if not losses and not allowed:
+        return
+    records: dict[str, int | None] = {}
+    if losses:
+        try:
+            with tempfile.TemporaryDirectory(prefix="k2infra-guard-") as work:
+                client = kafka_client_config(plan.settings, Path(work), sasl_password=sasl_password)
+                held = read_holdings(client, {loss.topic for loss in losses}, settings=plan.settings)
+        except LiveReadError as exc:
+            raise pulumi.RunError(
+                f"cannot count the records of the topics this run would delete or replace: {exc}"
+            ) from None
+        records = {loss.topic: held[loss.topic].records if loss.topic in held else 0 for loss in losses}
+    try:
+        warnings = judge(losses, records, allowed)
+    except DataLossRefused as exc:
+        raise pulumi.RunError(str(exc)) from None
+    for warning in warnings:
+        pulumi.log.warn(warning)
+
+
+async def _managed_topics() -> set[str]:
+    """Names of the topics in this stack's state, as the last checkpoint holds them."""
+    # The file backend's organization is always "organization".
+    stack = f"{pulumi.get_organization() or 'organization'}/{pulumi.get_project()}/{pulumi.get_stack()}"
+    try:
+        answer = await pulumi.runtime.invoke_async("pulumi:pulumi:readStackResourceOutputs", {"stackName": stack})
+    except Exception as exc:  # the SDK raises a bare Exception carrying the engine's message
+        raise pulumi.RunError(
+            f"cannot read which topics stack {stack} manages, which the program checks before it lets "
+            f"pulumi delete topics that are no longer planned: {exc}"
+        ) from None
+    outputs = answer.get("outputs") if isinstance(answer, Mapping) else None
+    return managed_topic_names(outputs if isinstance(outputs, Mapping) else {})

@@ -1,0 +1,74 @@
+"""`python -m k2infra destroy-check`: would `pulumi destroy` delete topics that hold records?
+
+`pulumi destroy` never runs the program, so the program's data-loss guard cannot stop it. A
+protected stack (`k2infra:protect: true`) is refused by the engine itself; an unprotected one
+deletes every topic in its state. This check lists those topics with the records each holds now
+and exits 1 if any holds records, unless `--allow-data-loss` says the loss is accepted. `make down`
+runs it before its `pulumi destroy`.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import TextIO
+
+from k2infra.console import EXIT_BAD_INPUT, EXIT_DRIFT, EXIT_OK
+from k2infra.live.cluster import LiveReadError, kafka_client_config
+from k2infra.live.pulumi_stack import TOPIC_TYPE, PulumiCli, PulumiCliError, StackState, tail, topic_name
+from k2infra.live.records import read_holdings
+from k2infra.model.plan import Plan
+
+
+def run_destroy_check(
+    plan: Plan,
+    stack: str,
+    project_dir: Path,
+    *,
+    allow: bool,
+    timeout: float,
+    out: TextIO,
+    err: TextIO,
+    cli: PulumiCli | None = None,
+) -> int:
+    cli = cli or PulumiCli(project_dir, stack)
+    try:
+        code, exported = cli.run("stack", "export")
+        if code != 0 and "no stack named" in exported:
+            print(f"destroy-check: there is no stack {stack}: nothing to destroy", file=out)
+            return EXIT_OK
+        if code != 0:
+            raise PulumiCliError(f"pulumi stack export failed:\n{tail(exported)}")
+        state = StackState.from_export(json.loads(exported[exported.find("{") :]))
+        topics = [r for r in state.resources if r.type == TOPIC_TYPE]
+        names = sorted({topic_name(r) for r in topics})
+        protected = {topic_name(r) for r in topics if r.protect}
+        held = {}
+        if names:
+            with tempfile.TemporaryDirectory(prefix="k2infra-destroy-check-") as work:
+                config = kafka_client_config(plan.settings, Path(work))
+                held = read_holdings(config, names, settings=plan.settings, timeout=timeout)
+    except (PulumiCliError, LiveReadError) as exc:
+        print(f"error: {exc}", file=err)
+        return EXIT_BAD_INPUT
+    holding = {n: held[n].records for n in names if n in held and held[n].records != 0}
+    print(f"destroy-check: stack {stack}: {len(names)} topic(s) in the state", file=out)
+    for name, records in holding.items():
+        shown = "an unknown number of" if records is None else str(records)
+        guard = " (protected: pulumi destroy refuses to delete it)" if name in protected else ""
+        print(f"  {name}: {shown} records{guard}", file=out)
+    holding = {n: r for n, r in holding.items() if n not in protected}
+    if not holding:
+        print("destroy-check: pulumi destroy would delete no topic that holds records", file=out)
+        return EXIT_OK
+    if allow:
+        print(f"destroy-check: {len(holding)} topic(s) and their records will be lost (--allow-data-loss)", file=out)
+        return EXIT_OK
+    print(
+        f"error: refusing: pulumi destroy of stack {stack} would delete {len(holding)} topic(s) holding records "
+        "(above). To delete them anyway: make down ALLOW_DATA_LOSS=1 (or this check with --allow-data-loss); "
+        "to keep them whatever runs, set k2infra:protect: true on the stack.",
+        file=err,
+    )
+    return EXIT_DRIFT

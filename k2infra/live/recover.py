@@ -1,0 +1,557 @@
+"""`python -m k2infra recover`: bring a stack back after an interrupted `pulumi up`.
+
+A `pulumi up` killed part-way (SIGKILL of the CLI, a lost shell, a crashed CI runner) leaves up
+to three things behind, and each later command fails on the first of them:
+
+1. the stack's lock: "the stack is currently locked";
+2. pending operations: creates, updates or deletes the engine started and never saw finish.
+   A plain `pulumi up` ignores them with a warning and tries the creates again, which fail for
+   every topic that did reach the broker ("it already exists; ... import it"); a non-interactive
+   `pulumi refresh` keeps pending creates;
+3. with `PULUMI_SKIP_CHECKPOINTS=true` (bulk mode), no record at all of what the run created:
+   every such topic is on the broker and absent from the state;
+4. on the file backend, when the kill lands while a checkpoint is written, an empty attribute file
+   beside the intact previous checkpoint: every command then fails with "failed to load
+   checkpoint: EOF" (`k2infra.live.file_backend`).
+
+`recover` resolves each against the cluster and the registry, using only the CLI's own
+non-interactive means (no hand edit of the state):
+
+- a lock is released only when it was written on this host by a process that is gone
+  (`k2infra.live.stack_lock`); any other lock stops the command, which says what to check;
+- an unreadable attribute file of the checkpoint is removed (the checkpoint is not touched);
+- a topic left by a pending create or by a bulk-mode crash that exists exactly as planned
+  (partitions, replication factor, its own configs) and holds no record is imported
+  (`pulumi import --file`, one bulk import); one that is absent needs nothing (the next
+  `pulumi up` creates it); one that differs, or holds records this stack never wrote, is
+  reported with the commands to adopt or remove it, and left as it is;
+- a subject left by a pending create whose latest schema is the planned one is adopted by the next
+  `pulumi up` (the registry answers an identical registration with the existing id and version);
+  one that holds another schema is reported and left as it is;
+- pending creates that were resolved are dropped from the state, and pending updates and deletes
+  are reconciled, by one `pulumi refresh` (`--clear-pending-creates`, or
+  `--import-pending-creates` for the resolved ones when others must stay);
+- plugin processes of the project left running by the killed CLI are reported.
+
+It prints one line per resource and ends with the `pulumi up` to run (or runs it with `--up`).
+Exit codes: 0 the stack is ready for `pulumi up`, 1 something needs a decision (printed),
+2 bad input, or the cluster, registry or CLI could not be used.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+from k2infra.console import EXIT_BAD_INPUT, EXIT_DRIFT, EXIT_OK
+from k2infra.live import file_backend, stack_lock
+from k2infra.live import orphans as orphan_scan
+from k2infra.live.cluster import LiveReadError, LiveSubject, kafka_client_config, read_subjects
+from k2infra.live.pulumi_stack import (
+    COMPONENT_NAME,
+    COMPONENT_TYPE,
+    KAFKA_PROVIDER_TYPE,
+    PROVIDER_NAME,
+    SUBJECT_TYPE,
+    TOPIC_TYPE,
+    PulumiCli,
+    PulumiCliError,
+    StackState,
+    StateResource,
+    backend_url,
+    export_state,
+    subject_name,
+    tail,
+    topic_name,
+)
+from k2infra.live.records import TopicHolding, read_holdings
+from k2infra.live.verify import same_config_value
+from k2infra.model.avro_canonical import SchemaTextError, canonical_schema
+from k2infra.model.plan import Plan, SubjectSpec, TopicSpec
+
+# What recover does with one resource.
+IMPORT = "import"  # bulk `pulumi import`: on the cluster exactly as planned, empty
+CLEAR = "clear"  # drop the pending create: nothing to adopt, or the next up adopts it
+REFRESH = "refresh"  # a pending update or delete: `pulumi refresh` reconciles it
+LEAVE = "leave"  # needs a decision: reported with commands, nothing changed
+NOTE = "note"  # nothing to do now (said for completeness)
+
+
+class RecoverError(Exception):
+    """A step could not run; ``str(err)`` is a complete message."""
+
+
+# -- deciding -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Finding:
+    kind: str  # topic | subject | resource
+    name: str
+    situation: str  # "pending create", "pending update", "not in the state", ...
+    found: str  # what the cluster or registry holds, in words
+    action: str  # IMPORT | CLEAR | REFRESH | LEAVE | NOTE
+    urn: str | None = None  # of a pending operation
+    advice: tuple[str, ...] = ()  # commands, for LEAVE
+    pending: bool = False
+
+    def line(self, outcome: str) -> str:
+        return f"{self.kind:<8} {self.name}: {self.situation}: {self.found} -> {outcome}"
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the commands in the advice need."""
+
+    stack: str
+    project: str
+    bootstrap: str
+    registry_url: str
+    protect: bool
+    component_urn: str
+    provider_urn: str
+
+
+def classify(
+    plan: Plan,
+    state: StackState,
+    topics: Mapping[str, TopicHolding],
+    subjects: Mapping[str, LiveSubject],
+    ctx: Context,
+) -> list[Finding]:
+    """One finding per pending operation, and per planned topic on the cluster but not in the state."""
+    planned_topics = {t.name: t for t in plan.topics}
+    planned_subjects = {s.subject: s for s in plan.subjects}
+    findings: list[Finding] = []
+    pending_topics: set[str] = set()
+    for op in state.pending:
+        r = op.resource
+        if op.kind != "creating":
+            what = {"updating": "pending update", "deleting": "pending delete"}.get(op.kind, f"pending {op.kind}")
+            kind, name = _kind_and_name(r)
+            findings.append(Finding(kind, name, what, "interrupted", REFRESH, urn=r.urn, pending=True))
+            continue
+        if state.has_urn(r.urn):
+            kind, name = _kind_and_name(r)
+            findings.append(
+                Finding(kind, name, "pending create", "already in the state", CLEAR, urn=r.urn, pending=True)
+            )
+            continue
+        if r.type == TOPIC_TYPE:
+            name = topic_name(r)
+            pending_topics.add(name)
+            findings.append(_topic_finding(name, planned_topics.get(name), topics.get(name), ctx, r.urn))
+        elif r.type == SUBJECT_TYPE:
+            name = subject_name(r)
+            findings.append(_subject_finding(name, planned_subjects.get(name), subjects.get(name), ctx, r.urn))
+        else:
+            kind, name = _kind_and_name(r)
+            findings.append(
+                Finding(
+                    kind, name, "pending create", f"{r.type}, nothing outside the state", CLEAR, urn=r.urn, pending=True
+                )
+            )
+    in_state = state.topic_names()
+    for name, spec in sorted(planned_topics.items()):
+        if name in in_state or name in pending_topics or name not in topics:
+            continue
+        findings.append(_topic_finding(name, spec, topics[name], ctx, None))
+    in_state_subjects = state.subject_names()
+    pending_subjects = {f.name for f in findings if f.kind == "subject"}
+    for name, subject in sorted(planned_subjects.items()):
+        if name in in_state_subjects or name in pending_subjects or name not in subjects:
+            continue
+        findings.append(_subject_finding(name, subject, subjects[name], ctx, None))
+    return findings
+
+
+def _kind_and_name(r: StateResource) -> tuple[str, str]:
+    if r.type == TOPIC_TYPE:
+        return "topic", topic_name(r)
+    if r.type == SUBJECT_TYPE:
+        return "subject", subject_name(r)
+    return "resource", f"{r.name} ({r.type})"
+
+
+def topic_differences(spec: TopicSpec, live: TopicHolding) -> list[str]:
+    """How a live topic differs from its spec, as `pulumi import` then `pulumi up` would see it."""
+    out = []
+    if live.partitions != spec.partitions:
+        out.append(f"partitions: planned {spec.partitions}, live {live.partitions}")
+    if live.replication_factor != spec.replication_factor:
+        out.append(f"replication factor: planned {spec.replication_factor}, live {live.replication_factor}")
+    for key, expected in sorted(spec.config.items()):
+        actual = live.own_config.get(key)
+        if not same_config_value(key, expected, actual):
+            out.append(f"{key}: planned {expected}, live {actual if actual is not None else '(not set)'}")
+    for key in sorted(set(live.own_config) - set(spec.config)):
+        out.append(f"{key}: not planned, live {live.own_config[key]}")
+    return out
+
+
+def _topic_finding(
+    name: str, spec: TopicSpec | None, live: TopicHolding | None, ctx: Context, urn: str | None
+) -> Finding:
+    situation = "pending create" if urn else "on the cluster, not in the state"
+    pending = urn is not None
+    if live is None:
+        return Finding("topic", name, situation, "not on the cluster", CLEAR, urn=urn, pending=pending)
+    if spec is None:
+        found = f"on the cluster ({_records(live.records)}), no longer planned"
+        return Finding("topic", name, situation, found, LEAVE, urn, _topic_advice(name, live, ctx, False), pending)
+    differences = topic_differences(spec, live)
+    if differences:
+        found = "on the cluster, differs from the plan (" + "; ".join(differences) + f"), {_records(live.records)}"
+        return Finding("topic", name, situation, found, LEAVE, urn, _topic_advice(name, live, ctx, True), pending)
+    if live.records != 0:
+        found = f"on the cluster as planned, but holds {_records(live.records)} this stack did not write"
+        return Finding("topic", name, situation, found, LEAVE, urn, _topic_advice(name, live, ctx, True), pending)
+    return Finding("topic", name, situation, "on the cluster as planned, empty", IMPORT, urn=urn, pending=pending)
+
+
+def _records(count: int | None) -> str:
+    if count is None:
+        return "an unknown number of records"
+    return f"{count} record{'s' if count != 1 else ''}"
+
+
+def _topic_advice(name: str, live: TopicHolding, ctx: Context, planned: bool) -> tuple[str, ...]:
+    adopt = (
+        f"pulumi import --stack {ctx.stack} {TOPIC_TYPE} {name} {name} "
+        f"--parent '{COMPONENT_NAME}={ctx.component_urn}' --provider '{PROVIDER_NAME}={ctx.provider_urn}' "
+        f"--generate-code=false --protect={'true' if ctx.protect else 'false'} --yes"
+    )
+    remove = f"kafka-topics.sh --bootstrap-server {ctx.bootstrap} --delete --topic {name}"
+    lines = []
+    if planned:
+        lines.append(f"to adopt it as it is (the next pulumi up then changes it to the plan): {adopt}")
+    else:
+        lines.append(f"to keep it, put it back in the plan; to manage it as it is: {adopt}")
+    lines.append(f"to delete it and its {_records(live.records)}: {remove}")
+    lines.append(f"then: python -m k2infra recover --stack {ctx.stack}")
+    return tuple(lines)
+
+
+def _subject_finding(
+    name: str, spec: SubjectSpec | None, live: LiveSubject | None, ctx: Context, urn: str | None
+) -> Finding:
+    situation = "pending create" if urn else "in the registry, not in the state"
+    pending = urn is not None
+    if live is None:
+        return Finding("subject", name, situation, "not in the registry", CLEAR, urn=urn, pending=pending)
+    version = f"version {live.version}" if live.version is not None else "no version"
+    if spec is not None and live.schema is not None and _same_schema(spec, live):
+        found = f"registered as planned ({version}, id {live.schema_id})"
+        action = CLEAR if pending else NOTE
+        return Finding("subject", name, situation, found, action, urn=urn, pending=pending)
+    found = (
+        f"registered with another schema ({version})"
+        if spec is not None
+        else f"registered ({version}), no longer planned"
+    )
+    base = ctx.registry_url.rstrip("/")
+    advice = (
+        f"to keep the registry's schema, put it in {spec.schema_file}"
+        if spec
+        else "to keep it, put it back in the plan",
+        f"to delete the subject: curl -X DELETE {base}/subjects/{name}",
+        f"then: python -m k2infra recover --stack {ctx.stack}",
+    )
+    return Finding("subject", name, situation, found, LEAVE, urn, advice, pending)
+
+
+def _same_schema(spec: SubjectSpec, live: LiveSubject) -> bool:
+    try:
+        return canonical_schema(live.schema or "", live.schema_type) == canonical_schema(spec.schema)  # as verify
+    except SchemaTextError:
+        return False
+
+
+# -- the command ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Options:
+    stack: str
+    project_dir: Path
+    up: bool = False
+    dry_run: bool = False
+    timeout: float = 15.0
+    parallel: int | None = None
+
+
+def run_recover(
+    plan: Plan,
+    options: Options,
+    *,
+    out: TextIO = sys.stdout,
+    err: TextIO = sys.stderr,
+    cli: PulumiCli | None = None,
+    host: str | None = None,
+    read_live: Callable[..., tuple[dict[str, TopicHolding], dict[str, LiveSubject]]] | None = None,
+) -> int:
+    cli = cli or PulumiCli(options.project_dir, options.stack, echo=out)
+    say = lambda text: print(text, file=out, flush=True)  # noqa: E731
+    project = _project_name(options.project_dir)
+    try:
+        url = backend_url(cli)
+        say(f"recover: stack {options.stack} of project {project} (backend {url or 'unknown'})")
+        # 1. locks
+        verdict = _handle_locks(url, project, options, say, err, host)
+        if verdict != EXIT_OK:
+            return verdict
+        # 2. orphans
+        for process in orphan_scan.orphans(options.project_dir):
+            say(f"orphan   {process.describe()}: left by a killed run; stop it with: kill {process.pid}")
+        # 3. the state
+        state = export_state(cli)
+        # 4. the cluster and the registry
+        wanted_topics = _wanted_topics(plan, state)
+        wanted_subjects = _wanted_subjects(plan, state)
+        reader = read_live or _read_live
+        topics, subjects = reader(plan, wanted_topics, wanted_subjects, options.timeout)
+    except (RecoverError, PulumiCliError, LiveReadError) as exc:
+        print(f"error: {exc}", file=err)
+        return EXIT_BAD_INPUT
+
+    ctx = _context(plan, state, options, project)
+    findings = classify(plan, state, topics, subjects, ctx)
+    return _apply(findings, state, ctx, options, cli, say, err)
+
+
+def _read_live(
+    plan: Plan, topics: set[str], subjects: set[str], timeout: float
+) -> tuple[dict[str, TopicHolding], dict[str, LiveSubject]]:
+    holdings: dict[str, TopicHolding] = {}
+    if topics:
+        with tempfile.TemporaryDirectory(prefix="k2infra-recover-") as work:
+            config = kafka_client_config(plan.settings, Path(work))
+            holdings = read_holdings(config, topics, settings=plan.settings, with_config=True, timeout=timeout)
+    live_subjects: dict[str, LiveSubject] = {}
+    if subjects:
+        everything = read_subjects(plan.settings, subjects, timeout=timeout)
+        live_subjects = {name: s for name, s in everything.items() if name in subjects}
+    return holdings, live_subjects
+
+
+def _wanted_topics(plan: Plan, state: StackState) -> set[str]:
+    """Topics to read: those of pending creates, and planned ones the state lacks."""
+    names = {topic_name(op.resource) for op in state.pending if op.resource.type == TOPIC_TYPE}
+    in_state = state.topic_names()
+    return names | {t.name for t in plan.topics if t.name not in in_state}
+
+
+def _wanted_subjects(plan: Plan, state: StackState) -> set[str]:
+    names = {subject_name(op.resource) for op in state.pending if op.resource.type == SUBJECT_TYPE}
+    in_state = state.subject_names()
+    return names | {s.subject for s in plan.subjects if s.subject not in in_state}
+
+
+def _project_name(project_dir: Path) -> str:
+    import yaml  # the CLI has PyYAML; imported here to keep `import k2infra.live.recover` light
+
+    try:
+        data = yaml.safe_load((project_dir / "Pulumi.yaml").read_text()) or {}
+    except OSError as exc:
+        raise RecoverError(f"no Pulumi project in {project_dir}: {exc}") from None
+    return str(data.get("name") or "")
+
+
+def _context(plan: Plan, state: StackState, options: Options, project: str) -> Context:
+    component = state.find(COMPONENT_TYPE, COMPONENT_NAME)
+    provider = state.find(KAFKA_PROVIDER_TYPE, PROVIDER_NAME, parent_type=COMPONENT_TYPE)
+    component_urn = (
+        component.urn if component else f"urn:pulumi:{options.stack}::{project}::{COMPONENT_TYPE}::{COMPONENT_NAME}"
+    )
+    provider_urn = (
+        provider.urn
+        if provider
+        else f"urn:pulumi:{options.stack}::{project}::{COMPONENT_TYPE}${KAFKA_PROVIDER_TYPE}::{PROVIDER_NAME}"
+    )
+    return Context(
+        stack=options.stack,
+        project=project,
+        bootstrap=",".join(plan.settings.bootstrap_servers),
+        registry_url=plan.settings.schema_registry_url or "",
+        protect=plan.settings.protect,
+        component_urn=component_urn,
+        provider_urn=provider_urn,
+    )
+
+
+def _handle_locks(
+    url: str, project: str, options: Options, say: Callable[[str], None], err: TextIO, host: str | None
+) -> int:
+    backend = stack_lock.backend_dir(url)
+    if backend is None:
+        say(
+            f"lock     cannot be inspected on this backend ({url or 'unknown'}): if a command says the stack is "
+            f"locked or an update is in progress and none runs, run: pulumi cancel --stack {options.stack}"
+        )
+        return EXIT_OK
+    locks = [stack_lock.judge(path, host=host) for path in stack_lock.lock_files(backend, project, options.stack)]
+    blocking = [lock for lock in locks if lock.verdict != "stale"]
+    for lock in blocking:
+        if lock.verdict == "live":
+            print(
+                f"error: the stack is locked by a running update: {lock.describe()}; {lock.reason}. "
+                f"Wait for it to finish; recover changes nothing while it runs ({lock.path})",
+                file=err,
+            )
+        else:
+            print(
+                f"error: the stack is locked by {lock.describe()}: {lock.reason}. `pulumi up` says: the stack is "
+                f"currently locked by {len(locks)} lock(s). Once you know that update no longer runs, run: "
+                f"pulumi cancel --yes --stack {options.stack} (it deletes every lock of the stack), then recover "
+                f"again. Lock file: {lock.path}",
+                file=err,
+            )
+    if blocking:
+        return EXIT_DRIFT
+    for lock in locks:
+        if not options.dry_run:
+            stack_lock.release(lock)
+        verb = "would release" if options.dry_run else "released"
+        say(f"lock     {verb} the lock of {lock.describe()}: {lock.reason}")
+    for attrs in file_backend.checkpoint_attrs(backend, project, options.stack):
+        why = file_backend.unreadable(attrs)
+        if why is None:
+            continue
+        if not options.dry_run:
+            attrs.unlink()
+        verb = "would remove it" if options.dry_run else "removed it"
+        say(
+            f"state    {attrs} {why}: a kill while the CLI wrote it makes every command fail with "
+            f"`failed to load checkpoint: EOF`; {verb} (storage metadata only: the checkpoint beside it is intact)"
+        )
+    return EXIT_OK
+
+
+def _apply(
+    findings: list[Finding],
+    state: StackState,
+    ctx: Context,
+    options: Options,
+    cli: PulumiCli,
+    say: Callable[[str], None],
+    err: TextIO,
+) -> int:
+    pending_creates = [f for f in findings if f.pending and f.urn and f.action != REFRESH]
+    stay = [f for f in pending_creates if f.action == LEAVE]
+    resolved = [f for f in pending_creates if f.action != LEAVE]
+    imports = [f for f in findings if f.action == IMPORT]
+    needs_refresh = bool(resolved) or any(f.action == REFRESH for f in findings)
+    dry = options.dry_run
+
+    if not findings:
+        say("nothing to recover: no pending operation, and no planned topic on the cluster is missing from the state")
+    if needs_refresh and not dry:
+        args = ["refresh", "--yes", "--skip-preview"]
+        if resolved and not stay:
+            args.append("--clear-pending-creates")
+        elif resolved:
+            # The flag takes URN and ID as two values. CLI v3.274.1 turns these pending creates into
+            # pending imports, which the engine then drops without adding the resource to the state:
+            # so this drops exactly the resolved ones, and the bulk import below adds the topics.
+            for finding in resolved:
+                args += ["--import-pending-creates", finding.urn or "", "--import-pending-creates", finding.name]
+        if options.parallel:
+            args += ["--parallel", str(options.parallel)]
+        # One state write at the end: a refresh killed part-way changes nothing, and recover can run again.
+        code, output = cli.run(*args, stream=False, extra_env={"PULUMI_SKIP_CHECKPOINTS": "true"})
+        if code != 0:
+            print(f"error: pulumi {' '.join(args)} failed (nothing was imported):\n{tail(output)}", file=err)
+            return EXIT_BAD_INPUT
+    if imports and not dry:
+        if needs_refresh:
+            # A CLI that does import pending creates on refresh has already added some of them.
+            try:
+                state = export_state(cli)
+            except PulumiCliError as exc:
+                print(f"error: {exc}", file=err)
+                return EXIT_BAD_INPUT
+            present = state.topic_names()
+            imports = [f for f in imports if f.name not in present]
+        code = _import(imports, state, ctx, options, cli, err) if imports else EXIT_OK
+        if code != EXIT_OK:
+            return code
+
+    for finding in findings:
+        say(finding.line(_outcome(finding, dry)))
+        for advice in finding.advice:
+            say(f"           {advice}")
+    left = [f for f in findings if f.action == LEAVE]
+    up = f"pulumi up --stack {options.stack}"
+    if left:
+        say(f"{len(left)} resource(s) need a decision (above); nothing was changed for them. Then: {up}")
+        return EXIT_DRIFT
+    if dry:
+        say(f"dry run: nothing was changed. Then: python -m k2infra recover --stack {options.stack}")
+        return EXIT_OK
+    if options.up:
+        say(f"running: {up}")
+        code, _ = cli.run("up", "--yes", "--skip-preview", stream=True)
+        return EXIT_OK if code == 0 else EXIT_DRIFT
+    say(f"next: {up}")
+    return EXIT_OK
+
+
+def _outcome(finding: Finding, dry: bool) -> str:
+    would = "would be " if dry else ""
+    if finding.action == IMPORT:
+        return f"{would}imported into the state" + ("" if not finding.pending else " (pending create dropped)")
+    if finding.action == CLEAR:
+        if finding.kind == "subject" and finding.found.startswith("registered"):
+            return f"pending create {would}dropped; the next pulumi up adopts it (registering the same schema is idempotent)"
+        if finding.found == "not on the cluster" or finding.found == "not in the registry":
+            return f"pending create {would}dropped; the next pulumi up creates it"
+        return f"pending create {would}dropped"
+    if finding.action == REFRESH:
+        return f"{would}reconciled by pulumi refresh; the next pulumi up finishes it"
+    if finding.action == NOTE:
+        return "the next pulumi up adopts it (registering the same schema is idempotent)"
+    return "left as it is"
+
+
+def _import(
+    imports: Sequence[Finding], state: StackState, ctx: Context, options: Options, cli: PulumiCli, err: TextIO
+) -> int:
+    if not (state.find(COMPONENT_TYPE, COMPONENT_NAME) and state.has_urn(ctx.provider_urn)):
+        # A bulk-mode crash of a first deployment leaves no state at all: the topics need their parent
+        # component and Kafka provider first, which a targeted up creates (it changes nothing outside).
+        args = ["up", "--yes", "--skip-preview", "--target", ctx.component_urn, "--target", ctx.provider_urn]
+        code, output = cli.run(*args)
+        if code != 0:
+            print(f"error: pulumi {' '.join(args)} failed (nothing was imported):\n{tail(output)}", file=err)
+            return EXIT_BAD_INPUT
+    document = {
+        "nameTable": {COMPONENT_NAME: ctx.component_urn, PROVIDER_NAME: ctx.provider_urn},
+        "resources": [
+            {"type": TOPIC_TYPE, "name": f.name, "id": f.name, "parent": COMPONENT_NAME, "provider": PROVIDER_NAME}
+            for f in imports
+        ],
+    }
+    with tempfile.TemporaryDirectory(prefix="k2infra-recover-") as work:
+        path = Path(work) / "import.json"
+        path.write_text(json.dumps(document, indent=2))
+        args = [
+            "import",
+            "--file",
+            str(path),
+            "--generate-code=false",
+            f"--protect={'true' if ctx.protect else 'false'}",
+            "--yes",
+            "--skip-preview",
+        ]
+        if options.parallel:
+            args += ["--parallel", str(options.parallel)]
+        code, output = cli.run(*args, extra_env={"PULUMI_SKIP_CHECKPOINTS": "true"})
+    if code != 0:
+        print(f"error: pulumi import of {len(imports)} topic(s) failed:\n{tail(output)}", file=err)
+        return EXIT_BAD_INPUT
+    return EXIT_OK
