@@ -72,6 +72,10 @@ def make_project(tmp_path: Path, pulumi_cli: str, platform: FaultPlatform) -> Ca
             }
         )
         project.edit_topology(lambda t: own_exchanges(t, tag))
+        # The declared apps name the exchanges too (config/kafka/apps.yaml): they follow the rename.
+        apps = project.dir / "config" / "kafka" / "apps.yaml"
+        text = apps.read_text().replace("equities.asx", f"equities.asx{tag}")
+        apps.write_text(text.replace("crypto.binance", f"crypto.bnb{tag}"))
         grow(project, tag, exchanges, asset_classes)
         return project
 
