@@ -502,6 +502,9 @@ def test_data_loss_is_refused_or_needs_the_flag(make_project, platform: FaultPla
 
     original = project.topology_path().read_text()
     project.edit_topology(rename)
+    apps = project.dir / "config" / "kafka" / "apps.yaml"  # the declared apps follow the rename
+    apps_before = apps.read_text()
+    apps.write_text(apps_before.replace(f"crypto.bnb{tag}", f"crypto.coin{tag}"))
     refused = project.preview(check=False)
     assert "refusing to delete or replace topics that hold records" in refused.raw
     assert f"{trades}: 45 records; no longer in the plan" in refused.raw
@@ -514,6 +517,7 @@ def test_data_loss_is_refused_or_needs_the_flag(make_project, platform: FaultPla
     assert trades not in topics_of(platform, tag)
     project.configure({"allowDataLoss": None})
     project.topology_path().write_text(original)
+    apps.write_text(apps_before)
     project.up()
 
     # A replication-factor change of a topic that holds records.
