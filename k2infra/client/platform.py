@@ -27,7 +27,7 @@ from k2infra.model.outputs import (
     parse_stack_outputs,
     plan_outputs,
 )
-from k2infra.model.plan import Plan, load_plan
+from k2infra.model.plan import ExchangeInfo, Plan, load_plan
 
 __all__ = ["OUTPUT_NAMES", "Exchange", "OutputsError", "Platform", "PlatformLoadError", "TopicConfig"]
 
@@ -68,17 +68,8 @@ class TopicConfig:
         return str(value)
 
 
-@dataclass(frozen=True)
-class Exchange:
-    asset_class: str
-    code: str
-    name: str
-    country: str | None
-    timezone: str
-
-    @property
-    def ref(self) -> str:
-        return f"{self.asset_class}.{self.code}"
+# An exchange as applications see it: the plan's own record (one definition for both).
+Exchange = ExchangeInfo
 
 
 @dataclass(frozen=True)

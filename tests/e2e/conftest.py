@@ -43,19 +43,7 @@ def base_settings(platform) -> dict[str, object]:
 @pytest.fixture
 def new_project(tmp_path_factory: pytest.TempPathFactory, pulumi_cli: str, platform) -> Iterator:
     """Factory of fresh projects (own backend) on the platform; destroys what they created."""
-    made: list[PulumiProject] = []
-
-    def make(stack: str = "e2e", settings: dict[str, object] | None = None, **kwargs) -> PulumiProject:
-        root = tmp_path_factory.mktemp(f"project-{stack}")
-        project = PulumiProject.create(root / "project", stack, root / "backend", **kwargs)
-        project.configure({**base_settings(platform), **(settings or {})})
-        made.append(project)
-        return project
-
-    yield make
-    for project in made:
-        project.run("state", "unprotect", "--all", "--yes", check=False)
-        project.destroy(check=False)
+    yield from _projects(tmp_path_factory, platform)
 
 
 def kafka_admin(platform):
@@ -72,19 +60,7 @@ def admin(platform):
 @pytest.fixture(scope="module")
 def new_module_project(tmp_path_factory: pytest.TempPathFactory, pulumi_cli: str, platform) -> Iterator:
     """new_project for a stack that a module's tests share: one `pulumi up` serves them all."""
-    made: list[PulumiProject] = []
-
-    def make(stack: str = "e2e", settings: dict[str, object] | None = None, **kwargs) -> PulumiProject:
-        root = tmp_path_factory.mktemp(f"project-{stack}")
-        project = PulumiProject.create(root / "project", stack, root / "backend", **kwargs)
-        project.configure({**base_settings(platform), **(settings or {})})
-        made.append(project)
-        return project
-
-    yield make
-    for project in made:
-        project.run("state", "unprotect", "--all", "--yes", check=False)
-        project.destroy(check=False)
+    yield from _projects(tmp_path_factory, platform)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -103,3 +79,20 @@ def k2infra_importable_by_app_programs() -> Iterator[None]:
         os.environ.pop("PYTHONPATH", None)
     else:
         os.environ["PYTHONPATH"] = before
+
+
+def _projects(tmp_path_factory: pytest.TempPathFactory, platform) -> Iterator:
+    """Yields a factory of projects on the platform; destroys what they created when resumed."""
+    made: list[PulumiProject] = []
+
+    def make(stack: str = "e2e", settings: dict[str, object] | None = None, **kwargs) -> PulumiProject:
+        root = tmp_path_factory.mktemp(f"project-{stack}")
+        project = PulumiProject.create(root / "project", stack, root / "backend", **kwargs)
+        project.configure({**base_settings(platform), **(settings or {})})
+        made.append(project)
+        return project
+
+    yield make
+    for project in made:
+        project.run("state", "unprotect", "--all", "--yes", check=False)
+        project.destroy(check=False)
