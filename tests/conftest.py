@@ -74,3 +74,21 @@ def platform(tmp_path_factory: pytest.TempPathFactory):
         yield running
     finally:
         running.stop()
+
+
+@pytest.fixture(scope="session")
+def secure(tmp_path_factory: pytest.TempPathFactory):
+    """The production-shaped local cluster (tools/platform.sh start --secure), one per session.
+
+    Three SASL_SSL brokers, Keycloak and the HTTPS registry take 1-2 minutes to start and ~1.2 GB,
+    so the integration and end-to-end modules share one. The one the environment names
+    (K2_PROFILE=secure, see `tools/platform.sh env --secure`) is used and left running. A module
+    that stops a broker starts it again before it ends, so the next module finds three.
+    """
+    from devkit.local_platform import SecurePlatform
+
+    running = SecurePlatform.from_env() or SecurePlatform.start(tmp_path_factory.mktemp("secure-platform"))
+    try:
+        yield running
+    finally:
+        running.stop()

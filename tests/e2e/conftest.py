@@ -96,3 +96,27 @@ def _projects(tmp_path_factory: pytest.TempPathFactory, platform) -> Iterator:
     for project in made:
         project.run("state", "unprotect", "--all", "--yes", check=False)
         project.destroy(check=False)
+
+
+@pytest.fixture(scope="module")
+def app_passwords() -> dict[str, str]:
+    """A new SCRAM password per declared app, for the module's prod deployment."""
+    from tests.e2e.prod_support import new_app_passwords
+
+    return new_app_passwords()
+
+
+@pytest.fixture(scope="module")
+def prod(tmp_path_factory: pytest.TempPathFactory, pulumi_cli: str, secure, app_passwords) -> Iterator:
+    """The shipped prod stack deployed on the secure cluster (tests/e2e/prod_support.py), one per module."""
+    from tests.e2e.prod_support import deployed_prod
+
+    yield from deployed_prod(tmp_path_factory.mktemp("project-prod"), secure, app_passwords)
+
+
+@pytest.fixture(scope="module")
+def secure_admin(secure):
+    """An AdminClient of the secure cluster's super user (User:k2infra)."""
+    from confluent_kafka.admin import AdminClient
+
+    return AdminClient(secure.kafka_config())

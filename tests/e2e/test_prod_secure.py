@@ -1,8 +1,8 @@
 """The prod stack, deployed for real on the production-shaped local cluster.
 
-`Pulumi.prod.yaml` is used exactly as shipped except for what names the cluster (PROD_OVERRIDES:
-its endpoints, its CAs, the admin users) and the secrets, which are set with `pulumi config set
---secret` as the stack file's header says. The cluster is `SecurePlatform`: three KRaft brokers on
+`Pulumi.prod.yaml` is used exactly as shipped except for what names the cluster
+(`prod_support.prod_overrides`: its endpoints, its CAs, the admin users) and the secrets, which
+are set with `pulumi config set --secret` as the stack file's header says. The cluster is `SecurePlatform`: three KRaft brokers on
 SASL_SSL/SCRAM-SHA-512 with a private CA and the StandardAuthorizer, and an HTTPS registry behind
 HTTP Basic credentials. Then: `pulumi up` under the (mandatory) policy pack; the topics, their
 configs and the subjects as the real clients see them; `k2infra verify` finds no drift;
@@ -14,11 +14,7 @@ from __future__ import annotations
 
 import json
 import secrets
-import shutil
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
 
 import pytest
 import requests
@@ -28,80 +24,18 @@ from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType
 
 from devkit.local_platform import SecurePlatform
 from devkit.pulumi_project import REPO, PulumiFailed, PulumiProject
+from tests.e2e.prod_support import (
+    CALL,
+    DATA_TYPES,
+    EXCHANGES,
+    POLICY,
+    planned_topics,
+    prod_overrides,
+    run_k2infra,
+    secret_env,
+)
 
 pytestmark = pytest.mark.e2e
-
-STACK = "prod"
-CALL = 30.0
-EXCHANGES = {"equities": ("asx", 30), "crypto": ("binance", 40)}
-DATA_TYPES = ("trades", "quotes", "reference_data")
-
-
-def prod_overrides(platform: SecurePlatform) -> dict[str, str]:
-    """The only keys of Pulumi.prod.yaml that differ from the shipped file: where the cluster is,
-    whom to trust, and who the admin is. Secrets are set apart (`set_prod_secrets`)."""
-    return {
-        "bootstrapServers": platform.bootstrap_servers,  # the three SASL_SSL brokers
-        "caCert": platform.ca_path.read_text(),  # the brokers' CA, as PEM text
-        "saslUsername": platform.sasl_username,  # the cluster's super user (User:k2infra)
-        "schemaRegistryUrl": platform.schema_registry_url,  # https://.../apis/ccompat/v7
-        "schemaRegistryUsername": platform.registry_username,  # a Keycloak client id
-        # The registry's own CA setting, as a path (the platform's registry certificate is signed
-        # by the same generated CA; caCert is never reused for the registry implicitly).
-        "schemaRegistryCaCert": str(platform.env.get("K2_SCHEMA_REGISTRY_CA_CERT") or platform.ca_path),
-    }
-
-
-def app_names() -> list[str]:
-    return sorted(yaml.safe_load((REPO / "config" / "kafka" / "apps.yaml").read_text())["apps"])
-
-
-@pytest.fixture(scope="module")
-def secure(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecurePlatform]:
-    running = SecurePlatform.from_env() or SecurePlatform.start(tmp_path_factory.mktemp("secure-platform"))
-    try:
-        yield running
-    finally:
-        running.stop()
-
-
-@pytest.fixture(scope="module")
-def app_passwords() -> dict[str, str]:
-    return {app: secrets.token_urlsafe(18) for app in app_names()}
-
-
-@pytest.fixture(scope="module")
-def prod(tmp_path_factory: pytest.TempPathFactory, secure: SecurePlatform, app_passwords) -> Iterator[PulumiProject]:
-    """A throwaway project whose `prod` stack is the shipped one pointed at the secure cluster, deployed."""
-    if shutil.which("pulumi") is None:
-        pytest.fail("the Pulumi CLI is not on PATH: run `make tools` (or `source tools/env.sh`)")
-    root = tmp_path_factory.mktemp("project-prod")
-    project = PulumiProject.create(root / "project", STACK, root / "backend")
-    shipped = yaml.safe_load((REPO / "Pulumi.prod.yaml").read_text())["config"]
-    project.configure({**shipped, **prod_overrides(secure)})
-    project.set_secret("saslPassword", secure.sasl_password)
-    project.set_secret("schemaRegistryPassword", secure.registry_password)
-    for app, password in app_passwords.items():
-        project.run("config", "set", "--secret", "--path", f"k2infra:appPasswords.{app}", password)
-    try:
-        project.up("--policy-pack", str(REPO / "policy"))
-        yield project
-    finally:
-        project.run("state", "unprotect", "--all", "--yes", check=False)
-        project.destroy(check=False)
-
-
-@pytest.fixture(scope="module")
-def admin(secure: SecurePlatform) -> AdminClient:
-    return AdminClient(secure.kafka_config())
-
-
-def planned_topics() -> dict[str, int]:
-    return {
-        f"market.{ac}.{dt}.{ex}": 1 if dt == "reference_data" else partitions
-        for ac, (ex, partitions) in EXCHANGES.items()
-        for dt in DATA_TYPES
-    }
 
 
 def as_text(value: object) -> str:
@@ -121,8 +55,10 @@ def test_the_shipped_prod_stack_differs_only_in_the_overridden_keys(prod: Pulumi
     assert all("secure" in deployed[k] for k in ("k2infra:saslPassword", "k2infra:schemaRegistryPassword"))
 
 
-def test_topics_are_replicated_configured_and_partitioned_as_prod(prod: PulumiProject, admin: AdminClient) -> None:
-    topics = admin.list_topics(timeout=CALL).topics
+def test_topics_are_replicated_configured_and_partitioned_as_prod(
+    prod: PulumiProject, secure_admin: AdminClient
+) -> None:
+    topics = secure_admin.list_topics(timeout=CALL).topics
     planned = planned_topics()
     for name, partitions in planned.items():
         assert name in topics, f"{name} missing"
@@ -130,7 +66,7 @@ def test_topics_are_replicated_configured_and_partitioned_as_prod(prod: PulumiPr
         assert len(parts) == partitions, name
         assert {len(p.replicas) for p in parts.values()} == {3}, name
     resources = [ConfigResource(ResourceType.TOPIC, name) for name in planned]
-    for resource, future in admin.describe_configs(resources, request_timeout=CALL).items():
+    for resource, future in secure_admin.describe_configs(resources, request_timeout=CALL).items():
         config = {k: v.value for k, v in future.result(timeout=CALL).items()}
         name = resource.name
         assert config["min.insync.replicas"] == "2", name
@@ -166,31 +102,19 @@ def test_subjects_are_full_transitive_over_https_with_the_ca(prod: PulumiProject
 
 
 def test_verify_reports_no_drift(prod: PulumiProject, secure: SecurePlatform) -> None:
-    env = {
-        **prod.env,
-        "K2_SASL_PASSWORD": secure.sasl_password,
-        "K2_SCHEMA_REGISTRY_PASSWORD": secure.registry_password,
-    }
-    done = subprocess.run(
-        [sys.executable, "-m", "k2infra", "verify", "--stack", STACK, "--project-dir", str(prod.dir)],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    done = run_k2infra(prod, "verify", env=secret_env(secure))
     assert done.returncode == 0, done.stdout + done.stderr
 
 
 def test_preview_expects_no_changes(prod: PulumiProject) -> None:
-    prod.run("preview", "--expect-no-changes", "--policy-pack", str(REPO / "policy"))
+    prod.run("preview", "--expect-no-changes", *POLICY)
 
 
-def test_destroy_is_refused_because_prod_is_protected(prod: PulumiProject, admin: AdminClient) -> None:
+def test_destroy_is_refused_because_prod_is_protected(prod: PulumiProject, secure_admin: AdminClient) -> None:
     with pytest.raises(PulumiFailed) as refused:
         prod.destroy()
     assert "protect" in str(refused.value).lower()
-    assert set(planned_topics()) <= set(admin.list_topics(timeout=CALL).topics)
+    assert set(planned_topics()) <= set(secure_admin.list_topics(timeout=CALL).topics)
 
 
 def app_consumer(secure: SecurePlatform, username: str, password: str, group: str) -> Consumer:

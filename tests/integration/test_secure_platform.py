@@ -6,8 +6,8 @@ Registry that checks HTTP Basic client credentials against Keycloak. Every clien
 confluent-kafka (librdkafka) client, `requests`, or Kafka's own CLI; every wait is bounded.
 
 The platform is the one the environment describes (K2_PROFILE=secure and the variables of
-`tools/platform.sh env --secure`), or else one started on free ports for this module and stopped
-at its end. A platform that cannot start makes these tests ERROR, never skip.
+`tools/platform.sh env --secure`), or else the session's one (tests/conftest.py), started on free
+ports and stopped at the end. A platform that cannot start makes these tests ERROR, never skip.
 """
 
 from __future__ import annotations
@@ -44,15 +44,6 @@ CALL = 30.0  # seconds for one admin call
 
 
 # -- fixtures and helpers -----------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def secure(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecurePlatform]:
-    running = SecurePlatform.from_env() or SecurePlatform.start(tmp_path_factory.mktemp("secure-platform"))
-    try:
-        yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture(scope="module")

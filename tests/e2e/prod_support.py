@@ -1,0 +1,100 @@
+"""The shipped prod stack pointed at the secure local cluster: shared by the prod end-to-end modules.
+
+`Pulumi.prod.yaml` is used exactly as shipped except for `prod_overrides` (where the cluster is,
+whom to trust, who the admin is) and the secrets, set with `pulumi config set --secret` as the
+stack file's header says. The fixtures that deploy it (`prod`, `app_passwords`, `secure_admin`)
+are in tests/e2e/conftest.py, module-scoped: each module gets its own deployment on the session's
+one secure cluster, destroyed when the module ends.
+"""
+
+from __future__ import annotations
+
+import secrets
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping
+
+import yaml
+
+from devkit.local_platform import SecurePlatform
+from devkit.pulumi_project import REPO, PulumiProject
+
+STACK = "prod"
+CALL = 30.0  # seconds for one admin call
+EXCHANGES = {"equities": ("asx", 30), "crypto": ("binance", 40)}
+DATA_TYPES = ("trades", "quotes", "reference_data")
+POLICY = ("--policy-pack", str(REPO / "policy"))
+
+
+def prod_overrides(platform: SecurePlatform) -> dict[str, str]:
+    """The only keys of Pulumi.prod.yaml that differ from the shipped file: where the cluster is,
+    whom to trust, and who the admin is. Secrets are set apart (`configure_prod`)."""
+    return {
+        "bootstrapServers": platform.bootstrap_servers,  # the three SASL_SSL brokers
+        "caCert": platform.ca_path.read_text(),  # the brokers' CA, as PEM text
+        "saslUsername": platform.sasl_username,  # the cluster's super user (User:k2infra)
+        "schemaRegistryUrl": platform.schema_registry_url,  # https://.../apis/ccompat/v7
+        "schemaRegistryUsername": platform.registry_username,  # a Keycloak client id
+        # The registry's own CA setting, as a path (the platform's registry certificate is signed
+        # by the same generated CA; caCert is never reused for the registry implicitly).
+        "schemaRegistryCaCert": str(platform.env.get("K2_SCHEMA_REGISTRY_CA_CERT") or platform.ca_path),
+    }
+
+
+def app_names() -> list[str]:
+    return sorted(yaml.safe_load((REPO / "config" / "kafka" / "apps.yaml").read_text())["apps"])
+
+
+def new_app_passwords() -> dict[str, str]:
+    return {app: secrets.token_urlsafe(18) for app in app_names()}
+
+
+def configure_prod(project: PulumiProject, platform: SecurePlatform, app_passwords: Mapping[str, str]) -> None:
+    """The shipped prod config plus the overrides, and every secret the stack needs."""
+    shipped = yaml.safe_load((REPO / "Pulumi.prod.yaml").read_text())["config"]
+    project.configure({**shipped, **prod_overrides(platform)})
+    project.set_secret("saslPassword", platform.sasl_password)
+    project.set_secret("schemaRegistryPassword", platform.registry_password)
+    for app, password in app_passwords.items():
+        project.run("config", "set", "--secret", "--path", f"k2infra:appPasswords.{app}", password)
+
+
+def deployed_prod(
+    root, platform: SecurePlatform, app_passwords: Mapping[str, str], **create_kwargs
+) -> Iterator[PulumiProject]:
+    """A throwaway project whose `prod` stack is deployed on ``platform``; unprotected and
+    destroyed when resumed."""
+    project = PulumiProject.create(root / "project", STACK, root / "backend", **create_kwargs)
+    configure_prod(project, platform, app_passwords)
+    try:
+        project.up(*POLICY)
+        yield project
+    finally:
+        project.run("state", "unprotect", "--all", "--yes", check=False)
+        project.destroy(check=False)
+
+
+def planned_topics() -> dict[str, int]:
+    """The prod topics of the shipped topology: name -> partitions."""
+    return {
+        f"market.{ac}.{dt}.{ex}": 1 if dt == "reference_data" else partitions
+        for ac, (ex, partitions) in EXCHANGES.items()
+        for dt in DATA_TYPES
+    }
+
+
+def run_k2infra(project: PulumiProject, *args: str, env: Mapping[str, str] | None = None, timeout: float = 300):
+    """`python -m k2infra ARGS --stack prod --project-dir <project>` as a user runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "k2infra", *args, "--stack", STACK, "--project-dir", str(project.dir)],
+        cwd=REPO,
+        env={**project.env, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def secret_env(platform: SecurePlatform) -> dict[str, str]:
+    """The secrets `k2infra verify` reads from the environment (it never decrypts stack secrets)."""
+    return {"K2_SASL_PASSWORD": platform.sasl_password, "K2_SCHEMA_REGISTRY_PASSWORD": platform.registry_password}
