@@ -61,6 +61,40 @@ mkdir -p "$bin" "$PULUMI_HOME"
 # fingerprint FILE... -> short hash of the inputs that determine a build.
 fingerprint() { cat "$@" | sha256sum | cut -c1-16; }
 
+# build_provider NAME VERSION SRC_DIR DEPTH GO_BUILD_ARGS...: (DEPTH: of the source search, '' for all) build pulumi-resource-NAME from
+# SRC_DIR into the cache unless its sources (tests excluded) are unchanged since the last build, then
+# install it as resource plugin NAME VERSION (skipped when the installed binary is the same).
+build_provider() {
+	local name="$1" version="$2" src="$3" depth="$4"; shift 4
+	local out="$K2_TOOLS_DIR/build/$name-provider" plugin="pulumi-resource-$name" inputs want t0
+	local binary="$out/$plugin" stamp="$out/.$plugin.stamp"
+	local installed="$PULUMI_HOME/plugins/resource-$name-v$version/$plugin"
+	local -a depth_args=()
+	[[ -z "$depth" ]] || depth_args=(-maxdepth "$depth")
+	mapfile -t inputs < <(find "$src" "${depth_args[@]}" -type f \( -name '*.go' ! -name '*_test.go' -o -name go.mod -o -name go.sum \) | LC_ALL=C sort)
+	[[ ${#inputs[@]} -gt 2 ]] || die "$plugin: no sources in $src"
+	want="$version $(fingerprint "${inputs[@]}")"
+	if [[ -x "$binary" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+		log "$plugin: up to date ($binary)"
+	else
+		log "$plugin: building $version from $src"
+		t0=$SECONDS
+		mkdir -p "$out"
+		(cd "$src" && go build "$@" -ldflags "-s -w -X main.version=$version" -o "$binary.tmp" .) ||
+			die "$plugin: go build in $src failed (see the compiler output above)"
+		mv -f "$binary.tmp" "$binary"
+		printf '%s\n' "$want" >"$stamp"
+		log "$plugin: built in $((SECONDS - t0))s"
+	fi
+	if [[ -x "$installed" ]] && cmp -s "$binary" "$installed"; then
+		log "$plugin: $version already installed in $PULUMI_HOME"
+	else
+		pulumi plugin install resource "$name" "$version" --file "$binary" --reinstall ||
+			die "pulumi plugin install resource $name $version --file $binary failed"
+		log "$plugin: installed as resource plugin $name $version"
+	fi
+}
+
 # module_dir MODULE[@VERSION] -> directory of that module in GOMODCACHE,
 # downloading it through the proxy (checksums verified) when needed. Without
 # @VERSION it resolves through tools/pulumi/go.mod; with one it runs from an
@@ -157,34 +191,8 @@ export PATH="$K2_TOOLS_DIR/bin:$PATH"
 # kept out of $bin on purpose: the engine prefers any pulumi-resource-* found
 # on PATH over the plugin cache (and warns), so it lives in the build dir and
 # reaches the engine only through `pulumi plugin install`.
-kafka_src="$here/kafka-provider"
-kafka_out="$K2_TOOLS_DIR/build/kafka-provider"
-kafka_bin="$kafka_out/pulumi-resource-kafka"
-kafka_stamp="$kafka_out/.pulumi-resource-kafka.stamp"
-kafka_plugin="$PULUMI_HOME/plugins/resource-kafka-v$KAFKA_PROVIDER_VERSION/pulumi-resource-kafka"
-# Sources that determine the binary (tests excluded), in a stable order.
-mapfile -t kafka_inputs < <(find "$kafka_src" -maxdepth 1 -type f \( -name '*.go' ! -name '*_test.go' -o -name go.mod -o -name go.sum \) | LC_ALL=C sort)
-[[ ${#kafka_inputs[@]} -gt 2 ]] || die "pulumi-resource-kafka: no sources in $kafka_src"
-kafka_want="$KAFKA_PROVIDER_VERSION $(fingerprint "${kafka_inputs[@]}")"
-if [[ -x "$kafka_bin" && -f "$kafka_stamp" && "$(cat "$kafka_stamp")" == "$kafka_want" ]]; then
-	log "pulumi-resource-kafka: up to date ($kafka_bin)"
-else
-	log "pulumi-resource-kafka: building $KAFKA_PROVIDER_VERSION from $kafka_src"
-	t0=$SECONDS
-	mkdir -p "$kafka_out"
-	(cd "$kafka_src" && go build -ldflags "-s -w -X main.version=$KAFKA_PROVIDER_VERSION" -o "$kafka_bin.tmp" .) ||
-		die "pulumi-resource-kafka: go build in $kafka_src failed (see the compiler output above)"
-	mv -f "$kafka_bin.tmp" "$kafka_bin"
-	printf '%s\n' "$kafka_want" >"$kafka_stamp"
-	log "pulumi-resource-kafka: built in $((SECONDS - t0))s"
-fi
-if [[ -x "$kafka_plugin" ]] && cmp -s "$kafka_bin" "$kafka_plugin"; then
-	log "pulumi-resource-kafka: $KAFKA_PROVIDER_VERSION already installed in $PULUMI_HOME"
-else
-	pulumi plugin install resource kafka "$KAFKA_PROVIDER_VERSION" --file "$kafka_bin" --reinstall ||
-		die "pulumi plugin install resource kafka $KAFKA_PROVIDER_VERSION --file $kafka_bin failed"
-	log "pulumi-resource-kafka: installed as resource plugin kafka $KAFKA_PROVIDER_VERSION (serves the SDK's request for $KAFKA_SDK_VERSION)"
-fi
+# Only the package's top directory: its tests' helpers live below it.
+build_provider kafka "$KAFKA_PROVIDER_VERSION" "$here/kafka-provider" 1
 # A pulumi-resource-kafka on PATH would shadow the installed plugin.
 if [[ -e "$bin/pulumi-resource-kafka" ]]; then
 	rm -f "$bin/pulumi-resource-kafka"
@@ -203,35 +211,9 @@ fi
 DOCKER_SDK_VERSION="$(sed -n 's/^pulumi-docker==\([0-9.]*\)$/\1/p' "$here/../requirements.txt")"
 [[ -n "$DOCKER_SDK_VERSION" ]] || die "no pulumi-docker==X pin in requirements.txt"
 DOCKER_PROVIDER_VERSION="$DOCKER_SDK_VERSION+k2infra"
-docker_src="$here/docker-provider"
-docker_out="$K2_TOOLS_DIR/build/docker-provider"
-docker_bin="$docker_out/pulumi-resource-docker"
-docker_stamp="$docker_out/.pulumi-resource-docker.stamp"
-docker_plugin="$PULUMI_HOME/plugins/resource-docker-v$DOCKER_PROVIDER_VERSION/pulumi-resource-docker"
-mapfile -t docker_inputs < <(find "$docker_src" -type f \( -name '*.go' ! -name '*_test.go' -o -name go.mod -o -name go.sum \) | LC_ALL=C sort)
-[[ ${#docker_inputs[@]} -gt 2 ]] || die "pulumi-resource-docker: no sources in $docker_src"
-docker_want="$DOCKER_PROVIDER_VERSION $(fingerprint "${docker_inputs[@]}")"
-if [[ -x "$docker_bin" && -f "$docker_stamp" && "$(cat "$docker_stamp")" == "$docker_want" ]]; then
-	log "pulumi-resource-docker: up to date ($docker_bin)"
-else
-	log "pulumi-resource-docker: building $DOCKER_PROVIDER_VERSION from $docker_src (first build: long)"
-	t0=$SECONDS
-	mkdir -p "$docker_out"
-	# no_compose: upstream's docker_compose resource (plugin-framework half, not bridged) and
-	# its large dependency tree stay out.
-	(cd "$docker_src" && go build -tags no_compose -ldflags "-s -w -X main.version=$DOCKER_PROVIDER_VERSION" -o "$docker_bin.tmp" .) ||
-		die "pulumi-resource-docker: go build in $docker_src failed (see the compiler output above)"
-	mv -f "$docker_bin.tmp" "$docker_bin"
-	printf '%s\n' "$docker_want" >"$docker_stamp"
-	log "pulumi-resource-docker: built in $((SECONDS - t0))s"
-fi
-if [[ -x "$docker_plugin" ]] && cmp -s "$docker_bin" "$docker_plugin"; then
-	log "pulumi-resource-docker: $DOCKER_PROVIDER_VERSION already installed in $PULUMI_HOME"
-else
-	pulumi plugin install resource docker "$DOCKER_PROVIDER_VERSION" --file "$docker_bin" --reinstall ||
-		die "pulumi plugin install resource docker $DOCKER_PROVIDER_VERSION --file $docker_bin failed"
-	log "pulumi-resource-docker: installed as resource plugin docker $DOCKER_PROVIDER_VERSION (serves the SDK's request for $DOCKER_SDK_VERSION)"
-fi
+# no_compose: upstream's docker_compose resource (plugin-framework half, not bridged) and
+# its large dependency tree stay out.
+build_provider docker "$DOCKER_PROVIDER_VERSION" "$here/docker-provider" "" -tags no_compose
 
 # --- summary ----------------------------------------------------------------------
 log "done in $((SECONDS - script_start))s; binaries in $bin (linked from $K2_TOOLS_DIR/bin), PULUMI_HOME=$PULUMI_HOME"
