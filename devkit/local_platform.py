@@ -115,24 +115,7 @@ class LocalPlatform:
         extra_env: Mapping[str, str] | None = None,
     ) -> LocalPlatform:
         """Start Kafka + registry on free ports with their state in ``state_dir``."""
-        state = Path(state_dir).resolve()
-        state.mkdir(parents=True, exist_ok=True)
-        env = dict(os.environ)
-        env["K2_PORTS"] = "free"
-        # Don't let a platform described in the environment leak into this one.
-        env.pop(ENV_BOOTSTRAP, None)
-        env.pop(ENV_REGISTRY, None)
-        env.pop("K2_PROFILE", None)
-        if extra_env:
-            env.update(extra_env)
-        result = _run(["start", "--state-dir", str(state)], env=env, timeout=timeout)
-        if result.returncode != 0:
-            # platform.sh already stops what it started on a readiness failure;
-            # make sure nothing is left if it died some other way.
-            _run(["stop", "--state-dir", str(state)], env=env, timeout=DEFAULT_STOP_TIMEOUT)
-            raise PlatformError(
-                f"tools/platform.sh start failed (exit {result.returncode}):\n{result.stdout}{result.stderr}"
-            )
+        state, env, result = _start([], state_dir, timeout, extra_env)
         values = parse_env_file(state / "platform.env")
         try:
             platform = cls(
@@ -255,20 +238,7 @@ class SecurePlatform:
         extra_env: Mapping[str, str] | None = None,
     ) -> SecurePlatform:
         """Start the secure platform on free ports with its state in ``state_dir``."""
-        state = Path(state_dir).resolve()
-        state.mkdir(parents=True, exist_ok=True)
-        env = dict(os.environ)
-        env["K2_PORTS"] = "free"
-        for key in (*SECURE_KEYS, ENV_REGISTRY, "K2_PROFILE"):
-            env.pop(key, None)
-        if extra_env:
-            env.update(extra_env)
-        result = _run(["start", "--secure", "--state-dir", str(state)], env=env, timeout=timeout)
-        if result.returncode != 0:
-            _run(["stop", "--secure", "--state-dir", str(state)], env=env, timeout=DEFAULT_STOP_TIMEOUT)
-            raise PlatformError(
-                f"tools/platform.sh start --secure failed (exit {result.returncode}):\n{result.stdout}{result.stderr}"
-            )
+        state, env, result = _start(["--secure"], state_dir, timeout, extra_env)
         try:
             platform = cls.from_values(parse_env_file(state / "platform.env"), state_dir=state, owned=True)
         except (OSError, ValueError) as exc:
@@ -351,6 +321,28 @@ class SecurePlatform:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+
+def _start(
+    profile: list[str], state_dir: os.PathLike[str] | str, timeout: float, extra_env: Mapping[str, str] | None
+) -> tuple[Path, dict[str, str], subprocess.CompletedProcess[str]]:
+    """`tools/platform.sh start PROFILE --state-dir STATE` on free ports: (state dir, env, result).
+
+    A platform the environment describes must not leak into the new one, so its variables are
+    dropped. On failure whatever was started is stopped (platform.sh does so on a readiness
+    failure; this covers a script that died some other way) and PlatformError carries the output.
+    """
+    state = Path(state_dir).resolve()
+    state.mkdir(parents=True, exist_ok=True)
+    env = {key: value for key, value in os.environ.items() if key not in (*SECURE_KEYS, ENV_REGISTRY, "K2_PROFILE")}
+    env["K2_PORTS"] = "free"
+    env.update(extra_env or {})
+    result = _run(["start", *profile, "--state-dir", str(state)], env=env, timeout=timeout)
+    if result.returncode != 0:
+        _run(["stop", *profile, "--state-dir", str(state)], env=env, timeout=DEFAULT_STOP_TIMEOUT)
+        command = " ".join(["tools/platform.sh start", *profile])
+        raise PlatformError(f"{command} failed (exit {result.returncode}):\n{result.stdout}{result.stderr}")
+    return state, env, result
 
 
 def _run(args: list[str], *, env: Mapping[str, str], timeout: float) -> subprocess.CompletedProcess[str]:
