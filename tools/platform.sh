@@ -244,6 +244,18 @@ registry_home() { echo "$TOOLS_DIR/apicurio-registry-$APICURIO_VERSION"; }
 
 need_mvn() { command -v mvn >/dev/null || die "mvn not found: Maven 3.8+ is needed to resolve tools from Maven Central"; }
 
+# mvn_resolve WHAT LOG MVN_ARGS...: one quiet Maven run (K2_MVN_ARGS added) logged to LOG; on
+# failure its tail goes to stderr and the script dies naming WHAT. The caller's EXIT trap removes
+# its half-made directory.
+mvn_resolve() {
+    local what="$1" log="$2"; shift 2
+    # shellcheck disable=SC2086  # K2_MVN_ARGS is a list of arguments
+    if ! mvn -B -q ${K2_MVN_ARGS:-} "$@" >"$log" 2>&1; then
+        tail -n 30 "$log" >&2
+        die "could not resolve $what (full log: $log)"
+    fi
+}
+
 _install_kafka() {
     local home tmp t0 profile mvnlog
     home="$(kafka_home)"
@@ -257,13 +269,8 @@ _install_kafka() {
     rm -rf "$tmp"
     t0=$(now_ms)
     say "resolving org.apache.kafka:kafka_2.13:$KAFKA_VERSION (+ runtime deps, profile $profile) from Maven Central"
-    # shellcheck disable=SC2086  # K2_MVN_ARGS is a list of arguments
-    if ! mvn -B -q ${K2_MVN_ARGS:-} -f "$TOOLS_SRC/kafka/pom.xml" -Dkafka.version="$KAFKA_VERSION" -P "$profile" \
-            dependency:copy-dependencies -DoutputDirectory="$tmp/libs" >"$mvnlog" 2>&1; then
-        tail -n 30 "$mvnlog" >&2
-        rm -rf "$tmp"
-        die "could not resolve Kafka $KAFKA_VERSION (full log: $mvnlog)"
-    fi
+    mvn_resolve "Kafka $KAFKA_VERSION" "$mvnlog" -f "$TOOLS_SRC/kafka/pom.xml" -Dkafka.version="$KAFKA_VERSION" \
+        -P "$profile" dependency:copy-dependencies -DoutputDirectory="$tmp/libs"
     [ -f "$tmp/libs/kafka_2.13-$KAFKA_VERSION.jar" ] || die "kafka_2.13-$KAFKA_VERSION.jar missing after resolution"
     [ -f "$tmp/libs/kafka-tools-$KAFKA_VERSION.jar" ] || die "kafka-tools-$KAFKA_VERSION.jar missing after resolution"
     rm -rf "$home"; mv "$tmp" "$home"; touch "$home/.complete"
@@ -281,13 +288,8 @@ _install_registry() {
     rm -rf "$tmp"; mkdir -p "$tmp/app"
     t0=$(now_ms)
     say "resolving io.apicurio:apicurio-registry-app:$APICURIO_VERSION:tar.gz:all from Maven Central"
-    # shellcheck disable=SC2086  # K2_MVN_ARGS is a list of arguments
-    if ! mvn -B -q ${K2_MVN_ARGS:-} -f "$TOOLS_SRC/registry/pom.xml" -Dapicurio.version="$APICURIO_VERSION" \
-            -Dregistry.download.dir="$tmp/dl" dependency:copy@fetch-registry >"$mvnlog" 2>&1; then
-        tail -n 30 "$mvnlog" >&2
-        rm -rf "$tmp"
-        die "could not resolve Apicurio Registry $APICURIO_VERSION (full log: $mvnlog)"
-    fi
+    mvn_resolve "Apicurio Registry $APICURIO_VERSION" "$mvnlog" -f "$TOOLS_SRC/registry/pom.xml" \
+        -Dapicurio.version="$APICURIO_VERSION" -Dregistry.download.dir="$tmp/dl" dependency:copy@fetch-registry
     archive="$tmp/dl/apicurio-registry-app-all.tar.gz"
     tar -xzf "$archive" -C "$tmp/app" || die "could not unpack $archive"
     rm -rf "$tmp/dl"
@@ -325,12 +327,8 @@ _install_keycloak() {
     rm -rf "$tmp"; mkdir -p "$tmp/unpack"
     t0=$(now_ms)
     say "resolving org.keycloak:keycloak-quarkus-dist:$KEYCLOAK_VERSION:tar.gz from Maven Central"
-    # shellcheck disable=SC2086  # K2_MVN_ARGS is a list of arguments
-    if ! mvn -B -q ${K2_MVN_ARGS:-} -f "$TOOLS_SRC/keycloak/pom.xml" -Dkeycloak.version="$KEYCLOAK_VERSION" \
-            -Dkeycloak.download.dir="$tmp/dl" dependency:copy@fetch-keycloak >"$mvnlog" 2>&1; then
-        tail -n 30 "$mvnlog" >&2
-        die "could not resolve Keycloak $KEYCLOAK_VERSION (full log: $mvnlog)"
-    fi
+    mvn_resolve "Keycloak $KEYCLOAK_VERSION" "$mvnlog" -f "$TOOLS_SRC/keycloak/pom.xml" \
+        -Dkeycloak.version="$KEYCLOAK_VERSION" -Dkeycloak.download.dir="$tmp/dl" dependency:copy@fetch-keycloak
     tar -xzf "$tmp/dl/keycloak-quarkus-dist.tar.gz" -C "$tmp/unpack" || die "could not unpack the Keycloak archive"
     rm -rf "$tmp/dl"
     dist="$(find "$tmp/unpack" -mindepth 1 -maxdepth 1 -type d | head -n 1)"
