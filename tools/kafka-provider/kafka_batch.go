@@ -66,9 +66,9 @@ func newTopicBatchers(k *kafkaClient) *topicBatchers {
 	}
 }
 
-// perItem maps per-name results back onto items; a name without a result
-// gets errNoBatchResult.
-func perItem[I any](items []I, name func(I) string, errByName map[string]error) ([]struct{}, []error) {
+// perItem maps per-name results back onto items, as a batcher's exec returns them; a name
+// without a result gets errNoBatchResult.
+func perItem[I any](items []I, name func(I) string, errByName map[string]error) ([]struct{}, []error, error) {
 	res := make([]struct{}, len(items))
 	errs := make([]error, len(items))
 	for i, it := range items {
@@ -78,7 +78,12 @@ func perItem[I any](items []I, name func(I) string, errByName map[string]error) 
 		}
 		errs[i] = err
 	}
-	return res, errs
+	return res, errs, nil
+}
+
+// codeError is a response entry's error code with the broker's message, nil for no error.
+func codeError(code int16, message *string) error {
+	return withMessage(kerr.ErrorForCode(code), unptrStr(message))
 }
 
 func (k *kafkaClient) timeoutMillis() int32 {
@@ -112,10 +117,9 @@ func (k *kafkaClient) execCreateTopics(ctx context.Context, items []liveTopic) (
 	}
 	errs := map[string]error{}
 	for _, t := range resp.Topics {
-		errs[t.Topic] = withMessage(kerr.ErrorForCode(t.ErrorCode), unptrStr(t.ErrorMessage))
+		errs[t.Topic] = codeError(t.ErrorCode, t.ErrorMessage)
 	}
-	res, perr := perItem(items, func(t liveTopic) string { return t.Name }, errs)
-	return res, perr, nil
+	return perItem(items, func(t liveTopic) string { return t.Name }, errs)
 }
 
 func (k *kafkaClient) execDeleteTopics(ctx context.Context, items []string) ([]struct{}, []error, error) {
@@ -134,11 +138,10 @@ func (k *kafkaClient) execDeleteTopics(ctx context.Context, items []string) ([]s
 	errs := map[string]error{}
 	for _, t := range resp.Topics {
 		if t.Topic != nil {
-			errs[*t.Topic] = withMessage(kerr.ErrorForCode(t.ErrorCode), unptrStr(t.ErrorMessage))
+			errs[*t.Topic] = codeError(t.ErrorCode, t.ErrorMessage)
 		}
 	}
-	res, perr := perItem(items, func(t string) string { return t }, errs)
-	return res, perr, nil
+	return perItem(items, func(t string) string { return t }, errs)
 }
 
 func (k *kafkaClient) execCreatePartitions(ctx context.Context, items []partitionsReq) ([]struct{}, []error, error) {
@@ -156,10 +159,9 @@ func (k *kafkaClient) execCreatePartitions(ctx context.Context, items []partitio
 	}
 	errs := map[string]error{}
 	for _, t := range resp.Topics {
-		errs[t.Topic] = withMessage(kerr.ErrorForCode(t.ErrorCode), unptrStr(t.ErrorMessage))
+		errs[t.Topic] = codeError(t.ErrorCode, t.ErrorMessage)
 	}
-	res, perr := perItem(items, func(r partitionsReq) string { return r.Topic }, errs)
-	return res, perr, nil
+	return perItem(items, func(r partitionsReq) string { return r.Topic }, errs)
 }
 
 func (k *kafkaClient) execAlterConfigs(ctx context.Context, items []alterReq) ([]struct{}, []error, error) {
@@ -189,13 +191,13 @@ func (k *kafkaClient) execAlterConfigs(ctx context.Context, items []alterReq) ([
 			continue
 		}
 		for _, r := range shard.Resp.(*kmsg.IncrementalAlterConfigsResponse).Resources {
-			errs[r.ResourceName] = withMessage(kerr.ErrorForCode(r.ErrorCode), unptrStr(r.ErrorMessage))
+			errs[r.ResourceName] = codeError(r.ErrorCode, r.ErrorMessage)
 		}
 	}
 	if len(errs) == 0 && shardErr != nil {
 		return nil, nil, shardErr
 	}
-	res, perr := perItem(items, func(r alterReq) string { return r.Topic }, errs)
+	res, perr, _ := perItem(items, func(r alterReq) string { return r.Topic }, errs)
 	for i := range perr {
 		if errors.Is(perr[i], errNoBatchResult) && shardErr != nil {
 			perr[i] = shardErr
