@@ -21,7 +21,7 @@ TOOLS_ENV := source tools/env.sh
 # policy/config/<stack>.json where one exists (dev).
 POLICY := --policy-pack policy $(if $(wildcard policy/config/$(STACK).json),--policy-pack-config policy/config/$(STACK).json)
 
-.PHONY: help venv tools platform stack preview up down test test-unit lint bench clean docker docker-down
+.PHONY: help venv tools tools-docker platform stack preview up down test test-unit lint bench clean docker docker-down
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -36,6 +36,11 @@ venv: $(VENV)/.installed ## Python virtualenv with the pinned dependencies
 
 tools: venv ## build the Pulumi CLI, language host and Kafka provider (cached by version)
 	bash tools/install-pulumi.sh
+
+# The Docker provider is a long first build (10-20 min on 2 cores) that only the Docker local cluster
+# needs: `make up` does without it; the suite and `make docker` build it.
+tools-docker: venv ## tools, plus the Docker provider plugin (for k2infra:localCluster: docker)
+	bash tools/install-pulumi.sh --with-docker
 
 platform: venv ## start the local Kafka broker and Schema Registry (tools/platform.sh)
 	bash tools/platform.sh start
@@ -67,7 +72,7 @@ down: ## destroy the dev stack and stop the local platform (ALLOW_DATA_LOSS=1: e
 	fi
 	bash tools/platform.sh stop
 
-test: tools ## the whole suite: provider (Go), unit, integration, end-to-end (starts its own platform)
+test: tools-docker ## the whole suite: provider (Go), unit, integration, end-to-end (starts its own platform)
 	$(TOOLS_ENV)
 	(cd tools/kafka-provider && GOFLAGS=-buildvcs=false go test ./...)
 	$(PY) -m pytest tests
@@ -83,7 +88,7 @@ bench: tools ## benchmarks against the local platform (prints figures, writes do
 	$(TOOLS_ENV)
 	$(PY) -m bench
 
-docker: ## Docker engine + registry-free base images for k2infra:localCluster: docker
+docker: tools-docker ## Docker engine + registry-free base images for k2infra:localCluster: docker
 	bash tools/docker/ci.sh up
 
 docker-down: ## stop the Docker engine if `make docker` started it

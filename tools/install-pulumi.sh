@@ -4,7 +4,8 @@
 # under $K2_TOOLS_DIR, keyed by version. Safe to re-run: anything already built
 # from the same inputs is skipped, so a second run takes seconds.
 #
-#   tools/install-pulumi.sh            # build/refresh everything
+#   tools/install-pulumi.sh               # the CLI, language host and Kafka provider
+#   tools/install-pulumi.sh --with-docker # and the Docker provider (localCluster: docker, its tests)
 #   source tools/env.sh                # put it on PATH (see that file)
 #
 # Environment:
@@ -208,12 +209,16 @@ fi
 # +k2infra for the pinned pulumi-docker SDK (version read from requirements.txt).
 # A large build (the bridge, the Docker CLI and BuildKit libraries): minutes the first
 # time on 2 cores, skipped afterwards while its inputs are unchanged.
-DOCKER_SDK_VERSION="$(sed -n 's/^pulumi-docker==\([0-9.]*\)$/\1/p' "$here/../requirements.txt")"
-[[ -n "$DOCKER_SDK_VERSION" ]] || die "no pulumi-docker==X pin in requirements.txt"
-DOCKER_PROVIDER_VERSION="$DOCKER_SDK_VERSION+k2infra"
-# no_compose: upstream's docker_compose resource (plugin-framework half, not bridged) and
-# its large dependency tree stay out.
-build_provider docker "$DOCKER_PROVIDER_VERSION" "$here/docker-provider" "" -tags no_compose
+if [[ "${1:-}" == "--with-docker" ]]; then
+	DOCKER_SDK_VERSION="$(sed -n 's/^pulumi-docker==\([0-9.]*\)$/\1/p' "$here/../requirements.txt")"
+	[[ -n "$DOCKER_SDK_VERSION" ]] || die "no pulumi-docker==X pin in requirements.txt"
+	DOCKER_PROVIDER_VERSION="$DOCKER_SDK_VERSION+k2infra"
+	# no_compose: upstream's docker_compose resource (plugin-framework half, not bridged) and
+	# its large dependency tree stay out.
+	build_provider docker "$DOCKER_PROVIDER_VERSION" "$here/docker-provider" "" -tags no_compose
+else
+	log "pulumi-resource-docker: not built (only for localCluster: docker; \`make tools-docker\` or --with-docker)"
+fi
 
 # --- summary ----------------------------------------------------------------------
 log "done in $((SECONDS - script_start))s; binaries in $bin (linked from $K2_TOOLS_DIR/bin), PULUMI_HOME=$PULUMI_HOME"

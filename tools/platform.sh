@@ -70,6 +70,8 @@
 #   K2_START_TIMEOUT          readiness timeout, seconds [180; secure: 480]
 #   K2_INSTALL_TIMEOUT        secure install: readiness of Keycloak's one-off template and
 #                             AOT training starts, seconds [1200]
+#   K2_KEYCLOAK_AOT=0         secure: skip the one-off AOT training start (~4-6 min) when no
+#                             cache exists yet: worth it for a single start (a fresh CI run)
 #   K2_STOP_TIMEOUT           seconds before kill -9 on stop [30]
 #   K2_PYTHON                 python3 used for probes / port checks [python3]
 #   K2_MVN_ARGS               extra Maven arguments (e.g. -Dmaven.repo.local=DIR)
@@ -389,6 +391,10 @@ _install_keycloak_aot() {
     major="$(java_major "$java")"
     [ -n "$major" ] && [ "$major" -ge 25 ] || return 0
     [ -f "$dir/.complete" ] && [ "$(cat "$dir/java" 2>/dev/null)" = "$java" ] && return 0
+    if [ "${K2_KEYCLOAK_AOT:-1}" = 0 ]; then
+        say "keycloak: no AOT cache yet and K2_KEYCLOAK_AOT=0: starting without one (a later start trains it)"
+        return 0
+    fi
     t0=$(now_ms)
     say "keycloak: training start for an AOT cache (once per version and java: $java)"
     rm -rf "$dir"; mkdir -p "$dir"

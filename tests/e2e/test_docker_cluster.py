@@ -137,7 +137,7 @@ def durations() -> Iterator[dict[str, float]]:
 def cluster(tmp_path_factory: pytest.TempPathFactory, pulumi_cli: str, engine_env: dict[str, str]):
     plugins = json.loads(subprocess.run(["pulumi", "plugin", "ls", "--json"], capture_output=True, text=True).stdout)
     if not any(p["name"] == "docker" and p["version"].startswith(DOCKER_PLUGIN_VERSION) for p in plugins):
-        pytest.fail(f"the docker provider plugin {DOCKER_PLUGIN_VERSION} is not installed: run `make tools`")
+        pytest.fail(f"the docker provider plugin {DOCKER_PLUGIN_VERSION} is not installed: run `make tools-docker`")
     # A run killed before its teardown leaves this module's objects (and their fixed names) behind.
     remove_labelled(engine_env, "left by an earlier run")
     kafka_port, registry_port = free_ports(2)
