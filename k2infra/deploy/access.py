@@ -63,7 +63,7 @@ def declare_access(
                 entity_type=checked.apply(lambda _: QUOTA_ENTITY_TYPE),
                 entity_name=app.username,
                 config=app.quotas.config(),
-                opts=opts,
+                opts=quota_options(opts),
             )
         resources.credentials[app.name] = kafka.UserScramCredential(
             f"scram:{app.username}",
@@ -74,6 +74,14 @@ def declare_access(
             opts=opts,
         )
     return resources
+
+
+def quota_options(opts: pulumi.ResourceOptions) -> pulumi.ResourceOptions:
+    """`opts`, deleting before replacing. pulumi-kafka replaces a Quota on any change of `config`
+    (terraform-provider-kafka marks it ForceNew) and does not ask for delete-before-replace, so the
+    engine would set the new values on the user first and then delete the old resource, whose delete
+    removes the same keys from the same user: the app would be left without its quota."""
+    return pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(delete_before_replace=True))
 
 
 def _acl(spec: AclSpec, checked: pulumi.Output[Any], opts: pulumi.ResourceOptions) -> kafka.Acl:

@@ -46,7 +46,9 @@ def app_names() -> list[str]:
 
 
 def new_app_passwords() -> dict[str, str]:
-    return {app: secrets.token_urlsafe(18) for app in app_names()}
+    # token_urlsafe may start with "-", which `pulumi config set` would take for a flag (1 in 64 per
+    # app): the "pw-" prefix keeps every password a positional value.
+    return {app: f"pw-{secrets.token_urlsafe(18)}" for app in app_names()}
 
 
 def configure_prod(project: PulumiProject, platform: SecurePlatform, app_passwords: Mapping[str, str]) -> None:

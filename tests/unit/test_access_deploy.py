@@ -240,3 +240,25 @@ def test_adding_an_exchange_or_an_app_renames_no_access_resource(
         "quota:k2-nyse-tape-prod",
         "scram:k2-nyse-tape-prod",
     }
+
+
+def test_a_quota_change_deletes_the_old_quota_before_setting_the_new_one(
+    project_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # pulumi-kafka replaces a Quota on any config change without asking for delete-before-replace:
+    # create-then-delete would remove the new values of the same user. The program asks the engine
+    # itself (the RegisterResource request), so it holds whatever the provider says.
+    from pulumi.runtime.mocks import MockMonitor
+
+    requested: dict[str, bool] = {}
+    register = MockMonitor.RegisterResource
+
+    def recording(self: MockMonitor, request: object) -> object:
+        requested[request.name] = request.deleteBeforeReplace  # type: ignore[attr-defined]
+        return register(self, request)
+
+    monkeypatch.setattr(MockMonitor, "RegisterResource", recording)
+    run_program(secured(project_dir), "prod", secrets())
+    quotas = {name: flag for name, flag in requested.items() if name.startswith("quota:")}
+    assert len(quotas) == 4 and all(quotas.values()), quotas
+    assert not any(flag for name, flag in requested.items() if name.startswith(("User:", "scram:")))

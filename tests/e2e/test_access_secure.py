@@ -1,0 +1,652 @@
+"""Access control enforced by the broker: every declared app against every K2 topic, for real.
+
+The module's `prod` deployment (tests/e2e/conftest.py) is the shipped `Pulumi.prod.yaml` with every
+app of config/kafka/apps.yaml, on the session's secure cluster (three KRaft brokers, SASL_SSL +
+SCRAM-SHA-512, StandardAuthorizer with allow.everyone.if.no.acl.found=false, super user
+User:k2infra). What each app may do is derived from the DECLARATION (its selectors over the stack's
+topics, `declared_access`) and checked against what the broker actually does with real
+confluent-kafka clients logged in as the app: reads, writes, groups, quotas; then `verify` against
+ACLs changed behind the program's back; then, last because they change the deployment, adding
+exchanges, lowering a quota and removing an app as docs/runbook.md says to do it in prod.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import subprocess
+import time
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import pytest
+import yaml
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import (
+    AclBinding,
+    AclBindingFilter,
+    AclOperation,
+    AclPermissionType,
+    AdminClient,
+    OffsetSpec,
+    ResourcePatternType,
+    ResourceType,
+)
+
+from devkit.local_platform import SecurePlatform
+from devkit.pulumi_project import PulumiFailed, PulumiProject
+from k2infra.model.apps import load_apps, username_of
+from k2infra.model.plan import load_plan
+from k2infra.model.topology import load_topology
+from tests.e2e.prod_support import CALL, POLICY, STACK, run_k2infra, secret_env
+
+pytestmark = pytest.mark.e2e
+
+WAIT = 30.0  # seconds a client gets to show one outcome (a record, an error, a throttle)
+QUIET = {"log_level": 2}  # librdkafka logs refusals on stderr too; the tests read them as errors
+TOPIC_REFUSED = KafkaError.TOPIC_AUTHORIZATION_FAILED
+GROUP_REFUSED = KafkaError.GROUP_AUTHORIZATION_FAILED
+
+
+# -- what the declaration says ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Declared:
+    """One app as config/kafka/apps.yaml declares it, evaluated over the stack's topics."""
+
+    name: str
+    username: str
+    reads: frozenset[str]
+    writes: frozenset[str]
+    group: str | None  # a consumer group id the declaration grants (None: it consumes nothing)
+    groups_refused: tuple[str, ...]  # group ids close to or owned by others that it must not use
+    quotas: Mapping[str, str]
+
+
+def k2_topics(project: PulumiProject) -> list[str]:
+    """Every hierarchical topic of the project's topology in this stack (prod manages no legacy)."""
+    return sorted(t.name for t in load_plan(project.dir / "config", STACK, project.dir).topics)
+
+
+def declared_access(project: PulumiProject) -> dict[str, Declared]:
+    """Each app's reads and writes straight from its selectors (`Selector.means`) over the stack's
+    topics: not from the ACLs the plan derives, so a wrong prefix shows up as a broker mismatch."""
+    config = project.dir / "config"
+    plan = load_plan(config, STACK, project.dir)
+    apps = load_apps(config, load_topology(config).topology)
+
+    def meant(selectors: Iterable) -> frozenset[str]:
+        return frozenset(
+            t.name for t in plan.topics for s in selectors if s.means(t.asset_class, t.data_type, t.exchange)
+        )
+
+    # A group id each app may use, and one just outside its grant.
+    usable: dict[str, str | None] = {}
+    near_miss: dict[str, str] = {}
+    for app in apps.apps:
+        if app.group is not None:  # Literal: that one id only
+            usable[app.name], near_miss[app.name] = app.group, f"{app.group}-eod"
+        elif app.group_prefix is not None:  # Prefixed: any id under the prefix, not the bare name
+            usable[app.name], near_miss[app.name] = f"{app.group_prefix}matrix", app.group_prefix.rstrip(".")
+        else:
+            usable[app.name], near_miss[app.name] = None, app.name
+    return {
+        app.name: Declared(
+            name=app.name,
+            username=username_of(apps.principal(app, STACK)),
+            reads=meant(app.consumes),
+            writes=meant(app.produces),
+            group=usable[app.name],
+            groups_refused=(
+                near_miss[app.name],
+                *(group for name, group in usable.items() if name != app.name and group is not None),
+            ),
+            quotas=app.quotas.config() if app.quotas else {},
+        )
+        for app in apps.apps
+    }
+
+
+def assert_outputs_match_the_declaration(project: PulumiProject, declared: Mapping[str, Declared]) -> None:
+    """The deployed `apps` output says the same as the declaration (what apps read to connect)."""
+    deployed = project.outputs()["apps"]
+    assert sorted(deployed) == sorted(declared)
+    for name, app in declared.items():
+        assert deployed[name]["username"] == app.username, name
+        assert set(deployed[name]["reads"]) == app.reads, name
+        assert set(deployed[name]["writes"]) == app.writes, name
+        assert deployed[name]["quotas"] == dict(app.quotas), name
+
+
+# -- clients ----------------------------------------------------------------------------------------
+
+
+def app_config(secure: SecurePlatform, app: Declared, password: str, **extra: object) -> dict[str, object]:
+    return secure.kafka_config(**{"sasl.username": app.username, "sasl.password": password, **QUIET, **extra})
+
+
+def app_consumer(secure: SecurePlatform, app: Declared, password: str, group: str, **extra: object) -> Consumer:
+    return Consumer(
+        app_config(
+            secure,
+            app,
+            password,
+            **{"group.id": group, "enable.auto.commit": False, "auto.offset.reset": "earliest", **extra},
+        )
+    )
+
+
+def produce_markers(secure: SecurePlatform, topics: Iterable[str]) -> dict[str, tuple[int, bytes]]:
+    """One record with a fresh key on partition 0 of each topic, as the super user: topic -> (offset, key)."""
+    producer = Producer(secure.kafka_config(**QUIET))
+    keys = {topic: secrets.token_hex(8).encode() for topic in topics}
+    offsets: dict[str, int] = {}
+
+    def delivered(err: KafkaError | None, msg) -> None:
+        assert err is None, f"the super user could not write {msg.topic()}: {err}"
+        offsets[msg.topic()] = msg.offset()
+
+    for topic, key in keys.items():
+        producer.produce(topic, key=key, value=b"marker", partition=0, on_delivery=delivered)
+    assert producer.flush(CALL) == 0
+    return {topic: (offsets[topic], key) for topic, key in keys.items()}
+
+
+def end_offsets(admin: AdminClient, topics: Iterable[str]) -> dict[str, int]:
+    """The sum of the end offsets of every partition of each topic, read as the super user."""
+    metadata = admin.list_topics(timeout=CALL).topics
+    request = {TopicPartition(topic, p): OffsetSpec.latest() for topic in topics for p in metadata[topic].partitions}
+    totals: Counter[str] = Counter()
+    for tp, future in admin.list_offsets(request, request_timeout=CALL).items():
+        totals[tp.topic] += future.result(timeout=CALL).offset
+    return {topic: totals[topic] for topic in topics}
+
+
+# -- what the broker does ---------------------------------------------------------------------------
+
+
+def observed_reads(
+    secure: SecurePlatform, app: Declared, password: str, markers: Mapping[str, tuple[int, bytes]]
+) -> dict[str, str]:
+    """topic -> "read" (the app's consumer got the marker) or "refused" (TOPIC_AUTHORIZATION_FAILED).
+
+    A consumer logged in as the app, with its declared group (any id for an app that consumes
+    nothing), assigned partition 0 of every topic at its marker. A topic it may Describe but not Read
+    answers the fetch with TOPIC_AUTHORIZATION_FAILED. A topic it may not even Describe is refused
+    one step earlier, in the metadata: an assigned consumer then waits for a leader it may not learn
+    without reporting anything (and a subscribed one reports it only once its group is granted), so
+    for those the same consumer's metadata request is checked, which the broker refuses."""
+    group = app.group or f"{app.name}-matrix"
+    seen: dict[str, str] = {}
+    unexpected: list[str] = []
+
+    def drain(consumer: Consumer, pending: set[str], deadline: float) -> None:
+        while pending - set(seen) and time.monotonic() < deadline:
+            msg = consumer.poll(0.5)
+            if msg is None:
+                continue
+            err = msg.error()
+            if err is None:
+                if msg.key() == markers[msg.topic()][1]:
+                    seen[msg.topic()] = "read"
+            elif err.code() == TOPIC_REFUSED and msg.topic() in markers:
+                seen.setdefault(msg.topic(), "refused")
+            elif not (err.code() == GROUP_REFUSED and app.group is None):  # no group granted: expected
+                unexpected.append(f"{msg.topic()}: {err.name()} {err.str()}")
+
+    consumer = app_consumer(secure, app, password, group)
+    try:
+        consumer.assign([TopicPartition(topic, 0, offset) for topic, (offset, _) in markers.items()])
+        # Until every readable topic gave its marker, then a short grace period for fetch refusals
+        # (they come within a second; a metadata refusal never comes here).
+        drain(consumer, app.reads & set(markers), time.monotonic() + WAIT)
+        drain(consumer, set(markers), time.monotonic() + 3.0)
+        if app.group is not None and app.reads:
+            # Offsets commit under the declared group: OffsetCommit needs Read on the group.
+            read = [TopicPartition(t, 0, markers[t][0] + 1) for t in sorted(app.reads & set(markers))]
+            consumer.commit(offsets=read, asynchronous=False)
+            committed = consumer.committed(read, timeout=CALL)
+            assert sorted((tp.topic, tp.offset) for tp in committed) == [(tp.topic, tp.offset) for tp in read]
+        for topic in sorted(set(markers) - set(seen)):
+            error = consumer.list_topics(topic=topic, timeout=CALL).topics[topic].error
+            if error is not None and error.code() == TOPIC_REFUSED:
+                seen[topic] = "refused"
+    finally:
+        consumer.close()
+    assert not unexpected, f"{app.name}: {unexpected}"
+    return seen
+
+
+def observed_writes(secure: SecurePlatform, app: Declared, password: str, topics: Iterable[str]) -> dict[str, str]:
+    """topic -> "written" or "refused" (TOPIC_AUTHORIZATION_FAILED): one record to partition 0 of
+    each topic from one producer logged in as the app."""
+    producer = Producer(app_config(secure, app, password, **{"message.timeout.ms": int(WAIT * 1000)}))
+    outcome: dict[str, str] = {}
+    other: list[str] = []
+
+    def delivered(err: KafkaError | None, msg) -> None:
+        if err is None:
+            outcome[msg.topic()] = "written"
+        elif err.code() == TOPIC_REFUSED:
+            outcome[msg.topic()] = "refused"
+        else:
+            other.append(f"{msg.topic()}: {err.name()} {err.str()}")
+
+    for topic in topics:
+        producer.produce(topic, key=app.name.encode(), value=b"matrix", partition=0, on_delivery=delivered)
+    assert producer.flush(WAIT + 10) == 0, f"{app.name}: undelivered records"
+    assert not other, f"{app.name}: {other}"
+    return outcome
+
+
+def check_the_matrix(
+    project: PulumiProject, secure: SecurePlatform, admin: AdminClient, passwords: Mapping[str, str]
+) -> Counter[str]:
+    """Every app x every K2 topic, read and write, against the declaration; returns the counts."""
+    declared = declared_access(project)
+    assert_outputs_match_the_declaration(project, declared)
+    topics = k2_topics(project)
+    markers = produce_markers(secure, topics)
+    before = end_offsets(admin, topics)
+    expected: dict[tuple[str, str, str], str] = {}
+    actual: dict[tuple[str, str, str], str] = {}
+    for app in declared.values():
+        reads = observed_reads(secure, app, passwords[app.name], markers)
+        writes = observed_writes(secure, app, passwords[app.name], topics)
+        for topic in topics:
+            expected[(app.name, topic, "read")] = "read" if topic in app.reads else "refused"
+            expected[(app.name, topic, "write")] = "written" if topic in app.writes else "refused"
+            actual[(app.name, topic, "read")] = reads.get(topic, "no answer")
+            actual[(app.name, topic, "write")] = writes.get(topic, "no answer")
+    wrong = {key: (expected[key], actual[key]) for key in expected if expected[key] != actual[key]}
+    assert not wrong, f"(app, topic, access) -> (declared, broker did): {wrong}"
+    # Nothing landed where the broker refused: each topic grew by exactly the writes it allowed.
+    after = end_offsets(admin, topics)
+    allowed = Counter(topic for app in declared.values() for topic in app.writes)
+    assert {t: after[t] - before[t] for t in topics} == {t: allowed[t] for t in topics}
+    counts = Counter(f"{access} {outcome}" for (_, _, access), outcome in actual.items())
+    print(f"\nmatrix: {len(declared)} apps x {len(topics)} topics: {dict(sorted(counts.items()))}")
+    return counts
+
+
+# -- the broker's view of quotas and users ----------------------------------------------------------
+
+
+QUOTA_LINE = re.compile(r"^Quota configs for user-principal '([^']+)' are (.*)$")
+
+
+def broker_user_quotas(secure: SecurePlatform, user: str | None = None) -> dict[str, dict[str, float]]:
+    """user -> quota -> value, as Kafka's own kafka-configs tool describes them."""
+    target = ["--entity-name", user] if user else []
+    done = secure.platform_sh(
+        "cli",
+        "kafka-configs",
+        "--bootstrap-server",
+        secure.bootstrap_servers,
+        "--command-config",
+        str(secure.client_properties),
+        "--describe",
+        "--entity-type",
+        "users",
+        *target,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    out: dict[str, dict[str, float]] = {}
+    for line in done.stdout.splitlines():
+        match = QUOTA_LINE.match(line.strip())
+        if match:
+            pairs = (item.split("=", 1) for item in match.group(2).split(", ") if "=" in item)
+            out[match.group(1)] = {key: float(value) for key, value in pairs}
+    return out
+
+
+def project_config(project: PulumiProject) -> tuple[str, str]:
+    """`verify` reads the project's copy of config/ (its topology and apps.yaml), as edited here."""
+    return ("--config-dir", str(project.dir / "config"))
+
+
+def as_filter(acl: AclBinding) -> AclBindingFilter:
+    """The filter that matches exactly this binding (delete_acls takes filters)."""
+    return AclBindingFilter(
+        acl.restype, acl.name, acl.resource_pattern_type, acl.principal, acl.host, acl.operation, acl.permission_type
+    )
+
+
+def refusal(failed: PulumiFailed) -> str:
+    """The engine's refusal in a failed run, the lines that say what it was `unable to` do and why
+    (the exception's message keeps only the tail of a long output, and the engine interleaves lines)."""
+    lines = [line.strip() for line in (failed.result.stdout + failed.result.stderr).splitlines()]
+    said = [line for line in lines if "unable to " in line or "cannot be deleted" in line or "protect" in line]
+    return "\n".join(dict.fromkeys(said))
+
+
+def acls_of(admin: AdminClient, principal: str) -> list[AclBinding]:
+    every = AclBindingFilter(
+        ResourceType.ANY, None, ResourcePatternType.ANY, principal, None, AclOperation.ANY, AclPermissionType.ANY
+    )
+    return admin.describe_acls(every, request_timeout=CALL).result()
+
+
+# -- the tests --------------------------------------------------------------------------------------
+
+
+def test_the_deployed_apps_output_is_what_the_selectors_mean(prod: PulumiProject) -> None:
+    declared = declared_access(prod)
+    assert_outputs_match_the_declaration(prod, declared)
+    # The shipped declaration, spelt out once, so that the derivation above cannot be vacuous.
+    assert {name: (sorted(a.reads), sorted(a.writes)) for name, a in declared.items()} == {
+        "market-data-normaliser": (
+            [],
+            [
+                "market.crypto.quotes.binance",
+                "market.crypto.trades.binance",
+                "market.equities.quotes.asx",
+                "market.equities.trades.asx",
+            ],
+        ),
+        "equities-analytics": (
+            ["market.equities.quotes.asx", "market.equities.reference_data.asx", "market.equities.trades.asx"],
+            [],
+        ),
+        "crypto-risk": (["market.crypto.trades.binance"], []),
+        "reference-data-cache": (["market.crypto.reference_data.binance", "market.equities.reference_data.asx"], []),
+    }
+
+
+def test_each_app_reads_and_writes_exactly_what_it_declares_and_is_refused_the_rest(
+    prod: PulumiProject, secure: SecurePlatform, secure_admin: AdminClient, app_passwords: dict[str, str]
+) -> None:
+    counts = check_the_matrix(prod, secure, secure_admin, app_passwords)
+    # 4 apps x 6 topics: 6 reads and 4 writes allowed; everything else refused by the broker.
+    assert counts == {"read read": 6, "read refused": 18, "write written": 4, "write refused": 20}
+
+
+def test_an_idempotent_producer_needs_no_idempotent_write_on_the_cluster(
+    prod: PulumiProject, secure: SecurePlatform, app_passwords: dict[str, str]
+) -> None:
+    # The plan grants producers Write and Describe on topics only (KIP-679: that is enough for
+    # InitProducerId); an idempotent producer is what applications are told to use.
+    app = declared_access(prod)["market-data-normaliser"]
+    config = app_config(secure, app, app_passwords[app.name], **{"enable.idempotence": True, "acks": "all"})
+    producer = Producer(config)
+    outcomes: list[KafkaError | None] = []
+    for topic in sorted(app.writes):
+        producer.produce(topic, value=b"idempotent", partition=0, on_delivery=lambda err, _: outcomes.append(err))
+    assert producer.flush(WAIT) == 0
+    assert outcomes == [None] * 4, outcomes
+
+
+def test_a_consumer_with_a_group_it_was_not_granted_is_refused(
+    prod: PulumiProject, secure: SecurePlatform, app_passwords: dict[str, str]
+) -> None:
+    refused: list[tuple[str, str]] = []
+    for app in declared_access(prod).values():
+        topic = min(app.reads) if app.reads else "market.equities.trades.asx"
+        for group in app.groups_refused:
+            consumer = app_consumer(secure, app, app_passwords[app.name], group)
+            try:
+                consumer.subscribe([topic])
+                error = None
+                deadline = time.monotonic() + WAIT
+                while error is None and time.monotonic() < deadline:
+                    msg = consumer.poll(0.5)
+                    if msg is not None and msg.error() is not None and msg.error().code() == GROUP_REFUSED:
+                        error = msg.error()
+                    elif msg is not None and msg.error() is None:
+                        pytest.fail(f"{app.name} consumed {topic} in group {group!r}")
+                assert error is not None, f"{app.name} in group {group!r}: no GROUP_AUTHORIZATION_FAILED"
+                refused.append((app.name, group))
+            finally:
+                consumer.close()
+    # Every app against its near miss (e.g. `crypto-risk` without the prefix's dot) and the others' groups.
+    assert len(refused) == 4 + 3 + 3 + 3, refused
+    assert ("crypto-risk", "crypto-risk") in refused and ("equities-analytics", "equities-analytics-eod") in refused
+
+
+def test_every_declared_quota_is_on_the_broker(prod: PulumiProject, secure: SecurePlatform) -> None:
+    quotas = broker_user_quotas(secure)
+    for app in declared_access(prod).values():
+        assert quotas.get(app.username) == {k: float(v) for k, v in app.quotas.items()}, app.name
+
+
+def test_a_consumer_over_its_quota_is_throttled_by_the_broker(
+    prod: PulumiProject, secure: SecurePlatform, app_passwords: dict[str, str]
+) -> None:
+    # reference-data-cache may fetch 1 MiB/s. Kafka measures a quota over ~10 one-second windows,
+    # so reading 16 MiB as fast as the brokers serve it is over the quota within a few seconds.
+    app = declared_access(prod)["reference-data-cache"]
+    assert app.quotas == {"consumer_byte_rate": "1048576"}
+    topic = "market.crypto.reference_data.binance"
+    producer = Producer(secure.kafka_config(**{"linger.ms": 20, **QUIET}))
+    for i in range(64):
+        producer.produce(topic, key=f"sym{i}".encode(), value=os.urandom(256 * 1024), partition=0)
+        producer.poll(0)
+    assert producer.flush(CALL * 2) == 0
+    throttles: list[float] = []
+    consumer = app_consumer(
+        secure,
+        app,
+        app_passwords[app.name],
+        app.group,
+        throttle_cb=lambda event: throttles.append(event.throttle_time),
+    )
+    read = 0
+    start = time.monotonic()
+    try:
+        consumer.assign([TopicPartition(topic, 0, 0)])
+        while not throttles and time.monotonic() - start < 60:
+            msg = consumer.poll(0.5)
+            if msg is not None:
+                assert msg.error() is None, msg.error()
+                read += len(msg.value() or b"")
+    finally:
+        consumer.close()
+    assert throttles and max(throttles) > 0, f"read {read} bytes in {time.monotonic() - start:.1f}s, never throttled"
+    print(f"\nconsumer throttled after {read / 2**20:.1f} MiB: {max(throttles) * 1000:.0f} ms")
+
+
+def test_verify_names_an_acl_added_and_one_removed_behind_the_programs_back(
+    prod: PulumiProject, secure: SecurePlatform, secure_admin: AdminClient
+) -> None:
+    added = AclBinding(
+        ResourceType.TOPIC,
+        "market.equities.trades.asx",
+        ResourcePatternType.LITERAL,
+        "User:k2-crypto-risk-prod",
+        "*",
+        AclOperation.READ,
+        AclPermissionType.ALLOW,
+    )
+    removed = AclBinding(
+        ResourceType.TOPIC,
+        "market.equities.",
+        ResourcePatternType.PREFIXED,
+        "User:k2-equities-analytics-prod",
+        "*",
+        AclOperation.READ,
+        AclPermissionType.ALLOW,
+    )
+    for future in secure_admin.create_acls([added], request_timeout=CALL).values():
+        future.result(timeout=CALL)
+    deleted = secure_admin.delete_acls([as_filter(removed)], request_timeout=CALL)
+    assert [len(f.result(timeout=CALL)) for f in deleted.values()] == [1]
+    try:
+        drift = run_k2infra(prod, "verify", *project_config(prod), env=secret_env(secure))
+        assert drift.returncode == 1, drift.stdout + drift.stderr
+        assert "acl_extra" in drift.stdout and "User:k2-crypto-risk-prod" in drift.stdout, drift.stdout
+        assert "Read Topic market.equities.trades.asx (Literal)" in drift.stdout, drift.stdout
+        assert "acl_missing" in drift.stdout and "User:k2-equities-analytics-prod" in drift.stdout, drift.stdout
+        assert "Read Topic market.equities. (Prefixed)" in drift.stdout, drift.stdout
+    finally:
+        # Put both back as they were, whatever happened above.
+        for future in secure_admin.delete_acls([as_filter(added)], request_timeout=CALL).values():
+            future.result(timeout=CALL)
+        for future in secure_admin.create_acls([removed], request_timeout=CALL).values():
+            future.result(timeout=CALL)
+    clean = run_k2infra(prod, "verify", *project_config(prod), env=secret_env(secure))
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+
+
+# -- changes to the deployment (last: they change what the tests above read) ------------------------
+
+
+NEW_EXCHANGES = {
+    "equities": (
+        "nyse",
+        {"name": "New York Stock Exchange", "partitions": 3, "country": "US", "timezone": "America/New_York"},
+    ),
+    "crypto": ("coinbase", {"name": "Coinbase", "partitions": 3, "timezone": "UTC"}),
+}
+
+
+def test_adding_exchanges_extends_exactly_the_apps_whose_selectors_cover_them(
+    prod: PulumiProject, secure: SecurePlatform, secure_admin: AdminClient, app_passwords: dict[str, str]
+) -> None:
+    before = declared_access(prod)
+
+    def add(topology: dict) -> None:
+        for asset_class, (code, spec) in NEW_EXCHANGES.items():
+            topology["asset_classes"][asset_class]["exchanges"][code] = spec
+
+    prod.edit_topology(add)
+    preview = prod.preview(*POLICY)
+    # Six new topics and nothing else: the prefixes already grant them, no ACL changes.
+    assert preview.ops() == Counter({("create", "kafka:index/topic:Topic"): 6}), preview.ops()
+    prod.up(*POLICY)
+    after = declared_access(prod)
+    gained = {name: sorted(after[name].reads - before[name].reads) for name in after}
+    assert gained == {
+        "market-data-normaliser": [],  # names its exchanges: never gains one
+        "equities-analytics": [
+            "market.equities.quotes.nyse",
+            "market.equities.reference_data.nyse",
+            "market.equities.trades.nyse",
+        ],
+        "crypto-risk": ["market.crypto.trades.coinbase"],
+        "reference-data-cache": ["market.crypto.reference_data.coinbase", "market.equities.reference_data.nyse"],
+    }
+    assert all(after[name].writes == before[name].writes for name in after)
+    counts = check_the_matrix(prod, secure, secure_admin, app_passwords)
+    assert counts == {"read read": 12, "read refused": 36, "write written": 4, "write refused": 44}
+
+
+def state_urns(project: PulumiProject) -> list[str]:
+    return re.findall(r"URN: (urn:pulumi:\S+)", project.run("stack", "--show-urns").stdout)
+
+
+def protected(project: PulumiProject) -> set[str]:
+    state = json.loads(project.export())
+    return {r["urn"] for r in state["deployment"]["resources"] if r.get("protect")}
+
+
+def edit_apps(project: PulumiProject, change) -> None:
+    path = project.dir / "config" / "kafka" / "apps.yaml"
+    data = yaml.safe_load(path.read_text())
+    change(data)
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def test_a_lowered_quota_needs_its_quota_unprotected_then_applies_and_throttles_the_producer(
+    prod: PulumiProject, secure: SecurePlatform, app_passwords: dict[str, str]
+) -> None:
+    app = declared_access(prod)["market-data-normaliser"]
+    lowered = 102400  # 100 KiB/s
+
+    def lower(data: dict) -> None:
+        data["apps"][app.name]["quotas"]["producer_byte_rate"] = lowered
+
+    edit_apps(prod, lower)
+    # pulumi-kafka replaces a Quota on a config change, and prod protects it: refused, nothing changes.
+    with pytest.raises(PulumiFailed) as refused:
+        prod.up(*POLICY)
+    assert "unable to replace resource" in refusal(refused.value), refusal(refused.value)
+    assert "marked for protection" in refusal(refused.value), refusal(refused.value)
+    print("\nquota change refused: " + refusal(refused.value).splitlines()[-1])
+    assert broker_user_quotas(secure, app.username)[app.username]["producer_byte_rate"] == 52428800
+    # The runbook's procedure: unprotect that one quota, `pulumi up` (the new one is protected again).
+    urn = next(u for u in state_urns(prod) if u.endswith(f"::quota:{app.username}"))
+    prod.run("state", "unprotect", urn, "--yes")
+    prod.up(*POLICY)
+    assert broker_user_quotas(secure, app.username)[app.username] == {
+        "producer_byte_rate": float(lowered),
+        "request_percentage": 200.0,
+    }
+    assert urn in protected(prod)
+    # 3 MiB as fast as the producer can: over 100 KiB/s measured over ~10 s, so throttled.
+    throttles: list[float] = []
+    producer = Producer(
+        app_config(
+            secure,
+            app,
+            app_passwords[app.name],
+            **{"linger.ms": 20, "throttle_cb": lambda event: throttles.append(event.throttle_time)},
+        )
+    )
+    start = time.monotonic()
+    for i in range(48):
+        producer.produce("market.crypto.trades.binance", key=f"s{i}".encode(), value=os.urandom(64 * 1024), partition=0)
+        producer.poll(0)
+    while not throttles and time.monotonic() - start < 60:
+        producer.poll(0.5)
+    assert producer.flush(60) == 0
+    assert throttles and max(throttles) > 0, "never throttled"
+    print(f"\nproducer throttled: {max(throttles) * 1000:.0f} ms at {lowered} B/s")
+
+
+# The runbook's command: the URNs of one app's ACLs, quota and SCRAM credential.
+UNPROTECT_APP = (
+    "pulumi stack --stack prod --show-urns"
+    ' | grep -oE "urn:pulumi:[^ ]*::(User:$K2_APP_USER\\|[^ ]*|quota:$K2_APP_USER|scram:$K2_APP_USER)$"'
+    " | xargs -d '\\n' pulumi state unprotect --stack prod --yes"
+)
+
+
+def test_removing_an_app_in_prod_removes_its_acls_quota_and_credential_and_its_client_is_refused(
+    prod: PulumiProject, secure: SecurePlatform, secure_admin: AdminClient, app_passwords: dict[str, str]
+) -> None:
+    app = declared_access(prod)["crypto-risk"]
+    principal = f"User:{app.username}"
+    assert acls_of(secure_admin, principal)
+    edit_apps(prod, lambda data: data["apps"].pop(app.name))
+    # Prod protects the app's resources: a plain `pulumi up` refuses to delete them and changes nothing.
+    with pytest.raises(PulumiFailed) as refused:
+        prod.up(*POLICY)
+    assert "cannot be deleted" in refusal(refused.value), refusal(refused.value)
+    assert "because it is protected" in refusal(refused.value), refusal(refused.value)
+    print("\napp removal refused: " + next(x for x in refusal(refused.value).splitlines() if "error:" in x))
+    assert len(acls_of(secure_admin, principal)) == 3
+    # The runbook's procedure: unprotect exactly that app's resources, then `pulumi up`.
+    ours = [u for u in state_urns(prod) if app.username in u]
+    done = subprocess.run(
+        ["bash", "-c", UNPROTECT_APP],
+        cwd=prod.dir,
+        env={**prod.env, "K2_APP_USER": app.username},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert len(ours) == 3 + 2 and not set(ours) & protected(prod)
+    assert all(app.username not in u for u in protected(prod)) and len(protected(prod)) > 0
+    prod.up(*POLICY)
+    assert acls_of(secure_admin, principal) == []
+    described = secure_admin.describe_user_scram_credentials([app.username], request_timeout=CALL)
+    with pytest.raises(KafkaException) as gone:
+        described[app.username].result(timeout=CALL)
+    assert gone.value.args[0].code() == KafkaError.RESOURCE_NOT_FOUND
+    assert app.username not in broker_user_quotas(secure)
+    # The next connection with its old password fails SASL authentication.
+    errors: list[KafkaError] = []
+    client = Producer(app_config(secure, app, app_passwords[app.name], error_cb=errors.append))
+    deadline = time.monotonic() + WAIT
+    while not errors and time.monotonic() < deadline:
+        client.poll(0.5)
+    assert errors and errors[0].code() == KafkaError._AUTHENTICATION, errors
+    assert "SASL authentication error" in errors[0].str()
+    # The other apps are untouched: verify of the new declaration finds nothing different.
+    clean = run_k2infra(prod, "verify", *project_config(prod), env=secret_env(secure))
+    assert clean.returncode == 0, clean.stdout + clean.stderr
