@@ -1,9 +1,10 @@
 """The apps' access as Pulumi resources: pulumi-kafka's own Acl, Quota and UserScramCredential.
 
 Declared only where the stack sets `k2infra:accessControl: true`, from the Plan's `apps` (nothing is
-re-derived here). Every resource is parented to the component, uses its Kafka provider, is
-protected as the stack's topics are, and waits for the same guards as the topics, so that a
-refused run changes nothing. Logical names are the resources' own identities (an ACL's is the
+re-derived here). Every resource is parented to the component, uses its Kafka provider, and waits
+for the same guards as the topics, so that a refused run changes nothing. ACLs and SCRAM users are
+protected as the stack's topics are (deleting one cuts an app off); quotas are not: a quota change
+is a replace, and a replace only lifts a limit for a moment, so tuning one is a plain `pulumi up`. Logical names are the resources' own identities (an ACL's is the
 `principal|host|operation|permission|type|name|pattern` string pulumi-kafka imports it by), so
 adding an app or an exchange never renames an existing resource.
 
@@ -77,11 +78,12 @@ def declare_access(
 
 
 def quota_options(opts: pulumi.ResourceOptions) -> pulumi.ResourceOptions:
-    """`opts`, deleting before replacing. pulumi-kafka replaces a Quota on any change of `config`
-    (terraform-provider-kafka marks it ForceNew) and does not ask for delete-before-replace, so the
-    engine would set the new values on the user first and then delete the old resource, whose delete
-    removes the same keys from the same user: the app would be left without its quota."""
-    return pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(delete_before_replace=True))
+    """`opts`, unprotected and deleting before replacing. pulumi-kafka replaces a Quota on any change
+    of `config` (terraform-provider-kafka marks it ForceNew), so protecting it would make every quota
+    change a manual unprotect; and it does not ask for delete-before-replace, so the engine would set
+    the new values on the user first and then delete the old resource, whose delete removes the same
+    keys from the same user: the app would be left without its quota."""
+    return pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(protect=False, delete_before_replace=True))
 
 
 def _acl(spec: AclSpec, checked: pulumi.Output[Any], opts: pulumi.ResourceOptions) -> kafka.Acl:

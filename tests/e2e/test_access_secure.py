@@ -7,7 +7,8 @@ User:k2infra). What each app may do is derived from the DECLARATION (its selecto
 topics, `declared_access`) and checked against what the broker actually does with real
 confluent-kafka clients logged in as the app: reads, writes, groups, quotas; then `verify` against
 ACLs changed behind the program's back; then, last because they change the deployment, adding
-exchanges, lowering a quota and removing an app as docs/runbook.md says to do it in prod.
+exchanges, lowering a quota (a plain `pulumi up`: quotas are not protected) and removing an app
+as docs/runbook.md says to do it in prod.
 """
 
 from __future__ import annotations
@@ -550,7 +551,7 @@ def edit_apps(project: PulumiProject, change) -> None:
     path.write_text(yaml.safe_dump(data, sort_keys=False))
 
 
-def test_a_lowered_quota_needs_its_quota_unprotected_then_applies_and_throttles_the_producer(
+def test_a_lowered_quota_applies_with_a_plain_up_and_throttles_the_producer(
     prod: PulumiProject, secure: SecurePlatform, app_passwords: dict[str, str]
 ) -> None:
     app = declared_access(prod)["market-data-normaliser"]
@@ -560,22 +561,16 @@ def test_a_lowered_quota_needs_its_quota_unprotected_then_applies_and_throttles_
         data["apps"][app.name]["quotas"]["producer_byte_rate"] = lowered
 
     edit_apps(prod, lower)
-    # pulumi-kafka replaces a Quota on a config change, and prod protects it: refused, nothing changes.
-    with pytest.raises(PulumiFailed) as refused:
-        prod.up(*POLICY)
-    assert "unable to replace resource" in refusal(refused.value), refusal(refused.value)
-    assert "marked for protection" in refusal(refused.value), refusal(refused.value)
-    print("\nquota change refused: " + refusal(refused.value).splitlines()[-1])
-    assert broker_user_quotas(secure, app.username)[app.username]["producer_byte_rate"] == 52428800
-    # The runbook's procedure: unprotect that one quota, `pulumi up` (the new one is protected again).
+    # pulumi-kafka replaces a Quota on a config change; prod leaves quotas unprotected (its ACLs
+    # and SCRAM users stay protected), so the change is one `pulumi up`, deleting the old first.
     urn = next(u for u in state_urns(prod) if u.endswith(f"::quota:{app.username}"))
-    prod.run("state", "unprotect", urn, "--yes")
+    assert urn not in protected(prod)
     prod.up(*POLICY)
     assert broker_user_quotas(secure, app.username)[app.username] == {
         "producer_byte_rate": float(lowered),
         "request_percentage": 200.0,
     }
-    assert urn in protected(prod)
+    assert urn in state_urns(prod) and urn not in protected(prod)
     # 3 MiB as fast as the producer can: over 100 KiB/s measured over ~10 s, so throttled.
     throttles: list[float] = []
     producer = Producer(
@@ -597,10 +592,10 @@ def test_a_lowered_quota_needs_its_quota_unprotected_then_applies_and_throttles_
     print(f"\nproducer throttled: {max(throttles) * 1000:.0f} ms at {lowered} B/s")
 
 
-# The runbook's command: the URNs of one app's ACLs, quota and SCRAM credential.
+# The runbook's command: the URNs of one app's ACLs and SCRAM credential (its quota is unprotected).
 UNPROTECT_APP = (
     "pulumi stack --stack prod --show-urns"
-    ' | grep -oE "urn:pulumi:[^ ]*::(User:$K2_APP_USER\\|[^ ]*|quota:$K2_APP_USER|scram:$K2_APP_USER)$"'
+    ' | grep -oE "urn:pulumi:[^ ]*::(User:$K2_APP_USER\\|[^ ]*|scram:$K2_APP_USER)$"'
     " | xargs -d '\\n' pulumi state unprotect --stack prod --yes"
 )
 
