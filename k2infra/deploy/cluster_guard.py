@@ -10,6 +10,8 @@ Two checks, made at preview and at `up`, before the topics (and the subjects) ar
   whatever Kafka provider plugin runs the topics: the program does not rely on the wording of
   ours or upstream's. Without this check a changed registry password would show as an update of
   every subject's connection and pass, since nothing else asks the registry when no schema changed.
+  A registry that does not answer at all is left to the subjects, as before: each reports it with
+  its own name, and a change of topics alone still goes through.
 - **placement**: a new topic, or new partitions of one, are refused while fewer brokers are live
   than the replication factor. "Live" is what a Metadata answer lists: unfenced brokers. A broker
   that shut down is fenced at once (one that died, after broker.session.timeout.ms) and drops out
@@ -19,8 +21,9 @@ Two checks, made at preview and at `up`, before the topics (and the subjects) ar
   created with node 3 in every replica list and an ISR of 2), so the new topics would be born
   under-replicated, one more failure away from refusing acks=all writes. Kafka fails the create
   (INVALID_REPLICATION_FACTOR, "only N broker(s) are registered") only when fewer brokers are
-  registered at all. Existing topics keep working with a broker down (ISR 2 of 3), so nothing
-  else is refused.
+  registered at all; a cluster smaller than the factor with no broker missing (a prod-shaped
+  preview against the one-broker dev platform) is left to that. Existing topics keep working with
+  a broker down (ISR 2 of 3), so nothing else is refused.
 """
 
 from __future__ import annotations
@@ -32,7 +35,6 @@ import pulumi
 from k2infra.live import cluster
 from k2infra.live.cluster import BrokerView, LiveReadError
 from k2infra.model.plan import LegacyTopic, Plan, TopicSpec
-from k2infra.model.settings import NAMESPACE
 
 CONNECT_TIMEOUT = 30.0  # seconds for the connection checks, at most (k2infra:kafkaTimeoutSeconds if lower)
 
@@ -58,7 +60,12 @@ def placements(topics: Iterable[TopicSpec | LegacyTopic], live_partitions: Mappi
 def check_placement(
     topics: Iterable[TopicSpec | LegacyTopic], live_partitions: Mapping[str, int], brokers: BrokerView
 ) -> None:
-    """Refuse new topics or partitions whose replication factor exceeds the live brokers."""
+    """Refuse new topics or partitions whose replication factor exceeds the live brokers while a
+    broker that holds replicas is down. A cluster that is simply smaller than the factor is left to
+    Kafka, which refuses that create itself ("only N broker(s) are registered"), and whose preview
+    (a prod-shaped stack against a one-broker dev cluster) must keep working."""
+    if not brokers.missing:
+        return
     specs = {t.name: t for t in topics if not isinstance(t, LegacyTopic)}  # legacy topics are imported, never created
     alive = len(brokers.live)
     short = [
@@ -67,18 +74,12 @@ def check_placement(
     if not short:
         return
     needed = max(specs[name].replication_factor for name, _ in short)
-    if brokers.missing:
-        nodes = ", ".join(map(str, brokers.missing))
-        why = (
-            f"Kafka would still place replicas on node {nodes}, and the new partitions would start under-replicated. "
-            f"Start node {nodes} or wait until it rejoins"
-        )
-    else:
-        why = f"Add brokers or lower {NAMESPACE}:replicationFactor"
+    nodes = ", ".join(map(str, brokers.missing))
     raise PlacementRefused(
         f"refusing to create topics or partitions while brokers are down: replication factor {needed} needs "
-        f"{needed} live brokers; {brokers.describe()}. {why}, then run again; nothing was changed:\n"
-        + "\n".join(f"  {name}: {what}" for name, what in short)
+        f"{needed} live brokers; {brokers.describe()}. Kafka would still place replicas on node {nodes}, and the "
+        f"new partitions would start under-replicated. Start node {nodes} or wait until it rejoins, then run "
+        "again; nothing was changed:\n" + "\n".join(f"  {name}: {what}" for name, what in short)
     )
 
 

@@ -324,7 +324,7 @@ def read_brokers(settings: StackSettings, *, sasl_password: str | None, timeout:
         return broker_view(metadata)
 
 
-_BROKER_PREFIX = re.compile(r"^[a-z_]+://\S+?: ")
+_BROKER_PREFIX = re.compile(r"^(?:[a-z_]+://)?[^\s/]+/\S+?: ")  # "sasl_ssl://h:p/1: ", plaintext "h:p/bootstrap: "
 _MECHANISMS_OFFERED = re.compile(r"supported mechanisms: ([A-Z0-9_,\- ]+?)(?: \(after|$|\))")
 
 
@@ -443,7 +443,8 @@ class _LibrdkafkaLog(logging.Handler):
         failing = " ".join(text for _, text in self.errors) + " ".join(
             line for _, line in self.lines if line.startswith("FAIL ")
         )
-        return bool(servers) and all(f"//{server}/" in failing for server in servers)
+        # librdkafka names a broker "sasl_ssl://host:port/id", or "host:port/id" on plaintext.
+        return bool(servers) and all(re.search(rf"(?<![\w.-]){re.escape(server)}/", failing) for server in servers)
 
     def failure_texts(self) -> list[str]:
         """The reasons librdkafka gave, oldest first: its errors and its failure log lines."""
@@ -523,10 +524,17 @@ def registry_failure(
 
 
 def check_registry(settings: StackSettings, *, password: str | None, token: str | None, timeout: float) -> None:
-    """One authenticated request (the subject list): LiveReadError with `registry_failure`'s line if refused."""
+    """One authenticated request (the subject list): LiveReadError with `registry_failure`'s line if
+    the registry refuses it, or its certificate is not trusted.
+
+    A registry that does not answer at all is not an error here: the subjects report it themselves,
+    each naming its subject (and a schema change fails its preview), while topic changes go on."""
     client = registry_client(settings, timeout=timeout, password=password or "", token=token or "")
     try:
         client.list_subjects()
+    except RegistryUnavailableError as exc:
+        if "SSLError" in str(exc):
+            raise LiveReadError(registry_failure(settings, exc, sanitize_url(client.base_url), timeout)) from None
     except RegistryError as exc:
         secrets_from = f"{NAMESPACE}:schemaRegistryPassword or {NAMESPACE}:schemaRegistryToken"
         raise LiveReadError(

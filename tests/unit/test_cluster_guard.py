@@ -70,11 +70,9 @@ def test_a_factor_within_the_live_brokers_passes() -> None:
     check_placement([spec("market.e.trades.nyse")], {}, ALL_UP)
 
 
-def test_a_cluster_too_small_says_to_add_brokers() -> None:
-    with pytest.raises(
-        PlacementRefused, match=r"1 broker is live \(1\)\. Add brokers or lower k2infra:replicationFactor"
-    ):
-        check_placement([spec("market.e.trades.nyse")], {}, BrokerView((1,), (1,)))
+def test_a_cluster_smaller_than_the_factor_with_no_broker_missing_is_left_to_kafka() -> None:
+    # A prod-shaped preview against the one-broker dev platform: Kafka refuses such a create itself.
+    check_placement([spec("market.e.trades.nyse")], {}, BrokerView((1,), (1,)))
 
 
 # -- the program ----------------------------------------------------------------------------------

@@ -189,3 +189,35 @@ def test_broker_view_names_the_missing_node() -> None:
         == "1 broker is live (1); nodes 2, 3 hold replicas but are down or fenced"
     )
     assert BrokerView((1, 2, 3), (1, 2, 3)).describe() == "3 brokers are live (1, 2, 3)"
+
+
+def test_a_plaintext_cluster_refusing_everywhere_is_decisive_and_worded_without_the_broker_name() -> None:
+    with _LibrdkafkaLog() as log:
+        log.logger.log(
+            logging.ERROR,
+            "FAIL [rdkafka#producer-1] [thrd:127.0.0.1:19092/bootstrap]: 127.0.0.1:19092/bootstrap: "
+            "Connect to ipv4#127.0.0.1:19092 failed: Connection refused (after 0ms in state CONNECT)",
+        )
+        assert not log.decisive(["27.0.0.1:19092", "127.0.0.1:19092"])  # a suffix is no match
+        assert log.decisive(["127.0.0.1:19092"])
+        line = kafka_failure(
+            StackSettings(bootstrap_servers=["127.0.0.1:19092"]), "127.0.0.1:19092", 15, log.failure_texts()
+        )
+    assert line == (
+        "cannot reach Kafka at 127.0.0.1:19092 within 15s (k2infra:bootstrapServers): "
+        "Connect to ipv4#127.0.0.1:19092 failed: Connection refused (after 0ms in state CONNECT)"
+    )
+
+
+def test_an_unanswering_registry_is_left_to_the_subjects_a_refusing_one_is_not() -> None:
+    import socket
+
+    from k2infra.live.cluster import LiveReadError, check_registry
+
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    quiet = StackSettings(schema_registry_url=f"http://127.0.0.1:{port}/apis/ccompat/v7")
+    check_registry(quiet, password=None, token=None, timeout=2)  # no error: the subjects say it, by name
+    with pytest.raises(LiveReadError, match="no Schema Registry address"):
+        check_registry(StackSettings(), password=None, token=None, timeout=2)
