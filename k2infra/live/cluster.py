@@ -105,7 +105,7 @@ class BrokerView:
 
 
 def broker_view(metadata: Any) -> BrokerView:
-    """The registered brokers and replica-holding nodes of a confluent-kafka ClusterMetadata."""
+    """The live brokers and the replica-holding nodes of a confluent-kafka ClusterMetadata."""
     assigned = {
         replica for topic in metadata.topics.values() for p in topic.partitions.values() for replica in p.replicas
     }
@@ -403,7 +403,6 @@ class _LibrdkafkaLog(logging.Handler):
     """Keeps librdkafka's log lines (which it would otherwise print to stderr) for the messages."""
 
     _PREFIX = re.compile(r"^\S+ \[[^\]]*\] \[[^\]]*\]: ")
-    _LINE = re.compile(r"^\S+ \[[^\]]*\] \[[^\]]*\]: (?:\S+/\S+: )?(?P<text>.*?)(?: \(after \d+ms in state \w+\))?$")
 
     def __init__(self) -> None:
         super().__init__(logging.DEBUG)
@@ -453,13 +452,6 @@ class _LibrdkafkaLog(logging.Handler):
             if level >= logging.WARNING or line.startswith("FAIL "):
                 texts.append(self._PREFIX.sub("", line))  # keeps librdkafka's "(after Nms in state S)"
         return texts
-
-    def last_error(self) -> str | None:
-        for level, line in reversed(self.lines):
-            if level >= logging.WARNING:
-                match = self._LINE.match(line)
-                return match.group("text") if match else line
-        return None
 
 
 # -- Schema Registry -----------------------------------------------------------------------------

@@ -39,7 +39,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from devkit.local_platform import SecurePlatform
-from devkit.pulumi_project import PulumiFailed, PulumiProject
+from devkit.pulumi_project import REPO, PulumiFailed, PulumiProject
 from tests.e2e.prod_support import CALL, POLICY, planned_topics, run_k2infra, secret_env
 
 pytestmark = pytest.mark.e2e
@@ -228,6 +228,7 @@ def test_prod_local_configures_the_shipped_prod_stack_for_the_running_secure_clu
     from devkit import prod_local
 
     project = PulumiProject.create(tmp_path / "project", prod_local.STACK, tmp_path / "backend")
+    shutil.copy(REPO / "Pulumi.prod.yaml", project.dir)  # the shipped file prod-local is made from
     prod_local.configure(project.dir, secure.env, tmp_path / "state", lambda args: project.run(*args))
     validated = run_k2infra_stack(project, prod_local.STACK, "validate")
     assert validated.returncode == 0, validated.stdout + validated.stderr
@@ -241,8 +242,6 @@ def test_prod_local_configures_the_shipped_prod_stack_for_the_running_secure_clu
 def run_k2infra_stack(project: PulumiProject, stack: str, *args: str) -> Any:
     import subprocess
     import sys
-
-    from devkit.pulumi_project import REPO
 
     return subprocess.run(
         [sys.executable, "-m", "k2infra", *args, "--stack", stack, "--project-dir", str(project.dir)],
