@@ -1,5 +1,6 @@
 # k2infra: the K2 Kafka topic architecture as a Pulumi program.
 #   make up      set up everything and deploy the dev stack to the local platform
+#   make up STACK=prod-local   the prod stack on the secure local cluster (make down STACK=prod-local)
 #   make test    the whole suite: unit, integration and end-to-end
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -54,7 +55,18 @@ preview: stack ## pulumi preview of STACK (default dev) with the policy pack
 	$(TOOLS_ENV)
 	pulumi preview --non-interactive --stack $(STACK) $(POLICY)
 
-up: platform stack ## deploy the dev stack to the local platform and print its outputs
+ifeq ($(STACK),prod-local)
+# The prod shape locally: the secure cluster and the shipped prod stack on it (devkit/prod_local.py).
+up: tools
+	$(TOOLS_ENV)
+	mkdir -p .state/pulumi
+	$(PY) -m devkit.prod_local up --policy-pack policy
+
+down:
+	$(TOOLS_ENV)
+	$(PY) -m devkit.prod_local down $(if $(ALLOW_DATA_LOSS),--allow-data-loss)
+else
+up: platform stack ## deploy STACK (dev: the local platform; prod-local: the secure cluster, docs/runbook.md)
 	$(TOOLS_ENV)
 	# An earlier run that was killed (stale lock, pending operations, topics missing from the state)
 	# is recovered first; anything that needs a decision stops here with the commands to run.
@@ -63,7 +75,7 @@ up: platform stack ## deploy the dev stack to the local platform and print its o
 	pulumi up --yes --refresh --non-interactive --stack $(STACK) $(POLICY)
 	pulumi stack output --stack $(STACK) --json
 
-down: ## destroy the dev stack and stop the local platform (ALLOW_DATA_LOSS=1: even if topics hold records)
+down: ## destroy STACK and stop its platform (ALLOW_DATA_LOSS=1: even if topics hold records)
 	$(TOOLS_ENV)
 	if bash tools/platform.sh status >/dev/null 2>&1 && [ -d .state/pulumi ]; then
 		# pulumi destroy never runs the program, so its data-loss guard cannot stop it: check first.
@@ -71,6 +83,7 @@ down: ## destroy the dev stack and stop the local platform (ALLOW_DATA_LOSS=1: e
 		pulumi destroy --yes --non-interactive --stack $(STACK) || true
 	fi
 	bash tools/platform.sh stop
+endif
 
 test: tools-docker ## the whole suite: provider (Go), unit, integration, end-to-end (starts its own platform)
 	$(TOOLS_ENV)

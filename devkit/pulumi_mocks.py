@@ -6,6 +6,7 @@ keys; `configure` does the same from a Pulumi.<stack>.yaml so that tests see wha
 
 from __future__ import annotations
 
+import gc
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,8 +20,15 @@ import yaml
 class RecordingMocks(pulumi.runtime.Mocks):
     resources: list[pulumi.runtime.MockResourceArgs] = field(default_factory=list)
     live_partitions: dict[str, int] = field(default_factory=dict)  # what getTopics reports
+    live_replication_factor: int = 1  # of every topic getTopics reports
     calls: list[str] = field(default_factory=list)
     cluster_unreachable: bool = False  # getTopics fails as the provider does when it cannot dial
+    # What the program's own connection check (k2infra.deploy.cluster_guard) sees: the brokers the
+    # cluster's metadata lists and the nodes holding replicas, or the one line a failure gives.
+    live_brokers: tuple[int, ...] = (1, 2, 3)
+    replica_nodes: tuple[int, ...] = (1, 2, 3)
+    connection_failure: str | None = None
+    registry_failure: str | None = None
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         self.resources.append(args)
@@ -36,11 +44,35 @@ class RecordingMocks(pulumi.runtime.Mocks):
             if self.cluster_unreachable:  # answered as the engine answers a failed invoke
                 return {}, [("", "kafka on 127.0.0.1:19092: listing topics: unable to dial: connection refused")]
             lists = [
-                {"topicName": name, "partitions": count, "replicationFactor": 1, "config": {}}
+                {
+                    "topicName": name,
+                    "partitions": count,
+                    "replicationFactor": self.live_replication_factor,
+                    "config": {},
+                }
                 for name, count in self.live_partitions.items()
             ]
             return {"id": "cluster", "lists": lists}
         return {}
+
+    def read_cluster_view(self, plan: Any, sasl_password: str | None, timeout: float) -> Any:
+        from k2infra.live.cluster import BrokerView, LiveReadError
+
+        self.calls.append("cluster_guard.read_cluster_view")
+        if self.connection_failure or self.cluster_unreachable:
+            raise LiveReadError(
+                self.connection_failure
+                or "cannot reach Kafka at 127.0.0.1:19092 within 30s (k2infra:bootstrapServers): "
+                "sasl_plaintext://127.0.0.1:19092/bootstrap: Connect to ipv4#127.0.0.1:19092 failed: Connection refused"
+            )
+        return BrokerView(self.live_brokers, self.replica_nodes)
+
+    def check_registry_access(self, plan: Any, password: str | None, token: str | None, timeout: float) -> None:
+        from k2infra.live.cluster import LiveReadError
+
+        self.calls.append("cluster_guard.check_registry_access")
+        if self.registry_failure:
+            raise LiveReadError(self.registry_failure)
 
     def of_type(self, typ: str) -> list[pulumi.runtime.MockResourceArgs]:
         return [r for r in self.resources if r.typ == typ]
@@ -68,9 +100,15 @@ def install_mocks(
     mocks: RecordingMocks | None = None,
 ) -> RecordingMocks:
     """Install `mocks` (or new ones) as the engine; the caller keeps them to inspect what ran."""
+    from k2infra.deploy import cluster_guard
+
     mocks = mocks or RecordingMocks()
     mocks.live_partitions.update(live_partitions or {})
     pulumi.runtime.set_mocks(mocks, project="k2infra", stack=stack, preview=preview)
+    # The program's own connections (no engine call) are answered by the mocks too, as long as
+    # they are installed: no unit test or benchmark reaches for a real cluster.
+    cluster_guard.read_cluster_view = mocks.read_cluster_view  # type: ignore[method-assign]
+    cluster_guard.check_registry_access = mocks.check_registry_access  # type: ignore[method-assign]
     pulumi.runtime.set_all_config(config, secret_keys)
     return mocks
 
@@ -112,5 +150,12 @@ def run_program(
         holder["platform"] = platform
         return pulumi.Output.from_input(platform.outputs).apply(lambda values: holder.__setitem__("outputs", values))
 
-    program()
+    try:
+        program()
+    finally:
+        # A refused run leaves asyncio futures holding its error. Collected at some later moment,
+        # inside another test's ast.parse, their "exception was never retrieved" logging made
+        # CPython 3.11.7 fail that parse (SystemError: AST constructor recursion depth mismatch;
+        # tests/unit/test_layering.py after test_program.py): collect them while they are ours.
+        gc.collect()
     return ProgramRun(mocks, holder["outputs"], holder["platform"])

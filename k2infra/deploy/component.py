@@ -12,7 +12,7 @@ from typing import Any
 import pulumi
 import pulumi_kafka as kafka
 
-from k2infra.deploy import data_loss_guard
+from k2infra.deploy import cluster_guard, data_loss_guard
 from k2infra.deploy.access import declare_access
 from k2infra.deploy.partition_guard import PartitionShrinkError, check_no_shrink
 from k2infra.live import retirement as legacy_module
@@ -89,7 +89,9 @@ class TopicPlatform(pulumi.ComponentResource):
             if legacy.action == LegacyAction.RETIRE_BLOCKED:
                 pulumi.log.warn(f"{legacy.name} is marked for retirement; set k2infra:allowRetire to delete it")
         connection = RegistryConnection(
-            url=settings.schema_registry_url or "",
+            # Waits for the guards too: a refused run (wrong registry credentials among the causes)
+            # must not record a changed connection of every subject before it stops.
+            url=checked.apply(lambda _: settings.schema_registry_url or ""),
             username=settings.schema_registry_username,
             password=credentials.schema_registry_password,
             token=credentials.schema_registry_token,
@@ -134,8 +136,10 @@ class TopicPlatform(pulumi.ComponentResource):
     def _partition_check(
         self, plan: Plan, depends_on: list[pulumi.Resource], credentials: Credentials
     ) -> pulumi.Output[None]:
-        """Resolves once the live counts are known, none would shrink and no topic holding records
-        would be deleted or replaced (k2infra.deploy.data_loss_guard); fails the run otherwise.
+        """Resolves once the cluster and the registry accept the stack's connection, the live counts
+        are known, none would shrink, Kafka can place every new topic and partition
+        (k2infra.deploy.cluster_guard) and no topic holding records would be deleted or replaced
+        (k2infra.deploy.data_loss_guard); fails the run otherwise.
 
         The provider's getTopics is awaited here rather than through get_topics_output so that an
         unreachable cluster ends the run with one clear line instead of the SDK's traceback. While a
@@ -144,6 +148,10 @@ class TopicPlatform(pulumi.ComponentResource):
         """
 
         async def check(values: list[Any]) -> None:
+            sasl_password, registry_password, registry_token = values[-3:]
+            # Our own connection first: a wrong password, mechanism or CA ends the run with one
+            # line naming the cause, whichever Kafka provider plugin answers getTopics below.
+            brokers = cluster_guard.check_connections(plan, sasl_password, registry_password, registry_token)
             try:
                 listed = await pulumi.runtime.invoke_async(
                     "kafka:index:getTopics", {}, pulumi.InvokeOptions(parent=self, provider=self.provider)
@@ -158,12 +166,18 @@ class TopicPlatform(pulumi.ComponentResource):
                 check_no_shrink(plan.managed_topics(), counts)
             except PartitionShrinkError as exc:
                 raise pulumi.RunError(str(exc)) from None
-            await data_loss_guard.enforce(plan, listed.get("lists") or [], values[-1])
+            cluster_guard.enforce_placement(plan, counts, brokers)
+            await data_loss_guard.enforce(plan, listed.get("lists") or [], sasl_password)
 
-        # The SASL password only reaches the guard's record counts: the result must not make every
+        # The passwords only reach the guards' own connections: the result must not make every
         # topic input that waits on the check a secret.
         return pulumi.Output.unsecret(
-            pulumi.Output.all(*(r.id for r in depends_on), credentials.sasl_password).apply(check)
+            pulumi.Output.all(
+                *(r.id for r in depends_on),
+                credentials.sasl_password,
+                credentials.schema_registry_password,
+                credentials.schema_registry_token,
+            ).apply(check)
         )
 
     def _retirement_check(self, plan: Plan, credentials: Credentials) -> pulumi.Output[None]:

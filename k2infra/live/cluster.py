@@ -23,7 +23,8 @@ from __future__ import annotations
 import logging
 import re
 import tempfile
-from collections.abc import Collection, Iterable, Mapping
+import time
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -77,16 +78,54 @@ class LiveSubject:
 
 
 @dataclass(frozen=True)
+class BrokerView:
+    """Which brokers are live, and which nodes hold replicas.
+
+    A KRaft Metadata answer lists only unfenced brokers: a broker that shut down is fenced at once,
+    one that died when its session times out (broker.session.timeout.ms, 9 s by default). A fenced
+    broker stays registered with the controller, and its node id stays in the replica lists of the
+    partitions it holds, so a node that holds replicas but is not listed is down (or fenced)."""
+
+    live: tuple[int, ...]  # unfenced brokers, as the Metadata answer lists them
+    assigned: tuple[int, ...] = ()  # node ids in any partition's replica list
+
+    @property
+    def missing(self) -> tuple[int, ...]:
+        return tuple(sorted(set(self.assigned) - set(self.live)))
+
+    def describe(self) -> str:
+        """'2 brokers are live (1, 2); node 3 holds replicas but is down or fenced'."""
+        count = len(self.live)
+        text = f"{count} broker{' is' if count == 1 else 's are'} live ({', '.join(map(str, self.live))})"
+        if self.missing:
+            nodes = ", ".join(map(str, self.missing))
+            plural = len(self.missing) > 1
+            text += f"; node{'s' if plural else ''} {nodes} hold{'' if plural else 's'} replicas but {'are' if plural else 'is'} down or fenced"
+        return text
+
+
+def broker_view(metadata: Any) -> BrokerView:
+    """The live brokers and the replica-holding nodes of a confluent-kafka ClusterMetadata."""
+    assigned = {
+        replica for topic in metadata.topics.values() for p in topic.partitions.values() for replica in p.replicas
+    }
+    return BrokerView(tuple(sorted(metadata.brokers)), tuple(sorted(assigned)))
+
+
+@dataclass(frozen=True)
 class LiveState:
     topics: Mapping[str, LiveTopic]
     subjects: Mapping[str, LiveSubject]
+    brokers: BrokerView | None = None
 
 
 def read_live_state(plan: Plan, *, timeout: float) -> LiveState:
     """The cluster's `market.` topics and the registry's `market.` subjects, as the plan asks them."""
-    topics = read_topics(plan.settings, {t.name: tuple(t.config) for t in plan.managed_topics()}, timeout=timeout)
+    brokers: list[BrokerView] = []
+    wanted = {t.name: tuple(t.config) for t in plan.managed_topics()}
+    topics = read_topics(plan.settings, wanted, timeout=timeout, brokers=brokers)
     subjects = read_subjects(plan.settings, [s.subject for s in plan.subjects], timeout=timeout)
-    return LiveState(topics, subjects)
+    return LiveState(topics, subjects, brokers[0] if brokers else None)
 
 
 # -- Kafka ---------------------------------------------------------------------------------------
@@ -135,17 +174,21 @@ def _ca_file(ca_cert: str, work_dir: Path) -> str:
 
 
 def read_topics(
-    settings: StackSettings, wanted_configs: Mapping[str, Collection[str]], *, timeout: float
+    settings: StackSettings,
+    wanted_configs: Mapping[str, Collection[str]],
+    *,
+    timeout: float,
+    brokers: list[BrokerView] | None = None,
 ) -> dict[str, LiveTopic]:
-    """Every `market.` topic of the cluster; the configs of `wanted_configs` (topic -> keys) read too."""
+    """Every `market.` topic of the cluster; the configs of `wanted_configs` (topic -> keys) read too.
+
+    `brokers`, when given, receives the cluster's BrokerView (from the same Metadata answer)."""
     servers = ",".join(settings.bootstrap_servers)
     with tempfile.TemporaryDirectory(prefix="k2infra-verify-") as work_dir, _LibrdkafkaLog() as log:
-        admin = AdminClient({**kafka_client_config(settings, Path(work_dir)), "logger": log.logger})
-        try:
-            metadata = admin.list_topics(timeout=timeout)
-        except KafkaException as exc:
-            admin.poll(0)  # delivers librdkafka's log lines to `log`
-            raise LiveReadError(_kafka_failure(settings, servers, timeout, exc.args[0], log.last_error())) from None
+        admin = AdminClient({**kafka_client_config(settings, Path(work_dir)), **log.callbacks()})
+        metadata = fetch_metadata(admin, log, settings, timeout=timeout)
+        if brokers is not None:
+            brokers.append(broker_view(metadata))
         layouts = {
             name: _layout(topic.partitions.values())
             for name, topic in metadata.topics.items()
@@ -244,29 +287,124 @@ def _layout(partitions: Iterable[Any]) -> _Layout:
     )
 
 
-def _kafka_failure(settings: StackSettings, servers: str, timeout: float, error: Any, detail: str | None) -> str:
-    """One line: what failed, where, the stack settings to check and librdkafka's last reason."""
-    text = f"{detail or ''} {error.str()}".lower()
-    credentials = "sasl" in text or "authenticat" in text
-    keys = [] if credentials else [f"{NAMESPACE}:bootstrapServers"]
-    if "ssl" in text or "certificate" in text or settings.tls:
-        keys += [f"{NAMESPACE}:tls", f"{NAMESPACE}:caCert", f"{NAMESPACE}:tlsSkipVerify"]
-    if credentials:
-        keys += [f"{NAMESPACE}:saslMechanism", f"{NAMESPACE}:saslUsername", SECRET_KEYS["saslPassword"]]
-    reason = detail or error.str()
-    if credentials:
-        return f"Kafka at {servers} refused the credentials ({', '.join(keys)}): {reason}"
-    return f"cannot reach Kafka at {servers} within {timeout:g}s ({', '.join(keys)}): {reason}"
+PROBE_STEP = 1.0  # seconds per Metadata attempt while waiting for an answer or a decisive failure
+
+
+def fetch_metadata(
+    admin: AdminClient,
+    log: _LibrdkafkaLog,
+    settings: StackSettings,
+    *,
+    timeout: float,
+    password_from: str | None = None,
+) -> Any:
+    """One Metadata answer for every topic, or LiveReadError with `kafka_failure`'s line.
+
+    Asked in steps of PROBE_STEP so that a failure that waiting cannot cure ends the read early
+    (`_LibrdkafkaLog.decisive`), while a slow or partly-down cluster still gets the whole timeout."""
+    servers = ",".join(settings.bootstrap_servers)
+    deadline = time.monotonic() + timeout
+    while True:
+        step = max(min(PROBE_STEP, deadline - time.monotonic()), 0.1)
+        try:
+            return admin.list_topics(timeout=step)
+        except KafkaException as exc:
+            admin.poll(0)  # delivers librdkafka's log lines and errors to `log`
+            if time.monotonic() >= deadline or log.decisive(settings.bootstrap_servers):
+                texts = [*log.failure_texts(), exc.args[0].str()]
+                raise LiveReadError(kafka_failure(settings, servers, timeout, texts, password_from)) from None
+
+
+def read_brokers(settings: StackSettings, *, sasl_password: str | None, timeout: float) -> BrokerView:
+    """The cluster's BrokerView, as the stack's settings connect (the program passes its secret)."""
+    with tempfile.TemporaryDirectory(prefix="k2infra-guard-") as work_dir, _LibrdkafkaLog() as log:
+        config = kafka_client_config(settings, Path(work_dir), sasl_password=sasl_password)
+        admin = AdminClient({**config, **log.callbacks()})
+        metadata = fetch_metadata(admin, log, settings, timeout=timeout, password_from=f"{NAMESPACE}:saslPassword")
+        return broker_view(metadata)
+
+
+_BROKER_PREFIX = re.compile(r"^(?:[a-z_]+://)?[^\s/]+/\S+?: ")  # "sasl_ssl://h:p/1: ", plaintext "h:p/bootstrap: "
+_MECHANISMS_OFFERED = re.compile(r"supported mechanisms: ([A-Z0-9_,\- ]+?)(?: \(after|$|\))")
+
+
+def kafka_failure(
+    settings: StackSettings,
+    servers: str,
+    timeout: float,
+    texts: Sequence[str],
+    password_from: str | None = None,
+) -> str:
+    """The one line for a Kafka connection that failed: the cause, where, and the setting to fix.
+
+    `texts` are librdkafka's reasons (errors and log lines, oldest first); `password_from` names
+    where the SASL password came from (the stack secret in the program, the environment for the
+    command line). Every caller that connects to Kafka goes through here."""
+    # Without librdkafka's "sasl_ssl://host:port/id: " prefix: the addresses are in the line already,
+    # and the protocol name must not read as a SASL failure.
+    texts = [_BROKER_PREFIX.sub("", text) for text in texts]
+    joined = " | ".join(texts)
+    lower = joined.lower()
+    k = NAMESPACE
+    password = password_from or SECRET_KEYS["saslPassword"]  # the command line reads it from there
+    mechanism = SASL_MECHANISMS.get(settings.sasl_mechanism or "", "")
+    if "unsupported sasl mechanism" in lower:
+        offered = _MECHANISMS_OFFERED.search(joined)
+        offers = offered.group(1).strip() if offered else "other mechanisms"
+        values = [v for v, name in SASL_MECHANISMS.items() if name in offers]
+        fix = f": set {k}:saslMechanism to {values[0]}" if values else ""
+        return (
+            f"the brokers at {servers} do not offer SASL mechanism {mechanism} ({k}:saslMechanism "
+            f"{settings.sasl_mechanism}); they offer {offers}{fix}"
+        )
+    authentication = "sasl authentication error" in lower or "invalid credentials" in lower
+    if settings.sasl_mechanism and (authentication or "authentication failed" in lower):
+        return (
+            f"SASL authentication failed for user {settings.sasl_username} ({mechanism}) at {servers}: "
+            f"wrong password? (check {password} and {k}:saslUsername)"
+        )
+    if "certificate verify failed" in lower:
+        trusted = f"{k}:caCert" if settings.ca_cert else f"the system CAs ({k}:caCert is not set)"
+        return (
+            f"TLS certificate of the brokers at {servers} could not be verified (certificate verify failed): "
+            f"{trusted} did not sign it; set {k}:caCert to the CA of the brokers' certificates"
+        )
+    if settings.tls and ("ssl connection closed by peer" in lower or "plaintext broker listener" in lower):
+        return (
+            f"TLS handshake with the brokers at {servers} failed: connecting to a PLAINTEXT listener? "
+            f"({k}:tls is true: set it to false for a plaintext listener)"
+        )
+    if not settings.tls and "closed by peer" in lower and "apiversion_query" in lower:
+        return (
+            f"the brokers at {servers} closed the connection at its first request: the listener expects TLS? "
+            f"({k}:tls is false: set {k}:tls to true and {k}:caCert to the brokers' CA)"
+        )
+    if "sasl" in lower or "authenticat" in lower:
+        return f"Kafka at {servers} refused the credentials ({k}:saslMechanism, {k}:saslUsername, {password}): {_last(texts)}"
+    keys = [f"{k}:bootstrapServers"]
+    if "ssl" in lower or "certificate" in lower or settings.tls:
+        keys += [f"{k}:tls", f"{k}:caCert", f"{k}:tlsSkipVerify"]
+    return f"cannot reach Kafka at {servers} within {timeout:g}s ({', '.join(keys)}): {_last(texts)}"
+
+
+def _last(texts: Sequence[str]) -> str:
+    """The most telling reason: the last one that is not librdkafka's generic summary."""
+    generic = ("brokers are down", "failed to get metadata", "broker transport failure", "timed out")
+    for text in reversed(texts):
+        if text and not any(g in text.lower() for g in generic):
+            return text
+    return texts[-1] if texts else "no answer"
 
 
 class _LibrdkafkaLog(logging.Handler):
     """Keeps librdkafka's log lines (which it would otherwise print to stderr) for the messages."""
 
-    _LINE = re.compile(r"^\S+ \[[^\]]*\] \[[^\]]*\]: (?:\S+/\S+: )?(?P<text>.*?)(?: \(after \d+ms in state \w+\))?$")
+    _PREFIX = re.compile(r"^\S+ \[[^\]]*\] \[[^\]]*\]: ")
 
     def __init__(self) -> None:
         super().__init__(logging.DEBUG)
         self.lines: list[tuple[int, str]] = []
+        self.errors: list[tuple[int, str]] = []  # (KafkaError code, text) from error_cb
         self.logger = logging.getLogger(f"{__name__}.librdkafka.{id(self)}")
         self.logger.propagate = False
         self.logger.setLevel(logging.DEBUG)
@@ -283,25 +421,50 @@ class _LibrdkafkaLog(logging.Handler):
         if len(self.lines) < 1000:
             self.lines.append((record.levelno, record.getMessage()))
 
-    def last_error(self) -> str | None:
-        for level, line in reversed(self.lines):
-            if level >= logging.WARNING:
-                match = self._LINE.match(line)
-                return match.group("text") if match else line
-        return None
+    def callbacks(self) -> dict[str, Any]:
+        """The client settings that route librdkafka's log lines and errors here."""
+        return {"logger": self.logger, "error_cb": self.on_error}
+
+    def on_error(self, error: Any) -> None:
+        if len(self.errors) < 1000:
+            self.errors.append((error.code(), error.str()))
+
+    def decisive(self, servers: Sequence[str]) -> bool:
+        """Has a failure been seen that waiting will not cure? Refused credentials or a failed TLS
+        handshake, or every bootstrap server failing (refused, reset or closed at once). One broker
+        of three down is not decisive: the others answer."""
+        codes = {code for code, _ in self.errors}
+        if codes & {KafkaError._AUTHENTICATION, KafkaError._SSL}:
+            return True
+        failing = " ".join(text for _, text in self.errors) + " ".join(
+            line for _, line in self.lines if line.startswith("FAIL ")
+        )
+        # librdkafka names a broker "sasl_ssl://host:port/id", or "host:port/id" on plaintext.
+        return bool(servers) and all(re.search(rf"(?<![\w.-]){re.escape(server)}/", failing) for server in servers)
+
+    def failure_texts(self) -> list[str]:
+        """The reasons librdkafka gave, oldest first: its errors and its failure log lines."""
+        texts = [text for _, text in self.errors]
+        for level, line in self.lines:
+            if level >= logging.WARNING or line.startswith("FAIL "):
+                texts.append(self._PREFIX.sub("", line))  # keeps librdkafka's "(after Nms in state S)"
+        return texts
 
 
 # -- Schema Registry -----------------------------------------------------------------------------
 
 
-def registry_client(settings: StackSettings, *, timeout: float) -> RegistryClient:
+def registry_client(
+    settings: StackSettings, *, timeout: float, password: str | None = None, token: str | None = None
+) -> RegistryClient:
+    """The registry client of the stack; the credentials from the environment unless given (the program's secrets)."""
     if not settings.schema_registry_url:
         raise LiveReadError(f"no Schema Registry address: set {NAMESPACE}:schemaRegistryUrl in the stack")
     return RegistryClient(
         settings.schema_registry_url,
         username=settings.schema_registry_username,
-        password=secret_from_env("schemaRegistryPassword"),
-        token=secret_from_env("schemaRegistryToken"),
+        password=password if password is not None else secret_from_env("schemaRegistryPassword"),
+        token=token if token is not None else secret_from_env("schemaRegistryToken"),
         connect_timeout=min(DEFAULT_CONNECT_TIMEOUT, timeout / 2),
         read_timeout=timeout,
         max_retries=1,  # one retry after a lost answer; an absent registry fails fast
@@ -315,6 +478,57 @@ def _registry_ca_file(settings: StackSettings) -> str | None:
         return ca_bundle_file(settings.schema_registry_ca_cert)
     except ValueError as exc:
         raise LiveReadError(f"{exc} ({NAMESPACE}:schemaRegistryCaCert)") from None
+
+
+def registry_failure(
+    settings: StackSettings, exc: RegistryError, url: str, timeout: float, secrets_from: str | None = None
+) -> str:
+    """The one line for a registry request that failed: the cause, where, and the setting to fix.
+
+    `secrets_from` names where the credentials came from (the program's stack secrets, or by default
+    the command line's environment variables)."""
+    k = NAMESPACE
+    if secrets_from is None:
+        secrets_from = f"{SECRET_KEYS['schemaRegistryPassword']} or {SECRET_KEYS['schemaRegistryToken']}"
+    if isinstance(exc, RegistryAuthError) and exc.status == 401:
+        who = f"user {settings.schema_registry_username}" if settings.schema_registry_username else "the token"
+        return (
+            f"Schema Registry at {url} refused the credentials of {who} (HTTP 401): wrong password? "
+            f"(check {secrets_from} and {k}:schemaRegistryUsername)"
+        )
+    if isinstance(exc, RegistryAuthError):
+        return f"{exc} ({k}:schemaRegistryUsername, {secrets_from})"
+    if isinstance(exc, RegistryUnavailableError):
+        if "SSLError" in str(exc):
+            trusted = f"{k}:schemaRegistryCaCert" if settings.schema_registry_ca_cert else "the system CAs"
+            return (
+                f"TLS certificate of the Schema Registry at {url} could not be verified by {trusted}: "
+                f"set {k}:schemaRegistryCaCert to the CA of its certificate"
+            )
+        return (
+            f"cannot reach the Schema Registry at {url} within {timeout:g}s ({k}:schemaRegistryUrl): "
+            f"{_after_colon(str(exc))}"
+        )
+    return f"{exc} ({k}:schemaRegistryUrl)"
+
+
+def check_registry(settings: StackSettings, *, password: str | None, token: str | None, timeout: float) -> None:
+    """One authenticated request (the subject list): LiveReadError with `registry_failure`'s line if
+    the registry refuses it, or its certificate is not trusted.
+
+    A registry that does not answer at all is not an error here: the subjects report it themselves,
+    each naming its subject (and a schema change fails its preview), while topic changes go on."""
+    client = registry_client(settings, timeout=timeout, password=password or "", token=token or "")
+    try:
+        client.list_subjects()
+    except RegistryUnavailableError as exc:
+        if "SSLError" in str(exc):
+            raise LiveReadError(registry_failure(settings, exc, sanitize_url(client.base_url), timeout)) from None
+    except RegistryError as exc:
+        secrets_from = f"{NAMESPACE}:schemaRegistryPassword or {NAMESPACE}:schemaRegistryToken"
+        raise LiveReadError(
+            registry_failure(settings, exc, sanitize_url(client.base_url), timeout, secrets_from)
+        ) from None
 
 
 def read_subjects(settings: StackSettings, planned: Collection[str], *, timeout: float) -> dict[str, LiveSubject]:
@@ -340,16 +554,8 @@ def read_subjects(settings: StackSettings, planned: Collection[str], *, timeout:
                 compatibility=client.get_compatibility(name),
             )
         return subjects
-    except RegistryUnavailableError as exc:
-        raise LiveReadError(
-            f"cannot reach the Schema Registry at {url} within {timeout:g}s ({NAMESPACE}:schemaRegistryUrl): "
-            f"{_after_colon(str(exc))}"
-        ) from None
-    except RegistryAuthError as exc:
-        secrets = f"{SECRET_KEYS['schemaRegistryPassword']} or {SECRET_KEYS['schemaRegistryToken']}"
-        raise LiveReadError(f"{exc} ({NAMESPACE}:schemaRegistryUsername, {secrets})") from None
     except RegistryError as exc:
-        raise LiveReadError(f"{exc} ({NAMESPACE}:schemaRegistryUrl)") from None
+        raise LiveReadError(registry_failure(settings, exc, url, timeout)) from None
 
 
 def _after_colon(message: str) -> str:

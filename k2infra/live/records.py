@@ -19,7 +19,7 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource, ConfigSource, OffsetSpec, ResourceType
 
-from k2infra.live.cluster import LiveReadError, _kafka_failure, _layout, _LibrdkafkaLog
+from k2infra.live.cluster import LiveReadError, _layout, _LibrdkafkaLog, fetch_metadata
 from k2infra.model.settings import StackSettings
 
 
@@ -45,16 +45,16 @@ def read_holdings(
         return {}
     servers = str(client_config.get("bootstrap.servers", ""))
     with _LibrdkafkaLog() as log:
-        admin = AdminClient({**client_config, "logger": log.logger})
-        try:
-            metadata = admin.list_topics(timeout=timeout)
-        except KafkaException as exc:
-            admin.poll(0)
-            if settings is None:
+        admin = AdminClient({**client_config, **log.callbacks()})
+        if settings is not None:
+            metadata = fetch_metadata(admin, log, settings, timeout=timeout)
+        else:
+            try:
+                metadata = admin.list_topics(timeout=timeout)
+            except KafkaException as exc:
                 raise LiveReadError(
                     f"cannot reach Kafka at {servers} within {timeout:g}s: {exc.args[0].str()}"
                 ) from None
-            raise LiveReadError(_kafka_failure(settings, servers, timeout, exc.args[0], log.last_error())) from None
         layouts = {
             name: _layout(metadata.topics[name].partitions.values())
             for name in names

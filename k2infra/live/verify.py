@@ -41,7 +41,7 @@ from typing import Any, TextIO
 
 from k2infra.console import EXIT_BAD_INPUT, EXIT_DRIFT, EXIT_OK, print_table
 from k2infra.live.access import LiveAccess, access_differences, read_live_access
-from k2infra.live.cluster import PREFIX, LiveReadError, LiveState, LiveTopic, read_live_state
+from k2infra.live.cluster import PREFIX, BrokerView, LiveReadError, LiveState, LiveTopic, read_live_state
 from k2infra.model import kafka_configs
 from k2infra.model.avro_canonical import SchemaTextError, canonical_schema, field_changes
 from k2infra.model.plan import LegacyTopic, Plan, SubjectSpec, TopicSpec
@@ -184,6 +184,7 @@ class Report:
     subjects: tuple[SubjectRow, ...]
     access: tuple[Difference, ...] = ()  # ACLs and SCRAM users, with k2infra:accessControl
     access_notes: tuple[str, ...] = ()  # what the access check could not see
+    brokers: BrokerView | None = None  # live brokers and the nodes holding replicas
 
     @property
     def differences(self) -> tuple[Difference, ...]:
@@ -208,6 +209,8 @@ class Report:
         }
         if self.access_notes:  # only where access was checked (k2infra:accessControl)
             out["access_notes"] = list(self.access_notes)
+        if self.brokers is not None:
+            out["brokers"] = {"live": list(self.brokers.live), "missing": list(self.brokers.missing)}
         return out
 
     def summary(self) -> str:
@@ -256,6 +259,7 @@ def compare(plan: Plan, live: LiveState, access: LiveAccess | None = None) -> Re
         subjects=tuple(sorted(subject_rows, key=lambda r: r.name)),
         access=_access(plan, access),
         access_notes=access.notes if access is not None and plan.settings.access_control else (),
+        brokers=live.brokers,
     )
 
 
@@ -413,6 +417,9 @@ def render_table(report: Report, out: TextIO) -> None:
         if len(rows) > 1:
             print_table(rows, out)
         out.write("".join(f"note: {note}\n" for note in report.access_notes))
+    if report.brokers is not None and report.brokers.missing:
+        # Why partitions are under-replicated, when the cause is a broker that is not live.
+        out.write(f"\nbrokers: {report.brokers.describe()}\n")
     out.write(f"\n{report.summary()}\n")
 
 

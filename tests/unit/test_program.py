@@ -236,8 +236,10 @@ def test_an_unreachable_cluster_ends_the_run_with_one_clear_error(project_dir: P
     with pytest.raises(pulumi.RunError) as caught:
         run_program(project_dir, "dev", cluster_unreachable=True, mocks=mocks)
     message = str(caught.value)
-    assert message.startswith("cannot read the cluster's topics, which the program checks before any change")
-    assert "k2infra:bootstrapServers" in message and "unable to dial" in message
+    # The program's own connection check speaks first, before the provider's getTopics.
+    assert message.startswith("cannot reach Kafka at 127.0.0.1:19092 within 30s (k2infra:bootstrapServers)")
+    assert "Connection refused" in message and "\n" not in message
+    assert "kafka:index:getTopics" not in mocks.calls
     assert not mocks.of_type(TOPIC)
 
 

@@ -20,9 +20,9 @@ from k2infra.live.cluster import (
     LiveState,
     LiveSubject,
     LiveTopic,
-    _kafka_failure,
     _layout,
     kafka_client_config,
+    kafka_failure,
     read_subjects,
 )
 from k2infra.live.verify import Kind, Report, compare, render_table, run_verify, same_config_value
@@ -408,22 +408,20 @@ def test_layout_counts_partitions_short_of_in_sync_replicas_or_without_a_leader(
 
 
 def test_kafka_failures_name_the_settings_to_check() -> None:
-    refused = SimpleNamespace(str=lambda: "Failed to get metadata: Local: Broker transport failure")
     plain = StackSettings(bootstrap_servers=["127.0.0.1:19092"])
-    assert _kafka_failure(plain, "127.0.0.1:19092", 15, refused, None) == (
-        "cannot reach Kafka at 127.0.0.1:19092 within 15s (k2infra:bootstrapServers): "
-        "Failed to get metadata: Local: Broker transport failure"
+    generic = "Failed to get metadata: Local: Broker transport failure"
+    assert kafka_failure(plain, "127.0.0.1:19092", 15, [generic]) == (
+        f"cannot reach Kafka at 127.0.0.1:19092 within 15s (k2infra:bootstrapServers): {generic}"
     )
     tls = settings(tls=True)
-    handshake = "SSL handshake failed: certificate verify failed"
-    assert _kafka_failure(tls, "k1:9093", 2.5, refused, handshake) == (
+    reset = "Connection reset by peer"
+    assert kafka_failure(tls, "k1:9093", 2.5, [reset, generic]) == (
         "cannot reach Kafka at k1:9093 within 2.5s (k2infra:bootstrapServers, k2infra:tls, k2infra:caCert, "
-        f"k2infra:tlsSkipVerify): {handshake}"
+        f"k2infra:tlsSkipVerify): {reset}"
     )
-    rejected = SimpleNamespace(str=lambda: "Local: Authentication failure")
-    assert _kafka_failure(plain, "k1:9093", 15, rejected, "SASL authentication error: Authentication failed") == (
-        "Kafka at k1:9093 refused the credentials (k2infra:saslMechanism, k2infra:saslUsername, K2_SASL_PASSWORD): "
-        "SASL authentication error: Authentication failed"
+    assert kafka_failure(plain, "k1:9093", 15, ["SASL authentication error: Authentication failed"]) == (
+        "Kafka at k1:9093 refused the credentials (k2infra:saslMechanism, k2infra:saslUsername, "
+        "K2_SASL_PASSWORD): SASL authentication error: Authentication failed"
     )
 
 
