@@ -58,21 +58,26 @@ def declare_access(
     for app in plan.apps:
         for spec in app.acls:
             resources.acls[spec.id] = _acl(spec, checked, opts)
+        credential_opts = opts
         if app.quotas is not None:
-            resources.quotas[app.name] = kafka.Quota(
+            quota = resources.quotas[app.name] = kafka.Quota(
                 f"quota:{app.username}",
                 entity_type=checked.apply(lambda _: QUOTA_ENTITY_TYPE),
                 entity_name=app.username,
                 config=app.quotas.config(),
                 opts=quota_options(opts),
             )
+            # The user's limit exists before the user can log in; and, the quota being unprotected,
+            # the engine deletes it only after the (protected) credential: removing an app from a
+            # protected stack is refused before its quota is touched.
+            credential_opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[quota]))
         resources.credentials[app.name] = kafka.UserScramCredential(
             f"scram:{app.username}",
             username=app.username,
             scram_mechanism=mechanism,
             scram_iterations=checked.apply(lambda _: plan.settings.app_scram_iterations),
             password=pulumi.Output.secret(passwords[app.name]),
-            opts=opts,
+            opts=credential_opts,
         )
     return resources
 

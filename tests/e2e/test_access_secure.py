@@ -614,6 +614,8 @@ def test_removing_an_app_in_prod_removes_its_acls_quota_and_credential_and_its_c
     assert "because it is protected" in refusal(refused.value), refusal(refused.value)
     print("\napp removal refused: " + next(x for x in refusal(refused.value).splitlines() if "error:" in x))
     assert len(acls_of(secure_admin, principal)) == 3
+    # Its quota is unprotected but waits for the protected credential: still there.
+    assert app.username in broker_user_quotas(secure)
     # The runbook's procedure: unprotect exactly that app's resources, then `pulumi up`.
     ours = [u for u in state_urns(prod) if app.username in u]
     done = subprocess.run(

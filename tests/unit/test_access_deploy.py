@@ -265,3 +265,27 @@ def test_a_quota_change_deletes_the_old_quota_before_setting_the_new_one(
     quotas = {name: flag for name, flag in requested.items() if name.startswith("quota:")}
     assert len(quotas) == 4 and all(quotas.values()), quotas
     assert not any(flag for name, flag in requested.items() if name.startswith(("User:", "scram:")))
+
+
+def test_an_apps_credential_waits_for_its_quota_so_a_refused_removal_keeps_the_quota(
+    project_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Quotas are unprotected. The engine deletes dependents first, so with the (protected)
+    # credential depending on the quota, removing an app from prod is refused at the credential
+    # before the quota is deleted; and the limit exists before the user can log in.
+    from pulumi.runtime.mocks import MockMonitor
+
+    dependencies: dict[str, list[str]] = {}
+    register = MockMonitor.RegisterResource
+
+    def recording(self: MockMonitor, request: object) -> object:
+        dependencies[request.name] = list(request.dependencies)  # type: ignore[attr-defined]
+        return register(self, request)
+
+    monkeypatch.setattr(MockMonitor, "RegisterResource", recording)
+    run_program(secured(project_dir), "prod", secrets())
+    credentials = {name: deps for name, deps in dependencies.items() if name.startswith("scram:")}
+    assert len(credentials) == 4
+    for name, deps in credentials.items():
+        user = name.removeprefix("scram:")
+        assert any(dep.endswith(f"::quota:{user}") for dep in deps), (name, deps)
