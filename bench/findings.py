@@ -315,3 +315,94 @@ def gaps(results: dict[str, Any]) -> str:
             "fewer: librdkafka#5033), now read in four requests in flight."
         )
     return "\n".join(lines) if lines else "Not enough figures in this run to read the gaps."
+
+
+def comparison_method(results: dict[str, Any]) -> str:
+    """How the peers and the everyday changes were measured (empty when the run had neither)."""
+    s = results.get("settings", {})
+    if not (s.get("peers") or s.get("changes")):
+        return ""
+    lines = [
+        "- Everyday changes and peers (`bench/comparison.py`, `bench/peers.py`), at each size and on the same "
+        "broker: A = the synthetic topology; B = A plus one exchange (three topics); C = B with one exchange's "
+        "partitions raised by one (its two topics whose data type fixes no count). Every tool goes through "
+        "create A from empty, a no-change run on A, apply B, apply C, delete everything. Figures are whole "
+        "processes (JVM, Go or Python start-up included).",
+        "- k2infra: `pulumi up --skip-preview` from empty (checkpoints on; above 600 topics in the bulk mode, "
+        "`PULUMI_SKIP_CHECKPOINTS=true`, as the default mode would take over ten minutes), "
+        "`pulumi preview --expect-no-changes`, then for B and C a `pulumi preview` and a `pulumi up` with "
+        "checkpoints on (the everyday change), `pulumi destroy`; up to 600 topics, then also `up` and "
+        "`destroy` from empty in the bulk mode. After C the cluster is checked to hold C's topics with C's "
+        "partition counts. The floor of the changes: B's new topics in one CreateTopics, C's raise in one "
+        "CreatePartitions, each waited for until every partition has a leader.",
+    ]
+    for name, data in (results.get("peers") or {}).items():
+        lines.append(f"- {name} {data.get('version')} ({data.get('source')}): {data.get('driven')}.")
+    shipped = s.get("topicctl_shipped_topics")
+    if shipped:
+        lines.append(
+            f"- topicctl as shipped sleeps 2 s after each create (a fifth of its 10 s --sleep-loop-duration): "
+            f"its create from empty is measured once on the first {shipped} topics of A and given per topic; "
+            "its add-exchange and raise-partitions runs as shipped go on top of C (one more exchange; another "
+            "exchange's partitions)."
+        )
+    return "\n".join(lines)
+
+
+def runs(results: dict[str, Any]) -> str:
+    """The runs a merged document combines (empty for one run)."""
+    listed = results.get("meta", {}).get("runs") or []
+    if not listed:
+        return ""
+    lines = ["- This document combines the figures of these runs (`python -m bench --render A.json B.json ...`):"]
+    for run in listed:
+        lines.append(
+            f"  - `{run.get('command')}`: sizes {run.get('sizes')}, {run.get('started')} to {run.get('finished')}, "
+            f"load average at start {run.get('loadavg_start')}, at the end {run.get('loadavg_end')}"
+        )
+    return "\n".join(lines)
+
+
+def changes_profile(results: dict[str, Any]) -> str:
+    """Where the time of the everyday change goes: the -v=9 logs of one add-exchange preview and up,
+    beside the program's and the SDK's own cost at that size."""
+    prof = (results.get("profile") or {}).get("changes") or {}
+    entries = {k: v for k, v in prof.items() if isinstance(v, dict) and "size" in v}
+    if not entries:
+        return "No profile of the everyday change in this run."
+    out: list[str] = []
+    for key in sorted(entries, key=lambda k: (entries[k]["size"], k)):
+        data = entries[key]
+        size, parallel = data["size"], data["parallel"]
+        kind = key.split("@")[0]
+        out += [f"#### Add one exchange, `pulumi {kind}` ({size} topics, --parallel {parallel})", ""]
+        timed = _stat(results, size, f"add_{kind}@{parallel}")
+        sdk = _stat(results, size, "eval_sdk")
+        lean = _stat(results, size, "eval_lean")
+        if timed:
+            out.append(f"- Reference: the same change without verbose logs, median {timed.median:.1f} s.")
+        if "error" in data:
+            out.append(f"- Verbose log: {data['error']}")
+            continue
+        program = None
+        if data.get("program_started_s") is not None and data.get("program_finished_s") is not None:
+            program = data["program_finished_s"] - data["program_started_s"]
+        start = data.get("program_started_s")
+        tail = None
+        if data.get("log_span_s") is not None and data.get("program_finished_s") is not None:
+            tail = data["log_span_s"] - data["program_finished_s"]
+        out.append(
+            f"- Split: CLI and language-host start-up until the program starts {_f(start)} s; the program "
+            f"runs (evaluation, one RegisterResource per resource, with the engine's steps in parallel) "
+            f"{_f(program)} s; after it ends {_f(tail)} s (the last steps, the final state write, shutdown); "
+            f"{data.get('checkpoints_written', 0)} state writes."
+        )
+        if sdk:
+            text = (
+                f"- The Python SDK's own floor for {size} bare topics under mocks: {sdk.median:.1f} s (whole process)"
+            )
+            if lean:
+                text += f"; our program under the same mocks: {lean.median:.1f} s"
+            out.append(text + ".")
+        out += _log_lines(data, f"`pulumi {kind}`")
+    return "\n".join(out)
