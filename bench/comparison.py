@@ -168,6 +168,37 @@ class ComparisonMixin:
                 prof[f"{kind}@{size}"].update(profiling.engine_log_summary(run.stderr))
             else:
                 prof.setdefault("errors", []).append(run.failure(600))
+        self._pyspy_change(project, d, parallel, timeout)
+
+    def _pyspy_change(
+        self, project: BenchProject, deployed: topologies.SyntheticTopology, parallel: int, timeout: float
+    ) -> None:
+        """py-spy (PyPI, requirements-dev.txt) of the Python program during one more add-exchange
+        preview: where the program's own time goes under the real CLI (sampled, idle included)."""
+        import shutil
+        import sys
+
+        pyspy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+        if not Path(pyspy).exists():
+            return
+        size = project.topology.size
+        self._use_config(project, topologies.with_added_exchange(deployed))
+        assert self.work is not None  # type: ignore[attr-defined]
+        out = self.work / f"pyspy-preview-{size}.txt"  # type: ignore[attr-defined]
+        argv = [pyspy, "record", "--subprocesses", "--idle", "-r", "50", "-f", "raw", "-o", str(out), "--"]
+        argv += project.argv("preview", "--parallel", str(parallel))
+        self.out(f"[{size:>5}] profiling: add-exchange preview under py-spy (the program's Python stacks)")  # type: ignore[attr-defined]
+        run = run_measured(argv, env=project.project.env, cwd=project.dir, timeout=timeout)
+        prof = self.results["profile"].setdefault("changes", {})  # type: ignore[attr-defined]
+        if run.ok and out.exists():
+            prof[f"pyspy_preview@{size}"] = {
+                "size": size,
+                "seconds": round(run.seconds, 2),
+                **profiling.pyspy_summary(out.read_text()),
+            }
+            self._keep_log(f"pyspy-preview-{size}.txt", out.read_text())  # type: ignore[attr-defined]
+        else:
+            prof.setdefault("errors", []).append(run.failure(600))
 
     # -- the peers ------------------------------------------------------------------------------
     def _peers(self, project: BenchProject, tools: peers.PeerTools) -> None:

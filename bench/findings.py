@@ -367,7 +367,7 @@ def changes_profile(results: dict[str, Any]) -> str:
     """Where the time of the everyday change goes: the -v=9 logs of one add-exchange preview and up,
     beside the program's and the SDK's own cost at that size."""
     prof = (results.get("profile") or {}).get("changes") or {}
-    entries = {k: v for k, v in prof.items() if isinstance(v, dict) and "size" in v}
+    entries = {k: v for k, v in prof.items() if isinstance(v, dict) and "size" in v and not k.startswith("pyspy")}
     if not entries:
         return "No profile of the everyday change in this run."
     out: list[str] = []
@@ -405,4 +405,25 @@ def changes_profile(results: dict[str, Any]) -> str:
                 text += f"; our program under the same mocks: {lean.median:.1f} s"
             out.append(text + ".")
         out += _log_lines(data, f"`pulumi {kind}`")
+    for key in sorted(k for k in prof if k.startswith("pyspy")):
+        out += _pyspy_lines(prof[key])
     return "\n".join(out)
+
+
+def _pyspy_lines(data: dict[str, Any]) -> list[str]:
+    if not data.get("samples"):
+        return []
+    lines = [
+        f"#### The Python program during an add-exchange `pulumi preview` ({data['size']} topics, py-spy)",
+        "",
+        f"py-spy sampled the program process at 50 Hz, idle included ({data['samples']} samples; the preview "
+        f"took {_f(data.get('seconds'))} s under it). Share of the samples whose stack holds:",
+        "",
+        "| frame | share of samples |",
+        "|---|---|",
+    ]
+    lines += [f"| {label} | {100 * share:.0f}% |" for label, share in (data.get("frames") or {}).items()]
+    lines += ["", "By the package of the innermost frame:", "", "| package | share |", "|---|---|"]
+    lines += [f"| {name} | {100 * share:.0f}% |" for name, share in (data.get("by_package") or {}).items()]
+    lines.append("")
+    return lines

@@ -295,3 +295,26 @@ def test_markdown_has_the_peer_sections_the_change_profile_and_the_plot(tmp_path
     assert "28.0 s" in text  # program_finished - program_started
     assert "- jikkou 0.34.0 (Maven Central): one batch." in text
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_pyspy_summary_shares_frames_and_innermost_packages() -> None:
+    from bench import profiling
+
+    collapsed = "\n".join(
+        [
+            "<module> (exec.py:1);run (k2infra/deploy/program.py:120);__init__ (k2infra/deploy/component.py:70);"
+            "register_resource (pulumi/runtime/resource.py:900);serialize_properties (pulumi/runtime/rpc.py:80) 30",
+            "<module> (exec.py:1);run_forever (asyncio/base_events.py:600);select (selectors.py:468) 60",
+            "<module> (exec.py:1);run (k2infra/deploy/program.py:120);load_stack_plan (k2infra/deploy/program.py:98);"
+            "parse (k2infra/model/yaml_source.py:10) 10",
+            "garbage line",
+        ]
+    )
+    summary = profiling.pyspy_summary(collapsed)
+    assert summary["samples"] == 100
+    frames = summary["frames"]
+    assert frames["k2infra: the program (k2infra.deploy.program.run)"] == 0.4
+    assert frames["SDK: serialize_properties"] == 0.3
+    assert frames["asyncio event loop idle (select)"] == 0.6
+    assert summary["by_package"] == {"asyncio (idle in select)": 0.6, "pulumi SDK": 0.3, "k2infra": 0.1}
+    assert profiling.pyspy_summary("") == {"samples": 0}
