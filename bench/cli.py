@@ -64,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--quick", action="store_true", help="smoke run: 6 topics, once, no sweep, no profiling")
     parser.add_argument("--out", type=Path, help="where benchmarks.md and benchmarks.png go")
+    parser.add_argument(
+        "--results-dir", type=Path, help="where latest.json and the verbose logs go (default bench/results)"
+    )
     parser.add_argument("--work-dir", type=Path, help="temp dir of the run (default: a new one, removed)")
     parser.add_argument("--keep-work", action="store_true", help="keep the work dir (projects, profiles)")
     parser.add_argument(
@@ -102,6 +105,7 @@ def options_from(args: argparse.Namespace) -> Options:
         out_dir=out,
         work_dir=args.work_dir,
         keep_work=args.keep_work,
+        results_dir=args.results_dir or REPO / "bench" / "results",
         standard=standard,
         peers=peers,
         changes=changes,

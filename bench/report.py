@@ -496,6 +496,8 @@ def markdown(results: dict[str, Any], png_name: str = "benchmarks.png") -> str:
         *_nonempty_block(
             "Targets of the comparison (issue 15):", change_targets_table(results) if _peer_sizes(results) else ""
         ),
+        *_nonempty(findings.comparison_gaps(results)),
+        "",
         findings.gaps(results),
         "",
         *comparison_sections(results),

@@ -253,6 +253,7 @@ class Bench(ComparisonMixin):
         for name, value in extra.items():
             figure.setdefault(name, []).append(value)
         self.out(report.console_line(size, key, figure))
+        self._save()  # a long run killed part-way keeps what it measured
 
     def _error(self, size: int, what: str, detail: str) -> None:
         self._entry(size)["errors"].append(f"{what}: {detail[-2000:]}")

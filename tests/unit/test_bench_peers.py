@@ -294,6 +294,8 @@ def test_markdown_has_the_peer_sections_the_change_profile_and_the_plot(tmp_path
     assert "the program runs (evaluation, one RegisterResource per resource" in text
     assert "28.0 s" in text  # program_finished - program_started
     assert "- jikkou 0.34.0 (Maven Central): one batch." in text
+    assert "**Create 600 topics against Jikkou.** Bulk mode 24.0 s, Jikkou 4.0 s (6.0x)" in text
+    assert "**Add one exchange at 3000 topics, `pulumi up`: 30.0 s** (target 15 s)" in text
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
