@@ -287,13 +287,19 @@ def gaps(results: dict[str, Any]) -> str:
             f"takes {nockpt.median:.0f} s. Those writes are serial, which is why `--parallel` changes "
             "little, and each grows with the state, which is why `up` grows faster than linearly. What is "
             f"left ({nockpt.median / create.median:.0f}x the floor) is start-up (the CLI, the language host "
-            f"and the program: a whole `up` of 6 topics takes {_f(small.median if small else None)} s) and "
-            "one CreateTopics request per topic, each waited for until the topic is ready, against the "
-            "floor's batches of up to 1000 topics per request. What would close "
+            "and the program"
+            + (
+                f": a whole `up` of {min(int(n) for n in results['sizes'])} topics takes {small.median:.1f} s"
+                if small and min(int(n) for n in results["sizes"]) < 600
+                else ""
+            )
+            + "), the SDK's registration of every resource and the engine's steps, one per resource (our "
+            "provider coalesces the creates in flight into batched CreateTopics requests, but the engine "
+            "hands it at most --parallel at a time). What would close "
             "it is not in this repository: a state backend that journals steps instead of rewriting the "
-            "state (Pulumi Cloud does; not reachable here), and batched creates, which one resource per "
-            "topic rules out. Ours that were closed: the provider's polling, the state's size (outputs no "
-            "longer held twice), the language host's 5 s shutdown wait."
+            "state (Pulumi Cloud does; not reachable here), and fewer resources than topics, which the "
+            "per-topic model rules out. Ours that were closed: the provider's polling, the state's size "
+            "(outputs no longer held twice), the language host's 5 s shutdown wait, the provider's batching."
         )
     preview, describe = _stat(results, 600, f"preview@{default}"), _stat(results, 600, "floor_describe")
     if preview and describe:

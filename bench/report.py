@@ -844,7 +844,7 @@ def change_targets(results: dict[str, Any]) -> list[Target]:
         out.append(Target(f"create {n} topics within 3x Jikkou, bulk mode", "-", "not measured"))
     else:
         r = bulk.median / jikkou.median
-        text = f"bulk {bulk.median:.1f} s / Jikkou {jikkou.median:.1f} s = {r:.1f}x"
+        text = f"bulk {seconds(bulk)} s / Jikkou {seconds(jikkou)} s = {r:.1f}x"
         if full is not None:
             text += f"; default mode {full.median:.1f} s = {full.median / jikkou.median:.1f}x"
         out.append(Target(f"create {n} topics within 3x Jikkou, bulk mode", text, "met" if r <= 3 else "missed"))
@@ -853,7 +853,7 @@ def change_targets(results: dict[str, Any]) -> list[Target]:
         out.append(Target(f"no-change preview of {n} within 2x Jikkou's no-change run", "-", "not measured"))
     else:
         r = preview.median / jikkou_nc.median
-        text = f"{preview.median:.1f} s / Jikkou apply {jikkou_nc.median:.1f} s = {r:.1f}x"
+        text = f"{seconds(preview)} s / Jikkou apply {seconds(jikkou_nc)} s = {r:.1f}x"
         diff = stat(results, n, "jikkou_diff")
         if diff is not None:
             text += f" (Jikkou diff {diff.median:.1f} s: {preview.median / diff.median:.1f}x)"
