@@ -290,7 +290,7 @@ def test_markdown_has_the_peer_sections_the_change_profile_and_the_plot(tmp_path
     text = markdown_path.read_text()
     assert "## Against the peers" in text and "### 600 topics" in text and "### 3000 topics" in text
     assert "## The everyday change" in text
-    assert "| 3000 | add one exchange | 8 | 14.0 | 30.0 | - | - |" in text
+    assert "| 3000 | add one exchange | 8 | 14.0 | 30.0 | - | - | - |" in text
     assert "the program runs (evaluation, one RegisterResource per resource" in text
     assert "28.0 s" in text  # program_finished - program_started
     assert "- jikkou 0.34.0 (Maven Central): one batch." in text
