@@ -50,9 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--only",
-        choices=("peers", "changes", "comparison"),
-        help="only the peers (Jikkou, topicctl), only k2infra's everyday changes, or both (comparison); "
-        "the floor and the SDK floor are measured with them",
+        choices=("peers", "changes", "comparison", "program-profile"),
+        help="only the peers (Jikkou, topicctl), only k2infra's everyday changes, or both (comparison), "
+        "the floor and the SDK floor measured with them; or only py-spy of the program during a preview "
+        "on an empty stack (program-profile)",
     )
     parser.add_argument("--no-peers", action="store_true", help="skip Jikkou and topicctl")
     parser.add_argument("--no-changes", action="store_true", help="skip k2infra's everyday-change lifecycle")
@@ -90,6 +91,7 @@ def options_from(args: argparse.Namespace) -> Options:
     standard = args.only is None
     peers = not args.no_peers and args.only in (None, "peers", "comparison")
     changes = not args.no_changes and args.only in (None, "changes", "comparison")
+    program_profile = args.only == "program-profile"
     full = sorted(set(sizes)) == sorted(DEFAULT_SIZES) and not args.quick and standard
     out = args.out or (REPO / "docs" if full else REPO / "bench" / "results")
     return Options(
@@ -110,6 +112,7 @@ def options_from(args: argparse.Namespace) -> Options:
         peers=peers,
         changes=changes,
         topicctl_shipped_topics=max(0, args.topicctl_shipped_topics),
+        program_profile=program_profile,
     )
 
 

@@ -171,10 +171,12 @@ class ComparisonMixin:
         self._pyspy_change(project, d, parallel, timeout)
 
     def _pyspy_change(
-        self, project: BenchProject, deployed: topologies.SyntheticTopology, parallel: int, timeout: float
+        self, project: BenchProject, deployed: topologies.SyntheticTopology | None, parallel: int, timeout: float
     ) -> None:
-        """py-spy (PyPI, requirements-dev.txt) of the Python program during one more add-exchange
-        preview: where the program's own time goes under the real CLI (sampled, idle included)."""
+        """py-spy (PyPI, requirements-dev.txt) attached to the Python program during one more
+        add-exchange preview (on an empty stack, `deployed` None: a preview of every resource, the
+        program's side of the run being the same): where the program's own time goes under the real
+        CLI (sampled at 50 Hz, idle included)."""
         import shutil
         import sys
 
@@ -182,23 +184,25 @@ class ComparisonMixin:
         if not Path(pyspy).exists():
             return
         size = project.topology.size
-        self._use_config(project, topologies.with_added_exchange(deployed))
+        if deployed is not None:
+            self._use_config(project, topologies.with_added_exchange(deployed))
         assert self.work is not None  # type: ignore[attr-defined]
         out = self.work / f"pyspy-preview-{size}.txt"  # type: ignore[attr-defined]
-        argv = [pyspy, "record", "--subprocesses", "--idle", "-r", "50", "-f", "raw", "-o", str(out), "--"]
-        argv += project.argv("preview", "--parallel", str(parallel))
-        self.out(f"[{size:>5}] profiling: add-exchange preview under py-spy (the program's Python stacks)")  # type: ignore[attr-defined]
-        run = run_measured(argv, env=project.project.env, cwd=project.dir, timeout=timeout)
+        what = "an add-exchange preview" if deployed is not None else "a preview on an empty stack"
+        self.out(f"[{size:>5}] profiling: {what} with py-spy attached to the program")  # type: ignore[attr-defined]
+        argv = project.argv("preview", "--parallel", str(parallel))
+        seconds, error = profiling.pyspy_attached(argv, project.project.env, project.dir, pyspy, out, timeout)
         prof = self.results["profile"].setdefault("changes", {})  # type: ignore[attr-defined]
-        if run.ok and out.exists():
+        if error is None and out.exists():
             prof[f"pyspy_preview@{size}"] = {
                 "size": size,
-                "seconds": round(run.seconds, 2),
+                "seconds": round(seconds, 2),
+                "what": what,
                 **profiling.pyspy_summary(out.read_text()),
             }
             self._keep_log(f"pyspy-preview-{size}.txt", out.read_text())  # type: ignore[attr-defined]
         else:
-            prof.setdefault("errors", []).append(run.failure(600))
+            prof.setdefault("errors", []).append(f"py-spy of {what}: {error}")
 
     # -- the peers ------------------------------------------------------------------------------
     def _peers(self, project: BenchProject, tools: peers.PeerTools) -> None:

@@ -420,9 +420,9 @@ def _pyspy_lines(data: dict[str, Any]) -> list[str]:
     if not data.get("samples"):
         return []
     lines = [
-        f"#### The Python program during an add-exchange `pulumi preview` ({data['size']} topics, py-spy)",
+        f"#### The Python program during {data.get('what', 'an add-exchange preview')} ({data['size']} topics, py-spy)",
         "",
-        f"py-spy sampled the program process at 50 Hz, idle included ({data['samples']} samples; the preview "
+        f"py-spy, attached to the program process, sampled it at 50 Hz, idle included ({data['samples']} samples; the preview "
         f"took {_f(data.get('seconds'))} s under it). Share of the samples whose stack holds:",
         "",
         "| frame | share of samples |",

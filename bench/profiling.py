@@ -337,3 +337,67 @@ def _frame_package(frame: str) -> str:
         if needle in where:
             return name
     return "other (stdlib, interpreter)"
+
+
+PROGRAM_MARK = "pulumi-language-python-exec"
+
+
+def pyspy_attached(
+    argv: list[str], env: dict[str, str], cwd: Path, pyspy: str, out: Path, timeout: float
+) -> tuple[float, str | None]:
+    """Run `argv` (a pulumi command) and attach py-spy to its Python program process once the
+    language host started it (py-spy cannot follow the Go CLI's children itself). Returns the
+    command's seconds and an error, or None."""
+    import os
+    import time
+
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    spy = None
+    try:
+        deadline = start + min(timeout, 300)
+        while spy is None and proc.poll() is None and time.perf_counter() < deadline:
+            for entry in os.scandir("/proc"):
+                if not entry.name.isdigit():
+                    continue
+                try:
+                    cmdline = Path(f"/proc/{entry.name}/cmdline").read_bytes()
+                except OSError:
+                    continue
+                if PROGRAM_MARK.encode() in cmdline and _descends(int(entry.name), proc.pid):
+                    spy = subprocess.Popen(
+                        [pyspy, "record", "--pid", entry.name, "--idle", "-r", "50", "-f", "raw", "-o", str(out)],
+                        stdout=subprocess.DEVNULL,
+                        stderr=subprocess.PIPE,
+                        text=True,
+                    )
+                    break
+            time.sleep(0.05)
+        _, stderr = proc.communicate(timeout=timeout)
+        seconds = time.perf_counter() - start
+        if spy is not None:
+            spy.communicate(timeout=60)
+        if proc.returncode != 0:
+            return seconds, f"exited {proc.returncode}: {stderr[-300:]}"
+        if spy is None:
+            return seconds, "the program process was not found"
+        return seconds, None
+    finally:
+        for child in (proc, spy):
+            if child is not None and child.poll() is None:
+                child.kill()
+
+
+def _descends(pid: int, ancestor: int) -> bool:
+    """Whether `pid` is `ancestor` or one of its descendants (from /proc/PID/stat)."""
+    for _ in range(64):
+        if pid == ancestor:
+            return True
+        if pid <= 1:
+            return False
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_bytes()
+        except OSError:
+            return False
+        pid = int(stat[stat.rfind(b")") + 2 :].split()[1])
+    return False

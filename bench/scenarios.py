@@ -67,6 +67,7 @@ class Options:
     changes: bool = True  # k2infra's lifecycle with the everyday changes (bench.comparison)
     peers: bool = True  # Jikkou and topicctl (bench.peers), when installed
     topicctl_shipped_topics: int = 60  # topics of topicctl's as-shipped create (2 s a topic)
+    program_profile: bool = False  # only py-spy of the program during a preview (bench.comparison)
 
 
 class BenchFailed(RuntimeError):
@@ -218,6 +219,10 @@ class Bench(ComparisonMixin):
         self.out(
             f"[{size:>5}] {size} topics, {project.topology.partitions} partitions, {project.topology.exchanges} exchanges"
         )
+        if self.options.program_profile:
+            self._pyspy_change(project, None, self.default_parallel, self.options.max_command_seconds)
+            self._save()
+            return
         for _ in range(self.options.repeat if self.options.standard else 0):
             self._evaluate(project)
         for _ in range(self.options.repeat if self.options.standard else 0):

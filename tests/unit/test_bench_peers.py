@@ -320,3 +320,13 @@ def test_pyspy_summary_shares_frames_and_innermost_packages() -> None:
     assert frames["asyncio event loop idle (select)"] == 0.6
     assert summary["by_package"] == {"asyncio (idle in select)": 0.6, "pulumi SDK": 0.3, "k2infra": 0.1}
     assert profiling.pyspy_summary("") == {"samples": 0}
+
+
+def test_the_program_process_is_found_among_the_commands_descendants() -> None:
+    import os
+
+    from bench import profiling
+
+    assert profiling._descends(os.getpid(), os.getpid())
+    assert profiling._descends(os.getpid(), os.getppid())
+    assert not profiling._descends(os.getppid(), os.getpid())
