@@ -361,6 +361,17 @@ def runs(results: dict[str, Any]) -> str:
     if not listed:
         return ""
     lines = ["- This document combines the figures of these runs (`python -m bench --render A.json B.json ...`):"]
+    loads = [max(run.get("loadavg_start") or [0]) for run in listed] + [
+        max(run.get("loadavg_end") or [0]) for run in listed
+    ]
+    cores = (results.get("meta", {}).get("machine") or {}).get("cores") or 0
+    if cores and max(loads) > 2 * cores:
+        lines.insert(
+            0,
+            f"- **Load.** The machine was shared with other work: load averages up to {max(loads):.0f} on {cores} "
+            "cores during these runs. Every figure is slower than on an idle machine (up to several times), "
+            "unevenly; ratios between tools measured in the same run, minutes apart, are the steadier reading.",
+        )
     for run in listed:
         lines.append(
             f"  - `{run.get('command')}`: sizes {run.get('sizes')}, {run.get('started')} to {run.get('finished')}, "
@@ -503,7 +514,7 @@ def comparison_gaps(results: dict[str, Any]) -> str:
             text += (
                 f" The Python SDK alone needs {sdk.median:.1f} s (whole process, under mocks) to register 3000 "
                 "bare topics: the program's registration of every resource, which Pulumi needs on every run "
-                "even when one exchange changes, is most of the run and lies near the target by itself."
+                "even when one exchange changes, is most of the run and by itself above the target."
             )
         text += (
             " What it would take: fewer resources per run (a stack per asset class, or one resource per "

@@ -632,6 +632,13 @@ def merge(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
         if run.get("peers"):
             merged["peers"] = run["peers"]
         versions = run.get("meta", {}).get("versions", {})
+        known = merged["meta"].setdefault("versions", {})
+        for key, value in versions.items():
+            if value and (not known.get(key) or str(known.get(key)).startswith("unknown")):
+                known[key] = value
+        merged["settings"]["sizes"] = sorted(
+            set(merged["settings"].get("sizes") or []) | set(run.get("settings", {}).get("sizes") or [])
+        )
         if versions.get("peers"):
             merged["meta"].setdefault("versions", {})["peers"] = versions["peers"]
         merged.setdefault("settings", {}).update(
