@@ -97,8 +97,9 @@ lint: venv ## ruff
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 
-bench: tools ## benchmarks against the local platform (prints figures, writes docs/benchmarks.md)
+bench: tools ## benchmarks against the local platform and the peers (Jikkou, topicctl); writes docs/benchmarks.md
 	$(TOOLS_ENV)
+	bash tools/bench/install-peers.sh
 	$(PY) -m bench
 
 docker: tools-docker ## Docker engine + registry-free base images for k2infra:localCluster: docker

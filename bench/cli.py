@@ -48,11 +48,35 @@ def build_parser() -> argparse.ArgumentParser:
         default=2400.0,
         help="skip a size whose `pulumi up` extrapolates beyond this (default 2400)",
     )
+    parser.add_argument(
+        "--only",
+        choices=("peers", "changes", "comparison", "program-profile"),
+        help="only the peers (Jikkou, topicctl), only k2infra's everyday changes, or both (comparison), "
+        "the floor and the SDK floor measured with them; or only py-spy of the program during a preview "
+        "on an empty stack (program-profile)",
+    )
+    parser.add_argument("--no-peers", action="store_true", help="skip Jikkou and topicctl")
+    parser.add_argument("--no-changes", action="store_true", help="skip k2infra's everyday-change lifecycle")
+    parser.add_argument(
+        "--topicctl-shipped-topics",
+        type=int,
+        default=60,
+        help="topics of topicctl's as-shipped create (2 s a topic; default 60, 0 to skip)",
+    )
     parser.add_argument("--quick", action="store_true", help="smoke run: 6 topics, once, no sweep, no profiling")
     parser.add_argument("--out", type=Path, help="where benchmarks.md and benchmarks.png go")
+    parser.add_argument(
+        "--results-dir", type=Path, help="where latest.json and the verbose logs go (default bench/results)"
+    )
     parser.add_argument("--work-dir", type=Path, help="temp dir of the run (default: a new one, removed)")
     parser.add_argument("--keep-work", action="store_true", help="keep the work dir (projects, profiles)")
-    parser.add_argument("--render", type=Path, metavar="RESULTS_JSON", help="only re-render the docs from results")
+    parser.add_argument(
+        "--render",
+        type=Path,
+        nargs="+",
+        metavar="RESULTS_JSON",
+        help="only re-render the docs from results; several runs are merged (figures of later runs added)",
+    )
     return parser
 
 
@@ -64,7 +88,11 @@ def options_from(args: argparse.Namespace) -> Options:
         sizes = args.sizes or [6]
         repeat = pulumi_repeat = large_repeat = 1
         sweep, profile = False, False
-    full = sorted(set(sizes)) == sorted(DEFAULT_SIZES) and not args.quick
+    standard = args.only is None
+    peers = not args.no_peers and args.only in (None, "peers", "comparison")
+    changes = not args.no_changes and args.only in (None, "changes", "comparison")
+    program_profile = args.only == "program-profile"
+    full = sorted(set(sizes)) == sorted(DEFAULT_SIZES) and not args.quick and standard
     out = args.out or (REPO / "docs" if full else REPO / "bench" / "results")
     return Options(
         sizes=sizes,
@@ -72,20 +100,26 @@ def options_from(args: argparse.Namespace) -> Options:
         pulumi_repeat=max(1, pulumi_repeat if pulumi_repeat is not None else repeat),
         large_repeat=max(1, large_repeat),
         tuned=args.parallel,
-        sweep=sweep,
+        sweep=sweep and standard,
         pulumi=not args.no_pulumi,
         profile=profile,
         max_command_seconds=args.max_command_seconds,
         out_dir=out,
         work_dir=args.work_dir,
         keep_work=args.keep_work,
+        results_dir=args.results_dir or REPO / "bench" / "results",
+        standard=standard,
+        peers=peers,
+        changes=changes,
+        topicctl_shipped_topics=max(0, args.topicctl_shipped_topics),
+        program_profile=program_profile,
     )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.render:
-        results = json.loads(args.render.read_text())
+        results = report.merge([json.loads(path.read_text()) for path in args.render])
         markdown, png = write_report(results, args.out or REPO / "docs")
         print(f"wrote {markdown} and {png}")
         return 0

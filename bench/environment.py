@@ -88,7 +88,11 @@ def versions(platform_env: dict[str, str] | None = None) -> dict[str, Any]:
     except ImportError:
         out["librdkafka"] = None
     out["kafka_provider_plugin"] = _kafka_plugin()
-    env = platform_env or {}
+    # A platform from the environment: `tools/platform.sh env` exports its versions too.
+    env = {
+        **{k: v for k, v in os.environ.items() if k in ("K2_KAFKA_VERSION", "K2_APICURIO_VERSION")},
+        **(platform_env or {}),
+    }
     out["kafka"] = env.get("K2_KAFKA_VERSION") or "unknown (platform from the environment)"
     out["apicurio"] = env.get("K2_APICURIO_VERSION") or "unknown (platform from the environment)"
     out["java"] = _java_version()

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, ResourceType
+from confluent_kafka.admin import AdminClient, ConfigResource, NewPartitions, NewTopic, ResourceType
 
 BATCH = 1000
 MAX_RECORDS = 9000
@@ -102,6 +102,19 @@ def delete(admin: AdminClient, names: Sequence[str], timeout: float) -> float:
         futures.update(admin.delete_topics(batch, operation_timeout=timeout, request_timeout=timeout))
     _settle(futures, "delete")
     wait_until(admin, dict.fromkeys(names, 0), present=False, deadline=start + timeout)
+    return time.perf_counter() - start
+
+
+def raise_partitions(admin: AdminClient, wanted: Mapping[str, int], timeout: float) -> float:
+    """Seconds for one CreatePartitions request (topic -> new total) until every partition has a leader."""
+    start = time.perf_counter()
+    futures = admin.create_partitions(
+        [NewPartitions(name, count) for name, count in wanted.items()],
+        operation_timeout=timeout,
+        request_timeout=timeout,
+    )
+    _settle(futures, "create_partitions")
+    wait_until(admin, wanted, present=True, deadline=start + timeout)
     return time.perf_counter() - start
 
 

@@ -277,3 +277,127 @@ def _pprof_lines(text: str) -> dict[str, Any]:
         if started and line.strip():
             rows.append(line.strip())
     return {"header": header, "rows": rows}
+
+
+# -- py-spy of the program under the real CLI -------------------------------------------------------
+
+# (label, substring of a frame "function (file:line)"): cumulative shares reported for the program.
+PYSPY_FRAMES = (
+    ("k2infra: the program (k2infra.deploy.program.run)", "run (k2infra/deploy/program.py"),
+    ("  k2infra: load the plan", "load_stack_plan (k2infra/deploy/program.py"),
+    ("  k2infra: TopicPlatform (declare every resource)", "__init__ (k2infra/deploy/component.py"),
+    ("SDK: register_resource (per resource)", "register_resource (pulumi/runtime/resource.py"),
+    ("SDK: stack-trace capture for source positions", "_get_stack_trace (pulumi/runtime/resource.py"),
+    ("SDK: serialize_properties", "serialize_properties (pulumi/runtime/rpc.py"),
+    ("SDK: deserialize_properties", "deserialize_properties (pulumi/runtime/rpc.py"),
+    ("SDK: Output.apply", "apply (pulumi/output.py"),
+    ("gRPC calls (the engine's answers, waited for)", "grpc/"),
+    ("asyncio event loop idle (select)", "select (selectors.py"),
+)
+
+
+def pyspy_summary(collapsed: str) -> dict[str, Any]:
+    """Shares of the program's samples from py-spy's raw (collapsed) output: one line per stack,
+    frames separated by ';', then the sample count. Idle samples are included (py-spy --idle)."""
+    total = 0
+    counts = dict.fromkeys((label for label, _ in PYSPY_FRAMES), 0)
+    by_package: dict[str, int] = {}
+    for line in collapsed.splitlines():
+        stack, _, number = line.rpartition(" ")
+        if not stack or not number.isdigit():
+            continue
+        samples = int(number)
+        total += samples
+        for label, needle in PYSPY_FRAMES:
+            if needle in stack:
+                counts[label] += samples
+        leaf = stack.rsplit(";", 1)[-1]
+        by_package[_frame_package(leaf)] = by_package.get(_frame_package(leaf), 0) + samples
+    if not total:
+        return {"samples": 0}
+    return {
+        "samples": total,
+        "frames": {label: round(count / total, 3) for label, count in counts.items()},
+        "by_package": {k: round(v / total, 3) for k, v in sorted(by_package.items(), key=lambda kv: -kv[1])[:8]},
+    }
+
+
+def _frame_package(frame: str) -> str:
+    """The package of a frame "function (path:line)": k2infra, pulumi SDK, grpc, asyncio, ..."""
+    where = frame[frame.find("(") + 1 : frame.rfind(")")] if "(" in frame else frame
+    for needle, name in (
+        ("k2infra/", "k2infra"),
+        ("pulumi_kafka/", "pulumi_kafka SDK"),
+        ("pulumi/", "pulumi SDK"),
+        ("grpc/", "grpc"),
+        ("google/protobuf", "protobuf"),
+        ("asyncio/", "asyncio"),
+        ("selectors.py", "asyncio (idle in select)"),
+    ):
+        if needle in where:
+            return name
+    return "other (stdlib, interpreter)"
+
+
+PROGRAM_MARK = "pulumi-language-python-exec"
+
+
+def pyspy_attached(
+    argv: list[str], env: dict[str, str], cwd: Path, pyspy: str, out: Path, timeout: float
+) -> tuple[float, str | None]:
+    """Run `argv` (a pulumi command) and attach py-spy to its Python program process once the
+    language host started it (py-spy cannot follow the Go CLI's children itself). Returns the
+    command's seconds and an error, or None."""
+    import os
+    import time
+
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    spy = None
+    try:
+        deadline = start + min(timeout, 300)
+        while spy is None and proc.poll() is None and time.perf_counter() < deadline:
+            for entry in os.scandir("/proc"):
+                if not entry.name.isdigit():
+                    continue
+                try:
+                    cmdline = Path(f"/proc/{entry.name}/cmdline").read_bytes()
+                except OSError:
+                    continue
+                if PROGRAM_MARK.encode() in cmdline and _descends(int(entry.name), proc.pid):
+                    spy = subprocess.Popen(
+                        [pyspy, "record", "--pid", entry.name, "--idle", "-r", "50", "-f", "raw", "-o", str(out)],
+                        stdout=subprocess.DEVNULL,
+                        stderr=subprocess.PIPE,
+                        text=True,
+                    )
+                    break
+            time.sleep(0.05)
+        _, stderr = proc.communicate(timeout=timeout)
+        seconds = time.perf_counter() - start
+        if spy is not None:
+            spy.communicate(timeout=60)
+        if proc.returncode != 0:
+            return seconds, f"exited {proc.returncode}: {stderr[-300:]}"
+        if spy is None:
+            return seconds, "the program process was not found"
+        return seconds, None
+    finally:
+        for child in (proc, spy):
+            if child is not None and child.poll() is None:
+                child.kill()
+
+
+def _descends(pid: int, ancestor: int) -> bool:
+    """Whether `pid` is `ancestor` or one of its descendants (from /proc/PID/stat)."""
+    for _ in range(64):
+        if pid == ancestor:
+            return True
+        if pid <= 1:
+            return False
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_bytes()
+        except OSError:
+            return False
+        pid = int(stat[stat.rfind(b")") + 2 :].split()[1])
+    return False

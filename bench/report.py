@@ -112,7 +112,7 @@ def console_header() -> str:
 def console_line(size: int, key: str, data: dict[str, Any]) -> str:
     value = Stat.of(data.get("seconds") or [])
     memory = Stat.of(data.get("peak_mb") or [])
-    line = f"[{size:>5}] {key:<16} {seconds(value):>24} s  n={value.n if value else 0}"
+    line = f"[{size:>5}] {key:<34} {seconds(value):>24} s  n={value.n if value else 0}"
     if memory is not None:
         line += f"  peak {megabytes(memory)} MB"
     return line
@@ -369,7 +369,21 @@ def plot(results: dict[str, Any], path: Path) -> Path:
         series.append((f"preview@{p}", f"no-change preview --parallel {p}", color, "s"))
         series.append((f"destroy@{p}", f"pulumi destroy --parallel {p}", color, "x"))
     if default is not None:
-        series.append((f"up_nockpt@{default}", f"pulumi up --parallel {default}, no checkpoints", "tab:olive", "o"))
+        series.append(
+            (f"up_nockpt@{default}", f"pulumi up --parallel {default}, bulk mode (no checkpoints)", "tab:olive", "o")
+        )
+        series.append((f"add_up@{default}", f"add one exchange: pulumi up --parallel {default}", "tab:brown", "P"))
+        series.append(
+            (f"add_preview@{default}", f"add one exchange: pulumi preview --parallel {default}", "tab:brown", "s")
+        )
+    series += [
+        ("jikkou_create", "Jikkou: create (one batch)", "navy", "o"),
+        ("jikkou_no_change", "Jikkou: no-change apply", "navy", "s"),
+        ("jikkou_add_exchange", "Jikkou: add one exchange", "navy", "P"),
+        ("topicctl_create", "topicctl (tuned): create", "darkgreen", "o"),
+        ("topicctl_no_change", "topicctl: no-change apply", "darkgreen", "s"),
+        ("topicctl_add_exchange", "topicctl (tuned): add one exchange", "darkgreen", "P"),
+    ]
 
     fig, ax = plt.subplots(figsize=(12, 7), dpi=110)
     for key, label, color, marker in series:
@@ -387,7 +401,8 @@ def plot(results: dict[str, Any], path: Path) -> Path:
                 guess_y.append(guess["seconds"])
         if not xs and not guess_x:
             continue
-        linestyle = "--" if key.startswith(("preview", "destroy")) or key.endswith(f"@{tuned}") else "-"
+        dashed = ("preview", "destroy", "add_preview", "jikkou_no_change", "topicctl_no_change")
+        linestyle = "--" if key.startswith(dashed) or key.endswith(f"@{tuned}") else "-"
         if xs:
             ax.errorbar(
                 xs, ys, yerr=[low, high], label=label, color=color, marker=marker, linestyle=linestyle, capsize=3
@@ -401,7 +416,20 @@ def plot(results: dict[str, Any], path: Path) -> Path:
                 marker=marker,
                 markerfacecolor="none",
             )
+    for size in sizes(results):
+        for key, label in (("jikkou_create", "Jikkou create failed"), ("topicctl_create", "topicctl create failed")):
+            for failure in failures(results, size, key)[:1]:
+                ax.plot([size], [failure["seconds"]], marker="X", markersize=11, color="red", linestyle="none")
+                ax.annotate(
+                    f"{label} ({failure['seconds']:.0f} s)",
+                    (size, failure["seconds"]),
+                    textcoords="offset points",
+                    xytext=(6, 4),
+                    fontsize=7,
+                    color="red",
+                )
     marks = [
+        (TARGETS_SIZE_CHANGE, 15.0, "target: add exchange at 3000 < 15 s"),
         (TARGETS_SIZE_EVAL, 3.0, "target: program 3000 < 3 s"),
         (TARGETS_SIZE_UP, 20.0, "target: preview 600 < 20 s"),
         (TARGETS_SIZE_EVAL, 5.0, "target: verify 3000 < 5 s"),
@@ -416,7 +444,7 @@ def plot(results: dict[str, Any], path: Path) -> Path:
     ax.set_yscale("log")
     ax.set_xlabel("topics")
     ax.set_ylabel("wall time (s), median; bars: min-max")
-    ax.set_title("k2infra: time against topology size (log-log); dotted, hollow: extrapolated")
+    ax.set_title("k2infra and its peers: time against topology size (log-log); dotted, hollow: extrapolated")
     ax.grid(True, which="both", alpha=0.3)
     known = sizes(results) or [TARGETS_SIZE_EVAL]
     ax.set_xlim(min(known) / 1.5, max(max(known), TARGETS_SIZE_EVAL) * 4)
@@ -458,13 +486,21 @@ def markdown(results: dict[str, Any], png_name: str = "benchmarks.png") -> str:
         "### Method",
         "",
         findings.method(results),
+        *_nonempty(findings.comparison_method(results)),
+        *_nonempty(findings.runs(results)),
         "",
         "## Targets",
         "",
         targets_table(results),
         "",
+        *_nonempty_block(
+            "Targets of the comparison (issue 15):", change_targets_table(results) if _peer_sizes(results) else ""
+        ),
+        *_nonempty(findings.comparison_gaps(results)),
+        "",
         findings.gaps(results),
         "",
+        *comparison_sections(results),
         "## Results",
         "",
         f"![time against size, log-log]({png_name})",
@@ -473,19 +509,16 @@ def markdown(results: dict[str, Any], png_name: str = "benchmarks.png") -> str:
         "",
         "### Program evaluation and the command line",
         "",
-        program_table(results),
-        "",
-        "harness = through `devkit/pulumi_mocks.py`, which also resolves every stack output to "
-        "plain values as the unit tests need; lean = the same mocks, outputs left to the SDK (closer "
-        "to what the program does under `pulumi up`). The target is judged on the lean figure: the harness's extra work is the unit tests', not the program's.",
-        "",
-        "In-process phases of the program evaluation (median seconds): imports of pulumi, the SDKs "
-        "and k2infra; plan = topology + stack settings -> Plan; declare = the TopicPlatform "
-        "constructor (one RegisterResource per resource, stack outputs); settle = the SDK's asyncio "
-        "work until the mocks resolved every resource (and, harness, every output).",
-        "",
-        phases_table(results),
-        "",
+        *(
+            program_sections(results)
+            if _has_program_figures(results)
+            else [
+                "Not measured in this run (it measured the comparison only: `--only`); the SDK floor is in "
+                "the everyday-change section. The program-evaluation figures of the last full run are in "
+                "the history of this file (`git log -p docs/benchmarks.md`).",
+                "",
+            ]
+        ),
         "### Pulumi against the floor",
         "",
         f"P = `--parallel`: {default} is the CLI's default, {tuned} the tuned value "
@@ -552,3 +585,384 @@ def _errors(results: dict[str, Any]) -> list[str]:
     problems = results.get("meta", {}).get("cleanup_problems") or []
     lines += [f"- cleanup: {p}" for p in problems]
     return ["### Errors", "", *lines, ""] if lines else []
+
+
+# -- several runs -------------------------------------------------------------------------------
+
+
+def merge(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """One results document from several runs: the first run's meta and settings, every run's
+    figures (a later run's repetitions appended to an earlier one's), notes, errors, failures,
+    profiles and peers; the runs themselves listed under meta.runs."""
+    import copy
+
+    if not runs:
+        return {}
+    merged = copy.deepcopy(runs[0])
+    if len(runs) == 1:
+        return merged
+    merged.setdefault("meta", {})["runs"] = [_run_line(run) for run in runs]
+    for run in runs[1:]:
+        for size, entry in run.get("sizes", {}).items():
+            target = merged.setdefault("sizes", {}).setdefault(
+                size, {"topics": int(size), "figures": {}, "notes": [], "errors": [], "extrapolated": {}}
+            )
+            for key in ("partitions", "exchanges"):
+                if key in entry:
+                    target.setdefault(key, entry[key])
+            for key, data in entry.get("figures", {}).items():
+                into = target.setdefault("figures", {}).setdefault(key, {})
+                for field, values in data.items():
+                    into.setdefault(field, []).extend(values)
+            for field in ("notes", "errors"):
+                target.setdefault(field, []).extend(e for e in entry.get(field, []) if e not in target[field])
+            for key, values in (entry.get("failures") or {}).items():
+                target.setdefault("failures", {}).setdefault(key, []).extend(values)
+            for key, guess in (entry.get("extrapolated") or {}).items():
+                if key not in target.get("figures", {}):
+                    target.setdefault("extrapolated", {})[key] = guess
+            for key in list(target.get("extrapolated", {})):
+                if key in target.get("figures", {}):
+                    del target["extrapolated"][key]
+        for key, value in (run.get("profile") or {}).items():
+            if isinstance(value, dict) and isinstance(merged.setdefault("profile", {}).get(key), dict):
+                merged["profile"][key].update(value)
+            else:
+                merged["profile"][key] = value
+        if run.get("peers"):
+            merged["peers"] = run["peers"]
+        versions = run.get("meta", {}).get("versions", {})
+        known = merged["meta"].setdefault("versions", {})
+        for key, value in versions.items():
+            if value and (not known.get(key) or str(known.get(key)).startswith("unknown")):
+                known[key] = value
+        merged["settings"]["sizes"] = sorted(
+            set(merged["settings"].get("sizes") or []) | set(run.get("settings", {}).get("sizes") or [])
+        )
+        if versions.get("peers"):
+            merged["meta"].setdefault("versions", {})["peers"] = versions["peers"]
+        merged.setdefault("settings", {}).update(
+            {k: v for k, v in run.get("settings", {}).items() if k not in merged["settings"]}
+        )
+    return merged
+
+
+def _run_line(run: dict[str, Any]) -> dict[str, Any]:
+    meta = run.get("meta", {})
+    return {
+        "command": meta.get("command"),
+        "started": meta.get("started"),
+        "finished": meta.get("finished"),
+        "duration_s": meta.get("duration_s"),
+        "loadavg_start": (meta.get("machine") or {}).get("loadavg"),
+        "loadavg_end": meta.get("loadavg_end"),
+        "sizes": sorted(int(s) for s in run.get("sizes", {})),
+    }
+
+
+# -- the peers and the everyday changes ----------------------------------------------------------
+
+PHASE_TITLES = ("create from empty", "no-change run", "add one exchange", "raise partitions", "delete")
+TARGETS_SIZE_CHANGE = 3000
+
+
+def failures(results: dict[str, Any], size: int, key: str) -> list[dict[str, Any]]:
+    return results.get("sizes", {}).get(str(size), {}).get("failures", {}).get(key) or []
+
+
+def peer_cell(
+    results: dict[str, Any], size: int, key: str, also: str | None = None, label: str = "", main: str = ""
+) -> str:
+    """A figure's seconds, its failures ("failed after X s: why"), and optionally a second figure."""
+    parts = []
+    value = stat(results, size, key)
+    if value is not None:
+        parts.append(f"{main}{seconds(value)}")
+    for failure in failures(results, size, key)[:1]:
+        parts.append(f"**failed** after {failure['seconds']:.1f} s: {failure['error'][:160]}")
+    if also:
+        other = stat(results, size, also)
+        if other is not None:
+            parts.append(f"{label}{seconds(other)}")
+    return "; ".join(parts) if parts else "-"
+
+
+def _peer_sizes(results: dict[str, Any]) -> list[int]:
+    keys = ("jikkou_", "topicctl_", "add_up@", "floor_add")
+    return [
+        size
+        for size in sizes(results)
+        if any(k.startswith(keys) for k in results["sizes"][str(size)].get("figures", {}))
+        or results["sizes"][str(size)].get("failures")
+    ]
+
+
+def peer_rows(results: dict[str, Any], size: int) -> list[list[str]]:
+    default, _ = parallels(results)
+    p = default
+    versions = results.get("meta", {}).get("versions", {})
+    peer_versions = versions.get("peers") or {}
+    pulumi = f"pulumi {versions.get('pulumi_cli', '?')}, kafka provider {versions.get('kafka_provider_plugin', '?')}"
+    shipped = figure(results, size, "topicctl_create_shipped")
+    shipped_n = (shipped.get("topics") or [None])[0]
+    shipped_create = "-"
+    shipped_stat = stat(results, size, "topicctl_create_shipped")
+    if shipped_stat is not None and shipped_n:
+        per = shipped_stat.median / shipped_n
+        shipped_create = (
+            f"{seconds(shipped_stat)} for {shipped_n} topics ({per:.2f} s a topic; ~{per * size:.0f} for {size}, "
+            "extrapolated)"
+        )
+    rows = [
+        [
+            "floor",
+            f"confluent-kafka {versions.get('confluent-kafka (pip)', '?')}",
+            "AdminClient, batched requests (bench/floor.py)",
+            peer_cell(results, size, "floor_create"),
+            peer_cell(results, size, "floor_describe"),
+            peer_cell(results, size, "floor_add"),
+            peer_cell(results, size, "floor_raise"),
+            peer_cell(results, size, "floor_delete"),
+        ],
+        [
+            "k2infra, default mode",
+            pulumi,
+            f"`pulumi up`/`preview`/`destroy`, checkpoints on, --parallel {p}",
+            peer_cell(results, size, f"up@{p}"),
+            peer_cell(results, size, f"preview@{p}", main="preview "),
+            peer_cell(results, size, f"add_up@{p}", f"add_preview@{p}", "preview ", "up "),
+            peer_cell(results, size, f"raise_up@{p}", f"raise_preview@{p}", "preview ", "up "),
+            peer_cell(results, size, f"destroy@{p}"),
+        ],
+        [
+            "k2infra, bulk mode",
+            pulumi,
+            f"the same with PULUMI_SKIP_CHECKPOINTS=true, --parallel {p}",
+            peer_cell(results, size, f"up_nockpt@{p}"),
+            "-",
+            "-",
+            "-",
+            peer_cell(results, size, f"destroy_nockpt@{p}"),
+        ],
+        [
+            "Jikkou",
+            f"{peer_versions.get('jikkou') or '?'} (library, Maven Central)",
+            "its engine via bench/jikkou/JikkouBench.java: one batch",
+            peer_cell(results, size, "jikkou_create"),
+            peer_cell(results, size, "jikkou_no_change", "jikkou_diff", "diff ", "apply "),
+            peer_cell(results, size, "jikkou_add_exchange"),
+            peer_cell(results, size, "jikkou_raise_partitions"),
+            peer_cell(results, size, "jikkou_delete"),
+        ],
+        [
+            "topicctl, tuned",
+            f"{peer_versions.get('topicctl') or '?'} (Go module proxy)",
+            f"`apply`, one topic at a time, --sleep-loop-duration {_tuned_sleep()}",
+            peer_cell(results, size, "topicctl_create"),
+            peer_cell(results, size, "topicctl_no_change", "topicctl_check", "check ", "apply "),
+            peer_cell(results, size, "topicctl_add_exchange"),
+            peer_cell(results, size, "topicctl_raise_partitions"),
+            "n/a (no topic delete)",
+        ],
+        [
+            "topicctl, as shipped",
+            f"{peer_versions.get('topicctl') or '?'}",
+            "`apply`, one topic at a time, --sleep-loop-duration 10s (default)",
+            shipped_create,
+            "as tuned (no sleep without a change)",
+            peer_cell(results, size, "topicctl_add_exchange_shipped"),
+            peer_cell(results, size, "topicctl_raise_partitions_shipped"),
+            "n/a (no topic delete)",
+        ],
+    ]
+    return rows
+
+
+def _tuned_sleep() -> str:
+    from bench.peers import TOPICCTL_TUNED_SLEEP
+
+    return TOPICCTL_TUNED_SLEEP
+
+
+def peer_table(results: dict[str, Any], size: int) -> str:
+    return markdown_table(
+        ["tool", "version", "how driven", *(f"{t} ({size})" for t in PHASE_TITLES)], peer_rows(results, size)
+    )
+
+
+def _div(top: Stat | None, bottom: Stat | None) -> float | None:
+    if top is None or bottom is None or bottom.median <= 0:
+        return None
+    return top.median / bottom.median
+
+
+def ratio_rows(results: dict[str, Any], size: int) -> list[list[str]]:
+    """k2infra's figure per phase against Jikkou, topicctl (tuned) and the floor: k2infra / other."""
+    default, _ = parallels(results)
+    p = default
+    phases = [
+        ("create, default mode", f"up@{p}", "jikkou_create", "topicctl_create", "floor_create"),
+        ("create, bulk mode", f"up_nockpt@{p}", "jikkou_create", "topicctl_create", "floor_create"),
+        ("no-change (preview)", f"preview@{p}", "jikkou_no_change", "topicctl_no_change", "floor_describe"),
+        ("no-change (preview) vs read-only peers", f"preview@{p}", "jikkou_diff", "topicctl_check", "floor_describe"),
+        ("add one exchange (up)", f"add_up@{p}", "jikkou_add_exchange", "topicctl_add_exchange", "floor_add"),
+        ("add one exchange (preview)", f"add_preview@{p}", "jikkou_diff", "topicctl_check", "floor_describe"),
+        (
+            "raise partitions (up)",
+            f"raise_up@{p}",
+            "jikkou_raise_partitions",
+            "topicctl_raise_partitions",
+            "floor_raise",
+        ),
+        ("delete, default mode", f"destroy@{p}", "jikkou_delete", None, "floor_delete"),
+        ("delete, bulk mode", f"destroy_nockpt@{p}", "jikkou_delete", None, "floor_delete"),
+    ]
+    rows = []
+    for title, ours, jikkou, topicctl, floor_key in phases:
+        mine = stat(results, size, ours)
+        if mine is None:
+            continue
+        j = stat(results, size, jikkou)
+        t = stat(results, size, topicctl) if topicctl else None
+        f = stat(results, size, floor_key)
+        j_text = times(_div(mine, j)) if j else ("Jikkou failed" if failures(results, size, jikkou) else "-")
+        rows.append([title, seconds(mine), j_text, times(_div(mine, t)) if topicctl else "n/a", times(_div(mine, f))])
+    return rows
+
+
+def ratio_table(results: dict[str, Any], size: int) -> str:
+    return markdown_table(
+        ["phase (k2infra)", "k2infra (s)", "k2infra / Jikkou", "k2infra / topicctl (tuned)", "k2infra / floor"],
+        ratio_rows(results, size),
+    )
+
+
+def change_targets(results: dict[str, Any]) -> list[Target]:
+    default, _ = parallels(results)
+    p = default
+    out = []
+    n = TARGETS_SIZE_UP
+    jikkou = stat(results, n, "jikkou_create")
+    bulk, full = stat(results, n, f"up_nockpt@{p}"), stat(results, n, f"up@{p}")
+    if jikkou is None or bulk is None:
+        out.append(Target(f"create {n} topics within 3x Jikkou, bulk mode", "-", "not measured"))
+    else:
+        r = bulk.median / jikkou.median
+        text = f"bulk {seconds(bulk)} s / Jikkou {seconds(jikkou)} s = {r:.1f}x"
+        if full is not None:
+            text += f"; default mode {full.median:.1f} s = {full.median / jikkou.median:.1f}x"
+        out.append(Target(f"create {n} topics within 3x Jikkou, bulk mode", text, "met" if r <= 3 else "missed"))
+    preview, jikkou_nc = stat(results, n, f"preview@{p}"), stat(results, n, "jikkou_no_change")
+    if preview is None or jikkou_nc is None:
+        out.append(Target(f"no-change preview of {n} within 2x Jikkou's no-change run", "-", "not measured"))
+    else:
+        r = preview.median / jikkou_nc.median
+        text = f"{seconds(preview)} s / Jikkou apply {seconds(jikkou_nc)} s = {r:.1f}x"
+        diff = stat(results, n, "jikkou_diff")
+        if diff is not None:
+            text += f" (Jikkou diff {diff.median:.1f} s: {preview.median / diff.median:.1f}x)"
+        out.append(
+            Target(f"no-change preview of {n} within 2x Jikkou's no-change run", text, "met" if r <= 2 else "missed")
+        )
+    n = TARGETS_SIZE_CHANGE
+    for kind in ("up", "preview"):
+        value = stat(results, n, f"add_{kind}@{p}")
+        name = f"add one exchange to {n} topics: `pulumi {kind}` < 15 s"
+        if value is None:
+            out.append(Target(name, "-", "not measured"))
+        else:
+            out.append(Target(name, f"{seconds(value)} s", "met" if value.median < 15 else "missed"))
+    return out
+
+
+def change_targets_table(results: dict[str, Any]) -> str:
+    return markdown_table(
+        ["target", "measured (median)", "status"],
+        [[t.name, t.measured, f"**{t.status}**"] for t in change_targets(results)],
+    )
+
+
+def change_rows(results: dict[str, Any]) -> list[list[str]]:
+    """The everyday changes at every size measured: preview and up, checkpoints on."""
+    default, _ = parallels(results)
+    p = default
+    rows = []
+    for size in sizes(results):
+        for title, kind, floor_key in (
+            ("add one exchange", "add", "floor_add"),
+            ("raise partitions", "raise", "floor_raise"),
+        ):
+            pv, up = stat(results, size, f"{kind}_preview@{p}"), stat(results, size, f"{kind}_up@{p}")
+            if pv is None and up is None:
+                continue
+            f = stat(results, size, floor_key)
+            sdk = stat(results, size, "eval_sdk")
+            rows.append(
+                [str(size), title, str(p), seconds(pv), seconds(up), seconds(sdk), seconds(f), times(_div(up, f))]
+            )
+    return rows
+
+
+def change_table(results: dict[str, Any]) -> str:
+    return markdown_table(
+        [
+            "topics",
+            "change",
+            "--parallel",
+            "`pulumi preview`",
+            "`pulumi up`",
+            "SDK floor (bare topics under mocks)",
+            "floor (the same change)",
+            "up / floor",
+        ],
+        change_rows(results),
+    )
+
+
+def _nonempty(text: str) -> list[str]:
+    return [text] if text else []
+
+
+def _nonempty_block(title: str, text: str) -> list[str]:
+    return [title, "", text, ""] if text else []
+
+
+def comparison_sections(results: dict[str, Any]) -> list[str]:
+    from bench import findings
+
+    measured = _peer_sizes(results)
+    if not measured:
+        return []
+    parts = ["## Against the peers", ""]
+    parts.append(
+        "Same broker, same generated topics, same phases (see Method). Seconds, median (min-max); a peer's "
+        "run that failed is shown with the time it took and its error."
+    )
+    parts.append("")
+    for size in measured:
+        parts += [f"### {size} topics", "", peer_table(results, size), "", ratio_table(results, size), ""]
+    parts += ["## The everyday change", "", change_table(results), ""]
+    parts += ["### Where the time goes", "", findings.changes_profile(results), ""]
+    return parts
+
+
+def _has_program_figures(results: dict[str, Any]) -> bool:
+    return any(stat(results, size, key) for size in sizes(results) for key in ("eval", "eval_lean", "topics_json"))
+
+
+def program_sections(results: dict[str, Any]) -> list[str]:
+    return [
+        program_table(results),
+        "",
+        "harness = through `devkit/pulumi_mocks.py`, which also resolves every stack output to "
+        "plain values as the unit tests need; lean = the same mocks, outputs left to the SDK (closer "
+        "to what the program does under `pulumi up`). The target is judged on the lean figure: the harness's extra work is the unit tests', not the program's.",
+        "",
+        "In-process phases of the program evaluation (median seconds): imports of pulumi, the SDKs "
+        "and k2infra; plan = topology + stack settings -> Plan; declare = the TopicPlatform "
+        "constructor (one RegisterResource per resource, stack outputs); settle = the SDK's asyncio "
+        "work until the mocks resolved every resource (and, harness, every output).",
+        "",
+        phases_table(results),
+        "",
+    ]

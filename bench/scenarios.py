@@ -35,7 +35,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import environment, floor, profiling, report, topologies
+from bench import environment, floor, peers, profiling, report, topologies
+from bench.comparison import ComparisonMixin, peer_versions
 from bench.measure import MeasureTimeout, Run, Stat, run_measured
 from bench.project import BenchProject
 from k2infra.registry.client import RegistryClient
@@ -62,6 +63,11 @@ class Options:
     results_dir: Path = REPO / "bench" / "results"
     work_dir: Path | None = None
     keep_work: bool = False
+    standard: bool = True  # program evaluation, CLI, verify and the pulumi rounds
+    changes: bool = True  # k2infra's lifecycle with the everyday changes (bench.comparison)
+    peers: bool = True  # Jikkou and topicctl (bench.peers), when installed
+    topicctl_shipped_topics: int = 60  # topics of topicctl's as-shipped create (2 s a topic)
+    program_profile: bool = False  # only py-spy of the program during a preview (bench.comparison)
 
 
 class BenchFailed(RuntimeError):
@@ -80,7 +86,7 @@ def figure_key(kind: str, parallel: int | None = None) -> str:
     return f"{kind}@{parallel}" if parallel is not None else kind
 
 
-class Bench:
+class Bench(ComparisonMixin):
     def __init__(self, options: Options, out: Callable[[str], None] | None = None) -> None:
         self.options = options
         self.out = out or (lambda line: print(line, flush=True))
@@ -91,6 +97,8 @@ class Bench:
         self.admin: Any = None
         self.default_parallel = 0
         self.tuned_parallel: int | None = None
+        self.peer_tools: peers.PeerTools | None = None
+        self._topicctl_shipped_done = False
         self.started = time.perf_counter()
 
     # -- the run ---------------------------------------------------------------------------
@@ -108,7 +116,7 @@ class Bench:
                 self.tuned_parallel = (self.options.tuned or [4 * self.default_parallel])[0]
             for size in sizes:
                 self._size(size)
-            if self.options.profile:
+            if self.options.profile and self.options.standard:
                 self._profile(sizes)
         finally:
             problems = self._cleanup()
@@ -137,6 +145,10 @@ class Bench:
             "max_command_seconds": o.max_command_seconds,
             "floor_batch": floor.BATCH,
             "floor_max_records": floor.MAX_RECORDS,
+            "standard": o.standard,
+            "changes": o.changes and o.pulumi,
+            "peers": o.peers,
+            "topicctl_shipped_topics": o.topicctl_shipped_topics,
         }
         self.results["meta"] = {
             "started": _now(),
@@ -152,6 +164,12 @@ class Bench:
             self.results["meta"]["platform"] = "from K2_BOOTSTRAP_SERVERS / K2_SCHEMA_REGISTRY_URL"
         self.results["meta"]["bootstrap_servers"] = self.platform.bootstrap_servers
         self.results["meta"]["versions"] = environment.versions(self.platform.env)
+        if o.peers:
+            self.peer_tools = peers.locate()
+            if self.peer_tools is None:
+                self.out("peers: not installed (run tools/bench/install-peers.sh); measuring without them")
+            self.results["meta"]["versions"]["peers"] = peer_versions(self.peer_tools)
+            self.results["peers"] = peers.describe(self.peer_tools)
         self.admin = floor.admin_client(self.platform.bootstrap_servers)
         self._check_empty()
         v = self.results["meta"]["versions"]
@@ -201,23 +219,32 @@ class Bench:
         self.out(
             f"[{size:>5}] {size} topics, {project.topology.partitions} partitions, {project.topology.exchanges} exchanges"
         )
-        for _ in range(self.options.repeat):
+        if self.options.program_profile:
+            self._pyspy_change(project, None, self.default_parallel, self.options.max_command_seconds)
+            self._save()
+            return
+        for _ in range(self.options.repeat if self.options.standard else 0):
             self._evaluate(project)
-        for _ in range(self.options.repeat):
+        for _ in range(self.options.repeat if self.options.standard else 0):
             self._evaluate(project, mode="lean")
         for _ in range(self.options.repeat):
             self._evaluate(project, mode="sdk-floor")
-        for _ in range(self.options.repeat):
+        for _ in range(self.options.repeat if self.options.standard else 0):
             self._topics_json(project)
         for _ in range(self.options.repeat):
             self._floor(project)
-        if self.options.pulumi:
+        if self.options.pulumi and self.options.changes:
+            self._changes(project)
+        if self.options.peers and self.peer_tools is not None:
+            self._peers(project, self.peer_tools)
+        if self.options.pulumi and self.options.standard:
             parallels = [self.default_parallel]
             if self.tuned_parallel and self.tuned_parallel != self.default_parallel:
                 parallels.append(self.tuned_parallel)
             for parallel in parallels:
                 self._pulumi_rounds(project, parallel)
-            self._pulumi_without_checkpoints(project, self.default_parallel)
+            if not self.options.changes:  # the changes' lifecycle measured the bulk mode already
+                self._pulumi_without_checkpoints(project, self.default_parallel)
             if "verify" not in self._entry(size)["figures"]:
                 self._verify_on_floor(project)
         self.out(report.console_row(self.results, size))
@@ -231,6 +258,7 @@ class Bench:
         for name, value in extra.items():
             figure.setdefault(name, []).append(value)
         self.out(report.console_line(size, key, figure))
+        self._save()  # a long run killed part-way keeps what it measured
 
     def _error(self, size: int, what: str, detail: str) -> None:
         self._entry(size)["errors"].append(f"{what}: {detail[-2000:]}")

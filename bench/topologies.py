@@ -132,3 +132,54 @@ def write_stack_file(project_dir: Path, settings: dict[str, Any], stack: str = S
     data["config"] = config
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
+
+
+# -- the everyday changes ----------------------------------------------------------------------------
+
+
+def exchanges(topology: SyntheticTopology) -> list[tuple[str, str]]:
+    """(asset class, exchange code) of every exchange, in the topology's order."""
+    return [(ac, code) for ac, spec in topology.data["asset_classes"].items() for code in spec["exchanges"]]
+
+
+def with_added_exchange(topology: SyntheticTopology, base: dict[str, Any] | None = None) -> SyntheticTopology:
+    """The same topology plus one exchange carrying every data type (the runbook's "add an exchange").
+
+    The new exchange is the one the generator adds next (it is prefix-stable: the topology of
+    N + (data types) topics is the one of N topics with one more exchange, when N is a whole
+    number of exchanges); the topology's other exchanges are kept as they are (raised or not)."""
+    per_exchange = len(topology.data["data_types"])
+    if topology.size % per_exchange:
+        raise ValueError(f"{topology.size} topics is not a whole number of exchanges of {per_exchange} data types")
+    grown = synthetic_topology(topology.size + per_exchange, base)
+    data = copy.deepcopy(topology.data)
+    topics = dict(topology.topics)
+    for ac, spec in grown.data["asset_classes"].items():
+        for code, exchange in spec["exchanges"].items():
+            if code not in data["asset_classes"][ac]["exchanges"]:
+                data["asset_classes"][ac]["exchanges"][code] = copy.deepcopy(exchange)
+                topics.update(
+                    {
+                        name: p
+                        for name, p in grown.topics.items()
+                        if name.endswith(f".{code}") and name.startswith(f"market.{ac}.")
+                    }
+                )
+    return SyntheticTopology(size=len(topics), data=data, topics=topics, exchanges=topology.exchanges + 1)
+
+
+def with_raised_partitions(topology: SyntheticTopology, exchange: tuple[str, str]) -> SyntheticTopology:
+    """The same topology with one exchange's partition count raised by one (its topics whose data
+    type fixes no count of its own follow it: the runbook's "change partition counts")."""
+    asset_class, code = exchange
+    data = copy.deepcopy(topology.data)
+    spec = data["asset_classes"][asset_class]["exchanges"][code]
+    old = spec["partitions"]
+    spec["partitions"] = old + 1
+    fixed = {dt: s.get("partitions") for dt, s in data["data_types"].items()}
+    carried = spec.get("data_types") or list(data["data_types"])
+    topics = dict(topology.topics)
+    for dt in carried:
+        if fixed[dt] is None:
+            topics[f"market.{asset_class}.{dt}.{code}"] = old + 1
+    return SyntheticTopology(size=topology.size, data=data, topics=topics, exchanges=topology.exchanges)
