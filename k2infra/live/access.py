@@ -43,7 +43,8 @@ from k2infra.model.topology import TOPIC_PREFIX
 
 PREFIX = f"{TOPIC_PREFIX}."
 QUOTAS_UNCHECKED = (
-    "client quotas are not checked: confluent-kafka's AdminClient cannot read them (no DescribeClientQuotas)"
+    "client quotas are not checked here: confluent-kafka's AdminClient cannot read them (no DescribeClientQuotas);"
+    " `pulumi preview --refresh` compares them through the Kafka provider"
 )
 # confluent-kafka's enum names -> pulumi-kafka's spellings, where title case does not give them.
 _RESOURCE_TYPES = {"BROKER": "Cluster", "TRANSACTIONAL_ID": "TransactionalID"}
