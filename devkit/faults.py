@@ -29,11 +29,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from devkit.local_platform import parse_env_file
+from devkit.local_platform import PlatformError, parse_env_file, run_platform_sh, start_platform_sh
 from k2infra.live.orphans import PluginProcess, plugin_processes
-
-REPO = Path(__file__).resolve().parents[1]
-PLATFORM_SH = REPO / "tools" / "platform.sh"
 
 
 class FaultError(AssertionError):
@@ -136,14 +133,10 @@ class FaultPlatform:
 
     @classmethod
     def start(cls, state_dir: Path, timeout: float = 900) -> FaultPlatform:
-        state_dir.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, "K2_PORTS": "free"}
-        env.pop("K2_BOOTSTRAP_SERVERS", None)
-        env.pop("K2_SCHEMA_REGISTRY_URL", None)
-        result = _platform_sh(["start", "--state-dir", str(state_dir)], env, timeout)
-        if result.returncode != 0:
-            _platform_sh(["stop", "--state-dir", str(state_dir)], env, 120)
-            raise FaultError(f"tools/platform.sh start failed:\n{result.stdout}{result.stderr}")
+        try:
+            state_dir, env, _ = start_platform_sh([], state_dir, timeout, None)
+        except PlatformError as exc:
+            raise FaultError(str(exc)) from None
         values = parse_env_file(state_dir / "platform.env")
         registry_url = values["K2_SCHEMA_REGISTRY_URL"]
         host_port = registry_url.split("://", 1)[1].split("/", 1)[0]
@@ -158,7 +151,7 @@ class FaultPlatform:
 
     def stop(self) -> None:
         self.registry.close()
-        _platform_sh(["stop", "--state-dir", str(self.state_dir)], self.env, 120)
+        run_platform_sh(["stop", "--state-dir", str(self.state_dir)], env=self.env, timeout=120)
         if self._kafka is not None:
             self._kafka.wait(timeout=60)
 
@@ -230,18 +223,6 @@ def _alive(pid: int) -> bool:
     except (OSError, IndexError):
         return False
     return state != "Z"
-
-
-def _platform_sh(args: list[str], env: Mapping[str, str], timeout: float) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["bash", str(PLATFORM_SH), *args],
-        env=dict(env),
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
 
 
 # -- killing a pulumi run ------------------------------------------------------------------------

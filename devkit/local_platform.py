@@ -115,7 +115,7 @@ class LocalPlatform:
         extra_env: Mapping[str, str] | None = None,
     ) -> LocalPlatform:
         """Start Kafka + registry on free ports with their state in ``state_dir``."""
-        state, env, result = _start([], state_dir, timeout, extra_env)
+        state, env, result = start_platform_sh([], state_dir, timeout, extra_env)
         values = parse_env_file(state / "platform.env")
         try:
             platform = cls(
@@ -127,7 +127,7 @@ class LocalPlatform:
                 script_env=env,
             )
         except KeyError as exc:
-            _run(["stop", "--state-dir", str(state)], env=env, timeout=DEFAULT_STOP_TIMEOUT)
+            run_platform_sh(["stop", "--state-dir", str(state)], env=env, timeout=DEFAULT_STOP_TIMEOUT)
             raise PlatformError(f"{state / 'platform.env'} lacks {exc.args[0]}:\n{result.stdout}") from exc
         return platform
 
@@ -146,7 +146,7 @@ class LocalPlatform:
         if not self.owned or self._stopped or self.state_dir is None:
             return
         env = self.script_env or dict(os.environ)
-        result = _run(["stop", "--state-dir", str(self.state_dir)], env=env, timeout=timeout)
+        result = run_platform_sh(["stop", "--state-dir", str(self.state_dir)], env=env, timeout=timeout)
         if result.returncode != 0:
             raise PlatformError(f"tools/platform.sh stop failed:\n{result.stdout}{result.stderr}")
         self._stopped = True
@@ -238,11 +238,11 @@ class SecurePlatform:
         extra_env: Mapping[str, str] | None = None,
     ) -> SecurePlatform:
         """Start the secure platform on free ports with its state in ``state_dir``."""
-        state, env, result = _start(["--secure"], state_dir, timeout, extra_env)
+        state, env, result = start_platform_sh(["--secure"], state_dir, timeout, extra_env)
         try:
             platform = cls.from_values(parse_env_file(state / "platform.env"), state_dir=state, owned=True)
         except (OSError, ValueError) as exc:
-            _run(["stop", "--secure", "--state-dir", str(state)], env=env, timeout=DEFAULT_STOP_TIMEOUT)
+            run_platform_sh(["stop", "--secure", "--state-dir", str(state)], env=env, timeout=DEFAULT_STOP_TIMEOUT)
             raise PlatformError(f"{state / 'platform.env'}: {exc}\n{result.stdout}") from exc
         platform.script_env = env
         platform.start_output = result.stdout
@@ -294,7 +294,9 @@ class SecurePlatform:
         if self.state_dir is None:
             raise PlatformError(f"{command}: this platform's state dir is unknown (set K2_PLATFORM_STATE_DIR)")
         env = self.script_env or dict(os.environ)
-        result = _run([command, str(node), "--secure", "--state-dir", str(self.state_dir)], env=env, timeout=timeout)
+        result = run_platform_sh(
+            [command, str(node), "--secure", "--state-dir", str(self.state_dir)], env=env, timeout=timeout
+        )
         if result.returncode != 0:
             raise PlatformError(f"tools/platform.sh {command} {node} failed:\n{result.stdout}{result.stderr}")
 
@@ -303,15 +305,15 @@ class SecurePlatform:
         env = self.script_env or dict(os.environ)
         state = ["--state-dir", str(self.state_dir)] if self.state_dir is not None else []
         if args and args[0] == "cli":
-            return _run(["cli", *state, *args[1:]], env=env, timeout=timeout)
-        return _run([*args, *state], env=env, timeout=timeout)
+            return run_platform_sh(["cli", *state, *args[1:]], env=env, timeout=timeout)
+        return run_platform_sh([*args, *state], env=env, timeout=timeout)
 
     def stop(self, timeout: float = DEFAULT_STOP_TIMEOUT) -> None:
         """Stop the platform if this object started it; no-op otherwise."""
         if not self.owned or self._stopped or self.state_dir is None:
             return
         env = self.script_env or dict(os.environ)
-        result = _run(["stop", "--secure", "--state-dir", str(self.state_dir)], env=env, timeout=timeout)
+        result = run_platform_sh(["stop", "--secure", "--state-dir", str(self.state_dir)], env=env, timeout=timeout)
         if result.returncode != 0:
             raise PlatformError(f"tools/platform.sh stop --secure failed:\n{result.stdout}{result.stderr}")
         self._stopped = True
@@ -323,7 +325,7 @@ class SecurePlatform:
         self.stop()
 
 
-def _start(
+def start_platform_sh(
     profile: list[str], state_dir: os.PathLike[str] | str, timeout: float, extra_env: Mapping[str, str] | None
 ) -> tuple[Path, dict[str, str], subprocess.CompletedProcess[str]]:
     """`tools/platform.sh start PROFILE --state-dir STATE` on free ports: (state dir, env, result).
@@ -337,15 +339,16 @@ def _start(
     env = {key: value for key, value in os.environ.items() if key not in (*SECURE_KEYS, ENV_REGISTRY, "K2_PROFILE")}
     env["K2_PORTS"] = "free"
     env.update(extra_env or {})
-    result = _run(["start", *profile, "--state-dir", str(state)], env=env, timeout=timeout)
+    result = run_platform_sh(["start", *profile, "--state-dir", str(state)], env=env, timeout=timeout)
     if result.returncode != 0:
-        _run(["stop", *profile, "--state-dir", str(state)], env=env, timeout=DEFAULT_STOP_TIMEOUT)
+        run_platform_sh(["stop", *profile, "--state-dir", str(state)], env=env, timeout=DEFAULT_STOP_TIMEOUT)
         command = " ".join(["tools/platform.sh start", *profile])
         raise PlatformError(f"{command} failed (exit {result.returncode}):\n{result.stdout}{result.stderr}")
     return state, env, result
 
 
-def _run(args: list[str], *, env: Mapping[str, str], timeout: float) -> subprocess.CompletedProcess[str]:
+def run_platform_sh(args: list[str], *, env: Mapping[str, str], timeout: float) -> subprocess.CompletedProcess[str]:
+    """`bash tools/platform.sh ARGS...` with its output captured; never raises on a failed exit."""
     return subprocess.run(
         ["bash", str(PLATFORM_SH), *args],
         env=dict(env),
