@@ -36,7 +36,7 @@ def read_holdings(
     client_config: Mapping[str, Any],
     names: Collection[str],
     *,
-    settings: StackSettings | None = None,
+    settings: StackSettings,
     with_config: bool = False,
     timeout: float = 15.0,
 ) -> dict[str, TopicHolding]:
@@ -46,15 +46,7 @@ def read_holdings(
     servers = str(client_config.get("bootstrap.servers", ""))
     with _LibrdkafkaLog() as log:
         admin = AdminClient({**client_config, **log.callbacks()})
-        if settings is not None:
-            metadata = fetch_metadata(admin, log, settings, timeout=timeout)
-        else:
-            try:
-                metadata = admin.list_topics(timeout=timeout)
-            except KafkaException as exc:
-                raise LiveReadError(
-                    f"cannot reach Kafka at {servers} within {timeout:g}s: {exc.args[0].str()}"
-                ) from None
+        metadata = fetch_metadata(admin, log, settings, timeout=timeout)
         layouts = {
             name: _layout(metadata.topics[name].partitions.values())
             for name in names
