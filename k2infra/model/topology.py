@@ -11,10 +11,11 @@ from __future__ import annotations
 import contextlib
 import re
 import zoneinfo
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NamedTuple
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from pydantic_core import PydanticCustomError
@@ -176,6 +177,38 @@ class Topology(_Model):
         """The data types an exchange carries, in the topology's order."""
         wanted = self.asset_classes[asset_class].exchanges[exchange].data_types
         return [dt for dt in self.data_types if wanted is None or dt in wanted]
+
+    def exchange_refs(self) -> list[str]:
+        """Every exchange as `asset_class.exchange`, in the topology's order."""
+        return [f"{ac}.{ex}" for ac, spec in self.asset_classes.items() for ex in spec.exchanges]
+
+    def enabled_exchanges(self, exchanges: Collection[str] | None = None) -> list[tuple[str, str]]:
+        """(asset class, exchange) of the exchanges a stack enables (`asset_class.exchange` refs; None: all)."""
+        return [
+            (ac, ex)
+            for ac, spec in self.asset_classes.items()
+            for ex in spec.exchanges
+            if exchanges is None or f"{ac}.{ex}" in exchanges
+        ]
+
+    def topics(self, exchanges: Collection[str] | None = None) -> list[TopicKey]:
+        """THE enumeration of hierarchical topics: every data type of every enabled exchange (None: all),
+        in the topology's order (asset class, exchange, data type). Plan, settings and apps all use it."""
+        return [
+            TopicKey(ac, dt, ex) for ac, ex in self.enabled_exchanges(exchanges) for dt in self.data_types_of(ac, ex)
+        ]
+
+
+class TopicKey(NamedTuple):
+    """One hierarchical topic of the topology, by what it carries."""
+
+    asset_class: str
+    data_type: str
+    exchange: str
+
+    @property
+    def name(self) -> str:
+        return topic_name(self.asset_class, self.data_type, self.exchange)
 
 
 @dataclass(frozen=True)
