@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import string
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -24,7 +24,7 @@ from pydantic_core import PydanticCustomError
 
 from k2infra.model.errors import Problem, TopologyError, describe, did_you_mean, display_path, pydantic_message
 from k2infra.model.shape import as_list, as_mapping, unknown_key_problem
-from k2infra.model.topology import Topology, topic_name
+from k2infra.model.topology import Topology
 from k2infra.model.yaml_source import YamlSource, load_yaml, parse_yaml
 
 APPS_FILE = Path("kafka") / "apps.yaml"
@@ -461,7 +461,7 @@ def _selector_problems(
                 )
             )
         elif known is None or exchange not in known.exchanges:
-            refs.unknown((kind.value,), "exchange", value, refs.exchange_refs)
+            refs.unknown((kind.value,), "exchange", value, topology.exchange_refs())
         else:
             # A data type this exchange does not carry (yet) is no error while the selector means some topic.
             refs.each((*path, "data_types"), selector.get("data_types"), "data type", list(topology.data_types))
@@ -497,10 +497,6 @@ class _References:
     topology: Topology
     problems: list[Problem] = field(default_factory=list)
 
-    @property
-    def exchange_refs(self) -> list[str]:
-        return [f"{ac}.{ex}" for ac, spec in self.topology.asset_classes.items() for ex in spec.exchanges]
-
     def unknown(self, sub: tuple[str | int, ...], what: str, value: str, known: list[str]) -> None:
         close = did_you_mean(value, known)
         suggestion = f"did you mean '{close}'?" if close else f"known: {', '.join(known) or 'none'}"
@@ -522,19 +518,7 @@ def _selects_anything(selector: dict[str, Any], kind: SelectorKind, topology: To
     if kind is SelectorKind.LEGACY:
         return True
     parsed = _selector(SelectorSpec.model_validate(selector))
-    return any(parsed.means(ac, dt, ex) for ac, dt, ex in topology_topics(topology))
-
-
-def topology_topics(topology: Topology) -> Iterable[tuple[str, str, str]]:
-    """Every (asset class, data type, exchange) of the topology, every exchange included."""
-    for asset_class, spec in topology.asset_classes.items():
-        for exchange in spec.exchanges:
-            for data_type in topology.data_types_of(asset_class, exchange):
-                yield asset_class, data_type, exchange
-
-
-def topology_topic_names(topology: Topology) -> list[str]:
-    return [topic_name(ac, dt, ex) for ac, dt, ex in topology_topics(topology)]
+    return any(parsed.means(ac, dt, ex) for ac, dt, ex in topology.topics())
 
 
 def _group_problems(
