@@ -120,7 +120,7 @@ Timezone = Annotated[str, BeforeValidator(_timezone)]
 Country = Annotated[str, BeforeValidator(_country)]
 # Values are checked per key by kafka_configs in the second pass; here only their YAML type.
 ConfigValue = bool | int | float | str
-TopicConfig = dict[str, ConfigValue]
+ConfigValues = dict[str, ConfigValue]  # a topology level's Kafka topic configs, as written
 
 
 class _Model(BaseModel):
@@ -129,14 +129,14 @@ class _Model(BaseModel):
 
 class Defaults(_Model):
     replication_factor: ReplicationFactor
-    config: TopicConfig = Field(default_factory=dict)
+    config: ConfigValues = Field(default_factory=dict)
 
 
 class DataTypeSpec(_Model):
     schema_name: str = Field(alias="schema")
     partition_key: str
     partitions: Partitions | None = None
-    config: TopicConfig = Field(default_factory=dict)
+    config: ConfigValues = Field(default_factory=dict)
     description: str | None = None
 
 
@@ -145,7 +145,7 @@ class ExchangeSpec(_Model):
     partitions: Partitions
     timezone: Timezone
     country: Country | None = None
-    config: TopicConfig = Field(default_factory=dict)
+    config: ConfigValues = Field(default_factory=dict)
     data_types: list[Name] | None = None
     description: str | None = None
 
@@ -161,7 +161,7 @@ class LegacyTopicSpec(_Model):
     state: Literal["adopt", "retire"]
     partitions: Partitions
     replication_factor: ReplicationFactor | None = None
-    config: TopicConfig = Field(default_factory=dict)
+    config: ConfigValues = Field(default_factory=dict)
     # Retirement needs proof that producers moved away: no record written since this instant.
     quiet_since: Timestamp | None = None
     description: str | None = None
