@@ -45,7 +45,7 @@ def select(platform: Platform) -> dict[str, Any]:
         "topics": topics,
         "pattern": getattr(platform.patterns, group)[key],
         "schema_subjects": sorted({platform.topic(name).schema_subject for name in topics}),
-        "partition_key_fields": sorted({platform.topic(name).partition_key_field for name in topics}),
+        "partition_key_fields": sorted({platform.topic(name).partition_key for name in topics}),
     }
 
 

@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from k2infra.client import DataType, TopicConfig
+from k2infra.client import DataType, Topic
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,7 @@ class RecordFactory:
         self.last_price: dict[tuple[str, str], Decimal] = {}
         self.trade_ids = 0
 
-    def record(self, topic: TopicConfig, instrument: Instrument) -> dict[str, Any]:
+    def record(self, topic: Topic, instrument: Instrument) -> dict[str, Any]:
         make = {
             ("equities", DataType.TRADES): self._equity_trade,
             ("equities", DataType.QUOTES): self._equity_quote,
@@ -95,7 +95,7 @@ class RecordFactory:
         return {**common, **make(topic, instrument)}
 
     # -- equities ------------------------------------------------------------------------------
-    def _equity_trade(self, topic: TopicConfig, i: Instrument) -> dict[str, Any]:
+    def _equity_trade(self, topic: Topic, i: Instrument) -> dict[str, Any]:
         self.trade_ids += 1
         return {
             "isin": i.isin,
@@ -108,7 +108,7 @@ class RecordFactory:
             "conditions": self.random.choice([[], [], ["XT"], ["LT"]]),
         }
 
-    def _equity_quote(self, topic: TopicConfig, i: Instrument) -> dict[str, Any]:
+    def _equity_quote(self, topic: Topic, i: Instrument) -> dict[str, Any]:
         mid = self._walk(topic.exchange, i, EQUITY)
         half = (mid * Decimal("0.0002")).quantize(EQUITY)
         return {
@@ -122,7 +122,7 @@ class RecordFactory:
             "ask_count": self.random.randint(1, 12),
         }
 
-    def _equity_reference(self, topic: TopicConfig, i: Instrument) -> dict[str, Any]:
+    def _equity_reference(self, topic: Topic, i: Instrument) -> dict[str, Any]:
         return {
             "isin": i.isin or "",
             "name": i.name,
@@ -138,7 +138,7 @@ class RecordFactory:
         }
 
     # -- crypto --------------------------------------------------------------------------------
-    def _crypto_trade(self, topic: TopicConfig, i: Instrument) -> dict[str, Any]:
+    def _crypto_trade(self, topic: Topic, i: Instrument) -> dict[str, Any]:
         self.trade_ids += 1
         price = self._walk(topic.exchange, i, CRYPTO)
         quantity = Decimal(self.random.randint(1, 500_000)) * CRYPTO * 100
@@ -152,7 +152,7 @@ class RecordFactory:
             "is_buyer_maker": self.random.random() < 0.5,
         }
 
-    def _crypto_quote(self, topic: TopicConfig, i: Instrument) -> dict[str, Any]:
+    def _crypto_quote(self, topic: Topic, i: Instrument) -> dict[str, Any]:
         mid = self._walk(topic.exchange, i, CRYPTO)
         return {
             "base_asset": i.base_asset or "",
@@ -163,7 +163,7 @@ class RecordFactory:
             "ask_size": Decimal(self.random.randint(1, 900)) / 100,
         }
 
-    def _crypto_reference(self, topic: TopicConfig, i: Instrument) -> dict[str, Any]:
+    def _crypto_reference(self, topic: Topic, i: Instrument) -> dict[str, Any]:
         return {
             "base_asset": i.base_asset or "",
             "quote_asset": i.quote_asset or "",

@@ -24,7 +24,7 @@ from k2infra.client.naming import (
     get_subscription_builder,
     get_topic_builder,
 )
-from k2infra.client.platform import OUTPUT_NAMES, Exchange, Platform, TopicConfig
+from k2infra.client.platform import OUTPUT_NAMES, Exchange, Platform, Topic, TopicConfig
 from k2infra.client.subjects import SubjectNameStrategy
 from k2infra.model.outputs import OutputsError, StackOutputs
 
@@ -42,6 +42,7 @@ __all__ = [
     "StackOutputs",
     "SubjectNameStrategy",
     "SubscriptionBuilder",
+    "Topic",
     "TopicConfig",
     "TopicNameBuilder",
     "UnknownTopicError",

@@ -155,7 +155,7 @@ class ProducerSettings:
     serializer: dict[str, Any]
 
     def partition_key_field(self, topic: str) -> str:
-        return self.platform.topic(topic).partition_key_field
+        return self.platform.topic(topic).partition_key
 
     def key_of(self, topic: str, record: Mapping[str, Any]) -> str:
         """The record's partition key for `topic` (its symbol, for every K2 data type today)."""

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from enum import StrEnum
 
 from k2infra.client.errors import UnknownTopicError
-from k2infra.client.platform import Exchange, Platform, TopicConfig
+from k2infra.client.platform import Exchange, Platform, Topic
 from k2infra.model.outputs import topic_pattern
 from k2infra.model.plan import Plan, load_plan
 from k2infra.model.topology import topic_name
@@ -55,7 +55,7 @@ class TopicNameBuilder:
     def build_topic_name(self, asset_class: str, data_type: str, exchange: str) -> str:
         return self.get_topic_config(asset_class, data_type, exchange).name
 
-    def get_topic_config(self, asset_class: str, data_type: str, exchange: str) -> TopicConfig:
+    def get_topic_config(self, asset_class: str, data_type: str, exchange: str) -> Topic:
         topics = self.platform.topics.values()
         _check("asset class", asset_class, (t.asset_class for t in topics))
         _check("exchange", exchange, (t.exchange for t in topics if t.asset_class == asset_class))

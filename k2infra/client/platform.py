@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,49 +25,50 @@ from k2infra.model.outputs import (
     SchemaOutput,
     StackOutputs,
     SubscriptionsOutput,
+    TopicOutput,
     parse_stack_outputs,
     plan_outputs,
 )
 from k2infra.model.plan import ExchangeInfo, Plan, load_plan
 
-__all__ = ["OUTPUT_NAMES", "Exchange", "OutputsError", "Platform", "PlatformLoadError", "TopicConfig"]
+__all__ = ["OUTPUT_NAMES", "Exchange", "OutputsError", "Platform", "PlatformLoadError", "Topic", "TopicConfig"]
 
 
-@dataclass(frozen=True)
-class TopicConfig:
-    """One topic, with what a producer needs: name, partitions, Kafka configs, subject, key field."""
+class Topic(TopicOutput):
+    """One topic as an application sees it: its `topics[<topic>]` output, with its name.
+
+    The fields are the outputs' own (`config`, `partition_key`, ...), so that a topic has one
+    field name per fact from the Plan to the app."""
 
     name: str
-    asset_class: str
-    data_type: str
-    exchange: str
-    partitions: int
-    replication_factor: int
-    kafka_config: Mapping[str, str]
-    schema_subject: str
-    schema_name: str
-    partition_key_field: str
 
     @property
-    def config(self) -> Mapping[str, str]:
-        """The Kafka topic configs (the name the Plan's TopicSpec uses)."""
-        return self.kafka_config
+    def kafka_config(self) -> Mapping[str, str]:
+        """Deprecated: `config` (the seed's `TopicConfig.kafka_config`)."""
+        _deprecated("kafka_config", "config")
+        return self.config
 
     @property
-    def partition_key(self) -> str:
-        """The partition key field (the name the Plan's TopicSpec and the outputs use)."""
-        return self.partition_key_field
+    def partition_key_field(self) -> str:
+        """Deprecated: `partition_key` (the seed's `TopicConfig.partition_key_field`)."""
+        _deprecated("partition_key_field", "partition_key")
+        return self.partition_key
 
     def key_of(self, record: Mapping[str, Any]) -> str:
         """The record's partition key: the value of its partition key field, as a string."""
         try:
-            value = record[self.partition_key_field]
+            value = record[self.partition_key]
         except KeyError:
-            raise KeyError(
-                f"a record for {self.name} has no {self.partition_key_field!r} field, its partition key"
-            ) from None
+            raise KeyError(f"a record for {self.name} has no {self.partition_key!r} field, its partition key") from None
         return str(value)
 
+
+def _deprecated(old: str, new: str) -> None:
+    warnings.warn(f"Topic.{old} is deprecated: use Topic.{new}", DeprecationWarning, stacklevel=3)
+
+
+# The seed's name of the client's topic view: code written against `k2.kafka` keeps importing it.
+TopicConfig = Topic
 
 # An exchange as applications see it: the plan's own record (one definition for both).
 Exchange = ExchangeInfo
@@ -76,7 +78,7 @@ Exchange = ExchangeInfo
 class Platform:
     """The description of one k2infra stack. Build it with one of the `from_*` class methods."""
 
-    topics: Mapping[str, TopicConfig]
+    topics: Mapping[str, Topic]
     exchanges: Mapping[str, Exchange]
     bootstrap_servers: str
     schema_registry_url: str
@@ -167,21 +169,7 @@ class Platform:
 
     @classmethod
     def _from_model(cls, outputs: StackOutputs, source: str) -> Platform:
-        topics = {
-            name: TopicConfig(
-                name=name,
-                asset_class=t.asset_class,
-                data_type=t.data_type,
-                exchange=t.exchange,
-                partitions=t.partitions,
-                replication_factor=t.replication_factor,
-                kafka_config=dict(t.config),
-                schema_subject=t.schema_subject,
-                schema_name=t.schema_name,
-                partition_key_field=t.partition_key,
-            )
-            for name, t in sorted(outputs.topics.items())
-        }
+        topics = {name: Topic(name=name, **dict(t)) for name, t in sorted(outputs.topics.items())}
         exchanges = {
             ref: Exchange(e.asset_class, e.code, e.name, e.country, e.timezone)
             for ref, e in sorted(outputs.exchanges.items())
@@ -199,7 +187,7 @@ class Platform:
         )
 
     # -- reading --------------------------------------------------------------------------------
-    def topic(self, name: str) -> TopicConfig:
+    def topic(self, name: str) -> Topic:
         try:
             return self.topics[name]
         except KeyError:

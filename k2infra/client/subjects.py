@@ -71,7 +71,7 @@ class SubjectNameStrategy:
 
     def _key_field(self, topic: str) -> str:
         spec = self.platform.topics.get(topic)
-        return spec.partition_key_field if spec is not None else "partition key"
+        return spec.partition_key if spec is not None else "partition key"
 
     def __repr__(self) -> str:
         return f"SubjectNameStrategy({self.platform.source}, accept_new_exchanges={self.accept_new_exchanges})"

@@ -13,18 +13,28 @@ from __future__ import annotations
 
 import re
 import string
-from collections.abc import Iterable, Mapping
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    WrapSerializer,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from k2infra.model.errors import Problem, TopologyError, describe, did_you_mean, display_path, pydantic_message
 from k2infra.model.shape import as_list, as_mapping, unknown_key_problem
-from k2infra.model.topology import Topology, topic_name
+from k2infra.model.topology import Topology
 from k2infra.model.yaml_source import YamlSource, load_yaml, parse_yaml
 
 APPS_FILE = Path("kafka") / "apps.yaml"
@@ -55,33 +65,97 @@ SELECTOR_OPTIONS: dict[SelectorKind, tuple[str, ...]] = {
 }
 
 
-# -- the validated declarations -------------------------------------------------------------------
+# -- the validated declarations: the pydantic models below are the domain types ------------------
 
 
-@dataclass(frozen=True)
-class Selector:
-    """One entry of `consumes` or `produces`: a set of topics described by what they carry."""
+def _app_name(value: Any) -> str:
+    if not isinstance(value, str) or not APP_NAME_PATTERN.match(value):
+        raise PydanticCustomError(
+            "k2_app",
+            "app names must be lowercase letters, digits and hyphens, starting with a letter, got {got}",
+            {"got": describe(value)},
+        )
+    return value
 
-    kind: SelectorKind
-    asset_class: str | None = None  # exchange, asset_class
-    exchange: str | None = None  # the exchange code, for kind exchange
-    data_type: str | None = None  # data_type
-    legacy: str | None = None  # legacy: the topic name
-    data_types: tuple[str, ...] | None = None
-    exchanges: tuple[str, ...] | None = None
-    asset_classes: tuple[str, ...] | None = None
+
+def _positive_int(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_BYTE_RATE:
+        raise PydanticCustomError(
+            "k2_rate", "must be an integer number of bytes per second, at least 1, got {got}", {"got": describe(value)}
+        )
+    return value
+
+
+def _percentage(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise PydanticCustomError(
+            "k2_percent",
+            "must be a positive number (percent of one broker thread; 200 is two threads), got {got}",
+            {"got": describe(value)},
+        )
+    return float(value)
+
+
+AppName = Annotated[str, BeforeValidator(_app_name)]
+ByteRate = Annotated[int, BeforeValidator(_positive_int)]
+Percentage = Annotated[float, BeforeValidator(_percentage)]
+# YAML lists are validated as lists (the messages say "a list") and kept as tuples, which a
+# frozen model cannot have changed under it; dumped as lists again.
+_AS_TUPLE = (AfterValidator(tuple), WrapSerializer(lambda value, dump: dump(list(value))))
+Names = Annotated[list[str], *_AS_TUPLE]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class Quotas(_Model):
+    """Kafka client quotas of one user, under Kafka's own config names."""
+
+    producer_byte_rate: ByteRate | None = None
+    consumer_byte_rate: ByteRate | None = None
+    request_percentage: Percentage | None = None
+
+    def config(self) -> dict[str, str]:
+        """As the quota's config map: strings, only the keys that are set."""
+        out: dict[str, str] = {}
+        for key in QUOTA_KEYS:
+            value = getattr(self, key)
+            if value is not None:
+                out[key] = str(int(value)) if float(value).is_integer() else str(value)
+        return out
+
+
+class Selector(_Model):
+    """One entry of `consumes` or `produces`: a set of topics described by what they carry.
+
+    Exactly one of exchange (`asset_class.exchange`), asset_class, data_type and legacy (a topic
+    name) is set, with the options SELECTOR_OPTIONS allows it (the meaning pass checks both)."""
+
+    exchange: str | None = None
+    asset_class: str | None = None
+    data_type: str | None = None
+    legacy: str | None = None
+    data_types: Names | None = None
+    exchanges: Names | None = None
+    asset_classes: Names | None = None
+
+    @property
+    def kind(self) -> SelectorKind:
+        return next(kind for kind in SelectorKind if getattr(self, kind.value) is not None)
 
     def means(self, asset_class: str, data_type: str, exchange: str) -> bool:
         """Does this selector mean the hierarchical topic of (asset class, data type, exchange)?"""
-        if self.kind is SelectorKind.EXCHANGE:
-            return (asset_class, exchange) == (self.asset_class, self.exchange) and _within(data_type, self.data_types)
-        if self.kind is SelectorKind.ASSET_CLASS:
+        kind = self.kind
+        if kind is SelectorKind.EXCHANGE:
+            return f"{asset_class}.{exchange}" == self.exchange and _within(data_type, self.data_types)
+        if kind is SelectorKind.ASSET_CLASS:
             return (
                 asset_class == self.asset_class
                 and _within(data_type, self.data_types)
                 and _within(exchange, self.exchanges)
             )
-        if self.kind is SelectorKind.DATA_TYPE:
+        if kind is SelectorKind.DATA_TYPE:
             return data_type == self.data_type and _within(asset_class, self.asset_classes)
         return False
 
@@ -89,14 +163,10 @@ class Selector:
         return self.kind is SelectorKind.LEGACY and name == self.legacy
 
     def describe(self) -> str:
-        if self.kind is SelectorKind.EXCHANGE:
-            head = f"exchange {self.asset_class}.{self.exchange}"
-        elif self.kind is SelectorKind.ASSET_CLASS:
-            head = f"asset_class {self.asset_class}"
-        elif self.kind is SelectorKind.DATA_TYPE:
-            head = f"data_type {self.data_type}"
-        else:
+        kind = self.kind
+        if kind is SelectorKind.LEGACY:
             return f"legacy {self.legacy}"
+        head = f"{kind.value} {getattr(self, kind.value)}"
         options = [
             f"{key} {','.join(values)}"
             for key, values in (
@@ -109,38 +179,36 @@ class Selector:
         return f"{head} ({'; '.join(options)})" if options else head
 
 
-def _within(value: str, allowed: tuple[str, ...] | None) -> bool:
+def _within(value: str, allowed: Sequence[str] | None) -> bool:
     return allowed is None or value in allowed
 
 
-@dataclass(frozen=True)
-class Quotas:
-    """Kafka client quotas of one user, under Kafka's own config names."""
+class App(_Model):
+    """One declared app; `name` is its key in the file."""
 
-    producer_byte_rate: int | None = None
-    consumer_byte_rate: int | None = None
-    request_percentage: float | None = None
-
-    def config(self) -> dict[str, str]:
-        """As the quota's config map: strings, only the keys that are set."""
-        out: dict[str, str] = {}
-        for key in QUOTA_KEYS:
-            value = getattr(self, key)
-            if value is not None:
-                out[key] = str(int(value)) if float(value).is_integer() else str(value)
-        return out
-
-
-@dataclass(frozen=True)
-class App:
-    name: str
-    consumes: tuple[Selector, ...]
-    produces: tuple[Selector, ...]
+    description: str | None = None
+    principals: dict[str, str] = Field(default_factory=dict)  # stack -> principal, overriding the rule
+    consumes: Annotated[list[Selector], *_AS_TUPLE] = Field(default_factory=tuple)
+    produces: Annotated[list[Selector], *_AS_TUPLE] = Field(default_factory=tuple)
     group: str | None = None
     group_prefix: str | None = None
     quotas: Quotas | None = None
-    principals: Mapping[str, str] = field(default_factory=dict)  # stack -> principal, overriding the rule
-    description: str | None = None
+    _name: str = PrivateAttr(default="")
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+
+class AppsFile(_Model):
+    principal: str = DEFAULT_PRINCIPAL_RULE
+    apps: dict[AppName, App]
+
+    @model_validator(mode="after")
+    def _name_apps(self) -> AppsFile:
+        for name, app in self.apps.items():
+            app._name = name
+        return self
 
 
 @dataclass(frozen=True)
@@ -226,11 +294,7 @@ def apps_from_source(source: YamlSource, topology: Topology) -> Apps:
     if problems:
         raise TopologyError(problems)
     parsed = AppsFile.model_validate(source.data)
-    apps = Apps(
-        principal_rule=parsed.principal,
-        apps=tuple(_app(name, spec) for name, spec in parsed.apps.items()),
-        source=source,
-    )
+    apps = Apps(principal_rule=parsed.principal, apps=tuple(parsed.apps.values()), source=source)
     # Principals are per stack: check every stack an override names (the rule alone never
     # collides, since it must hold {app}); build_plan checks the stack it plans too.
     stacks = sorted({stack for app in apps.apps for stack in app.principals})
@@ -240,109 +304,7 @@ def apps_from_source(source: YamlSource, topology: Topology) -> Apps:
     return apps
 
 
-def _app(name: str, spec: AppSpec) -> App:
-    return App(
-        name=name,
-        consumes=tuple(_selector(s) for s in spec.consumes),
-        produces=tuple(_selector(s) for s in spec.produces),
-        group=spec.group,
-        group_prefix=spec.group_prefix,
-        quotas=Quotas(**spec.quotas.model_dump()) if spec.quotas else None,
-        principals=dict(spec.principals),
-        description=spec.description,
-    )
-
-
-def _selector(spec: SelectorSpec) -> Selector:
-    def opt(values: list[str] | None) -> tuple[str, ...] | None:
-        return None if values is None else tuple(values)
-
-    if spec.exchange is not None:
-        asset_class, _, exchange = spec.exchange.partition(".")
-        return Selector(
-            SelectorKind.EXCHANGE, asset_class=asset_class, exchange=exchange, data_types=opt(spec.data_types)
-        )
-    if spec.asset_class is not None:
-        return Selector(
-            SelectorKind.ASSET_CLASS,
-            asset_class=spec.asset_class,
-            data_types=opt(spec.data_types),
-            exchanges=opt(spec.exchanges),
-        )
-    if spec.data_type is not None:
-        return Selector(SelectorKind.DATA_TYPE, data_type=spec.data_type, asset_classes=opt(spec.asset_classes))
-    return Selector(SelectorKind.LEGACY, legacy=spec.legacy)
-
-
 # -- pass 1: shape --------------------------------------------------------------------------------
-
-
-def _app_name(value: Any) -> str:
-    if not isinstance(value, str) or not APP_NAME_PATTERN.match(value):
-        raise PydanticCustomError(
-            "k2_app",
-            "app names must be lowercase letters, digits and hyphens, starting with a letter, got {got}",
-            {"got": describe(value)},
-        )
-    return value
-
-
-def _positive_int(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_BYTE_RATE:
-        raise PydanticCustomError(
-            "k2_rate", "must be an integer number of bytes per second, at least 1, got {got}", {"got": describe(value)}
-        )
-    return value
-
-
-def _percentage(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise PydanticCustomError(
-            "k2_percent",
-            "must be a positive number (percent of one broker thread; 200 is two threads), got {got}",
-            {"got": describe(value)},
-        )
-    return float(value)
-
-
-AppName = Annotated[str, BeforeValidator(_app_name)]
-ByteRate = Annotated[int, BeforeValidator(_positive_int)]
-Percentage = Annotated[float, BeforeValidator(_percentage)]
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
-
-
-class QuotaSpec(_Model):
-    producer_byte_rate: ByteRate | None = None
-    consumer_byte_rate: ByteRate | None = None
-    request_percentage: Percentage | None = None
-
-
-class SelectorSpec(_Model):
-    exchange: str | None = None
-    asset_class: str | None = None
-    data_type: str | None = None
-    legacy: str | None = None
-    data_types: list[str] | None = None
-    exchanges: list[str] | None = None
-    asset_classes: list[str] | None = None
-
-
-class AppSpec(_Model):
-    description: str | None = None
-    principals: dict[str, str] = Field(default_factory=dict)
-    consumes: list[SelectorSpec] = Field(default_factory=list)
-    produces: list[SelectorSpec] = Field(default_factory=list)
-    group: str | None = None
-    group_prefix: str | None = None
-    quotas: QuotaSpec | None = None
-
-
-class AppsFile(_Model):
-    principal: str = DEFAULT_PRINCIPAL_RULE
-    apps: dict[AppName, AppSpec]
 
 
 def _shape_problems(source: YamlSource) -> list[Problem]:
@@ -380,7 +342,7 @@ def _meaning_problems(source: YamlSource, topology: Topology) -> list[Problem]:
                 if isinstance(selector, dict):
                     problems += _selector_problems(source, (*path, direction, i), selector, topology)
         # A misspelt key (`consume:`) is reported by the shape pass; what its absence implies is not.
-        misspelt = bool(set(app) - set(AppSpec.model_fields))
+        misspelt = bool(set(app) - set(App.model_fields))
         if not consumes and not produces and not misspelt:
             problems.append(
                 source.problem(path, "neither consumes nor produces anything; declare consumes or produces")
@@ -445,7 +407,7 @@ def _selector_problems(
             (*path, key), f"does not go with {kind.value} (it takes: {', '.join(allowed) or 'nothing else'})"
         )
         for key in selector
-        if key not in (kind.value, *allowed) and key in SelectorSpec.model_fields
+        if key not in (kind.value, *allowed) and key in Selector.model_fields
     ]
     refs = _References(source, path, topology)
     value = selector[kind.value]
@@ -461,7 +423,7 @@ def _selector_problems(
                 )
             )
         elif known is None or exchange not in known.exchanges:
-            refs.unknown((kind.value,), "exchange", value, refs.exchange_refs)
+            refs.unknown((kind.value,), "exchange", value, topology.exchange_refs())
         else:
             # A data type this exchange does not carry (yet) is no error while the selector means some topic.
             refs.each((*path, "data_types"), selector.get("data_types"), "data type", list(topology.data_types))
@@ -497,10 +459,6 @@ class _References:
     topology: Topology
     problems: list[Problem] = field(default_factory=list)
 
-    @property
-    def exchange_refs(self) -> list[str]:
-        return [f"{ac}.{ex}" for ac, spec in self.topology.asset_classes.items() for ex in spec.exchanges]
-
     def unknown(self, sub: tuple[str | int, ...], what: str, value: str, known: list[str]) -> None:
         close = did_you_mean(value, known)
         suggestion = f"did you mean '{close}'?" if close else f"known: {', '.join(known) or 'none'}"
@@ -521,20 +479,8 @@ class _References:
 def _selects_anything(selector: dict[str, Any], kind: SelectorKind, topology: Topology) -> bool:
     if kind is SelectorKind.LEGACY:
         return True
-    parsed = _selector(SelectorSpec.model_validate(selector))
-    return any(parsed.means(ac, dt, ex) for ac, dt, ex in topology_topics(topology))
-
-
-def topology_topics(topology: Topology) -> Iterable[tuple[str, str, str]]:
-    """Every (asset class, data type, exchange) of the topology, every exchange included."""
-    for asset_class, spec in topology.asset_classes.items():
-        for exchange in spec.exchanges:
-            for data_type in topology.data_types_of(asset_class, exchange):
-                yield asset_class, data_type, exchange
-
-
-def topology_topic_names(topology: Topology) -> list[str]:
-    return [topic_name(ac, dt, ex) for ac, dt, ex in topology_topics(topology)]
+    parsed = Selector.model_validate(selector)
+    return any(parsed.means(ac, dt, ex) for ac, dt, ex in topology.topics())
 
 
 def _group_problems(

@@ -1,12 +1,15 @@
 """Kafka topic-level configs: the catalogue, and checks of the values a topology gives them.
 
-The catalogue is every topic config of Apache Kafka 3.9 (`LogConfig.configNames()` of the 3.9.2
-broker, the "Topic Configs" table of the 3.9 docs), each with its value kind and the constraints
-Kafka's own validators enforce. Values come from YAML, so they arrive as ints, bools, floats or
-strings; `check_topic_config` says in one line what is wrong with one, and `to_config_string`
-turns a valid one into the string Kafka (and the pulumi-kafka provider) takes.
+The catalogue is the broker's own: topic_configs/kafka-<version>.json, read from each release's
+jars by tools/kafka/topic-configs.sh (key, type, default, the broker property behind it, its
+validator's range or choices). A topology is checked against BASELINE_VERSION's catalogue; a stack
+that names `k2infra:kafkaVersion` is also checked against that release's (kafka_versions). Values
+come from YAML, so they arrive as ints, bools, floats or strings; `check_topic_config` says in one
+line what is wrong with one, and `to_config_string` turns a valid one into the string Kafka (and
+the pulumi-kafka provider) takes.
 
-Where this module is stricter than the broker, on purpose:
+What the JSON cannot say is written here: the unit of each number (for messages) and the rules
+where this module is stricter than the broker, on purpose (STRICTER, and the checks below):
 - `retention.bytes` must be >= -1 (the broker takes any long; every negative means unlimited);
 - `cleanup.policy` must name at least one policy (the broker takes an empty list);
 - `min.cleanable.dirty.ratio` must be a plain finite number (the broker takes "NaN", "0.5d");
@@ -16,20 +19,28 @@ Where this module is stricter than the broker, on purpose:
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
+from functools import cache
+from pathlib import Path
 from types import MappingProxyType
+from typing import Any
 
 from k2infra.model.errors import did_you_mean, parse_int
 
+CATALOGUE_DIR = Path(__file__).parent / "topic_configs"
+BASELINE_VERSION = "3.9.2"
 INT_MIN, INT_MAX = -(2**31), 2**31 - 1
 LONG_MIN, LONG_MAX = -(2**63), 2**63 - 1
 
 _DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _REPLICA = re.compile(r"[0-9]+:[0-9]+")
+# A validator's text "[1,...,9] or -1": a range with exceptions, which the JSON has no fields for.
+_RANGE_OR = re.compile(r"\[(-?[0-9]+),\.\.\.,(-?[0-9]+)\] or (-?[0-9]+(?:, *-?[0-9]+)*)")
 
 
 class Kind(Enum):
@@ -46,8 +57,8 @@ class Kind(Enum):
 
 
 @dataclass(frozen=True)
-class TopicConfig:
-    """One topic-level config: its kind, Kafka's default, and the values it allows."""
+class ConfigEntry:
+    """One topic-level config of a Kafka release: its kind, Kafka's default, and the values it allows."""
 
     name: str
     kind: Kind
@@ -57,168 +68,93 @@ class TopicConfig:
     maximum: int | float | None = None
     also: tuple[int, ...] = ()  # integers allowed outside [minimum, maximum]
     choices: tuple[str, ...] = ()
+    versions: frozenset[str] = frozenset()  # VERSION: the metadata versions and releases it accepts
     hint: str = ""  # unit and special values, shown in messages
 
 
-def _int(
-    name: str,
-    broker: str,
-    default: int,
-    minimum: int,
-    maximum: int = INT_MAX,
-    hint: str = "",
-    also: tuple[int, ...] = (),
-) -> TopicConfig:
-    return TopicConfig(name, Kind.INT, str(default), broker, minimum, maximum, also, hint=hint)
+# -- the catalogue of a release, as its broker jars describe it ----------------------------------
 
 
-def _long(name: str, broker: str, default: int, minimum: int, hint: str) -> TopicConfig:
-    return TopicConfig(name, Kind.LONG, str(default), broker, minimum, LONG_MAX, hint=hint)
+@cache
+def read_catalogue(version: str) -> Mapping[str, ConfigEntry]:
+    """The topic configs of one Kafka release, from topic_configs/kafka-<version>.json."""
+    data = json.loads((CATALOGUE_DIR / f"kafka-{version}.json").read_text())
+    release = _release(data["kafka_version"])
+    return MappingProxyType({name: _entry(name, spec, release) for name, spec in data["configs"].items()})
 
 
-def _boolean(name: str, broker: str | None, default: bool) -> TopicConfig:
-    return TopicConfig(name, Kind.BOOLEAN, "true" if default else "false", broker)
+def _release(version: str) -> tuple[int, ...]:
+    """'3.9.2' -> (3, 9); '0.10.1-IV2' -> (0, 10, 1): a release as MetadataVersion names it."""
+    parts = version.split("-")[0].split(".")
+    return tuple(int(p) for p in parts[: 3 if parts[0] == "0" else 2])
 
 
-_MS = "milliseconds"
-_FOREVER = LONG_MAX
+def _entry(name: str, spec: dict[str, Any], release: tuple[int, ...]) -> ConfigEntry:
+    validator = spec.get("validator") or ""
+    valid_values = spec.get("valid_values") or ""
+    choices = tuple(spec.get("choices", ()))
+    kind = {"int": Kind.INT, "long": Kind.LONG, "double": Kind.DOUBLE, "boolean": Kind.BOOLEAN}.get(spec["type"])
+    versions: frozenset[str] = frozenset()
+    if validator.endswith("MetadataVersionValidator"):
+        # Metadata versions, and the short form of each release out by this one ('3.0', or
+        # '0.10.0' before 1.0: its latest metadata version); 3.9 takes 4.0's IVs but not '4.0'.
+        kind, listed = Kind.VERSION, [v.strip() for v in valid_values.strip("[]").split(",")]
+        versions = frozenset(listed) | {v.split("-")[0] for v in listed if _release(v) <= release}
+    elif validator.endswith("ThrottledReplicaListValidator"):
+        kind = Kind.REPLICAS
+    elif kind is None:
+        kind = Kind.LIST if spec["type"] == "list" else Kind.ENUM
+    minimum, maximum, also = spec.get("minimum"), spec.get("maximum"), ()
+    if (range_or := _RANGE_OR.fullmatch(valid_values)) is not None:
+        minimum, maximum = int(range_or[1]), int(range_or[2])
+        also = tuple(int(n) for n in range_or[3].split(","))
+    broker = spec.get("server_default_property")
+    return ConfigEntry(name, kind, spec["default"], broker, minimum, maximum, also, choices, versions)
 
-# Metadata versions Kafka 3.9.2 accepts for message.format.version (MetadataVersion.VERSIONS).
-# A short form ('3.0', or '0.10.0' before 1.0) means the latest metadata version of that release.
-_METADATA_VERSIONS = (
-    "0.8.0",
-    "0.8.1",
-    "0.8.2",
-    "0.9.0",
-    "0.10.0-IV0",
-    "0.10.0-IV1",
-    "0.10.1-IV0",
-    "0.10.1-IV1",
-    "0.10.1-IV2",
-    "0.10.2-IV0",
-    "0.11.0-IV0",
-    "0.11.0-IV1",
-    "0.11.0-IV2",
-    "1.0-IV0",
-    "1.1-IV0",
-    "2.0-IV0",
-    "2.0-IV1",
-    "2.1-IV0",
-    "2.1-IV1",
-    "2.1-IV2",
-    "2.2-IV0",
-    "2.2-IV1",
-    "2.3-IV0",
-    "2.3-IV1",
-    "2.4-IV0",
-    "2.4-IV1",
-    "2.5-IV0",
-    "2.6-IV0",
-    "2.7-IV0",
-    "2.7-IV1",
-    "2.7-IV2",
-    "2.8-IV0",
-    "2.8-IV1",
-    "3.0-IV0",
-    "3.0-IV1",
-    "3.1-IV0",
-    "3.2-IV0",
-    "3.3-IV0",
-    "3.3-IV1",
-    "3.3-IV2",
-    "3.3-IV3",
-    "3.4-IV0",
-    "3.5-IV0",
-    "3.5-IV1",
-    "3.5-IV2",
-    "3.6-IV0",
-    "3.6-IV1",
-    "3.6-IV2",
-    "3.7-IV0",
-    "3.7-IV1",
-    "3.7-IV2",
-    "3.7-IV3",
-    "3.7-IV4",
-    "3.8-IV0",
-    "3.9-IV0",
-    "4.0-IV0",
-    "4.0-IV1",
+
+# -- the overlay: what the JSON cannot say --------------------------------------------------------
+
+# Rules deliberately stricter than the broker (see the module docstring).
+STRICTER: Mapping[str, Mapping[str, Any]] = MappingProxyType(
+    {
+        "retention.bytes": {"minimum": -1},
+        "cleanup.policy": {"choices": ("delete", "compact")},  # non-empty (_check_list); named as the docs do
+    }
 )
-# 4.0 is unreleased in 3.9.2: its IVs are accepted, its short form '4.0' is not.
-_RELEASES = frozenset(v.split("-")[0] for v in _METADATA_VERSIONS) - {"4.0"}
-
-_CATALOGUE = (
-    TopicConfig("cleanup.policy", Kind.LIST, "delete", "log.cleanup.policy", choices=("delete", "compact")),
-    _int(
-        "compression.gzip.level", "compression.gzip.level", -1, 1, 9, also=(-1,), hint="-1 = the codec's default level"
-    ),
-    _int("compression.lz4.level", "compression.lz4.level", 9, 1, 17),
-    TopicConfig(
-        "compression.type",
-        Kind.ENUM,
-        "producer",
-        "compression.type",
-        choices=("uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"),
-    ),
-    _int("compression.zstd.level", "compression.zstd.level", 3, -131072, 22),
-    _long("delete.retention.ms", "log.cleaner.delete.retention.ms", 86400000, 0, _MS),
-    _long("file.delete.delay.ms", "log.segment.delete.delay.ms", 60000, 0, _MS),
-    _long("flush.messages", "log.flush.interval.messages", _FOREVER, 1, "messages"),
-    _long("flush.ms", "log.flush.interval.ms", _FOREVER, 0, _MS),
-    TopicConfig("follower.replication.throttled.replicas", Kind.REPLICAS, ""),
-    _int("index.interval.bytes", "log.index.interval.bytes", 4096, 0, hint="bytes"),
-    TopicConfig("leader.replication.throttled.replicas", Kind.REPLICAS, ""),
-    _long(
-        "local.retention.bytes", "log.local.retention.bytes", -2, -2, "bytes, -2 = as retention.bytes, -1 = unlimited"
-    ),
-    _long("local.retention.ms", "log.local.retention.ms", -2, -2, f"{_MS}, -2 = as retention.ms, -1 = unlimited"),
-    _long("max.compaction.lag.ms", "log.cleaner.max.compaction.lag.ms", _FOREVER, 1, _MS),
-    _int("max.message.bytes", "message.max.bytes", 1048588, 0, hint="bytes"),
-    _boolean("message.downconversion.enable", "log.message.downconversion.enable", True),
-    # Deprecated: ignored once inter.broker.protocol.version is 3.0 or later.
-    TopicConfig("message.format.version", Kind.VERSION, "3.0-IV1", "log.message.format.version"),
-    _long("message.timestamp.after.max.ms", "log.message.timestamp.after.max.ms", _FOREVER, 0, _MS),
-    _long("message.timestamp.before.max.ms", "log.message.timestamp.before.max.ms", _FOREVER, 0, _MS),
-    # Deprecated in 3.6 for the two above.
-    _long("message.timestamp.difference.max.ms", "log.message.timestamp.difference.max.ms", _FOREVER, 0, _MS),
-    TopicConfig(
-        "message.timestamp.type",
-        Kind.ENUM,
-        "CreateTime",
-        "log.message.timestamp.type",
-        choices=("CreateTime", "LogAppendTime"),
-    ),
-    TopicConfig(
-        "min.cleanable.dirty.ratio",
-        Kind.DOUBLE,
-        "0.5",
-        "log.cleaner.min.cleanable.ratio",
-        0.0,
-        1.0,
-        hint="share of the log not yet compacted",
-    ),
-    _long("min.compaction.lag.ms", "log.cleaner.min.compaction.lag.ms", 0, 0, _MS),
-    _int("min.insync.replicas", "min.insync.replicas", 1, 1, hint="replicas"),
-    _boolean("preallocate", "log.preallocate", False),
-    _boolean("remote.log.copy.disable", None, False),
-    _boolean("remote.log.delete.on.disable", None, False),
-    _boolean("remote.storage.enable", None, False),
-    _long("retention.bytes", "log.retention.bytes", -1, -1, "bytes, -1 = unlimited"),
-    _long("retention.ms", "log.retention.ms", 604800000, -1, f"{_MS}, -1 = unlimited"),
-    _int("segment.bytes", "log.segment.bytes", 1073741824, 14, hint="bytes"),
-    _int("segment.index.bytes", "log.index.size.max.bytes", 10485760, 4, hint="bytes"),
-    _long("segment.jitter.ms", "log.roll.jitter.ms", 0, 0, _MS),
-    _long("segment.ms", "log.roll.ms", 604800000, 1, _MS),
-    _boolean("unclean.leader.election.enable", "unclean.leader.election.enable", False),
+# Units and special values, for messages; a name ending in .ms is in milliseconds, one in .bytes in bytes.
+_HINTS: Mapping[str, str] = MappingProxyType(
+    {
+        "compression.gzip.level": "-1 = the codec's default level",
+        "flush.messages": "messages",
+        "local.retention.bytes": "bytes, -2 = as retention.bytes, -1 = unlimited",
+        "local.retention.ms": "milliseconds, -2 = as retention.ms, -1 = unlimited",
+        "min.cleanable.dirty.ratio": "share of the log not yet compacted",
+        "min.insync.replicas": "replicas",
+        "retention.bytes": "bytes, -1 = unlimited",
+        "retention.ms": "milliseconds, -1 = unlimited",
+    }
 )
 
-TOPIC_CONFIGS: Mapping[str, TopicConfig] = MappingProxyType({c.name: c for c in _CATALOGUE})
+
+def _hint(name: str) -> str:
+    if name in _HINTS:
+        return _HINTS[name]
+    return "milliseconds" if name.endswith(".ms") else "bytes" if name.endswith(".bytes") else ""
+
+
+_NUMBERS = (Kind.INT, Kind.LONG, Kind.DOUBLE)
+TOPIC_CONFIGS: Mapping[str, ConfigEntry] = MappingProxyType(
+    {
+        name: replace(entry, **STRICTER.get(name, {}), hint=_hint(name) if entry.kind in _NUMBERS else "")
+        for name, entry in read_catalogue(BASELINE_VERSION).items()
+    }
+)
 KNOWN_TOPIC_CONFIGS: frozenset[str] = frozenset(TOPIC_CONFIGS)
 
 # Broker properties a topology might give by mistake, and the topic config each one defaults.
 _BROKER_PROPERTIES: Mapping[str, str] = MappingProxyType(
     {
-        **{c.broker: c.name for c in _CATALOGUE if c.broker and c.broker != c.name},
+        **{c.broker: c.name for c in TOPIC_CONFIGS.values() if c.broker and c.broker != c.name},
         "log.retention.minutes": "retention.ms",
         "log.retention.hours": "retention.ms",
         "log.roll.hours": "segment.ms",
@@ -323,7 +259,7 @@ def _shown(value: object) -> str:
     return str(value)
 
 
-def _hint(config: TopicConfig) -> str:
+def _hint_of(config: ConfigEntry) -> str:
     return f" ({config.hint})" if config.hint else ""
 
 
@@ -331,7 +267,7 @@ def _hint(config: TopicConfig) -> str:
 # One check per kind
 
 
-def _check_integer(config: TopicConfig, value: object) -> str | None:
+def _check_integer(config: ConfigEntry, value: object) -> str | None:
     lowest, highest = (INT_MIN, INT_MAX) if config.kind is Kind.INT else (LONG_MIN, LONG_MAX)
     minimum = lowest if config.minimum is None else int(config.minimum)
     maximum = highest if config.maximum is None else int(config.maximum)
@@ -345,20 +281,20 @@ def _check_integer(config: TopicConfig, value: object) -> str | None:
         expected = f"an integer >= {minimum}"
     if config.also:
         expected += ", or " + ", ".join(str(n) for n in config.also)
-    return f"must be {expected}{_hint(config)}, got {_shown(value)}"
+    return f"must be {expected}{_hint_of(config)}, got {_shown(value)}"
 
 
-def _check_double(config: TopicConfig, value: object) -> str | None:
+def _check_double(config: ConfigEntry, value: object) -> str | None:
     number = _number(value)
     minimum = -math.inf if config.minimum is None else config.minimum
     maximum = math.inf if config.maximum is None else config.maximum
     if number is not None and minimum <= number <= maximum:
         return None
     expected = f"a number between {minimum:g} and {maximum:g}"
-    return f"must be {expected}{_hint(config)}, got {_shown(value)}"
+    return f"must be {expected}{_hint_of(config)}, got {_shown(value)}"
 
 
-def _check_boolean(config: TopicConfig, value: object) -> str | None:
+def _check_boolean(config: ConfigEntry, value: object) -> str | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, str) and value.strip().lower() in ("true", "false"):
@@ -366,7 +302,7 @@ def _check_boolean(config: TopicConfig, value: object) -> str | None:
     return f"must be true or false, got {_shown(value)}"
 
 
-def _check_enum(config: TopicConfig, value: object) -> str | None:
+def _check_enum(config: ConfigEntry, value: object) -> str | None:
     if isinstance(value, str) and value.strip() in config.choices:
         return None
     message = f"must be one of {', '.join(config.choices)}, got {_shown(value)}"
@@ -377,7 +313,7 @@ def _check_enum(config: TopicConfig, value: object) -> str | None:
     return message
 
 
-def _check_list(config: TopicConfig, value: object) -> str | None:
+def _check_list(config: ConfigEntry, value: object) -> str | None:
     entries = _entries(value) if isinstance(value, str | list | tuple) else []
     if entries and all(entry in config.choices for entry in entries):
         return None
@@ -385,7 +321,7 @@ def _check_list(config: TopicConfig, value: object) -> str | None:
     return f"must be a comma-separated list of {choices}, got {_shown(value)}"
 
 
-def _check_replicas(config: TopicConfig, value: object) -> str | None:
+def _check_replicas(config: ConfigEntry, value: object) -> str | None:
     if isinstance(value, str | list | tuple):
         entries = _entries(value)
         if entries in ([], ["*"]) or all(_REPLICA.fullmatch(entry) for entry in entries):
@@ -395,20 +331,20 @@ def _check_replicas(config: TopicConfig, value: object) -> str | None:
     )
 
 
-def _check_version(config: TopicConfig, value: object) -> str | None:
+def _check_version(config: ConfigEntry, value: object) -> str | None:
     if isinstance(value, str):
         text = value.strip()
         parts = text.split(".")
         # As Kafka's MetadataVersion.fromVersionString: 3 parts before 1.0, 2 after, rest ignored.
         key = ".".join(parts[: 3 if text.startswith("0.") else 2])
-        if key in _METADATA_VERSIONS or key in _RELEASES:
+        if key in config.versions:
             return None
     number = isinstance(value, float | int) and not isinstance(value, bool)
     quote = " (quote it in YAML)" if number else ""
     return f"must be a Kafka version such as '3.0' or '3.0-IV1'{quote}, got {_shown(value)}"
 
 
-_CHECKS: Mapping[Kind, Callable[[TopicConfig, object], str | None]] = MappingProxyType(
+_CHECKS: Mapping[Kind, Callable[[ConfigEntry, object], str | None]] = MappingProxyType(
     {
         Kind.INT: _check_integer,
         Kind.LONG: _check_integer,

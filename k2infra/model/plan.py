@@ -14,7 +14,7 @@ from typing import Any
 
 from k2infra.model import kafka_configs
 from k2infra.model.access import AppAccess, derive_access
-from k2infra.model.apps import Apps, load_apps, topology_topic_names
+from k2infra.model.apps import Apps, load_apps
 from k2infra.model.errors import Problem, TopologyError
 from k2infra.model.settings import StackSettings, load_stack_settings
 from k2infra.model.topology import LoadedTopology, load_topology, merged_config, subject_name, topic_name
@@ -153,14 +153,6 @@ def capped_retention(topic_ms: object, stack_ms: int) -> int:
     return stack_ms if current == -1 else min(current, stack_ms)
 
 
-def enabled_exchanges(loaded: LoadedTopology, settings: StackSettings) -> list[tuple[str, str]]:
-    every = [(ac, ex) for ac, spec in loaded.topology.asset_classes.items() for ex in spec.exchanges]
-    if settings.exchanges is None:
-        return every
-    wanted = set(settings.exchanges)
-    return [(ac, ex) for ac, ex in every if f"{ac}.{ex}" in wanted]
-
-
 def build_plan(
     loaded: LoadedTopology, settings: StackSettings, stack: str | None = None, apps: Apps | None = None
 ) -> Plan:
@@ -168,25 +160,25 @@ def build_plan(
     replication_factor = settings.replication_factor or topology.defaults.replication_factor
     topics: list[TopicSpec] = []
     exchanges: list[ExchangeInfo] = []
-    for asset_class, exchange in enabled_exchanges(loaded, settings):
+    for asset_class, exchange in topology.enabled_exchanges(settings.exchanges):
         spec = topology.asset_classes[asset_class].exchanges[exchange]
         exchanges.append(ExchangeInfo(asset_class, exchange, spec.name, spec.country, spec.timezone))
-        for data_type in topology.data_types_of(asset_class, exchange):
-            dt = topology.data_types[data_type]
-            topics.append(
-                TopicSpec(
-                    name=topic_name(asset_class, data_type, exchange),
-                    asset_class=asset_class,
-                    data_type=data_type,
-                    exchange=exchange,
-                    partitions=effective_partitions(loaded, settings, asset_class, data_type, exchange),
-                    replication_factor=replication_factor,
-                    config=effective_config(loaded, settings, asset_class, data_type, exchange),
-                    schema_subject=subject_name(asset_class, data_type),
-                    schema_name=dt.schema_name,
-                    partition_key=dt.partition_key,
-                )
+    for asset_class, data_type, exchange in topology.topics(settings.exchanges):
+        dt = topology.data_types[data_type]
+        topics.append(
+            TopicSpec(
+                name=topic_name(asset_class, data_type, exchange),
+                asset_class=asset_class,
+                data_type=data_type,
+                exchange=exchange,
+                partitions=effective_partitions(loaded, settings, asset_class, data_type, exchange),
+                replication_factor=replication_factor,
+                config=effective_config(loaded, settings, asset_class, data_type, exchange),
+                schema_subject=subject_name(asset_class, data_type),
+                schema_name=dt.schema_name,
+                partition_key=dt.partition_key,
             )
+        )
     topics.sort(key=lambda t: t.name)
     subjects = []
     for (asset_class, data_type), schema in sorted(loaded.schemas.items()):
@@ -207,7 +199,7 @@ def build_plan(
         )
     exchanges.sort(key=lambda e: e.ref)
     legacy = legacy_topics(loaded, settings)
-    access = derive_access(apps or Apps(), stack, topics, legacy, topology_topic_names(topology))
+    access = derive_access(apps or Apps(), stack, topics, legacy, [t.name for t in topology.topics()])
     return Plan(stack, settings, tuple(topics), tuple(subjects), tuple(exchanges), legacy, access)
 
 

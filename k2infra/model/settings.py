@@ -207,7 +207,7 @@ _STRING_KEYS = frozenset(
 def _reference_problems(
     settings: StackSettings, topology: Topology, problem: Any, topology_source: YamlSource | None
 ) -> list[Problem]:
-    known = [f"{ac}.{ex}" for ac, spec in topology.asset_classes.items() for ex in spec.exchanges]
+    known = topology.exchange_refs()
     out: list[Problem] = []
 
     def unknown(path: tuple[str | int, ...], ref: str) -> None:
@@ -259,18 +259,14 @@ def _isr_problems(
     replication_factor = settings.replication_factor or topology.defaults.replication_factor
     # (isr, where the isr was written) -> topics
     offenders: dict[tuple[int, tuple[str, ...] | None], list[str]] = {}
-    for ac, spec in topology.asset_classes.items():
-        for ex in spec.exchanges:
-            if settings.exchanges is not None and f"{ac}.{ex}" not in settings.exchanges:
-                continue
-            for dt in topology.data_types_of(ac, ex):
-                if settings.min_insync_replicas:
-                    isr, origin = settings.min_insync_replicas, None
-                else:
-                    isr = parse_int(merged_config(topology, ac, dt, ex).get("min.insync.replicas"))
-                    origin = config_origin(topology, ac, dt, ex, "min.insync.replicas")
-                if isr is not None and isr > replication_factor:
-                    offenders.setdefault((isr, origin), []).append(topic_name(ac, dt, ex))
+    for ac, dt, ex in topology.topics(settings.exchanges):
+        if settings.min_insync_replicas:
+            isr, origin = settings.min_insync_replicas, None
+        else:
+            isr = parse_int(merged_config(topology, ac, dt, ex).get("min.insync.replicas"))
+            origin = config_origin(topology, ac, dt, ex, "min.insync.replicas")
+        if isr is not None and isr > replication_factor:
+            offenders.setdefault((isr, origin), []).append(topic_name(ac, dt, ex))
 
     def written_at(path: tuple[str, ...]) -> str:
         if topology_source is None:
@@ -314,13 +310,8 @@ def _version_problems(
         return [
             problem(("kafkaVersion",), f"no topic-config catalogue for Kafka {settings.kafka_version} (have: {have})")
         ]
-    enabled = {
-        (ac, ex)
-        for ac, spec in topology.asset_classes.items()
-        for ex in spec.exchanges
-        if settings.exchanges is None or f"{ac}.{ex}" in settings.exchanges
-    }
-    used_types = {dt for ac, ex in enabled for dt in topology.data_types_of(ac, ex)}
+    enabled = set(topology.enabled_exchanges(settings.exchanges))
+    used_types = {t.data_type for t in topology.topics(settings.exchanges)}
     written: list[tuple[tuple[str, ...], str, object]] = [
         (("defaults", "config", key), key, value) for key, value in topology.defaults.config.items()
     ]

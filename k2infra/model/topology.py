@@ -11,10 +11,11 @@ from __future__ import annotations
 import contextlib
 import re
 import zoneinfo
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NamedTuple
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from pydantic_core import PydanticCustomError
@@ -119,7 +120,7 @@ Timezone = Annotated[str, BeforeValidator(_timezone)]
 Country = Annotated[str, BeforeValidator(_country)]
 # Values are checked per key by kafka_configs in the second pass; here only their YAML type.
 ConfigValue = bool | int | float | str
-TopicConfig = dict[str, ConfigValue]
+ConfigValues = dict[str, ConfigValue]  # a topology level's Kafka topic configs, as written
 
 
 class _Model(BaseModel):
@@ -128,14 +129,14 @@ class _Model(BaseModel):
 
 class Defaults(_Model):
     replication_factor: ReplicationFactor
-    config: TopicConfig = Field(default_factory=dict)
+    config: ConfigValues = Field(default_factory=dict)
 
 
 class DataTypeSpec(_Model):
     schema_name: str = Field(alias="schema")
     partition_key: str
     partitions: Partitions | None = None
-    config: TopicConfig = Field(default_factory=dict)
+    config: ConfigValues = Field(default_factory=dict)
     description: str | None = None
 
 
@@ -144,7 +145,7 @@ class ExchangeSpec(_Model):
     partitions: Partitions
     timezone: Timezone
     country: Country | None = None
-    config: TopicConfig = Field(default_factory=dict)
+    config: ConfigValues = Field(default_factory=dict)
     data_types: list[Name] | None = None
     description: str | None = None
 
@@ -160,7 +161,7 @@ class LegacyTopicSpec(_Model):
     state: Literal["adopt", "retire"]
     partitions: Partitions
     replication_factor: ReplicationFactor | None = None
-    config: TopicConfig = Field(default_factory=dict)
+    config: ConfigValues = Field(default_factory=dict)
     # Retirement needs proof that producers moved away: no record written since this instant.
     quiet_since: Timestamp | None = None
     description: str | None = None
@@ -176,6 +177,38 @@ class Topology(_Model):
         """The data types an exchange carries, in the topology's order."""
         wanted = self.asset_classes[asset_class].exchanges[exchange].data_types
         return [dt for dt in self.data_types if wanted is None or dt in wanted]
+
+    def exchange_refs(self) -> list[str]:
+        """Every exchange as `asset_class.exchange`, in the topology's order."""
+        return [f"{ac}.{ex}" for ac, spec in self.asset_classes.items() for ex in spec.exchanges]
+
+    def enabled_exchanges(self, exchanges: Collection[str] | None = None) -> list[tuple[str, str]]:
+        """(asset class, exchange) of the exchanges a stack enables (`asset_class.exchange` refs; None: all)."""
+        return [
+            (ac, ex)
+            for ac, spec in self.asset_classes.items()
+            for ex in spec.exchanges
+            if exchanges is None or f"{ac}.{ex}" in exchanges
+        ]
+
+    def topics(self, exchanges: Collection[str] | None = None) -> list[TopicKey]:
+        """THE enumeration of hierarchical topics: every data type of every enabled exchange (None: all),
+        in the topology's order (asset class, exchange, data type). Plan, settings and apps all use it."""
+        return [
+            TopicKey(ac, dt, ex) for ac, ex in self.enabled_exchanges(exchanges) for dt in self.data_types_of(ac, ex)
+        ]
+
+
+class TopicKey(NamedTuple):
+    """One hierarchical topic of the topology, by what it carries."""
+
+    asset_class: str
+    data_type: str
+    exchange: str
+
+    @property
+    def name(self) -> str:
+        return topic_name(self.asset_class, self.data_type, self.exchange)
 
 
 @dataclass(frozen=True)

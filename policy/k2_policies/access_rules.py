@@ -196,6 +196,8 @@ def declared_apps(config_dir: Path, stack: str | None) -> dict[str, DeclaredApp]
                 legacy.add(selector.legacy)
             elif selector.kind is SelectorKind.DATA_TYPE:
                 classes.update(selector.asset_classes or topology.asset_classes)
+            elif selector.exchange:  # asset_class.exchange
+                classes.add(selector.exchange.split(".")[0])
             elif selector.asset_class:
                 classes.add(selector.asset_class)
         principal = apps.principal(app, stack)

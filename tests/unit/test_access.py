@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from k2infra.model.access import AclSpec, Operation, PatternType, ResourceType, who_can
-from k2infra.model.apps import topology_topic_names
 from k2infra.model.plan import Plan, load_plan
 from k2infra.model.topology import load_topology
 from tests.conftest import set_stack_config
@@ -269,7 +268,7 @@ def test_the_broker_grants_each_app_exactly_the_topics_it_declared(
         )
     plan = plan_of(project_dir)
     loaded = load_topology(project_dir / "config")
-    names = set(topology_topic_names(loaded.topology)) | set(loaded.topology.legacy)
+    names = {t.name for t in loaded.topology.topics()} | set(loaded.topology.legacy)
     checked = 0
     for app in plan.apps:
         for name in sorted(names):

@@ -38,9 +38,9 @@ def test_the_shipped_apps_are_the_four_example_applications_each_with_a_quota() 
     assert sorted(by_name) == ["crypto-risk", "equities-analytics", "market-data-normaliser", "reference-data-cache"]
     normaliser = by_name["market-data-normaliser"]
     assert normaliser.consumes == () and normaliser.group is None
-    assert [(s.kind, s.asset_class, s.exchange, s.data_types) for s in normaliser.produces] == [
-        (SelectorKind.EXCHANGE, "equities", "asx", ("trades", "quotes")),
-        (SelectorKind.EXCHANGE, "crypto", "binance", ("trades", "quotes")),
+    assert [(s.kind, s.exchange, s.data_types) for s in normaliser.produces] == [
+        (SelectorKind.EXCHANGE, "equities.asx", ("trades", "quotes")),
+        (SelectorKind.EXCHANGE, "crypto.binance", ("trades", "quotes")),
     ]
     [analytics] = by_name["equities-analytics"].consumes
     assert (analytics.kind, analytics.asset_class, analytics.data_types) == (SelectorKind.ASSET_CLASS, "equities", None)

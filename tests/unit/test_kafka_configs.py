@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from k2infra.model.kafka_configs import (
+    BASELINE_VERSION,
     INT_MAX,
     KNOWN_TOPIC_CONFIGS,
     LONG_MAX,
+    STRICTER,
     TOPIC_CONFIGS,
     check_topic_config,
+    read_catalogue,
     to_config_string,
 )
 
@@ -284,3 +289,15 @@ def test_invalid_value_is_rejected_with_a_one_line_message(key: str, value: obje
 def test_to_config_string_gives_the_canonical_kafka_string(key: str, value: object, expected: str) -> None:
     assert check_topic_config(key, value) is None
     assert to_config_string(key, value) == expected
+
+
+def test_the_checked_catalogue_is_the_baseline_release_as_the_broker_describes_it_plus_the_stricter_overlay() -> None:
+    broker = read_catalogue(BASELINE_VERSION)
+    assert set(broker) == KNOWN_TOPIC_CONFIGS
+    for key, entry in TOPIC_CONFIGS.items():
+        stricter = STRICTER.get(key, {})
+        assert replace(entry, hint="", **{field: getattr(broker[key], field) for field in stricter}) == broker[key]
+    # Each overlay rule narrows what the broker takes.
+    assert check_topic_config("retention.bytes", -2) is not None and broker["retention.bytes"].minimum is None
+    assert set(STRICTER["cleanup.policy"]["choices"]) == set(broker["cleanup.policy"].choices)
+    assert check_topic_config("cleanup.policy", "") is not None

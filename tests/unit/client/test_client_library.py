@@ -19,6 +19,8 @@ from k2infra.client import (
     PlatformLoadError,
     SubjectNameStrategy,
     SubscriptionBuilder,
+    Topic,
+    TopicConfig,
     TopicNameBuilder,
     UnknownTopicError,
     consumer_settings,
@@ -86,13 +88,22 @@ def test_topic_builder_from_outputs_gives_the_seed_topic_config(platform: Platfo
     config = builder.get_topic_config("equities", DataType.TRADES, "asx")
     assert (config.asset_class, config.data_type, config.exchange) == ("equities", DataType.TRADES, "asx")
     assert config.partitions == 30
-    assert config.kafka_config["compression.type"] == "lz4"
+    assert config.config["compression.type"] == "lz4"
     assert config.schema_subject == "market.equities.trades-value"
     assert config.schema_name == "trade"
-    assert config.partition_key_field == "symbol"
+    assert config.partition_key == "symbol"
     assert config.key_of({"symbol": "BHP", "price": 1}) == "BHP"
     with pytest.raises(KeyError, match="no 'symbol' field, its partition key"):
         config.key_of({"price": 1})
+
+
+def test_the_seeds_topic_config_names_still_work_and_say_they_are_deprecated(platform: Platform) -> None:
+    config: TopicConfig = TopicNameBuilder(platform).get_topic_config("equities", DataType.TRADES, "asx")
+    assert isinstance(config, Topic)
+    with pytest.deprecated_call(match="use Topic.config"):
+        assert config.kafka_config["compression.type"] == "lz4"
+    with pytest.deprecated_call(match="use Topic.partition_key"):
+        assert config.partition_key_field == "symbol"
 
 
 def test_builders_give_the_same_answers_from_the_plan_and_from_the_outputs(platform: Platform) -> None:

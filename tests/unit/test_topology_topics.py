@@ -1,0 +1,59 @@
+"""Topology.topics: the one enumeration of hierarchical topics, which plan, settings and apps share."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from k2infra.model.plan import load_plan
+from k2infra.model.topology import load_topology
+from tests.conftest import PROD_TOPICS
+
+
+def add_nyse(topology: dict) -> None:
+    topology["asset_classes"]["equities"]["exchanges"]["nyse"] = {
+        "name": "New York Stock Exchange",
+        "partitions": 6,
+        "timezone": "America/New_York",
+        "data_types": ["trades"],
+    }
+
+
+def test_every_topic_of_the_topology_in_its_order_asset_class_exchange_data_type(config_dir: Path) -> None:
+    topology = load_topology(config_dir).topology
+    assert [t.name for t in topology.topics()] == [
+        "market.equities.trades.asx",
+        "market.equities.quotes.asx",
+        "market.equities.reference_data.asx",
+        "market.crypto.trades.binance",
+        "market.crypto.quotes.binance",
+        "market.crypto.reference_data.binance",
+    ]
+    assert {t.name for t in topology.topics()} == set(PROD_TOPICS)
+    assert topology.exchange_refs() == ["equities.asx", "crypto.binance"]
+
+
+def test_only_the_enabled_exchanges_and_only_the_data_types_an_exchange_carries(
+    config_dir: Path, edit_topology: Callable
+) -> None:
+    edit_topology(add_nyse)
+    topology = load_topology(config_dir).topology
+    assert [t.name for t in topology.topics(["equities.nyse", "crypto.binance"])] == [
+        "market.equities.trades.nyse",
+        "market.crypto.trades.binance",
+        "market.crypto.quotes.binance",
+        "market.crypto.reference_data.binance",
+    ]
+    assert topology.enabled_exchanges(["equities.nyse"]) == [("equities", "nyse")]
+    assert topology.topics([]) == []
+
+
+def test_the_plan_holds_exactly_the_enumerated_topics_of_its_enabled_exchanges(
+    project_dir: Path, edit_topology: Callable
+) -> None:
+    edit_topology(add_nyse)
+    (project_dir / "Pulumi.two.yaml").write_text("config:\n  k2infra:exchanges: [equities.nyse, crypto.binance]\n")
+    topology = load_topology(project_dir / "config").topology
+    plan = load_plan(project_dir / "config", "two", project_dir)
+    assert [t.name for t in plan.topics] == sorted(t.name for t in topology.topics(["equities.nyse", "crypto.binance"]))
+    assert [e.ref for e in plan.exchanges] == ["crypto.binance", "equities.nyse"]
