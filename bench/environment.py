@@ -13,9 +13,6 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-KAFKA_PLUGIN = "kafka"
-
 
 def use_toolchain() -> None:
     """What `source tools/env.sh` does, for `python -m bench` run without it."""
@@ -29,99 +26,57 @@ def use_toolchain() -> None:
 
 
 def machine() -> dict[str, Any]:
-    info: dict[str, Any] = {
+    def proc(name: str, pattern: str) -> str | None:
+        try:
+            found = re.search(pattern, Path(f"/proc/{name}").read_text(), re.M)
+        except OSError:
+            return None
+        return found.group(1).strip() if found else None
+
+    memory = proc("meminfo", r"^MemTotal:\s*(\d+) kB")
+    return {
+        "cpu": proc("cpuinfo", r"^model name\s*:\s*(.+)$"),
         "cores": os.cpu_count(),
+        "memory_gb": round(int(memory) / 1024 / 1024, 1) if memory else None,
         "kernel": platform.release(),
-        "loadavg": _loadavg(),
+        "loadavg": loadavg(),
     }
-    try:
-        cpuinfo = Path("/proc/cpuinfo").read_text()
-        model = re.search(r"^model name\s*:\s*(.+)$", cpuinfo, re.M)
-        info["cpu"] = model.group(1).strip() if model else None
-        info["cores"] = len(re.findall(r"^processor\s*:", cpuinfo, re.M)) or info["cores"]
-    except OSError:
-        info["cpu"] = None
-    try:
-        meminfo = Path("/proc/meminfo").read_text()
-        total = re.search(r"^MemTotal:\s*(\d+) kB", meminfo, re.M)
-        info["memory_gb"] = round(int(total.group(1)) / 1024 / 1024, 1) if total else None
-    except OSError:
-        info["memory_gb"] = None
-    return info
 
 
-def _loadavg() -> list[float] | None:
+def loadavg() -> list[float] | None:
     try:
         return [round(x, 2) for x in os.getloadavg()]
     except OSError:
         return None
 
 
-def loadavg() -> list[float] | None:
-    return _loadavg()
-
-
 def default_parallelism() -> int:
     """`pulumi up --parallel` default, as the CLI states it (4 x cores in recent CLIs)."""
-    try:
-        text = subprocess.run(["pulumi", "up", "--help"], capture_output=True, text=True, timeout=60).stdout
-        found = re.search(r"--parallel int\S*\s.*\(default (\d+)\)", text)
-        if found:
-            return int(found.group(1))
-    except (OSError, subprocess.TimeoutExpired):
-        pass
-    return 4 * (os.cpu_count() or 1)
+    found = re.search(r"--parallel int\S*\s.*\(default (\d+)\)", _run(["pulumi", "up", "--help"]) or "")
+    return int(found.group(1)) if found else 4 * (os.cpu_count() or 1)
 
 
 def versions(platform_env: dict[str, str] | None = None) -> dict[str, Any]:
-    out: dict[str, Any] = {"python": sys.version.split()[0]}
-    out["pulumi_cli"] = _run(["pulumi", "version"])
-    for package in ("pulumi", "pulumi_kafka", "confluent-kafka", "matplotlib"):
-        try:
-            out[f"{package} (pip)"] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            out[f"{package} (pip)"] = None
-    try:
-        import confluent_kafka
+    out: dict[str, Any] = {"python": sys.version.split()[0], "pulumi_cli": _run(["pulumi", "version"])}
+    for package in ("pulumi", "pulumi_kafka", "confluent-kafka", "matplotlib"):  # all in requirements-dev.txt
+        out[f"{package} (pip)"] = metadata.version(package)
+    import confluent_kafka
 
-        out["librdkafka"] = confluent_kafka.libversion()[0]
-    except ImportError:
-        out["librdkafka"] = None
-    out["kafka_provider_plugin"] = _kafka_plugin()
+    out["librdkafka"] = confluent_kafka.libversion()[0]
+    try:
+        plugins = json.loads(_run(["pulumi", "plugin", "ls", "--json"]) or "[]")
+    except json.JSONDecodeError:
+        plugins = []
+    found = sorted(p["version"] for p in plugins if p.get("name") == "kafka" and p.get("kind") == "resource")
+    out["kafka_provider_plugin"] = ", ".join(found) or None
     # A platform from the environment: `tools/platform.sh env` exports its versions too.
-    env = {
-        **{k: v for k, v in os.environ.items() if k in ("K2_KAFKA_VERSION", "K2_APICURIO_VERSION")},
-        **(platform_env or {}),
-    }
+    env = {**os.environ, **(platform_env or {})}
     out["kafka"] = env.get("K2_KAFKA_VERSION") or "unknown (platform from the environment)"
     out["apicurio"] = env.get("K2_APICURIO_VERSION") or "unknown (platform from the environment)"
-    out["java"] = _java_version()
-    go = _run(["go", "version"]) if shutil.which("go") else None
-    out["go (pprof)"] = go.removeprefix("go version ") if go else None
-    return out
-
-
-def _kafka_plugin() -> str | None:
-    text = _run(["pulumi", "plugin", "ls", "--json"])
-    if not text:
-        return None
-    try:
-        plugins = json.loads(text)
-    except json.JSONDecodeError:
-        return None
-    found = [p.get("version") for p in plugins if p.get("name") == KAFKA_PLUGIN and p.get("kind") == "resource"]
-    return ", ".join(sorted(v for v in found if v)) or None
-
-
-def _java_version() -> str | None:
     java = shutil.which("java")
-    if not java:
-        return None
-    try:
-        text = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=30).stderr
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return text.splitlines()[0].strip() if text else None
+    java_version = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=60).stderr if java else ""
+    out["java"] = java_version.splitlines()[0].strip() if java_version else None
+    return out
 
 
 def _run(argv: list[str]) -> str | None:

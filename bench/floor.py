@@ -1,17 +1,12 @@
 """The floor: what the same broker needs for the same topics, asked directly and in batches.
 
-- create: CreateTopics for every topic (with its partitions, replication factor and configs), then
-  wait until every topic is in the metadata with a leader for each partition (the Kafka provider
-  waits for the same before it reports a topic created);
-- describe: one Metadata request (list_topics) and one DescribeConfigs for every topic: what a
-  no-change run has to read at least;
-- delete: DeleteTopics for every topic, then wait until none is in the metadata.
-
-Kafka refuses very large CreateTopics/DeleteTopics requests: its KRaft controller takes at most
-10000 metadata records per operation (`max.records.per.user.op`) and answers POLICY_VIOLATION
-"Unable to perform excessively large batch operation" above that; a topic costs one record, one per
-partition and one per config (about 10 for the benchmark's topics). So the topics go in batches of
-at most BATCH topics and MAX_RECORDS estimated records; the batches are sent together, then awaited.
+create (CreateTopics, then every partition with a leader in the metadata: what the Kafka provider
+waits for), describe (one Metadata request and one DescribeConfigs of every topic: the least a
+no-change run reads), delete (DeleteTopics, then none left in the metadata), raise_partitions (one
+CreatePartitions, waited for like create). Kafka's KRaft controller refuses an operation of more
+than 10000 metadata records ("Unable to perform excessively large batch operation"); a topic costs
+one, plus one per partition and per config. So topics go in batches of at most BATCH topics and
+MAX_RECORDS records, sent together, then awaited.
 """
 
 from __future__ import annotations
@@ -61,6 +56,7 @@ def batches(items: Sequence[TopicWanted] | Sequence[str], size: int = BATCH) -> 
 
 
 def admin_client(bootstrap_servers: str) -> AdminClient:
+    """The benchmark's one Kafka admin client (the floor's requests, checks and clean-up)."""
     return AdminClient({"bootstrap.servers": bootstrap_servers, "client.id": "k2infra-bench"})
 
 
@@ -69,12 +65,7 @@ def create(admin: AdminClient, topics: Sequence[TopicWanted], timeout: float) ->
     start = time.perf_counter()
     futures = {}
     for batch in batches(topics):
-        new = [
-            NewTopic(
-                t.name, num_partitions=t.partitions, replication_factor=t.replication_factor, config=dict(t.config)
-            )
-            for t in batch
-        ]
+        new = [NewTopic(t.name, t.partitions, t.replication_factor, config=dict(t.config)) for t in batch]
         futures.update(admin.create_topics(new, operation_timeout=timeout, request_timeout=timeout))
     _settle(futures, "create")
     wait_until(admin, {t.name: t.partitions for t in topics}, present=True, deadline=start + timeout)
@@ -85,8 +76,7 @@ def describe(admin: AdminClient, names: Iterable[str], timeout: float) -> float:
     """Seconds for one Metadata request and one DescribeConfigs of every topic."""
     names = list(names)
     start = time.perf_counter()
-    metadata = admin.list_topics(timeout=timeout)
-    missing = [n for n in names if n not in metadata.topics]
+    missing = [n for n in names if n not in admin.list_topics(timeout=timeout).topics]
     if missing:
         raise FloorError(f"describe: {len(missing)} topics missing, e.g. {missing[0]}")
     resources = [ConfigResource(ResourceType.TOPIC, name) for name in names]
@@ -106,43 +96,44 @@ def delete(admin: AdminClient, names: Sequence[str], timeout: float) -> float:
 
 
 def raise_partitions(admin: AdminClient, wanted: Mapping[str, int], timeout: float) -> float:
-    """Seconds for one CreatePartitions request (topic -> new total) until every partition has a leader."""
+    """Seconds for one CreatePartitions (topic -> new total) until every partition has a leader."""
     start = time.perf_counter()
-    futures = admin.create_partitions(
-        [NewPartitions(name, count) for name, count in wanted.items()],
-        operation_timeout=timeout,
-        request_timeout=timeout,
-    )
-    _settle(futures, "create_partitions")
+    new = [NewPartitions(name, count) for name, count in wanted.items()]
+    _settle(admin.create_partitions(new, operation_timeout=timeout, request_timeout=timeout), "create_partitions")
     wait_until(admin, wanted, present=True, deadline=start + timeout)
     return time.perf_counter() - start
 
 
 def existing(admin: AdminClient, names: Iterable[str], timeout: float = 30) -> list[str]:
-    metadata = admin.list_topics(timeout=timeout)
-    return sorted(set(names) & set(metadata.topics))
+    return sorted(set(names) & set(admin.list_topics(timeout=timeout).topics))
+
+
+def remove(admin: AdminClient, names: Iterable[str], timeout: float) -> None:
+    """Clean-up: delete whichever of `names` are on the cluster."""
+    left = existing(admin, names)
+    if left:
+        delete(admin, left, timeout)
 
 
 def wait_until(admin: AdminClient, wanted: Mapping[str, int], *, present: bool, deadline: float) -> None:
     """Poll the metadata until every topic is there with a leader per partition (or gone)."""
     while True:
-        metadata = admin.list_topics(timeout=max(1.0, deadline - time.perf_counter()))
+        topics = admin.list_topics(timeout=max(1.0, deadline - time.perf_counter())).topics
         if present:
             pending = [
                 name
                 for name, partitions in wanted.items()
-                if name not in metadata.topics
-                or metadata.topics[name].error is not None
-                or len(metadata.topics[name].partitions) != partitions
-                or any(p.leader < 0 for p in metadata.topics[name].partitions.values())
+                if name not in topics
+                or topics[name].error is not None
+                or len(topics[name].partitions) != partitions
+                or any(p.leader < 0 for p in topics[name].partitions.values())
             ]
         else:
-            pending = [name for name in wanted if name in metadata.topics]
+            pending = [name for name in wanted if name in topics]
         if not pending:
             return
         if time.perf_counter() > deadline:
-            state = "visible" if present else "gone"
-            raise FloorError(f"{len(pending)} topics not {state} in time, e.g. {pending[0]}")
+            raise FloorError(f"{len(pending)} topics not {'visible' if present else 'gone'} in time, e.g. {pending[0]}")
         time.sleep(POLL)
 
 

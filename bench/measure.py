@@ -1,11 +1,6 @@
-"""Timing and peak-memory helpers: one child process per measurement, median and spread.
-
-`run_measured` starts a command in its own process group, times it with a monotonic clock and
-reaps it with `os.wait4`, whose rusage gives the peak RSS of that child alone (not the
-cumulative maximum of every child so far, as RUSAGE_CHILDREN would). For commands that fan out
-into several processes (the Pulumi CLI, its language host, the Python program, the providers),
-`sample_tree=True` also samples the summed RSS of the whole process tree every SAMPLE_INTERVAL
-seconds: a lower bound of the true peak, close to it for runs that last seconds.
+"""One child process per measurement: wall time, peak memory (`os.wait4` rusage of that child
+alone; with `sample_tree`, the summed RSS of its process tree, sampled: a lower bound of the true
+peak of a CLI that fans out into a language host, the program and providers); median and spread.
 """
 
 from __future__ import annotations
@@ -30,7 +25,6 @@ class MeasureTimeout(RuntimeError):
     """The command outlived its timeout; it and its process group were killed."""
 
     def __init__(self, argv: Sequence[str], timeout: float) -> None:
-        self.timeout = timeout
         super().__init__(f"{' '.join(argv[:4])} ... ran past its {timeout:g} s timeout and was killed")
 
 
@@ -48,9 +42,6 @@ class Stat:
         if not values:
             return None
         return cls(statistics.median(values), min(values), max(values), len(values))
-
-    def spread(self) -> float:
-        return self.high - self.low
 
 
 @dataclass
@@ -83,9 +74,8 @@ def run_measured(
     cwd: Path | str | None = None,
     timeout: float,
     sample_tree: bool = False,
-    keep_stdout: bool = True,
 ) -> Run:
-    """Run `argv` to completion (or kill it at `timeout`) and measure it."""
+    """Run `argv` to completion (or kill its process group at `timeout`) and measure it."""
     with tempfile.TemporaryDirectory(prefix="k2bench-run-") as tmp:
         out_path, err_path = Path(tmp) / "stdout", Path(tmp) / "stderr"
         with open(out_path, "wb") as out, open(err_path, "wb") as err:
@@ -95,7 +85,7 @@ def run_measured(
                 env=dict(env) if env is not None else None,
                 cwd=cwd,
                 stdin=subprocess.DEVNULL,
-                stdout=out if keep_stdout else subprocess.DEVNULL,
+                stdout=out,
                 stderr=err,
                 start_new_session=True,  # its own process group, so a timeout kills it all
             )
@@ -103,41 +93,33 @@ def run_measured(
 
         def reap() -> None:
             _, status, usage = os.wait4(proc.pid, 0)
-            reaped["end"] = time.perf_counter()
-            reaped["status"] = status
-            reaped["usage"] = usage
+            reaped.update(end=time.perf_counter(), status=status, usage=usage)
 
         waiter = threading.Thread(target=reap, daemon=True)
         waiter.start()
-        sampler = TreeSampler(proc.pid) if sample_tree else None
-        if sampler:
-            sampler.start()
+        peak, deadline = 0.0, start + timeout
         try:
-            waiter.join(timeout)
+            while waiter.is_alive() and time.perf_counter() < deadline:
+                if sample_tree:
+                    peak = max(peak, tree_rss_mb(proc.pid))
+                waiter.join(min(SAMPLE_INTERVAL, max(0.0, deadline - time.perf_counter())))
         except BaseException:
             # Interrupted (Ctrl-C, SIGTERM): the child runs in its own session, so end it here.
             _kill_group(proc.pid)
             waiter.join(30)
             raise
-        finally:
-            if sampler:
-                sampler.stop()
         if waiter.is_alive():
             _kill_group(proc.pid)
             waiter.join(30)
             raise MeasureTimeout(list(argv), timeout)
-        status = int(reaped["status"])  # type: ignore[call-overload]
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        usage = reaped["usage"]
-        # ru_maxrss is in KiB on Linux.
-        peak = usage.ru_maxrss / 1024  # type: ignore[attr-defined]
+        proc.returncode = os.waitstatus_to_exitcode(int(reaped["status"]))  # type: ignore[call-overload]
         return Run(
             argv=list(argv),
             seconds=float(reaped["end"]) - start,  # type: ignore[arg-type]
             returncode=proc.returncode,
-            peak_rss_mb=peak,
-            tree_peak_mb=sampler.peak_mb if sampler else None,
-            stdout=out_path.read_text(errors="replace") if keep_stdout else "",
+            peak_rss_mb=reaped["usage"].ru_maxrss / 1024,  # type: ignore[attr-defined]  # KiB on Linux
+            tree_peak_mb=peak if sample_tree else None,
+            stdout=out_path.read_text(errors="replace"),
             stderr=err_path.read_text(errors="replace"),
         )
 
@@ -158,45 +140,19 @@ def _kill_group(pid: int) -> None:
             time.sleep(0.2)
 
 
-class TreeSampler:
-    """Samples the summed RSS of a process and all its descendants, in a background thread."""
-
-    def __init__(self, root: int, interval: float = SAMPLE_INTERVAL) -> None:
-        self.root = root
-        self.interval = interval
-        self.peak_mb = 0.0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            self.peak_mb = max(self.peak_mb, tree_rss_mb(self.root))
-            self._stop.wait(self.interval)
-
-
 def tree_rss_mb(root: int) -> float:
     """Summed resident memory of `root` and its descendants, from /proc."""
     children: dict[int, list[int]] = {}
     for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/stat", "rb") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        # The command name (field 2) may hold spaces; fields after its closing parenthesis are fixed.
-        fields = stat[stat.rfind(b")") + 2 :].split()
-        children.setdefault(int(fields[1]), []).append(int(entry.name))
-    total = 0
-    stack = [root]
+        if entry.name.isdigit():
+            try:
+                with open(f"/proc/{entry.name}/stat", "rb") as f:
+                    stat = f.read()
+            except OSError:
+                continue
+            # The command name (field 2) may hold spaces; fields after its closing parenthesis are fixed.
+            children.setdefault(int(stat[stat.rfind(b")") + 2 :].split()[1]), []).append(int(entry.name))
+    total, stack = 0, [root]
     while stack:
         pid = stack.pop()
         try:
@@ -206,10 +162,3 @@ def tree_rss_mb(root: int) -> float:
             pass
         stack.extend(children.get(pid, ()))
     return total / MB
-
-
-def timed(func, *args, **kwargs):  # type: ignore[no-untyped-def]
-    """(result, seconds) of one in-process call."""
-    start = time.perf_counter()
-    result = func(*args, **kwargs)
-    return result, time.perf_counter() - start

@@ -1,26 +1,26 @@
-"""Rendering of benchmark results: console lines, tables, docs/benchmarks.md and the PNG plot.
+"""Tables and the plot of benchmark results (bench/results/latest.json, or several runs merged).
 
-Everything here is a pure function of the results document (bench/results/latest.json), so the
-docs can be rebuilt from a saved run (`python -m bench --render FILE`) and tested on fake numbers.
-Figures are keyed `eval`, `topics_json`, `floor_create`, `floor_describe`, `floor_delete`,
-`verify`, and `up@P`, `preview@P`, `destroy@P` for a `--parallel P`; each holds its repeated
-`seconds` (and `peak_mb` where measured).
+docs/benchmarks.md is written by hand; a run (or `python -m bench --render A.json B.json`) only
+rewrites what stands between its markers `<!-- bench:NAME -->` and `<!-- /bench:NAME -->`, one
+pair for each block of `blocks()`, and redraws docs/benchmarks.png. Everything here is a pure
+function of the results document, so it is tested on fake numbers.
 """
 
 from __future__ import annotations
 
+import copy
+import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bench.measure import Stat
+from bench.peers import TOPICCTL_TUNED_SLEEP
 
-TARGETS_SIZE_EVAL = 3000
-TARGETS_SIZE_UP = 600
+PHASE_TITLES = ("create from empty", "no-change run", "add one exchange", "raise partitions", "delete")
 
 
-# -- access -------------------------------------------------------------------------------------
+# -- access and formatting ----------------------------------------------------------------------
 
 
 def sizes(results: dict[str, Any]) -> list[int]:
@@ -35,35 +35,12 @@ def stat(results: dict[str, Any], size: int, key: str, field: str = "seconds") -
     return Stat.of(figure(results, size, key).get(field) or [])
 
 
-def extrapolated(results: dict[str, Any], size: int, key: str) -> dict[str, Any] | None:
-    return results.get("sizes", {}).get(str(size), {}).get("extrapolated", {}).get(key)
+def failures(results: dict[str, Any], size: int, key: str) -> list[dict[str, Any]]:
+    return results.get("sizes", {}).get(str(size), {}).get("failures", {}).get(key) or []
 
 
-def parallels(results: dict[str, Any]) -> tuple[int | None, int | None]:
-    settings = results.get("settings", {})
-    default = settings.get("default_parallel")
-    sweep = results.get("sweep") or {}
-    tuned = sweep.get("chosen")
-    if tuned is None:
-        found = {
-            int(key.split("@")[1])
-            for entry in results.get("sizes", {}).values()
-            for key in entry.get("figures", {})
-            if key.startswith("up@")
-        }
-        others = sorted(found - {default})
-        tuned = others[0] if others else None
-    return default, tuned
-
-
-def ratio(results: dict[str, Any], size: int, key: str, floor_key: str) -> float | None:
-    top, bottom = stat(results, size, key), stat(results, size, floor_key)
-    if top is None or bottom is None or bottom.median <= 0:
-        return None
-    return top.median / bottom.median
-
-
-# -- formatting ---------------------------------------------------------------------------------
+def parallel(results: dict[str, Any]) -> int | None:  # of the pulumi figures: the CLI's default
+    return results.get("settings", {}).get("default_parallel")
 
 
 def seconds(value: Stat | None, digits: int | None = None) -> str:
@@ -73,102 +50,115 @@ def seconds(value: Stat | None, digits: int | None = None) -> str:
     if digits is None:
         digits = 2 if value.median < 10 else 1 if value.median < 100 else 0
     text = f"{value.median:.{digits}f}"
-    if value.n > 1:
-        text += f" ({value.low:.{digits}f}-{value.high:.{digits}f})"
-    return text
+    return text + (f" ({value.low:.{digits}f}-{value.high:.{digits}f})" if value.n > 1 else "")
 
 
 def megabytes(value: Stat | None) -> str:
     if value is None:
         return "-"
-    text = f"{value.median:.0f}"
-    if value.n > 1 and value.high - value.low >= 1:
-        text += f" ({value.low:.0f}-{value.high:.0f})"
-    return text
+    spread = f" ({value.low:.0f}-{value.high:.0f})" if value.n > 1 and value.high - value.low >= 1 else ""
+    return f"{value.median:.0f}{spread}"
+
+
+def div(top: Stat | None, bottom: Stat | None) -> float | None:
+    return None if top is None or bottom is None or bottom.median <= 0 else top.median / bottom.median
 
 
 def times(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}x"
 
 
-def cell(results: dict[str, Any], size: int, key: str) -> str:
-    """A seconds cell, or the extrapolation (labelled) of a skipped figure."""
-    value = stat(results, size, key)
-    if value is not None:
-        return seconds(value)
-    guess = extrapolated(results, size, key)
-    if guess:
-        return f"~{guess['seconds']:.0f} (extrapolated)"
-    return "-"
-
-
-# -- console ------------------------------------------------------------------------------------
-
-
-def console_header() -> str:
-    return "figures: median (min-max) over the repetitions, seconds; memory in MB"
-
-
-def console_line(size: int, key: str, data: dict[str, Any]) -> str:
-    value = Stat.of(data.get("seconds") or [])
-    memory = Stat.of(data.get("peak_mb") or [])
-    line = f"[{size:>5}] {key:<34} {seconds(value):>24} s  n={value.n if value else 0}"
-    if memory is not None:
-        line += f"  peak {megabytes(memory)} MB"
-    return line
-
-
-def console_row(results: dict[str, Any], size: int) -> str:
-    default, tuned = parallels(results)
-    parts = [f"[{size:>5}] SUMMARY"]
-    parts.append(
-        f"eval {seconds(stat(results, size, 'eval'))} s / {megabytes(stat(results, size, 'eval', 'peak_mb'))} MB"
-    )
-    parts.append(f"floor create {seconds(stat(results, size, 'floor_create'))} s")
-    for p in (default, tuned):
-        if p is None:
-            continue
-        up = ratio(results, size, f"up@{p}", "floor_create")
-        pv = ratio(results, size, f"preview@{p}", "floor_describe")
-        parts.append(
-            f"up@{p} {cell(results, size, f'up@{p}')} s ({times(up)} floor), "
-            f"preview@{p} {cell(results, size, f'preview@{p}')} s ({times(pv)} describe)"
-        )
-    parts.append(f"verify {seconds(stat(results, size, 'verify'))} s")
-    return " | ".join(parts)
-
-
-# -- tables -------------------------------------------------------------------------------------
+def ratio(results: dict[str, Any], size: int, key: str, other: str) -> str:
+    return times(div(stat(results, size, key), stat(results, size, other)))
 
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
+
+
+def console_line(size: int, key: str, data: dict[str, Any]) -> str:
+    value, memory = Stat.of(data.get("seconds") or []), Stat.of(data.get("peak_mb") or [])
+    line = f"[{size:>5}] {key:<34} {seconds(value):>24} s  n={value.n if value else 0}"
+    return line + (f"  peak {megabytes(memory)} MB" if memory else "")
+
+
+# -- the run --------------------------------------------------------------------------------------
+
+
+def run_lines(results: dict[str, Any]) -> str:
+    meta = results.get("meta", {})
+    machine = meta.get("machine", {})
+    runs = meta.get("runs") or [_run_line(results)]
+    lines = [
+        f"- machine: {machine.get('cpu') or 'unknown CPU'}, **{machine.get('cores', '?')} cores, "
+        f"{machine.get('memory_gb', '?')} GB**, kernel {machine.get('kernel', '?')}",
+        f"- platform: {meta.get('platform', '-')}: one Kafka broker (KRaft) and Apicurio Registry, local JVMs",
+        "- versions: " + ", ".join(f"{k} {v}" for k, v in meta.get("versions", {}).items() if v),
+        f"- the pulumi commands ran at the CLI's default `--parallel` ({parallel(results)})",
+        "- runs (`python -m bench --render` merges several):",
+    ]
+    for run in runs:
+        lines.append(
+            f"  - `{run.get('command')}`: sizes {run.get('sizes')}, {run.get('started')} to {run.get('finished')}, "
+            f"load average at start {run.get('loadavg_start')}, at the end {run.get('loadavg_end')}"
+        )
     return "\n".join(lines)
 
 
+# -- targets ------------------------------------------------------------------------------------
+
+# (target, topics, figure, field, divided by figure or None, limit): "within" a ratio is met at the
+# limit, "<" a limit below it. Program evaluation is judged on the lean mode: the harness's extra
+# work (every output resolved into plain values) is the unit tests', not the program's.
+TARGETS = (
+    ("program evaluation of 3000 topics < 3 s (lean, under mocks)", 3000, "eval_lean", "seconds", None, 3),
+    ("program evaluation of 3000 topics < 300 MB (lean, under mocks)", 3000, "eval_lean", "peak_mb", None, 300),
+    ("`pulumi up` of 600 topics within 5x the batched floor", 600, "up@P", "seconds", "floor_create", 5),
+    ("no-change preview of 600 topics < 20 s", 600, "preview@P", "seconds", None, 20),
+    ("verify of 3000 topics < 5 s", 3000, "verify", "seconds", None, 5),
+    ("create 600 topics within 3x Jikkou, bulk mode", 600, "up_nockpt@P", "seconds", "jikkou_create", 3),
+    ("no-change preview of 600 within 2x Jikkou's no-change run", 600, "preview@P", "seconds", "jikkou_no_change", 2),
+    ("add one exchange to 3000 topics: `pulumi up` < 15 s", 3000, "add_up@P", "seconds", None, 15),
+    ("add one exchange to 3000 topics: `pulumi preview` < 15 s", 3000, "add_preview@P", "seconds", None, 15),
+)
+
+
+def targets(results: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(target, measured median, met | missed | not measured) of every target."""
+    out = []
+    for name, size, key, field, other, limit in TARGETS:
+        value = stat(results, size, key.replace("@P", f"@{parallel(results)}"), field)
+        unit = " MB" if field == "peak_mb" else " s"
+        if value is not None and other is None:
+            out.append((name, seconds(value) + unit, "met" if value.median < limit else "missed"))
+        elif value is not None and (base := stat(results, size, other)) and (r := div(value, base)) is not None:
+            out.append((name, f"{seconds(value)} s / {seconds(base)} s = {r:.1f}x", "met" if r <= limit else "missed"))
+        else:
+            out.append((name, "-", "not measured"))
+    return out
+
+
+def targets_table(results: dict[str, Any]) -> str:
+    return markdown_table(
+        ["target", "measured (median)", "status"], [[n, m, f"**{s}**"] for n, m, s in targets(results)]
+    )
+
+
+# -- k2infra against the floor -----------------------------------------------------------------------
+
+
 def program_table(results: dict[str, Any]) -> str:
-    header = [
-        "topics",
-        "partitions",
-        "program under mocks, harness (s)",
-        "peak RSS (MB)",
-        "program under mocks, lean (s)",
-        "peak RSS (MB)",
-        "SDK floor (s)",
-        "peak RSS (MB)",
-        "lean / SDK floor",
-        "`topics --json` (s)",
-        "peak RSS (MB)",
-    ]
+    header = ["topics", "partitions", "program under mocks, harness (s)", "peak RSS (MB)"]
+    header += ["program under mocks, lean (s)", "peak RSS (MB)", "SDK floor (s)", "peak RSS (MB)", "lean / SDK floor"]
+    header += ["`topics --json` (s)", "peak RSS (MB)"]
     rows = []
     for size in sizes(results):
-        entry = results["sizes"][str(size)]
-        row = [str(size), str(entry.get("partitions", "-"))]
+        row = [str(size), str(results["sizes"][str(size)].get("partitions", "-"))]
         for key in ("eval", "eval_lean", "eval_sdk", "topics_json"):
             row += [seconds(stat(results, size, key)), megabytes(stat(results, size, key, "peak_mb"))]
             if key == "eval_sdk":
-                row.append(times(ratio(results, size, "eval_lean", "eval_sdk")))
+                row.append(ratio(results, size, "eval_lean", "eval_sdk"))
         rows.append(row)
     return markdown_table(header, rows)
 
@@ -181,513 +171,54 @@ def phases_table(results: dict[str, Any]) -> str:
     for size in sizes(results):
         for key, mode in (("eval", "harness"), ("eval_lean", "lean"), ("eval_sdk", "SDK floor")):
             phases = figure(results, size, key).get("phases") or []
-            if not phases:
-                continue
-            row = [str(size), mode]
-            for name in names:
-                row.append(seconds(Stat.of([p[name] for p in phases if name in p])))
-            row.append(seconds(stat(results, size, key)))
-            rows.append(row)
-    return markdown_table(header, rows) if rows else ""
-
-
-def pulumi_table(results: dict[str, Any]) -> str:
-    """`pulumi up` against the batched create floor."""
-    default, tuned = parallels(results)
-    ps = [p for p in (default, tuned) if p is not None]
-    header = ["topics", "floor create"]
-    header += [f"`up` P={p}" for p in ps] + [f"up / floor P={p}" for p in ps]
-    header += [f"peak MB `up` P={p} (tree)" for p in ps]
-    header += [f"`up` P={default}, no checkpoints", "up / floor, no checkpoints"]
-    rows = []
-    for size in sizes(results):
-        row = [str(size), seconds(stat(results, size, "floor_create"))]
-        row += [cell(results, size, f"up@{p}") for p in ps]
-        row += [times(ratio(results, size, f"up@{p}", "floor_create")) for p in ps]
-        row += [megabytes(stat(results, size, f"up@{p}", "peak_mb")) for p in ps]
-        row += [cell(results, size, f"up_nockpt@{default}")]
-        row += [times(ratio(results, size, f"up_nockpt@{default}", "floor_create"))]
-        rows.append(row)
+            if phases:
+                row = [str(size), mode] + [seconds(Stat.of([p[n] for p in phases if n in p])) for n in names]
+                rows.append([*row, seconds(stat(results, size, key))])
     return markdown_table(header, rows)
 
 
-def no_change_table(results: dict[str, Any]) -> str:
-    """No-change preview against the batched describe floor; destroy against the batched delete."""
-    default, tuned = parallels(results)
-    ps = [p for p in (default, tuned) if p is not None]
-    header = ["topics", "floor describe"] + [f"no-change `preview` P={p}" for p in ps]
-    header += [f"preview / describe P={p}" for p in ps]
-    header += ["floor delete"] + [f"`destroy` P={p}" for p in ps] + [f"`destroy` P={default}, no checkpoints"]
-    rows = []
+def pulumi_tables(results: dict[str, Any]) -> str:
+    """`pulumi up` against the batched create; the no-change preview against the batched describe;
+    destroy against the batched delete; verify."""
+    p = parallel(results)
+    create = ["topics", "floor create", "`up`", "up / floor", "peak MB `up` (tree)", "`up`, bulk mode"]
+    create += ["bulk up / floor"]
+    no_change = ["topics", "floor describe", "no-change `preview`", "preview / describe", "floor delete"]
+    no_change += ["`destroy`", "`destroy`, bulk mode"]
+    verify = ["topics", "`verify --json` (s)", "peak RSS (MB)", "floor describe (s)"]
+    rows: tuple[list, list, list] = ([], [], [])
     for size in sizes(results):
-        row = [str(size), seconds(stat(results, size, "floor_describe"))]
-        row += [cell(results, size, f"preview@{p}") for p in ps]
-        row += [times(ratio(results, size, f"preview@{p}", "floor_describe")) for p in ps]
-        row += [seconds(stat(results, size, "floor_delete"))]
-        row += [cell(results, size, f"destroy@{p}") for p in ps]
-        row += [cell(results, size, f"destroy_nockpt@{default}")]
-        rows.append(row)
-    return markdown_table(header, rows)
-
-
-def verify_table(results: dict[str, Any]) -> str:
-    header = ["topics", "`verify --json` (s)", "peak RSS (MB)", "floor describe (s)"]
-    rows = []
-    for size in sizes(results):
-        rows.append(
-            [
-                str(size),
-                cell(results, size, "verify"),
-                megabytes(stat(results, size, "verify", "peak_mb")),
-                seconds(stat(results, size, "floor_describe")),
-            ]
-        )
-    return markdown_table(header, rows)
-
-
-def repetitions(results: dict[str, Any]) -> str:
-    """How many times each figure was measured, per size (from the data, not the settings)."""
-    default, tuned = parallels(results)
-    keys = ["eval", "eval_lean", "eval_sdk", "topics_json", "floor_create", "verify"]
-    keys += [f"{kind}@{p}" for p in (default, tuned) if p is not None for kind in ("up", "preview", "destroy")]
-    rows = []
-    for size in sizes(results):
-        rows.append([str(size)] + [str(len(figure(results, size, k).get("seconds") or [])) for k in keys])
-    return markdown_table(["topics", *keys], rows)
-
-
-# -- targets ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Target:
-    name: str
-    measured: str
-    status: str  # met | missed | not measured
-
-
-def targets(results: dict[str, Any]) -> list[Target]:
-    default, tuned = parallels(results)
-    ps = [p for p in (default, tuned) if p is not None]
-    out = []
-
-    # Judged on the lean mode: the program under mocks, without the unit-test harness's own work of
-    # resolving every output into plain values (shown beside it).
-    n = TARGETS_SIZE_EVAL
-    t, m = stat(results, n, "eval_lean"), stat(results, n, "eval_lean", "peak_mb")
-    if t is None or m is None:
-        out.append(Target(f"program evaluation of {n} topics < 3 s and < 300 MB", "-", "not measured"))
-    else:
-        status = "met" if t.median < 3 and m.median < 300 else "missed"
-        sdk, sdk_mb = stat(results, n, "eval_sdk"), stat(results, n, "eval_sdk", "peak_mb")
-        harness, harness_mb = stat(results, n, "eval"), stat(results, n, "eval", "peak_mb")
-        extra = f"; the SDK alone, bare topics: {sdk.median:.1f} s, {sdk_mb.median:.0f} MB" if sdk and sdk_mb else ""
-        if harness and harness_mb:
-            extra += f"; through the test harness: {harness.median:.1f} s, {harness_mb.median:.0f} MB"
-        out.append(
-            Target(
-                f"program evaluation of {n} topics < 3 s and < 300 MB",
-                f"{t.median:.1f} s, {m.median:.0f} MB (lean: whole process, under mocks){extra}",
-                status,
-            )
-        )
-
-    n = TARGETS_SIZE_UP
-    ratios = {p: ratio(results, n, f"up@{p}", "floor_create") for p in ps}
-    measured = {p: r for p, r in ratios.items() if r is not None}
-    if not measured:
-        out.append(Target(f"`pulumi up` of {n} topics within 5x the batched floor", "-", "not measured"))
-    else:
-        floor_s = stat(results, n, "floor_create")
-        text = "; ".join(
-            f"P={p}: {stat(results, n, f'up@{p}').median:.0f} s = {r:.1f}x"  # type: ignore[union-attr]
-            for p, r in measured.items()
-        )
-        text += f" (floor {floor_s.median:.1f} s)" if floor_s else ""
-        out.append(
-            Target(
-                f"`pulumi up` of {n} topics within 5x the batched floor",
-                text,
-                "met" if min(measured.values()) <= 5 else "missed",
-            )
-        )
-
-    previews = {p: stat(results, n, f"preview@{p}") for p in ps}
-    measured_previews = {p: s for p, s in previews.items() if s is not None}
-    if not measured_previews:
-        out.append(Target(f"no-change preview of {n} topics < 20 s", "-", "not measured"))
-    else:
-        text = "; ".join(f"P={p}: {s.median:.1f} s" for p, s in measured_previews.items())
-        best = min(s.median for s in measured_previews.values())
-        out.append(Target(f"no-change preview of {n} topics < 20 s", text, "met" if best < 20 else "missed"))
-
-    n = TARGETS_SIZE_EVAL
-    v = stat(results, n, "verify")
-    if v is None:
-        reason = "not measured"
-        out.append(Target(f"verify of {n} topics < 5 s", "- (the stack of this size was not deployed)", reason))
-    else:
-        out.append(Target(f"verify of {n} topics < 5 s", f"{v.median:.1f} s", "met" if v.median < 5 else "missed"))
-    return out
-
-
-def targets_table(results: dict[str, Any]) -> str:
-    return markdown_table(
-        ["target", "measured (median)", "status"],
-        [[t.name, t.measured, f"**{t.status}**"] for t in targets(results)],
-    )
-
-
-# -- the plot -----------------------------------------------------------------------------------
-
-SERIES = (
-    ("eval", "program under mocks (harness)", "tab:blue", "o"),
-    ("eval_lean", "program under mocks (lean)", "tab:purple", "o"),
-    ("eval_sdk", "SDK floor: bare topics under mocks", "tab:pink", "x"),
-    ("topics_json", "topics --json", "tab:cyan", "."),
-    ("floor_create", "floor: batched create", "black", "s"),
-    ("floor_describe", "floor: batched describe", "dimgray", "D"),
-    ("floor_delete", "floor: batched delete", "silver", "v"),
-    ("verify", "verify --json", "tab:green", "^"),
-)
-
-
-def plot(results: dict[str, Any], path: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    default, tuned = parallels(results)
-    series = list(SERIES)
-    colors = {default: "tab:red", tuned: "tab:orange"}
-    for p in (default, tuned):
-        if p is None:
-            continue
-        color = colors[p]
-        series.append((f"up@{p}", f"pulumi up --parallel {p}", color, "o"))
-        series.append((f"preview@{p}", f"no-change preview --parallel {p}", color, "s"))
-        series.append((f"destroy@{p}", f"pulumi destroy --parallel {p}", color, "x"))
-    if default is not None:
-        series.append(
-            (f"up_nockpt@{default}", f"pulumi up --parallel {default}, bulk mode (no checkpoints)", "tab:olive", "o")
-        )
-        series.append((f"add_up@{default}", f"add one exchange: pulumi up --parallel {default}", "tab:brown", "P"))
-        series.append(
-            (f"add_preview@{default}", f"add one exchange: pulumi preview --parallel {default}", "tab:brown", "s")
-        )
-    series += [
-        ("jikkou_create", "Jikkou: create (one batch)", "navy", "o"),
-        ("jikkou_no_change", "Jikkou: no-change apply", "navy", "s"),
-        ("jikkou_add_exchange", "Jikkou: add one exchange", "navy", "P"),
-        ("topicctl_create", "topicctl (tuned): create", "darkgreen", "o"),
-        ("topicctl_no_change", "topicctl: no-change apply", "darkgreen", "s"),
-        ("topicctl_add_exchange", "topicctl (tuned): add one exchange", "darkgreen", "P"),
-    ]
-
-    fig, ax = plt.subplots(figsize=(12, 7), dpi=110)
-    for key, label, color, marker in series:
-        xs, ys, low, high = [], [], [], []
-        guess_x, guess_y = [], []
-        for size in sizes(results):
-            value = stat(results, size, key)
-            if value is not None:
-                xs.append(size)
-                ys.append(value.median)
-                low.append(value.median - value.low)
-                high.append(value.high - value.median)
-            elif guess := extrapolated(results, size, key):
-                guess_x.append(size)
-                guess_y.append(guess["seconds"])
-        if not xs and not guess_x:
-            continue
-        dashed = ("preview", "destroy", "add_preview", "jikkou_no_change", "topicctl_no_change")
-        linestyle = "--" if key.startswith(dashed) or key.endswith(f"@{tuned}") else "-"
-        if xs:
-            ax.errorbar(
-                xs, ys, yerr=[low, high], label=label, color=color, marker=marker, linestyle=linestyle, capsize=3
-            )
-        if guess_x and xs:
-            ax.plot(
-                [xs[-1], *guess_x],
-                [ys[-1], *guess_y],
-                color=color,
-                linestyle=":",
-                marker=marker,
-                markerfacecolor="none",
-            )
-    for size in sizes(results):
-        for key, label in (("jikkou_create", "Jikkou create failed"), ("topicctl_create", "topicctl create failed")):
-            for failure in failures(results, size, key)[:1]:
-                ax.plot([size], [failure["seconds"]], marker="X", markersize=11, color="red", linestyle="none")
-                ax.annotate(
-                    f"{label} ({failure['seconds']:.0f} s)",
-                    (size, failure["seconds"]),
-                    textcoords="offset points",
-                    xytext=(6, 4),
-                    fontsize=7,
-                    color="red",
-                )
-    marks = [
-        (TARGETS_SIZE_CHANGE, 15.0, "target: add exchange at 3000 < 15 s"),
-        (TARGETS_SIZE_EVAL, 3.0, "target: program 3000 < 3 s"),
-        (TARGETS_SIZE_UP, 20.0, "target: preview 600 < 20 s"),
-        (TARGETS_SIZE_EVAL, 5.0, "target: verify 3000 < 5 s"),
-    ]
-    floor_600 = stat(results, TARGETS_SIZE_UP, "floor_create")
-    if floor_600:
-        marks.append((TARGETS_SIZE_UP, 5 * floor_600.median, "target: up 600 <= 5x floor"))
-    for x, y, text in marks:
-        ax.plot([x], [y], marker="*", markersize=13, color="gold", markeredgecolor="black", linestyle="none")
-        ax.annotate(text, (x, y), textcoords="offset points", xytext=(6, -4), fontsize=7)
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("topics")
-    ax.set_ylabel("wall time (s), median; bars: min-max")
-    ax.set_title("k2infra and its peers: time against topology size (log-log); dotted, hollow: extrapolated")
-    ax.grid(True, which="both", alpha=0.3)
-    known = sizes(results) or [TARGETS_SIZE_EVAL]
-    ax.set_xlim(min(known) / 1.5, max(max(known), TARGETS_SIZE_EVAL) * 4)
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
-
-
-# -- the document -------------------------------------------------------------------------------
-
-
-def markdown(results: dict[str, Any], png_name: str = "benchmarks.png") -> str:
-    from bench import findings
-
-    meta = results.get("meta", {})
-    machine = meta.get("machine", {})
-    versions = meta.get("versions", {})
-    default, tuned = parallels(results)
-    parts = [
-        "# Benchmarks",
-        "",
-        "Generated by `make bench` (`python -m bench`) from the run's results "
-        "(`bench/results/latest.json`); do not edit by hand, re-run or re-render "
-        "(`python -m bench --render bench/results/latest.json`).",
-        "",
-        "## The run",
-        "",
-        f"- started {meta.get('started', '-')}, finished {meta.get('finished', '-')}, "
-        f"**total {_duration(meta.get('duration_s'))}**; command `{meta.get('command', 'python -m bench')}`",
-        f"- machine: {machine.get('cpu') or 'unknown CPU'}, **{machine.get('cores', '?')} cores, "
-        f"{machine.get('memory_gb', '?')} GB** (from /proc), kernel {machine.get('kernel', '?')}; "
-        f"load average at start {machine.get('loadavg')}, at the end {meta.get('loadavg_end')} "
-        "(the machine is shared: other work ran alongside, see the spreads)",
-        f"- platform: {meta.get('platform', '-')}: one Kafka broker (KRaft) and Apicurio Registry, local JVMs",
-        "- versions: " + ", ".join(f"{k} {v}" for k, v in versions.items() if v),
-        "",
-        "### Method",
-        "",
-        findings.method(results),
-        *_nonempty(findings.comparison_method(results)),
-        *_nonempty(findings.runs(results)),
-        "",
-        "## Targets",
-        "",
-        targets_table(results),
-        "",
-        *_nonempty_block(
-            "Targets of the comparison (issue 15):", change_targets_table(results) if _peer_sizes(results) else ""
-        ),
-        *_nonempty(findings.comparison_gaps(results)),
-        "",
-        findings.gaps(results),
-        "",
-        *comparison_sections(results),
-        "## Results",
-        "",
-        f"![time against size, log-log]({png_name})",
-        "",
-        "Seconds, median (min-max) over the repetitions; memory is the peak resident set in MB.",
-        "",
-        "### Program evaluation and the command line",
-        "",
-        *(
-            program_sections(results)
-            if _has_program_figures(results)
-            else [
-                "Not measured in this run (it measured the comparison only: `--only`); the SDK floor is in "
-                "the everyday-change section. The program-evaluation figures of the last full run are in "
-                "the history of this file (`git log -p docs/benchmarks.md`).",
-                "",
-            ]
-        ),
-        "### Pulumi against the floor",
-        "",
-        f"P = `--parallel`: {default} is the CLI's default, {tuned} the tuned value "
-        + ("(see the sweep below)" if results.get("sweep") else "(given with `--parallel`: no sweep in this run)")
-        + ". up / floor = median `pulumi up` over median batched create; "
-        "preview / describe = median no-change preview over median batched describe.",
-        "",
-        pulumi_table(results),
-        "",
-        no_change_table(results),
-        "",
-        *_skips(results),
-        "### verify",
-        "",
-        verify_table(results),
-        "",
-        "### Parallelism sweep",
-        "",
-        findings.sweep(results),
-        "",
-        "### Repetitions",
-        "",
-        repetitions(results),
-        "",
-        *_errors(results),
-        "## Where the time goes",
-        "",
-        findings.profile(results),
-        "",
-    ]
-    return "\n".join(parts)
-
-
-def _duration(value: float | None) -> str:
-    if value is None:
-        return "-"
-    hours, rest = divmod(int(value), 3600)
-    return f"{hours} h {rest // 60:02d} min" if hours else f"{rest // 60} min {rest % 60:02d} s"
-
-
-def _skips(results: dict[str, Any]) -> list[str]:
-    notes = [
-        f"- {size} topics: {note}" for size in sizes(results) for note in results["sizes"][str(size)].get("notes", [])
-    ]
-    lines = []
-    for size in sizes(results):
-        for key, guess in (results["sizes"][str(size)].get("extrapolated") or {}).items():
-            source = " and ".join(str(s) for s in guess.get("from", []))
-            lines.append(
-                f"- {size} topics, `{key}`: **extrapolated** to ~{guess['seconds']:.0f} s from the medians at "
-                f"{source} topics (t ~ n^{guess.get('exponent')}); not measured"
-            )
-    if not notes and not lines:
-        return []
-    return ["Notes and skips:", "", *notes, *lines, ""]
-
-
-def _errors(results: dict[str, Any]) -> list[str]:
-    lines = [
-        f"- {size} topics: {error.splitlines()[0][:300]}"
-        for size in sizes(results)
-        for error in results["sizes"][str(size)].get("errors", [])
-    ]
-    problems = results.get("meta", {}).get("cleanup_problems") or []
-    lines += [f"- cleanup: {p}" for p in problems]
-    return ["### Errors", "", *lines, ""] if lines else []
-
-
-# -- several runs -------------------------------------------------------------------------------
-
-
-def merge(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """One results document from several runs: the first run's meta and settings, every run's
-    figures (a later run's repetitions appended to an earlier one's), notes, errors, failures,
-    profiles and peers; the runs themselves listed under meta.runs."""
-    import copy
-
-    if not runs:
-        return {}
-    merged = copy.deepcopy(runs[0])
-    if len(runs) == 1:
-        return merged
-    merged.setdefault("meta", {})["runs"] = [_run_line(run) for run in runs]
-    for run in runs[1:]:
-        for size, entry in run.get("sizes", {}).items():
-            target = merged.setdefault("sizes", {}).setdefault(
-                size, {"topics": int(size), "figures": {}, "notes": [], "errors": [], "extrapolated": {}}
-            )
-            for key in ("partitions", "exchanges"):
-                if key in entry:
-                    target.setdefault(key, entry[key])
-            for key, data in entry.get("figures", {}).items():
-                into = target.setdefault("figures", {}).setdefault(key, {})
-                for field, values in data.items():
-                    into.setdefault(field, []).extend(values)
-            for field in ("notes", "errors"):
-                target.setdefault(field, []).extend(e for e in entry.get(field, []) if e not in target[field])
-            for key, values in (entry.get("failures") or {}).items():
-                target.setdefault("failures", {}).setdefault(key, []).extend(values)
-            for key, guess in (entry.get("extrapolated") or {}).items():
-                if key not in target.get("figures", {}):
-                    target.setdefault("extrapolated", {})[key] = guess
-            for key in list(target.get("extrapolated", {})):
-                if key in target.get("figures", {}):
-                    del target["extrapolated"][key]
-        for key, value in (run.get("profile") or {}).items():
-            if isinstance(value, dict) and isinstance(merged.setdefault("profile", {}).get(key), dict):
-                merged["profile"][key].update(value)
-            else:
-                merged["profile"][key] = value
-        if run.get("peers"):
-            merged["peers"] = run["peers"]
-        versions = run.get("meta", {}).get("versions", {})
-        known = merged["meta"].setdefault("versions", {})
-        for key, value in versions.items():
-            if value and (not known.get(key) or str(known.get(key)).startswith("unknown")):
-                known[key] = value
-        merged["settings"]["sizes"] = sorted(
-            set(merged["settings"].get("sizes") or []) | set(run.get("settings", {}).get("sizes") or [])
-        )
-        if versions.get("peers"):
-            merged["meta"].setdefault("versions", {})["peers"] = versions["peers"]
-        merged.setdefault("settings", {}).update(
-            {k: v for k, v in run.get("settings", {}).items() if k not in merged["settings"]}
-        )
-    return merged
-
-
-def _run_line(run: dict[str, Any]) -> dict[str, Any]:
-    meta = run.get("meta", {})
-    return {
-        "command": meta.get("command"),
-        "started": meta.get("started"),
-        "finished": meta.get("finished"),
-        "duration_s": meta.get("duration_s"),
-        "loadavg_start": (meta.get("machine") or {}).get("loadavg"),
-        "loadavg_end": meta.get("loadavg_end"),
-        "sizes": sorted(int(s) for s in run.get("sizes", {})),
-    }
+        s = [seconds(stat(results, size, k)) for k in (f"up@{p}", f"up_nockpt@{p}", f"preview@{p}", "verify")]
+        floors = [seconds(stat(results, size, k)) for k in ("floor_create", "floor_describe", "floor_delete")]
+        destroys = [seconds(stat(results, size, k)) for k in (f"destroy@{p}", f"destroy_nockpt@{p}")]
+        up_mb, verify_mb = (megabytes(stat(results, size, k, "peak_mb")) for k in (f"up@{p}", "verify"))
+        up_ratio, bulk_ratio = (ratio(results, size, k, "floor_create") for k in (f"up@{p}", f"up_nockpt@{p}"))
+        rows[0].append([str(size), floors[0], s[0], up_ratio, up_mb, s[1], bulk_ratio])
+        preview_ratio = ratio(results, size, f"preview@{p}", "floor_describe")
+        rows[1].append([str(size), floors[1], s[2], preview_ratio, floors[2], *destroys])
+        rows[2].append([str(size), s[3], verify_mb, floors[1]])
+    tables = (markdown_table(h, r) for h, r in zip((create, no_change, verify), rows, strict=True))
+    return "\n\n".join(tables)
 
 
 # -- the peers and the everyday changes ----------------------------------------------------------
 
-PHASE_TITLES = ("create from empty", "no-change run", "add one exchange", "raise partitions", "delete")
-TARGETS_SIZE_CHANGE = 3000
 
-
-def failures(results: dict[str, Any], size: int, key: str) -> list[dict[str, Any]]:
-    return results.get("sizes", {}).get(str(size), {}).get("failures", {}).get(key) or []
-
-
-def peer_cell(
-    results: dict[str, Any], size: int, key: str, also: str | None = None, label: str = "", main: str = ""
-) -> str:
-    """A figure's seconds, its failures ("failed after X s: why"), and optionally a second figure."""
+def peer_cell(results: dict[str, Any], size: int, key: str, also: str = "", label: str = "", main: str = "") -> str:
+    """A figure's seconds, its first failure ("failed after X s: why"), and optionally a second figure."""
     parts = []
     value = stat(results, size, key)
     if value is not None:
         parts.append(f"{main}{seconds(value)}")
     for failure in failures(results, size, key)[:1]:
         parts.append(f"**failed** after {failure['seconds']:.1f} s: {failure['error'][:160]}")
-    if also:
-        other = stat(results, size, also)
-        if other is not None:
-            parts.append(f"{label}{seconds(other)}")
+    other = stat(results, size, also) if also else None
+    if other is not None:
+        parts.append(f"{label}{seconds(other)}")
     return "; ".join(parts) if parts else "-"
 
 
-def _peer_sizes(results: dict[str, Any]) -> list[int]:
+def peer_sizes(results: dict[str, Any]) -> list[int]:
     keys = ("jikkou_", "topicctl_", "add_up@", "floor_add")
     return [
         size
@@ -698,108 +229,93 @@ def _peer_sizes(results: dict[str, Any]) -> list[int]:
 
 
 def peer_rows(results: dict[str, Any], size: int) -> list[list[str]]:
-    default, _ = parallels(results)
-    p = default
+    p = parallel(results)
     versions = results.get("meta", {}).get("versions", {})
-    peer_versions = versions.get("peers") or {}
+    peer = versions.get("peers") or {}
     pulumi = f"pulumi {versions.get('pulumi_cli', '?')}, kafka provider {versions.get('kafka_provider_plugin', '?')}"
-    shipped = figure(results, size, "topicctl_create_shipped")
-    shipped_n = (shipped.get("topics") or [None])[0]
-    shipped_create = "-"
-    shipped_stat = stat(results, size, "topicctl_create_shipped")
-    if shipped_stat is not None and shipped_n:
-        per = shipped_stat.median / shipped_n
-        shipped_create = (
-            f"{seconds(shipped_stat)} for {shipped_n} topics ({per:.2f} s a topic; ~{per * size:.0f} for {size}, "
-            "extrapolated)"
-        )
+    shipped = stat(results, size, "topicctl_create_shipped")
+    shipped_n = (figure(results, size, "topicctl_create_shipped").get("topics") or [None])[0]
+    per = shipped.median / shipped_n if shipped and shipped_n else 0
+    shipped_create = f"{seconds(shipped)} for {shipped_n} topics ({per:.2f} s a topic; ~{per * size:.0f} for {size}, "
+    shipped_create = shipped_create + "extrapolated)" if per else "-"
+
+    def c(*args: str, **kwargs: str) -> str:
+        return peer_cell(results, size, *args, **kwargs)
+
+    no_delete = "n/a (no topic delete)"
     rows = [
-        [
+        (
             "floor",
             f"confluent-kafka {versions.get('confluent-kafka (pip)', '?')}",
             "AdminClient, batched requests (bench/floor.py)",
-            peer_cell(results, size, "floor_create"),
-            peer_cell(results, size, "floor_describe"),
-            peer_cell(results, size, "floor_add"),
-            peer_cell(results, size, "floor_raise"),
-            peer_cell(results, size, "floor_delete"),
-        ],
-        [
+            [c(k) for k in ("floor_create", "floor_describe", "floor_add", "floor_raise", "floor_delete")],
+        ),
+        (
             "k2infra, default mode",
             pulumi,
             f"`pulumi up`/`preview`/`destroy`, checkpoints on, --parallel {p}",
-            peer_cell(results, size, f"up@{p}"),
-            peer_cell(results, size, f"preview@{p}", main="preview "),
-            peer_cell(results, size, f"add_up@{p}", f"add_preview@{p}", "preview ", "up "),
-            peer_cell(results, size, f"raise_up@{p}", f"raise_preview@{p}", "preview ", "up "),
-            peer_cell(results, size, f"destroy@{p}"),
-        ],
-        [
+            [
+                c(f"up@{p}"),
+                c(f"preview@{p}", main="preview "),
+                c(f"add_up@{p}", f"add_preview@{p}", "preview ", "up "),
+                c(f"raise_up@{p}", f"raise_preview@{p}", "preview ", "up "),
+                c(f"destroy@{p}"),
+            ],
+        ),
+        (
             "k2infra, bulk mode",
             pulumi,
             f"the same with PULUMI_SKIP_CHECKPOINTS=true, --parallel {p}",
-            peer_cell(results, size, f"up_nockpt@{p}"),
-            "-",
-            "-",
-            "-",
-            peer_cell(results, size, f"destroy_nockpt@{p}"),
-        ],
-        [
+            [c(f"up_nockpt@{p}"), "-", "-", "-", c(f"destroy_nockpt@{p}")],
+        ),
+        (
             "Jikkou",
-            f"{peer_versions.get('jikkou') or '?'} (library, Maven Central)",
+            f"{peer.get('jikkou') or '?'} (library, Maven Central)",
             "its engine via bench/jikkou/JikkouBench.java: one batch",
-            peer_cell(results, size, "jikkou_create"),
-            peer_cell(results, size, "jikkou_no_change", "jikkou_diff", "diff ", "apply "),
-            peer_cell(results, size, "jikkou_add_exchange"),
-            peer_cell(results, size, "jikkou_raise_partitions"),
-            peer_cell(results, size, "jikkou_delete"),
-        ],
-        [
+            [
+                c("jikkou_create"),
+                c("jikkou_no_change", "jikkou_diff", "diff ", "apply "),
+                c("jikkou_add_exchange"),
+                c("jikkou_raise_partitions"),
+                c("jikkou_delete"),
+            ],
+        ),
+        (
             "topicctl, tuned",
-            f"{peer_versions.get('topicctl') or '?'} (Go module proxy)",
-            f"`apply`, one topic at a time, --sleep-loop-duration {_tuned_sleep()}",
-            peer_cell(results, size, "topicctl_create"),
-            peer_cell(results, size, "topicctl_no_change", "topicctl_check", "check ", "apply "),
-            peer_cell(results, size, "topicctl_add_exchange"),
-            peer_cell(results, size, "topicctl_raise_partitions"),
-            "n/a (no topic delete)",
-        ],
-        [
+            f"{peer.get('topicctl') or '?'} (Go module proxy)",
+            f"`apply`, one topic at a time, --sleep-loop-duration {TOPICCTL_TUNED_SLEEP}",
+            [
+                c("topicctl_create"),
+                c("topicctl_no_change", "topicctl_check", "check ", "apply "),
+                c("topicctl_add_exchange"),
+                c("topicctl_raise_partitions"),
+                no_delete,
+            ],
+        ),
+        (
             "topicctl, as shipped",
-            f"{peer_versions.get('topicctl') or '?'}",
+            f"{peer.get('topicctl') or '?'}",
             "`apply`, one topic at a time, --sleep-loop-duration 10s (default)",
-            shipped_create,
-            "as tuned (no sleep without a change)",
-            peer_cell(results, size, "topicctl_add_exchange_shipped"),
-            peer_cell(results, size, "topicctl_raise_partitions_shipped"),
-            "n/a (no topic delete)",
-        ],
+            [
+                shipped_create,
+                "as tuned (no sleep without a change)",
+                c("topicctl_add_exchange_shipped"),
+                c("topicctl_raise_partitions_shipped"),
+                no_delete,
+            ],
+        ),
     ]
-    return rows
-
-
-def _tuned_sleep() -> str:
-    from bench.peers import TOPICCTL_TUNED_SLEEP
-
-    return TOPICCTL_TUNED_SLEEP
+    return [[tool, version, how, *cells] for tool, version, how, cells in rows]
 
 
 def peer_table(results: dict[str, Any], size: int) -> str:
-    return markdown_table(
-        ["tool", "version", "how driven", *(f"{t} ({size})" for t in PHASE_TITLES)], peer_rows(results, size)
-    )
-
-
-def _div(top: Stat | None, bottom: Stat | None) -> float | None:
-    if top is None or bottom is None or bottom.median <= 0:
-        return None
-    return top.median / bottom.median
+    header = ["tool", "version", "how driven", *(f"{t} ({size})" for t in PHASE_TITLES)]
+    return markdown_table(header, peer_rows(results, size))
 
 
 def ratio_rows(results: dict[str, Any], size: int) -> list[list[str]]:
     """k2infra's figure per phase against Jikkou, topicctl (tuned) and the floor: k2infra / other."""
-    default, _ = parallels(results)
-    p = default
+    p = parallel(results)
     phases = [
         ("create, default mode", f"up@{p}", "jikkou_create", "topicctl_create", "floor_create"),
         ("create, bulk mode", f"up_nockpt@{p}", "jikkou_create", "topicctl_create", "floor_create"),
@@ -823,146 +339,230 @@ def ratio_rows(results: dict[str, Any], size: int) -> list[list[str]]:
         if mine is None:
             continue
         j = stat(results, size, jikkou)
-        t = stat(results, size, topicctl) if topicctl else None
-        f = stat(results, size, floor_key)
-        j_text = times(_div(mine, j)) if j else ("Jikkou failed" if failures(results, size, jikkou) else "-")
-        rows.append([title, seconds(mine), j_text, times(_div(mine, t)) if topicctl else "n/a", times(_div(mine, f))])
+        j_text = times(div(mine, j)) if j else ("Jikkou failed" if failures(results, size, jikkou) else "-")
+        t_text = times(div(mine, stat(results, size, topicctl))) if topicctl else "n/a"
+        rows.append([title, seconds(mine), j_text, t_text, times(div(mine, stat(results, size, floor_key)))])
     return rows
 
 
-def ratio_table(results: dict[str, Any], size: int) -> str:
-    return markdown_table(
-        ["phase (k2infra)", "k2infra (s)", "k2infra / Jikkou", "k2infra / topicctl (tuned)", "k2infra / floor"],
-        ratio_rows(results, size),
-    )
-
-
-def change_targets(results: dict[str, Any]) -> list[Target]:
-    default, _ = parallels(results)
-    p = default
-    out = []
-    n = TARGETS_SIZE_UP
-    jikkou = stat(results, n, "jikkou_create")
-    bulk, full = stat(results, n, f"up_nockpt@{p}"), stat(results, n, f"up@{p}")
-    if jikkou is None or bulk is None:
-        out.append(Target(f"create {n} topics within 3x Jikkou, bulk mode", "-", "not measured"))
-    else:
-        r = bulk.median / jikkou.median
-        text = f"bulk {seconds(bulk)} s / Jikkou {seconds(jikkou)} s = {r:.1f}x"
-        if full is not None:
-            text += f"; default mode {full.median:.1f} s = {full.median / jikkou.median:.1f}x"
-        out.append(Target(f"create {n} topics within 3x Jikkou, bulk mode", text, "met" if r <= 3 else "missed"))
-    preview, jikkou_nc = stat(results, n, f"preview@{p}"), stat(results, n, "jikkou_no_change")
-    if preview is None or jikkou_nc is None:
-        out.append(Target(f"no-change preview of {n} within 2x Jikkou's no-change run", "-", "not measured"))
-    else:
-        r = preview.median / jikkou_nc.median
-        text = f"{seconds(preview)} s / Jikkou apply {seconds(jikkou_nc)} s = {r:.1f}x"
-        diff = stat(results, n, "jikkou_diff")
-        if diff is not None:
-            text += f" (Jikkou diff {diff.median:.1f} s: {preview.median / diff.median:.1f}x)"
-        out.append(
-            Target(f"no-change preview of {n} within 2x Jikkou's no-change run", text, "met" if r <= 2 else "missed")
-        )
-    n = TARGETS_SIZE_CHANGE
-    for kind in ("up", "preview"):
-        value = stat(results, n, f"add_{kind}@{p}")
-        name = f"add one exchange to {n} topics: `pulumi {kind}` < 15 s"
-        if value is None:
-            out.append(Target(name, "-", "not measured"))
-        else:
-            out.append(Target(name, f"{seconds(value)} s", "met" if value.median < 15 else "missed"))
-    return out
-
-
-def change_targets_table(results: dict[str, Any]) -> str:
-    return markdown_table(
-        ["target", "measured (median)", "status"],
-        [[t.name, t.measured, f"**{t.status}**"] for t in change_targets(results)],
-    )
-
-
-def change_rows(results: dict[str, Any]) -> list[list[str]]:
-    """The everyday changes at every size measured: preview and up, checkpoints on."""
-    default, _ = parallels(results)
-    p = default
-    rows = []
-    for size in sizes(results):
-        for title, kind, floor_key in (
-            ("add one exchange", "add", "floor_add"),
-            ("raise partitions", "raise", "floor_raise"),
-        ):
-            pv, up = stat(results, size, f"{kind}_preview@{p}"), stat(results, size, f"{kind}_up@{p}")
-            if pv is None and up is None:
-                continue
-            f = stat(results, size, floor_key)
-            sdk = stat(results, size, "eval_sdk")
-            rows.append(
-                [str(size), title, str(p), seconds(pv), seconds(up), seconds(sdk), seconds(f), times(_div(up, f))]
-            )
-    return rows
+def peers_block(results: dict[str, Any]) -> str:
+    parts = []
+    for size in peer_sizes(results):
+        header = ["phase (k2infra)", "k2infra (s)", "k2infra / Jikkou", "k2infra / topicctl (tuned)", "k2infra / floor"]
+        parts += [f"### {size} topics", peer_table(results, size), markdown_table(header, ratio_rows(results, size))]
+    return "\n\n".join(parts) or "Not measured in these runs."
 
 
 def change_table(results: dict[str, Any]) -> str:
-    return markdown_table(
-        [
-            "topics",
-            "change",
-            "--parallel",
-            "`pulumi preview`",
-            "`pulumi up`",
-            "SDK floor (bare topics under mocks)",
-            "floor (the same change)",
-            "up / floor",
-        ],
-        change_rows(results),
-    )
+    """The everyday changes at every size measured: preview and up, checkpoints on."""
+    p = parallel(results)
+    header = ["topics", "change", "--parallel", "`pulumi preview`", "`pulumi up`"]
+    header += ["SDK floor (bare topics under mocks)", "floor (the same change)", "up / floor"]
+    rows = []
+    for size in sizes(results):
+        for title, kind in (("add one exchange", "add"), ("raise partitions", "raise")):
+            preview, up = stat(results, size, f"{kind}_preview@{p}"), stat(results, size, f"{kind}_up@{p}")
+            if preview or up:
+                f, sdk = stat(results, size, f"floor_{kind}"), stat(results, size, "eval_sdk")
+                rows.append([str(size), title, str(p), seconds(preview), seconds(up), seconds(sdk), seconds(f)])
+                rows[-1].append(times(div(up, f)))
+    return markdown_table(header, rows)
 
 
-def _nonempty(text: str) -> list[str]:
-    return [text] if text else []
+# -- notes, repetitions ---------------------------------------------------------------------------
 
 
-def _nonempty_block(title: str, text: str) -> list[str]:
-    return [title, "", text, ""] if text else []
+def notes_block(results: dict[str, Any]) -> str:
+    p = parallel(results)
+    keys = ["eval", "eval_lean", "eval_sdk", "topics_json", "floor_create", "verify"]
+    keys += [f"{kind}@{p}" for kind in ("up", "preview", "destroy", "up_nockpt", "add_up", "raise_up")]
+    keys += ["jikkou_create", "topicctl_create"]
+    counts = [[str(s)] + [str(len(figure(results, s, k).get("seconds") or [])) for k in keys] for s in sizes(results)]
+    lines = ["Repetitions (figures measured per size):", "", markdown_table(["topics", *keys], counts)]
+    entries = [(s, results["sizes"][str(s)]) for s in sizes(results)]
+    notes = [f"- {s} topics: {note}" for s, entry in entries for note in entry.get("notes", [])]
+    errors = [f"- {s} topics: {e.splitlines()[0][:300]}" for s, entry in entries for e in entry.get("errors", [])]
+    errors += [f"- cleanup: {p}" for p in results.get("meta", {}).get("cleanup_problems") or []]
+    if notes:
+        lines += ["", "Notes:", "", *notes]
+    if errors:
+        lines += ["", "Errors:", "", *errors]
+    return "\n".join(lines)
 
 
-def comparison_sections(results: dict[str, Any]) -> list[str]:
-    from bench import findings
-
-    measured = _peer_sizes(results)
-    if not measured:
-        return []
-    parts = ["## Against the peers", ""]
-    parts.append(
-        "Same broker, same generated topics, same phases (see Method). Seconds, median (min-max); a peer's "
-        "run that failed is shown with the time it took and its error."
-    )
-    parts.append("")
-    for size in measured:
-        parts += [f"### {size} topics", "", peer_table(results, size), "", ratio_table(results, size), ""]
-    parts += ["## The everyday change", "", change_table(results), ""]
-    parts += ["### Where the time goes", "", findings.changes_profile(results), ""]
-    return parts
+# -- the document -------------------------------------------------------------------------------
 
 
-def _has_program_figures(results: dict[str, Any]) -> bool:
-    return any(stat(results, size, key) for size in sizes(results) for key in ("eval", "eval_lean", "topics_json"))
+def blocks(results: dict[str, Any]) -> dict[str, str]:
+    """The document's generated parts, by marker name."""
+    return {
+        "run": run_lines(results),
+        "targets": targets_table(results),
+        "peers": peers_block(results),
+        "changes": change_table(results),
+        "program": program_table(results) + "\n\n" + phases_table(results),
+        "pulumi": pulumi_tables(results),
+        "notes": notes_block(results),
+    }
 
 
-def program_sections(results: dict[str, Any]) -> list[str]:
+def fill(document: str, generated: dict[str, str]) -> str:
+    """`document` with what stands between each pair of markers replaced by its block; the text
+    outside the markers (the hand-written prose) is kept as it is. A missing marker is an error."""
+    for name, text in generated.items():
+        pattern = re.compile(rf"(<!-- bench:{name} -->\n)(.*?\n)?(<!-- /bench:{name} -->)", re.S)
+        if not pattern.search(document):
+            raise ValueError(f"no <!-- bench:{name} --> ... <!-- /bench:{name} --> markers in the document")
+        document = pattern.sub(lambda m, text=text: m.group(1) + text + "\n" + m.group(3), document, count=1)
+    return document
+
+
+def write(results: dict[str, Any], out_dir: Path, template: Path) -> tuple[Path, Path]:
+    """Fill out_dir/benchmarks.md (starting from `template` when there is none) and draw the plot."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    markdown = out_dir / "benchmarks.md"
+    source = markdown if markdown.exists() else template
+    markdown.write_text(fill(source.read_text(), blocks(results)))
+    return markdown, plot(results, out_dir / "benchmarks.png")
+
+
+# -- several runs -------------------------------------------------------------------------------
+
+
+def merge(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """One results document from several runs: the first run's meta and settings, every run's
+    figures (a later run's repetitions appended), notes, errors and failures; the runs listed
+    under meta.runs."""
+    if not runs:
+        return {}
+    merged = copy.deepcopy(runs[0])
+    if len(runs) == 1:
+        return merged
+    merged.setdefault("meta", {})["runs"] = [_run_line(run) for run in runs]
+    for run in runs[1:]:
+        for size, entry in run.get("sizes", {}).items():
+            target = merged.setdefault("sizes", {}).setdefault(
+                size, {"topics": int(size), "figures": {}, "notes": [], "errors": []}
+            )
+            for key in ("partitions", "exchanges"):
+                if key in entry:
+                    target.setdefault(key, entry[key])
+            for key, data in entry.get("figures", {}).items():
+                into = target.setdefault("figures", {}).setdefault(key, {})
+                for field, values in data.items():
+                    into.setdefault(field, []).extend(values)
+            for field in ("notes", "errors"):
+                target.setdefault(field, []).extend(e for e in entry.get(field, []) if e not in target[field])
+            for key, values in (entry.get("failures") or {}).items():
+                target.setdefault("failures", {}).setdefault(key, []).extend(values)
+        known = merged["meta"].setdefault("versions", {})
+        for key, value in run.get("meta", {}).get("versions", {}).items():
+            if value and (not known.get(key) or str(known[key]).startswith("unknown") or key == "peers"):
+                known[key] = value
+        settings = merged.setdefault("settings", {})
+        settings["sizes"] = sorted(set(settings.get("sizes") or []) | set(run.get("settings", {}).get("sizes") or []))
+        settings.update({k: v for k, v in run.get("settings", {}).items() if k not in settings})
+    return merged
+
+
+def _run_line(run: dict[str, Any]) -> dict[str, Any]:
+    meta = run.get("meta", {})
+    return {
+        "command": meta.get("command"),
+        "started": meta.get("started"),
+        "finished": meta.get("finished"),
+        "duration_s": meta.get("duration_s"),
+        "loadavg_start": (meta.get("machine") or {}).get("loadavg"),
+        "loadavg_end": meta.get("loadavg_end"),
+        "sizes": sorted(int(s) for s in run.get("sizes", {})),
+    }
+
+
+# -- the plot -----------------------------------------------------------------------------------
+
+K2, K2_BULK, JIKKOU, TOPICCTL, FLOOR = "tab:red", "tab:orange", "navy", "darkgreen", "black"
+
+
+def panels(p: int | None) -> list[tuple[str, list[tuple[str, str, str, str]], list[tuple[int, float, str]]]]:
+    """(question, [(figure key, label, colour, line style)], [(topics, seconds, target label)])."""
     return [
-        program_table(results),
-        "",
-        "harness = through `devkit/pulumi_mocks.py`, which also resolves every stack output to "
-        "plain values as the unit tests need; lean = the same mocks, outputs left to the SDK (closer "
-        "to what the program does under `pulumi up`). The target is judged on the lean figure: the harness's extra work is the unit tests', not the program's.",
-        "",
-        "In-process phases of the program evaluation (median seconds): imports of pulumi, the SDKs "
-        "and k2infra; plan = topology + stack settings -> Plan; declare = the TopicPlatform "
-        "constructor (one RegisterResource per resource, stack outputs); settle = the SDK's asyncio "
-        "work until the mocks resolved every resource (and, harness, every output).",
-        "",
-        phases_table(results),
-        "",
+        (
+            "Create N topics from empty: k2infra's two modes against the peers and the floor",
+            [
+                (f"up@{p}", "k2infra `pulumi up`, default mode", K2, "-"),
+                (f"up_nockpt@{p}", "k2infra `pulumi up`, bulk mode", K2_BULK, "-"),
+                ("jikkou_create", "Jikkou (one batch)", JIKKOU, "-"),
+                ("topicctl_create", "topicctl (tuned, one topic at a time)", TOPICCTL, "-"),
+                ("floor_create", "floor: batched CreateTopics", FLOOR, "-"),
+            ],
+            [],
+        ),
+        (
+            "A run with nothing to change: what reading N topics costs",
+            [
+                (f"preview@{p}", "k2infra `pulumi preview`", K2, "-"),
+                ("verify", "k2infra `verify --json`", K2_BULK, "--"),
+                ("jikkou_no_change", "Jikkou apply", JIKKOU, "-"),
+                ("jikkou_diff", "Jikkou diff", JIKKOU, "--"),
+                ("topicctl_check", "topicctl check", TOPICCTL, "--"),
+                ("floor_describe", "floor: Metadata + DescribeConfigs", FLOOR, "-"),
+            ],
+            [(600, 20.0, "target: preview of 600 < 20 s"), (3000, 5.0, "target: verify of 3000 < 5 s")],
+        ),
+        (
+            "Add one exchange (3 topics) to N topics",
+            [
+                (f"add_up@{p}", "k2infra `pulumi up`", K2, "-"),
+                (f"add_preview@{p}", "k2infra `pulumi preview`", K2, "--"),
+                ("jikkou_add_exchange", "Jikkou", JIKKOU, "-"),
+                ("topicctl_add_exchange", "topicctl (tuned)", TOPICCTL, "-"),
+                ("floor_add", "floor: one CreateTopics", FLOOR, "-"),
+            ],
+            [(3000, 15.0, "target: < 15 s at 3000")],
+        ),
+        (
+            "The Python program alone, under mocks (no engine, no cluster)",
+            [
+                ("eval", "program, test harness", K2, "--"),
+                ("eval_lean", "program, lean", K2, "-"),
+                ("eval_sdk", "SDK floor: bare kafka.Topic per topic", FLOOR, "-"),
+                ("topics_json", "`python -m k2infra topics --json`", K2_BULK, "-"),
+            ],
+            [(3000, 3.0, "target: 3000 < 3 s")],
+        ),
     ]
+
+
+def plot(results: dict[str, Any], path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2, 2, figsize=(14, 10), dpi=100)
+    for ax, (question, series, marks) in zip(axes.flat, panels(parallel(results)), strict=True):
+        for key, label, color, style in series:
+            points = [(n, s) for n in sizes(results) if (s := stat(results, n, key)) is not None]
+            if points:
+                xs, ys = [n for n, _ in points], [s.median for _, s in points]
+                spread = [[s.median - s.low for _, s in points], [s.high - s.median for _, s in points]]
+                ax.errorbar(xs, ys, yerr=spread, label=label, color=color, linestyle=style, marker="o", capsize=3)
+            for n in sizes(results):
+                for failure in failures(results, n, key)[:1]:
+                    ax.plot([n], [failure["seconds"]], marker="X", markersize=10, color=color, linestyle="none")
+                    ax.annotate(f"{label} failed", (n, failure["seconds"]), xytext=(5, 3), textcoords="offset points")
+        for x, y, text in marks:
+            ax.plot([x], [y], marker="*", markersize=13, color="gold", markeredgecolor="black", linestyle="none")
+            ax.annotate(text, (x, y), textcoords="offset points", xytext=(-10, -12), fontsize=7, ha="right")
+        ax.set(xscale="log", yscale="log", xlabel="topics", ylabel="seconds (median; bars: min-max)")
+        ax.set_title(question, fontsize=10)
+        ax.grid(True, which="both", alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7, loc="upper left")
+        else:
+            ax.text(0.5, 0.5, "not measured", transform=ax.transAxes, ha="center", color="gray")
+    fig.suptitle("k2infra benchmarks (whole processes, wall time, log-log); stars: targets", fontsize=12)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path

@@ -1,16 +1,11 @@
 """Synthetic topologies of N topics, grown from the real config/kafka/topics.yaml.
 
-The real topology is kept as it is (its defaults, data types, configs, schemas and its two
-exchanges, asx and binance); what grows is the number of exchanges per asset class. Synthetic
-exchanges are named x0001, x0002, ... (per asset class), take the asset classes in turn, and carry
-small partition counts (1, 2, 3, 1, ...) so that one local broker copes with thousands of topics.
-The real exchanges get small counts too: the benchmark measures topic counts, not partition counts.
-
-When N is not a multiple of the data types per exchange, the last exchange carries only the first
-data types (`data_types:` in the topology), so the topology has exactly N topics.
-
-A stack file for the benchmark points at the platform under test: replication factor 1,
-min.insync.replicas 1, everything else as the topology says.
+The real topology is kept (its defaults, data types, configs, schemas and its exchanges asx and
+binance); what grows is the number of exchanges per asset class: x0001, x0002, ... taking the asset
+classes in turn, with small partition counts (1, 2, 3, 1, ...) so that one local broker copes with
+thousands of topics. When N is not a whole number of exchanges, the last exchange carries only the
+first data types. The benchmark's stack points at the platform: replication factor 1,
+min.insync.replicas 1.
 """
 
 from __future__ import annotations
@@ -127,9 +122,7 @@ def write_stack_file(project_dir: Path, settings: dict[str, Any], stack: str = S
     """Set the settings in Pulumi.<stack>.yaml, keeping what is there (the encryption salt)."""
     path = project_dir / f"Pulumi.{stack}.yaml"
     data = (yaml.safe_load(path.read_text()) if path.exists() else None) or {}
-    config = data.get("config") or {}
-    config.update({f"k2infra:{key}": value for key, value in settings.items()})
-    data["config"] = config
+    data["config"] = {**(data.get("config") or {}), **{f"k2infra:{k}": v for k, v in settings.items()}}
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
 
@@ -143,11 +136,8 @@ def exchanges(topology: SyntheticTopology) -> list[tuple[str, str]]:
 
 
 def with_added_exchange(topology: SyntheticTopology, base: dict[str, Any] | None = None) -> SyntheticTopology:
-    """The same topology plus one exchange carrying every data type (the runbook's "add an exchange").
-
-    The new exchange is the one the generator adds next (it is prefix-stable: the topology of
-    N + (data types) topics is the one of N topics with one more exchange, when N is a whole
-    number of exchanges); the topology's other exchanges are kept as they are (raised or not)."""
+    """The same topology plus the exchange the generator adds next, carrying every data type (the
+    runbook's "add an exchange"); the other exchanges are kept as they are (raised or not)."""
     per_exchange = len(topology.data["data_types"])
     if topology.size % per_exchange:
         raise ValueError(f"{topology.size} topics is not a whole number of exchanges of {per_exchange} data types")
@@ -158,13 +148,8 @@ def with_added_exchange(topology: SyntheticTopology, base: dict[str, Any] | None
         for code, exchange in spec["exchanges"].items():
             if code not in data["asset_classes"][ac]["exchanges"]:
                 data["asset_classes"][ac]["exchanges"][code] = copy.deepcopy(exchange)
-                topics.update(
-                    {
-                        name: p
-                        for name, p in grown.topics.items()
-                        if name.endswith(f".{code}") and name.startswith(f"market.{ac}.")
-                    }
-                )
+                prefix, suffix = f"market.{ac}.", f".{code}"
+                topics.update({n: p for n, p in grown.topics.items() if n.startswith(prefix) and n.endswith(suffix)})
     return SyntheticTopology(size=len(topics), data=data, topics=topics, exchanges=topology.exchanges + 1)
 
 

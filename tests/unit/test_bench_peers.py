@@ -9,9 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bench import findings, peers, report, topologies
+from bench import peers, report, topologies
 from bench.floor import TopicWanted
-from bench.scenarios import write_report
 from k2infra.client.naming import load_plan
 
 # -- the everyday changes' topologies --------------------------------------------------------------
@@ -123,16 +122,10 @@ def test_the_install_scripts_env_file_is_read_with_quotes_and_spaces(tmp_path: P
     assert tools.jikkou_classpath == "/j/classes:/j/lib/*"
     assert tools.jikkou_java_version == 'openjdk version "25.0.3" 2026-04-21 LTS'
     assert peers.locate(tmp_path / "nothing") is None
-    described = peers.describe(tools)
-    assert described["jikkou"]["version"] == "0.34.0" and "one batch" not in described["topicctl"]["driven"]
-
-
-def test_changed_topics_names_what_a_change_adds_and_alters() -> None:
-    after = [TopicWanted(TOPICS[0].name, 3, 1, TOPICS[0].config), TOPICS[1], TopicWanted("market.x", 1, 1, {})]
-    assert peers.changed_topics(TOPICS, after) == {
-        "added": ["market.x"],
-        "removed": [],
-        "altered": [TOPICS[0].name],
+    assert peers.versions(tools) == {
+        "jikkou": "0.34.0",
+        "jikkou_java": 'openjdk version "25.0.3" 2026-04-21 LTS',
+        "topicctl": "v1.17.0",
     }
 
 
@@ -243,15 +236,7 @@ def test_merge_appends_repetitions_and_lists_the_runs() -> None:
     assert len(merged["sizes"]["3000"]["failures"]["jikkou_create"]) == 2
     assert [r["command"] for r in merged["meta"]["runs"]] == [first["meta"]["command"], second["meta"]["command"]]
     assert first["sizes"]["600"]["figures"]["up@8"]["seconds"] == [60.0, 80.0]  # inputs untouched
-    assert "python -m bench --only changes --sizes 3000" in findings.runs(merged)
-
-
-def test_merge_drops_an_extrapolation_once_a_later_run_measured_it() -> None:
-    first = comparison_run()
-    first["sizes"]["3000"]["extrapolated"] = {"up@8": {"seconds": 700.0, "from": [300, 600], "exponent": 1.5}}
-    second = {"meta": {}, "sizes": {"3000": {"figures": {"up@8": fig(650.0)}}}}
-    merged = report.merge([first, second])
-    assert "up@8" not in merged["sizes"]["3000"]["extrapolated"]
+    assert "`python -m bench --only changes --sizes 3000`: sizes [600, 3000]" in report.run_lines(merged)
 
 
 def test_peer_table_shows_versions_figures_and_failures() -> None:
@@ -277,56 +262,20 @@ def test_ratio_table_divides_k2infra_by_each_peer_and_the_floor() -> None:
 
 
 def test_comparison_targets_from_fake_numbers() -> None:
-    by_name = {t.name: t for t in report.change_targets(comparison_run())}
-    create = by_name["create 600 topics within 3x Jikkou, bulk mode"]
-    assert create.status == "missed" and "6.0x" in create.measured and "default mode 70.0 s = 17.5x" in create.measured
-    assert by_name["no-change preview of 600 within 2x Jikkou's no-change run"].status == "missed"
-    assert by_name["add one exchange to 3000 topics: `pulumi up` < 15 s"].status == "missed"
-    assert by_name["add one exchange to 3000 topics: `pulumi preview` < 15 s"].status == "met"
+    by_name = {name: (measured, status) for name, measured, status in report.targets(comparison_run())}
+    assert by_name["create 600 topics within 3x Jikkou, bulk mode"] == ("24.0 s / 4.00 s = 6.0x", "missed")
+    assert by_name["no-change preview of 600 within 2x Jikkou's no-change run"] == ("10.0 s / 4.00 s = 2.5x", "missed")
+    assert by_name["add one exchange to 3000 topics: `pulumi up` < 15 s"] == ("30.0 s", "missed")
+    assert by_name["add one exchange to 3000 topics: `pulumi preview` < 15 s"] == ("14.0 s", "met")
+    assert by_name["verify of 3000 topics < 5 s"] == ("-", "not measured")
 
 
-def test_markdown_has_the_peer_sections_the_change_profile_and_the_plot(tmp_path: Path) -> None:
-    markdown_path, png = write_report(comparison_run(), tmp_path)
+def test_the_peer_sections_and_the_everyday_change_fill_their_markers(tmp_path: Path) -> None:
+    template = tmp_path / "template.md"
+    template.write_text("".join(f"<!-- bench:{name} -->\n<!-- /bench:{name} -->\n" for name in report.blocks({})))
+    markdown_path, png = report.write(comparison_run(), tmp_path / "out", template)
     text = markdown_path.read_text()
-    assert "## Against the peers" in text and "### 600 topics" in text and "### 3000 topics" in text
-    assert "## The everyday change" in text
+    assert "### 600 topics" in text and "### 3000 topics" in text
     assert "| 3000 | add one exchange | 8 | 14.0 | 30.0 | - | - | - |" in text
-    assert "the program runs (evaluation, one RegisterResource per resource" in text
-    assert "28.0 s" in text  # program_finished - program_started
-    assert "- jikkou 0.34.0 (Maven Central): one batch." in text
-    assert "**Create 600 topics against Jikkou.** Bulk mode 24.0 s, Jikkou 4.0 s (6.0x)" in text
-    assert "**Add one exchange at 3000 topics, `pulumi up`: 30.0 s** (target 15 s)" in text
+    assert "| create, default mode | 70.0 (60.0-80.0) | 17.5x | 1.8x | 140.0x |" in text
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-
-
-def test_pyspy_summary_shares_frames_and_innermost_packages() -> None:
-    from bench import profiling
-
-    collapsed = "\n".join(
-        [
-            "<module> (exec.py:1);run (k2infra/deploy/program.py:120);__init__ (k2infra/deploy/component.py:70);"
-            "register_resource (pulumi/runtime/resource.py:900);serialize_properties (pulumi/runtime/rpc.py:80) 30",
-            "<module> (exec.py:1);run_forever (asyncio/base_events.py:600);select (selectors.py:468) 60",
-            "<module> (exec.py:1);run (k2infra/deploy/program.py:120);load_stack_plan (k2infra/deploy/program.py:98);"
-            "parse (k2infra/model/yaml_source.py:10) 10",
-            "garbage line",
-        ]
-    )
-    summary = profiling.pyspy_summary(collapsed)
-    assert summary["samples"] == 100
-    frames = summary["frames"]
-    assert frames["k2infra: the program (k2infra.deploy.program.run)"] == 0.4
-    assert frames["SDK: serialize_properties"] == 0.3
-    assert frames["asyncio event loop idle (select)"] == 0.6
-    assert summary["by_package"] == {"asyncio (idle in select)": 0.6, "pulumi SDK": 0.3, "k2infra": 0.1}
-    assert profiling.pyspy_summary("") == {"samples": 0}
-
-
-def test_the_program_process_is_found_among_the_commands_descendants() -> None:
-    import os
-
-    from bench import profiling
-
-    assert profiling._descends(os.getpid(), os.getpid())
-    assert profiling._descends(os.getpid(), os.getppid())
-    assert not profiling._descends(os.getppid(), os.getpid())
