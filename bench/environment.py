@@ -43,11 +43,8 @@ def machine() -> dict[str, Any]:
     }
 
 
-def loadavg() -> list[float] | None:
-    try:
-        return [round(x, 2) for x in os.getloadavg()]
-    except OSError:
-        return None
+def loadavg() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
 
 
 def default_parallelism() -> int:

@@ -26,8 +26,6 @@ import json  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
-
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.evaluate")
@@ -37,9 +35,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mode", choices=("harness", "lean", "sdk-floor"), default="harness")
     parser.add_argument("--topics", type=Path, help="sdk-floor: JSON list of the topics' inputs")
     args = parser.parse_args(argv)
-    if str(REPO) not in sys.path:
-        sys.path.insert(0, str(REPO))
-
     imports_start = time.perf_counter()
     import pulumi
 

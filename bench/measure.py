@@ -24,9 +24,6 @@ MB = 1024 * 1024
 class MeasureTimeout(RuntimeError):
     """The command outlived its timeout; it and its process group were killed."""
 
-    def __init__(self, argv: Sequence[str], timeout: float) -> None:
-        super().__init__(f"{' '.join(argv[:4])} ... ran past its {timeout:g} s timeout and was killed")
-
 
 @dataclass(frozen=True)
 class Stat:
@@ -111,7 +108,7 @@ def run_measured(
         if waiter.is_alive():
             _kill_group(proc.pid)
             waiter.join(30)
-            raise MeasureTimeout(list(argv), timeout)
+            raise MeasureTimeout(f"{' '.join(argv[:4])} ... ran past its {timeout:g} s timeout and was killed")
         proc.returncode = os.waitstatus_to_exitcode(int(reaped["status"]))  # type: ignore[call-overload]
         return Run(
             argv=list(argv),

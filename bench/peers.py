@@ -47,15 +47,7 @@ class PeerTools:
 
 def parse_env_file(text: str) -> dict[str, str]:
     """KEY=VALUE lines (values optionally in single or double quotes), as install-peers.sh writes."""
-    out: dict[str, str] = {}
-    for line in text.splitlines():
-        line = line.strip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        key, value = line.split("=", 1)
-        parts = shlex.split(value) if value else [""]
-        out[key.strip()] = parts[0] if parts else ""
-    return out
+    return dict(word.split("=", 1) for word in shlex.split(text, comments=True) if "=" in word)
 
 
 def locate(tools_dir: Path | None = None) -> PeerTools | None:

@@ -550,7 +550,8 @@ def plot(results: dict[str, Any], path: Path) -> Path:
             for n in sizes(results):
                 for failure in failures(results, n, key)[:1]:
                     ax.plot([n], [failure["seconds"]], marker="X", markersize=10, color=color, linestyle="none")
-                    ax.annotate(f"{label} failed", (n, failure["seconds"]), xytext=(5, 3), textcoords="offset points")
+                    where = {"textcoords": "offset points", "xytext": (-10, 4), "fontsize": 7, "ha": "right"}
+                    ax.annotate(f"{label}: failed", (n, failure["seconds"]), **where)
         for x, y, text in marks:
             ax.plot([x], [y], marker="*", markersize=13, color="gold", markeredgecolor="black", linestyle="none")
             ax.annotate(text, (x, y), textcoords="offset points", xytext=(-10, -12), fontsize=7, ha="right")
@@ -558,7 +559,7 @@ def plot(results: dict[str, Any], path: Path) -> Path:
         ax.set_title(question, fontsize=10)
         ax.grid(True, which="both", alpha=0.3)
         if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=7, loc="upper left")
+            ax.legend(fontsize=7, loc="best")
         else:
             ax.text(0.5, 0.5, "not measured", transform=ax.transAxes, ha="center", color="gray")
     fig.suptitle("k2infra benchmarks (whole processes, wall time, log-log); stars: targets", fontsize=12)
