@@ -418,11 +418,10 @@ def fill(document: str, generated: dict[str, str]) -> str:
 
 
 def write(results: dict[str, Any], out_dir: Path, template: Path) -> tuple[Path, Path]:
-    """Fill out_dir/benchmarks.md (starting from `template` when there is none) and draw the plot."""
+    """out_dir/benchmarks.md: `template` (docs/benchmarks.md) with its tables filled; and the plot."""
     out_dir.mkdir(parents=True, exist_ok=True)
     markdown = out_dir / "benchmarks.md"
-    source = markdown if markdown.exists() else template
-    markdown.write_text(fill(source.read_text(), blocks(results)))
+    markdown.write_text(fill(template.read_text(), blocks(results)))
     return markdown, plot(results, out_dir / "benchmarks.png")
 
 

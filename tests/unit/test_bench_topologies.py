@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -213,3 +214,19 @@ def test_the_docs_have_every_marker_and_a_render_keeps_their_prose(tmp_path: Pat
 def test_console_lines_show_median_spread_and_memory() -> None:
     line = report.console_line(600, "eval", fake_results()["sizes"]["600"]["figures"]["eval"])
     assert "6.00 (5.00-7.00) s" in line and "n=3" in line and "peak 190 MB" in line
+
+
+def test_render_merges_saved_runs_into_the_docs_tables(tmp_path: Path) -> None:
+    from bench import cli
+
+    first, second = fake_results(), fake_results()
+    second["meta"]["command"] = "python -m bench --sizes 600"
+    second["sizes"] = {"600": second["sizes"]["600"]}
+    paths = [tmp_path / "a.json", tmp_path / "b.json"]
+    for path, run in zip(paths, (first, second), strict=True):
+        path.write_text(json.dumps(run))
+    assert cli.main(["--render", *map(str, paths), "--out", str(tmp_path / "out")]) == 0
+    text = (tmp_path / "out" / "benchmarks.md").read_text()
+    assert "`python -m bench --sizes 600`: sizes [600]" in text
+    assert "| 600 | 0.50 (0.50-0.50) | 19.0 (19.0-19.0) | 38.0x |" in text  # the two runs' previews, merged
+    assert (tmp_path / "out" / "benchmarks.png").exists()
