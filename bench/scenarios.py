@@ -147,7 +147,8 @@ class Bench:
                 f"{len(subjects)} subjects; the benchmark needs a platform without them (unset K2_BOOTSTRAP_SERVERS "
                 "and K2_SCHEMA_REGISTRY_URL to let it start its own)"
             )
-        self.out(f"{meta['machine']}; {meta['versions']}; default --parallel {self.parallel}")
+        described = {**meta["machine"], **meta["versions"], "default --parallel": self.parallel}
+        self.out(", ".join(f"{key} {value}" for key, value in described.items()))
         self.out("figures: median (min-max) seconds over the repetitions so far, peak memory in MB")
 
     # -- one size --------------------------------------------------------------------------
