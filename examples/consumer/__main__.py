@@ -5,7 +5,8 @@
     .venv/bin/python -m examples.consumer --outputs outputs.json --data-type trades --pattern   # + exchanges added later
     .venv/bin/python -m examples.consumer --stack dev --exchange crypto.binance --max-records 10 --timeout 20
 
-Stops after --max-records records or --timeout seconds, whichever comes first.
+Stops after --max-records records or --timeout seconds, whichever comes first; while no record
+arrives it says so every --progress-every seconds (on stderr), so a quiet subscription is not silence.
 """
 
 from __future__ import annotations
@@ -53,6 +54,27 @@ def subscription(args: argparse.Namespace, platform: Platform) -> list[str] | st
     return platform.patterns.all if args.pattern else sorted(platform.topics)
 
 
+class Progress:
+    """The waiting lines on stderr: one at the start, then one per `every` seconds without a record."""
+
+    def __init__(self, start: float, timeout: float, max_records: int, every: float) -> None:
+        self.start, self.timeout, self.max_records, self.every = start, timeout, max_records, every
+        self.last = start
+
+    def first(self) -> str:
+        return f"waiting for records: stops at {self.max_records} records or after {self.timeout:g} s"
+
+    def tick(self, now: float, read: int, got_one: bool) -> str | None:
+        if got_one:
+            self.last = now
+            return None
+        if now - self.last < self.every:
+            return None
+        self.last = now
+        left = max(0.0, self.timeout - (now - self.start))
+        return f"still waiting: {read} records so far, {left:.0f} s left"
+
+
 def printable(value: Any) -> Any:
     if isinstance(value, Decimal):
         return str(value.normalize())
@@ -74,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--group-id", default=f"k2-example-consumer-{uuid.uuid4().hex[:8]}")
     parser.add_argument("--max-records", type=int, default=50)
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds before giving up (default 30)")
+    parser.add_argument("--progress-every", type=float, default=10.0, help="seconds between waiting lines")
     parser.add_argument("--metadata-refresh-ms", type=int, default=5000, help="how soon new topics are seen")
     parser.add_argument("--json", action="store_true", help="one JSON object per record")
     args = parser.parse_args(argv)
@@ -96,10 +119,16 @@ def main(argv: list[str] | None = None) -> int:
     print(f"subscribed to {topics if isinstance(topics, str) else ', '.join(topics)}", file=sys.stderr)
 
     read = 0
-    deadline = time.monotonic() + args.timeout
+    start = time.monotonic()
+    deadline = start + args.timeout
+    progress = Progress(start, args.timeout, args.max_records, args.progress_every)
+    print(progress.first(), file=sys.stderr)
     try:
         while read < args.max_records and time.monotonic() < deadline:
             msg = consumer.poll(0.5)
+            line = progress.tick(time.monotonic(), read, got_one=msg is not None)
+            if line:
+                print(line, file=sys.stderr)
             if msg is None:
                 continue
             if msg.error():
