@@ -184,6 +184,7 @@ class Report:
     subjects: tuple[SubjectRow, ...]
     access: tuple[Difference, ...] = ()  # ACLs and SCRAM users, with k2infra:accessControl
     access_notes: tuple[str, ...] = ()  # what the access check could not see
+    access_apps: int | None = None  # the apps whose ACLs and SCRAM users were checked (None: not checked)
     brokers: BrokerView | None = None  # live brokers and the nodes holding replicas
 
     @property
@@ -217,6 +218,8 @@ class Report:
         differences = self.differences
         if not differences:
             planned = f"{_count(self.planned_topics, 'topic')}, {_count(self.planned_subjects, 'subject')}"
+            if self.access_apps is not None:  # say so: a clean access check is not the absence of one
+                planned += f", ACLs and SCRAM users of {_count(self.access_apps, 'app')}"
             return f"verify: {planned}: no drift"
         counts = Counter(d.kind for d in differences)
         parts = [f"{counts[kind]} {_KIND_WORDS[kind][0 if counts[kind] == 1 else 1]}" for kind in Kind if counts[kind]]
@@ -259,6 +262,7 @@ def compare(plan: Plan, live: LiveState, access: LiveAccess | None = None) -> Re
         subjects=tuple(sorted(subject_rows, key=lambda r: r.name)),
         access=_access(plan, access),
         access_notes=access.notes if access is not None and plan.settings.access_control else (),
+        access_apps=len(plan.apps) if access is not None and plan.settings.access_control else None,
         brokers=live.brokers,
     )
 

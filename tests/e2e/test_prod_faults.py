@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 from cryptography import x509
@@ -361,5 +362,8 @@ def test_with_the_broker_back_the_same_up_converges_then_verify_and_preview_are_
             break
         time.sleep(5)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert done.stdout.rstrip().endswith(f"verify: {len(planned_topics()) + 3} topics, 6 subjects: no drift")
+    apps = len(yaml.safe_load((REPO / "config" / "kafka" / "apps.yaml").read_text())["apps"])
+    assert done.stdout.rstrip().endswith(
+        f"verify: {len(planned_topics()) + 3} topics, 6 subjects, ACLs and SCRAM users of {apps} apps: no drift"
+    )
     prod.run("preview", "--expect-no-changes", *POLICY)

@@ -75,6 +75,14 @@ def test_a_cluster_holding_exactly_the_planned_access_has_no_drift_and_says_quot
     assert report.to_dict()["access_notes"] == [QUOTAS_UNCHECKED]
 
 
+def test_a_clean_verify_with_access_control_says_the_acls_and_users_were_checked(plan: Plan) -> None:
+    report = compare(plan, matching_state(plan), matching_access(plan))
+    apps = len(plan.apps)
+    assert report.summary() == (
+        f"verify: {len(plan.topics)} topics, {len(plan.subjects)} subjects, ACLs and SCRAM users of {apps} apps: no drift"
+    )
+
+
 def test_missing_acls_and_users_without_their_credential_are_reported(plan: Plan) -> None:
     acls = as_live(plan)
     dropped = LiveAcl("User:k2-crypto-risk-prod", "*", "Read", "Allow", "Topic", "market.crypto.trades.", "Prefixed")
