@@ -35,9 +35,10 @@
 #            start it again and wait until the three brokers are registered.
 #   cli TOOL [ARGS...]   run a Kafka command-line tool of K2_KAFKA_VERSION from the
 #            tools cache: kafka-topics, kafka-configs, kafka-acls,
+#            kafka-console-producer, kafka-console-consumer, kafka-consumer-groups,
 #            kafka-metadata-quorum, kafka-features, kafka-broker-api-versions,
 #            kafka-log-dirs, kafka-storage, or a class name. For the secure cluster
-#            pass --command-config "$K2_KAFKA_CLIENT_PROPERTIES".
+#            pass --command-config "$K2_KAFKA_CLIENT_PROPERTIES" (docs/runbook.md §9).
 #   Components (plain profile) default to both (kafka registry).
 #
 # The profile of stop/status/env/stop-broker/start-broker is the one recorded in
@@ -1150,8 +1151,20 @@ cmd_start-broker() {
     say "kafka-$NODE ready again: 3 brokers registered ($(secs_since "$t0"))"
 }
 
+# first_class CLASS...: the first of these classes the installed Kafka ships (tools moved from the
+# Scala core to org.apache.kafka.tools across 3.x releases), so a tool name works on 3.9 and 4.x.
+first_class() {
+    local libs c listing
+    libs="$(kafka_home)/libs"
+    listing="$(for j in "$libs"/kafka-tools-*.jar "$libs"/kafka_2.13-*.jar; do unzip -Z1 "$j" 2>/dev/null; done)"
+    for c in "$@"; do
+        if grep -qxF "${c//.//}.class" <<<"$listing"; then echo "$c"; return 0; fi
+    done
+    die "none of $* in $libs"
+}
+
 cmd_cli() {
-    local tool="${CLI_ARGS[0]}" cls four=0
+    local tool="${CLI_ARGS[0]}" cls="" four=0
     # the version of the platform running in this state dir, unless K2_KAFKA_VERSION says otherwise
     if [ -z "${K2_KAFKA_VERSION:-}" ]; then
         if load_secure_env 2>/dev/null && [ -n "${KAFKA_RUNNING_VERSION:-}" ]; then KAFKA_VERSION="$KAFKA_RUNNING_VERSION"
@@ -1170,10 +1183,18 @@ cmd_cli() {
         kafka-log-dirs) cls=org.apache.kafka.tools.LogDirsCommand ;;
         kafka-leader-election) cls=org.apache.kafka.tools.LeaderElectionCommand ;;
         kafka-storage) cls=kafka.tools.StorageTool ;;
+        kafka-console-producer | kafka-console-consumer | kafka-consumer-groups) ;;  # found in the jars below
         *.*) cls="$tool" ;;
         *) die "unknown tool $tool (see --help; a fully qualified class name also works)" ;;
     esac
     install_kafka >&2
+    case "$tool" in
+        kafka-console-producer) cls="$(first_class org.apache.kafka.tools.ConsoleProducer kafka.tools.ConsoleProducer)" ;;
+        kafka-console-consumer)
+            cls="$(first_class org.apache.kafka.tools.consumer.ConsoleConsumer kafka.tools.ConsoleConsumer)" ;;
+        kafka-consumer-groups)
+            cls="$(first_class org.apache.kafka.tools.consumer.group.ConsumerGroupCommand kafka.admin.ConsumerGroupCommand)" ;;
+    esac
     kafka_tool "$cls" "${CLI_ARGS[@]:1}"
 }
 
