@@ -1,4 +1,4 @@
-"""`python -m k2infra validate|topics|subscriptions|access|verify|recover|destroy-check`.
+"""`python -m k2infra validate|topics|subscriptions|access|verify|recover|destroy-check|allow-data-loss`.
 
 The plan without the Pulumi engine; `recover` and `destroy-check` drive the Pulumi CLI.
 Exit codes: 0 success, 1 drift (verify) or a decision needed (recover, destroy-check),
@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from k2infra.cli import access as access_command
+from k2infra.cli import allow_data_loss
 from k2infra.client.naming import SubscriptionBuilder, UnknownTopicError, load_plan
 from k2infra.console import EXIT_BAD_INPUT, EXIT_OK, print_table
 from k2infra.model.errors import TopologyError
@@ -80,6 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--allow-data-loss", action="store_true", help="exit 0 even if topics hold records (they will be lost)"
     )
     destroy.add_argument("--timeout", type=float, default=15.0, help="seconds to wait for the cluster")
+
+    allow_data_loss.add_parser(commands)
     return parser
 
 
@@ -97,6 +100,8 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr
     args = parser.parse_args(argv)
     if args.command == "subscriptions" and (args.data_types or args.exchanges) and not args.asset_class:
         parser.error("--data-types and --exchanges go with --asset-class")
+    if args.command == "allow-data-loss":  # edits the stack file: no plan needed, nor a valid one
+        return allow_data_loss.run(args, stdout, stderr)
     handler: Callable[[argparse.Namespace, Plan, TextIO, TextIO], int] = HANDLERS[args.command]
     if args.config_dir is None:
         args.config_dir = args.project_dir / "config"
