@@ -53,10 +53,11 @@ class DataLossRefused(Exception):
 class Loss:
     topic: str
     reason: str  # what the run would do to it, in words
+    doing: str = ""  # the same, said while `pulumi up` does it
 
-    def line(self, records: int | None) -> str:
+    def line(self, records: int | None, *, now: bool = False) -> str:
         held = "an unknown number of records" if records is None else f"{records} record{'s' if records != 1 else ''}"
-        return f"{self.topic}: {held}; {self.reason}"
+        return f"{self.topic}: {held}; {self.doing if now and self.doing else self.reason}"
 
 
 def unplanned_live_topics(plan: Plan, live: Collection[str]) -> list[str]:
@@ -85,7 +86,11 @@ def possible_losses(
 ) -> list[Loss]:
     """What this run would delete or replace, before counting records."""
     losses = [
-        Loss(name, "no longer in the plan, so pulumi would delete it (removed or renamed in the topology?)")
+        Loss(
+            name,
+            "no longer in the plan, so pulumi would delete it (removed or renamed in the topology?)",
+            "no longer in the plan (removed or renamed in the topology?): this update deletes it",
+        )
         for name in sorted(managed_unplanned)
     ]
     for spec in plan.topics:  # legacy topics ignore replication-factor changes
@@ -96,35 +101,64 @@ def possible_losses(
                     spec.name,
                     f"replication factor planned {spec.replication_factor}, the cluster has {live}: "
                     "a provider that cannot reassign replicas replaces (deletes and re-creates) the topic",
+                    f"replication factor planned {spec.replication_factor}, the cluster has {live}: this update "
+                    "changes it, and a provider that cannot reassign replicas replaces (deletes and re-creates) the topic",
                 )
             )
     return losses
 
 
-def judge(losses: Iterable[Loss], records: Mapping[str, int | None], allowed: Collection[str]) -> list[str]:
-    """Warnings for what goes ahead; raises DataLossRefused listing what may not."""
+def judge(
+    losses: Iterable[Loss],
+    records: Mapping[str, int | None],
+    allowed: Collection[str],
+    *,
+    stack: str = "STACK",
+    dry_run: bool = True,
+) -> list[str]:
+    """Warnings for what goes ahead; raises DataLossRefused listing what may not.
+
+    The refusal lists every topic the run would delete or replace, the empty ones too (they go
+    with it once the others are allowed), and the command that allows the ones holding records.
+    A warning during `pulumi up` (not `dry_run`) says what the update is doing, not what it would.
+    """
     refused: list[str] = []
+    refused_topics: list[str] = []
+    empty: list[str] = []
     warnings: list[str] = []
     touched: set[str] = set()
     for loss in losses:
         touched.add(loss.topic)
         count = records.get(loss.topic)
         if count == 0:
-            continue  # nothing to lose
+            empty.append(loss.line(count))  # nothing to lose, but the run deletes or replaces it all the same
+            continue
         if loss.topic in allowed:
-            warnings.append(f"{loss.line(count)}. Allowed by {ALLOW_KEY}: the records will be lost")
+            if dry_run:
+                warnings.append(f"{loss.line(count)}. Allowed by {ALLOW_KEY}: the records will be lost")
+            else:
+                warnings.append(f"{loss.line(count, now=True)}. Allowed by {ALLOW_KEY}: the records will be lost")
         else:
             refused.append(loss.line(count))
+            refused_topics.append(loss.topic)
     for name in sorted(set(allowed) - touched):
         warnings.append(
             f"{ALLOW_KEY} lists {name}, which this run neither deletes nor replaces: remove it from the stack "
             "file once the change it allowed is done"
         )
     if refused:
+        also = ""
+        if empty:
+            also = "\nthe run would also delete or replace these empty topics (nothing to lose):\n" + "\n".join(
+                f"  {line}" for line in empty
+            )
         raise DataLossRefused(
             "refusing to delete or replace topics that hold records, which would lose them. Keep them in "
             "config/kafka/topics.yaml (and k2infra:exchanges), or, to accept the loss, list them in "
-            f"{ALLOW_KEY} of the stack file:\n" + "\n".join(f"  {line}" for line in refused)
+            f"{ALLOW_KEY} of the stack file:\n"
+            + "\n".join(f"  {line}" for line in refused)
+            + also
+            + f"\nto accept the loss: python -m k2infra allow-data-loss --stack {stack} {' '.join(refused_topics)}"
         )
     return warnings
 
@@ -153,7 +187,9 @@ async def enforce(plan: Plan, listed: Sequence[Mapping[str, Any]], sasl_password
             ) from None
         records = {loss.topic: held[loss.topic].records if loss.topic in held else 0 for loss in losses}
     try:
-        warnings = judge(losses, records, allowed)
+        warnings = judge(
+            losses, records, allowed, stack=plan.stack or pulumi.get_stack(), dry_run=pulumi.runtime.is_dry_run()
+        )
     except DataLossRefused as exc:
         raise pulumi.RunError(str(exc)) from None
     for warning in warnings:

@@ -114,7 +114,14 @@ def test_removing_topics_that_hold_records_is_refused_naming_each_and_its_record
     assert "refusing to delete or replace topics that hold records" in message
     assert "market.crypto.trades.binance: 1200 records; no longer in the plan, so pulumi would delete it" in message
     assert "market.crypto.quotes.binance: 7 records;" in message
-    assert "market.crypto.reference_data.binance" not in message  # empty: nothing to lose
+    # empty: nothing to lose, so not refused, but listed: the run deletes it with the others
+    refusal, _, empty = message.partition("the run would also delete or replace these empty topics (nothing to lose):")
+    assert "market.crypto.reference_data.binance" not in refusal
+    assert "  market.crypto.reference_data.binance: 0 records; no longer in the plan" in empty
+    assert message.endswith(
+        "to accept the loss: python -m k2infra allow-data-loss --stack dev "
+        "market.crypto.quotes.binance market.crypto.trades.binance"
+    )
     assert "k2infra:allowDataLoss" in message
     assert mocks.asked_stack == ["organization/k2infra/dev"]
 
@@ -148,6 +155,26 @@ def test_allow_data_loss_lets_the_removal_go_ahead_with_a_warning(
         and "Allowed by k2infra:allowDataLoss: the records will be lost" in w
         for w in warnings
     ), warnings
+
+
+@pytest.mark.parametrize(
+    ("preview", "says"),
+    [
+        (True, "no longer in the plan, so pulumi would delete it"),
+        (False, "no longer in the plan (removed or renamed in the topology?): this update deletes it"),
+    ],
+)
+def test_the_allowed_removal_warning_says_what_pulumi_up_is_doing_and_what_a_preview_would_do(
+    project_dir: Path, records: dict, warnings: list[str], preview: bool, says: str
+) -> None:
+    only_equities(project_dir)
+    set_stack_config(project_dir, "dev", {"allowDataLoss": ["market.crypto.trades.binance"]})
+    records["market.crypto.trades.binance"] = 1200
+    mocks = GuardMocks(state_topics=list(DEV_TOPICS))
+    run_program(project_dir, "dev", live_partitions=DEV_TOPICS, mocks=mocks, preview=preview)
+    (warning,) = [w for w in warnings if w.startswith("market.crypto.trades.binance: 1200 records")]
+    assert says in warning
+    assert ("would" in warning) is preview
 
 
 def test_a_topic_this_stack_does_not_manage_is_never_refused_nor_counted(project_dir: Path, records: dict) -> None:
@@ -197,7 +224,9 @@ def test_a_replication_factor_change_of_a_topic_holding_records_is_refused(proje
     mocks = GuardMocks(live_replication={"market.equities.trades.asx": 3, "market.equities.quotes.asx": 3})
     message = refused(project_dir, mocks)
     assert "market.equities.trades.asx: 40 records; replication factor planned 1, the cluster has 3" in message
-    assert "market.equities.quotes.asx" not in message  # empty: a replace loses nothing
+    refusal, _, empty = message.partition("the run would also delete or replace these empty topics (nothing to lose):")
+    assert "market.equities.quotes.asx" not in refusal  # empty: a replace loses nothing, but it is listed
+    assert "  market.equities.quotes.asx: 0 records; replication factor planned 1, the cluster has 3" in empty
 
 
 def test_a_replication_factor_change_can_be_allowed(project_dir: Path, records: dict, warnings: list[str]) -> None:
