@@ -20,6 +20,8 @@ from k2infra.client.naming import SubscriptionBuilder, UnknownTopicError, load_p
 from k2infra.console import EXIT_BAD_INPUT, EXIT_OK, print_table
 from k2infra.model.errors import TopologyError
 from k2infra.model.plan import Plan
+from k2infra.model.settings import NAMESPACE
+from k2infra.model.topology import Topology, load_topology
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -119,7 +121,43 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr
 def _validate(args: argparse.Namespace, plan: Plan, out: TextIO, err: TextIO) -> int:
     where = f"stack {plan.stack}" if plan.stack else "the topology"
     print(f"OK: {where} is valid: {len(plan.topics)} topics, {len(plan.subjects)} schema subjects.", file=out)
+    if plan.stack:
+        for line in _partition_rule(plan, load_topology(args.config_dir).topology):
+            print(line, file=out)
+        print(
+            "Not checked offline: the cluster's live partition counts. A plan below them is refused at "
+            "preview (make preview), before any change.",
+            file=out,
+        )
     return EXIT_OK
+
+
+def _partition_rule(plan: Plan, topology: Topology) -> list[str]:
+    """What the stack creates per exchange, and for an exchange added to the topology alone."""
+    settings = plan.settings
+    cap = settings.max_partitions
+    lines = [f"Partitions per topic in stack {plan.stack}:"]
+    for exchange in plan.exchanges:
+        counts = {
+            t.data_type: t.partitions
+            for t in plan.topics
+            if t.asset_class == exchange.asset_class and t.exchange == exchange.code
+        }
+        own = topology.asset_classes[exchange.asset_class].exchanges[exchange.code].partitions
+        if exchange.ref in settings.partitions:
+            why = f"{NAMESPACE}:partitions"
+        elif cap is not None and own > cap:
+            why = f"{own} in the topology, capped by {NAMESPACE}:maxPartitions"
+        else:
+            why = "the topology's"
+        lines.append(f"  {exchange.ref}: {', '.join(f'{dt} {n}' for dt, n in sorted(counts.items()))} ({why})")
+    rule = "its partitions in config/kafka/topics.yaml"
+    rule += f", at most {cap} ({NAMESPACE}:maxPartitions)" if cap is not None else f" (no {NAMESPACE}:maxPartitions)"
+    fixed = sorted((dt, d.partitions) for dt, d in topology.data_types.items() if d.partitions is not None)
+    if fixed:
+        rule += "; " + ", ".join(f"{dt} {n}" for dt, n in fixed) + " (the data type's)"
+    lines.append(f"  a new exchange: {rule}")
+    return lines
 
 
 def _topics(args: argparse.Namespace, plan: Plan, out: TextIO, err: TextIO) -> int:

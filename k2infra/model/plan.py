@@ -121,14 +121,16 @@ class Plan:
 def effective_partitions(
     loaded: LoadedTopology, settings: StackSettings, asset_class: str, data_type: str, exchange: str
 ) -> int:
-    """A data type's fixed count (reference_data: 1) wins; then the stack's; then the exchange's."""
+    """A data type's fixed count (reference_data: 1) wins; then the stack's entry for the exchange;
+    then the exchange's own, capped by the stack's `maxPartitions`."""
     fixed = loaded.topology.data_types[data_type].partitions
     if fixed is not None:
         return fixed
     override = settings.partitions.get(f"{asset_class}.{exchange}")
-    return (
-        override if override is not None else loaded.topology.asset_classes[asset_class].exchanges[exchange].partitions
-    )
+    if override is not None:
+        return override
+    own = loaded.topology.asset_classes[asset_class].exchanges[exchange].partitions
+    return own if settings.max_partitions is None else min(own, settings.max_partitions)
 
 
 def effective_config(

@@ -49,6 +49,9 @@ class StackSettings(BaseModel):
     min_insync_replicas: int | None = Field(default=None, alias="minInsyncReplicas", ge=1)
     retention_ms: int | None = Field(default=None, alias="retentionMs", ge=-1)
     partitions: dict[str, int] = Field(default_factory=dict)
+    # A cap on every exchange's count in this stack (dev, staging): a new exchange needs no entry in
+    # `partitions`, which still wins for the exchanges it lists.
+    max_partitions: int | None = Field(default=None, alias="maxPartitions", ge=1, le=MAX_PARTITIONS)
     exchanges: list[str] | None = None
     protect: bool = False
     bootstrap_servers: list[str] = Field(default_factory=list, alias="bootstrapServers")

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import yaml
+
 from k2infra.cli.main import main
 from tests.conftest import PROD_TOPICS, REPO
 
@@ -24,7 +26,40 @@ def run(*argv: str, cwd: Path = REPO) -> tuple[int, str, str]:
 def test_validate_ok() -> None:
     code, out, _ = run("validate", "--stack", "prod")
     assert code == 0
-    assert out.strip() == "OK: stack prod is valid: 6 topics, 6 schema subjects."
+    assert out.splitlines() == [
+        "OK: stack prod is valid: 6 topics, 6 schema subjects.",
+        "Partitions per topic in stack prod:",
+        "  crypto.binance: quotes 40, reference_data 1, trades 40 (the topology's)",
+        "  equities.asx: quotes 30, reference_data 1, trades 30 (the topology's)",
+        "  a new exchange: its partitions in config/kafka/topics.yaml (no k2infra:maxPartitions); "
+        "reference_data 1 (the data type's)",
+        "Not checked offline: the cluster's live partition counts. A plan below them is refused at preview "
+        "(make preview), before any change.",
+    ]
+
+
+def test_validate_without_a_stack_says_only_that_the_topology_is_valid() -> None:
+    code, out, _ = run("validate")
+    assert code == 0
+    assert out.strip() == "OK: the topology is valid: 6 topics, 6 schema subjects."
+
+
+def test_validate_of_a_stack_shows_what_an_exchange_added_to_the_topology_alone_gets(project_dir: Path) -> None:
+    topology = project_dir / "config" / "kafka" / "topics.yaml"
+    data = yaml.safe_load(topology.read_text())
+    data["asset_classes"]["equities"]["exchanges"]["nyse"] = {
+        "name": "New York Stock Exchange",
+        "partitions": 100,
+        "timezone": "America/New_York",
+    }
+    topology.write_text(yaml.safe_dump(data, sort_keys=False))
+    expected = {"dev": "quotes 3, reference_data 1, trades 3 (100 in the topology, capped by k2infra:maxPartitions)"}
+    expected["staging"] = expected["dev"].replace("3", "12").replace("reference_data 12", "reference_data 1")
+    expected["prod"] = "quotes 100, reference_data 1, trades 100 (the topology's)"
+    for stack, line in expected.items():
+        code, out, _ = run("validate", "--stack", stack, cwd=project_dir)
+        assert code == 0
+        assert f"  equities.nyse: {line}" in out.splitlines(), out
 
 
 def test_validate_reports_problems_on_stderr_with_exit_2(project_dir: Path) -> None:

@@ -197,6 +197,36 @@ def test_typo_in_stack_config_fails_the_program(project_dir: Path) -> None:
         run_program(project_dir, "dev")
 
 
+@pytest.mark.parametrize(("stack", "partitions"), [("dev", 3), ("staging", 12), ("prod", 100)])
+def test_an_exchange_added_to_the_topology_only_is_sized_by_each_stacks_rule(
+    project_dir: Path, edit_topology: Callable, stack: str, partitions: int
+) -> None:
+    """No stack file lists the new exchange: dev and staging cap it (k2infra:maxPartitions), prod takes
+    the topology's count; the counts of the exchanges already deployed do not move."""
+    edit_topology(
+        lambda t: t["asset_classes"]["equities"]["exchanges"].update(
+            nyse={"name": "New York Stock Exchange", "partitions": 100, "country": "US", "timezone": "America/New_York"}
+        )
+    )
+    run = run_program(project_dir, stack, secrets_for(stack), preview=True)
+    topics = {r.name: r.inputs["partitions"] for r in run.mocks.of_type(TOPIC)}
+    assert {n: c for n, c in topics.items() if n.endswith(".nyse")} == {
+        "market.equities.trades.nyse": partitions,
+        "market.equities.quotes.nyse": partitions,
+        "market.equities.reference_data.nyse": 1,
+    }
+    for name, count in topics.items():
+        if not name.endswith(".nyse") and "reference_data" not in name:
+            assert count == EXPECTED_PARTITIONS[stack][name.rsplit(".", 1)[1]], name
+
+
+def test_max_partitions_must_be_a_partition_count(project_dir: Path) -> None:
+    set_stack_config(project_dir, "dev", {"maxPartitions": 0})
+    with pytest.raises(pulumi.RunError) as caught:
+        run_program(project_dir, "dev")
+    assert "Pulumi.dev.yaml" in str(caught.value) and "k2infra:maxPartitions: must be >= 1, got 0" in str(caught.value)
+
+
 def test_raising_partitions_is_planned_as_a_plain_input(project_dir: Path) -> None:
     run = run_program(project_dir, "dev", live_partitions={"market.equities.trades.asx": 2})
     assert run.resource("market.equities.trades.asx").inputs["partitions"] == 3
