@@ -18,6 +18,7 @@ from k2infra.model.errors import Problem, TopologyError
 from k2infra.model.plan import Plan, build_plan
 from k2infra.model.settings import NAMESPACE, SECRET_KEYS, SECRET_MAP_KEYS, StackSettings, settings_from_mapping
 from k2infra.model.topology import LoadedTopology, load_topology
+from k2infra.model.yaml_source import load_yaml
 
 
 def _all_config() -> dict[str, Any]:
@@ -33,7 +34,22 @@ def _all_config() -> dict[str, Any]:
     return values
 
 
-def read_settings(loaded: LoadedTopology) -> tuple[StackSettings, Credentials]:
+def _stack_file_lines(project_dir: Path) -> Any:
+    """Where each key of the stack file is written, for `file:line:` in problems.
+
+    The engine hands the program its config without positions; the file itself (Pulumi runs the
+    program in the project directory) has them. None when it cannot be read: the problems then
+    name the file without a line."""
+    path = project_dir / f"Pulumi.{pulumi.get_stack()}.yaml"
+    try:
+        source = load_yaml(path, display_name=path.name)
+    except (OSError, TopologyError):
+        return None
+    return lambda key_path: source.line_of(("config", f"{NAMESPACE}:{key_path[0]}", *key_path[1:]))
+
+
+def read_settings(loaded: LoadedTopology | None, project_dir: Path = Path(".")) -> tuple[StackSettings, Credentials]:
+    """The stack's settings; without a topology (it has problems of its own) checked on their own."""
     raw: dict[str, Any] = {}
     secrets: set[str] = set()
     for full_key, value in _all_config().items():
@@ -46,10 +62,11 @@ def read_settings(loaded: LoadedTopology) -> tuple[StackSettings, Credentials]:
         raw[key] = value
     settings = settings_from_mapping(
         raw,
-        loaded.topology,
+        loaded.topology if loaded else None,
         source_name=f"Pulumi.{pulumi.get_stack()}.yaml",
+        line_of=_stack_file_lines(project_dir),
         secrets_set=frozenset(secrets),
-        topology_source=loaded.source,
+        topology_source=loaded.source if loaded else None,
     )
     config = pulumi.Config(NAMESPACE)
     if settings.sasl_mechanism and "saslPassword" not in secrets:
@@ -100,17 +117,21 @@ def read_app_passwords(plan: Plan) -> dict[str, pulumi.Output[str]]:
 
 
 def load_stack_plan(config_dir: Path) -> tuple[Plan, Credentials]:
-    loaded = load_topology(config_dir)
-    problems: list[Problem] = []  # the apps' and the settings' problems, reported together
+    problems: list[Problem] = []  # the topology's, the apps' and the settings' problems, reported together
+    loaded: LoadedTopology | None = None
     try:
-        apps = load_apps(config_dir, loaded.topology)
+        loaded = load_topology(config_dir)
     except TopologyError as exc:
         problems += exc.problems
     try:
-        settings, credentials = read_settings(loaded)
+        apps = load_apps(config_dir, loaded.topology if loaded else None)
+    except TopologyError as exc:
+        problems += exc.problems
+    try:
+        settings, credentials = read_settings(loaded, config_dir.parent)  # the project: config/ is in it
     except TopologyError as exc:
         raise TopologyError(problems + exc.problems) from None
-    if problems:
+    if problems or loaded is None:
         raise TopologyError(problems)
     plan = build_plan(loaded, settings, pulumi.get_stack(), apps)
     credentials = dataclasses.replace(credentials, app_passwords=read_app_passwords(plan))

@@ -277,8 +277,11 @@ def username_of(principal: str) -> str:
 # -- loading --------------------------------------------------------------------------------------
 
 
-def load_apps(config_dir: Path | str, topology: Topology) -> Apps:
-    """`<config_dir>/kafka/apps.yaml` validated against the topology; no file, no apps."""
+def load_apps(config_dir: Path | str, topology: Topology | None) -> Apps:
+    """`<config_dir>/kafka/apps.yaml` validated against the topology; no file, no apps.
+
+    Without a topology (it has problems of its own) the file is checked on its own: its shape and
+    rules, not whether its selectors name exchanges, asset classes and data types that exist."""
     path = Path(config_dir) / APPS_FILE
     if not path.exists():
         return Apps()
@@ -289,7 +292,7 @@ def parse_apps(text: str, topology: Topology, name: str = str(APPS_FILE)) -> App
     return apps_from_source(parse_yaml(text, name), topology)
 
 
-def apps_from_source(source: YamlSource, topology: Topology) -> Apps:
+def apps_from_source(source: YamlSource, topology: Topology | None) -> Apps:
     problems = _shape_problems(source) + _meaning_problems(source, topology)
     if problems:
         raise TopologyError(problems)
@@ -325,7 +328,7 @@ def _from_pydantic(source: YamlSource, err: Any) -> Problem:
 # -- pass 2: meaning ------------------------------------------------------------------------------
 
 
-def _meaning_problems(source: YamlSource, topology: Topology) -> list[Problem]:
+def _meaning_problems(source: YamlSource, topology: Topology | None) -> list[Problem]:
     data = source.data
     problems = _rule_problems(source, data.get("principal"))
     apps = as_mapping(data.get("apps"))
@@ -339,7 +342,7 @@ def _meaning_problems(source: YamlSource, topology: Topology) -> list[Problem]:
         consumes, produces = as_list(app.get("consumes")), as_list(app.get("produces"))
         for direction, selectors in (("consumes", consumes), ("produces", produces)):
             for i, selector in enumerate(selectors):
-                if isinstance(selector, dict):
+                if isinstance(selector, dict) and topology is not None:
                     problems += _selector_problems(source, (*path, direction, i), selector, topology)
         # A misspelt key (`consume:`) is reported by the shape pass; what its absence implies is not.
         misspelt = bool(set(app) - set(App.model_fields))

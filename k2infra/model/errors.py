@@ -37,9 +37,14 @@ class TopologyError(Exception):
         return cls([Problem(file, None, path, message)])
 
     def report(self) -> str:
-        count = len(self.problems)
-        head = f"{count} problem{'s' if count != 1 else ''} in the K2 topology:"
-        return "\n".join([head, *(f"  {p}" for p in self.problems)])
+        """The problems under a heading per file they are about (topology, schema, apps, stack file)."""
+        lines: list[str] = []
+        files = list(dict.fromkeys(p.file for p in self.problems))
+        for file in files:
+            mine = [p for p in self.problems if p.file == file]
+            lines.append(f"{len(mine)} problem{'s' if len(mine) != 1 else ''} in {file}:")
+            lines += [f"  {p}" for p in mine]
+        return "\n".join(lines)
 
 
 def display_path(path: Path) -> str:

@@ -230,19 +230,25 @@ def legacy_topics(loaded: LoadedTopology, settings: StackSettings) -> tuple[Lega
 
 def load_plan(config_dir: Path | str = "config", stack: str | None = None, project_dir: Path | str = ".") -> Plan:
     """The plan of `stack` (its Pulumi.<stack>.yaml overrides applied), or of the topology alone."""
-    loaded = load_topology(config_dir)
-    # The apps and the stack settings are checked together, so that every problem shows at once.
+    # The topology, the apps and the stack settings are checked together, so that every problem
+    # shows at once; with a broken topology the other two are checked on their own.
     problems: list[Problem] = []
+    loaded: LoadedTopology | None = None
+    try:
+        loaded = load_topology(config_dir)
+    except TopologyError as exc:
+        problems += exc.problems
+    topology = loaded.topology if loaded else None
     apps = Apps()
     try:
-        apps = load_apps(config_dir, loaded.topology)
+        apps = load_apps(config_dir, topology)
     except TopologyError as exc:
         problems += exc.problems
     try:
-        settings = load_stack_settings(Path(project_dir), stack, loaded.topology, loaded.source)
+        settings = load_stack_settings(Path(project_dir), stack, topology, loaded.source if loaded else None)
     except TopologyError as exc:
         raise TopologyError(problems + exc.problems) from None
-    if problems:
+    if problems or loaded is None:
         raise TopologyError(problems)
     return build_plan(loaded, settings, stack, apps)
 

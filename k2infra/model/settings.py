@@ -123,7 +123,7 @@ KNOWN_KEYS = sorted(
 
 def settings_from_mapping(
     raw: dict[str, Any],
-    topology: Topology,
+    topology: Topology | None,
     *,
     source_name: str,
     line_of: Any = None,
@@ -133,6 +133,8 @@ def settings_from_mapping(
     """Validate raw stack settings (keys without the namespace) against the topology.
 
     `line_of(key_path)` locates a key for error messages when the settings come from a file.
+    Without a topology (it has problems of its own) the settings are checked on their own: keys,
+    types and the rules between settings, not what they name in the topology.
     """
 
     def problem(path: tuple[str | int, ...], message: str) -> Problem:
@@ -208,9 +210,9 @@ _STRING_KEYS = frozenset(
 
 
 def _reference_problems(
-    settings: StackSettings, topology: Topology, problem: Any, topology_source: YamlSource | None
+    settings: StackSettings, topology: Topology | None, problem: Any, topology_source: YamlSource | None
 ) -> list[Problem]:
-    known = topology.exchange_refs()
+    known = topology.exchange_refs() if topology is not None else []
     out: list[Problem] = []
 
     def unknown(path: tuple[str | int, ...], ref: str) -> None:
@@ -219,7 +221,7 @@ def _reference_problems(
         out.append(problem(path, f"unknown exchange {ref!r}; use asset_class.exchange ({hint})"))
 
     for ref, count in settings.partitions.items():
-        if ref not in known:
+        if topology is not None and ref not in known:
             unknown(("partitions", ref), ref)
         if isinstance(count, bool) or not 1 <= count <= MAX_PARTITIONS:
             out.append(
@@ -228,12 +230,13 @@ def _reference_problems(
                 )
             )
     for i, ref in enumerate(settings.exchanges or []):
-        if ref not in known:
+        if topology is not None and ref not in known:
             unknown(("exchanges", i), ref)
     if settings.exchanges is not None and not settings.exchanges:
         out.append(problem(("exchanges",), "enables no exchange; omit it to enable all"))
-    out += _isr_problems(settings, topology, problem, topology_source)
-    out += _version_problems(settings, topology, problem, topology_source)
+    if topology is not None:
+        out += _isr_problems(settings, topology, problem, topology_source)
+        out += _version_problems(settings, topology, problem, topology_source)
     if settings.protect and settings.hard_delete_subjects:
         out.append(
             problem(("hardDeleteSubjects",), "cannot be true on a protected stack: protected topics keep their schemas")
@@ -353,7 +356,7 @@ def stack_file(project_dir: Path, stack: str) -> Path:
 
 
 def load_stack_settings(
-    project_dir: Path, stack: str | None, topology: Topology, topology_source: YamlSource | None = None
+    project_dir: Path, stack: str | None, topology: Topology | None, topology_source: YamlSource | None = None
 ) -> StackSettings:
     """Settings of `stack` from its file; defaults (no overrides) when stack is None."""
     if stack is None:
@@ -371,7 +374,7 @@ def load_stack_settings(
 
 
 def settings_from_source(
-    source: YamlSource, topology: Topology, topology_source: YamlSource | None = None
+    source: YamlSource, topology: Topology | None, topology_source: YamlSource | None = None
 ) -> StackSettings:
     config = source.data.get("config") or {}
     if not isinstance(config, dict):

@@ -267,7 +267,7 @@ def test_every_problem_is_reported_at_once_with_the_file_and_line(config_dir: Pa
         load_plan(config_dir)
     report = str(caught.value)
     assert report.splitlines() == [
-        "3 problems in the K2 topology:",
+        f"3 problems in {path}:",
         f"  {path}:2: apps.a: consumes topics but declares no consumer group; add group: <id> or group_prefix: <prefix>",
         f"  {path}:3: apps.a.consumes[0].asset_class: unknown asset class 'equitie' (did you mean 'equities'?)",
         f"  {path}:4: apps.b: neither consumes nor produces anything; declare consumes or produces",
