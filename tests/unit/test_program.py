@@ -280,3 +280,24 @@ def test_the_program_imports_pulumi_docker_only_for_a_local_cluster() -> None:
 
     code = "import sys, k2infra.deploy.program; sys.exit(1 if 'pulumi_docker' in sys.modules else 0)"
     assert subprocess.run([sys.executable, "-c", code], cwd=REPO).returncode == 0
+
+
+def test_the_entry_point_shows_bad_input_once_and_tells_the_language_host_it_was_shown(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Exit status 32 is the SDK's "error already shown": the engine adds no "Program exited with
+    non-zero exit code: 1" below the report, which the program logged as one error."""
+    import runpy
+
+    import k2infra.deploy.program as program
+
+    def bad_input() -> None:
+        raise pulumi.RunError("1 problem in Pulumi.dev.yaml:\n  Pulumi.dev.yaml:5: k2infra:retentionMS: ...")
+
+    logged: list[str] = []
+    monkeypatch.setattr(program, "run", bad_input)
+    monkeypatch.setattr(pulumi.log, "error", logged.append)
+    with pytest.raises(SystemExit) as exited:
+        runpy.run_path(str(REPO / "__main__.py"), run_name="__main__")
+    assert exited.value.code == 32
+    assert logged == ["1 problem in Pulumi.dev.yaml:\n  Pulumi.dev.yaml:5: k2infra:retentionMS: ..."]
