@@ -118,6 +118,24 @@ def test_the_docs_hold_the_steps_this_test_runs() -> None:
     assert commands.index("edit config/kafka/topics.yaml") < commands.index("make preview")
 
 
+def test_a_failing_documented_command_stops_the_run_and_is_named(tmp_path: Path) -> None:
+    """The runner itself: a command that fails ends the script there, with its step number; a yaml
+    step merges into its file keeping the rest."""
+    (tmp_path / ".merge.py").write_text(MERGE)
+    (tmp_path / "f.yaml").write_text("# kept\nconfig:\n  a: 1\n")
+    steps = [
+        Step("doc", command="echo first"),
+        Step("doc", file="f.yaml", yaml="config:\n  b: 2\n"),
+        Step("doc", command="false"),
+        Step("doc", command="echo never"),
+    ]
+    (tmp_path / "s.sh").write_text(_script(steps, sys.executable))
+    done = subprocess.run(["bash", "s.sh"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert "@@failed 2" in done.stdout and "never" not in done.stdout and done.returncode == 1
+    assert _outputs(done.stdout)[0] == "first\n"
+    assert (tmp_path / "f.yaml").read_text() == "# kept\nconfig:\n  a: 1\n  b: 2\n"
+
+
 # -- the run -------------------------------------------------------------------------------------
 
 
