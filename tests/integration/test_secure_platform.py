@@ -177,6 +177,44 @@ def test_three_brokers_are_registered_over_sasl_ssl(secure: SecurePlatform, admi
     assert metadata.cluster_id
 
 
+def test_the_runbooks_test_record_goes_through_the_console_tools_over_sasl_ssl(secure: SecurePlatform) -> None:
+    """docs/runbook.md §9 on the secured cluster: the usual tool names, with the client properties."""
+    assert secure.client_properties is not None
+    topic = f"k2.cli-test.{secrets.token_hex(4)}"
+    auth = ["--bootstrap-server", secure.bootstrap_servers, "--command-config", str(secure.client_properties)]
+    made = secure.platform_sh("cli", "kafka-topics", *auth, "--create", "--topic", topic, timeout=180)
+    assert made.returncode == 0, made.stdout + made.stderr
+    produce = ["kafka-console-producer", *auth, "--topic", topic]
+    produce += ["--reader-property", "parse.key=true", "--reader-property", "key.separator=:"]
+    produced = subprocess.run(
+        ["bash", str(REPO / "tools" / "platform.sh"), "cli", "--state-dir", str(secure.state_dir), *produce],
+        input='BHP:{"test":1}\n',
+        env=secure.script_env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert produced.returncode == 0, produced.stderr
+    read = secure.platform_sh(
+        "cli",
+        "kafka-console-consumer",
+        *auth,
+        "--topic",
+        topic,
+        "--from-beginning",
+        "--max-messages",
+        "1",
+        "--formatter-property",
+        "print.key=true",
+        timeout=180,
+    )
+    assert read.returncode == 0, read.stderr
+    assert read.stdout.splitlines()[0] == 'BHP\t{"test":1}'
+    groups = secure.platform_sh("cli", "kafka-consumer-groups", *auth, "--list", timeout=180)
+    assert groups.returncode == 0, groups.stderr
+
+
 def test_the_controller_quorum_has_a_leader_and_three_voters(secure: SecurePlatform) -> None:
     """Kafka's own kafka-metadata-quorum, through the client properties file the platform writes."""
     assert secure.client_properties is not None and secure.client_properties.is_file()
