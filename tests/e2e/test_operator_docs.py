@@ -305,3 +305,33 @@ def test_the_quickstart_and_runbook_sections_0_to_2_work_as_written(copy_dir: Pa
         check=True,
     ).stdout
     assert '"name": "market.equities.trades.nyse"' in topics
+
+    # make down with a record in a topic: the refusal, and nothing that looks like a destroy or a stop
+    env = _environment(copy_dir)
+    produced = subprocess.run(
+        [
+            "bash",
+            "tools/platform.sh",
+            "cli",
+            "kafka-console-producer",
+            "--bootstrap-server",
+            f"127.0.0.1:{env['K2_KAFKA_PORT']}",
+            "--topic",
+            "market.equities.trades.nyse",
+        ],
+        cwd=copy_dir,
+        env=env,
+        input="a test record\n",
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert produced.returncode == 0, produced.stderr
+    down = subprocess.run(["make", "down"], cwd=copy_dir, env=env, capture_output=True, text=True, timeout=600)
+    said = down.stdout + down.stderr
+    assert down.returncode != 0, said
+    assert "market.equities.trades.nyse: 1 records" in said and "make down ALLOW_DATA_LOSS=1" in said, said
+    assert not any(line.startswith(("pulumi destroy", "stopping the local platform")) for line in said.splitlines())
+    status = subprocess.run(["bash", "tools/platform.sh", "status"], cwd=copy_dir, env=env, capture_output=True)
+    assert status.returncode == 0  # still running: the refusal stopped nothing
