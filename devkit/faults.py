@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from devkit.local_platform import PlatformError, parse_env_file, run_platform_sh, start_platform_sh
-from k2infra.live.orphans import PluginProcess, plugin_processes
+from k2infra.ops.orphans import PluginProcess, plugin_processes
 
 
 class FaultError(AssertionError):

@@ -209,7 +209,7 @@ def _verify(args: argparse.Namespace, plan: Plan, out: TextIO, err: TextIO) -> i
 
 
 def _recover(args: argparse.Namespace, plan: Plan, out: TextIO, err: TextIO) -> int:
-    from k2infra.live.recover import Options, run_recover  # imports the Kafka client only when needed
+    from k2infra.ops.recover import Options, run_recover  # imports the Kafka client only when needed
 
     options = Options(
         stack=args.stack,
@@ -223,7 +223,7 @@ def _recover(args: argparse.Namespace, plan: Plan, out: TextIO, err: TextIO) -> 
 
 
 def _destroy_check(args: argparse.Namespace, plan: Plan, out: TextIO, err: TextIO) -> int:
-    from k2infra.live.destroy_check import run_destroy_check
+    from k2infra.ops.destroy_check import run_destroy_check
 
     return run_destroy_check(
         plan, args.stack, args.project_dir, allow=args.allow_data_loss, timeout=args.timeout, out=out, err=err

@@ -1,4 +1,4 @@
-"""Imports point one way through the package: model -> (client | registry) -> live -> deploy -> cli.
+"""Imports point one way through the package: model -> (client | registry) -> live -> (ops | deploy) -> cli.
 
 A part (a subpackage, or a top-level module) may import itself and the parts listed for it, and
 no third-party module that it is denied. The check reads the source (nothing is executed).
@@ -17,14 +17,24 @@ ALLOWED: dict[str, frozenset[str]] = {
     "client": frozenset({"model"}),
     "registry": frozenset({"model"}),
     "live": frozenset({"model", "registry", "console"}),
+    # State-changing or engine-driving work (recover, destroy-check, the Pulumi driver): reads through live.
+    "ops": frozenset({"model", "registry", "live", "console"}),
     "deploy": frozenset({"model", "registry", "live", "client"}),
-    "cli": frozenset({"model", "registry", "live", "client", "console", "deploy"}),
+    "cli": frozenset({"model", "registry", "live", "client", "console", "deploy", "ops"}),
+    # Every `import k2infra` (an app's too) runs the package's __init__: it names deploy only for the
+    # engine watch, started inside the registry's dynamic-provider process and nowhere else.
+    "__init__": frozenset({"deploy"}),
+    # `python -m k2infra`: the CLI's entry.
+    "__main__": frozenset({"cli"}),
 }
 # part -> third-party top-level modules it must never import.
 DENIED: dict[str, frozenset[str]] = {
     "model": frozenset({"pulumi", "pulumi_kafka", "pulumi_docker", "requests", "urllib3", "confluent_kafka"}),
     "client": frozenset({"pulumi", "pulumi_kafka", "pulumi_docker", "requests"}),
+    "__init__": frozenset({"pulumi", "pulumi_kafka", "pulumi_docker", "requests", "confluent_kafka"}),
     "live": frozenset({"pulumi", "pulumi_kafka", "pulumi_docker"}),
+    # ops drives the engine through pulumi.automation only: never the resource SDKs of the program.
+    "ops": frozenset({"pulumi_kafka", "pulumi_docker"}),
     "cli": frozenset({"pulumi", "pulumi_kafka", "pulumi_docker"}),
 }
 
@@ -52,8 +62,6 @@ def wrong_way_imports(package_root: Path) -> list[str]:
     out: list[str] = []
     for path in sorted(package_root.rglob("*.py")):
         part = part_of(package_root, path)
-        if part in ("__init__", "__main__"):
-            continue
         if part not in ALLOWED:
             out.append(f"{path.relative_to(package_root.parent)}: {part} is not in the layering table of {__name__}")
             continue
@@ -99,6 +107,31 @@ def test_the_check_reports_a_client_that_names_live_through_from_k2infra_import(
     (package / "client").mkdir(parents=True)
     (package / "client" / "naming.py").write_text("from k2infra import live\n")
     assert wrong_way_imports(package) == ["k2infra/client/naming.py:1: client imports k2infra.live (allowed: model)"]
+
+
+def test_the_check_reports_live_importing_ops_and_ops_importing_a_resource_sdk(tmp_path: Path) -> None:
+    package = tmp_path / "k2infra"
+    (package / "live").mkdir(parents=True)
+    (package / "live" / "cluster.py").write_text("from k2infra.ops.recover import run_recover\n")
+    (package / "ops").mkdir()
+    (package / "ops" / "recover.py").write_text(
+        "import pulumi.automation\nimport pulumi_kafka\nfrom k2infra.cli import main\n"
+    )
+    assert wrong_way_imports(package) == [
+        "k2infra/live/cluster.py:1: live imports k2infra.ops (allowed: console, model, registry)",
+        "k2infra/ops/recover.py:2: ops imports pulumi_kafka, which ops/ must not need",
+        "k2infra/ops/recover.py:3: ops imports k2infra.cli (allowed: console, live, model, registry)",
+    ]
+
+
+def test_the_package_init_is_checked_too(tmp_path: Path) -> None:
+    package = tmp_path / "k2infra"
+    package.mkdir()
+    (package / "__init__.py").write_text("import pulumi\nfrom k2infra.live import verify\n")
+    assert wrong_way_imports(package) == [
+        "k2infra/__init__.py:1: __init__ imports pulumi, which __init__/ must not need",
+        "k2infra/__init__.py:2: __init__ imports k2infra.live (allowed: deploy)",
+    ]
 
 
 def test_a_new_part_must_be_placed_in_the_layering_table(tmp_path: Path) -> None:

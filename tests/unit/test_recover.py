@@ -19,11 +19,12 @@ from typing import Any
 import pytest
 
 from k2infra.client.naming import load_plan
-from k2infra.live import orphans, stack_lock
 from k2infra.live.cluster import LiveSubject
-from k2infra.live.pulumi_stack import StackState
 from k2infra.live.records import TopicHolding
-from k2infra.live.recover import (
+from k2infra.model.plan import Plan
+from k2infra.ops import orphans, stack_lock
+from k2infra.ops.pulumi_stack import StackState
+from k2infra.ops.recover import (
     CLEAR,
     IMPORT,
     LEAVE,
@@ -34,7 +35,6 @@ from k2infra.live.recover import (
     run_recover,
     topic_differences,
 )
-from k2infra.model.plan import Plan
 from tests.conftest import REPO
 
 STACK = "dev"
@@ -509,7 +509,7 @@ def test_recover_needs_a_stack() -> None:
 
 def test_recover_reads_the_config_of_the_project_dir(project_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from k2infra.cli.main import main as cli_main
-    from k2infra.live import recover as recover_module
+    from k2infra.ops import recover as recover_module
 
     seen: dict[str, Any] = {}
 
@@ -526,7 +526,7 @@ def test_recover_reads_the_config_of_the_project_dir(project_dir: Path, monkeypa
 
 
 def destroy_check(plan: Plan, project_dir: Path, cli: FakeCli, held: dict[str, int], monkeypatch, **kw: Any):
-    from k2infra.live import destroy_check as module
+    from k2infra.ops import destroy_check as module
 
     monkeypatch.setattr(
         module,
@@ -598,7 +598,7 @@ def test_an_attribute_file_left_empty_by_the_kill_is_removed_and_the_checkpoint_
 
 
 def test_attribute_files_are_judged_by_whether_they_decode(tmp_path: Path) -> None:
-    from k2infra.live.file_backend import unreadable
+    from k2infra.ops.file_backend import unreadable
 
     good, empty, cut = tmp_path / "a", tmp_path / "b", tmp_path / "c"
     good.write_text('{"user.content_type": "text/plain"}')

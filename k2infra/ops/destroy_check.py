@@ -16,9 +16,9 @@ from typing import TextIO
 
 from k2infra.console import EXIT_BAD_INPUT, EXIT_DRIFT, EXIT_OK
 from k2infra.live.cluster import LiveReadError, kafka_client_config
-from k2infra.live.pulumi_stack import TOPIC_TYPE, PulumiCli, PulumiCliError, StackState, tail, topic_name
 from k2infra.live.records import read_holdings
 from k2infra.model.plan import Plan
+from k2infra.ops.pulumi_stack import TOPIC_TYPE, PulumiCli, PulumiCliError, StackState, tail, topic_name
 
 
 def run_destroy_check(

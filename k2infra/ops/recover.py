@@ -12,13 +12,13 @@ to three things behind, and each later command fails on the first of them:
    every such topic is on the broker and absent from the state;
 4. on the file backend, when the kill lands while a checkpoint is written, an empty attribute file
    beside the intact previous checkpoint: every command then fails with "failed to load
-   checkpoint: EOF" (`k2infra.live.file_backend`).
+   checkpoint: EOF" (`k2infra.ops.file_backend`).
 
 `recover` resolves each against the cluster and the registry, using only the CLI's own
 non-interactive means (no hand edit of the state):
 
 - a lock is released only when it was written on this host by a process that is gone
-  (`k2infra.live.stack_lock`); any other lock stops the command, which says what to check;
+  (`k2infra.ops.stack_lock`); any other lock stops the command, which says what to check;
 - an unreadable attribute file of the checkpoint is removed (the checkpoint is not touched);
 - a topic left by a pending create or by a bulk-mode crash that exists exactly as planned
   (partitions, replication factor, its own configs) and holds no record is imported
@@ -49,10 +49,14 @@ from pathlib import Path
 from typing import TextIO
 
 from k2infra.console import EXIT_BAD_INPUT, EXIT_DRIFT, EXIT_OK
-from k2infra.live import file_backend, stack_lock
-from k2infra.live import orphans as orphan_scan
 from k2infra.live.cluster import LiveReadError, LiveSubject, kafka_client_config, read_subjects
-from k2infra.live.pulumi_stack import (
+from k2infra.live.records import TopicHolding, read_holdings
+from k2infra.live.verify import same_config_value
+from k2infra.model.avro_canonical import SchemaTextError, canonical_schema
+from k2infra.model.plan import Plan, SubjectSpec, TopicSpec
+from k2infra.ops import file_backend, stack_lock
+from k2infra.ops import orphans as orphan_scan
+from k2infra.ops.pulumi_stack import (
     COMPONENT_NAME,
     COMPONENT_TYPE,
     KAFKA_PROVIDER_TYPE,
@@ -69,10 +73,6 @@ from k2infra.live.pulumi_stack import (
     tail,
     topic_name,
 )
-from k2infra.live.records import TopicHolding, read_holdings
-from k2infra.live.verify import same_config_value
-from k2infra.model.avro_canonical import SchemaTextError, canonical_schema
-from k2infra.model.plan import Plan, SubjectSpec, TopicSpec
 
 # What recover does with one resource.
 IMPORT = "import"  # bulk `pulumi import`: on the cluster exactly as planned, empty
@@ -353,7 +353,7 @@ def _wanted_subjects(plan: Plan, state: StackState) -> set[str]:
 
 
 def _project_name(project_dir: Path) -> str:
-    import yaml  # the CLI has PyYAML; imported here to keep `import k2infra.live.recover` light
+    import yaml  # the CLI has PyYAML; imported here to keep `import k2infra.ops.recover` light
 
     try:
         data = yaml.safe_load((project_dir / "Pulumi.yaml").read_text()) or {}
