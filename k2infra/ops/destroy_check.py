@@ -9,7 +9,6 @@ runs it before its `pulumi destroy`.
 
 from __future__ import annotations
 
-import json
 import tempfile
 from pathlib import Path
 from typing import TextIO
@@ -18,7 +17,8 @@ from k2infra.console import EXIT_BAD_INPUT, EXIT_DRIFT, EXIT_OK
 from k2infra.live.cluster import LiveReadError, kafka_client_config
 from k2infra.live.records import read_holdings
 from k2infra.model.plan import Plan
-from k2infra.ops.pulumi_stack import TOPIC_TYPE, PulumiCli, PulumiCliError, StackState, tail, topic_name
+from k2infra.ops.pulumi_driver import PulumiCommandError, PulumiDriver
+from k2infra.ops.pulumi_stack import TOPIC_TYPE, StackState, topic_name
 
 
 def run_destroy_check(
@@ -30,17 +30,17 @@ def run_destroy_check(
     timeout: float,
     out: TextIO,
     err: TextIO,
-    cli: PulumiCli | None = None,
+    driver: PulumiDriver | None = None,
 ) -> int:
-    cli = cli or PulumiCli(project_dir, stack)
     try:
-        code, exported = cli.run("stack", "export")
-        if code != 0 and "no stack named" in exported:
+        driver = driver or PulumiDriver(project_dir, stack)
+        try:
+            state = StackState.from_export(driver.export())
+        except PulumiCommandError as exc:
+            if "no stack named" not in exc.output:
+                raise
             print(f"destroy-check: there is no stack {stack}: nothing to destroy", file=out)
             return EXIT_OK
-        if code != 0:
-            raise PulumiCliError(f"pulumi stack export failed:\n{tail(exported)}")
-        state = StackState.from_export(json.loads(exported[exported.find("{") :]))
         topics = [r for r in state.resources if r.type == TOPIC_TYPE]
         names = sorted({topic_name(r) for r in topics})
         protected = {topic_name(r) for r in topics if r.protect}
@@ -49,7 +49,7 @@ def run_destroy_check(
             with tempfile.TemporaryDirectory(prefix="k2infra-destroy-check-") as work:
                 config = kafka_client_config(plan.settings, Path(work))
                 held = read_holdings(config, names, settings=plan.settings, timeout=timeout)
-    except (PulumiCliError, LiveReadError) as exc:
+    except (PulumiCommandError, LiveReadError) as exc:
         print(f"error: {exc}", file=err)
         return EXIT_BAD_INPUT
     holding = {n: held[n].records for n in names if n in held and held[n].records != 0}

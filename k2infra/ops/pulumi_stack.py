@@ -1,18 +1,14 @@
-"""A stack as the Pulumi CLI shows it: its state (`pulumi stack export`) and the CLI that runs on it.
+"""A stack's state as `pulumi stack export` gives it, read as plain data.
 
-Shared by `recover` and `destroy-check`. The state is read as plain data, never edited: every change
-goes through a `pulumi` command.
+Shared by `recover` and `destroy-check`. The state is never edited: every change goes through a
+`pulumi` command (k2infra.ops.pulumi_driver).
 """
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, TextIO
+from dataclasses import dataclass
+from typing import Any
 
 TOPIC_TYPE = "kafka:index/topic:Topic"
 SUBJECT_TYPE = "pulumi-python:dynamic/k2infra:SchemaSubject"
@@ -20,10 +16,6 @@ COMPONENT_TYPE = "k2infra:index:TopicPlatform"
 KAFKA_PROVIDER_TYPE = "pulumi:providers:kafka"
 COMPONENT_NAME = "k2"
 PROVIDER_NAME = "kafka"
-
-
-class PulumiCliError(Exception):
-    """A `pulumi` command could not run; ``str(err)`` is a complete message."""
 
 
 # -- the state, as `pulumi stack export` gives it -------------------------------------------------
@@ -104,62 +96,3 @@ def topic_name(r: StateResource) -> str:
 def subject_name(r: StateResource) -> str:
     name = r.inputs.get("subject")
     return name if isinstance(name, str) and name else r.id or r.name
-
-
-# -- the CLI ------------------------------------------------------------------------------------
-
-
-@dataclass
-class PulumiCli:
-    """Runs `pulumi` in the project directory; every command non-interactive."""
-
-    project_dir: Path
-    stack: str
-    env: Mapping[str, str] | None = None
-    echo: TextIO | None = None  # where to stream the output of long commands
-    history: list[list[str]] = field(default_factory=list)
-
-    def run(self, *args: str, stream: bool = False, extra_env: Mapping[str, str] | None = None) -> tuple[int, str]:
-        argv = ["pulumi", *args, "--non-interactive", "--cwd", str(self.project_dir)]
-        if args[:1] != ("whoami",):
-            argv += ["--stack", self.stack]
-        self.history.append(argv)
-        env = {**(self.env if self.env is not None else os.environ), **(extra_env or {})}
-        try:
-            process = subprocess.Popen(
-                argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-            )
-        except FileNotFoundError:
-            raise PulumiCliError("the pulumi CLI is not on PATH (`. tools/env.sh` after `make tools`)") from None
-        lines = []
-        assert process.stdout is not None
-        for line in process.stdout:
-            lines.append(line)
-            if stream and self.echo is not None:
-                self.echo.write(f"  | {line}")
-                self.echo.flush()
-        return process.wait(), "".join(lines)
-
-
-def backend_url(cli: PulumiCli) -> str:
-    """The backend URL the CLI uses for this project (`pulumi whoami`), else PULUMI_BACKEND_URL."""
-    code, out = cli.run("whoami", "--json")
-    if code == 0:
-        try:
-            url = json.loads(out[out.find("{") :]).get("url")
-        except ValueError:
-            url = None
-        if isinstance(url, str) and url:
-            return url
-    return os.environ.get("PULUMI_BACKEND_URL", "")
-
-
-def tail(text: str, lines: int = 40) -> str:
-    return "\n".join(text.rstrip().splitlines()[-lines:])
-
-
-def export_state(cli: PulumiCli) -> StackState:
-    code, exported = cli.run("stack", "export")
-    if code != 0:
-        raise PulumiCliError(f"pulumi stack export failed:\n{tail(exported)}")
-    return StackState.from_export(json.loads(exported[exported.find("{") :]))

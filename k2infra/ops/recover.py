@@ -40,7 +40,6 @@ Exit codes: 0 the stack is ready for `pulumi up`, 1 something needs a decision (
 
 from __future__ import annotations
 
-import json
 import sys
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
@@ -56,6 +55,7 @@ from k2infra.model.avro_canonical import SchemaTextError, canonical_schema
 from k2infra.model.plan import Plan, SubjectSpec, TopicSpec
 from k2infra.ops import file_backend, stack_lock
 from k2infra.ops import orphans as orphan_scan
+from k2infra.ops.pulumi_driver import PulumiCommandError, PulumiDriver, tail
 from k2infra.ops.pulumi_stack import (
     COMPONENT_NAME,
     COMPONENT_TYPE,
@@ -63,14 +63,9 @@ from k2infra.ops.pulumi_stack import (
     PROVIDER_NAME,
     SUBJECT_TYPE,
     TOPIC_TYPE,
-    PulumiCli,
-    PulumiCliError,
     StackState,
     StateResource,
-    backend_url,
-    export_state,
     subject_name,
-    tail,
     topic_name,
 )
 
@@ -291,15 +286,15 @@ def run_recover(
     *,
     out: TextIO = sys.stdout,
     err: TextIO = sys.stderr,
-    cli: PulumiCli | None = None,
+    driver: PulumiDriver | None = None,
     host: str | None = None,
     read_live: Callable[..., tuple[dict[str, TopicHolding], dict[str, LiveSubject]]] | None = None,
 ) -> int:
-    cli = cli or PulumiCli(options.project_dir, options.stack, echo=out)
     say = lambda text: print(text, file=out, flush=True)  # noqa: E731
     project = _project_name(options.project_dir)
     try:
-        url = backend_url(cli)
+        driver = driver or PulumiDriver(options.project_dir, options.stack, echo=out)
+        url = driver.backend_url()
         say(f"recover: stack {options.stack} of project {project} (backend {url or 'unknown'})")
         # 1. locks
         verdict = _handle_locks(url, project, options, say, err, host)
@@ -308,20 +303,20 @@ def run_recover(
         # 2. orphans
         for process in orphan_scan.orphans(options.project_dir):
             say(f"orphan   {process.describe()}: left by a killed run; stop it with: kill {process.pid}")
-        # 3. the state
-        state = export_state(cli)
+        # 3. the state (the stack is selected only now: a broken checkpoint is repaired above)
+        state = StackState.from_export(driver.export())
         # 4. the cluster and the registry
         wanted_topics = _wanted_topics(plan, state)
         wanted_subjects = _wanted_subjects(plan, state)
         reader = read_live or _read_live
         topics, subjects = reader(plan, wanted_topics, wanted_subjects, options.timeout)
-    except (RecoverError, PulumiCliError, LiveReadError) as exc:
+    except (RecoverError, PulumiCommandError, LiveReadError) as exc:
         print(f"error: {exc}", file=err)
         return EXIT_BAD_INPUT
 
     ctx = _context(plan, state, options, project)
     findings = classify(plan, state, topics, subjects, ctx)
-    return _apply(findings, state, ctx, options, cli, say, err)
+    return _apply(findings, state, ctx, options, driver, say, err)
 
 
 def _read_live(
@@ -437,7 +432,7 @@ def _apply(
     state: StackState,
     ctx: Context,
     options: Options,
-    cli: PulumiCli,
+    driver: PulumiDriver,
     say: Callable[[str], None],
     err: TextIO,
 ) -> int:
@@ -451,33 +446,32 @@ def _apply(
     if not findings:
         say("nothing to recover: no pending operation, and no planned topic on the cluster is missing from the state")
     if needs_refresh and not dry:
-        args = ["refresh", "--yes", "--skip-preview"]
-        if resolved and not stay:
-            args.append("--clear-pending-creates")
-        elif resolved:
-            # The flag takes URN and ID as two values. CLI v3.274.1 turns these pending creates into
-            # pending imports, which the engine then drops without adding the resource to the state:
-            # so this drops exactly the resolved ones, and the bulk import below adds the topics.
-            for finding in resolved:
-                args += ["--import-pending-creates", finding.urn or "", "--import-pending-creates", finding.name]
-        if options.parallel:
-            args += ["--parallel", str(options.parallel)]
-        # One state write at the end: a refresh killed part-way changes nothing, and recover can run again.
-        code, output = cli.run(*args, stream=False, extra_env={"PULUMI_SKIP_CHECKPOINTS": "true"})
-        if code != 0:
-            print(f"error: pulumi {' '.join(args)} failed (nothing was imported):\n{tail(output)}", file=err)
+        # CLI v3.274.1 turns pending creates named in --import-pending-creates (URN, ID) into pending
+        # imports, which the engine then drops without adding the resource to the state: so this drops
+        # exactly the resolved ones when others must stay, and the bulk import below adds the topics.
+        keep_others = [(f.urn or "", f.name) for f in resolved] if resolved and stay else []
+        try:
+            driver.refresh(
+                clear_pending_creates=bool(resolved) and not stay,
+                import_pending_creates=keep_others,
+                parallel=options.parallel,
+                # One state write at the end: a refresh killed part-way changes nothing, and recover can run again.
+                env={"PULUMI_SKIP_CHECKPOINTS": "true"},
+            )
+        except PulumiCommandError as exc:
+            print(f"error: pulumi {exc.command} failed (nothing was imported):\n{tail(exc.output)}", file=err)
             return EXIT_BAD_INPUT
     if imports and not dry:
         if needs_refresh:
             # A CLI that does import pending creates on refresh has already added some of them.
             try:
-                state = export_state(cli)
-            except PulumiCliError as exc:
+                state = StackState.from_export(driver.export())
+            except PulumiCommandError as exc:
                 print(f"error: {exc}", file=err)
                 return EXIT_BAD_INPUT
             present = state.topic_names()
             imports = [f for f in imports if f.name not in present]
-        code = _import(imports, state, ctx, options, cli, err) if imports else EXIT_OK
+        code = _import(imports, state, ctx, options, driver, err) if imports else EXIT_OK
         if code != EXIT_OK:
             return code
 
@@ -495,8 +489,11 @@ def _apply(
         return EXIT_OK
     if options.up:
         say(f"running: {up}")
-        code, _ = cli.run("up", "--yes", "--skip-preview", stream=True)
-        return EXIT_OK if code == 0 else EXIT_DRIFT
+        try:
+            driver.up(stream=True)
+        except PulumiCommandError:
+            return EXIT_DRIFT  # its output was streamed above
+        return EXIT_OK
     say(f"next: {up}")
     return EXIT_OK
 
@@ -519,39 +516,29 @@ def _outcome(finding: Finding, dry: bool) -> str:
 
 
 def _import(
-    imports: Sequence[Finding], state: StackState, ctx: Context, options: Options, cli: PulumiCli, err: TextIO
+    imports: Sequence[Finding], state: StackState, ctx: Context, options: Options, driver: PulumiDriver, err: TextIO
 ) -> int:
     if not (state.find(COMPONENT_TYPE, COMPONENT_NAME) and state.has_urn(ctx.provider_urn)):
         # A bulk-mode crash of a first deployment leaves no state at all: the topics need their parent
         # component and Kafka provider first, which a targeted up creates (it changes nothing outside).
-        args = ["up", "--yes", "--skip-preview", "--target", ctx.component_urn, "--target", ctx.provider_urn]
-        code, output = cli.run(*args)
-        if code != 0:
-            print(f"error: pulumi {' '.join(args)} failed (nothing was imported):\n{tail(output)}", file=err)
+        try:
+            driver.up(target=[ctx.component_urn, ctx.provider_urn])
+        except PulumiCommandError as exc:
+            print(f"error: pulumi {exc.command} failed (nothing was imported):\n{tail(exc.output)}", file=err)
             return EXIT_BAD_INPUT
-    document = {
-        "nameTable": {COMPONENT_NAME: ctx.component_urn, PROVIDER_NAME: ctx.provider_urn},
-        "resources": [
-            {"type": TOPIC_TYPE, "name": f.name, "id": f.name, "parent": COMPONENT_NAME, "provider": PROVIDER_NAME}
-            for f in imports
-        ],
-    }
-    with tempfile.TemporaryDirectory(prefix="k2infra-recover-") as work:
-        path = Path(work) / "import.json"
-        path.write_text(json.dumps(document, indent=2))
-        args = [
-            "import",
-            "--file",
-            str(path),
-            "--generate-code=false",
-            f"--protect={'true' if ctx.protect else 'false'}",
-            "--yes",
-            "--skip-preview",
-        ]
-        if options.parallel:
-            args += ["--parallel", str(options.parallel)]
-        code, output = cli.run(*args, extra_env={"PULUMI_SKIP_CHECKPOINTS": "true"})
-    if code != 0:
-        print(f"error: pulumi import of {len(imports)} topic(s) failed:\n{tail(output)}", file=err)
+    resources = [
+        {"type": TOPIC_TYPE, "name": f.name, "id": f.name, "parent": COMPONENT_NAME, "provider": PROVIDER_NAME}
+        for f in imports
+    ]
+    try:
+        driver.import_resources(
+            resources,
+            {COMPONENT_NAME: ctx.component_urn, PROVIDER_NAME: ctx.provider_urn},
+            protect=ctx.protect,
+            parallel=options.parallel,
+            env={"PULUMI_SKIP_CHECKPOINTS": "true"},
+        )
+    except PulumiCommandError as exc:
+        print(f"error: pulumi import of {len(imports)} topic(s) failed:\n{tail(exc.output)}", file=err)
         return EXIT_BAD_INPUT
     return EXIT_OK

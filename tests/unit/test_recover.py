@@ -1,7 +1,8 @@
 """`recover`: what it decides for each lock, pending operation and untracked topic, without services.
 
-The Pulumi CLI is replaced by a recorder (the commands it would run are asserted), the cluster
-and registry by fixed answers; the end-to-end tests (tests/e2e/test_faults.py) run the real ones.
+The Pulumi CLI is replaced by a recorder under pulumi.automation (the command lines Automation would
+run are asserted), the cluster and registry by fixed answers; the end-to-end tests
+(tests/e2e/test_faults.py) run the real ones.
 """
 
 from __future__ import annotations
@@ -17,12 +18,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pulumi.automation import CommandResult, PulumiCommand
+from pulumi.automation.errors import create_command_error
+from semver import VersionInfo
 
 from k2infra.client.naming import load_plan
 from k2infra.live.cluster import LiveSubject
 from k2infra.live.records import TopicHolding
 from k2infra.model.plan import Plan
 from k2infra.ops import orphans, stack_lock
+from k2infra.ops.pulumi_driver import PulumiDriver
 from k2infra.ops.pulumi_stack import StackState
 from k2infra.ops.recover import (
     CLEAR,
@@ -235,8 +240,25 @@ def test_a_pending_create_of_a_provider_has_nothing_outside_the_state(plan: Plan
 # -- the command, with the CLI recorded ----------------------------------------------------------
 
 
-class FakeCli:
+# What Automation reads around each operation (the stack's selection, its last update, its outputs).
+BOOKKEEPING = {("stack", "select"), ("stack", "history"), ("stack", "output")}
+HISTORY = [
+    {
+        "kind": "update",
+        "startTime": "2026-12-01T10:00:00.000Z",
+        "message": "",
+        "environment": {},
+        "config": {},
+        "result": "succeeded",
+    }
+]
+
+
+class FakeCli(PulumiCommand):
+    """The Pulumi CLI under pulumi.automation: each command line recorded, fixed answers."""
+
     def __init__(self, document: dict[str, Any], backend: str, failing: Mapping[str, str] | None = None) -> None:
+        self.command, self.version = "pulumi", VersionInfo.parse("3.274.1")  # the CLI tools/ builds; not run
         self.document = document
         self.backend = backend
         self.calls: list[tuple[str, ...]] = []
@@ -244,18 +266,27 @@ class FakeCli:
         self.import_files: list[dict[str, Any]] = []
         self.failing = failing or {}
 
-    def run(self, *args: str, stream: bool = False, extra_env: Mapping[str, str] | None = None) -> tuple[int, str]:
-        self.calls.append(args)
-        self.envs.append(extra_env or {})
+    def run(
+        self, args: list[str], cwd: str, additional_env: Mapping[str, str], on_output: Any = None, on_error: Any = None
+    ) -> CommandResult:
+        args = [a for a in args if a != "--non-interactive"]
+        if tuple(args[:2]) not in BOOKKEEPING:
+            self.calls.append(tuple(args))
+            self.envs.append(dict(additional_env))
         if args[0] in self.failing:
-            return 1, self.failing[args[0]]
+            raise create_command_error(CommandResult(stdout="", stderr=self.failing[args[0]], code=255))
+        answer = "ok"
         if args[0] == "whoami":
-            return 0, json.dumps({"user": "root", "url": self.backend})
-        if args[:2] == ("stack", "export"):
-            return 0, json.dumps(self.document)
-        if args[0] == "import":
+            answer = json.dumps({"user": "root", "url": self.backend})
+        elif args[:2] == ["stack", "export"]:
+            answer = json.dumps(self.document)
+        elif args[:2] == ["stack", "history"]:
+            answer = json.dumps(HISTORY)
+        elif args[:2] == ["stack", "output"]:
+            answer = "{}"
+        elif args[0] == "import":
             self.import_files.append(json.loads(Path(args[args.index("--file") + 1]).read_text()))
-        return 0, "ok\n"
+        return CommandResult(stdout=answer, stderr="", code=0)
 
 
 def recover(plan: Plan, project_dir: Path, cli: FakeCli, live: dict, subjects: dict | None = None, **options: Any):
@@ -265,7 +296,7 @@ def recover(plan: Plan, project_dir: Path, cli: FakeCli, live: dict, subjects: d
         Options(stack=STACK, project_dir=project_dir, **options),
         out=out,
         err=err,
-        cli=cli,  # type: ignore[arg-type]
+        driver=PulumiDriver(project_dir, STACK, command=cli),
         host="thishost",
         read_live=lambda plan, topics, subjects_wanted, timeout: (
             {n: h for n, h in live.items() if n in topics},
@@ -288,7 +319,9 @@ def test_recover_drops_resolved_pending_creates_then_imports_in_one_file(plan: P
     assert commands == ["whoami", "stack", "refresh", "stack", "import"]  # the state is read again after refresh
     refresh = cli.calls[2]
     assert "--clear-pending-creates" in refresh and "--yes" in refresh
-    assert cli.envs[2] == {"PULUMI_SKIP_CHECKPOINTS": "true"}
+    assert cli.envs[2]["PULUMI_SKIP_CHECKPOINTS"] == "true"
+    assert "PULUMI_SKIP_CHECKPOINTS" not in cli.envs[1]  # for the refresh and the import only
+    assert cli.envs[4]["PULUMI_SKIP_CHECKPOINTS"] == "true"
     [document_imported] = cli.import_files
     assert document_imported == {
         "nameTable": {"k2": COMPONENT_URN, "kafka": PROVIDER_URN},
@@ -319,7 +352,7 @@ def test_recover_keeps_the_pending_create_it_cannot_resolve(plan: Plan, project_
     refresh = next(c for c in cli.calls if c[0] == "refresh")
     assert "--clear-pending-creates" not in refresh
     # URN and ID, each as its own flag value.
-    assert refresh[refresh.index("--import-pending-creates") :] == (
+    assert refresh[refresh.index("--import-pending-creates") : refresh.index("--stack")] == (
         "--import-pending-creates",
         TOPIC_URN + TRADES,
         "--import-pending-creates",
@@ -542,7 +575,7 @@ def destroy_check(plan: Plan, project_dir: Path, cli: FakeCli, held: dict[str, i
         timeout=5,
         out=out,
         err=err,
-        cli=cli,  # type: ignore[arg-type]
+        driver=PulumiDriver(project_dir, STACK, command=cli),
     )
     return code, out.getvalue(), err.getvalue()
 
