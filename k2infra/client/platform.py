@@ -1,6 +1,7 @@
 """The platform as an application sees it: topics, exchanges, subjects, patterns and how to connect.
 
-Loaded from the stack outputs (what an app deploy has: `pulumi stack output --json --show-secrets`,
+Loaded from the stack outputs (what an app deploy has: `pulumi stack output --json --show-secrets`
+or `Platform.from_stack`, which asks pulumi.automation and so needs the `deploy` extra,
 a `StackReference`'s values, or a file holding that JSON) or from the topology files (what the
 infrastructure repository has). Either way the shape is validated against
 `k2infra.model.outputs.StackOutputs`, the one definition of the outputs.
@@ -9,7 +10,6 @@ infrastructure repository has). Either way the shape is validated against
 from __future__ import annotations
 
 import json
-import subprocess
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -123,21 +123,31 @@ class Platform:
         return cls.from_outputs_json(text, source=f"the outputs in {path}")
 
     @classmethod
-    def from_stack(cls, stack: str, cwd: Path | str | None = None, pulumi: str = "pulumi") -> Platform:
-        """Runs `pulumi stack output --json --show-secrets --stack STACK` (the CLI and its login needed)."""
-        argv = [pulumi, "stack", "output", "--json", "--show-secrets", "--non-interactive", "--stack", stack]
-        if cwd is not None:
-            argv += ["--cwd", str(cwd)]
+    def from_stack(cls, stack: str, cwd: Path | str | None = None, pulumi_root: Path | str | None = None) -> Platform:
+        """The outputs of STACK of the project in `cwd` (default: here), as `pulumi stack output --json
+        --show-secrets` gives them, through pulumi.automation: the CLI (on PATH, or the installation
+        `pulumi_root`), its login and the `deploy` extra (the Pulumi SDK) needed. The stack is not selected."""
         try:
-            result = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
-        except FileNotFoundError:
-            raise PlatformLoadError(f"cannot read stack {stack}: the Pulumi CLI ({pulumi}) is not on PATH") from None
-        if result.returncode != 0:
-            detail = (result.stderr or result.stdout).strip().splitlines()
+            # Imported here: the rest of the client never needs Pulumi (tests/unit/test_layering.py allows
+            # this one import, inside a function, of the one Pulumi driver).
+            from k2infra.ops.pulumi_driver import PulumiCommandError, PulumiDriver, PulumiNotFound
+        except ModuleNotFoundError as exc:
+            if not (exc.name or "").startswith("pulumi"):
+                raise
+            raise PlatformLoadError(
+                f"cannot read stack {stack}: Platform.from_stack needs the Pulumi SDK (pip install 'k2infra[deploy]'); "
+                "without it, load the outputs from a file (Platform.from_outputs_file)"
+            ) from None
+        try:
+            values = PulumiDriver(Path(cwd or "."), stack, pulumi_root=pulumi_root).outputs()
+        except PulumiNotFound as exc:
+            raise PlatformLoadError(f"cannot read stack {stack}: {exc.missing}") from None
+        except PulumiCommandError as exc:
+            detail = exc.output.strip().splitlines()
             raise PlatformLoadError(
                 f"cannot read the outputs of stack {stack}: {detail[-1] if detail else 'no output'}"
-            )
-        return cls.from_outputs_json(result.stdout, source=f"the outputs of stack {stack}")
+            ) from None
+        return cls.from_outputs(values, source=f"the outputs of stack {stack}")
 
     @classmethod
     def from_plan(cls, plan: Plan) -> Platform:

@@ -44,6 +44,14 @@ class PulumiCommandError(Exception):
         super().__init__(message or f"pulumi {command} failed:\n{tail(output)}")
 
 
+class PulumiNotFound(PulumiCommandError):
+    """There is no `pulumi` to run (not on PATH, or not in the installation named)."""
+
+    def __init__(self, binary: str) -> None:
+        self.missing = f"the Pulumi CLI ({binary}) is not {'on PATH' if os.sep not in binary else 'there'}"
+        super().__init__("version", "", message=f"{self.missing} (`. tools/env.sh` after `make tools`)")
+
+
 def tail(text: str, lines: int = 40) -> str:
     return "\n".join(text.rstrip().splitlines()[-lines:])
 
@@ -107,6 +115,7 @@ class PulumiDriver:
         *,
         env: Mapping[str, str] | None = None,
         echo: TextIO | None = None,
+        pulumi_root: Path | str | None = None,
         command: auto.PulumiCommand | None = None,
     ) -> None:
         self.project_dir = Path(project_dir)
@@ -117,12 +126,12 @@ class PulumiDriver:
         variables = dict(self.env) if self.env is not None else {}
         if self.env is not None:
             variables.update({key: "" for key in os.environ if key not in self.env})
+        root = str(pulumi_root) if pulumi_root is not None else None
         try:
-            inner = command or auto.PulumiCommand(skip_version_check=True)  # the CLI is built at another version
+            # The CLI is built at another version than the SDK's pin: no version check.
+            inner = command or auto.PulumiCommand(root=root, skip_version_check=True)
         except FileNotFoundError:
-            raise PulumiCommandError(
-                "version", "", message="the pulumi CLI is not on PATH (`. tools/env.sh` after `make tools`)"
-            ) from None
+            raise PulumiNotFound(os.path.join(root, "bin", "pulumi") if root else "pulumi") from None
         self.workspace = auto.LocalWorkspace(
             work_dir=str(self.project_dir), env_vars=variables, pulumi_command=_Recorded(inner, self.history)
         )
@@ -167,14 +176,16 @@ class PulumiDriver:
         self._call(lambda: self.stack.set_config(key, auto.ConfigValue(value, secret=secret), path=path))
 
     # -- reading ---------------------------------------------------------------------------------
+    # Reads name the stack (--stack) without selecting it: the project's current stack stays as it
+    # was, and recover reads the state only after it has repaired what the CLI needs to load it.
     def export(self) -> dict[str, Any]:
         """`pulumi stack export` as a document: {"version", "deployment"} (secrets decrypted)."""
-        exported = self._call(self.stack.export_stack)
+        exported = self._call(lambda: self.workspace.export_stack(self.stack_name))
         return {"version": exported.version, "deployment": exported.deployment or {}}
 
     def outputs(self, *, show_secrets: bool = True) -> dict[str, Any]:
         """The stack outputs (`pulumi stack output --json`); a secret is masked unless `show_secrets`."""
-        values = self._call(self.stack.outputs)
+        values = self._call(lambda: self.workspace.stack_outputs(self.stack_name))
         return {k: v.value if show_secrets or not v.secret else SECRET_MASK for k, v in values.items()}
 
     # -- the engine ------------------------------------------------------------------------------

@@ -27,6 +27,12 @@ ALLOWED: dict[str, frozenset[str]] = {
     # `python -m k2infra`: the CLI's entry.
     "__main__": frozenset({"cli"}),
 }
+# (part, module) imported inside a function only: the part works without it until that function runs.
+LAZY: dict[tuple[str, str], str] = {
+    # Platform.from_stack reads the outputs through the one Pulumi driver; an app that calls it has
+    # the CLI and the `deploy` extra (the SDK), and the rest of the client never imports Pulumi.
+    ("client", "k2infra.ops.pulumi_driver"): "k2infra/client/platform.py",
+}
 # part -> third-party top-level modules it must never import.
 DENIED: dict[str, frozenset[str]] = {
     "model": frozenset({"pulumi", "pulumi_kafka", "pulumi_docker", "requests", "urllib3", "confluent_kafka"}),
@@ -40,7 +46,10 @@ DENIED: dict[str, frozenset[str]] = {
 
 
 def _imports(path: Path) -> Iterator[tuple[int, str]]:
-    tree = ast.parse(path.read_text(), filename=str(path))
+    yield from _imports_of(ast.parse(path.read_text(), filename=str(path)))
+
+
+def _imports_of(tree: ast.AST) -> Iterator[tuple[int, str]]:
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             for alias in node.names:
@@ -50,6 +59,13 @@ def _imports(path: Path) -> Iterator[tuple[int, str]]:
             if node.module == "k2infra":  # `from k2infra import live` names the part in the alias
                 for alias in node.names:
                     yield node.lineno, f"k2infra.{alias.name}"
+
+
+def _in_functions(path: Path) -> set[tuple[int, str]]:
+    """The imports made inside a function body (run when it is called, not when the module is loaded)."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    functions = [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)]
+    return {found for function in functions for found in _imports_of(function)}
 
 
 def part_of(package_root: Path, path: Path) -> str:
@@ -66,8 +82,11 @@ def wrong_way_imports(package_root: Path) -> list[str]:
             out.append(f"{path.relative_to(package_root.parent)}: {part} is not in the layering table of {__name__}")
             continue
         shown = path.relative_to(package_root.parent)
+        lazy = _in_functions(path)
         for line, module in _imports(path):
             top, _, rest = module.partition(".")
+            if LAZY.get((part, module)) == str(shown) and (line, module) in lazy:
+                continue
             if top == "k2infra":
                 target = rest.partition(".")[0]
                 if target and target != part and target not in ALLOWED.get(part, frozenset()):
@@ -121,6 +140,20 @@ def test_the_check_reports_live_importing_ops_and_ops_importing_a_resource_sdk(t
         "k2infra/live/cluster.py:1: live imports k2infra.ops (allowed: console, model, registry)",
         "k2infra/ops/recover.py:2: ops imports pulumi_kafka, which ops/ must not need",
         "k2infra/ops/recover.py:3: ops imports k2infra.cli (allowed: console, live, model, registry)",
+    ]
+
+
+def test_the_client_may_import_the_pulumi_driver_only_inside_from_stack(tmp_path: Path) -> None:
+    package = tmp_path / "k2infra"
+    (package / "client").mkdir(parents=True)
+    lazy = "def from_stack():\n    from k2infra.ops.pulumi_driver import PulumiDriver\n"
+    (package / "client" / "platform.py").write_text(lazy)
+    assert wrong_way_imports(package) == []
+    (package / "client" / "platform.py").write_text("from k2infra.ops.pulumi_driver import PulumiDriver\n" + lazy)
+    (package / "client" / "naming.py").write_text(lazy)
+    assert wrong_way_imports(package) == [
+        "k2infra/client/naming.py:2: client imports k2infra.ops (allowed: model)",
+        "k2infra/client/platform.py:1: client imports k2infra.ops (allowed: model)",
     ]
 
 

@@ -17,7 +17,7 @@ from pulumi.automation import CommandResult, PulumiCommand
 from pulumi.automation.errors import create_command_error
 from semver import VersionInfo
 
-from k2infra.ops.pulumi_driver import PulumiCommandError, PulumiDriver
+from k2infra.ops.pulumi_driver import PulumiCommandError, PulumiDriver, PulumiNotFound
 
 # One entry of `pulumi stack history --json`, which Automation reads after each operation.
 HISTORY = [
@@ -76,11 +76,20 @@ def test_a_failed_command_says_which_command_and_what_the_cli_printed(tmp_path: 
     )
 
 
-def test_a_stack_that_does_not_exist_is_named_in_the_cli_output(tmp_path: Path) -> None:
+def test_reads_name_the_stack_without_selecting_it(tmp_path: Path) -> None:
     missing = CommandResult(stdout="", stderr="error: no stack named 'dev' found", code=255)
+    recorder = Recorder({"stack export": missing})
     with pytest.raises(PulumiCommandError) as failed:
-        driver(tmp_path, Recorder({"stack select": missing})).export()
+        driver(tmp_path, recorder).export()
     assert "no stack named 'dev' found" in failed.value.output
+    driver(tmp_path, recorder).outputs()
+    assert [c[:2] for c in recorder.calls] == [["stack", "export"], ["stack", "output"], ["stack", "output"]]
+    assert all(c[-2:] == ["--stack", "dev"] for c in recorder.calls)
+
+
+def test_a_missing_cli_is_named(tmp_path: Path) -> None:
+    with pytest.raises(PulumiNotFound, match=r"the Pulumi CLI \(.*/nowhere/bin/pulumi\) is not there"):
+        PulumiDriver(tmp_path, "dev", pulumi_root=tmp_path / "nowhere")
 
 
 def test_pending_creates_to_import_use_the_raw_flag_automation_lacks(tmp_path: Path) -> None:

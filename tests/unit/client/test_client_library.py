@@ -64,14 +64,26 @@ def test_the_outputs_and_the_topology_describe_the_same_platform(tmp_path: Path)
     assert Platform.load(REPO / "config").topics.keys() == from_file.topics.keys()
 
 
-def test_unreadable_sources_say_what_is_wrong(tmp_path: Path) -> None:
+def test_unreadable_sources_say_what_is_wrong(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(PlatformLoadError, match=r"cannot read the stack outputs file .*missing.json"):
         Platform.from_outputs_file(tmp_path / "missing.json")
     (tmp_path / "bad.json").write_text("Current stack is dev:\n")
     with pytest.raises(PlatformLoadError, match=r"the outputs in .*bad.json: not JSON"):
         Platform.from_outputs_file(tmp_path / "bad.json")
+    monkeypatch.setenv("PATH", str(tmp_path))  # no pulumi there
     with pytest.raises(PlatformLoadError, match=r"the Pulumi CLI .* is not on PATH"):
-        Platform.from_stack("dev", pulumi="no-such-pulumi-binary")
+        Platform.from_stack("dev")
+    with pytest.raises(PlatformLoadError, match=r"the Pulumi CLI .* is not there"):
+        Platform.from_stack("dev", pulumi_root=tmp_path / "no-such-pulumi")
+
+
+def test_from_stack_without_the_pulumi_sdk_says_which_extra_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "pulumi", None)  # as if the `deploy` extra were not installed
+    monkeypatch.delitem(sys.modules, "k2infra.ops.pulumi_driver", raising=False)
+    with pytest.raises(PlatformLoadError, match=r"needs the Pulumi SDK \(pip install 'k2infra\[deploy\]'\)"):
+        Platform.from_stack("dev")
 
 
 # -- the builders over the outputs ----------------------------------------------------------------
