@@ -8,7 +8,7 @@ brokers, Keycloak, the HTTPS registry; its state in .state/platform-secure) and 
 stack `prod-local`: the shipped `Pulumi.prod.yaml` with only what names the cluster overridden from
 the running platform's env (`tools/platform.sh env --secure`: bootstrapServers, caCert, saslUsername,
 schemaRegistryUrl, schemaRegistryUsername, schemaRegistryCaCert) and the secrets set with
-`pulumi config set --secret`: saslPassword and schemaRegistryPassword from the platform (new at each
+`pulumi config set --secret` (through k2infra.ops.pulumi_driver, as every Pulumi command here): saslPassword and schemaRegistryPassword from the platform (new at each
 platform start), and appPasswords.<app> for each app of config/kafka/apps.yaml, generated once and
 kept in .state/prod-local/app-passwords.json (mode 600) so that a second `up` keeps the users' passwords.
 The generated `Pulumi.prod-local.yaml` and .state/ are gitignored. The policy pack runs with its
@@ -29,19 +29,18 @@ import os
 import secrets
 import subprocess
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 import yaml
+
+from k2infra.ops.pulumi_driver import PulumiCommandError, PulumiDriver
 
 REPO = Path(__file__).resolve().parents[1]
 STACK = "prod-local"
 PLATFORM_SH = REPO / "tools" / "platform.sh"
 STATE = REPO / ".state" / "prod-local"
 PLATFORM_STATE = REPO / ".state" / "platform-secure"
-
-Runner = Callable[[Sequence[str]], Any]  # runs `pulumi ARGS` on the prod-local stack
 
 
 def say(message: str) -> None:
@@ -95,7 +94,7 @@ def app_passwords(project_dir: Path, state_dir: Path) -> dict[str, str]:
     return passwords
 
 
-def configure(project_dir: Path, env: Mapping[str, str], state_dir: Path, pulumi: Runner) -> Path:
+def configure(project_dir: Path, env: Mapping[str, str], state_dir: Path, pulumi: PulumiDriver) -> Path:
     """Write Pulumi.prod-local.yaml (shipped prod config + overrides) and set every secret.
 
     The stack must exist (its file holds the passphrase provider's encryption salt, kept here)."""
@@ -108,37 +107,30 @@ def configure(project_dir: Path, env: Mapping[str, str], state_dir: Path, pulumi
         "# name the local secure cluster overridden. Gitignored; rewritten at every `up`.\n"
     )
     stack_file.write_text(header + yaml.safe_dump(data, sort_keys=False))
-    pulumi(["config", "set", "--secret", "k2infra:saslPassword", env["K2_SASL_PASSWORD"]])
-    pulumi(["config", "set", "--secret", "k2infra:schemaRegistryPassword", env["K2_SCHEMA_REGISTRY_PASSWORD"]])
+    pulumi.set_config("k2infra:saslPassword", env["K2_SASL_PASSWORD"], secret=True)
+    pulumi.set_config("k2infra:schemaRegistryPassword", env["K2_SCHEMA_REGISTRY_PASSWORD"], secret=True)
     for app, password in app_passwords(project_dir, state_dir).items():
-        pulumi(["config", "set", "--secret", "--path", f"k2infra:appPasswords.{app}", password])
+        pulumi.set_config(f"k2infra:appPasswords.{app}", password, secret=True, path=True)
     return stack_file
 
 
-def _pulumi(*args: str, check: bool = True) -> int:
-    """`pulumi ARGS --stack prod-local --non-interactive` in the repository, output shown."""
-    argv = ["pulumi", *args, "--stack", STACK, "--non-interactive"]
-    code = subprocess.run(argv, cwd=REPO, check=False).returncode
-    if check and code != 0:
-        raise SystemExit(f"[prod-local] failed ({code}): {' '.join(argv[:3])} ...")
-    return code
-
-
-def _quiet_pulumi(args: Sequence[str]) -> None:
-    # Values on the command line: pulumi never echoes them; the output would repeat each key only.
-    done = subprocess.run(
-        ["pulumi", *args, "--stack", STACK, "--non-interactive"], cwd=REPO, capture_output=True, text=True
-    )
-    if done.returncode != 0:
-        raise SystemExit(f"[prod-local] pulumi {' '.join(args[:3])} ...: {done.stderr.strip()}")
+def _driver() -> PulumiDriver:
+    """The prod-local stack of the repository; long commands show the CLI's output as it comes."""
+    driver = PulumiDriver(REPO, STACK, echo=sys.stdout)
+    driver.echo_prefix = ""
+    return driver
 
 
 def up(policy: Sequence[str]) -> int:
     say("starting the secure local cluster (tools/platform.sh start --secure; 1-3 min, ~19 min the first time)")
     subprocess.run(["bash", str(PLATFORM_SH), "start", "--secure"], cwd=REPO, check=True)
     env = platform_env()
-    subprocess.run(["pulumi", "stack", "select", "--create", STACK, "--non-interactive"], cwd=REPO, check=True)
-    stack_file = configure(REPO, env, STATE, _quiet_pulumi)
+    pulumi = _driver()
+    try:
+        pulumi.create()  # `pulumi stack select --create`
+        stack_file = configure(REPO, env, STATE, pulumi)
+    except PulumiCommandError as exc:
+        raise SystemExit(f"[prod-local] {exc}") from None  # the value set is never shown (k2infra.ops.pulumi_driver)
     say(f"{stack_file.name}: Pulumi.prod.yaml with bootstrapServers, caCert, saslUsername, schemaRegistryUrl, ")
     say("  schemaRegistryUsername, schemaRegistryCaCert from the platform; secrets set with pulumi config set --secret")
     verify_env = {**os.environ, "K2_SASL_PASSWORD": env["K2_SASL_PASSWORD"]}
@@ -148,7 +140,10 @@ def up(policy: Sequence[str]) -> int:
     if recovered.returncode != 0:
         return recovered.returncode
     # --refresh: a restarted platform starts empty, so the state of an earlier session is reconciled first.
-    _pulumi("up", "--yes", "--refresh", *policy)
+    try:
+        pulumi.up(refresh=True, policy_packs=policy, stream=True)
+    except PulumiCommandError as exc:
+        raise SystemExit(f"[prod-local] failed: pulumi {exc.command} (its output above)") from None
     say("deployed. Check it against the cluster with:")
     say(f'  eval "$(tools/platform.sh env --secure)"; python -m k2infra verify --stack {STACK}')
     return 0
@@ -159,8 +154,11 @@ def down(allow_data_loss: bool) -> int:
     running = subprocess.run(
         ["bash", str(PLATFORM_SH), "status", "--secure"], cwd=REPO, capture_output=True, check=False
     ).returncode
-    listed = subprocess.run(["pulumi", "stack", "ls", "--json"], cwd=REPO, capture_output=True, text=True)
-    has_stack = listed.returncode == 0 and any(s.get("name") == STACK for s in json.loads(listed.stdout or "[]"))
+    pulumi = _driver()
+    try:
+        has_stack = pulumi.exists()
+    except PulumiCommandError:
+        has_stack = False  # as before: a CLI that cannot list stacks has none to remove
     if running == 0 and has_stack:
         env.update(
             {k: v for k, v in platform_env().items() if k in ("K2_SASL_PASSWORD", "K2_SCHEMA_REGISTRY_PASSWORD")}
@@ -171,7 +169,10 @@ def down(allow_data_loss: bool) -> int:
     if has_stack:
         # Protected like prod, so `pulumi destroy` would refuse; the topics go with the platform's data.
         say(f"removing stack {STACK} and its state (protected: not destroyed one by one; the cluster's data goes next)")
-        _pulumi("stack", "rm", "--force", "--yes", check=False)
+        try:
+            pulumi.remove(force=True)
+        except PulumiCommandError as exc:
+            say(str(exc))  # the platform is stopped anyway
     (STATE / "app-passwords.json").unlink(missing_ok=True)
     say("stopping the secure local cluster (tools/platform.sh stop --secure: data, keys and passwords deleted)")
     return subprocess.run(["bash", str(PLATFORM_SH), "stop", "--secure"], cwd=REPO, check=False).returncode
@@ -184,7 +185,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--policy-pack", default=str(REPO / "policy"), help="up: the policy pack (default: policy)")
     args = parser.parse_args(argv)
     if args.command == "up":
-        return up(["--policy-pack", args.policy_pack])
+        return up([args.policy_pack])
     return down(args.allow_data_loss)
 
 

@@ -9,6 +9,8 @@ Raw CLI calls, through the same `PulumiCommand` (the same binary, environment an
 are kept for what Automation (pulumi 3.272.0) lacks, each at its one call site below:
 - `refresh --import-pending-creates URN ID`: `Stack.refresh` has `clear_pending_creates` only;
 - `import --parallel N`: `Stack.import_resources` takes no `parallel`;
+- `stack export` without `--show-secrets`: `Workspace.export_stack` always decrypts, and the state is read
+  here as it is stored (secrets stay ciphertext; recover and destroy-check never need them);
 - `run_cli`: a command spelled out by a test or a benchmark (with a deadline, which `PulumiCommand.run`
   has not, or a process to measure).
 
@@ -57,7 +59,10 @@ def tail(text: str, lines: int = 40) -> str:
 
 
 def shown(argv: Sequence[str]) -> str:
-    """A command line as Automation ran it, without the flags Automation adds to every command."""
+    """A command line as Automation ran it, without the flags Automation adds to every command, and
+    without what follows `--` (where Automation puts a config value, which may be a secret)."""
+    argv = list(argv)
+    argv = argv[: argv.index("--")] if "--" in argv else argv
     out: list[str] = []
     skip = False
     for arg in argv:
@@ -121,6 +126,7 @@ class PulumiDriver:
         self.project_dir = Path(project_dir)
         self.stack_name = stack
         self.echo = echo  # where long commands stream their output, when asked to
+        self.echo_prefix = "  | "  # before each line streamed
         self.history: list[list[str]] = []
         self.env = dict(env) if env is not None else None
         variables = dict(self.env) if self.env is not None else {}
@@ -172,16 +178,18 @@ class PulumiDriver:
         return (self.env if self.env is not None else os.environ).get("PULUMI_BACKEND_URL", "")
 
     def set_config(self, key: str, value: str, *, secret: bool = False, path: bool = False) -> None:
-        # The value goes on the command line: the CLI never echoes it.
-        self._call(lambda: self.stack.set_config(key, auto.ConfigValue(value, secret=secret), path=path))
+        """`pulumi config set [--path] KEY --secret|--plaintext -- VALUE` (the CLI never echoes the value)."""
+        config = auto.ConfigValue(value, secret=secret)
+        self._call(lambda: self.workspace.set_config(self.stack_name, key, config, path=path))
 
     # -- reading ---------------------------------------------------------------------------------
     # Reads name the stack (--stack) without selecting it: the project's current stack stays as it
     # was, and recover reads the state only after it has repaired what the CLI needs to load it.
     def export(self) -> dict[str, Any]:
-        """`pulumi stack export` as a document: {"version", "deployment"} (secrets decrypted)."""
-        exported = self._call(lambda: self.workspace.export_stack(self.stack_name))
-        return {"version": exported.version, "deployment": exported.deployment or {}}
+        """`pulumi stack export` as a document: {"version", "deployment", ...}, secrets as stored (encrypted)."""
+        # Raw: Automation's export_stack adds --show-secrets.
+        text = self._raw(["stack", "export"], None).stdout
+        return json.loads(text[text.find("{") :])
 
     def outputs(self, *, show_secrets: bool = True) -> dict[str, Any]:
         """The stack outputs (`pulumi stack output --json`); a secret is masked unless `show_secrets`."""
@@ -259,7 +267,7 @@ class PulumiDriver:
                 args += ["--parallel", str(parallel)]
             if expect_no_changes:
                 args.append("--expect-no-changes")
-            return self._raw(args, env)
+            return _output(self._raw(args, env))
         result = self._call(
             lambda: self.stack.refresh(
                 clear_pending_creates=clear_pending_creates or None,
@@ -307,7 +315,7 @@ class PulumiDriver:
             path.write_text(json.dumps({"resources": [dict(r) for r in resources], "nameTable": dict(name_table)}))
             args = ["import", "--yes", "--skip-preview", "--file", str(path), f"--protect={str(protect).lower()}"]
             args += ["--generate-code=false", "--parallel", str(parallel)]
-            return self._raw(args, env)
+            return _output(self._raw(args, env))
 
     def destroy(
         self, *, parallel: int | None = None, remove: bool = False, env: Mapping[str, str] | None = None
@@ -349,15 +357,15 @@ class PulumiDriver:
     def _streams(self, stream: bool) -> dict[str, auto.OnOutput]:
         if not (stream and self.echo is not None):
             return {}
-        echo = self.echo
+        echo, prefix = self.echo, self.echo_prefix
 
         def show(line: str) -> None:
-            echo.write(f"  | {line}\n")
+            echo.write(f"{prefix}{line}\n")
             echo.flush()
 
         return {"on_output": show, "on_error": show}
 
-    def _raw(self, args: list[str], env: Mapping[str, str] | None) -> str:
+    def _raw(self, args: list[str], env: Mapping[str, str] | None) -> auto.CommandResult:
         command = self.workspace.pulumi_command
         with self._extra_env(env):
             variables = dict(self.workspace.env_vars)
@@ -365,7 +373,7 @@ class PulumiDriver:
                 result = command.run([*args, "--stack", self.stack_name], str(self.project_dir), variables)
             except auto.CommandError as exc:
                 raise PulumiCommandError(shown(self.history[-1]), output_of(exc)) from None
-        return _joined(result.stdout, result.stderr)
+        return result
 
     def _call(self, operation: Callable[[], Any], env: Mapping[str, str] | None = None) -> Any:
         with self._extra_env(env):
@@ -387,6 +395,10 @@ class PulumiDriver:
             yield
         finally:
             self.workspace.env_vars = saved
+
+
+def _output(result: auto.CommandResult) -> str:
+    return _joined(result.stdout, result.stderr)
 
 
 def _joined(stdout: str, stderr: str) -> str:

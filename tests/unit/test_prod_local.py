@@ -1,7 +1,8 @@
 """devkit/prod_local.py: the prod-local stack file and secrets, from a secure platform's env.
 
 The e2e module (tests/e2e/test_prod_faults.py) runs the same `configure` against the session's real
-secure cluster and previews the result; here the Pulumi CLI is a recording stand-in.
+secure cluster and previews the result; here the Pulumi CLI under pulumi.automation is a recording
+stand-in (the command lines asserted are the ones Automation builds).
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from pathlib import Path
 import yaml
 
 from devkit import prod_local
+from k2infra.ops.pulumi_driver import PulumiDriver
 from tests.conftest import REPO
+from tests.unit.test_pulumi_driver import Recorder
 
 OVERRIDDEN = {
     "k2infra:bootstrapServers",
@@ -44,8 +47,12 @@ def test_the_stack_file_is_the_shipped_prod_one_with_only_the_cluster_keys_overr
 ) -> None:
     env = platform_env(tmp_path)
     (project_dir / "Pulumi.prod-local.yaml").write_text("encryptionsalt: v1:salt\n")  # as `pulumi stack init` leaves it
-    calls: list[list[str]] = []
-    path = prod_local.configure(project_dir, env, tmp_path / "state", calls.append)
+    recorder = Recorder()
+    path = prod_local.configure(
+        project_dir, env, tmp_path / "state", PulumiDriver(project_dir, prod_local.STACK, command=recorder)
+    )
+    # `config set [--path] KEY --secret --stack prod-local -- VALUE`, as Automation spells it
+    calls = [[*c[:2], *c[2 : c.index("--stack")], c[-1]] for c in recorder.calls]
     written = yaml.safe_load(path.read_text())
     shipped = yaml.safe_load((REPO / "Pulumi.prod.yaml").read_text())["config"]
     assert written["encryptionsalt"] == "v1:salt"
@@ -56,13 +63,13 @@ def test_the_stack_file_is_the_shipped_prod_one_with_only_the_cluster_keys_overr
     assert written["config"]["k2infra:caCert"] == Path(env["K2_CA_CERT"]).read_text()
     assert written["config"]["k2infra:bootstrapServers"] == env["K2_BOOTSTRAP_SERVERS"]
     apps = prod_local.app_names(project_dir)
-    assert [c[:4] for c in calls] == [
-        ["config", "set", "--secret", "k2infra:saslPassword"],
-        ["config", "set", "--secret", "k2infra:schemaRegistryPassword"],
-        *[["config", "set", "--secret", "--path"] for _ in apps],
+    assert [c[:-1] for c in calls] == [
+        ["config", "set", "k2infra:saslPassword", "--secret"],
+        ["config", "set", "k2infra:schemaRegistryPassword", "--secret"],
+        *[["config", "set", "--path", f"k2infra:appPasswords.{app}", "--secret"] for app in apps],
     ]
-    assert [c[4] for c in calls[2:]] == [f"k2infra:appPasswords.{app}" for app in apps]
-    assert "kafka-pw" in calls[0] and "registry-pw" in calls[1]
+    assert all(c[c.index("--stack") + 1] == prod_local.STACK for c in recorder.calls)
+    assert calls[0][-1] == "kafka-pw" and calls[1][-1] == "registry-pw"
     assert "kafka-pw" not in path.read_text() and "registry-pw" not in path.read_text()
 
 

@@ -151,3 +151,12 @@ def test_spelled_out_commands_take_the_stack_where_the_cli_does(tmp_path: Path) 
     assert d.argv("stack", "output", "--json")[-2:] == ["--stack", "dev"]
     assert "--stack" not in d.argv("stack", "init", "app")
     assert "--stack" not in d.argv("plugin", "ls")
+
+
+def test_a_failed_config_set_never_shows_the_value(tmp_path: Path) -> None:
+    recorder = Recorder({"config set": CommandResult(stdout="", stderr="error: no passphrase", code=255)})
+    with pytest.raises(PulumiCommandError) as failed:
+        driver(tmp_path, recorder).set_config("k2infra:appPasswords.x", "s3cret-value", secret=True, path=True)
+    assert recorder.calls[0][-2:] == ["--", "s3cret-value"]  # on the command line, never echoed by the CLI
+    assert "s3cret-value" not in str(failed.value)
+    assert failed.value.command == "config set --path k2infra:appPasswords.x --secret"
