@@ -2,13 +2,13 @@
 
 Built like the end-to-end tests build theirs (devkit/pulumi_project.py): a temp dir with its
 own file backend and passphrase, the repository's k2infra/ linked in, and a copy of config/ whose
-topics.yaml is the synthetic topology. Timed commands go through bench.measure.run_measured.
+topics.yaml is the synthetic topology. Timed commands go through bench.measure.run_measured, which
+starts the CLI itself to sample its process tree: their command lines come from the Pulumi driver
+(`argv`), and everything untimed (the state read, the clean-up) is one of its Automation operations.
 """
 
 from __future__ import annotations
 
-import json
-import subprocess
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -18,6 +18,7 @@ from bench.measure import Run, run_measured
 from devkit.pulumi_project import PulumiProject
 from k2infra.client.naming import load_plan
 from k2infra.model.plan import Plan
+from k2infra.ops.pulumi_driver import PulumiCommandError, PulumiDriver, PulumiTimeout
 
 
 @dataclass
@@ -50,12 +51,12 @@ class BenchProject:
         return load_plan(self.config_dir, topologies.STACK, self.dir)
 
     def argv(self, *args: str) -> list[str]:
-        return ["pulumi", *args, "--non-interactive", "--cwd", str(self.dir), "--stack", self.project.stack]
+        return self.project.driver.argv(*args)
 
     def timed(self, *args: str, timeout: float, env: dict[str, str] | None = None) -> Run:
         """One measured pulumi command (its whole process tree sampled for memory)."""
         run = run_measured(
-            self.argv(*args), env={**self.project.env, **(env or {})}, cwd=self.dir, timeout=timeout, sample_tree=True
+            self.argv(*args), env=self.project.driver.process_env(env), cwd=self.dir, timeout=timeout, sample_tree=True
         )
         self.runs.append(f"pulumi {' '.join(args)} -> {run.returncode} in {run.seconds:.1f} s")
         return run
@@ -77,14 +78,15 @@ class BenchProject:
         return run
 
     def resource_count(self) -> int:
-        """Resources in the stack's state (0 for an empty stack)."""
-        result = self.project.run("stack", "export", check=False, timeout=300)
-        if result.returncode != 0:
-            return -1
+        """Resources in the stack's state (0 for an empty stack; -1 if it cannot be read)."""
         try:
-            return len(json.loads(result.stdout).get("deployment", {}).get("resources") or [])
-        except json.JSONDecodeError:
+            state = self._driver(300).export()
+        except (PulumiCommandError, ValueError):
             return -1
+        return len((state.get("deployment") or {}).get("resources") or [])
+
+    def _driver(self, timeout: float) -> PulumiDriver:
+        return PulumiDriver(self.dir, self.project.stack, env=self.project.env, timeout=timeout)
 
     def cleanup(self, timeout: float = 3600, destroy: bool = True) -> list[str]:
         """Destroy what the stack holds (unless `destroy` is False: a platform about to be thrown
@@ -92,14 +94,16 @@ class BenchProject:
         problems = []
         try:
             if destroy and (self.deployed or self.resource_count() != 0):
-                result = self.project.run(
-                    "destroy", "--yes", "--skip-preview", "--parallel", "32", check=False, timeout=timeout
-                )
-                if result.returncode != 0:
-                    problems.append(f"destroy failed: {result.stderr[-500:]}")
-                else:
-                    self.deployed = False
-            self.project.run("stack", "rm", "--yes", "--force", self.project.stack, check=False, timeout=300)
-        except subprocess.TimeoutExpired as exc:
+                self._driver(timeout).destroy(parallel=32)
+                self.deployed = False
+        except PulumiTimeout as exc:
+            return [f"cleanup timed out: {exc}"]
+        except PulumiCommandError as exc:
+            problems.append(f"destroy failed: {exc.stderr[-500:]}")
+        try:
+            self._driver(300).remove(force=True)
+        except PulumiTimeout as exc:
             problems.append(f"cleanup timed out: {exc}")
+        except PulumiCommandError:
+            pass  # the stack lives in the run's temp backend, removed with it
         return problems

@@ -2,7 +2,8 @@
 
 Each project lives in a temp dir with its own file backend and passphrase secrets provider, runs
 the repository's code (k2infra/ is linked, not copied) and gets a copy of config/ that a test may
-edit. Commands run with a timeout and their output is kept for assertion messages.
+edit. Commands go through the one Pulumi driver (k2infra.ops.pulumi_driver: pulumi.automation; `run`
+for a command a test spells out), each with a deadline; their output is kept for assertion messages.
 """
 
 from __future__ import annotations
@@ -12,14 +13,19 @@ import os
 import shutil
 import subprocess
 from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from k2infra.ops.pulumi_driver import PulumiCommandError, PulumiDriver
+
 REPO = Path(__file__).resolve().parents[1]  # devkit/ sits at the repository root
 PASSPHRASE = "k2-e2e-passphrase"
+DEADLINE = 900.0  # seconds for one command (its process killed after)
 
 
 class PulumiFailed(AssertionError):
@@ -54,6 +60,10 @@ class PulumiProject:
     env: dict[str, str]
     history: list[str] = field(default_factory=list)
 
+    @cached_property
+    def driver(self) -> PulumiDriver:
+        return PulumiDriver(self.dir, self.stack, env=self.env, timeout=DEADLINE)
+
     @classmethod
     def create(
         cls, root: Path, stack: str, backend_dir: Path, source: Path = REPO, project_files: tuple[str, ...] = ()
@@ -75,38 +85,60 @@ class PulumiProject:
             shutil.copytree(REPO / "config", root / "config")
         backend_dir.mkdir(parents=True, exist_ok=True)
         project = cls(root, stack, pulumi_env(backend_dir))
-        project.run("stack", "init", stack)
+        project._automation("stack init", lambda: project.driver.create(select_existing=False) or "")
         return project
 
     # -- running ---------------------------------------------------------------------------
-    def run(self, *args: str, check: bool = True, timeout: float = 900) -> subprocess.CompletedProcess[str]:
-        argv = ["pulumi", *args, "--non-interactive", "--cwd", str(self.dir)]
-        if (args and args[0] not in ("stack", "login", "plugin", "version")) or args[:2] in (
-            ("stack", "output"),
-            ("stack", "export"),
-        ):
-            argv += ["--stack", self.stack]
-        result = subprocess.run(argv, env=self.env, capture_output=True, text=True, timeout=timeout)
+    def run(self, *args: str, check: bool = True, timeout: float = DEADLINE) -> subprocess.CompletedProcess[str]:
+        """`pulumi ARGS` as the test spells it (on this stack where the CLI takes one)."""
+        result = self.driver.run_cli(*args, timeout=timeout)
         self.history.append(f"pulumi {' '.join(args)} -> {result.returncode}")
         if check and result.returncode != 0:
             raise PulumiFailed(list(args), result)
         return result
 
     def preview(self, *extra: str, check: bool = True) -> Preview:
-        result = self.run("preview", "--json", *extra, check=check)
+        """`pulumi preview --json` (extra: `--policy-pack PATH` pairs only)."""
+        packs = policy_packs(extra)
+        result = self._automation(
+            "preview --json", lambda: self.driver.preview(json=True, policy_packs=packs), check=check, split=True
+        )
         return Preview.parse(result)
 
     def up(self, *extra: str) -> subprocess.CompletedProcess[str]:
-        return self.run("up", "--yes", "--skip-preview", *extra)
+        """`pulumi up --yes --skip-preview` (extra: `--policy-pack PATH` pairs only)."""
+        packs = policy_packs(extra)
+        return self._automation("up", lambda: self.driver.up(policy_packs=packs))
 
-    def destroy(self, *extra: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return self.run("destroy", "--yes", "--skip-preview", *extra, check=check)
+    def destroy(self, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return self._automation("destroy", self.driver.destroy, check=check)
 
     def outputs(self) -> dict[str, Any]:
-        return json.loads(self.run("stack", "output", "--json").stdout)
+        """The stack outputs, secrets masked as `pulumi stack output --json` masks them."""
+        return self.driver.outputs(show_secrets=False)
 
     def export(self) -> str:
-        return self.run("stack", "export").stdout
+        """The state as stored (`pulumi stack export`: secrets encrypted)."""
+        return json.dumps(self.driver.export(), indent=2)
+
+    def _automation(
+        self, what: str, operation: Callable[[], Any], *, check: bool = True, split: bool = False
+    ) -> subprocess.CompletedProcess[str]:
+        """One driver operation as a CompletedProcess (stdout and stderr apart when `split`: a preview's
+        JSON), PulumiFailed when it fails and `check`."""
+        args = what.split()
+        try:
+            done = operation()
+        except PulumiCommandError as exc:
+            result = subprocess.CompletedProcess(args, exc.code, exc.stdout, exc.stderr)
+            self.history.append(f"pulumi {exc.command} -> {exc.code}")
+            if check:
+                raise PulumiFailed(args, result) from None
+            return result
+        self.history.append(f"pulumi {what} -> 0")
+        if split:
+            return subprocess.CompletedProcess(args, 0, done.stdout, done.stderr)
+        return subprocess.CompletedProcess(args, 0, done, "")
 
     # -- configuration ---------------------------------------------------------------------
     def configure(self, settings: dict[str, Any]) -> None:
@@ -125,7 +157,7 @@ class PulumiProject:
 
     def set_secret(self, key: str, value: str) -> None:
         full = key if ":" in key else f"k2infra:{key}"
-        self.run("config", "set", "--secret", full, value)
+        self._automation("config set", lambda: self.driver.set_config(full, value, secret=True) or "")
 
     def topology_path(self) -> Path:
         return self.dir / "config" / "kafka" / "topics.yaml"
@@ -166,6 +198,13 @@ class Preview:
             for step in self.steps
             if step["op"] == op and (typ is None or resource_type(step["urn"]) == typ)
         )
+
+
+def policy_packs(extra: Sequence[str]) -> list[str]:
+    """The paths of `--policy-pack PATH` pairs: the one flag the suite passes to preview and up."""
+    if len(extra) % 2 or any(flag != "--policy-pack" for flag in extra[::2]):
+        raise ValueError(f"only --policy-pack PATH pairs here, got {list(extra)}: spell other flags with run()")
+    return list(extra[1::2])
 
 
 def resource_type(urn: str) -> str:

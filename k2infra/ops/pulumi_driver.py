@@ -11,8 +11,10 @@ are kept for what Automation (pulumi 3.272.0) lacks, each at its one call site b
 - `import --parallel N`: `Stack.import_resources` takes no `parallel`;
 - `stack export` without `--show-secrets`: `Workspace.export_stack` always decrypts, and the state is read
   here as it is stored (secrets stay ciphertext; recover and destroy-check never need them);
-- `run_cli`: a command spelled out by a test or a benchmark (with a deadline, which `PulumiCommand.run`
-  has not, or a process to measure).
+- `run_cli`: a command spelled out by a test or a benchmark (a flag of its own, or a process to measure).
+
+`PulumiCommand.run` has no deadline either: with `timeout`, a command still running after it is killed
+(SIGKILL of the CLI, as `subprocess.run(timeout=)` does) and `PulumiTimeout` is raised.
 
 A command that fails raises `PulumiCommandError` holding the command line and the CLI's output.
 """
@@ -22,8 +24,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import subprocess
 import tempfile
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
@@ -40,10 +44,21 @@ SECRET_MASK = "[secret]"
 class PulumiCommandError(Exception):
     """A `pulumi` command failed or could not run; ``str(err)`` is a complete message."""
 
-    def __init__(self, command: str, output: str, *, message: str | None = None) -> None:
+    def __init__(
+        self, command: str, stdout: str, stderr: str = "", code: int = 1, *, message: str | None = None
+    ) -> None:
         self.command = command  # e.g. "refresh --skip-preview --yes --clear-pending-creates"
-        self.output = output  # the CLI's stdout, then its stderr
-        super().__init__(message or f"pulumi {command} failed:\n{tail(output)}")
+        self.stdout, self.stderr, self.code = stdout, stderr, code
+        super().__init__(message or f"pulumi {command} failed:\n{tail(self.output)}")
+
+    @property
+    def output(self) -> str:
+        """The CLI's stdout, then its stderr."""
+        return _joined(self.stdout, self.stderr)
+
+
+class PulumiTimeout(PulumiCommandError):
+    """A command ran past its deadline and was killed."""
 
 
 class PulumiNotFound(PulumiCommandError):
@@ -75,13 +90,17 @@ def shown(argv: Sequence[str]) -> str:
     return " ".join(out)
 
 
-def output_of(error: auto.CommandError) -> str:
-    """The CLI's stdout and stderr. The SDK's CommandError keeps only the text of its CommandResult,
-    '\\n code: N\\n stdout: ...\\n stderr: ...'."""
+def result_of(error: auto.CommandError) -> tuple[int, str, str]:
+    """(exit code, stdout, stderr) of a failed command. The SDK's CommandError keeps only the text of
+    its CommandResult: '\\n code: N\\n stdout: ...\\n stderr: ...'."""
     text = str(error)
     head, sep, stderr = text.partition("\n stderr: ")
-    stdout = head.partition("\n stdout: ")[2] if sep else text
-    return "\n".join(part for part in (stdout.rstrip(), stderr.rstrip()) if part)
+    code_text, _, stdout = head.partition("\n stdout: ")
+    try:
+        code = int(code_text.partition("code: ")[2])
+    except ValueError:
+        code = 1
+    return (code, stdout, stderr) if sep else (code, text, "")
 
 
 class _Recorded(auto.PulumiCommand):
@@ -121,6 +140,7 @@ class PulumiDriver:
         env: Mapping[str, str] | None = None,
         echo: TextIO | None = None,
         pulumi_root: Path | str | None = None,
+        timeout: float | None = None,
         command: auto.PulumiCommand | None = None,
     ) -> None:
         self.project_dir = Path(project_dir)
@@ -128,6 +148,9 @@ class PulumiDriver:
         self.echo = echo  # where long commands stream their output, when asked to
         self.echo_prefix = "  | "  # before each line streamed
         self.history: list[list[str]] = []
+        self.timeout = timeout  # seconds for each operation (its CLI commands together), None: no deadline
+        self._timed_out = False
+        self._in_deadline = False
         self.env = dict(env) if env is not None else None
         variables = dict(self.env) if self.env is not None else {}
         if self.env is not None:
@@ -367,21 +390,52 @@ class PulumiDriver:
 
     def _raw(self, args: list[str], env: Mapping[str, str] | None) -> auto.CommandResult:
         command = self.workspace.pulumi_command
-        with self._extra_env(env):
+        with self._extra_env(env), self._deadline():
             variables = dict(self.workspace.env_vars)
             try:
                 result = command.run([*args, "--stack", self.stack_name], str(self.project_dir), variables)
             except auto.CommandError as exc:
-                raise PulumiCommandError(shown(self.history[-1]), output_of(exc)) from None
+                raise self._failure(exc) from None
         return result
 
     def _call(self, operation: Callable[[], Any], env: Mapping[str, str] | None = None) -> Any:
-        with self._extra_env(env):
+        with self._extra_env(env), self._deadline():
             try:
                 return operation()
             except auto.CommandError as exc:
-                command = shown(self.history[-1]) if self.history else "(no command)"
-                raise PulumiCommandError(command, output_of(exc)) from exc
+                raise self._failure(exc) from exc
+
+    def _failure(self, exc: auto.CommandError) -> PulumiCommandError:
+        command = shown(self.history[-1]) if self.history else "(no command)"
+        code, stdout, stderr = result_of(exc)
+        if self._timed_out:
+            message = f"pulumi {command} ran past its deadline ({self.timeout:.0f} s) and was killed:\n"
+            return PulumiTimeout(command, stdout, stderr, code, message=message + tail(_joined(stdout, stderr)))
+        return PulumiCommandError(command, stdout, stderr, code)
+
+    @contextlib.contextmanager
+    def _deadline(self) -> Iterator[None]:
+        if self.timeout is None or self._in_deadline:  # nested (the stack selected inside an operation): one deadline
+            yield
+            return
+        timer = threading.Timer(self.timeout, self._kill_running)
+        timer.daemon = True
+        self._in_deadline, self._timed_out = True, False
+        timer.start()
+        try:
+            yield
+        finally:
+            timer.cancel()
+            self._in_deadline = False
+
+    def _kill_running(self) -> None:
+        """SIGKILL the CLI this process runs in the project directory (its plugins notice and exit)."""
+        self._timed_out = True
+        root = os.path.realpath(self.project_dir)
+        for pid in _children(os.getpid()):
+            with contextlib.suppress(OSError):
+                if os.readlink(f"/proc/{pid}/cwd") == root:
+                    os.kill(pid, signal.SIGKILL)
 
     @contextlib.contextmanager
     def _extra_env(self, extra: Mapping[str, str] | None) -> Iterator[None]:
@@ -395,6 +449,20 @@ class PulumiDriver:
             yield
         finally:
             self.workspace.env_vars = saved
+
+
+def _children(parent: int) -> list[int]:
+    """The processes whose parent is `parent` (Linux /proc; elsewhere none)."""
+    found = []
+    with contextlib.suppress(OSError):
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                stat = (entry / "stat").read_text()
+                if int(stat[stat.rfind(")") + 2 :].split()[1]) == parent:
+                    found.append(int(entry.name))
+    return found
 
 
 def _output(result: auto.CommandResult) -> str:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -17,7 +19,7 @@ from pulumi.automation import CommandResult, PulumiCommand
 from pulumi.automation.errors import create_command_error
 from semver import VersionInfo
 
-from k2infra.ops.pulumi_driver import PulumiCommandError, PulumiDriver, PulumiNotFound
+from k2infra.ops.pulumi_driver import PulumiCommandError, PulumiDriver, PulumiNotFound, PulumiTimeout
 
 # One entry of `pulumi stack history --json`, which Automation reads after each operation.
 HISTORY = [
@@ -160,3 +162,21 @@ def test_a_failed_config_set_never_shows_the_value(tmp_path: Path) -> None:
     assert recorder.calls[0][-2:] == ["--", "s3cret-value"]  # on the command line, never echoed by the CLI
     assert "s3cret-value" not in str(failed.value)
     assert failed.value.command == "config set --path k2infra:appPasswords.x --secret"
+
+
+class Hanging(Recorder):
+    """A CLI that hangs: a real child process in the project directory, as Automation starts the CLI."""
+
+    def run(
+        self, args: list[str], cwd: str, additional_env: Mapping[str, str], on_output: Any = None, on_error: Any = None
+    ) -> CommandResult:
+        if args[0] != "up":
+            return super().run(args, cwd, additional_env, on_output, on_error)
+        process = subprocess.run([sys.executable, "-c", "import time; time.sleep(600)"], cwd=cwd, check=False)
+        raise create_command_error(CommandResult(stdout="Updating (dev)", stderr="", code=process.returncode))
+
+
+def test_a_command_past_its_deadline_is_killed_and_says_so(tmp_path: Path) -> None:
+    with pytest.raises(PulumiTimeout, match=r"pulumi up --yes --skip-preview ran past its deadline \(1 s\)") as late:
+        driver(tmp_path, Hanging(), timeout=1).up()
+    assert late.value.code == -9 and late.value.stdout == "Updating (dev)"
