@@ -2,8 +2,9 @@
 
 `recover`, `destroy-check`, `Platform.from_stack`, devkit's test projects, prod-local and the
 benchmarks all run the CLI through this class. It wraps a `LocalWorkspace` on the project directory
-and a `Stack` selected (or created) on first use, so that commands that must work on a stack the
-CLI cannot load yet (`whoami` before recover repairs a checkpoint) do not select it.
+and a `Stack`, selected (or created) by the first engine operation (up, preview, refresh, import,
+destroy, cancel). Reads and `config set` name the stack without selecting it: the project's current
+stack stays as it was, and recover reads nothing before it has repaired what the CLI needs.
 
 Raw CLI calls, through the same `PulumiCommand` (the same binary, environment and error types),
 are kept for what Automation (pulumi 3.272.0) lacks, each at its one call site below:
@@ -11,7 +12,8 @@ are kept for what Automation (pulumi 3.272.0) lacks, each at its one call site b
 - `import --parallel N`: `Stack.import_resources` takes no `parallel`;
 - `stack export` without `--show-secrets`: `Workspace.export_stack` always decrypts, and the state is read
   here as it is stored (secrets stay ciphertext; recover and destroy-check never need them);
-- `run_cli`: a command spelled out by a test or a benchmark (a flag of its own, or a process to measure).
+- `run_cli` and `argv`: a command spelled out by a test or a benchmark (a flag of its own, or a process
+  to measure), run with the same binary and environment.
 
 `PulumiCommand.run` has no deadline either: with `timeout`, a command still running after it is killed
 (SIGKILL of the CLI, as `subprocess.run(timeout=)` does) and `PulumiTimeout` is raised.
