@@ -230,7 +230,7 @@ def test_prod_local_configures_the_shipped_prod_stack_for_the_running_secure_clu
 
     project = PulumiProject.create(tmp_path / "project", prod_local.STACK, tmp_path / "backend")
     shutil.copy(REPO / "Pulumi.prod.yaml", project.dir)  # the shipped file prod-local is made from
-    prod_local.configure(project.dir, secure.env, tmp_path / "state", lambda args: project.run(*args))
+    prod_local.configure(project.dir, secure.env, tmp_path / "state", project.driver)
     validated = run_k2infra_stack(project, prod_local.STACK, "validate")
     assert validated.returncode == 0, validated.stdout + validated.stderr
     preview = project.preview(*POLICY)
