@@ -15,6 +15,7 @@ import re
 import string
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -34,6 +35,7 @@ from pydantic_core import PydanticCustomError
 
 from k2infra.model.errors import Problem, TopologyError, describe, did_you_mean, display_path, pydantic_message
 from k2infra.model.shape import as_list, as_mapping, unknown_key_problem
+from k2infra.model.timing import PositiveDuration, PositiveSeconds
 from k2infra.model.topology import Topology
 from k2infra.model.yaml_source import YamlSource, load_yaml, parse_yaml
 
@@ -179,6 +181,25 @@ class Selector(_Model):
         return f"{head} ({'; '.join(options)})" if options else head
 
 
+class Slo(_Model):
+    """A consumer's lag objective: lag in seconds at most max_lag_seconds; over it for `for`, an alert.
+
+    As written (at the top of the file, or per app) either key may be left out; `Apps.slo` gives an
+    app's whole objective, key by key: the app's, else the file's, else DEFAULT_SLO's."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    max_lag_seconds: PositiveSeconds | None = None
+    for_: PositiveDuration | None = Field(default=None, alias="for")
+
+    def over(self, base: Slo) -> Slo:
+        """This objective's keys, and `base`'s where this one leaves a key out."""
+        return base.model_copy(update={k: v for k in Slo.model_fields if (v := getattr(self, k)) is not None})
+
+
+DEFAULT_SLO = Slo(max_lag_seconds=30, for_=timedelta(minutes=2))
+
+
 def _within(value: str, allowed: Sequence[str] | None) -> bool:
     return allowed is None or value in allowed
 
@@ -193,6 +214,7 @@ class App(_Model):
     group: str | None = None
     group_prefix: str | None = None
     quotas: Quotas | None = None
+    slo: Slo | None = None
     _name: str = PrivateAttr(default="")
 
     @property
@@ -202,6 +224,7 @@ class App(_Model):
 
 class AppsFile(_Model):
     principal: str = DEFAULT_PRINCIPAL_RULE
+    slo: Slo | None = None  # the default objective of every consumer
     apps: dict[AppName, App]
 
     @model_validator(mode="after")
@@ -218,6 +241,11 @@ class Apps:
     principal_rule: str = DEFAULT_PRINCIPAL_RULE
     apps: tuple[App, ...] = ()
     source: YamlSource | None = None  # for errors found later, per stack
+    default_slo: Slo = DEFAULT_SLO  # the file's `slo:` over DEFAULT_SLO
+
+    def slo(self, app: App) -> Slo:
+        """The app's lag objective, every key set: its own keys, then the file's defaults."""
+        return app.slo.over(self.default_slo) if app.slo is not None else self.default_slo
 
     def principal(self, app: App, stack: str | None) -> str:
         """The app's principal in `stack`: its override for the stack, else the rule.
@@ -297,7 +325,8 @@ def apps_from_source(source: YamlSource, topology: Topology | None) -> Apps:
     if problems:
         raise TopologyError(problems)
     parsed = AppsFile.model_validate(source.data)
-    apps = Apps(principal_rule=parsed.principal, apps=tuple(parsed.apps.values()), source=source)
+    default_slo = parsed.slo.over(DEFAULT_SLO) if parsed.slo is not None else DEFAULT_SLO
+    apps = Apps(parsed.principal, tuple(parsed.apps.values()), source, default_slo)
     # Principals are per stack: check every stack an override names (the rule alone never
     # collides, since it must hold {app}); build_plan checks the stack it plans too.
     stacks = sorted({stack for app in apps.apps for stack in app.principals})
@@ -354,8 +383,20 @@ def _meaning_problems(source: YamlSource, topology: Topology | None) -> list[Pro
         quotas = app.get("quotas")
         if isinstance(quotas, dict) and not quotas:
             problems.append(source.problem((*path, "quotas"), f"sets no quota; set one of {', '.join(QUOTA_KEYS)}"))
+        problems += _slo_problems(source, (*path, "slo"), app.get("slo"))
+        if "slo" in app and not consumes and not misspelt:
+            problems.append(
+                source.problem((*path, "slo"), "only a consumer has a lag objective; this app consumes nothing")
+            )
     problems += _overlapping_groups(source, apps)
+    problems += _slo_problems(source, ("slo",), data.get("slo"))
     return problems
+
+
+def _slo_problems(source: YamlSource, path: tuple[str | int, ...], slo: Any) -> list[Problem]:
+    if isinstance(slo, dict) and not slo:
+        return [source.problem(path, "sets no objective; set max_lag_seconds, for, or both (or leave slo out)")]
+    return []
 
 
 def _placeholders(text: str) -> list[str] | None:

@@ -13,7 +13,7 @@ import re
 import zoneinfo
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal, NamedTuple
 
@@ -31,6 +31,7 @@ from k2infra.model.errors import (
 )
 from k2infra.model.schemas import load_topology_schemas
 from k2infra.model.shape import as_mapping, unknown_key_problem
+from k2infra.model.timing import PositiveDuration, TradingHours, TradingSession
 from k2infra.model.yaml_source import YamlSource, load_yaml
 
 TOPIC_PREFIX = "market"
@@ -137,6 +138,8 @@ class DataTypeSpec(_Model):
     partition_key: str
     partitions: Partitions | None = None
     config: ConfigValues = Field(default_factory=dict)
+    # false: a quiet topic of this data type is normal (reference data changes rarely): no silence alert.
+    silence_alerts: bool = True
     description: str | None = None
 
 
@@ -147,11 +150,16 @@ class ExchangeSpec(_Model):
     country: Country | None = None
     config: ConfigValues = Field(default_factory=dict)
     data_types: list[Name] | None = None
+    # Local time (`timezone`); none: around the clock. Feeds are expected to be quiet outside them.
+    trading_hours: TradingHours | None = None
+    silence_limit: PositiveDuration | None = None  # overrides the asset class's
     description: str | None = None
 
 
 class AssetClassSpec(_Model):
     exchanges: dict[Name, ExchangeSpec]
+    # How long a feed of its exchanges may go without a record, in trading hours, before an alert.
+    silence_limit: PositiveDuration | None = None
     description: str | None = None
 
 
@@ -177,6 +185,17 @@ class Topology(_Model):
         """The data types an exchange carries, in the topology's order."""
         wanted = self.asset_classes[asset_class].exchanges[exchange].data_types
         return [dt for dt in self.data_types if wanted is None or dt in wanted]
+
+    def silence_limit(self, asset_class: str, exchange: str) -> timedelta | None:
+        """How long a feed of the exchange may be silent in trading hours: the exchange's, else its asset class's."""
+        spec = self.asset_classes[asset_class]
+        own = spec.exchanges[exchange].silence_limit
+        return own if own is not None else spec.silence_limit
+
+    def trading_hours(self, asset_class: str, exchange: str) -> tuple[TradingSession, ...] | None:
+        """The exchange's sessions in its local time; None: it trades around the clock."""
+        hours = self.asset_classes[asset_class].exchanges[exchange].trading_hours
+        return None if hours is None else tuple(hours)
 
     def exchange_refs(self) -> list[str]:
         """Every exchange as `asset_class.exchange`, in the topology's order."""
@@ -263,7 +282,17 @@ def _from_pydantic(source: YamlSource, err: Any) -> Problem:
         return source.problem(loc, f"must be a string, number or boolean, got {describe(err.get('input'))}")
     if "[key]" in loc:
         loc = tuple(part for part in loc if part != "[key]")
-    return source.problem(loc, pydantic_message(err))
+    return source.problem(_written_at(source.data, loc), pydantic_message(err))
+
+
+def _written_at(data: Any, loc: tuple[str | int, ...]) -> tuple[str | int, ...]:
+    """`loc` up to where the YAML holds one value that pydantic saw as a list of one (trading_hours: a string)."""
+    node = data
+    for i, part in enumerate(loc):
+        if isinstance(part, int) and not isinstance(node, list):
+            return loc[:i]
+        node = node.get(part) if isinstance(node, dict) else node[part] if isinstance(node, list) else None
+    return loc
 
 
 # -- pass 2: meaning -------------------------------------------------------------------------
