@@ -1,4 +1,4 @@
-"""Imports point one way through the package: model -> (client | registry) -> live -> (ops | deploy) -> cli.
+"""Imports point one way through the package: model -> (client | registry) -> live -> (ops | deploy | observe) -> cli.
 
 A part (a subpackage, or a top-level module) may import itself and the parts listed for it, and
 no third-party module that it is denied. The check reads the source (nothing is executed).
@@ -20,7 +20,9 @@ ALLOWED: dict[str, frozenset[str]] = {
     # State-changing or engine-driving work (recover, destroy-check, the Pulumi driver): reads through live.
     "ops": frozenset({"model", "registry", "live", "console"}),
     "deploy": frozenset({"model", "registry", "live", "client"}),
-    "cli": frozenset({"model", "registry", "live", "client", "console", "deploy", "ops"}),
+    # observe: lag, feed health, alert rules and dashboards; only the cli imports it.
+    "observe": frozenset({"model", "client", "live"}),
+    "cli": frozenset({"model", "registry", "live", "client", "console", "deploy", "ops", "observe"}),
     # Every `import k2infra` (an app's too) runs the package's __init__: it names deploy only for the
     # engine watch, started inside the registry's dynamic-provider process and nowhere else.
     "__init__": frozenset({"deploy"}),
@@ -42,6 +44,7 @@ DENIED: dict[str, frozenset[str]] = {
     # ops drives the engine through pulumi.automation only: never the resource SDKs of the program.
     "ops": frozenset({"pulumi_kafka", "pulumi_docker"}),
     "cli": frozenset({"pulumi", "pulumi_kafka", "pulumi_docker"}),
+    "observe": frozenset({"pulumi", "pulumi_kafka", "pulumi_docker"}),
 }
 
 
@@ -172,6 +175,15 @@ def test_a_new_part_must_be_placed_in_the_layering_table(tmp_path: Path) -> None
     (package / "extras").mkdir(parents=True)
     (package / "extras" / "thing.py").write_text("x = 1\n")
     assert wrong_way_imports(package) == [f"k2infra/extras/thing.py: extras is not in the layering table of {__name__}"]
+
+
+def test_nothing_but_the_cli_imports_observe(tmp_path: Path) -> None:
+    package = tmp_path / "k2infra"
+    (package / "deploy").mkdir(parents=True)
+    (package / "deploy" / "program.py").write_text("from k2infra.observe.alerts import rules\n")
+    assert wrong_way_imports(package) == [
+        "k2infra/deploy/program.py:1: deploy imports k2infra.observe (allowed: client, live, model, registry)"
+    ]
 
 
 def test_benchmarks_and_devkit_stand_without_the_tests() -> None:
