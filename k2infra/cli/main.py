@@ -1,4 +1,4 @@
-"""`python -m k2infra validate|topics|subscriptions|access|verify|recover|destroy-check|allow-data-loss`.
+"""`python -m k2infra validate|topics|subscriptions|access|verify|recover|destroy-check|allow-data-loss|alerts|dashboards`.
 
 The plan without the Pulumi engine; `recover` and `destroy-check` drive the Pulumi CLI.
 Exit codes: 0 success, 1 drift (verify) or a decision needed (recover, destroy-check),
@@ -16,6 +16,7 @@ from typing import Any, TextIO
 
 from k2infra.cli import access as access_command
 from k2infra.cli import allow_data_loss
+from k2infra.cli import observe as observe_commands
 from k2infra.client.naming import SubscriptionBuilder, UnknownTopicError, load_plan
 from k2infra.console import EXIT_BAD_INPUT, EXIT_OK, print_table
 from k2infra.model.errors import TopologyError
@@ -85,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     destroy.add_argument("--timeout", type=float, default=15.0, help="seconds to wait for the cluster")
 
     allow_data_loss.add_parser(commands)
+    observe_commands.add_parsers(commands, _project_args)
     return parser
 
 
@@ -238,4 +240,6 @@ HANDLERS: dict[str, Any] = {
     "verify": _verify,
     "recover": _recover,
     "destroy-check": _destroy_check,
+    "alerts": observe_commands.run_alerts,
+    "dashboards": observe_commands.run_dashboards,
 }
