@@ -64,7 +64,7 @@ def test_a_bad_declaration_is_every_problem_located_and_exit_2(project_dir: Path
     code, out, err = run("alerts", "--stack", "prod", "--project-dir", str(project_dir))
     assert (code, out) == (2, "")
     lines = err.splitlines()
-    assert lines[0] == "2 problems in the K2 topology:"
+    assert lines[0] == f"2 problems in {apps}:"
     assert lines[1].endswith("slo.for: must be a positive duration such as '30s', '2m' or '1h30m', got 'soon'")
     assert lines[2].endswith(
         "apps.equities-analytics.slo.max_lag_seconds: must be a positive number of seconds, got -60"
