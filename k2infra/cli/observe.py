@@ -29,14 +29,14 @@ def add_parsers(commands: Any, project_args: Any) -> None:
 
 
 def run_alerts(args: argparse.Namespace, plan: Plan, out: TextIO, err: TextIO) -> int:
-    watched = Watched.load(args.config_dir, plan)
-    text = alerts.render(watched, datetime.now(UTC))
+    watched, now = Watched.load(args.config_dir, plan), datetime.now(UTC)
+    text = alerts.render(watched, now)
     if args.output is None:
         out.write(text)
         return EXIT_OK
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(text)
-    count = sum(len(group["rules"]) for group in alerts.rules(watched, datetime.now(UTC))["groups"])
+    count = sum(len(group["rules"]) for group in alerts.rules(watched, now)["groups"])
     out.write(f"wrote {count} rules to {args.output}; check with: promtool check rules {args.output}\n")
     return EXIT_OK
 

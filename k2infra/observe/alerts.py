@@ -30,6 +30,7 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
+from k2infra.model.access import AppAccess
 from k2infra.model.plan import ExchangeInfo
 from k2infra.model.timing import TradingSession, prometheus_duration
 from k2infra.observe import metrics
@@ -239,7 +240,7 @@ def _hours_text(sessions: tuple[TradingSession, ...], timezone: str) -> str:
     return f"{', '.join(s.describe() for s in sessions)} {timezone}"
 
 
-def _consumer_rules(watched: Watched, app: Any) -> list[dict[str, Any]]:
+def _consumer_rules(watched: Watched, app: AppAccess) -> list[dict[str, Any]]:
     slo = watched.slo(app)
     assert slo.max_lag_seconds is not None and slo.for_ is not None  # Apps.slo sets every key
     window = prometheus_duration(slo.for_)
