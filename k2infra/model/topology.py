@@ -331,6 +331,12 @@ def _meaning_problems(source: YamlSource) -> list[Problem]:
                 problems.append(
                     source.problem((*path, "data_types"), "must list at least one data type (omit it for all)")
                 )
+            if as_mapping(ex).get("trading_hours") == []:
+                problems.append(
+                    source.problem(
+                        (*path, "trading_hours"), "must list at least one session (omit it for around the clock)"
+                    )
+                )
             for dt_name in data_types:
                 name = topic_name(str(ac_name), str(dt_name), str(ex_name))
                 if len(name) > KAFKA_TOPIC_MAX_LENGTH or not KAFKA_TOPIC_PATTERN.match(name):

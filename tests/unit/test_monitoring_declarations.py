@@ -221,3 +221,12 @@ def test_an_empty_slo_is_refused(config_dir: Path) -> None:
     assert problems == [
         f"kafka/apps.yaml:{line}: slo: sets no objective; set max_lag_seconds, for, or both (or leave slo out)"
     ]
+
+
+def test_empty_trading_hours_are_refused_rather_than_meaning_never_open(config_dir: Path) -> None:
+    problems = topology_problems(config_dir, "trading_hours: mon-fri 10:00-16:00", "trading_hours: []")
+    line = line_of(config_dir, TOPICS, "trading_hours:")
+    assert problems == [
+        f"kafka/topics.yaml:{line}: asset_classes.equities.exchanges.asx.trading_hours: "
+        "must list at least one session (omit it for around the clock)"
+    ]
