@@ -124,7 +124,7 @@ class Ending:
             return (
                 f"could not end orphaned plugin pid {p.pid} ({p.short()}): {self.error}; stop it with: kill -9 {p.pid}"
             )
-        how = "" if self.signal == "SIGTERM" else f" (it outlived SIGTERM by {END_WAIT_SECONDS:g}s: SIGKILL)"
+        how = "" if self.signal == "SIGTERM" else " (it outlived SIGTERM: SIGKILL)"
         return f"ended orphaned plugin pid {p.pid} ({p.short()}): it served no engine{how}"
 
 
@@ -146,12 +146,13 @@ def end_orphans(
         return [Ending(p, "", dry_run=True) for p in targets]
     pids = {p.pid for p in targets}
     errors: dict[int, str] = {}
-    skipped: set[int] = set()  # no longer that orphan: exited (its pid maybe reused) or adopted
 
-    def signal_all(processes: list[PluginProcess], signum: int) -> None:
+    def signal_all(processes: list[PluginProcess], signum: int) -> set[int]:
+        """Send `signum` to each; returns the pids that are no longer that orphan (not signalled)."""
+        not_ours = set()
         for p in processes:
             if not _same_orphan(p, pids, proc):
-                skipped.add(p.pid)
+                not_ours.add(p.pid)  # exited (its pid maybe reused already), or adopted
                 continue
             try:
                 send(p.pid, signum)
@@ -159,11 +160,11 @@ def end_orphans(
                 pass  # exited meanwhile
             except OSError as exc:
                 errors[p.pid] = f"{signal.Signals(signum).name}: {exc.strerror or exc}"
+        return not_ours
 
-    signal_all(targets, signal.SIGTERM)
+    skipped = signal_all(targets, signal.SIGTERM)
     left = _wait_gone([p for p in targets if p.pid not in errors and p.pid not in skipped], proc, wait)
-    signal_all(left, signal.SIGKILL)
-    killed = {p.pid for p in left} - skipped
+    killed = {p.pid for p in left} - signal_all(left, signal.SIGKILL)  # the others exited meanwhile
     stayed = {p.pid for p in _wait_gone([p for p in left if p.pid in killed and p.pid not in errors], proc, wait)}
     endings = []
     for p in targets:
