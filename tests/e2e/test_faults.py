@@ -220,10 +220,9 @@ def plugins_left_after_the_kill(killed: KilledRun, project: PulumiProject, expec
     left = wait_until_gone(project.dir, timeout=EXIT_WAIT)
     unknown = [p.describe() for p in left if p.pid not in {q.pid for q in killed.plugins}]
     assert unknown == [], f"plugin processes that were not the run's: {unknown}"
-    gone = len(killed.plugins) - len(left)
     print(
-        f"{len(killed.plugins)} plugin processes of the run: {gone} gone on their own "
-        f"{time.monotonic() - started:.1f}s after the kill, {len(left)} left for recover: {[p.describe() for p in left]}"
+        f"{len(killed.plugins)} plugin processes of the run: {len(killed.plugins) - len(left)} gone on their own, "
+        f"{len(left)} left for recover after {time.monotonic() - started:.1f}s: {[p.describe() for p in left]}"
     )
     return left
 
@@ -431,6 +430,7 @@ def test_bulk_mode_first_deployment_killed_recovers_from_an_empty_state(
         wrappers = {p.pid for p in left if str(staying) in p.cmdline}
         assert wrappers, f"the stand-in did not outlive its engine: left {[p.describe() for p in left]}"
         assert wrappers <= ended_by_recover(recovered), recovered
+        print("recover said:", [line for line in recovered.splitlines() if line.startswith("orphan")])
 
 
 # -- the platform failing under a run ------------------------------------------------------------
