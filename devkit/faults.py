@@ -11,7 +11,11 @@ its data, a registry that can be cut off at its address, and `pulumi` runs kille
   port. The local Apicurio keeps its data in memory, so stopping the process itself would lose
   every subject, which no real registry does; cutting the address keeps that out of the test;
 * ``run_until(...)`` streams a ``pulumi`` command and SIGKILLs its whole process group when a line
-  matches, after listing the plugin processes of the run.
+  matches, after listing the plugin processes of the run;
+* ``staying_kafka_plugin(dir)`` writes a stand-in for upstream's pulumi-kafka plugin process, which
+  outlives the engine that started it: a wrapper, run by the engine as ``pulumi-resource-kafka``,
+  that serves through the installed provider as its own child. A project uses it through the
+  ``plugins:`` section of its Pulumi.yaml (``use_kafka_plugin``). Nothing in the product changes.
 """
 
 from __future__ import annotations
@@ -20,14 +24,18 @@ import contextlib
 import os
 import re
 import selectors
+import shutil
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import yaml
 
 from devkit.local_platform import PlatformError, parse_env_file, run_platform_sh, start_platform_sh
 from k2infra.ops.orphans import PluginProcess, plugin_processes
@@ -274,6 +282,51 @@ def run_until(
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
     raise FaultError(f"the run ended before the kill could land (exit {process.returncode}):\n{''.join(lines)[-4000:]}")
+
+
+# -- upstream's plugin process, which outlives its engine ---------------------------------------
+
+STAYING_PLUGIN = """\
+#!{python}
+# A test double of upstream's pulumi-kafka plugin process (devkit/faults.py): the engine runs this
+# as pulumi-resource-kafka; it serves through the installed provider, its child, whose parent (this
+# wrapper) outlives the engine, so neither notices the engine's death. Upstream's plugin does not
+# watch its engine either: killed with the CLI, both stay, re-parented to pid 1.
+import signal, subprocess, sys
+child = subprocess.Popen([{real!r}, *sys.argv[1:]], stdin=subprocess.DEVNULL)  # the port line: our stdout
+for signum in (signal.SIGINT, signal.SIGTERM):  # how the engine (SIGINT) or anyone else stops it
+    signal.signal(signum, lambda received, _: child.send_signal(received))
+sys.exit(child.wait())
+"""
+
+
+def installed_kafka_plugin() -> Path:
+    """The pulumi-resource-kafka the engine would run: on PATH, or under PULUMI_HOME's plugins."""
+    found = shutil.which("pulumi-resource-kafka")
+    if found:
+        return Path(found)
+    home = Path(os.environ.get("PULUMI_HOME", Path.home() / ".pulumi"))
+    plugins = sorted(home.glob("plugins/resource-kafka-v*/pulumi-resource-kafka"))
+    if not plugins:
+        raise FaultError(f"pulumi-resource-kafka is neither on PATH nor under {home}/plugins: run `make tools`")
+    return plugins[-1]
+
+
+def staying_kafka_plugin(directory: Path) -> Path:
+    """Write the stand-in plugin into `directory`; returns the directory (what Pulumi.yaml names)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    wrapper = directory / "pulumi-resource-kafka"
+    wrapper.write_text(STAYING_PLUGIN.format(python=sys.executable, real=str(installed_kafka_plugin())))
+    wrapper.chmod(0o755)
+    return directory
+
+
+def use_kafka_plugin(project_dir: Path, plugin_dir: Path) -> None:
+    """Make the project's engine run the Kafka plugin found in `plugin_dir` (Pulumi.yaml `plugins:`)."""
+    manifest_path = project_dir / "Pulumi.yaml"
+    manifest = yaml.safe_load(manifest_path.read_text())
+    manifest.setdefault("plugins", {})["providers"] = [{"name": "kafka", "path": str(plugin_dir)}]
+    manifest_path.write_text(yaml.safe_dump(manifest, sort_keys=False))
 
 
 def wait_until_gone(project_dir: Path, timeout: float = 20) -> list[PluginProcess]:

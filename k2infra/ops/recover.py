@@ -31,7 +31,8 @@ non-interactive means (no hand edit of the state):
 - pending creates that were resolved are dropped from the state, and pending updates and deletes
   are reconciled, by one `pulumi refresh` (`--clear-pending-creates`, or
   `--import-pending-creates` for the resolved ones when others must stay);
-- plugin processes of the project left running by the killed CLI are reported.
+- plugin processes of the project left running by the killed CLI, re-parented to pid 1, are
+  ended (SIGTERM, then SIGKILL): they serve no engine (`k2infra.live.orphans`).
 
 It prints one line per resource and ends with the `pulumi up` to run (or runs it with `--up`).
 Exit codes: 0 the stack is ready for `pulumi up`, 1 something needs a decision (printed),
@@ -301,8 +302,8 @@ def run_recover(
         if verdict != EXIT_OK:
             return verdict
         # 2. orphans
-        for process in orphan_scan.orphans(options.project_dir):
-            say(f"orphan   {process.describe()}: left by a killed run; stop it with: kill {process.pid}")
+        for ending in orphan_scan.end_orphans(options.project_dir, dry_run=options.dry_run):
+            say(f"orphan   {ending.line()}")
         # 3. the state (the stack is selected only now: a broken checkpoint is repaired above)
         state = StackState.from_export(driver.export())
         # 4. the cluster and the registry

@@ -93,9 +93,56 @@ def _projects(tmp_path_factory: pytest.TempPathFactory, platform) -> Iterator:
         return project
 
     yield make
-    for project in made:
-        project.run("state", "unprotect", "--all", "--yes", check=False)
-        project.destroy(check=False)
+    failures = []
+    for project in made:  # each one, whatever the one before it did
+        try:
+            tear_down(project, platform)
+        except Exception as exc:  # reported once every project is torn down
+            failures.append(f"{project.dir}: {exc!r}")
+    assert not failures, f"tearing down left state on the shared platform: {failures}"
+
+
+def tear_down(project: PulumiProject, platform) -> None:
+    """Leave the shared platform as the project found it, whatever a failed test left its stack in.
+
+    A failed or killed run may leave a lock (every command then fails), pending operations or
+    protected resources: each is cleared before the destroy. The topics and subjects the state
+    names (pending creates included) that are still there afterwards (the destroy failed, or a
+    create was never recorded) are deleted from the broker and the registry directly, and named in
+    the output, so that one module's failure cannot fail another's on the shared platform.
+    """
+    import json
+
+    import requests
+
+    from k2infra.live.pulumi_stack import SUBJECT_TYPE, TOPIC_TYPE, StackState, subject_name, topic_name
+
+    project.run("cancel", "--yes", check=False)  # the lock of a killed run (file backend: deleted)
+    exported = project.run("stack", "export", check=False)
+    state = StackState.from_export(json.loads(exported.stdout)) if exported.returncode == 0 else StackState((), ())
+    everything = [*state.resources, *(op.resource for op in state.pending)]
+    topics = {topic_name(r) for r in everything if r.type == TOPIC_TYPE}
+    subjects = {subject_name(r) for r in everything if r.type == SUBJECT_TYPE}
+    project.run("state", "unprotect", "--all", "--yes", check=False)
+    destroyed = project.destroy(check=False)
+
+    admin = kafka_admin(platform)
+    left_topics = sorted(topics & set(admin.list_topics(timeout=60).topics))
+    if left_topics:
+        for future in admin.delete_topics(left_topics, operation_timeout=60).values():
+            future.result()
+    registry = platform.schema_registry_url.rstrip("/")
+    listed = requests.get(f"{registry}/subjects", timeout=60)
+    listed.raise_for_status()
+    left_subjects = sorted(subjects & set(listed.json()))
+    for subject in left_subjects:
+        requests.delete(f"{registry}/subjects/{subject}", timeout=60).raise_for_status()
+        requests.delete(f"{registry}/subjects/{subject}", params={"permanent": "true"}, timeout=60)
+    if left_topics or left_subjects:
+        print(
+            f"teardown of {project.dir} (destroy exit {destroyed.returncode}): deleted directly "
+            f"{len(left_topics)} topics {left_topics} and {len(left_subjects)} subjects {left_subjects}"
+        )
 
 
 @pytest.fixture(scope="module")

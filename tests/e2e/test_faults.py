@@ -2,9 +2,13 @@
 
 Each kill is a SIGKILL of the `pulumi up` process group, sent when the output stream shows the run
 mid-way (the n-th topic created, the first subject registered, the n-th partition raise), never
-after a fixed sleep. After each: no process of the run is left, `python -m k2infra recover`
-makes the stack usable, `pulumi up` converges, `verify` finds no drift, and no topic was deleted
-and re-created (Kafka topic ids unchanged, records produced before the fault still there).
+after a fixed sleep. After each: `python -m k2infra recover` makes the stack usable, `pulumi up`
+converges, `verify` finds no drift, and no topic was deleted and re-created (Kafka topic ids
+unchanged, records produced before the fault still there); and no process of the run is left once
+recover has run: each plugin process either exits on its own when its engine dies (ours do) or
+stays, re-parented to pid 1 (upstream's pulumi-kafka provider does), and is ended by recover,
+which names it. One kill runs with a stand-in for upstream's plugin process (devkit.faults.
+staying_kafka_plugin), so that the second path is checked on every run.
 
 The module runs its own platform (devkit.faults): the broker is restarted with its data, and the
 registry is reached through a relay that can be cut off at its address (the local Apicurio keeps
@@ -19,7 +23,7 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +32,17 @@ import requests
 from confluent_kafka import Consumer, Producer, TopicCollection, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from devkit.faults import FaultPlatform, KilledRun, counter, run_until, wait_until_gone
+from devkit.faults import (
+    FaultPlatform,
+    KilledRun,
+    counter,
+    run_until,
+    staying_kafka_plugin,
+    use_kafka_plugin,
+    wait_until_gone,
+)
 from devkit.pulumi_project import REPO, PulumiProject
+from k2infra.live.orphans import PluginProcess
 
 pytestmark = pytest.mark.e2e
 
@@ -37,6 +50,10 @@ TOPIC_CREATED = r"^\s*\+\s+kafka:index:Topic \S+ created"
 TOPIC_UPDATED = r"^\s*~\s+kafka:index:Topic \S+ updated"
 SUBJECT_CREATED = r"^\s*\+\s+pulumi-python:dynamic/k2infra:SchemaSubject \S+ created"
 SUBJECT_CREATING = r"^\s*\+\s+pulumi-python:dynamic/k2infra:SchemaSubject \S+ creating"
+ENDED = re.compile(r"^orphan   ended orphaned plugin pid (\d+) \(.*\): it served no engine", re.M)
+# How long a plugin that notices its engine's death may take to exit, on a loaded machine. Ours
+# exit within about a second (the dynamic provider's fallback ends it 5 s after the engine at most).
+EXIT_WAIT = 30.0
 
 
 def subject_created(tag: str) -> str:
@@ -191,25 +208,53 @@ def lock_files(project: PulumiProject) -> list[Path]:
     return sorted((backend / ".pulumi" / "locks").rglob("*.json"))
 
 
-def assert_the_run_left_no_process(killed: KilledRun, project: PulumiProject, expect: set[str]) -> None:
-    """Every plugin process of the killed run exits on its own, within seconds."""
+def plugins_left_after_the_kill(killed: KilledRun, project: PulumiProject, expect: set[str]) -> list[PluginProcess]:
+    """The plugin processes of the killed run still running EXIT_WAIT seconds after the kill.
+
+    Those that notice their engine's death have exited by then; the others (upstream's Kafka
+    provider) stay, re-parented to pid 1, until `recover` ends them (`converge` checks that)."""
     seen = " ".join(p.cmdline for p in killed.plugins)
-    for marker in expect:  # the kill landed while these ran: the check below is not vacuous
+    for marker in expect:  # the kill landed while these ran: the checks on them are not vacuous
         assert marker in seen, f"{marker} was not running at the kill: {[p.cmdline for p in killed.plugins]}"
     started = time.monotonic()
-    left = wait_until_gone(project.dir, timeout=20)
-    assert left == [], f"left running after the kill: {[p.describe() for p in left]}"
+    left = wait_until_gone(project.dir, timeout=EXIT_WAIT)
+    unknown = [p.describe() for p in left if p.pid not in {q.pid for q in killed.plugins}]
+    assert unknown == [], f"plugin processes that were not the run's: {unknown}"
     print(
-        f"{len(killed.plugins)} plugin processes of the run, all gone {time.monotonic() - started:.1f}s after the kill"
+        f"{len(killed.plugins)} plugin processes of the run: {len(killed.plugins) - len(left)} gone on their own, "
+        f"{len(left)} left for recover after {time.monotonic() - started:.1f}s: {[p.describe() for p in left]}"
     )
+    return left
+
+
+def ended_by_recover(*outputs: str) -> set[int]:
+    return {int(pid) for output in outputs for pid in ENDED.findall(output)}
+
+
+def assert_recover_ended_the_rest(left: list[PluginProcess], project: PulumiProject, *outputs: str) -> None:
+    """After recover no plugin process of the project runs, and each it ended was one the run left."""
+    ended = ended_by_recover(*outputs)
+    assert ended <= {p.pid for p in left}, f"recover ended {ended}, the run left {[p.describe() for p in left]}"
+    still = wait_until_gone(project.dir, timeout=EXIT_WAIT)
+    assert still == [], f"left running after recover: {[p.describe() for p in still]}"
 
 
 def converge(
-    project: PulumiProject, platform: FaultPlatform, kept: dict[str, str], held: dict[str, int], tag: str
+    project: PulumiProject,
+    platform: FaultPlatform,
+    kept: dict[str, str],
+    held: dict[str, int],
+    tag: str,
+    left: Sequence[PluginProcess] = (),
+    earlier: tuple[str, ...] = (),
 ) -> str:
-    """recover, pulumi up, verify; nothing deleted or re-created; records still there. Returns recover's output."""
+    """recover, pulumi up, verify; nothing deleted or re-created; records still there. Returns recover's output.
+
+    `left`: the plugin processes the killed run left (plugins_left_after_the_kill), which this
+    recover (or one of the `earlier` outputs) must have ended."""
     recovered = k2infra(project, "recover")
     assert recovered.returncode == 0, recovered.stdout + recovered.stderr
+    assert_recover_ended_the_rest(list(left), project, *earlier, recovered.stdout)
     up = project.up()
     assert not re.search(r"\b(deleted|replaced)\b", up.stdout), up.stdout[-3000:]
     project.run("preview", "--expect-no-changes")
@@ -237,7 +282,7 @@ def test_up_killed_while_creating_topics(make_project, platform: FaultPlatform) 
     grow(project, tag, exchanges=24)  # 72 more topics
 
     killed = run_until(up_argv(project), project.env, project.dir, counter(TOPIC_CREATED, 20))
-    assert_the_run_left_no_process(killed, project, {"pulumi-language-python", "pulumi-resource-kafka"})
+    left = plugins_left_after_the_kill(killed, project, {"pulumi-language-python", "pulumi-resource-kafka"})
     # What the user sees: the stack stays locked; or, when the kill landed while the file backend
     # wrote the checkpoint's attribute file, every command fails to load the state at all.
     assert lock_files(project)
@@ -254,6 +299,8 @@ def test_up_killed_while_creating_topics(make_project, platform: FaultPlatform) 
     # A topic someone writes to before recover runs is no longer this stack's to adopt silently.
     dry = k2infra(project, "recover", "--dry-run")
     assert dry.returncode == 0 or torn, dry.stdout + dry.stderr  # a dry run cannot read a torn state
+    assert ended_by_recover(dry.stdout) == set(), dry.stdout  # a dry run ends nothing
+    outputs: list[str] = []
     assert "lock     would release the lock of" in dry.stdout
     if torn:
         assert ".json.attrs is empty" in dry.stdout and "would remove it" in dry.stdout, dry.stdout
@@ -261,10 +308,10 @@ def test_up_killed_while_creating_topics(make_project, platform: FaultPlatform) 
         assert fixed.returncode != 0  # still torn: the dry run changed nothing
         repaired = k2infra(project, "recover")
         assert "removed it (storage metadata only" in repaired.stdout, repaired.stdout + repaired.stderr
+        outputs.append(repaired.stdout)
         dry = k2infra(project, "recover", "--dry-run")
         assert dry.returncode == 0, dry.stdout + dry.stderr
     pending = re.findall(r"^topic +(\S+): pending create: on the cluster as planned, empty", dry.stdout, re.M)
-    outputs = []
     if pending:  # the kill caught creates that had reached the broker (it nearly always does)
         written = pending[0]
         produce(platform, written, 3)
@@ -277,7 +324,7 @@ def test_up_killed_while_creating_topics(make_project, platform: FaultPlatform) 
             adopt, shell=True, cwd=project.dir, env=project.env, check=True, capture_output=True, timeout=300
         )
         held[written] = 3
-    outputs.append(converge(project, platform, kept, held, tag))
+    outputs.append(converge(project, platform, kept, held, tag, left, earlier=tuple(outputs)))
     print("".join(outputs))
     assert torn or "lock     released the lock of" in outputs[0], outputs[0]
     assert len(topics_of(platform, tag)) == 6 + 72
@@ -295,13 +342,13 @@ def test_up_killed_while_registering_subjects(make_project, platform: FaultPlatf
     killed = run_until(up_argv(project, "--parallel", "4"), project.env, project.dir, counter(subject_created(tag), 1))
     assert re.search(SUBJECT_CREATING, killed.output, re.M)
     # The Kafka provider may not have started yet: the topic tests cover it.
-    assert_the_run_left_no_process(killed, project, {"pulumi-language-python", "pulumi.dynamic"})
+    left = plugins_left_after_the_kill(killed, project, {"pulumi-language-python", "pulumi.dynamic"})
     kept = topic_ids(platform, topics_of(platform, tag))
     registered_before = {s: versions(platform, s) for s in new_subjects}
     assert any(registered_before.values()), "no subject was registered before the kill"
     assert not all(registered_before.values()), "every subject was registered: the kill did not land mid-run"
 
-    recovered = converge(project, platform, kept, held, tag)
+    recovered = converge(project, platform, kept, held, tag, left)
     assert re.search(r"^subject +\S+: pending create: ", recovered, re.M), recovered
     # Adopted, not registered twice: each subject has the one version it was created with.
     assert {s: versions(platform, s) for s in new_subjects} == {subject: [1] for subject in new_subjects}
@@ -323,8 +370,8 @@ def test_up_killed_while_raising_partitions(make_project, platform: FaultPlatfor
     project.configure({"partitions": {f"equities.{tag}x{i:03d}": 3 for i in range(20)}})  # 40 raises
 
     killed = run_until(up_argv(project), project.env, project.dir, counter(TOPIC_UPDATED, 10))
-    assert_the_run_left_no_process(killed, project, {"pulumi-language-python", "pulumi-resource-kafka"})
-    recovered = converge(project, platform, kept, held, tag)
+    left = plugins_left_after_the_kill(killed, project, {"pulumi-language-python", "pulumi-resource-kafka"})
+    recovered = converge(project, platform, kept, held, tag, left)
     assert re.search(r"^topic +\S+: pending update: interrupted -> reconciled by pulumi refresh", recovered, re.M)
     admin = AdminClient({"bootstrap.servers": platform.bootstrap_servers})
     metadata = admin.list_topics(timeout=30)
@@ -343,33 +390,47 @@ def test_bulk_mode_up_killed_then_every_created_topic_is_adopted(make_project, p
     bulk = {**project.env, "PULUMI_SKIP_CHECKPOINTS": "true"}
 
     killed = run_until(up_argv(project), bulk, project.dir, counter(TOPIC_CREATED, 20))
-    assert_the_run_left_no_process(killed, project, {"pulumi-language-python", "pulumi-resource-kafka"})
+    left = plugins_left_after_the_kill(killed, project, {"pulumi-language-python", "pulumi-resource-kafka"})
     live = topics_of(platform, tag)
     created = sorted(set(live) - {t for t in live if f"asx{tag}" in t or f"bnb{tag}" in t})
     assert 20 <= len(created) < 72
     kept = topic_ids(platform, live)
 
-    recovered = converge(project, platform, kept, held, tag)
+    recovered = converge(project, platform, kept, held, tag, left)
     adopted = re.findall(
         r"^topic +(\S+): on the cluster, not in the state: .* -> imported into the state$", recovered, re.M
     )
     assert sorted(adopted) == created
 
 
-def test_bulk_mode_first_deployment_killed_recovers_from_an_empty_state(make_project, platform: FaultPlatform) -> None:
-    tag = "k5"
+@pytest.mark.parametrize("plugin", ["installed", "outliving-its-engine"])
+def test_bulk_mode_first_deployment_killed_recovers_from_an_empty_state(
+    make_project, platform: FaultPlatform, plugin: str, tmp_path: Path
+) -> None:
+    # With "outliving-its-engine" the engine runs a stand-in for upstream's plugin process, which
+    # does not notice the kill and stays: recover must end it and say so.
+    tag = {"installed": "k5", "outliving-its-engine": "k6"}[plugin]
     project = make_project(tag, exchanges=24)
+    staying = None
+    if plugin == "outliving-its-engine":
+        staying = staying_kafka_plugin(tmp_path / "upstream-like-plugin")
+        use_kafka_plugin(project.dir, staying)
     bulk = {**project.env, "PULUMI_SKIP_CHECKPOINTS": "true"}
 
     killed = run_until(up_argv(project), bulk, project.dir, counter(TOPIC_CREATED, 20))
-    assert_the_run_left_no_process(killed, project, {"pulumi-resource-kafka"})
+    left = plugins_left_after_the_kill(killed, project, {"pulumi-resource-kafka"})
     exported = json.loads(project.export())
     assert not [r for r in exported["deployment"].get("resources") or [] if r["type"] == "kafka:index/topic:Topic"]
     kept = topic_ids(platform, topics_of(platform, tag))
     assert len(kept) >= 20
 
-    recovered = converge(project, platform, kept, {}, tag)
+    recovered = converge(project, platform, kept, {}, tag, left)
     assert len(re.findall(r"-> imported into the state$", recovered, re.M)) == len(kept)
+    if staying is not None:
+        wrappers = {p.pid for p in left if str(staying) in p.cmdline}
+        assert wrappers, f"the stand-in did not outlive its engine: left {[p.describe() for p in left]}"
+        assert wrappers <= ended_by_recover(recovered), recovered
+        print("recover said:", [line for line in recovered.splitlines() if line.startswith("orphan")])
 
 
 # -- the platform failing under a run ------------------------------------------------------------

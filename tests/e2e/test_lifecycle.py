@@ -35,14 +35,14 @@ SUBJECTS = sorted(
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory, pulumi_cli: str, platform):
-    from tests.e2e.conftest import base_settings
+    from tests.e2e.conftest import base_settings, tear_down
 
     root = tmp_path_factory.mktemp("lifecycle")
     project = PulumiProject.create(root / "project", "e2e", root / "backend")
     project.configure({**base_settings(platform), "hardDeleteSubjects": False})
     project.set_secret("schemaRegistryPassword", "registry-pa55-e2e")
     yield project
-    project.destroy(check=False)
+    tear_down(project, platform)  # also when a test failed part-way: the platform is shared
 
 
 def live_topics(platform) -> dict[str, int]:

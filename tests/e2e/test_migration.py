@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import subprocess
 import sys
@@ -49,19 +50,34 @@ def topics_of(platform) -> dict[str, int]:
     return {name: len(t.partitions) for name, t in metadata.topics.items()}
 
 
-def wait_until(condition, timeout: float = 30.0) -> None:
+def wait_until(condition, timeout: float = 120.0) -> None:
+    """Poll `condition` (a lambda whose source says what it waits for) until it holds; a loaded
+    broker may take tens of seconds to show a topic created or deleted."""
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
+            raise AssertionError(f"not within {timeout:g}s: {inspect.getsource(condition).strip()}")
         time.sleep(0.5)
+
+
+def foreign(report: dict) -> set[tuple[str, str]]:
+    """The `market.` topics and subjects verify finds extra before this test's stack exists: other
+    modules' on the shared platform (a failed test may leave some), not this test's to judge."""
+    return {(d["kind"], d["name"]) for d in report["differences"] if d["kind"].endswith("_extra")}
+
+
+def own(report: dict, others: set[tuple[str, str]]) -> list[dict]:
+    return [d for d in report["differences"] if (d["kind"], d["name"]) not in others]
 
 
 def test_verify_reports_no_drift_after_up_then_each_change_behind_pulumis_back(new_project, platform) -> None:
     project = new_project("verified")
+    others = foreign(verify(project)[1])
+    if others:
+        print(f"left on the shared platform by other modules, not judged here: {sorted(others)}")
     project.up()
     code, report = verify(project)
-    assert (code, report["ok"], report["differences"]) == (0, True, [])
+    assert (code, report["ok"], own(report, others)) == (int(bool(others)), not others, [])
 
     admin = kafka_admin(platform)
     retention = ConfigEntry("retention.ms", "1000", incremental_operation=AlterConfigOpType.SET)
@@ -71,7 +87,7 @@ def test_verify_reports_no_drift_after_up_then_each_change_behind_pulumis_back(n
     admin.create_topics([NewTopic("market.equities.trades.cxa", 1, 1)])["market.equities.trades.cxa"].result(timeout=15)
     wait_until(lambda: "market.crypto.quotes.binance" not in topics_of(platform))
     code, report = verify(project)
-    kinds = {(d["kind"], d["name"]) for d in report["differences"]}
+    kinds = {(d["kind"], d["name"]) for d in own(report, others)}
     assert code == 1
     assert ("topic_missing", "market.crypto.quotes.binance") in kinds
     assert ("topic_extra", "market.equities.trades.cxa") in kinds

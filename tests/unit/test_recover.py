@@ -516,16 +516,28 @@ def test_orphans_are_plugins_of_the_project_reparented_to_init_and_their_childre
     assert [p.pid for p in orphans.plugin_processes(project, proc)] == [10, 11, 12, 13]
 
 
-def test_orphans_are_reported_by_recover_with_the_kill_command(
+def test_orphans_are_ended_by_recover_which_says_so(
     plan: Plan, project_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     stray = orphans.PluginProcess(4321, 1, "/tools/pulumi-resource-kafka 127.0.0.1:1", str(project_dir))
-    monkeypatch.setattr(orphans, "orphans", lambda project: [stray])
+    seen: list[tuple[Path, bool]] = []
+
+    def end(project: Path, dry_run: bool = False) -> list[orphans.Ending]:
+        seen.append((project, dry_run))
+        return [orphans.Ending(stray, "", dry_run=True) if dry_run else orphans.Ending(stray, "SIGTERM")]
+
+    monkeypatch.setattr(orphans, "end_orphans", end)
     cli = FakeCli(export([topic(n) for n in (TRADES, QUOTES, REF)]), f"file://{project_dir}/backend")
     code, out, _ = recover(plan, project_dir, cli, {})
     assert code == 0
-    assert "orphan   pid 4321 (parent 1): /tools/pulumi-resource-kafka 127.0.0.1:1" in out
-    assert "kill 4321" in out
+    assert (
+        "orphan   ended orphaned plugin pid 4321 (/tools/pulumi-resource-kafka 127.0.0.1:1): it served no engine\n"
+        in out
+    )
+    code, out, _ = recover(plan, project_dir, cli, {}, dry_run=True)
+    assert code == 0
+    assert "orphan   would end orphaned plugin pid 4321 (/tools/pulumi-resource-kafka 127.0.0.1:1)" in out
+    assert seen == [(project_dir, False), (project_dir, True)]
 
 
 # -- the command line -----------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -33,7 +34,7 @@ def test_the_watch_calls_back_when_the_pipe_closes() -> None:
         assert not gone.wait(0.2)
         os.close(write)
         write = -1
-        assert gone.wait(3), "not called back after end-of-file"
+        assert gone.wait(60), "not called back within 60s of end-of-file"
     finally:
         if write >= 0:
             os.close(write)
@@ -53,13 +54,20 @@ def test_only_the_dynamic_provider_process_watches(monkeypatch: pytest.MonkeyPat
     assert not engine_watch.in_dynamic_provider()  # pytest's own __main__
 
 
-def _dynamic_provider() -> tuple[subprocess.Popen[bytes], int]:
+def _dynamic_provider(sigint: signal.Handlers = signal.SIG_DFL) -> tuple[subprocess.Popen[bytes], int]:
+    """`python -m pulumi.dynamic` as the engine starts it; returns it and the port it serves on.
+
+    SIGINT is set explicitly: a child inherits an ignored SIGINT, and this test's runner may have
+    one (a background job of a non-interactive shell, as `make test &` or some CI runners start it).
+    The engine (the Go CLI, which handles SIGINT itself) starts its plugins with it at default.
+    """
     process = subprocess.Popen(
         [sys.executable, "-u", "-m", "pulumi.dynamic"],
         cwd=REPO,  # as the engine starts it: in the project directory, where k2infra is importable
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, sigint),
     )
     assert process.stdout is not None
     port = process.stdout.readline().strip()
@@ -92,10 +100,26 @@ def test_the_real_dynamic_provider_exits_when_its_stdin_closes() -> None:
         assert process.poll() is None, "the provider exited while the engine (its stdin) is still there"
         assert process.stdin is not None
         process.stdin.close()  # what the engine's death does
-        process.wait(timeout=engine_watch.GRACE_SECONDS + 10)
+        process.wait(timeout=engine_watch.GRACE_SECONDS + 60)  # a loaded machine's allowance
         # Stopped by the SIGINT (pulumi.dynamic catches KeyboardInterrupt, stops its server and
         # returns: exit 0), not by the fallback timer (os._exit(1)).
         assert process.returncode == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_a_provider_started_with_sigint_ignored_is_ended_by_the_fallback() -> None:
+    # Started from a background job of a non-interactive shell, SIGINT stays ignored: the watch's
+    # SIGINT does nothing, and the fallback ends the process GRACE_SECONDS later (exit 1).
+    process, port = _dynamic_provider(sigint=signal.SIG_IGN)
+    try:
+        _load_our_provider(port)
+        assert process.stdin is not None
+        process.stdin.close()
+        process.wait(timeout=engine_watch.GRACE_SECONDS + 60)
+        assert process.returncode == 1
     finally:
         if process.poll() is None:
             process.kill()
