@@ -32,7 +32,7 @@ non-interactive means (no hand edit of the state):
   are reconciled, by one `pulumi refresh` (`--clear-pending-creates`, or
   `--import-pending-creates` for the resolved ones when others must stay);
 - plugin processes of the project left running by the killed CLI, re-parented to pid 1, are
-  ended (SIGTERM, then SIGKILL): they serve no engine (`k2infra.live.orphans`).
+  ended (SIGTERM, then SIGKILL): they serve no engine (`k2infra.ops.orphans`).
 
 It prints one line per resource and ends with the `pulumi up` to run (or runs it with `--up`).
 Exit codes: 0 the stack is ready for `pulumi up`, 1 something needs a decision (printed),

@@ -115,7 +115,7 @@ def tear_down(project: PulumiProject, platform) -> None:
 
     import requests
 
-    from k2infra.live.pulumi_stack import SUBJECT_TYPE, TOPIC_TYPE, StackState, subject_name, topic_name
+    from k2infra.ops.pulumi_stack import SUBJECT_TYPE, TOPIC_TYPE, StackState, subject_name, topic_name
 
     project.run("cancel", "--yes", check=False)  # the lock of a killed run (file backend: deleted)
     exported = project.run("stack", "export", check=False)

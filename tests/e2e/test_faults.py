@@ -42,7 +42,7 @@ from devkit.faults import (
     wait_until_gone,
 )
 from devkit.pulumi_project import REPO, PulumiProject
-from k2infra.live.orphans import PluginProcess
+from k2infra.ops.orphans import PluginProcess
 
 pytestmark = pytest.mark.e2e
 

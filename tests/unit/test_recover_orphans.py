@@ -1,4 +1,4 @@
-"""recover ends the project's orphaned plugin processes (k2infra.live.orphans.end_orphans).
+"""recover ends the project's orphaned plugin processes (k2infra.ops.orphans.end_orphans).
 
 An orphan: a Pulumi plugin by its command line, working in the project directory, re-parented to
 pid 1 (or the child of such a process). A fake /proc tree checks the choice and the signals; real
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from k2infra.live import orphans
+from k2infra.ops import orphans
 
 # -- a fake /proc ---------------------------------------------------------------------------------
 
