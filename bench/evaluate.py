@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         return wrapper
 
     if args.mode != "sdk-floor":
-        program.load_stack_plan = timed("plan", program.load_stack_plan)  # type: ignore[assignment]
+        program.read_stack = timed("plan", program.read_stack)  # type: ignore[assignment]
         program.TopicPlatform = timed("declare", program.TopicPlatform)  # type: ignore[assignment,misc]
     run_start = time.perf_counter()
     if args.mode == "harness":

@@ -57,7 +57,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
             return {"id": "cluster", "lists": lists}
         return {}
 
-    def read_cluster_view(self, plan: Any, sasl_password: str | None, timeout: float) -> Any:
+    def read_cluster_view(self, connection: Any, timeout: float) -> Any:
         from k2infra.live.cluster import BrokerView, LiveReadError
 
         self.calls.append("cluster_guard.read_cluster_view")
@@ -69,7 +69,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
             )
         return BrokerView(self.live_brokers, self.replica_nodes)
 
-    def check_registry_access(self, plan: Any, password: str | None, token: str | None, timeout: float) -> None:
+    def check_registry_access(self, connection: Any, timeout: float) -> None:
         from k2infra.live.cluster import LiveReadError
 
         self.calls.append("cluster_guard.check_registry_access")

@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run as a script, tools/ is on the path but the repository is not
     sys.path.insert(0, str(REPO))
 
-from k2infra.model.errors import TopologyError  # noqa: E402
+from k2infra.model.errors import InputError  # noqa: E402
 from k2infra.model.plan import (  # noqa: E402
     Plan,
     TopicSpec,
@@ -163,7 +163,7 @@ def render_png(plan: Plan, out: Path) -> None:
     title = (
         f"K2 topic topology, stack {plan.stack or '(topology defaults)'}: {len(plan.topics)} topics, "
         f"{len(plan.subjects)} subjects, replication factor {'/'.join(map(str, sorted(rf)))}, "
-        f"compatibility {plan.settings.schema_compatibility}"
+        f"compatibility {plan.compatibility}"
     )
     ax.text(MARGIN, height + HEADER - 0.2, title, ha="left", va="top", size=FONT + 2, weight="bold")
     legend = [
@@ -216,7 +216,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         plan = load_plan(args.config_dir, args.stack, args.project_dir)
-    except TopologyError as exc:
+    except InputError as exc:
         print(exc.report(), file=sys.stderr)
         return 2
     if args.format == "mermaid":

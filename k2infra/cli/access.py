@@ -19,6 +19,7 @@ from k2infra.console import EXIT_OK, print_table
 from k2infra.model.access import AclSpec, AppAccess, Operation, ResourceType, who_can
 from k2infra.model.errors import did_you_mean
 from k2infra.model.plan import Plan
+from k2infra.model.stack import Stack
 
 
 def add_parser(commands: Any, common: Any) -> None:
@@ -30,7 +31,8 @@ def add_parser(commands: Any, common: Any) -> None:
     which.add_argument("--topic", metavar="NAME", help="which apps may read or write this topic")
 
 
-def run(args: argparse.Namespace, plan: Plan, out: TextIO, err: TextIO) -> int:
+def run(args: argparse.Namespace, stack: Stack, out: TextIO, err: TextIO) -> int:
+    plan = stack.plan
     if args.app:
         app = plan.app(args.app)
         if app is None:
@@ -49,13 +51,13 @@ def run(args: argparse.Namespace, plan: Plan, out: TextIO, err: TextIO) -> int:
 def _enforcement(plan: Plan) -> str | None:
     if plan.stack is None:
         return "no --stack: principals keep their {stack} placeholder, and no stack's enforcement is known"
-    if not plan.settings.access_control:
+    if not plan.access_control:
         return f"k2infra:accessControl is off for stack {plan.stack}: none of this is enforced on its cluster"
     return None
 
 
 def _head(plan: Plan) -> dict[str, Any]:
-    return {"stack": plan.stack, "access_control": plan.settings.access_control}
+    return {"stack": plan.stack, "access_control": plan.access_control}
 
 
 def _dump(payload: dict[str, Any], out: TextIO) -> None:

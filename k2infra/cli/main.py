@@ -2,27 +2,50 @@
 
 The plan without the Pulumi engine; `recover` and `destroy-check` drive the Pulumi CLI.
 Exit codes: 0 success, 1 drift (verify) or a decision needed (recover, destroy-check),
-2 bad input or usage (with the problems on stderr).
+2 bad input or usage (with the problems on stderr). An error's exit code follows its class
+(`exit_code`, k2infra.model.errors.K2Error's subclasses). Credentials come from the environment
+(K2_SASL_PASSWORD, ...: the stack file holds them encrypted) and are handed to the loader here.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
 from k2infra.cli import access as access_command
 from k2infra.cli import allow_data_loss
 from k2infra.cli import observe as observe_commands
-from k2infra.client.naming import SubscriptionBuilder, UnknownTopicError, load_plan
-from k2infra.console import EXIT_BAD_INPUT, EXIT_OK, print_table
-from k2infra.model.errors import TopologyError
+from k2infra.client.naming import SubscriptionBuilder, UnknownTopicError
+from k2infra.console import EXIT_BAD_INPUT, EXIT_DRIFT, EXIT_OK, print_table
+from k2infra.model.connection import SECRET_KEYS
+from k2infra.model.errors import ConnectionFailed, InputError, K2Error, Refused, StateError
 from k2infra.model.plan import Plan
 from k2infra.model.settings import NAMESPACE
+from k2infra.model.stack import Stack, load_stack_file
 from k2infra.model.topology import Topology, load_topology
+
+# An error's exit code, by its class (the first match along its MRO).
+EXIT_CODES: dict[type[K2Error], int] = {
+    InputError: EXIT_BAD_INPUT,
+    ConnectionFailed: EXIT_BAD_INPUT,
+    StateError: EXIT_BAD_INPUT,
+    Refused: EXIT_DRIFT,  # a decision is needed
+    K2Error: EXIT_BAD_INPUT,
+}
+
+
+def exit_code(error: K2Error) -> int:
+    return next(EXIT_CODES[cls] for cls in type(error).__mro__ if cls in EXIT_CODES)
+
+
+def env_secrets(environ: Mapping[str, str]) -> dict[str, str]:
+    """The stack's credentials the environment holds, by config key (saslPassword -> K2_SASL_PASSWORD's value)."""
+    return {key: environ[env] for key, env in SECRET_KEYS.items() if environ.get(env)}
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -106,21 +129,25 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr
         parser.error("--data-types and --exchanges go with --asset-class")
     if args.command == "allow-data-loss":  # edits the stack file: no plan needed, nor a valid one
         return allow_data_loss.run(args, stdout, stderr)
-    handler: Callable[[argparse.Namespace, Plan, TextIO, TextIO], int] = HANDLERS[args.command]
+    handler: Callable[[argparse.Namespace, Stack, TextIO, TextIO], int] = HANDLERS[args.command]
     if args.config_dir is None:
         args.config_dir = args.project_dir / "config"
     try:
-        plan = load_plan(args.config_dir, args.stack, args.project_dir)
-        return handler(args, plan, stdout, stderr)
-    except TopologyError as exc:
+        stack = load_stack_file(args.config_dir, args.stack, args.project_dir, env_secrets(os.environ))
+        return handler(args, stack, stdout, stderr)
+    except InputError as exc:
         print(exc.report(), file=stderr)
-        return EXIT_BAD_INPUT
+        return exit_code(exc)
+    except K2Error as exc:
+        print(f"error: {exc}", file=stderr)
+        return exit_code(exc)
     except UnknownTopicError as exc:
         print(f"error: {exc.args[0]}", file=stderr)
         return EXIT_BAD_INPUT
 
 
-def _validate(args: argparse.Namespace, plan: Plan, out: TextIO, err: TextIO) -> int:
+def _validate(args: argparse.Namespace, stack: Stack, out: TextIO, err: TextIO) -> int:
+    plan = stack.plan
     where = f"stack {plan.stack}" if plan.stack else "the topology"
     print(f"OK: {where} is valid: {len(plan.topics)} topics, {len(plan.subjects)} schema subjects.", file=out)
     if plan.stack:
@@ -136,8 +163,7 @@ def _validate(args: argparse.Namespace, plan: Plan, out: TextIO, err: TextIO) ->
 
 def _partition_rule(plan: Plan, topology: Topology) -> list[str]:
     """What the stack creates per exchange, and for an exchange added to the topology alone."""
-    settings = plan.settings
-    cap = settings.max_partitions
+    cap = plan.max_partitions
     lines = [f"Partitions per topic in stack {plan.stack}:"]
     for exchange in plan.exchanges:
         counts = {
@@ -146,7 +172,7 @@ def _partition_rule(plan: Plan, topology: Topology) -> list[str]:
             if t.asset_class == exchange.asset_class and t.exchange == exchange.code
         }
         own = topology.asset_classes[exchange.asset_class].exchanges[exchange.code].partitions
-        if exchange.ref in settings.partitions:
+        if exchange.ref in plan.partition_overrides:
             why = f"{NAMESPACE}:partitions"
         elif cap is not None and own > cap:
             why = f"{own} in the topology, capped by {NAMESPACE}:maxPartitions"
@@ -162,7 +188,8 @@ def _partition_rule(plan: Plan, topology: Topology) -> list[str]:
     return lines
 
 
-def _topics(args: argparse.Namespace, plan: Plan, out: TextIO, err: TextIO) -> int:
+def _topics(args: argparse.Namespace, stack: Stack, out: TextIO, err: TextIO) -> int:
+    plan = stack.plan
     if args.json:
         payload = {
             "stack": plan.stack,
@@ -177,16 +204,14 @@ def _topics(args: argparse.Namespace, plan: Plan, out: TextIO, err: TextIO) -> i
         config = ", ".join(f"{k}={v}" for k, v in t.config.items())
         rows.append([t.name, str(t.partitions), str(t.replication_factor), t.schema_subject, t.partition_key, config])
     print_table(rows, out)
-    print(
-        f"\n{len(plan.topics)} topics, {len(plan.subjects)} subjects ({plan.settings.schema_compatibility}):", file=out
-    )
+    print(f"\n{len(plan.topics)} topics, {len(plan.subjects)} subjects ({plan.compatibility}):", file=out)
     for s in plan.subjects:
         print(f"  {s.subject}  <- {s.schema_file} ({len(s.topics)} topic{'s' if len(s.topics) != 1 else ''})", file=out)
     return EXIT_OK
 
 
-def _subscriptions(args: argparse.Namespace, plan: Plan, out: TextIO, err: TextIO) -> int:
-    builder = SubscriptionBuilder(plan)
+def _subscriptions(args: argparse.Namespace, stack: Stack, out: TextIO, err: TextIO) -> int:
+    builder = SubscriptionBuilder(stack.plan)
     if args.exchange:
         asset_class, dot, exchange = args.exchange.partition(".")
         if not dot:
@@ -204,13 +229,13 @@ def _subscriptions(args: argparse.Namespace, plan: Plan, out: TextIO, err: TextI
     return EXIT_OK
 
 
-def _verify(args: argparse.Namespace, plan: Plan, out: TextIO, err: TextIO) -> int:
+def _verify(args: argparse.Namespace, stack: Stack, out: TextIO, err: TextIO) -> int:
     from k2infra.live.verify import run_verify  # imports the Kafka client only when needed
 
-    return run_verify(plan, json_output=args.json, timeout=args.timeout, out=out, err=err)
+    return run_verify(stack, json_output=args.json, timeout=args.timeout, out=out, err=err)
 
 
-def _recover(args: argparse.Namespace, plan: Plan, out: TextIO, err: TextIO) -> int:
+def _recover(args: argparse.Namespace, stack: Stack, out: TextIO, err: TextIO) -> int:
     from k2infra.ops.recover import Options, run_recover  # imports the Kafka client only when needed
 
     options = Options(
@@ -221,14 +246,20 @@ def _recover(args: argparse.Namespace, plan: Plan, out: TextIO, err: TextIO) -> 
         timeout=args.timeout,
         parallel=args.parallel,
     )
-    return run_recover(plan, options, out=out, err=err)
+    return run_recover(stack, options, out=out, err=err)
 
 
-def _destroy_check(args: argparse.Namespace, plan: Plan, out: TextIO, err: TextIO) -> int:
+def _destroy_check(args: argparse.Namespace, stack: Stack, out: TextIO, err: TextIO) -> int:
     from k2infra.ops.destroy_check import run_destroy_check
 
     return run_destroy_check(
-        plan, args.stack, args.project_dir, allow=args.allow_data_loss, timeout=args.timeout, out=out, err=err
+        stack.connections.kafka,
+        args.stack,
+        args.project_dir,
+        allow=args.allow_data_loss,
+        timeout=args.timeout,
+        out=out,
+        err=err,
     )
 
 
@@ -240,6 +271,7 @@ HANDLERS: dict[str, Any] = {
     "verify": _verify,
     "recover": _recover,
     "destroy-check": _destroy_check,
-    "alerts": observe_commands.run_alerts,
-    "dashboards": observe_commands.run_dashboards,
+    # The declaration alone: these read the Plan of the Stack.
+    "alerts": lambda args, stack, out, err: observe_commands.run_alerts(args, stack.plan, out, err),
+    "dashboards": lambda args, stack, out, err: observe_commands.run_dashboards(args, stack.plan, out, err),
 }

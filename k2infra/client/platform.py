@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from k2infra.client.errors import PlatformLoadError, UnknownTopicError
+from k2infra.model.connection import Connections, KafkaConnection, RegistryConnection
 from k2infra.model.outputs import (
     OUTPUT_NAMES,
     KafkaSecurityOutput,
@@ -29,7 +30,8 @@ from k2infra.model.outputs import (
     parse_stack_outputs,
     plan_outputs,
 )
-from k2infra.model.plan import ExchangeInfo, Plan, load_plan
+from k2infra.model.plan import ExchangeInfo, Plan
+from k2infra.model.stack import Stack, load_stack_file
 
 __all__ = ["OUTPUT_NAMES", "Exchange", "OutputsError", "Platform", "PlatformLoadError", "Topic", "TopicConfig"]
 
@@ -150,25 +152,31 @@ class Platform:
         return cls.from_outputs(values, source=f"the outputs of stack {stack}")
 
     @classmethod
-    def from_plan(cls, plan: Plan) -> Platform:
-        """From a Plan. Without a deploy there are no schema ids or versions: `schemas` is empty."""
+    def from_plan(cls, plan: Plan | Stack) -> Platform:
+        """From a Plan, or a Stack (k2infra.model.stack.load_stack_file) for where clients connect too: a
+        Plan alone holds the topics, not the connection, so its brokers and registry are left empty and
+        its security is plaintext. Without a deploy there are no schema ids or versions: `schemas` is empty."""
+        connections = (
+            plan.connections if isinstance(plan, Stack) else Connections(KafkaConnection(), RegistryConnection())
+        )
+        plan = plan.plan if isinstance(plan, Stack) else plan
         where = f"stack {plan.stack}" if plan.stack else "the topology"
-        return cls.from_outputs({**plan_outputs(plan), "schemas": {}}, source=f"the plan of {where}")
+        return cls.from_outputs({**plan_outputs(plan, connections), "schemas": {}}, source=f"the plan of {where}")
 
     @classmethod
     def from_topology(
         cls, config_dir: Path | str = "config", stack: str | None = None, project_dir: Path | str = "."
     ) -> Platform:
         """From config/kafka/topics.yaml and the schemas (and Pulumi.<stack>.yaml when a stack is named)."""
-        return cls.from_plan(load_plan(config_dir, stack, project_dir))
+        return cls.from_plan(load_stack_file(config_dir, stack, project_dir))
 
     @classmethod
-    def load(cls, source: Platform | Plan | Mapping[str, Any] | Path | str) -> Platform:
-        """Whatever describes the platform: a Platform, a Plan, outputs as a mapping, an outputs
+    def load(cls, source: Platform | Plan | Stack | Mapping[str, Any] | Path | str) -> Platform:
+        """Whatever describes the platform: a Platform, a Plan or a Stack, outputs as a mapping, an outputs
         JSON file, or a config directory (its topology files)."""
         if isinstance(source, Platform):
             return source
-        if isinstance(source, Plan):
+        if isinstance(source, Plan | Stack):
             return cls.from_plan(source)
         if isinstance(source, Mapping):
             return cls.from_outputs(source)

@@ -21,11 +21,11 @@ import pulumi
 import pulumi_kafka as kafka
 
 from k2infra.model.access import AclSpec
+from k2infra.model.connection import kafka_mechanism
 from k2infra.model.plan import Plan
 from k2infra.model.settings import NAMESPACE
 
 APP_PASSWORDS_KEY = "appPasswords"
-SCRAM_MECHANISMS = {"scram-sha256": "SCRAM-SHA-256", "scram-sha512": "SCRAM-SHA-512"}
 QUOTA_ENTITY_TYPE = "user"
 
 
@@ -52,9 +52,9 @@ def declare_access(
     run's guards passed (one input of each resource waits for it, one the policy pack does not
     read), `opts` carry the parent, provider and protect of the topics."""
     resources = AccessResources()
-    if not plan.settings.access_control:
+    if not plan.access_control:
         return resources
-    mechanism = SCRAM_MECHANISMS[plan.settings.app_scram_mechanism]
+    mechanism = kafka_mechanism(plan.app_scram_mechanism)
     for app in plan.apps:
         for spec in app.acls:
             resources.acls[spec.id] = _acl(spec, checked, opts)
@@ -75,7 +75,7 @@ def declare_access(
             f"scram:{app.username}",
             username=app.username,
             scram_mechanism=mechanism,
-            scram_iterations=checked.apply(lambda _: plan.settings.app_scram_iterations),
+            scram_iterations=checked.apply(lambda _: plan.app_scram_iterations),
             password=pulumi.Output.secret(passwords[app.name]),
             opts=credential_opts,
         )

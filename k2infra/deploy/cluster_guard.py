@@ -34,12 +34,14 @@ import pulumi
 
 from k2infra.live import cluster
 from k2infra.live.cluster import BrokerView, LiveReadError
+from k2infra.model.connection import Connections, KafkaConnection, RegistryConnection
+from k2infra.model.errors import Refused
 from k2infra.model.plan import LegacyTopic, Plan, TopicSpec
 
 CONNECT_TIMEOUT = 30.0  # seconds for the connection checks, at most (k2infra:kafkaTimeoutSeconds if lower)
 
 
-class PlacementRefused(Exception):
+class PlacementRefused(Refused):
     pass
 
 
@@ -86,25 +88,25 @@ def check_placement(
 # -- in the program ---------------------------------------------------------------------------------
 
 
-def read_cluster_view(plan: Plan, sasl_password: str | None, timeout: float) -> BrokerView:
+def read_cluster_view(connection: KafkaConnection, timeout: float) -> BrokerView:
     """The cluster's brokers, as the stack connects (a seam: the unit tests' mocks answer it)."""
-    return cluster.read_brokers(plan.settings, sasl_password=sasl_password, timeout=timeout)
+    return cluster.read_brokers(connection, timeout=timeout)
 
 
-def check_registry_access(plan: Plan, password: str | None, token: str | None, timeout: float) -> None:
+def check_registry_access(connection: RegistryConnection, timeout: float) -> None:
     """One authenticated registry request (a seam: the unit tests' mocks answer it)."""
-    cluster.check_registry(plan.settings, password=password, token=token, timeout=timeout)
+    cluster.check_registry(connection, timeout=timeout)
 
 
-def check_connections(
-    plan: Plan, sasl_password: str | None, registry_password: str | None, registry_token: str | None
-) -> BrokerView:
-    """The cluster's brokers once both connections work; pulumi.RunError with the one-line cause otherwise."""
-    timeout = min(float(plan.settings.kafka_timeout_seconds), CONNECT_TIMEOUT)
+def check_connections(plan: Plan, connections: Connections) -> BrokerView:
+    """The cluster's brokers once both connections work; pulumi.RunError with the one-line cause otherwise.
+
+    `connections` carry the stack's secrets (the program resolves them inside an apply)."""
+    timeout = min(float(connections.kafka.timeout_seconds), CONNECT_TIMEOUT)
     try:
-        brokers = read_cluster_view(plan, sasl_password, timeout)
-        if plan.settings.schema_registry_url:
-            check_registry_access(plan, registry_password, registry_token, timeout)
+        brokers = read_cluster_view(connections.kafka, timeout)
+        if connections.registry.url:
+            check_registry_access(connections.registry, timeout)
     except LiveReadError as exc:
         raise pulumi.RunError(str(exc)) from None
     return brokers

@@ -3,10 +3,9 @@ one Schema Registry subject per asset class and data type, all parented to the c
 
 from __future__ import annotations
 
-import tempfile
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pulumi
@@ -16,10 +15,11 @@ from k2infra.deploy import cluster_guard, data_loss_guard
 from k2infra.deploy.access import declare_access
 from k2infra.deploy.partition_guard import PartitionShrinkError, check_no_shrink
 from k2infra.live import retirement as legacy_module
-from k2infra.live.cluster import kafka_client_config
 from k2infra.model.outputs import plan_outputs
-from k2infra.model.plan import LegacyAction, LegacyTopic, Plan, TopicSpec
-from k2infra.registry.resource import RegistryConnection, SchemaSubject, SchemaSubjectArgs
+from k2infra.model.plan import LegacyAction, LegacyTopic, TopicSpec
+from k2infra.model.stack import Stack
+from k2infra.registry import resource as registry_resource
+from k2infra.registry.resource import SchemaSubject, SchemaSubjectArgs
 
 COMPONENT_TYPE = "k2infra:index:TopicPlatform"
 
@@ -41,33 +41,25 @@ class TopicPlatform(pulumi.ComponentResource):
     def __init__(
         self,
         name: str,
-        plan: Plan,
+        stack: Stack,
         credentials: Credentials,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__(COMPONENT_TYPE, name, None, opts)
-        settings = plan.settings
-        self.local_cluster = _local_cluster(plan, parent=self)
+        plan, safety, registry = stack.plan, stack.safety, stack.connections.registry
+        self.local_cluster = _local_cluster(stack, parent=self)
         depends_on = self.local_cluster
         self.provider = kafka.Provider(
             "kafka",
-            bootstrap_servers=settings.bootstrap_servers,
-            # Explicit, always: the provider's own TLS default is on, which fails on a plaintext broker.
-            tls_enabled=settings.tls,
-            skip_tls_verify=settings.tls_skip_verify,
-            ca_cert=settings.ca_cert,
-            sasl_mechanism=settings.sasl_mechanism,
-            sasl_username=settings.sasl_username,
+            **stack.connections.kafka.provider_args(),
             sasl_password=credentials.sasl_password,
-            kafka_version=settings.kafka_version,
-            timeout=settings.kafka_timeout_seconds,
             opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on),
         )
         # Every topic waits for both guards, so a refusal stops the run before any change.
         checked = pulumi.Output.all(
-            self._partition_check(plan, depends_on, credentials), self._retirement_check(plan, credentials)
+            self._partition_check(stack, depends_on, credentials), self._retirement_check(stack, credentials)
         )
-        topic_opts = pulumi.ResourceOptions(parent=self, provider=self.provider, protect=settings.protect)
+        topic_opts = pulumi.ResourceOptions(parent=self, provider=self.provider, protect=safety.protect)
         self.topics = {spec.name: self._topic(spec, checked, topic_opts) for spec in plan.topics}
         # Legacy topics are imported as they are and never changed: their data is what the
         # migration protects, so the topology's description of them is only compared (verify).
@@ -75,7 +67,7 @@ class TopicPlatform(pulumi.ComponentResource):
         legacy_opts = pulumi.ResourceOptions(
             parent=self,
             provider=self.provider,
-            protect=settings.protect,
+            protect=safety.protect,
             ignore_changes=["partitions", "replicationFactor", "config"],
         )
         self.legacy_topics = {
@@ -88,16 +80,16 @@ class TopicPlatform(pulumi.ComponentResource):
         for legacy in plan.legacy:
             if legacy.action == LegacyAction.RETIRE_BLOCKED:
                 pulumi.log.warn(f"{legacy.name} is marked for retirement; set k2infra:allowRetire to delete it")
-        connection = RegistryConnection(
+        connection = registry_resource.RegistryConnection(
             # Waits for the guards too: a refused run (wrong registry credentials among the causes)
             # must not record a changed connection of every subject before it stops.
-            url=checked.apply(lambda _: settings.schema_registry_url or ""),
-            username=settings.schema_registry_username,
+            url=checked.apply(lambda _: registry.url or ""),
+            username=registry.username,
             password=credentials.schema_registry_password,
             token=credentials.schema_registry_token,
-            ca_cert=settings.schema_registry_ca_cert,
+            ca_cert=registry.ca_cert,  # as the stack writes it: the subjects' state keeps the input
         )
-        subject_opts = pulumi.ResourceOptions(parent=self, protect=settings.protect, depends_on=depends_on)
+        subject_opts = pulumi.ResourceOptions(parent=self, protect=safety.protect, depends_on=depends_on)
         self.subjects = {
             spec.subject: SchemaSubject(
                 spec.subject,
@@ -106,7 +98,7 @@ class TopicPlatform(pulumi.ComponentResource):
                     schema=spec.schema,
                     compatibility=spec.compatibility,
                     connection=connection,
-                    hard_delete=settings.hard_delete_subjects,
+                    hard_delete=safety.hard_delete_subjects,
                     # No `topics` input: adding an exchange must not touch the subjects it shares;
                     # the `schemas` output lists each subject's topics from the plan instead.
                 ),
@@ -116,7 +108,7 @@ class TopicPlatform(pulumi.ComponentResource):
         }
         # The apps' ACLs, quotas and SCRAM users (k2infra:accessControl), behind the same guards.
         self.access = declare_access(plan, credentials.app_passwords, checked, topic_opts)
-        self.outputs = stack_outputs(plan, self.subjects)
+        self.outputs = stack_outputs(stack, self.subjects)
         # The outputs are the stack's (program.run exports them); registering them on the component
         # too would hold them twice in the state, which the file backend rewrites after every step.
         self.register_outputs({})
@@ -134,7 +126,7 @@ class TopicPlatform(pulumi.ComponentResource):
         )
 
     def _partition_check(
-        self, plan: Plan, depends_on: list[pulumi.Resource], credentials: Credentials
+        self, stack: Stack, depends_on: list[pulumi.Resource], credentials: Credentials
     ) -> pulumi.Output[None]:
         """Resolves once the cluster and the registry accept the stack's connection, the live counts
         are known, none would shrink, Kafka can place every new topic and partition
@@ -149,9 +141,15 @@ class TopicPlatform(pulumi.ComponentResource):
 
         async def check(values: list[Any]) -> None:
             sasl_password, registry_password, registry_token = values[-3:]
+            # The connections with the secrets' values, which exist only inside this apply.
+            connections = dataclasses.replace(
+                stack.connections,
+                kafka=stack.connections.kafka.with_password(sasl_password),
+                registry=stack.connections.registry.with_secrets(registry_password or "", registry_token or ""),
+            )
             # Our own connection first: a wrong password, mechanism or CA ends the run with one
             # line naming the cause, whichever Kafka provider plugin answers getTopics below.
-            brokers = cluster_guard.check_connections(plan, sasl_password, registry_password, registry_token)
+            brokers = cluster_guard.check_connections(stack.plan, connections)
             try:
                 listed = await pulumi.runtime.invoke_async(
                     "kafka:index:getTopics", {}, pulumi.InvokeOptions(parent=self, provider=self.provider)
@@ -163,11 +161,11 @@ class TopicPlatform(pulumi.ComponentResource):
                 ) from None
             counts = {item["topicName"]: int(item["partitions"]) for item in listed.get("lists") or []}
             try:
-                check_no_shrink(plan.managed_topics(), counts)
+                check_no_shrink(stack.plan.managed_topics(), counts)
             except PartitionShrinkError as exc:
                 raise pulumi.RunError(str(exc)) from None
-            cluster_guard.enforce_placement(plan, counts, brokers)
-            await data_loss_guard.enforce(plan, listed.get("lists") or [], sasl_password)
+            cluster_guard.enforce_placement(stack.plan, counts, brokers)
+            await data_loss_guard.enforce(stack, listed.get("lists") or [], connections.kafka)
 
         # The passwords only reach the guards' own connections: the result must not make every
         # topic input that waits on the check a secret.
@@ -180,16 +178,15 @@ class TopicPlatform(pulumi.ComponentResource):
             ).apply(check)
         )
 
-    def _retirement_check(self, plan: Plan, credentials: Credentials) -> pulumi.Output[None]:
+    def _retirement_check(self, stack: Stack, credentials: Credentials) -> pulumi.Output[None]:
         """Resolves when no retiring topic received a record since its quiet_since (or when forced)."""
-        retiring = [t for t in plan.legacy if t.action == LegacyAction.RETIRE]
-        if not retiring or plan.settings.force_retire:
+        retiring = [t for t in stack.plan.legacy if t.action == LegacyAction.RETIRE]
+        if not retiring or stack.safety.force_retire:
             return pulumi.Output.from_input(None)
 
         def check(sasl_password: str | None) -> None:
-            with tempfile.TemporaryDirectory() as work:
-                client = kafka_client_config(plan.settings, Path(work), sasl_password=sasl_password)
-                written = legacy_module.records_since(client, retiring)
+            client = stack.connections.kafka.with_password(sasl_password).librdkafka()
+            written = legacy_module.records_since(client, retiring)
             try:
                 legacy_module.check_retirement(retiring, written)
             except legacy_module.RetirementRefused as exc:
@@ -198,22 +195,23 @@ class TopicPlatform(pulumi.ComponentResource):
         return pulumi.Output.from_input(credentials.sasl_password).apply(check)
 
 
-def _local_cluster(plan: Plan, parent: pulumi.Resource) -> list[pulumi.Resource]:
+def _local_cluster(stack: Stack, parent: pulumi.Resource) -> list[pulumi.Resource]:
     """Dev stacks on a machine with Docker may bring their own broker and registry."""
-    if plan.settings.local_cluster == "none":
+    if stack.local_cluster == "none":
         return []
     # Imported only when used: pulumi_docker takes most of a second to import, on every run.
     from k2infra.deploy.local_cluster import provision_local_cluster
 
-    return provision_local_cluster(plan.settings, parent=parent)
+    return provision_local_cluster(stack.local_cluster, stack.connections, parent=parent)
 
 
-def stack_outputs(plan: Plan, subjects: dict[str, SchemaSubject]) -> dict[str, Any]:
+def stack_outputs(stack: Stack, subjects: dict[str, SchemaSubject]) -> dict[str, Any]:
     """The stable, documented outputs that app deploys read through StackReference.
 
     Their one definition is k2infra.model.outputs.StackOutputs: every field but the registry's ids
-    and versions comes from the plan there (plan_outputs).
+    and versions comes from the plan and the connections there (plan_outputs).
     """
+    plan = stack.plan
     schemas = {
         spec.subject: pulumi.Output.all(
             id=subjects[spec.subject].schema_id,
@@ -222,4 +220,4 @@ def stack_outputs(plan: Plan, subjects: dict[str, SchemaSubject]) -> dict[str, A
         ).apply(lambda values, topics=list(spec.topics): {**values, "topics": topics})
         for spec in plan.subjects
     }
-    return {**plan_outputs(plan), "schemas": schemas}
+    return {**plan_outputs(plan, stack.connections), "schemas": schemas}

@@ -28,24 +28,25 @@ does not stay in the stack file.
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pulumi
 
-from k2infra.live.cluster import LiveReadError, kafka_client_config
+from k2infra.live.cluster import LiveReadError
 from k2infra.live.records import read_holdings
+from k2infra.model.connection import KafkaConnection
+from k2infra.model.errors import Refused
 from k2infra.model.plan import Plan
+from k2infra.model.stack import Stack
 from k2infra.model.topology import TOPIC_PREFIX
 
 TOPIC_TYPE = "kafka:index/topic:Topic"
 ALLOW_KEY = "k2infra:allowDataLoss"
 
 
-class DataLossRefused(Exception):
+class DataLossRefused(Refused):
     pass
 
 
@@ -166,21 +167,22 @@ def judge(
 # -- in the program ---------------------------------------------------------------------------------
 
 
-async def enforce(plan: Plan, listed: Sequence[Mapping[str, Any]], sasl_password: str | None) -> None:
-    """Run the guard on `getTopics`' answer; raises pulumi.RunError to stop the run before any change."""
+async def enforce(stack: Stack, listed: Sequence[Mapping[str, Any]], kafka: KafkaConnection) -> None:
+    """Run the guard on `getTopics`' answer; raises pulumi.RunError to stop the run before any change.
+
+    `kafka` is the stack's connection with its password (resolved inside the caller's apply)."""
+    plan = stack.plan
     live_replication = {str(t["topicName"]): int(t["replicationFactor"]) for t in listed if "topicName" in t}
     unplanned = unplanned_live_topics(plan, live_replication)
     managed = await _managed_topics() if unplanned else set()
     losses = possible_losses(plan, live_replication, [n for n in unplanned if n in managed])
-    allowed = plan.settings.allow_data_loss
+    allowed = list(stack.safety.allow_data_loss)
     if not losses and not allowed:
         return
     records: dict[str, int | None] = {}
     if losses:
         try:
-            with tempfile.TemporaryDirectory(prefix="k2infra-guard-") as work:
-                client = kafka_client_config(plan.settings, Path(work), sasl_password=sasl_password)
-                held = read_holdings(client, {loss.topic for loss in losses}, settings=plan.settings)
+            held = read_holdings(kafka.librdkafka(), {loss.topic for loss in losses}, connection=kafka)
         except LiveReadError as exc:
             raise pulumi.RunError(
                 f"cannot count the records of the topics this run would delete or replace: {exc}"

@@ -24,13 +24,14 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Literal, TypeVar
 from urllib.parse import urlsplit
 
 import pulumi
 import pulumi_docker as docker
 
-from k2infra.model.settings import NAMESPACE, StackSettings
+from k2infra.model.connection import Connections
+from k2infra.model.settings import NAMESPACE
 
 JAVA_BASE = "eclipse-temurin:21-jre"
 MAVEN_BASE = "maven:3.9-eclipse-temurin-21"
@@ -125,15 +126,17 @@ def _files(tools: Path, directory: str) -> tuple[str, ...]:
     return tuple(sorted(str(p.relative_to(tools)) for p in (tools / directory).rglob("*") if p.is_file()))
 
 
-def provision_local_cluster(settings: StackSettings, parent: pulumi.Resource) -> list[pulumi.Resource]:
-    """When settings.local_cluster == 'docker': a docker network, a volume, the two images (built) and
-    the two containers, every one parented to `parent`. Returns the containers, which topics and
-    subjects must depend on; returns [] when local_cluster == 'none'. Raises ValueError, naming the
+def provision_local_cluster(
+    mode: Literal["none", "docker"], connections: Connections, parent: pulumi.Resource
+) -> list[pulumi.Resource]:
+    """When mode (k2infra:localCluster) is 'docker': a docker network, a volume, the two images (built)
+    and the two containers, every one parented to `parent`. Returns the containers, which topics and
+    subjects must depend on; returns [] when the mode is 'none'. Raises ValueError, naming the
     settings, when the stack's bootstrap servers or registry URL are not something a local container
     can serve."""
-    if settings.local_cluster == "none":
+    if mode == "none":
         return []
-    kafka_port, registry_port = local_ports(settings)
+    kafka_port, registry_port = local_ports(connections)
     stack = pulumi.get_stack()
     opts = pulumi.ResourceOptions(parent=parent)
     tools = tools_dir()
@@ -222,18 +225,19 @@ def _healthcheck(command: list[str]) -> docker.ContainerHealthcheckArgs:
     )
 
 
-def local_ports(settings: StackSettings) -> tuple[int, int]:
-    """(broker host port, registry host port) from the stack's settings, or ValueError naming every
+def local_ports(connections: Connections) -> tuple[int, int]:
+    """(broker host port, registry host port) from the stack's connections, or ValueError naming every
     setting that a local cluster cannot serve."""
+    kafka = connections.kafka
     problems: list[str] = []
     kafka_port = registry_port = 0
 
     servers = f"{NAMESPACE}:bootstrapServers"
-    if not settings.bootstrap_servers:
+    if not kafka.bootstrap_servers:
         problems.append(f"{servers} is required with localCluster docker (e.g. 127.0.0.1:19092)")
     else:
         ports: set[int] = set()
-        for server in settings.bootstrap_servers:
+        for server in kafka.bootstrap_servers:
             host, _, port = server.rpartition(":")
             if host.strip("[]").lower() not in LOCAL_HOSTS:
                 problems.append(
@@ -250,7 +254,7 @@ def local_ports(settings: StackSettings) -> tuple[int, int]:
         kafka_port = min(ports) if ports else 0
 
     url_key = f"{NAMESPACE}:schemaRegistryUrl"
-    url = settings.schema_registry_url
+    url = connections.registry.url
     if not url:
         problems.append(f"{url_key} is required with localCluster docker (e.g. http://127.0.0.1:18081/apis/ccompat/v7)")
     else:
@@ -276,10 +280,10 @@ def local_ports(settings: StackSettings) -> tuple[int, int]:
         else:
             registry_port = port
 
-    if settings.tls:
+    if kafka.tls:
         problems.append(f"{NAMESPACE}:tls is true, but the local broker listens in plaintext")
-    if settings.sasl_mechanism:
-        problems.append(f"{NAMESPACE}:saslMechanism is {settings.sasl_mechanism}, but the local broker has no SASL")
+    if kafka.sasl_mechanism:
+        problems.append(f"{NAMESPACE}:saslMechanism is {kafka.sasl_mechanism}, but the local broker has no SASL")
     if kafka_port and kafka_port == registry_port:
         problems.append(f"{servers} and {url_key} both use port {kafka_port}; they need different host ports")
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+from k2infra.model.errors import Refused
 from k2infra.model.plan import LegacyTopic, TopicSpec
 
 
-class PartitionShrinkError(Exception):
+class PartitionShrinkError(Refused):
     pass
 
 

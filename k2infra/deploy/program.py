@@ -13,11 +13,11 @@ from pulumi.runtime import config as runtime_config
 
 from k2infra.deploy.access import APP_PASSWORDS_KEY, set_password_command
 from k2infra.deploy.component import Credentials, TopicPlatform
-from k2infra.model.apps import load_apps
-from k2infra.model.errors import Problem, TopologyError
-from k2infra.model.plan import Plan, build_plan
-from k2infra.model.settings import NAMESPACE, SECRET_KEYS, SECRET_MAP_KEYS, StackSettings, settings_from_mapping
-from k2infra.model.topology import LoadedTopology, load_topology
+from k2infra.model.connection import SECRET_KEYS
+from k2infra.model.errors import InputError, Problem
+from k2infra.model.plan import Plan
+from k2infra.model.settings import NAMESPACE, SECRET_MAP_KEYS, StackConfig
+from k2infra.model.stack import Stack, load_stack
 from k2infra.model.yaml_source import load_yaml
 
 
@@ -43,14 +43,16 @@ def _stack_file_lines(project_dir: Path) -> Any:
     path = project_dir / f"Pulumi.{pulumi.get_stack()}.yaml"
     try:
         source = load_yaml(path, display_name=path.name)
-    except (OSError, TopologyError):
+    except (OSError, InputError):
         return None
     return lambda key_path: source.line_of(("config", f"{NAMESPACE}:{key_path[0]}", *key_path[1:]))
 
 
-def read_settings(loaded: LoadedTopology | None, project_dir: Path = Path(".")) -> tuple[StackSettings, Credentials]:
-    """The stack's settings; without a topology (it has problems of its own) checked on their own."""
-    raw: dict[str, Any] = {}
+def read_config(project_dir: Path = Path(".")) -> StackConfig:
+    """The stack's `k2infra:` keys as the engine passed them; secret values stay out (credentials()).
+
+    Every credential the settings call for must be a stack secret: the program has no other source."""
+    values: dict[str, Any] = {}
     secrets: set[str] = set()
     for full_key, value in _all_config().items():
         namespace, _, key = full_key.partition(":")
@@ -59,29 +61,21 @@ def read_settings(loaded: LoadedTopology | None, project_dir: Path = Path(".")) 
         if (key in SECRET_KEYS or key in SECRET_MAP_KEYS) and runtime_config.is_config_secret(full_key):
             secrets.add(key)
             continue
-        raw[key] = value
-    settings = settings_from_mapping(
-        raw,
-        loaded.topology if loaded else None,
-        source_name=f"Pulumi.{pulumi.get_stack()}.yaml",
-        line_of=_stack_file_lines(project_dir),
-        secrets_set=frozenset(secrets),
-        topology_source=loaded.source if loaded else None,
+        values[key] = value
+    stack = pulumi.get_stack()
+    return StackConfig(
+        stack, f"Pulumi.{stack}.yaml", values, frozenset(secrets), _stack_file_lines(project_dir), secrets_required=True
     )
+
+
+def credentials() -> Credentials:
+    """The stack's credentials, as secret Outputs (the guards see their values inside an apply)."""
     config = pulumi.Config(NAMESPACE)
-    if settings.sasl_mechanism and "saslPassword" not in secrets:
-        raise TopologyError.single(
-            f"Pulumi.{pulumi.get_stack()}.yaml",
-            f"{NAMESPACE}:saslPassword",
-            f"is required with saslMechanism {settings.sasl_mechanism}: "
-            f"pulumi config set --secret {NAMESPACE}:saslPassword",
-        )
-    credentials = Credentials(
+    return Credentials(
         sasl_password=config.get_secret("saslPassword"),
         schema_registry_password=config.get_secret("schemaRegistryPassword"),
         schema_registry_token=config.get_secret("schemaRegistryToken"),
     )
-    return settings, credentials
 
 
 def read_app_passwords(plan: Plan) -> dict[str, pulumi.Output[str]]:
@@ -89,7 +83,7 @@ def read_app_passwords(plan: Plan) -> dict[str, pulumi.Output[str]]:
 
     Only where access control is on; a missing one fails the run before any resource, naming the
     command that sets it (never a value)."""
-    if not plan.settings.access_control or not plan.apps:
+    if not plan.access_control or not plan.apps:
         return {}
     file = f"Pulumi.{pulumi.get_stack()}.yaml"
     full_key = f"{NAMESPACE}:{APP_PASSWORDS_KEY}"
@@ -112,46 +106,30 @@ def read_app_passwords(plan: Plan) -> dict[str, pulumi.Output[str]]:
         if not isinstance(values.get(app.name), str) or not values.get(app.name)
     ]
     if problems:
-        raise TopologyError(problems)
+        raise InputError(problems)
     return {app.name: pulumi.Output.secret(str(values[app.name])) for app in plan.apps}
 
 
-def load_stack_plan(config_dir: Path) -> tuple[Plan, Credentials]:
-    problems: list[Problem] = []  # the topology's, the apps' and the settings' problems, reported together
-    loaded: LoadedTopology | None = None
-    try:
-        loaded = load_topology(config_dir)
-    except TopologyError as exc:
-        problems += exc.problems
-    try:
-        apps = load_apps(config_dir, loaded.topology if loaded else None)
-    except TopologyError as exc:
-        problems += exc.problems
-    try:
-        settings, credentials = read_settings(loaded, config_dir.parent)  # the project: config/ is in it
-    except TopologyError as exc:
-        raise TopologyError(problems + exc.problems) from None
-    if problems or loaded is None:
-        raise TopologyError(problems)
-    plan = build_plan(loaded, settings, pulumi.get_stack(), apps)
-    credentials = dataclasses.replace(credentials, app_passwords=read_app_passwords(plan))
-    return plan, credentials
+def read_stack(config_dir: Path) -> tuple[Stack, Credentials]:
+    """The stack through the one loader (k2infra.model.stack.load_stack) and its credentials."""
+    stack = load_stack(config_dir, lambda: read_config(config_dir.parent))  # the project: config/ is in it
+    return stack, dataclasses.replace(credentials(), app_passwords=read_app_passwords(stack.plan))
 
 
 def run(config_dir: Path = Path("config")) -> TopicPlatform:
     """Declare everything, or fail before registering any resource when the input is bad."""
     try:
-        plan, credentials = load_stack_plan(config_dir)
-        if plan.settings.local_cluster == "docker":
+        stack, secrets = read_stack(config_dir)
+        if stack.local_cluster == "docker":
             from k2infra.deploy.local_cluster import local_ports  # pulumi_docker: imported only when used
 
-            local_ports(plan.settings)  # refuses settings a local cluster cannot serve, before any resource
-    except TopologyError as exc:
+            local_ports(stack.connections)  # refuses settings a local cluster cannot serve, before any resource
+    except InputError as exc:
         # RunError ends the program with our message alone, no Python traceback.
         raise pulumi.RunError(exc.report()) from None
     except ValueError as exc:
         raise pulumi.RunError(str(exc)) from None
-    platform = TopicPlatform("k2", plan, credentials)
+    platform = TopicPlatform("k2", stack, secrets)
     for name, value in platform.outputs.items():
         pulumi.export(name, value)
     return platform

@@ -17,10 +17,8 @@ An app user without a credential of the stack's mechanism is `scram_user_missing
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException
@@ -34,11 +32,13 @@ from confluent_kafka.admin import (
     ScramMechanism,
 )
 
-from k2infra.live.cluster import LiveReadError, kafka_client_config
+from k2infra.live.cluster import LiveReadError
 from k2infra.model.access import AppAccess, PatternType, acl_id
 from k2infra.model.access import ResourceType as AclResourceType
+from k2infra.model.connection import kafka_mechanism
 from k2infra.model.plan import Plan
 from k2infra.model.settings import NAMESPACE
+from k2infra.model.stack import Stack
 from k2infra.model.topology import TOPIC_PREFIX
 
 PREFIX = f"{TOPIC_PREFIX}."
@@ -48,7 +48,6 @@ QUOTAS_UNCHECKED = (
 )
 # confluent-kafka's enum names -> pulumi-kafka's spellings, where title case does not give them.
 _RESOURCE_TYPES = {"BROKER": "Cluster", "TRANSACTIONAL_ID": "TransactionalID"}
-_MECHANISMS = {"scram-sha256": "SCRAM-SHA-256", "scram-sha512": "SCRAM-SHA-512"}
 
 
 @dataclass(frozen=True, order=True)
@@ -89,27 +88,26 @@ class AccessDrift:
 # -- reading -------------------------------------------------------------------------------------
 
 
-def read_live_access(plan: Plan, *, timeout: float) -> LiveAccess:
+def read_live_access(stack: Stack, *, timeout: float) -> LiveAccess:
     """Every ACL of the cluster and the SCRAM credentials of the planned app users."""
-    settings = plan.settings
-    servers = ",".join(settings.bootstrap_servers)
-    with tempfile.TemporaryDirectory(prefix="k2infra-verify-") as work_dir:
-        admin = AdminClient(kafka_client_config(settings, Path(work_dir)))
-        everything = AclBindingFilter(
-            ResourceType.ANY,
-            None,
-            ResourcePatternType.ANY,
-            None,
-            None,
-            AclOperation.ANY,
-            AclPermissionType.ANY,
-        )
-        try:
-            bindings = admin.describe_acls(everything, request_timeout=timeout).result()
-        except KafkaException as exc:
-            raise LiveReadError(_acl_failure(servers, exc.args[0])) from None
-        users = sorted({app.username for app in plan.apps})
-        scram = _scram_users(admin, servers, users, timeout) if users else {}
+    plan, kafka = stack.plan, stack.connections.kafka
+    servers = kafka.servers
+    admin = AdminClient(kafka.librdkafka())
+    everything = AclBindingFilter(
+        ResourceType.ANY,
+        None,
+        ResourcePatternType.ANY,
+        None,
+        None,
+        AclOperation.ANY,
+        AclPermissionType.ANY,
+    )
+    try:
+        bindings = admin.describe_acls(everything, request_timeout=timeout).result()
+    except KafkaException as exc:
+        raise LiveReadError(_acl_failure(servers, exc.args[0])) from None
+    users = sorted({app.username for app in plan.apps})
+    scram = _scram_users(admin, servers, users, timeout) if users else {}
     return LiveAccess(frozenset(acl for b in bindings if (acl := live_acl(b)) is not None), scram)
 
 
@@ -186,7 +184,7 @@ def access_differences(plan: Plan, live: LiveAccess) -> list[AccessDrift]:
         for acl_id, acl in sorted(live_by_id.items())
         if acl_id not in planned and concerns_the_stack(acl, principals, plan.apps)
     ]
-    mechanism = _MECHANISMS[plan.settings.app_scram_mechanism]
+    mechanism = kafka_mechanism(plan.app_scram_mechanism)
     for app in plan.apps:
         held = live.scram_users.get(app.username, {})
         if mechanism not in held:

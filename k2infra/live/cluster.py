@@ -22,19 +22,17 @@ from __future__ import annotations
 
 import logging
 import re
-import tempfile
 import time
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource, OffsetSpec, ResourceType
 
-from k2infra.model.errors import parse_int
-from k2infra.model.plan import Plan
-from k2infra.model.settings import NAMESPACE, SECRET_KEYS, StackSettings, secret_from_env
+from k2infra.model.connection import SASL_MECHANISMS, SECRET_KEYS, KafkaConnection, RegistryConnection
+from k2infra.model.errors import ConnectionFailed, parse_int
+from k2infra.model.stack import Stack
 from k2infra.model.topology import TOPIC_PREFIX
 from k2infra.registry.client import (
     DEFAULT_CONNECT_TIMEOUT,
@@ -49,12 +47,10 @@ from k2infra.registry.client import (
 PREFIX = f"{TOPIC_PREFIX}."
 DESCRIBE_REQUESTS = 4  # DescribeConfigs requests in flight for a large topology
 DESCRIBE_MIN_TOPICS = 250  # ... but no request for fewer topics than this
-CLIENT_ID = "k2infra-verify"
-SASL_MECHANISMS = {"plain": "PLAIN", "scram-sha256": "SCRAM-SHA-256", "scram-sha512": "SCRAM-SHA-512"}
 
-
-class LiveReadError(Exception):
-    """The live state could not be read; ``str(err)`` is a complete one-line message."""
+# The live state could not be read; ``str(err)`` is a complete one-line message. The model's
+# ConnectionFailed under the name live's callers know (one class: the connection raises it too).
+LiveReadError = ConnectionFailed
 
 
 @dataclass(frozen=True)
@@ -119,62 +115,21 @@ class LiveState:
     brokers: BrokerView | None = None
 
 
-def read_live_state(plan: Plan, *, timeout: float) -> LiveState:
+def read_live_state(stack: Stack, *, timeout: float) -> LiveState:
     """The cluster's `market.` topics and the registry's `market.` subjects, as the plan asks them."""
+    plan = stack.plan
     brokers: list[BrokerView] = []
     wanted = {t.name: tuple(t.config) for t in plan.managed_topics()}
-    topics = read_topics(plan.settings, wanted, timeout=timeout, brokers=brokers)
-    subjects = read_subjects(plan.settings, [s.subject for s in plan.subjects], timeout=timeout)
+    topics = read_topics(stack.connections.kafka, wanted, timeout=timeout, brokers=brokers)
+    subjects = read_subjects(stack.connections.registry, [s.subject for s in plan.subjects], timeout=timeout)
     return LiveState(topics, subjects, brokers[0] if brokers else None)
 
 
 # -- Kafka ---------------------------------------------------------------------------------------
 
 
-def kafka_client_config(settings: StackSettings, work_dir: Path, sasl_password: str | None = None) -> dict[str, Any]:
-    """librdkafka settings from the stack's; a PEM `caCert` is written to a file in `work_dir`.
-
-    The program passes the SASL password it decrypted; the command line takes it from the environment.
-    """
-    if not settings.bootstrap_servers:
-        raise LiveReadError(f"no Kafka address: set {NAMESPACE}:bootstrapServers in the stack")
-    sasl = settings.sasl_mechanism is not None
-    protocol = ("SASL_" if sasl else "") + ("SSL" if settings.tls else "PLAINTEXT")
-    config: dict[str, Any] = {
-        "bootstrap.servers": ",".join(settings.bootstrap_servers),
-        "client.id": CLIENT_ID,
-        "security.protocol": protocol,
-    }
-    if settings.sasl_mechanism is not None:
-        password = sasl_password if sasl_password is not None else secret_from_env("saslPassword")
-        if password is None:
-            raise LiveReadError(
-                f"{NAMESPACE}:saslMechanism is {settings.sasl_mechanism}: set {SECRET_KEYS['saslPassword']} "
-                f"to the password of {NAMESPACE}:saslUsername ({settings.sasl_username})"
-            )
-        config["sasl.mechanism"] = SASL_MECHANISMS[settings.sasl_mechanism]
-        config["sasl.username"] = settings.sasl_username or ""
-        config["sasl.password"] = password
-    if settings.tls:
-        if settings.ca_cert:
-            config["ssl.ca.location"] = _ca_file(settings.ca_cert, work_dir)
-        if settings.tls_skip_verify:
-            config["enable.ssl.certificate.verification"] = False
-            config["ssl.endpoint.identification.algorithm"] = "none"
-    return config
-
-
-def _ca_file(ca_cert: str, work_dir: Path) -> str:
-    """`caCert` holds PEM text (as the Kafka provider takes it) or, failing that, a file's path."""
-    if "-----BEGIN" not in ca_cert and Path(ca_cert).is_file():
-        return ca_cert
-    path = work_dir / "ca.pem"
-    path.write_text(ca_cert if ca_cert.endswith("\n") else ca_cert + "\n")
-    return str(path)
-
-
 def read_topics(
-    settings: StackSettings,
+    connection: KafkaConnection,
     wanted_configs: Mapping[str, Collection[str]],
     *,
     timeout: float,
@@ -183,10 +138,10 @@ def read_topics(
     """Every `market.` topic of the cluster; the configs of `wanted_configs` (topic -> keys) read too.
 
     `brokers`, when given, receives the cluster's BrokerView (from the same Metadata answer)."""
-    servers = ",".join(settings.bootstrap_servers)
-    with tempfile.TemporaryDirectory(prefix="k2infra-verify-") as work_dir, _LibrdkafkaLog() as log:
-        admin = AdminClient({**kafka_client_config(settings, Path(work_dir)), **log.callbacks()})
-        metadata = fetch_metadata(admin, log, settings, timeout=timeout)
+    servers = connection.servers
+    with _LibrdkafkaLog() as log:
+        admin = AdminClient({**connection.librdkafka(), **log.callbacks()})
+        metadata = fetch_metadata(admin, log, connection, timeout=timeout)
         if brokers is not None:
             brokers.append(broker_view(metadata))
         layouts = {
@@ -293,7 +248,7 @@ PROBE_STEP = 1.0  # seconds per Metadata attempt while waiting for an answer or 
 def fetch_metadata(
     admin: AdminClient,
     log: _LibrdkafkaLog,
-    settings: StackSettings,
+    connection: KafkaConnection,
     *,
     timeout: float,
     password_from: str | None = None,
@@ -302,7 +257,7 @@ def fetch_metadata(
 
     Asked in steps of PROBE_STEP so that a failure that waiting cannot cure ends the read early
     (`_LibrdkafkaLog.decisive`), while a slow or partly-down cluster still gets the whole timeout."""
-    servers = ",".join(settings.bootstrap_servers)
+    servers = connection.servers
     deadline = time.monotonic() + timeout
     while True:
         step = max(min(PROBE_STEP, deadline - time.monotonic()), 0.1)
@@ -310,17 +265,16 @@ def fetch_metadata(
             return admin.list_topics(timeout=step)
         except KafkaException as exc:
             admin.poll(0)  # delivers librdkafka's log lines and errors to `log`
-            if time.monotonic() >= deadline or log.decisive(settings.bootstrap_servers):
+            if time.monotonic() >= deadline or log.decisive(connection.bootstrap_servers):
                 texts = [*log.failure_texts(), exc.args[0].str()]
-                raise LiveReadError(kafka_failure(settings, servers, timeout, texts, password_from)) from None
+                raise LiveReadError(kafka_failure(connection, servers, timeout, texts, password_from)) from None
 
 
-def read_brokers(settings: StackSettings, *, sasl_password: str | None, timeout: float) -> BrokerView:
-    """The cluster's BrokerView, as the stack's settings connect (the program passes its secret)."""
-    with tempfile.TemporaryDirectory(prefix="k2infra-guard-") as work_dir, _LibrdkafkaLog() as log:
-        config = kafka_client_config(settings, Path(work_dir), sasl_password=sasl_password)
-        admin = AdminClient({**config, **log.callbacks()})
-        metadata = fetch_metadata(admin, log, settings, timeout=timeout, password_from=f"{NAMESPACE}:saslPassword")
+def read_brokers(connection: KafkaConnection, *, timeout: float) -> BrokerView:
+    """The cluster's BrokerView, as the program connects (its connection holds the stack's secret)."""
+    with _LibrdkafkaLog() as log:
+        admin = AdminClient({**connection.librdkafka(), **log.callbacks()})
+        metadata = fetch_metadata(admin, log, connection, timeout=timeout, password_from=connection.key("saslPassword"))
         return broker_view(metadata)
 
 
@@ -329,7 +283,7 @@ _MECHANISMS_OFFERED = re.compile(r"supported mechanisms: ([A-Z0-9_,\- ]+?)(?: \(
 
 
 def kafka_failure(
-    settings: StackSettings,
+    connection: KafkaConnection,
     servers: str,
     timeout: float,
     texts: Sequence[str],
@@ -345,45 +299,48 @@ def kafka_failure(
     texts = [_BROKER_PREFIX.sub("", text) for text in texts]
     joined = " | ".join(texts)
     lower = joined.lower()
-    k = NAMESPACE
+    key = connection.key
     password = password_from or SECRET_KEYS["saslPassword"]  # the command line reads it from there
-    mechanism = SASL_MECHANISMS.get(settings.sasl_mechanism or "", "")
+    mechanism = connection.mechanism or ""
     if "unsupported sasl mechanism" in lower:
         offered = _MECHANISMS_OFFERED.search(joined)
         offers = offered.group(1).strip() if offered else "other mechanisms"
         values = [v for v, name in SASL_MECHANISMS.items() if name in offers]
-        fix = f": set {k}:saslMechanism to {values[0]}" if values else ""
+        fix = f": set {key('saslMechanism')} to {values[0]}" if values else ""
         return (
-            f"the brokers at {servers} do not offer SASL mechanism {mechanism} ({k}:saslMechanism "
-            f"{settings.sasl_mechanism}); they offer {offers}{fix}"
+            f"the brokers at {servers} do not offer SASL mechanism {mechanism} ({key('saslMechanism')} "
+            f"{connection.sasl_mechanism}); they offer {offers}{fix}"
         )
     authentication = "sasl authentication error" in lower or "invalid credentials" in lower
-    if settings.sasl_mechanism and (authentication or "authentication failed" in lower):
+    if connection.sasl_mechanism and (authentication or "authentication failed" in lower):
         return (
-            f"SASL authentication failed for user {settings.sasl_username} ({mechanism}) at {servers}: "
-            f"wrong password? (check {password} and {k}:saslUsername)"
+            f"SASL authentication failed for user {connection.sasl_username} ({mechanism}) at {servers}: "
+            f"wrong password? (check {password} and {key('saslUsername')})"
         )
     if "certificate verify failed" in lower:
-        trusted = f"{k}:caCert" if settings.ca_cert else f"the system CAs ({k}:caCert is not set)"
+        trusted = key("caCert") if connection.ca_cert else f"the system CAs ({key('caCert')} is not set)"
         return (
             f"TLS certificate of the brokers at {servers} could not be verified (certificate verify failed): "
-            f"{trusted} did not sign it; set {k}:caCert to the CA of the brokers' certificates"
+            f"{trusted} did not sign it; set {key('caCert')} to the CA of the brokers' certificates"
         )
-    if settings.tls and ("ssl connection closed by peer" in lower or "plaintext broker listener" in lower):
+    if connection.tls and ("ssl connection closed by peer" in lower or "plaintext broker listener" in lower):
         return (
             f"TLS handshake with the brokers at {servers} failed: connecting to a PLAINTEXT listener? "
-            f"({k}:tls is true: set it to false for a plaintext listener)"
+            f"({key('tls')} is true: set it to false for a plaintext listener)"
         )
-    if not settings.tls and "closed by peer" in lower and "apiversion_query" in lower:
+    if not connection.tls and "closed by peer" in lower and "apiversion_query" in lower:
         return (
             f"the brokers at {servers} closed the connection at its first request: the listener expects TLS? "
-            f"({k}:tls is false: set {k}:tls to true and {k}:caCert to the brokers' CA)"
+            f"({key('tls')} is false: set {key('tls')} to true and {key('caCert')} to the brokers' CA)"
         )
     if "sasl" in lower or "authenticat" in lower:
-        return f"Kafka at {servers} refused the credentials ({k}:saslMechanism, {k}:saslUsername, {password}): {_last(texts)}"
-    keys = [f"{k}:bootstrapServers"]
-    if "ssl" in lower or "certificate" in lower or settings.tls:
-        keys += [f"{k}:tls", f"{k}:caCert", f"{k}:tlsSkipVerify"]
+        return (
+            f"Kafka at {servers} refused the credentials ({key('saslMechanism')}, {key('saslUsername')}, "
+            f"{password}): {_last(texts)}"
+        )
+    keys = [key("bootstrapServers")]
+    if "ssl" in lower or "certificate" in lower or connection.tls:
+        keys += [key("tls"), key("caCert"), key("tlsSkipVerify")]
     return f"cannot reach Kafka at {servers} within {timeout:g}s ({', '.join(keys)}): {_last(texts)}"
 
 
@@ -454,86 +411,87 @@ class _LibrdkafkaLog(logging.Handler):
 # -- Schema Registry -----------------------------------------------------------------------------
 
 
-def registry_client(
-    settings: StackSettings, *, timeout: float, password: str | None = None, token: str | None = None
-) -> RegistryClient:
-    """The registry client of the stack; the credentials from the environment unless given (the program's secrets)."""
-    if not settings.schema_registry_url:
-        raise LiveReadError(f"no Schema Registry address: set {NAMESPACE}:schemaRegistryUrl in the stack")
+def registry_client(connection: RegistryConnection, *, timeout: float) -> RegistryClient:
+    """The registry client of a connection (the command line's carries the environment's credentials,
+    the program's its stack secrets)."""
+    if not connection.url:
+        raise LiveReadError(f"no Schema Registry address: set {connection.key('schemaRegistryUrl')} in the stack")
     return RegistryClient(
-        settings.schema_registry_url,
-        username=settings.schema_registry_username,
-        password=password if password is not None else secret_from_env("schemaRegistryPassword"),
-        token=token if token is not None else secret_from_env("schemaRegistryToken"),
+        connection.url,
+        username=connection.username,
+        password=connection.password,
+        token=connection.token,
         connect_timeout=min(DEFAULT_CONNECT_TIMEOUT, timeout / 2),
         read_timeout=timeout,
         max_retries=1,  # one retry after a lost answer; an absent registry fails fast
         backoff=0.2,
-        verify=_registry_ca_file(settings),
+        verify=_registry_ca_file(connection),
     )
 
 
-def _registry_ca_file(settings: StackSettings) -> str | None:
+def _registry_ca_file(connection: RegistryConnection) -> str | None:
     try:
-        return ca_bundle_file(settings.schema_registry_ca_cert)
+        return ca_bundle_file(connection.ca_pem)
     except ValueError as exc:
-        raise LiveReadError(f"{exc} ({NAMESPACE}:schemaRegistryCaCert)") from None
+        raise LiveReadError(f"{exc} ({connection.key('schemaRegistryCaCert')})") from None
 
 
 def registry_failure(
-    settings: StackSettings, exc: RegistryError, url: str, timeout: float, secrets_from: str | None = None
+    connection: RegistryConnection, exc: RegistryError, url: str, timeout: float, secrets_from: str | None = None
 ) -> str:
     """The one line for a registry request that failed: the cause, where, and the setting to fix.
 
     `secrets_from` names where the credentials came from (the program's stack secrets, or by default
     the command line's environment variables)."""
-    k = NAMESPACE
+    key = connection.key
     if secrets_from is None:
         secrets_from = f"{SECRET_KEYS['schemaRegistryPassword']} or {SECRET_KEYS['schemaRegistryToken']}"
     if isinstance(exc, RegistryAuthError) and exc.status == 401:
-        who = f"user {settings.schema_registry_username}" if settings.schema_registry_username else "the token"
+        who = f"user {connection.username}" if connection.username else "the token"
         return (
             f"Schema Registry at {url} refused the credentials of {who} (HTTP 401): wrong password? "
-            f"(check {secrets_from} and {k}:schemaRegistryUsername)"
+            f"(check {secrets_from} and {key('schemaRegistryUsername')})"
         )
     if isinstance(exc, RegistryAuthError):
-        return f"{exc} ({k}:schemaRegistryUsername, {secrets_from})"
+        return f"{exc} ({key('schemaRegistryUsername')}, {secrets_from})"
     if isinstance(exc, RegistryUnavailableError):
         if "SSLError" in str(exc):
-            trusted = f"{k}:schemaRegistryCaCert" if settings.schema_registry_ca_cert else "the system CAs"
+            trusted = key("schemaRegistryCaCert") if connection.ca_cert else "the system CAs"
             return (
                 f"TLS certificate of the Schema Registry at {url} could not be verified by {trusted}: "
-                f"set {k}:schemaRegistryCaCert to the CA of its certificate"
+                f"set {key('schemaRegistryCaCert')} to the CA of its certificate"
             )
         return (
-            f"cannot reach the Schema Registry at {url} within {timeout:g}s ({k}:schemaRegistryUrl): "
+            f"cannot reach the Schema Registry at {url} within {timeout:g}s ({key('schemaRegistryUrl')}): "
             f"{_after_colon(str(exc))}"
         )
-    return f"{exc} ({k}:schemaRegistryUrl)"
+    return f"{exc} ({key('schemaRegistryUrl')})"
 
 
-def check_registry(settings: StackSettings, *, password: str | None, token: str | None, timeout: float) -> None:
+def check_registry(connection: RegistryConnection, *, timeout: float) -> None:
     """One authenticated request (the subject list): LiveReadError with `registry_failure`'s line if
     the registry refuses it, or its certificate is not trusted.
 
     A registry that does not answer at all is not an error here: the subjects report it themselves,
     each naming its subject (and a schema change fails its preview), while topic changes go on."""
-    client = registry_client(settings, timeout=timeout, password=password or "", token=token or "")
+    client = registry_client(connection, timeout=timeout)
     try:
         client.list_subjects()
     except RegistryUnavailableError as exc:
         if "SSLError" in str(exc):
-            raise LiveReadError(registry_failure(settings, exc, sanitize_url(client.base_url), timeout)) from None
+            raise LiveReadError(registry_failure(connection, exc, sanitize_url(client.base_url), timeout)) from None
     except RegistryError as exc:
-        secrets_from = f"{NAMESPACE}:schemaRegistryPassword or {NAMESPACE}:schemaRegistryToken"
+        secrets_from = f"{connection.key('schemaRegistryPassword')} or {connection.key('schemaRegistryToken')}"
         raise LiveReadError(
-            registry_failure(settings, exc, sanitize_url(client.base_url), timeout, secrets_from)
+            registry_failure(connection, exc, sanitize_url(client.base_url), timeout, secrets_from)
         ) from None
 
 
-def read_subjects(settings: StackSettings, planned: Collection[str], *, timeout: float) -> dict[str, LiveSubject]:
+def read_subjects(
+    connection: RegistryConnection, planned: Collection[str], *, timeout: float
+) -> dict[str, LiveSubject]:
     """Every `market.` subject of the registry; the latest version and level of the planned ones."""
-    client = registry_client(settings, timeout=timeout)
+    client = registry_client(connection, timeout=timeout)
     url = sanitize_url(client.base_url)
     try:
         names = [name for name in client.list_subjects() if name.startswith(PREFIX)]
@@ -555,7 +513,7 @@ def read_subjects(settings: StackSettings, planned: Collection[str], *, timeout:
             )
         return subjects
     except RegistryError as exc:
-        raise LiveReadError(registry_failure(settings, exc, url, timeout)) from None
+        raise LiveReadError(registry_failure(connection, exc, url, timeout)) from None
 
 
 def _after_colon(message: str) -> str:

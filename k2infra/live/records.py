@@ -20,7 +20,7 @@ from confluent_kafka import KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource, ConfigSource, OffsetSpec, ResourceType
 
 from k2infra.live.cluster import LiveReadError, _layout, _LibrdkafkaLog, fetch_metadata
-from k2infra.model.settings import StackSettings
+from k2infra.model.connection import KafkaConnection
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ def read_holdings(
     client_config: Mapping[str, Any],
     names: Collection[str],
     *,
-    settings: StackSettings,
+    connection: KafkaConnection,
     with_config: bool = False,
     timeout: float = 15.0,
 ) -> dict[str, TopicHolding]:
@@ -46,7 +46,7 @@ def read_holdings(
     servers = str(client_config.get("bootstrap.servers", ""))
     with _LibrdkafkaLog() as log:
         admin = AdminClient({**client_config, **log.callbacks()})
-        metadata = fetch_metadata(admin, log, settings, timeout=timeout)
+        metadata = fetch_metadata(admin, log, connection, timeout=timeout)
         layouts = {
             name: _layout(metadata.topics[name].partitions.values())
             for name in names

@@ -11,10 +11,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from k2infra.model.errors import Refused
 from k2infra.model.plan import LegacyTopic
 
 
-class RetirementRefused(Exception):
+class RetirementRefused(Refused):
     pass
 
 

@@ -45,6 +45,7 @@ from k2infra.live.cluster import PREFIX, BrokerView, LiveReadError, LiveState, L
 from k2infra.model import kafka_configs
 from k2infra.model.avro_canonical import SchemaTextError, canonical_schema, field_changes
 from k2infra.model.plan import LegacyTopic, Plan, SubjectSpec, TopicSpec
+from k2infra.model.stack import Stack
 
 
 class Kind(StrEnum):
@@ -261,14 +262,14 @@ def compare(plan: Plan, live: LiveState, access: LiveAccess | None = None) -> Re
         topics=tuple(sorted(topic_rows, key=lambda r: r.name)),
         subjects=tuple(sorted(subject_rows, key=lambda r: r.name)),
         access=_access(plan, access),
-        access_notes=access.notes if access is not None and plan.settings.access_control else (),
-        access_apps=len(plan.apps) if access is not None and plan.settings.access_control else None,
+        access_notes=access.notes if access is not None and plan.access_control else (),
+        access_apps=len(plan.apps) if access is not None and plan.access_control else None,
         brokers=live.brokers,
     )
 
 
 def _access(plan: Plan, access: LiveAccess | None) -> tuple[Difference, ...]:
-    if access is None or not plan.settings.access_control:
+    if access is None or not plan.access_control:
         return ()
     return tuple(
         Difference(Kind(d.kind), d.name, d.expected, d.actual, detail=d.detail)
@@ -443,12 +444,13 @@ def _count(n: int, noun: str) -> str:
 
 
 def run_verify(
-    plan: Plan, *, json_output: bool = False, timeout: float = 15.0, out: TextIO, err: TextIO | None = None
+    stack: Stack, *, json_output: bool = False, timeout: float = 15.0, out: TextIO, err: TextIO | None = None
 ) -> int:
     """Read, compare, render; the exit code (0 no drift, 1 drift, 2 cluster or registry unreadable)."""
+    plan = stack.plan
     try:
-        live = read_live_state(plan, timeout=timeout)
-        access = read_live_access(plan, timeout=timeout) if plan.settings.access_control else None
+        live = read_live_state(stack, timeout=timeout)
+        access = read_live_access(stack, timeout=timeout) if plan.access_control else None
     except LiveReadError as exc:
         print(f"error: {exc}", file=err or sys.stderr)
         if json_output:

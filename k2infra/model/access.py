@@ -26,7 +26,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from k2infra.model.apps import App, Apps, Quotas, Selector, SelectorKind, username_of
-from k2infra.model.errors import TopologyError
+from k2infra.model.errors import InputError
 from k2infra.model.topology import TOPIC_PREFIX
 
 if TYPE_CHECKING:
@@ -146,7 +146,7 @@ def derive_access(
     """
     problems = apps.duplicate_principal_problems(stack) if stack is not None else []
     if problems:
-        raise TopologyError(problems)
+        raise InputError(problems)
     reach = frozenset(topology_topics) | {t.name for t in legacy}
     asset_classes = sorted({name.split(".")[1] for name in reach if name.count(".") == 3})
     kept_legacy = [t.name for t in legacy if t.declared]

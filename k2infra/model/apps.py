@@ -33,7 +33,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from k2infra.model.errors import Problem, TopologyError, describe, did_you_mean, display_path, pydantic_message
+from k2infra.model.errors import InputError, Problem, describe, did_you_mean, display_path, pydantic_message
 from k2infra.model.shape import as_list, as_mapping, unknown_key_problem
 from k2infra.model.timing import PositiveDuration, PositiveSeconds
 from k2infra.model.topology import Topology
@@ -323,7 +323,7 @@ def parse_apps(text: str, topology: Topology, name: str = str(APPS_FILE)) -> App
 def apps_from_source(source: YamlSource, topology: Topology | None) -> Apps:
     problems = _shape_problems(source) + _meaning_problems(source, topology)
     if problems:
-        raise TopologyError(problems)
+        raise InputError(problems)
     parsed = AppsFile.model_validate(source.data)
     default_slo = parsed.slo.over(DEFAULT_SLO) if parsed.slo is not None else DEFAULT_SLO
     apps = Apps(parsed.principal, tuple(parsed.apps.values()), source, default_slo)
@@ -332,7 +332,7 @@ def apps_from_source(source: YamlSource, topology: Topology | None) -> Apps:
     stacks = sorted({stack for app in apps.apps for stack in app.principals})
     problems = [p for stack in stacks for p in apps.duplicate_principal_problems(stack)]
     if problems:
-        raise TopologyError(problems)
+        raise InputError(problems)
     return apps
 
 

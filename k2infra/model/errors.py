@@ -25,15 +25,21 @@ class Problem:
         return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
 
 
-class TopologyError(Exception):
-    """Raised with every problem found, so that a user fixes them in one pass."""
+class K2Error(Exception):
+    """Every failure a user can act on. The command line's exit code follows the class
+    (k2infra.console.exit_code), so that each command need not decide it again."""
+
+
+class InputError(K2Error):
+    """Bad input (a topology, apps, schema or stack file, a missing secret), raised with every
+    problem found so that a user fixes them in one pass."""
 
     def __init__(self, problems: list[Problem]) -> None:
         self.problems = sorted(set(problems), key=lambda p: (p.file, p.line or 0, p.path, p.message))
         super().__init__(self.report())
 
     @classmethod
-    def single(cls, file: str, path: str, message: str) -> TopologyError:
+    def single(cls, file: str, path: str, message: str) -> InputError:
         return cls([Problem(file, None, path, message)])
 
     def report(self) -> str:
@@ -45,6 +51,23 @@ class TopologyError(Exception):
             lines.append(f"{len(mine)} problem{'s' if len(mine) != 1 else ''} in {file}:")
             lines += [f"  {p}" for p in mine]
         return "\n".join(lines)
+
+
+class TopologyError(InputError):
+    """Problems of the topology (config/kafka/topics.yaml) and its schema files."""
+
+
+class ConnectionFailed(K2Error):
+    """A cluster or registry could not be reached or refused us; ``str(err)`` is one complete line
+    naming the address and the setting to check."""
+
+
+class Refused(K2Error):
+    """A guard refused a change (data loss, shrinking partitions, brokers down, a retirement)."""
+
+
+class StateError(K2Error):
+    """The stack's state or the Pulumi CLI that holds it could not be read or repaired."""
 
 
 def display_path(path: Path) -> str:

@@ -16,14 +16,13 @@ from __future__ import annotations
 import re
 import typing
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from k2infra.model.connection import Connections
 from k2infra.model.errors import pydantic_message
 from k2infra.model.plan import Plan, subscriptions
-from k2infra.model.settings import StackSettings
 from k2infra.model.topology import TOPIC_PREFIX
 
 # Every output, in the order the program exports them.
@@ -41,7 +40,6 @@ OUTPUT_NAMES = (
 
 # One name part of a topic (asset class, data type or exchange): the topology's name rule.
 NAME_PART = r"[a-z][a-z0-9_]*"
-SASL_MECHANISMS = {"plain": "PLAIN", "scram-sha256": "SCRAM-SHA-256", "scram-sha512": "SCRAM-SHA-512"}
 SECRET_PLACEHOLDER = "[secret]"  # what `pulumi stack output --json` prints without --show-secrets
 
 
@@ -317,39 +315,21 @@ def exchanges(plan: Plan) -> dict[str, dict[str, Any]]:
     }
 
 
-def kafka_security(settings: StackSettings) -> dict[str, Any]:
-    sasl = settings.sasl_mechanism is not None
-    return {
-        "security_protocol": ("SASL_" if sasl else "") + ("SSL" if settings.tls else "PLAINTEXT"),
-        "sasl_mechanism": SASL_MECHANISMS[settings.sasl_mechanism] if settings.sasl_mechanism else None,
-        "ca_cert": _ca_pem(settings.ca_cert) if settings.tls else None,
-        "tls_skip_verify": bool(settings.tls and settings.tls_skip_verify),
-    }
-
-
-def _ca_pem(ca_cert: str | None) -> str | None:
-    """`caCert` holds PEM text or a file's path on the deploying machine: apps get the PEM either way."""
-    if ca_cert is None or "-----BEGIN" in ca_cert:
-        return ca_cert
-    path = Path(ca_cert)
-    return path.read_text() if path.is_file() else ca_cert
-
-
 def topics(plan: Plan) -> dict[str, dict[str, Any]]:
     # Every field of the topic spec but its name, which is the key.
     return {t.name: {k: v for k, v in t.to_dict().items() if k != "name"} for t in plan.topics}
 
 
-def plan_outputs(plan: Plan) -> dict[str, Any]:
-    """Every output but `schemas` (whose ids and versions only the registry knows), from the plan."""
-    settings = plan.settings
+def plan_outputs(plan: Plan, connections: Connections) -> dict[str, Any]:
+    """Every output but `schemas` (whose ids and versions only the registry knows), from the plan
+    and where apps connect."""
     return {
         "topics": topics(plan),
         "subscriptions": subscriptions(plan),
-        "bootstrap_servers": ",".join(settings.bootstrap_servers),
-        "schema_registry_url": settings.schema_registry_url or "",
+        "bootstrap_servers": connections.kafka.servers,
+        "schema_registry_url": connections.registry.url or "",
         "patterns": patterns(plan),
         "exchanges": exchanges(plan),
-        "kafka_security": kafka_security(settings),
-        "apps": {app.name: app.to_dict() for app in plan.apps} if settings.access_control else {},
+        "kafka_security": connections.kafka.security_output(),
+        "apps": {app.name: app.to_dict() for app in plan.apps} if plan.access_control else {},
     }

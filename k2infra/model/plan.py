@@ -1,7 +1,9 @@
-"""Topology x stack settings x declared apps -> the Plan: frozen topic, subject and access specs.
+"""Topology x stack layout x declared apps -> the Plan: frozen topic, subject and access specs.
 
 The Plan is the seam of the project: the Pulumi program, the command line, `verify`, the policy
-pack and the benchmarks all read it, and none of them re-reads YAML or re-derives a name.
+pack and the benchmarks all read it, and none of them re-reads YAML or re-derives a name. It holds
+the desired state only; how to reach the cluster and the safety switches are the Stack's
+(k2infra.model.stack), beside it.
 """
 
 from __future__ import annotations
@@ -14,10 +16,9 @@ from typing import Any
 
 from k2infra.model import kafka_configs
 from k2infra.model.access import AppAccess, derive_access
-from k2infra.model.apps import Apps, load_apps
-from k2infra.model.errors import Problem, TopologyError
-from k2infra.model.settings import StackSettings, load_stack_settings
-from k2infra.model.topology import LoadedTopology, load_topology, merged_config, subject_name, topic_name
+from k2infra.model.apps import Apps
+from k2infra.model.settings import StackSettings
+from k2infra.model.topology import LoadedTopology, merged_config, subject_name, topic_name
 
 
 @dataclass(frozen=True)
@@ -96,12 +97,20 @@ class LegacyTopic:
 @dataclass(frozen=True)
 class Plan:
     stack: str | None
-    settings: StackSettings
     topics: tuple[TopicSpec, ...]
     subjects: tuple[SubjectSpec, ...]
     exchanges: tuple[ExchangeInfo, ...]  # the enabled ones
     legacy: tuple[LegacyTopic, ...] = ()
     apps: tuple[AppAccess, ...] = ()  # config/kafka/apps.yaml: what each app may touch in this stack
+    compatibility: str = "BACKWARD"  # the subjects' level (k2infra:schemaCompatibility)
+    # k2infra:accessControl: the apps' ACLs, quotas and SCRAM users are deployed and verified.
+    access_control: bool = False
+    app_scram_mechanism: str = "scram-sha512"  # as the stack writes it; kafka_mechanism() names it
+    app_scram_iterations: int = 4096
+    # How the partition counts came about, for `validate` to explain them: the stack's cap
+    # (k2infra:maxPartitions) and the exchanges whose count the stack sets (k2infra:partitions).
+    max_partitions: int | None = None
+    partition_overrides: tuple[str, ...] = ()
     _by_name: dict[str, TopicSpec] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -202,7 +211,20 @@ def build_plan(
     exchanges.sort(key=lambda e: e.ref)
     legacy = legacy_topics(loaded, settings)
     access = derive_access(apps or Apps(), stack, topics, legacy, [t.name for t in topology.topics()])
-    return Plan(stack, settings, tuple(topics), tuple(subjects), tuple(exchanges), legacy, access)
+    return Plan(
+        stack,
+        tuple(topics),
+        tuple(subjects),
+        tuple(exchanges),
+        legacy,
+        access,
+        compatibility=settings.schema_compatibility,
+        access_control=settings.access_control,
+        app_scram_mechanism=settings.app_scram_mechanism,
+        app_scram_iterations=settings.app_scram_iterations,
+        max_partitions=settings.max_partitions,
+        partition_overrides=tuple(sorted(settings.partitions)),
+    )
 
 
 def legacy_topics(loaded: LoadedTopology, settings: StackSettings) -> tuple[LegacyTopic, ...]:
@@ -230,27 +252,9 @@ def legacy_topics(loaded: LoadedTopology, settings: StackSettings) -> tuple[Lega
 
 def load_plan(config_dir: Path | str = "config", stack: str | None = None, project_dir: Path | str = ".") -> Plan:
     """The plan of `stack` (its Pulumi.<stack>.yaml overrides applied), or of the topology alone."""
-    # The topology, the apps and the stack settings are checked together, so that every problem
-    # shows at once; with a broken topology the other two are checked on their own.
-    problems: list[Problem] = []
-    loaded: LoadedTopology | None = None
-    try:
-        loaded = load_topology(config_dir)
-    except TopologyError as exc:
-        problems += exc.problems
-    topology = loaded.topology if loaded else None
-    apps = Apps()
-    try:
-        apps = load_apps(config_dir, topology)
-    except TopologyError as exc:
-        problems += exc.problems
-    try:
-        settings = load_stack_settings(Path(project_dir), stack, topology, loaded.source if loaded else None)
-    except TopologyError as exc:
-        raise TopologyError(problems + exc.problems) from None
-    if problems or loaded is None:
-        raise TopologyError(problems)
-    return build_plan(loaded, settings, stack, apps)
+    from k2infra.model.stack import load_stack_file  # the Stack holds a Plan: imported here, not above
+
+    return load_stack_file(config_dir, stack, project_dir).plan
 
 
 def subscriptions(plan: Plan) -> dict[str, dict[str, list[str]]]:

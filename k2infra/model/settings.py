@@ -1,22 +1,26 @@
 """Per-stack settings (the `k2infra:` namespace of Pulumi.<stack>.yaml), validated once.
 
-Two readers share one model: the Pulumi program reads pulumi.Config (secrets arrive as secret
-Outputs), the command line reads Pulumi.<stack>.yaml directly (secrets come from the environment,
-since the file holds them encrypted). Both end in `StackSettings`, plain frozen data.
+Two readers share one model: the Pulumi program reads pulumi.Config (k2infra.deploy.program), the
+command line reads Pulumi.<stack>.yaml directly (`read_stack_file`). Both hand a `StackConfig` (the
+keys as read) to `validate_settings`, which checks them against the topology all at once. The
+`StackSettings` it returns is read by k2infra.model.stack only, which splits it into the layout
+overrides (for build_plan), the connections and the safety switches. Secret values never enter it.
 """
 
 from __future__ import annotations
 
 import json
-import os
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from k2infra.model.connection import SECRET_KEYS, SaslMechanism
 from k2infra.model.errors import (
+    InputError,
     Problem,
-    TopologyError,
     describe,
     did_you_mean,
     display_path,
@@ -29,12 +33,7 @@ from k2infra.model.topology import MAX_PARTITIONS, Topology, config_origin, merg
 from k2infra.model.yaml_source import YamlSource, dotted, load_yaml
 
 NAMESPACE = "k2infra"
-# Config keys holding credentials: read with get_secret, never accepted in plaintext.
-SECRET_KEYS = {
-    "saslPassword": "K2_SASL_PASSWORD",
-    "schemaRegistryPassword": "K2_SCHEMA_REGISTRY_PASSWORD",
-    "schemaRegistryToken": "K2_SCHEMA_REGISTRY_TOKEN",
-}
+# Config keys holding credentials (k2infra.model.connection.SECRET_KEYS): never accepted in plaintext.
 # Config keys holding a map of credentials, set per entry with `pulumi config set --secret --path`:
 # app name -> SCRAM password of its user (config/kafka/apps.yaml). Only the Pulumi program reads them.
 SECRET_MAP_KEYS = frozenset({"appPasswords"})
@@ -58,7 +57,7 @@ class StackSettings(BaseModel):
     tls: bool = False
     tls_skip_verify: bool = Field(default=False, alias="tlsSkipVerify")
     ca_cert: str | None = Field(default=None, alias="caCert")
-    sasl_mechanism: Literal["plain", "scram-sha256", "scram-sha512"] | None = Field(default=None, alias="saslMechanism")
+    sasl_mechanism: SaslMechanism | None = Field(default=None, alias="saslMechanism")
     sasl_username: str | None = Field(default=None, alias="saslUsername")
     schema_registry_url: str | None = Field(default=None, alias="schemaRegistryUrl")
     schema_registry_username: str | None = Field(default=None, alias="schemaRegistryUsername")
@@ -82,8 +81,6 @@ class StackSettings(BaseModel):
         default="scram-sha512", alias="appScramMechanism"
     )
     app_scram_iterations: int = Field(default=4096, alias="appScramIterations", ge=4096, le=16384)
-    # Which secrets the stack holds (their values never enter this model).
-    secrets_set: frozenset[str] = Field(default_factory=frozenset, alias="secretsSet")
 
     @field_validator("bootstrap_servers", mode="before")
     @classmethod
@@ -116,35 +113,41 @@ class StackSettings(BaseModel):
         return value.rstrip("/") if value else value
 
 
-KNOWN_KEYS = sorted(
-    {f.alias or n for n, f in StackSettings.model_fields.items()} - {"secretsSet"} | set(SECRET_KEYS) | SECRET_MAP_KEYS
-)
+KNOWN_KEYS = sorted({f.alias or n for n, f in StackSettings.model_fields.items()} | set(SECRET_KEYS) | SECRET_MAP_KEYS)
 
 
-def settings_from_mapping(
-    raw: dict[str, Any],
-    topology: Topology | None,
-    *,
-    source_name: str,
-    line_of: Any = None,
-    secrets_set: frozenset[str] = frozenset(),
-    topology_source: YamlSource | None = None,
+@dataclass(frozen=True)
+class StackConfig:
+    """The `k2infra:` keys of one stack as read, before validation (keys without the namespace)."""
+
+    name: str | None  # None: the topology alone, no stack
+    file: str  # as messages name it
+    values: Mapping[str, Any]  # the plain keys; secret ones are left out
+    secret_keys: frozenset[str] = frozenset()  # the secret keys the stack sets (never their values)
+    # Locates a key for messages when the settings come from a file.
+    line_of: Callable[[tuple[str | int, ...]], int | None] | None = None
+    # The program's case: every credential the settings call for must be a stack secret, since the
+    # program has no other source (the command line takes them from the environment when it connects).
+    secrets_required: bool = False
+
+
+def validate_settings(
+    config: StackConfig, topology: Topology | None, topology_source: YamlSource | None = None
 ) -> StackSettings:
-    """Validate raw stack settings (keys without the namespace) against the topology.
+    """The stack's settings, checked against the topology; InputError with every problem otherwise.
 
-    `line_of(key_path)` locates a key for error messages when the settings come from a file.
     Without a topology (it has problems of its own) the settings are checked on their own: keys,
-    types and the rules between settings, not what they name in the topology.
-    """
+    types and the rules between settings, not what they name in the topology."""
+    line_of = config.line_of
 
     def problem(path: tuple[str | int, ...], message: str) -> Problem:
         line = line_of(path) if line_of else None
         shown = ".".join(str(p) for p in path)
-        return Problem(source_name, line, f"{NAMESPACE}:{shown}", message)
+        return Problem(config.file, line, f"{NAMESPACE}:{shown}", message)
 
     problems: list[Problem] = []
     plain: dict[str, Any] = {}
-    for key, value in raw.items():
+    for key, value in config.values.items():
         if key in SECRET_KEYS:
             if value is not None:
                 problems.append(
@@ -171,14 +174,26 @@ def settings_from_mapping(
             continue
         plain[key] = _decode(key, value)
     try:
-        settings = StackSettings.model_validate({**plain, "secretsSet": secrets_set})
+        settings = StackSettings.model_validate(plain)
     except ValidationError as exc:
         for err in exc.errors():
             problems.append(problem(tuple(err["loc"]), pydantic_message(err)))
-        raise TopologyError(problems) from None
+        raise InputError(problems) from None
     problems += _reference_problems(settings, topology, problem, topology_source)
     if problems:
-        raise TopologyError(problems)
+        raise InputError(problems)
+    if config.secrets_required and settings.sasl_mechanism and "saslPassword" not in config.secret_keys:
+        raise InputError(
+            [
+                Problem(
+                    config.file,
+                    None,
+                    f"{NAMESPACE}:saslPassword",
+                    f"is required with saslMechanism {settings.sasl_mechanism}: "
+                    f"pulumi config set --secret {NAMESPACE}:saslPassword",
+                )
+            ]
+        )
     return settings
 
 
@@ -355,65 +370,48 @@ def stack_file(project_dir: Path, stack: str) -> Path:
     return project_dir / f"Pulumi.{stack}.yaml"
 
 
-def load_stack_settings(
-    project_dir: Path, stack: str | None, topology: Topology | None, topology_source: YamlSource | None = None
-) -> StackSettings:
-    """Settings of `stack` from its file; defaults (no overrides) when stack is None."""
+NO_STACK = StackConfig(None, "(no stack)", {})  # the topology alone: defaults, no overrides
+
+
+def read_stack_file(project_dir: Path, stack: str | None, given_secrets: Collection[str] = ()) -> StackConfig:
+    """The `k2infra:` keys of Pulumi.<stack>.yaml (NO_STACK when stack is None).
+
+    `given_secrets` are the secret keys the caller holds otherwise (the command line: from the
+    environment); such a key is not checked in the file, which holds it encrypted or not at all."""
     if stack is None:
-        return settings_from_mapping({}, topology, source_name="(no stack)", topology_source=topology_source)
+        return NO_STACK
     path = stack_file(project_dir, stack)
     if not path.exists():
         present = sorted(
             p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in project_dir.glob("Pulumi.*.yaml")
         )
-        raise TopologyError(
+        raise InputError(
             [Problem(display_path(path), None, "", f"no such stack file (stacks here: {', '.join(present) or 'none'})")]
         )
     source = load_yaml(path, display_name=display_path(path))
-    return settings_from_source(source, topology, topology_source)
-
-
-def settings_from_source(
-    source: YamlSource, topology: Topology | None, topology_source: YamlSource | None = None
-) -> StackSettings:
     config = source.data.get("config") or {}
     if not isinstance(config, dict):
-        raise TopologyError([source.problem(("config",), "must be a mapping")])
+        raise InputError([source.problem(("config",), "must be a mapping")])
     raw: dict[str, Any] = {}
-    secrets: set[str] = set()
+    secrets: set[str] = {key for key in given_secrets if key in SECRET_KEYS}
     for full_key, value in config.items():
         namespace, _, key = full_key.partition(":")
         if namespace != NAMESPACE or not key:
             continue  # other namespaces (kafka:, pulumi:) are not ours to check
-        if key in SECRET_KEYS and ((isinstance(value, dict) and "secure" in value) or os.environ.get(SECRET_KEYS[key])):
+        if key in SECRET_KEYS and ((isinstance(value, dict) and "secure" in value) or key in secrets):
             secrets.add(key)
             continue
         if key in SECRET_MAP_KEYS and _all_secure(value):
             secrets.add(key)
             continue
         raw[key] = value
-    for key, env in SECRET_KEYS.items():
-        if os.environ.get(env):
-            secrets.add(key)
 
     def line_of(path: tuple[str | int, ...]) -> int | None:
         return source.line_of(("config", f"{NAMESPACE}:{path[0]}", *path[1:]))
 
-    return settings_from_mapping(
-        raw,
-        topology,
-        source_name=source.file,
-        line_of=line_of,
-        secrets_set=frozenset(secrets),
-        topology_source=topology_source,
-    )
+    return StackConfig(stack, source.file, raw, frozenset(secrets), line_of)
 
 
 def _all_secure(value: Any) -> bool:
     """A `--path` map of secrets as the stack file holds it: {name: {secure: ...}, ...}."""
     return isinstance(value, dict) and all(isinstance(v, dict) and set(v) == {"secure"} for v in value.values())
-
-
-def secret_from_env(key: str) -> str | None:
-    """A credential for the command line, which cannot decrypt the stack file."""
-    return os.environ.get(SECRET_KEYS[key]) or None

@@ -22,6 +22,7 @@ from pydantic_core import PydanticCustomError
 
 from k2infra.model import kafka_configs
 from k2infra.model.errors import (
+    InputError,
     Problem,
     TopologyError,
     describe,
@@ -251,7 +252,10 @@ def subject_name(asset_class: str, data_type: str) -> str:
 def load_topology(config_dir: Path | str = "config") -> LoadedTopology:
     """Load and validate `<config_dir>/kafka/topics.yaml` and its schemas; raise TopologyError."""
     config_dir = Path(config_dir)
-    source = load_yaml(config_dir / TOPOLOGY_FILE, display_name=display_path(config_dir / TOPOLOGY_FILE))
+    try:
+        source = load_yaml(config_dir / TOPOLOGY_FILE, display_name=display_path(config_dir / TOPOLOGY_FILE))
+    except InputError as exc:
+        raise TopologyError(exc.problems) from None
     problems = _shape_problems(source) + _meaning_problems(source)
     schemas, schema_problems = load_topology_schemas(config_dir, source.data)
     problems += schema_problems

@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from k2infra.model.errors import Problem, TopologyError
+from k2infra.model.errors import InputError, Problem
 
 # libyaml's composer when PyYAML has it (several times faster on a topology of thousands of
 # topics, same marks); a syntax error is re-read by the pure-Python one, whose messages name the
@@ -89,14 +89,14 @@ class _Builder:
 
 
 def load_yaml(path: Path, display_name: str | None = None) -> YamlSource:
-    """Parse `path`; raise TopologyError for unreadable files, syntax errors and duplicate keys."""
+    """Parse `path`; raise InputError for unreadable files, syntax errors and duplicate keys."""
     name = display_name or str(path)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise TopologyError([Problem(name, None, "", "file not found")]) from None
+        raise InputError([Problem(name, None, "", "file not found")]) from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise TopologyError([Problem(name, None, "", f"cannot read file: {exc}")]) from None
+        raise InputError([Problem(name, None, "", f"cannot read file: {exc}")]) from None
     return parse_yaml(text, name)
 
 
@@ -114,24 +114,22 @@ def parse_yaml(text: str, name: str) -> YamlSource:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
         detail = " ".join(str(part) for part in (exc.context, exc.problem) if part)
-        raise TopologyError([Problem(name, line, "", f"invalid YAML: {detail}")]) from None
+        raise InputError([Problem(name, line, "", f"invalid YAML: {detail}")]) from None
     except yaml.YAMLError as exc:
-        raise TopologyError([Problem(name, None, "", f"invalid YAML: {exc}")]) from None
+        raise InputError([Problem(name, None, "", f"invalid YAML: {exc}")]) from None
     if node is None:
-        raise TopologyError([Problem(name, None, "", "the file is empty; expected a mapping")])
+        raise InputError([Problem(name, None, "", "the file is empty; expected a mapping")])
     builder = _Builder(name)
     try:
         data = builder.build(node, ())
     except yaml.constructor.ConstructorError as exc:
         mark = exc.problem_mark
-        raise TopologyError(
+        raise InputError(
             [Problem(name, mark.line + 1 if mark else None, "", f"invalid YAML value: {exc.problem}")]
         ) from None
     if builder.problems:
-        raise TopologyError(builder.problems)
+        raise InputError(builder.problems)
     if not isinstance(data, dict):
         found = type(data).__name__
-        raise TopologyError(
-            [Problem(name, node.start_mark.line + 1, "", f"the top level must be a mapping, got {found}")]
-        )
+        raise InputError([Problem(name, node.start_mark.line + 1, "", f"the top level must be a mapping, got {found}")])
     return YamlSource(name, data, builder.lines)

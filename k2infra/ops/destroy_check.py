@@ -9,20 +9,19 @@ runs it before its `pulumi destroy`.
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 from typing import TextIO
 
 from k2infra.console import EXIT_BAD_INPUT, EXIT_DRIFT, EXIT_OK
-from k2infra.live.cluster import LiveReadError, kafka_client_config
+from k2infra.live.cluster import LiveReadError
 from k2infra.live.records import read_holdings
-from k2infra.model.plan import Plan
+from k2infra.model.connection import KafkaConnection
 from k2infra.ops.pulumi_driver import PulumiCommandError, PulumiDriver
 from k2infra.ops.pulumi_stack import TOPIC_TYPE, StackState, topic_name
 
 
 def run_destroy_check(
-    plan: Plan,
+    kafka: KafkaConnection,
     stack: str,
     project_dir: Path,
     *,
@@ -46,9 +45,7 @@ def run_destroy_check(
         protected = {topic_name(r) for r in topics if r.protect}
         held = {}
         if names:
-            with tempfile.TemporaryDirectory(prefix="k2infra-destroy-check-") as work:
-                config = kafka_client_config(plan.settings, Path(work))
-                held = read_holdings(config, names, settings=plan.settings, timeout=timeout)
+            held = read_holdings(kafka.librdkafka(), names, connection=kafka, timeout=timeout)
     except (PulumiCommandError, LiveReadError) as exc:
         print(f"error: {exc}", file=err)
         return EXIT_BAD_INPUT

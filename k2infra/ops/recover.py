@@ -42,18 +42,19 @@ Exit codes: 0 the stack is ready for `pulumi up`, 1 something needs a decision (
 from __future__ import annotations
 
 import sys
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
 from k2infra.console import EXIT_BAD_INPUT, EXIT_DRIFT, EXIT_OK
-from k2infra.live.cluster import LiveReadError, LiveSubject, kafka_client_config, read_subjects
+from k2infra.live.cluster import LiveReadError, LiveSubject, read_subjects
 from k2infra.live.records import TopicHolding, read_holdings
 from k2infra.live.verify import same_config_value
 from k2infra.model.avro_canonical import SchemaTextError, canonical_schema
+from k2infra.model.errors import StateError
 from k2infra.model.plan import Plan, SubjectSpec, TopicSpec
+from k2infra.model.stack import Stack
 from k2infra.ops import file_backend, stack_lock
 from k2infra.ops import orphans as orphan_scan
 from k2infra.ops.pulumi_driver import PulumiCommandError, PulumiDriver, tail
@@ -78,7 +79,7 @@ LEAVE = "leave"  # needs a decision: reported with commands, nothing changed
 NOTE = "note"  # nothing to do now (said for completeness)
 
 
-class RecoverError(Exception):
+class RecoverError(StateError):
     """A step could not run; ``str(err)`` is a complete message."""
 
 
@@ -282,7 +283,7 @@ class Options:
 
 
 def run_recover(
-    plan: Plan,
+    stack: Stack,
     options: Options,
     *,
     out: TextIO = sys.stdout,
@@ -291,6 +292,7 @@ def run_recover(
     host: str | None = None,
     read_live: Callable[..., tuple[dict[str, TopicHolding], dict[str, LiveSubject]]] | None = None,
 ) -> int:
+    plan = stack.plan
     say = lambda text: print(text, file=out, flush=True)  # noqa: E731
     project = _project_name(options.project_dir)
     try:
@@ -310,27 +312,26 @@ def run_recover(
         wanted_topics = _wanted_topics(plan, state)
         wanted_subjects = _wanted_subjects(plan, state)
         reader = read_live or _read_live
-        topics, subjects = reader(plan, wanted_topics, wanted_subjects, options.timeout)
+        topics, subjects = reader(stack, wanted_topics, wanted_subjects, options.timeout)
     except (RecoverError, PulumiCommandError, LiveReadError) as exc:
         print(f"error: {exc}", file=err)
         return EXIT_BAD_INPUT
 
-    ctx = _context(plan, state, options, project)
+    ctx = _context(stack, state, options, project)
     findings = classify(plan, state, topics, subjects, ctx)
     return _apply(findings, state, ctx, options, driver, say, err)
 
 
 def _read_live(
-    plan: Plan, topics: set[str], subjects: set[str], timeout: float
+    stack: Stack, topics: set[str], subjects: set[str], timeout: float
 ) -> tuple[dict[str, TopicHolding], dict[str, LiveSubject]]:
+    kafka = stack.connections.kafka
     holdings: dict[str, TopicHolding] = {}
     if topics:
-        with tempfile.TemporaryDirectory(prefix="k2infra-recover-") as work:
-            config = kafka_client_config(plan.settings, Path(work))
-            holdings = read_holdings(config, topics, settings=plan.settings, with_config=True, timeout=timeout)
+        holdings = read_holdings(kafka.librdkafka(), topics, connection=kafka, with_config=True, timeout=timeout)
     live_subjects: dict[str, LiveSubject] = {}
     if subjects:
-        everything = read_subjects(plan.settings, subjects, timeout=timeout)
+        everything = read_subjects(stack.connections.registry, subjects, timeout=timeout)
         live_subjects = {name: s for name, s in everything.items() if name in subjects}
     return holdings, live_subjects
 
@@ -358,7 +359,7 @@ def _project_name(project_dir: Path) -> str:
     return str(data.get("name") or "")
 
 
-def _context(plan: Plan, state: StackState, options: Options, project: str) -> Context:
+def _context(stack: Stack, state: StackState, options: Options, project: str) -> Context:
     component = state.find(COMPONENT_TYPE, COMPONENT_NAME)
     provider = state.find(KAFKA_PROVIDER_TYPE, PROVIDER_NAME, parent_type=COMPONENT_TYPE)
     component_urn = (
@@ -372,9 +373,9 @@ def _context(plan: Plan, state: StackState, options: Options, project: str) -> C
     return Context(
         stack=options.stack,
         project=project,
-        bootstrap=",".join(plan.settings.bootstrap_servers),
-        registry_url=plan.settings.schema_registry_url or "",
-        protect=plan.settings.protect,
+        bootstrap=stack.connections.kafka.servers,
+        registry_url=stack.connections.registry.url or "",
+        protect=stack.safety.protect,
         component_urn=component_urn,
         provider_urn=provider_urn,
     )

@@ -41,6 +41,8 @@ import requests.auth
 from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError, ReadTimeoutError
 from urllib3.util.retry import Retry
 
+from k2infra.model.connection import read_ca
+
 CONTENT_TYPE = "application/vnd.schemaregistry.v1+json"
 ACCEPT = "application/vnd.schemaregistry.v1+json, application/vnd.schemaregistry+json; qs=0.9, application/json; qs=0.5"
 
@@ -128,18 +130,18 @@ def sanitize_url(url: str) -> str:
 
 
 def ca_bundle_file(ca_cert: str | None) -> str | None:
-    """A file path for ``ca_cert``: PEM text (written to a temp file) or the path of a PEM file.
+    """A file path for ``ca_cert`` (PEM text, or the path of a PEM file: k2infra.model.connection.read_ca's
+    rule), since requests takes a path for ``verify=``; ValueError when it is neither.
 
-    The file is named after the text's hash, so that each call (one per provider call) writes the
-    same file rather than a new one; it holds a public certificate, not a secret.
+    PEM text is written to a temp file named after its hash, so that each call (one per provider
+    call) writes the same file rather than a new one; it holds a public certificate, not a secret.
     """
     if not ca_cert:
         return None
-    if "-----BEGIN" not in ca_cert:
-        if not Path(ca_cert).is_file():
-            raise ValueError(f"the registry CA certificate is neither PEM text nor a file: {ca_cert!r}")
-        return ca_cert
-    text = ca_cert if ca_cert.endswith("\n") else ca_cert + "\n"
+    pem = read_ca(ca_cert, "the registry CA certificate")
+    if pem != ca_cert:
+        return ca_cert  # the path of a PEM file: requests reads it
+    text = pem if pem.endswith("\n") else pem + "\n"
     path = Path(tempfile.gettempdir()) / f"k2infra-registry-ca-{hashlib.sha256(text.encode()).hexdigest()[:16]}.pem"
     if not path.is_file() or path.read_text() != text:
         tmp = path.with_suffix(f".{os.getpid()}.tmp")

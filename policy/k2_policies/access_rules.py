@@ -181,7 +181,7 @@ def stack_of(urn: str | None) -> str | None:
 
 
 def declared_apps(config_dir: Path, stack: str | None) -> dict[str, DeclaredApp]:
-    """Principal -> what the app declares it writes, from apps.yaml and the topology (raises TopologyError)."""
+    """Principal -> what the app declares it writes, from apps.yaml and the topology (raises InputError)."""
     from k2infra.model.apps import SelectorKind, load_apps
     from k2infra.model.topology import load_topology
 

@@ -22,7 +22,7 @@ from pulumi_policy import (
 )
 from pulumi_policy.proxy import UnknownValueError
 
-from k2infra.model.errors import TopologyError
+from k2infra.model.errors import InputError
 
 from . import access_rules, rules
 from .config import (
@@ -114,7 +114,7 @@ def _declared(config_dir: Path, stack: str | None) -> tuple[dict[str, access_rul
     """The declared apps of `stack` by principal, or the reason they cannot be read."""
     try:
         return access_rules.declared_apps(config_dir, stack), None
-    except TopologyError as exc:
+    except InputError as exc:
         return {}, exc.report()
 
 

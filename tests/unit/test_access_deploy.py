@@ -95,14 +95,14 @@ def test_app_passwords_reach_the_provider_as_secrets_and_nowhere_else(project_di
 
 
 def test_the_passwords_read_from_config_are_secret_outputs(project_dir: Path) -> None:
-    from k2infra.deploy.program import load_stack_plan
+    from k2infra.deploy.program import read_stack
 
     run_program(secured(project_dir), "prod", secrets())  # leaves the mocks and the stack's config installed
     flags: list[bool] = []
 
     @pulumi.runtime.test
     def check() -> pulumi.Output[None]:
-        _, credentials = load_stack_plan(project_dir / "config")
+        _, credentials = read_stack(project_dir / "config")
         assert sorted(credentials.app_passwords) == sorted(APPS)
         secret = [pulumi.Output.from_input(p.is_secret()) for p in credentials.app_passwords.values()]
         return pulumi.Output.all(*secret).apply(flags.extend)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
@@ -22,12 +23,14 @@ from confluent_kafka.admin import (
     UserScramCredentialsDescription,
 )
 
+from k2infra.cli.main import env_secrets
 from k2infra.live import access as live_access
 from k2infra.live import verify
 from k2infra.live.access import QUOTAS_UNCHECKED, LiveAccess, LiveAcl, live_acl, read_live_access
 from k2infra.live.cluster import LiveReadError, LiveState, LiveSubject, LiveTopic
 from k2infra.live.verify import Kind, compare, run_verify
 from k2infra.model.plan import Plan, load_plan
+from k2infra.model.stack import Stack, load_stack_file
 from tests.conftest import set_stack_config
 
 
@@ -35,6 +38,11 @@ from tests.conftest import set_stack_config
 def plan(project_dir: Path) -> Plan:
     set_stack_config(project_dir, "prod", {"accessControl": True})
     return load_plan(project_dir / "config", "prod", project_dir)
+
+
+def stack_of(project_dir: Path, name: str = "prod") -> Stack:
+    """The stack as the command line loads it: its credentials from the environment, as it is now."""
+    return load_stack_file(project_dir / "config", name, project_dir, env_secrets(os.environ))
 
 
 def matching_state(plan: Plan) -> LiveState:
@@ -162,12 +170,12 @@ def test_without_access_control_access_is_not_compared(project_dir: Path) -> Non
 def test_run_verify_reads_access_only_with_access_control_and_renders_it(
     plan: Plan, project_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(verify, "read_live_state", lambda plan, timeout: matching_state(plan))
+    monkeypatch.setattr(verify, "read_live_state", lambda stack, timeout: matching_state(stack.plan))
     live = matching_access(plan)
     live = LiveAccess(frozenset(a for a in live.acls if a.resource_type != "Group"), live.scram_users)
-    monkeypatch.setattr(verify, "read_live_access", lambda plan, timeout: live)
+    monkeypatch.setattr(verify, "read_live_access", lambda stack, timeout: live)
     out = io.StringIO()
-    assert run_verify(plan, timeout=1, out=out) == 1
+    assert run_verify(stack_of(project_dir), timeout=1, out=out) == 1
     text = out.getvalue()
     assert "ACCESS       PRINCIPAL OR USER                  DIFFERS" in text
     assert (
@@ -177,16 +185,16 @@ def test_run_verify_reads_access_only_with_access_control_and_renders_it(
     assert f"note: {QUOTAS_UNCHECKED}" in text
     assert text.endswith("verify: 3 differences: 3 missing ACLs\n")
     out = io.StringIO()
-    assert run_verify(plan, json_output=True, timeout=1, out=out) == 1
+    assert run_verify(stack_of(project_dir), json_output=True, timeout=1, out=out) == 1
     document = json.loads(out.getvalue())
     assert [d["kind"] for d in document["differences"]] == ["acl_missing"] * 3
 
-    def must_not_read(plan: Plan, timeout: float) -> LiveAccess:
+    def must_not_read(stack: Stack, timeout: float) -> LiveAccess:
         raise AssertionError("access read without accessControl")
 
     monkeypatch.setattr(verify, "read_live_access", must_not_read)
-    plain = load_plan(project_dir / "config", "dev", project_dir)
-    monkeypatch.setattr(verify, "read_live_state", lambda p, timeout: matching_state(plain))
+    plain = stack_of(project_dir, "dev")
+    monkeypatch.setattr(verify, "read_live_state", lambda p, timeout: matching_state(plain.plan))
     assert run_verify(plain, timeout=1, out=io.StringIO()) == 0
 
 
@@ -255,7 +263,9 @@ class FakeAdmin:
         return futures
 
 
-def test_reading_turns_bindings_and_credentials_into_live_access(plan: Plan, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_reading_turns_bindings_and_credentials_into_live_access(
+    plan: Plan, project_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("K2_SASL_PASSWORD", "s3cret")
     bindings = [
         AclBinding(
@@ -271,7 +281,7 @@ def test_reading_turns_bindings_and_credentials_into_live_access(plan: Plan, mon
     info = [ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 8192)]
     admin = FakeAdmin(bindings, {"k2-crypto-risk-prod": info})
     monkeypatch.setattr(live_access, "AdminClient", admin)
-    live = read_live_access(plan, timeout=1)
+    live = read_live_access(stack_of(project_dir), timeout=1)
     assert live.acls == frozenset(
         {LiveAcl("User:k2-crypto-risk-prod", "*", "Read", "Allow", "Topic", "market.crypto.trades.", "Prefixed")}
     )
@@ -279,16 +289,19 @@ def test_reading_turns_bindings_and_credentials_into_live_access(plan: Plan, mon
     assert admin.asked_users == sorted(app.username for app in plan.apps)
 
 
-def test_a_cluster_without_an_authorizer_is_one_clear_error(plan: Plan, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_cluster_without_an_authorizer_is_one_clear_error(
+    plan: Plan, project_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("K2_SASL_PASSWORD", "s3cret")
     monkeypatch.setattr(live_access, "AdminClient", FakeAdmin(KafkaError(KafkaError.SECURITY_DISABLED), {}))
+    stack = stack_of(project_dir)
     with pytest.raises(LiveReadError) as caught:
-        read_live_access(plan, timeout=1)
-    servers = ",".join(plan.settings.bootstrap_servers)
+        read_live_access(stack, timeout=1)
+    servers = ",".join(stack.connections.kafka.bootstrap_servers)
     assert str(caught.value) == (
         f"Kafka at {servers} has no authorizer, so it holds no ACLs, but k2infra:accessControl is true: "
         "configure the brokers' authorizer or turn accessControl off for this stack"
     )
     monkeypatch.setattr(live_access, "AdminClient", FakeAdmin(KafkaError(KafkaError.CLUSTER_AUTHORIZATION_FAILED), {}))
     with pytest.raises(LiveReadError, match="refused to list ACLs to k2infra:saslUsername"):
-        read_live_access(plan, timeout=1)
+        read_live_access(stack, timeout=1)

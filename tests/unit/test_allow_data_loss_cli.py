@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from k2infra.cli.main import main
-from k2infra.client.naming import load_plan
+from k2infra.model.stack import load_stack_file
 from tests.conftest import REPO
 
 STACKS = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in REPO.glob("Pulumi.*.yaml"))
@@ -42,8 +42,8 @@ def test_allowing_topics_lists_them_and_keeps_every_other_value_its_type_and_the
     assert comments(after) == comments(before)
     assert f"Pulumi.{stack}.yaml: k2infra:allowDataLoss: {', '.join(TOPICS)}" in out
     assert f"python -m k2infra allow-data-loss --stack {stack} --remove {' '.join(TOPICS)}" in out
-    plan = load_plan(project_dir / "config", stack, project_dir)  # the program reads what was written
-    assert plan.settings.allow_data_loss == TOPICS
+    loaded = load_stack_file(project_dir / "config", stack, project_dir)  # the program reads what was written
+    assert list(loaded.safety.allow_data_loss) == TOPICS
 
 
 def test_allowing_again_adds_only_new_topics_and_removing_them_all_gives_back_the_file_as_it_was(

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from k2infra.model.apps import DEFAULT_PRINCIPAL_RULE, Quotas, SelectorKind, load_apps
-from k2infra.model.errors import TopologyError
+from k2infra.model.errors import InputError
 from k2infra.model.plan import load_plan
+from k2infra.model.stack import load_stack_file
 from k2infra.model.topology import load_topology
 from tests.conftest import REPO, set_stack_config
 
@@ -25,7 +26,7 @@ def write_apps(config_dir: Path, text: str) -> Path:
 
 def problems(config_dir: Path, text: str) -> list[str]:
     write_apps(config_dir, text)
-    with pytest.raises(TopologyError) as caught:
+    with pytest.raises(InputError) as caught:
         load_apps(config_dir, load_topology(config_dir).topology)
     prefix = f"{config_dir / APPS}:"
     return [str(p).removeprefix(prefix) for p in caught.value.problems]
@@ -263,7 +264,7 @@ def test_every_problem_is_reported_at_once_with_the_file_and_line(config_dir: Pa
         config_dir,
         "apps:\n  a:\n    consumes: [{asset_class: equitie}]\n  b:\n    description: nothing\n",
     )
-    with pytest.raises(TopologyError) as caught:
+    with pytest.raises(InputError) as caught:
         load_plan(config_dir)
     report = str(caught.value)
     assert report.splitlines() == [
@@ -317,7 +318,7 @@ apps:
 def test_apps_problems_and_stack_setting_problems_are_reported_together(project_dir: Path) -> None:
     write_apps(project_dir / "config", "apps:\n  a:\n    produces: [{exchange: equities.nyse}]\n")
     set_stack_config(project_dir, "dev", {"accessControll": True})
-    with pytest.raises(TopologyError) as caught:
+    with pytest.raises(InputError) as caught:
         load_plan(project_dir / "config", "dev", project_dir)
     messages = [p.message for p in caught.value.problems]
     assert "unknown exchange 'equities.nyse' (did you mean 'equities.asx'?)" in messages
@@ -326,7 +327,7 @@ def test_apps_problems_and_stack_setting_problems_are_reported_together(project_
 
 def test_app_passwords_in_plaintext_are_refused_and_access_control_needs_sasl(project_dir: Path) -> None:
     set_stack_config(project_dir, "dev", {"appPasswords": {"crypto-risk": "hunter2"}, "accessControl": True})
-    with pytest.raises(TopologyError) as caught:
+    with pytest.raises(InputError) as caught:
         load_plan(project_dir / "config", "dev", project_dir)
     found = {(p.path, p.message) for p in caught.value.problems}
     assert found == {
@@ -349,8 +350,8 @@ def test_app_passwords_stored_as_secrets_are_accepted_by_the_command_line(projec
         "prod",
         {"accessControl": True, "appPasswords": {"crypto-risk": {"secure": "v1:AAAA"}}, "appScramIterations": 8192},
     )
-    plan = load_plan(project_dir / "config", "prod", project_dir)
-    assert plan.settings.access_control is True
-    assert plan.settings.app_scram_mechanism == "scram-sha512"
-    assert plan.settings.app_scram_iterations == 8192
-    assert "appPasswords" in plan.settings.secrets_set
+    stack = load_stack_file(project_dir / "config", "prod", project_dir)
+    assert stack.plan.access_control is True
+    assert stack.plan.app_scram_mechanism == "scram-sha512"
+    assert stack.plan.app_scram_iterations == 8192
+    assert "appPasswords" in stack.secret_keys

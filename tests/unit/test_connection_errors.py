@@ -18,7 +18,9 @@ from k2infra.live.cluster import (
     kafka_failure,
     registry_failure,
 )
+from k2infra.model.connection import KafkaConnection, RegistryConnection
 from k2infra.model.settings import StackSettings
+from k2infra.model.stack import connections_of
 from k2infra.registry.client import RegistryAuthError, RegistryUnavailableError
 
 SERVERS = "127.0.0.1:43613,127.0.0.1:53743,127.0.0.1:47583"
@@ -38,6 +40,14 @@ def with_(**changes: object) -> StackSettings:
     return PROD.model_copy(update=changes)
 
 
+def kafka(settings: StackSettings) -> KafkaConnection:
+    return connections_of(settings).kafka
+
+
+def registry(settings: StackSettings) -> RegistryConnection:
+    return connections_of(settings).registry
+
+
 def test_a_wrong_scram_password_names_the_user_the_mechanism_and_the_secret() -> None:
     texts = [
         "sasl_ssl://127.0.0.1:43613/bootstrap: SASL authentication error: Authentication failed during "
@@ -45,12 +55,12 @@ def test_a_wrong_scram_password_names_the_user_the_mechanism_and_the_secret() ->
         "3/3 brokers are down",
         TRANSPORT,
     ]
-    assert kafka_failure(PROD, SERVERS, 15, texts, "k2infra:saslPassword") == (
+    assert kafka_failure(kafka(PROD), SERVERS, 15, texts, "k2infra:saslPassword") == (
         f"SASL authentication failed for user k2infra (SCRAM-SHA-512) at {SERVERS}: wrong password? "
         "(check k2infra:saslPassword and k2infra:saslUsername)"
     )
     # The command line reads the password from the environment, and says so.
-    assert "(check K2_SASL_PASSWORD and k2infra:saslUsername)" in kafka_failure(PROD, SERVERS, 15, texts)
+    assert "(check K2_SASL_PASSWORD and k2infra:saslUsername)" in kafka_failure(kafka(PROD), SERVERS, 15, texts)
 
 
 @pytest.mark.parametrize(("mechanism", "sent"), [("scram-sha256", "SCRAM-SHA-256"), ("plain", "PLAIN")])
@@ -60,7 +70,7 @@ def test_a_mechanism_the_brokers_do_not_offer_names_what_they_offer(mechanism: s
         "mechanism: broker's supported mechanisms: SCRAM-SHA-512 (after 302ms in state AUTH_HANDSHAKE)",
         "0/5 brokers are down",
     ]
-    assert kafka_failure(with_(sasl_mechanism=mechanism), SERVERS, 15, texts) == (
+    assert kafka_failure(kafka(with_(sasl_mechanism=mechanism)), SERVERS, 15, texts) == (
         f"the brokers at {SERVERS} do not offer SASL mechanism {sent} (k2infra:saslMechanism {mechanism}); "
         "they offer SCRAM-SHA-512: set k2infra:saslMechanism to scram-sha512"
     )
@@ -72,7 +82,7 @@ def test_tls_off_against_a_tls_listener_says_the_listener_expects_tls() -> None:
         "POLLIN (after 9ms in state APIVERSION_QUERY)",
         "3/3 brokers are down",
     ]
-    assert kafka_failure(with_(tls=False), SERVERS, 15, texts) == (
+    assert kafka_failure(kafka(with_(tls=False)), SERVERS, 15, texts) == (
         f"the brokers at {SERVERS} closed the connection at its first request: the listener expects TLS? "
         "(k2infra:tls is false: set k2infra:tls to true and k2infra:caCert to the brokers' CA)"
     )
@@ -82,7 +92,7 @@ def test_tls_on_against_a_plaintext_listener_says_so() -> None:
     texts = [
         "SSL handshake failed: Disconnected: SSL connection closed by peer: connecting to a PLAINTEXT broker listener?"
     ]
-    assert kafka_failure(with_(sasl_mechanism=None), "127.0.0.1:19092", 15, texts) == (
+    assert kafka_failure(kafka(with_(sasl_mechanism=None)), "127.0.0.1:19092", 15, texts) == (
         "TLS handshake with the brokers at 127.0.0.1:19092 failed: connecting to a PLAINTEXT listener? "
         "(k2infra:tls is true: set it to false for a plaintext listener)"
     )
@@ -99,12 +109,12 @@ def test_an_unknown_ca_says_the_certificate_could_not_be_verified() -> None:
         f"TLS certificate of the brokers at {SERVERS} could not be verified (certificate verify failed): "
         "k2infra:caCert did not sign it; set k2infra:caCert to the CA of the brokers' certificates"
     )
-    assert kafka_failure(PROD, SERVERS, 15, texts) == expected
+    assert kafka_failure(kafka(PROD), SERVERS, 15, texts) == expected
     # librdkafka's shorter form of the same failure, as a later connection attempt reports it
     short = [
         "SSL handshake failed: error:0A000086:SSL routines::certificate verify failed (after 21ms in state SSL_HANDSHAKE)"
     ]
-    assert kafka_failure(PROD, SERVERS, 15, short) == expected
+    assert kafka_failure(kafka(PROD), SERVERS, 15, short) == expected
 
 
 def test_nothing_listening_keeps_the_reachability_line_with_its_reason() -> None:
@@ -114,14 +124,14 @@ def test_nothing_listening_keeps_the_reachability_line_with_its_reason() -> None
         "1/1 brokers are down",
         TRANSPORT,
     ]
-    line = kafka_failure(with_(bootstrap_servers=["127.0.0.1:19192"]), "127.0.0.1:19192", 30, texts)
+    line = kafka_failure(kafka(with_(bootstrap_servers=["127.0.0.1:19192"])), "127.0.0.1:19192", 30, texts)
     assert line.startswith("cannot reach Kafka at 127.0.0.1:19192 within 30s (k2infra:bootstrapServers, k2infra:tls")
     assert line.endswith(": Connect to ipv4#127.0.0.1:19192 failed: Connection refused (after 0ms in state CONNECT)")
 
 
 def test_every_line_is_one_line() -> None:
     for texts in (["SASL authentication error: x"], ["certificate verify failed"], ["a\nb"], []):
-        assert "\n" not in kafka_failure(PROD, SERVERS, 15, [t.replace("\n", " ") for t in texts])
+        assert "\n" not in kafka_failure(kafka(PROD), SERVERS, 15, [t.replace("\n", " ") for t in texts])
 
 
 def test_a_wrong_registry_password_names_the_user_and_the_secret() -> None:
@@ -129,11 +139,13 @@ def test_a_wrong_registry_password_names_the_user_and_the_secret() -> None:
     refused = RegistryAuthError(
         "Schema Registry authentication failed (HTTP 401) for subject '(every subject)' at GET ...", status=401
     )
-    assert registry_failure(PROD, refused, url, 15, "k2infra:schemaRegistryPassword") == (
+    assert registry_failure(registry(PROD), refused, url, 15, "k2infra:schemaRegistryPassword") == (
         f"Schema Registry at {url} refused the credentials of user k2-registry (HTTP 401): wrong password? "
         "(check k2infra:schemaRegistryPassword and k2infra:schemaRegistryUsername)"
     )
-    assert "K2_SCHEMA_REGISTRY_PASSWORD or K2_SCHEMA_REGISTRY_TOKEN" in registry_failure(PROD, refused, url, 15)
+    assert "K2_SCHEMA_REGISTRY_PASSWORD or K2_SCHEMA_REGISTRY_TOKEN" in registry_failure(
+        registry(PROD), refused, url, 15
+    )
 
 
 def test_an_untrusted_registry_certificate_names_its_ca_setting() -> None:
@@ -142,7 +154,9 @@ def test_an_untrusted_registry_certificate_names_its_ca_setting() -> None:
         f"Schema Registry unreachable for subject '(every subject)' at GET {url}/subjects: connection failed "
         "(SSLError) on each of 2 attempts; is the registry running and the URL right?"
     )
-    assert registry_failure(PROD.model_copy(update={"schema_registry_ca_cert": "/ca.pem"}), failed, url, 15) == (
+    assert registry_failure(
+        registry(PROD.model_copy(update={"schema_registry_ca_cert": "/ca.pem"})), failed, url, 15
+    ) == (
         f"TLS certificate of the Schema Registry at {url} could not be verified by k2infra:schemaRegistryCaCert: "
         "set k2infra:schemaRegistryCaCert to the CA of its certificate"
     )
@@ -207,7 +221,7 @@ def test_a_plaintext_cluster_refusing_everywhere_is_decisive_and_worded_without_
         assert not log.decisive(["27.0.0.1:19092", "127.0.0.1:19092"])  # a suffix is no match
         assert log.decisive(["127.0.0.1:19092"])
         line = kafka_failure(
-            StackSettings(bootstrap_servers=["127.0.0.1:19092"]), "127.0.0.1:19092", 15, log.failure_texts()
+            kafka(StackSettings(bootstrap_servers=["127.0.0.1:19092"])), "127.0.0.1:19092", 15, log.failure_texts()
         )
     assert line == (
         "cannot reach Kafka at 127.0.0.1:19092 within 15s (k2infra:bootstrapServers): "
@@ -224,6 +238,6 @@ def test_an_unanswering_registry_is_left_to_the_subjects_a_refusing_one_is_not()
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     quiet = StackSettings(schema_registry_url=f"http://127.0.0.1:{port}/apis/ccompat/v7")
-    check_registry(quiet, password=None, token=None, timeout=2)  # no error: the subjects say it, by name
+    check_registry(registry(quiet), timeout=2)  # no error: the subjects say it, by name
     with pytest.raises(LiveReadError, match="no Schema Registry address"):
-        check_registry(StackSettings(), password=None, token=None, timeout=2)
+        check_registry(registry(StackSettings()), timeout=2)

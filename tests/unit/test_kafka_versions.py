@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from k2infra.model.errors import TopologyError
+from k2infra.model.errors import InputError
 from k2infra.model.kafka_versions import catalogue_for, catalogue_versions
 from k2infra.model.plan import load_plan
+from k2infra.model.stack import load_stack_file
 
 
 def set_stack(project_dir: Path, lines: str) -> None:
@@ -17,7 +18,7 @@ def set_stack(project_dir: Path, lines: str) -> None:
 
 
 def problems(project_dir: Path) -> list[str]:
-    with pytest.raises(TopologyError) as caught:
+    with pytest.raises(InputError) as caught:
         load_plan(project_dir / "config", "v", project_dir)
     return [str(p) for p in caught.value.problems]
 
@@ -45,7 +46,7 @@ def test_a_config_kafka_4_removed_is_refused_for_a_kafka_4_stack_with_where_it_i
 def test_the_same_topology_is_valid_for_a_kafka_3_stack(project_dir: Path, edit_topology: Callable) -> None:
     edit_topology(lambda t: t["defaults"]["config"].update({"message.format.version": "3.0-IV1"}))
     set_stack(project_dir, '  k2infra:kafkaVersion: "3.9.2"\n')
-    assert load_plan(project_dir / "config", "v", project_dir).settings.kafka_version == "3.9.2"
+    assert load_stack_file(project_dir / "config", "v", project_dir).connections.kafka.kafka_version == "3.9.2"
 
 
 def test_a_minimum_that_rose_in_kafka_4_is_checked_against_the_stacks_version(

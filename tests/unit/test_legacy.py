@@ -13,7 +13,7 @@ import yaml
 from devkit.pulumi_mocks import RecordingMocks, run_program
 from k2infra.client.naming import load_plan
 from k2infra.live import retirement as legacy
-from k2infra.model.errors import TopologyError
+from k2infra.model.errors import InputError
 from k2infra.model.plan import LegacyAction, LegacyTopic
 from tests.conftest import set_stack_config
 
@@ -60,7 +60,7 @@ def test_retirement_needs_the_stack_to_allow_it(project_dir: Path, edit_topology
 
 def test_retiring_needs_quiet_since(config_dir: Path, edit_topology: Callable) -> None:
     edit_topology(lambda t: t["legacy"]["market.trades.raw"].update(state="retire"))
-    with pytest.raises(TopologyError) as caught:
+    with pytest.raises(InputError) as caught:
         load_plan(config_dir)
     assert "legacy[market.trades.raw].quiet_since: is required to retire a topic" in str(caught.value)
 
@@ -71,7 +71,7 @@ def test_legacy_names_must_be_flat_legal_topics(config_dir: Path, edit_topology:
         topology["legacy"]["bad topic!"] = {"state": "adopt", "partitions": 3}
 
     edit_topology(bad)
-    with pytest.raises(TopologyError) as caught:
+    with pytest.raises(InputError) as caught:
         load_plan(config_dir)
     report = str(caught.value)
     assert "legacy[market.equities.trades.asx]: has the shape of a hierarchical topic" in report

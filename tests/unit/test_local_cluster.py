@@ -39,6 +39,7 @@ from k2infra.deploy.local_cluster import (
     tools_dir,
 )
 from k2infra.model.settings import StackSettings
+from k2infra.model.stack import connections_of
 
 REPO = Path(__file__).resolve().parents[2]
 NETWORK = "docker:index/network:Network"
@@ -98,7 +99,9 @@ def provision(stack_settings: StackSettings) -> Provisioned:
 
     @pulumi.runtime.test
     def program() -> None:
-        holder["returned"] = provision_local_cluster(stack_settings, Parent())
+        holder["returned"] = provision_local_cluster(
+            stack_settings.local_cluster, connections_of(stack_settings), Parent()
+        )
 
     program()  # returns once every registration has resolved
     return Provisioned(mocks, monitor, holder["returned"])
@@ -336,7 +339,8 @@ def test_nothing_is_registered_when_the_settings_are_refused() -> None:
     @pulumi.runtime.test
     def program() -> None:
         with pytest.raises(ValueError):
-            provision_local_cluster(settings(bootstrapServers="kafka.internal:9092"), Parent())
+            bad = settings(bootstrapServers="kafka.internal:9092")
+            provision_local_cluster(bad.local_cluster, connections_of(bad), Parent())
 
     program()
     assert [r.typ for r in mocks.resources] == [PARENT]
@@ -345,13 +349,14 @@ def test_nothing_is_registered_when_the_settings_are_refused() -> None:
 def test_every_problem_is_reported_at_once() -> None:
     bad = settings(bootstrapServers="kafka.internal:9092", schemaRegistryUrl="http://registry.internal:8081")
     with pytest.raises(ValueError) as caught:
-        local_ports(bad)
+        local_ports(connections_of(bad))
     assert "k2infra:bootstrapServers" in str(caught.value) and "k2infra:schemaRegistryUrl" in str(caught.value)
 
 
 def test_local_ports_of_the_dev_stack() -> None:
-    assert local_ports(settings()) == (19092, 18081)
-    assert local_ports(settings(bootstrapServers="localhost:19092,127.0.0.1:19092")) == (19092, 18081)
+    assert local_ports(connections_of(settings())) == (19092, 18081)
+    both = settings(bootstrapServers="localhost:19092,127.0.0.1:19092")
+    assert local_ports(connections_of(both)) == (19092, 18081)
 
 
 def test_the_build_context_is_found_from_the_module_wherever_it_lives() -> None:

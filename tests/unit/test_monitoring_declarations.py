@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from k2infra.model.apps import DEFAULT_SLO, load_apps
-from k2infra.model.errors import TopologyError
+from k2infra.model.errors import InputError
 from k2infra.model.timing import parse_duration, parse_session, prometheus_duration, trading_at
 from k2infra.model.topology import load_topology
 from tests.conftest import REPO
@@ -19,7 +19,7 @@ APPS = Path("kafka") / "apps.yaml"
 
 
 def _problems(config_dir: Path, load: object) -> list[str]:
-    with pytest.raises(TopologyError) as caught:
+    with pytest.raises(InputError) as caught:
         load()  # type: ignore[operator]
     return [str(p).removeprefix(f"{config_dir}/") for p in caught.value.problems]
 

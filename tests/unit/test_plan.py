@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from k2infra.client.naming import load_plan
-from k2infra.model.errors import TopologyError
+from k2infra.model.errors import InputError
+from k2infra.model.stack import load_stack_file
 from tests.conftest import PROD_TOPICS
 
 SUBJECTS = {f"market.{ac}.{dt}-value" for ac in ("equities", "crypto") for dt in ("trades", "quotes", "reference_data")}
@@ -105,7 +106,7 @@ def test_enabled_exchanges_limit_topics_and_subjects(project_dir: Path) -> None:
 
 
 def stack_problems(project_dir: Path, stack: str) -> list[str]:
-    with pytest.raises(TopologyError) as caught:
+    with pytest.raises(InputError) as caught:
         plan_of(project_dir, stack)
     return [str(p) for p in caught.value.problems]
 
@@ -199,9 +200,9 @@ def test_numbers_written_as_strings_by_pulumi_config_set_are_read(project_dir: P
         "quoted",
         '  k2infra:replicationFactor: "2"\n  k2infra:minInsyncReplicas: "1"\n  k2infra:protect: "true"\n',
     )
-    plan = plan_of(project_dir, "quoted")
-    assert {t.replication_factor for t in plan.topics} == {2}
-    assert plan.settings.protect is True
+    stack = load_stack_file(project_dir / "config", "quoted", project_dir)
+    assert {t.replication_factor for t in stack.plan.topics} == {2}
+    assert stack.safety.protect is True
 
 
 def test_hard_delete_is_refused_on_protected_stacks(project_dir: Path) -> None:

@@ -26,6 +26,7 @@ from k2infra.client.naming import load_plan
 from k2infra.live.cluster import LiveSubject
 from k2infra.live.records import TopicHolding
 from k2infra.model.plan import Plan
+from k2infra.model.stack import Stack, load_stack_file
 from k2infra.ops import orphans, stack_lock
 from k2infra.ops.pulumi_driver import PulumiDriver
 from k2infra.ops.pulumi_stack import StackState
@@ -56,6 +57,13 @@ SUBJECT_URN = (
 def plan(project_dir: Path) -> Plan:
     (project_dir / "Pulumi.yaml").write_text((REPO / "Pulumi.yaml").read_text())
     return load_plan(project_dir / "config", STACK, project_dir)
+
+
+def stack_of(plan: Plan, project_dir: Path) -> Stack:
+    """The stack the plan was loaded from, as the command line hands it to recover and destroy-check."""
+    stack = load_stack_file(project_dir / "config", plan.stack, project_dir)
+    assert stack.plan == plan
+    return stack
 
 
 def ctx(plan: Plan) -> Context:
@@ -292,13 +300,13 @@ class FakeCli(PulumiCommand):
 def recover(plan: Plan, project_dir: Path, cli: FakeCli, live: dict, subjects: dict | None = None, **options: Any):
     out, err = io.StringIO(), io.StringIO()
     code = run_recover(
-        plan,
+        stack_of(plan, project_dir),
         Options(stack=STACK, project_dir=project_dir, **options),
         out=out,
         err=err,
         driver=PulumiDriver(project_dir, STACK, command=cli),
         host="thishost",
-        read_live=lambda plan, topics, subjects_wanted, timeout: (
+        read_live=lambda stack, topics, subjects_wanted, timeout: (
             {n: h for n, h in live.items() if n in topics},
             {n: s for n, s in (subjects or {}).items() if n in subjects_wanted},
         ),
@@ -558,8 +566,8 @@ def test_recover_reads_the_config_of_the_project_dir(project_dir: Path, monkeypa
 
     seen: dict[str, Any] = {}
 
-    def fake(plan: Plan, options: Options, *, out: Any, err: Any) -> int:
-        seen.update(topics=len(plan.topics), stack=options.stack, dir=options.project_dir)
+    def fake(stack: Stack, options: Options, *, out: Any, err: Any) -> int:
+        seen.update(topics=len(stack.plan.topics), stack=options.stack, dir=options.project_dir)
         return 0
 
     monkeypatch.setattr(recover_module, "run_recover", fake)
@@ -580,7 +588,7 @@ def destroy_check(plan: Plan, project_dir: Path, cli: FakeCli, held: dict[str, i
     )
     out, err = io.StringIO(), io.StringIO()
     code = module.run_destroy_check(
-        plan,
+        stack_of(plan, project_dir).connections.kafka,
         STACK,
         project_dir,
         allow=kw.get("allow", False),

@@ -263,10 +263,10 @@ def test_an_unknown_record_count_is_refused_not_taken_for_empty() -> None:
 
 def test_allow_data_loss_must_be_a_list_of_names(project_dir: Path) -> None:
     from k2infra.client.naming import load_plan
-    from k2infra.model.errors import TopologyError
+    from k2infra.model.errors import InputError
 
     set_stack_config(project_dir, "dev", {"allowDataLoss": "market.crypto.trades.binance"})
-    with pytest.raises(TopologyError) as caught:
+    with pytest.raises(InputError) as caught:
         load_plan(project_dir / "config", "dev", project_dir)
     assert "k2infra:allowDataLoss" in str(caught.value)
 

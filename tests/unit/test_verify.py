@@ -7,12 +7,15 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import logging
+import os
 import socket
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
+from k2infra.cli.main import env_secrets
 from k2infra.client.naming import load_plan
 from k2infra.live import verify
 from k2infra.live.cluster import (
@@ -21,14 +24,15 @@ from k2infra.live.cluster import (
     LiveSubject,
     LiveTopic,
     _layout,
-    kafka_client_config,
     kafka_failure,
     read_subjects,
 )
 from k2infra.live.verify import Kind, Report, compare, render_table, run_verify, same_config_value
 from k2infra.model.avro_canonical import canonical_schema
+from k2infra.model.connection import KafkaConnection, RegistryConnection
 from k2infra.model.plan import Plan
 from k2infra.model.settings import StackSettings
+from k2infra.model.stack import Stack, connections_of, load_stack_file
 from tests.conftest import REPO
 
 TRADES = "market.equities.trades.asx"
@@ -38,6 +42,11 @@ TRADES_SUBJECT = "market.equities.trades-value"
 @pytest.fixture(scope="module")
 def plan() -> Plan:
     return load_plan(REPO / "config", "dev", REPO)
+
+
+@pytest.fixture(scope="module")
+def stack() -> Stack:
+    return load_stack_file(REPO / "config", "dev", REPO)
 
 
 def matching(plan: Plan) -> LiveState:
@@ -300,31 +309,31 @@ def test_unknown_end_offsets_of_a_present_topic_show_as_a_question_mark(plan: Pl
 # -- run_verify: exit codes ----------------------------------------------------------------------
 
 
-def test_run_verify_exits_0_without_drift_and_1_with_it(plan: Plan, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(verify, "read_live_state", lambda plan, timeout: matching(plan))
+def test_run_verify_exits_0_without_drift_and_1_with_it(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(verify, "read_live_state", lambda stack, timeout: matching(stack.plan))
     out = io.StringIO()
-    assert run_verify(plan, json_output=False, timeout=1, out=out) == 0
+    assert run_verify(stack, json_output=False, timeout=1, out=out) == 0
     assert out.getvalue().endswith("verify: 6 topics, 6 subjects: no drift\n")
-    monkeypatch.setattr(verify, "read_live_state", lambda plan, timeout: drifted(plan))
+    monkeypatch.setattr(verify, "read_live_state", lambda stack, timeout: drifted(stack.plan))
     out = io.StringIO()
-    assert run_verify(plan, json_output=True, timeout=1, out=out) == 1
+    assert run_verify(stack, json_output=True, timeout=1, out=out) == 1
     assert json.loads(out.getvalue())["ok"] is False
 
 
 def test_run_verify_exits_2_with_one_line_when_the_platform_cannot_be_read(
-    plan: Plan, monkeypatch: pytest.MonkeyPatch
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     message = "cannot reach Kafka at 127.0.0.1:1 within 2s (k2infra:bootstrapServers): Connection refused"
 
-    def unreachable(plan: Plan, timeout: float) -> LiveState:
+    def unreachable(stack: Stack, timeout: float) -> LiveState:
         raise LiveReadError(message)
 
     monkeypatch.setattr(verify, "read_live_state", unreachable)
     out, err = io.StringIO(), io.StringIO()
-    assert run_verify(plan, json_output=False, timeout=2, out=out, err=err) == 2
+    assert run_verify(stack, json_output=False, timeout=2, out=out, err=err) == 2
     assert (out.getvalue(), err.getvalue()) == ("", f"error: {message}\n")
     out, err = io.StringIO(), io.StringIO()
-    assert run_verify(plan, json_output=True, timeout=2, out=out, err=err) == 2
+    assert run_verify(stack, json_output=True, timeout=2, out=out, err=err) == 2
     assert json.loads(out.getvalue()) == {
         "stack": "dev",
         "ok": False,
@@ -342,8 +351,13 @@ def settings(**values: object) -> StackSettings:
     return StackSettings(bootstrap_servers=["k1:9093", "k2:9093"], **values)
 
 
-def test_kafka_client_config_plaintext(tmp_path: Path) -> None:
-    config = kafka_client_config(settings(), tmp_path)
+def kafka_client_config(stack: StackSettings) -> dict[str, object]:
+    """librdkafka's settings of a stack, its password from the environment as the command line reads it."""
+    return connections_of(stack, env_secrets(os.environ)).kafka.librdkafka()
+
+
+def test_kafka_client_config_plaintext() -> None:
+    config = kafka_client_config(settings())
     assert config["bootstrap.servers"] == "k1:9093,k2:9093"
     assert config["security.protocol"] == "PLAINTEXT"
     assert not any(key.startswith(("sasl.", "ssl.")) for key in config)
@@ -353,47 +367,67 @@ def test_kafka_client_config_plaintext(tmp_path: Path) -> None:
     ("mechanism", "librdkafka"),
     [("plain", "PLAIN"), ("scram-sha256", "SCRAM-SHA-256"), ("scram-sha512", "SCRAM-SHA-512")],
 )
-def test_kafka_client_config_sasl_over_tls(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mechanism: str, librdkafka: str
-) -> None:
+def test_kafka_client_config_sasl_over_tls(monkeypatch: pytest.MonkeyPatch, mechanism: str, librdkafka: str) -> None:
     monkeypatch.setenv("K2_SASL_PASSWORD", "s3cret")
-    config = kafka_client_config(settings(tls=True, sasl_mechanism=mechanism, sasl_username="k2"), tmp_path)
+    config = kafka_client_config(settings(tls=True, sasl_mechanism=mechanism, sasl_username="k2"))
     assert config["security.protocol"] == "SASL_SSL"
     assert (config["sasl.mechanism"], config["sasl.username"], config["sasl.password"]) == (librdkafka, "k2", "s3cret")
 
 
-def test_kafka_client_config_sasl_without_tls_and_without_a_password(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_kafka_client_config_sasl_without_tls_and_without_a_password(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("K2_SASL_PASSWORD", "pw")
     stack = settings(sasl_mechanism="plain", sasl_username="k2")
-    assert kafka_client_config(stack, tmp_path)["security.protocol"] == "SASL_PLAINTEXT"
+    assert kafka_client_config(stack)["security.protocol"] == "SASL_PLAINTEXT"
     monkeypatch.delenv("K2_SASL_PASSWORD")
     with pytest.raises(LiveReadError, match=r"set K2_SASL_PASSWORD to the password of k2infra:saslUsername \(k2\)"):
-        kafka_client_config(stack, tmp_path)
+        kafka_client_config(stack)
 
 
-def test_kafka_client_config_writes_a_pem_ca_to_a_file_and_can_skip_verification(tmp_path: Path) -> None:
+# librdkafka takes the CA as PEM text (ssl.ca.pem): no file is written for it, whether the stack holds
+# the PEM or a path (read once, at load). These replace the checks of the temporary ca.pem of old.
+def test_kafka_client_config_passes_a_pem_ca_inline_and_can_skip_verification() -> None:
     pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----"
-    config = kafka_client_config(settings(tls=True, ca_cert=pem, tls_skip_verify=True), tmp_path)
+    config = kafka_client_config(settings(tls=True, ca_cert=pem, tls_skip_verify=True))
     assert config["security.protocol"] == "SSL"
-    assert Path(config["ssl.ca.location"]).read_text() == pem + "\n"
+    assert config["ssl.ca.pem"] == pem
+    assert "ssl.ca.location" not in config
     assert config["enable.ssl.certificate.verification"] is False
 
 
-def test_kafka_client_config_takes_a_ca_path_as_it_is(tmp_path: Path) -> None:
+def test_kafka_client_config_reads_a_ca_path_to_pem(tmp_path: Path) -> None:
     ca = tmp_path / "ca.crt"
     ca.write_text("-----BEGIN CERTIFICATE-----\n")
-    config = kafka_client_config(settings(tls=True, ca_cert=str(ca)), tmp_path / "unused")
-    assert config["ssl.ca.location"] == str(ca)
+    config = kafka_client_config(settings(tls=True, ca_cert=str(ca)))
+    assert config["ssl.ca.pem"] == "-----BEGIN CERTIFICATE-----\n"
     assert "enable.ssl.certificate.verification" not in config
 
 
-def test_a_stack_without_addresses_cannot_be_verified(tmp_path: Path) -> None:
+def test_a_ca_path_this_machine_lacks_is_one_line_naming_the_setting(tmp_path: Path) -> None:
+    absent = str(tmp_path / "absent.pem")
+    with pytest.raises(LiveReadError) as caught:
+        kafka_client_config(settings(tls=True, ca_cert=absent))
+    assert str(caught.value) == (
+        f"the brokers' CA certificate is neither PEM text nor a file: {absent!r} (k2infra:caCert)"
+    )
+
+
+def test_librdkafka_reads_the_ca_from_the_pem_setting() -> None:
+    """confluent-kafka's librdkafka knows ssl.ca.pem and parses it when the client is created (an unknown
+    property would fail as "No such configuration property"); the secured end-to-end tests connect with it."""
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import AdminClient
+
+    pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----"
+    config = KafkaConnection(bootstrap_servers=("127.0.0.1:1",), tls=True, ca_cert=pem).librdkafka()
+    with pytest.raises(KafkaException, match=r"from ssl\.ca\.pem: not in PEM format"):
+        AdminClient({**config, "logger": logging.getLogger("k2infra.test.librdkafka")})
+
+
+def test_a_stack_without_addresses_cannot_be_verified() -> None:
     with pytest.raises(LiveReadError, match="no Kafka address: set k2infra:bootstrapServers"):
-        kafka_client_config(StackSettings(), tmp_path)
+        KafkaConnection().librdkafka()
     with pytest.raises(LiveReadError, match="no Schema Registry address: set k2infra:schemaRegistryUrl"):
-        read_subjects(StackSettings(), [], timeout=1)
+        read_subjects(RegistryConnection(), [], timeout=1)
 
 
 def test_layout_counts_partitions_short_of_in_sync_replicas_or_without_a_leader() -> None:
@@ -408,12 +442,12 @@ def test_layout_counts_partitions_short_of_in_sync_replicas_or_without_a_leader(
 
 
 def test_kafka_failures_name_the_settings_to_check() -> None:
-    plain = StackSettings(bootstrap_servers=["127.0.0.1:19092"])
+    plain = KafkaConnection(bootstrap_servers=("127.0.0.1:19092",))
     generic = "Failed to get metadata: Local: Broker transport failure"
     assert kafka_failure(plain, "127.0.0.1:19092", 15, [generic]) == (
         f"cannot reach Kafka at 127.0.0.1:19092 within 15s (k2infra:bootstrapServers): {generic}"
     )
-    tls = settings(tls=True)
+    tls = connections_of(settings(tls=True)).kafka
     reset = "Connection reset by peer"
     assert kafka_failure(tls, "k1:9093", 2.5, [reset, generic]) == (
         "cannot reach Kafka at k1:9093 within 2.5s (k2infra:bootstrapServers, k2infra:tls, k2infra:caCert, "
@@ -429,9 +463,9 @@ def test_an_unreachable_registry_is_one_line_naming_the_url_and_setting() -> Non
     with socket.socket() as sock:  # a port nothing listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    stack = StackSettings(schema_registry_url=f"http://127.0.0.1:{port}/apis/ccompat/v7")
+    registry = RegistryConnection(url=f"http://127.0.0.1:{port}/apis/ccompat/v7")
     with pytest.raises(LiveReadError) as caught:
-        read_subjects(stack, ["market.equities.trades-value"], timeout=2)
+        read_subjects(registry, ["market.equities.trades-value"], timeout=2)
     message = str(caught.value)
     assert message.startswith(
         f"cannot reach the Schema Registry at http://127.0.0.1:{port}/apis/ccompat/v7 within 2s "

@@ -29,12 +29,17 @@ from k2infra.client import (
 )
 from k2infra.model.outputs import plan_outputs
 from k2infra.model.plan import load_plan
+from k2infra.model.stack import Stack, load_stack_file
 from tests.conftest import REPO
+
+
+def _plan_and_connections(stack: Stack) -> tuple:
+    return stack.plan, stack.connections
 
 
 def outputs_of(stack: str, **security: object) -> dict:
     """A stack's outputs as `pulumi stack output --json --show-secrets` prints them."""
-    outputs = plan_outputs(load_plan(REPO / "config", stack, REPO))
+    outputs = plan_outputs(*_plan_and_connections(load_stack_file(REPO / "config", stack, REPO)))
     outputs["schemas"] = {
         t["schema_subject"]: {"id": 1, "version": 1, "compatibility": "BACKWARD", "topics": []}
         for t in outputs["topics"].values()

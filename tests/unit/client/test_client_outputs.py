@@ -20,8 +20,13 @@ from k2infra.model.outputs import (
     topic_pattern,
 )
 from k2infra.model.plan import load_plan
+from k2infra.model.stack import Stack, load_stack_file
 from tests.conftest import REPO, set_stack_config
 from tests.unit.test_program import PROD_SECRETS
+
+
+def _plan_and_connections(stack: Stack) -> tuple:
+    return stack.plan, stack.connections
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
@@ -104,7 +109,7 @@ def test_a_pattern_of_several_names_matches_any_of_them_only() -> None:
 
 def _dev_outputs() -> dict:
     """The dev stack's outputs as `pulumi stack output --json` gives them (schemas from the registry)."""
-    outputs = plan_outputs(load_plan(REPO / "config", "dev", REPO))
+    outputs = plan_outputs(*_plan_and_connections(load_stack_file(REPO / "config", "dev", REPO)))
     outputs["schemas"] = {
         "market.equities.trades-value": {"id": 7, "version": 1, "compatibility": "BACKWARD", "topics": []}
     }

@@ -13,6 +13,7 @@ from pulumi.dynamic.dynamic import serialize_provider
 
 from k2infra.live.cluster import LiveReadError, registry_client
 from k2infra.model.settings import StackSettings
+from k2infra.model.stack import connections_of
 from k2infra.registry.client import RegistryClient, ca_bundle_file
 from k2infra.registry.provider import SchemaRegistryProvider, _client
 from k2infra.registry.resource import RegistryConnection
@@ -67,16 +68,16 @@ def settings(**values: object) -> StackSettings:
 
 def test_verify_reads_the_registry_with_its_own_ca_never_the_kafka_one():
     both = settings(caCert=OTHER_PEM, schemaRegistryCaCert=PEM)
-    assert Path(registry_client(both, timeout=5)._verify).read_text() == PEM + "\n"
+    assert Path(registry_client(connections_of(both).registry, timeout=5)._verify).read_text() == PEM + "\n"
     # caCert alone is the brokers' CA: the registry keeps the system trust store.
     only_kafka = settings(caCert=OTHER_PEM)
     assert only_kafka.schema_registry_ca_cert is None
-    assert registry_client(only_kafka, timeout=5)._verify is True
+    assert registry_client(connections_of(only_kafka).registry, timeout=5)._verify is True
 
 
 def test_verify_names_the_setting_of_a_missing_ca_file(tmp_path):
     with pytest.raises(LiveReadError, match="schemaRegistryCaCert"):
-        registry_client(settings(schemaRegistryCaCert=str(tmp_path / "nope.pem")), timeout=5)
+        registry_client(connections_of(settings(schemaRegistryCaCert=str(tmp_path / "nope.pem"))).registry, timeout=5)
 
 
 def test_the_ca_wins_over_requests_ca_bundle_of_the_environment(monkeypatch):

@@ -1,0 +1,188 @@
+"""How to reach a Kafka cluster and a Schema Registry, normalised once when a stack is loaded.
+
+A stack file says it one way (`caCert` as PEM text or a path, `saslMechanism: scram-sha512`,
+`tls: true`); each consumer needs it another: librdkafka's settings, pulumi-kafka's Provider inputs,
+the `kafka_security` output, the registry client. The rules between the two are written here once,
+so that a second cluster (a mirror source, a region) is one more `KafkaConnection`, not one more
+copy of them; `setting_prefix` lets its messages name its own keys.
+
+Passwords are handed in by whoever resolved them (the command line from the environment, the
+program from its stack secrets, inside an Output's apply); nothing here reads the environment, and
+they never appear in a repr.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from k2infra.model.errors import ConnectionFailed
+
+SaslMechanism = Literal["plain", "scram-sha256", "scram-sha512"]
+# The stack's mechanism names -> Kafka's (librdkafka, Java, pulumi-kafka's SCRAM credentials).
+SASL_MECHANISMS: dict[str, str] = {"plain": "PLAIN", "scram-sha256": "SCRAM-SHA-256", "scram-sha512": "SCRAM-SHA-512"}
+# Config keys holding a credential -> the environment variable the command line reads it from
+# (the stack file holds them encrypted, which only the Pulumi engine can read).
+SECRET_KEYS = {
+    "saslPassword": "K2_SASL_PASSWORD",
+    "schemaRegistryPassword": "K2_SCHEMA_REGISTRY_PASSWORD",
+    "schemaRegistryToken": "K2_SCHEMA_REGISTRY_TOKEN",
+}
+DEFAULT_PREFIX = "k2infra:"
+CLIENT_ID = "k2infra-verify"  # the client id brokers log for the project's own reads
+
+
+def kafka_mechanism(name: str) -> str:
+    """'scram-sha512' (as stacks and apps.yaml write it) -> 'SCRAM-SHA-512' (as Kafka names it)."""
+    return SASL_MECHANISMS[name]
+
+
+def read_ca(value: str, what: str = "the CA certificate") -> str:
+    """The one rule for a CA setting: PEM text as it is, or the text of the PEM file it names.
+
+    ValueError when it is neither (a path that names no file on this machine)."""
+    if "-----BEGIN" in value:
+        return value
+    if not Path(value).is_file():
+        raise ValueError(f"{what} is neither PEM text nor a file: {value!r}")
+    return Path(value).read_text()
+
+
+def _pem_or_as_written(value: str | None) -> str | None:
+    """Read at load; a path this machine does not have stays as written (a client reports it when it connects)."""
+    if not value:
+        return value
+    try:
+        return read_ca(value)
+    except ValueError:
+        return value
+
+
+@dataclass(frozen=True, kw_only=True)
+class KafkaConnection:
+    """One Kafka cluster as the stack reaches it."""
+
+    bootstrap_servers: tuple[str, ...] = ()
+    tls: bool = False
+    tls_skip_verify: bool = False
+    ca_cert: str | None = None  # as the stack writes it: PEM text or a path (the provider's input)
+    sasl_mechanism: SaslMechanism | None = None
+    sasl_username: str | None = None
+    sasl_password: str | None = field(default=None, repr=False)
+    kafka_version: str | None = None
+    timeout_seconds: int = 120
+    setting_prefix: str = DEFAULT_PREFIX
+    ca_pem: str | None = field(init=False, repr=False)  # the CA as PEM text, read once
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "ca_pem", _pem_or_as_written(self.ca_cert))
+
+    def key(self, name: str) -> str:
+        """The stack setting `name` of this cluster, as messages name it: 'k2infra:caCert'."""
+        return f"{self.setting_prefix}{name}"
+
+    @property
+    def servers(self) -> str:
+        return ",".join(self.bootstrap_servers)
+
+    @property
+    def security_protocol(self) -> str:
+        """`security.protocol`, same name and values in librdkafka and Java."""
+        return ("SASL_" if self.sasl_mechanism else "") + ("SSL" if self.tls else "PLAINTEXT")
+
+    @property
+    def mechanism(self) -> str | None:
+        """`sasl.mechanism` as Kafka names it, or None without SASL."""
+        return kafka_mechanism(self.sasl_mechanism) if self.sasl_mechanism else None
+
+    def with_password(self, password: str | None) -> KafkaConnection:
+        return replace(self, sasl_password=password)
+
+    def librdkafka(self, client_id: str = CLIENT_ID) -> dict[str, Any]:
+        """confluent-kafka's settings; ConnectionFailed naming the setting when one is missing.
+
+        The CA goes in as `ssl.ca.pem` (librdkafka >= 1.6), so no file is written for it."""
+        if not self.bootstrap_servers:
+            raise ConnectionFailed(f"no Kafka address: set {self.key('bootstrapServers')} in the stack")
+        config: dict[str, Any] = {
+            "bootstrap.servers": self.servers,
+            "client.id": client_id,
+            "security.protocol": self.security_protocol,
+        }
+        if self.sasl_mechanism is not None:
+            if self.sasl_password is None:
+                raise ConnectionFailed(
+                    f"{self.key('saslMechanism')} is {self.sasl_mechanism}: set {SECRET_KEYS['saslPassword']} "
+                    f"to the password of {self.key('saslUsername')} ({self.sasl_username})"
+                )
+            config["sasl.mechanism"] = self.mechanism
+            config["sasl.username"] = self.sasl_username or ""
+            config["sasl.password"] = self.sasl_password
+        if self.tls:
+            if self.ca_cert:
+                try:
+                    config["ssl.ca.pem"] = read_ca(self.ca_pem or self.ca_cert, "the brokers' CA certificate")
+                except ValueError as exc:
+                    raise ConnectionFailed(f"{exc} ({self.key('caCert')})") from None
+            if self.tls_skip_verify:
+                config["enable.ssl.certificate.verification"] = False
+                config["ssl.endpoint.identification.algorithm"] = "none"
+        return config
+
+    def provider_args(self) -> dict[str, Any]:
+        """pulumi-kafka's Provider inputs but the password (a secret Output, which the program adds).
+
+        `ca_cert` goes in as the stack writes it: the provider takes PEM text or a path, and the
+        state keeps the input, so reading a path here would show as a change of every stack that
+        names a file."""
+        return {
+            "bootstrap_servers": list(self.bootstrap_servers),
+            # Explicit, always: the provider's own TLS default is on, which fails on a plaintext broker.
+            "tls_enabled": self.tls,
+            "skip_tls_verify": self.tls_skip_verify,
+            "ca_cert": self.ca_cert,
+            "sasl_mechanism": self.sasl_mechanism,
+            "sasl_username": self.sasl_username,
+            "kafka_version": self.kafka_version,
+            "timeout": self.timeout_seconds,
+        }
+
+    def security_output(self) -> dict[str, Any]:
+        """The `kafka_security` stack output: how apps connect (their credentials are their own)."""
+        return {
+            "security_protocol": self.security_protocol,
+            "sasl_mechanism": self.mechanism,
+            "ca_cert": self.ca_pem if self.tls else None,
+            "tls_skip_verify": bool(self.tls and self.tls_skip_verify),
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class RegistryConnection:
+    """One Schema Registry as the stack reaches it (basic auth, a bearer token, or neither)."""
+
+    url: str | None = None
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    token: str | None = field(default=None, repr=False)
+    ca_cert: str | None = None  # as the stack writes it: PEM text or a path (the subjects' input)
+    setting_prefix: str = DEFAULT_PREFIX
+    ca_pem: str | None = field(init=False, repr=False)  # the CA as PEM text, read once
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "ca_pem", _pem_or_as_written(self.ca_cert))
+
+    def key(self, name: str) -> str:
+        return f"{self.setting_prefix}{name}"
+
+    def with_secrets(self, password: str | None, token: str | None) -> RegistryConnection:
+        return replace(self, password=password, token=token)
+
+
+@dataclass(frozen=True)
+class Connections:
+    """Every cluster and registry a stack reaches; one of each today."""
+
+    kafka: KafkaConnection
+    registry: RegistryConnection
