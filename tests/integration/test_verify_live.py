@@ -34,10 +34,10 @@ from confluent_kafka.admin import (
 )
 
 from devkit.local_platform import LocalPlatform
-from k2infra.client.naming import load_plan
 from k2infra.live.cluster import PREFIX, registry_client
 from k2infra.live.verify import run_verify
 from k2infra.model.plan import Plan, TopicSpec
+from k2infra.model.stack import Stack, load_stack_file
 from k2infra.registry.client import RegistryClient
 from tests.conftest import REPO
 
@@ -76,9 +76,18 @@ def project(tmp_path_factory: pytest.TempPathFactory, platform: LocalPlatform) -
     return root
 
 
+LOADED: dict[str | None, Stack] = {}  # the stacks the fixtures loaded, by name: verify_json connects as they do
+
+
 @pytest.fixture(scope="module")
-def plan(project: Path) -> Plan:
-    return load_plan(project / "config", STACK, project)
+def stack(project: Path) -> Stack:
+    LOADED[STACK] = load_stack_file(project / "config", STACK, project)
+    return LOADED[STACK]
+
+
+@pytest.fixture(scope="module")
+def plan(stack: Stack) -> Plan:
+    return stack.plan
 
 
 @pytest.fixture(scope="module")
@@ -87,8 +96,8 @@ def admin(platform: LocalPlatform) -> AdminClient:
 
 
 @pytest.fixture(scope="module")
-def registry(plan: Plan) -> RegistryClient:
-    return registry_client(plan.settings, timeout=30)
+def registry(stack: Stack) -> RegistryClient:
+    return registry_client(stack.connections.registry, timeout=30)
 
 
 @pytest.fixture(scope="module")
@@ -178,8 +187,11 @@ def wait_for(condition: Any, what: str) -> None:
 
 
 def verify_json(plan: Plan, timeout: float = 15) -> tuple[int, dict[str, Any]]:
+    """verify of the plan, connected as its stack file says."""
+    stack = LOADED[plan.stack]
+    assert stack.plan is plan
     out, err = io.StringIO(), io.StringIO()
-    code = run_verify(plan, json_output=True, timeout=timeout, out=out, err=err)
+    code = run_verify(stack, json_output=True, timeout=timeout, out=out, err=err)
     assert err.getvalue() == ""
     return code, json.loads(out.getvalue())
 
