@@ -1,2 +1,3 @@
-"""Inputs -> Plan. Loading and validating the topology, schemas and stack settings, and building
-the frozen Plan that everything downstream reads. Pure: no Pulumi, no network, no Kafka client."""
+"""Inputs -> Stack(plan, connections, safety). Loading and validating the topology, apps, schemas and
+stack settings, building the frozen Plan (the desired state) and normalising the connections.
+Pure: no Pulumi, no network, no Kafka client, no environment."""
