@@ -3,7 +3,6 @@ one Schema Registry subject per asset class and data type, all parented to the c
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -142,11 +141,7 @@ class TopicPlatform(pulumi.ComponentResource):
         async def check(values: list[Any]) -> None:
             sasl_password, registry_password, registry_token = values[-3:]
             # The connections with the secrets' values, which exist only inside this apply.
-            connections = dataclasses.replace(
-                stack.connections,
-                kafka=stack.connections.kafka.with_password(sasl_password),
-                registry=stack.connections.registry.with_secrets(registry_password or "", registry_token or ""),
-            )
+            connections = stack.connections.with_secrets(sasl_password, registry_password or "", registry_token or "")
             # Our own connection first: a wrong password, mechanism or CA ends the run with one
             # line naming the cause, whichever Kafka provider plugin answers getTopics below.
             brokers = cluster_guard.check_connections(stack.plan, connections)

@@ -186,3 +186,11 @@ class Connections:
 
     kafka: KafkaConnection
     registry: RegistryConnection
+
+    def with_secrets(
+        self, sasl_password: str | None, registry_password: str | None, registry_token: str | None
+    ) -> Connections:
+        """The same connections with the credentials' values (the program's, resolved inside an apply)."""
+        return Connections(
+            self.kafka.with_password(sasl_password), self.registry.with_secrets(registry_password, registry_token)
+        )
