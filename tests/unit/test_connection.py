@@ -126,9 +126,12 @@ def test_the_report_heading_names_the_files_at_fault() -> None:
             Problem("config/kafka/topics.yaml", 1, "defaults", "m"),
         ]
     )
-    assert several.report().splitlines()[0] == (
-        "3 problems in Pulumi.dev.yaml, config/kafka/apps.yaml and config/kafka/topics.yaml:"
-    )
+    headings = [line for line in several.report().splitlines() if not line.startswith("  ")]
+    assert headings == [
+        "1 problem in Pulumi.dev.yaml:",
+        "1 problem in config/kafka/apps.yaml:",
+        "1 problem in config/kafka/topics.yaml:",
+    ]
 
 
 def test_each_error_class_has_its_exit_code() -> None:
