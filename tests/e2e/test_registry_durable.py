@@ -27,34 +27,13 @@ from examples.producer.records import RecordFactory, instruments
 from k2infra.client import Topic
 from tests.e2e.conftest import _projects
 from tests.e2e.prod_support import POLICY
+from tests.e2e.registry_support import registry_state, wait_for_state
 
 pytestmark = pytest.mark.e2e
 
-REGISTRY_BACK = 300.0  # seconds the registry may take to answer again once its broker is back
 CONSUME = 90.0  # seconds a consumer may take to read back what was written
 TOPIC = "market.equities.trades.asx"
 SUBJECT = "market.equities.trades-value"  # k2infra's subject of the topic's values
-
-# The registry's whole state as a client of its Confluent API sees it.
-RegistryState = dict[str, Any]
-
-
-def registry_state(url: str, **request: Any) -> RegistryState:
-    """Every subject's versions (id, schema) and compatibility, and the global compatibility."""
-
-    def get(path: str) -> requests.Response:
-        return requests.get(f"{url}{path}", timeout=30, **request)
-
-    subjects: dict[str, Any] = {}
-    for subject in sorted(get("/subjects").json()):
-        versions = {}
-        for version in get(f"/subjects/{subject}/versions").json():
-            body = get(f"/subjects/{subject}/versions/{version}").json()
-            versions[version] = (body["id"], body["schema"])
-        config = get(f"/config/{subject}")
-        level = config.json().get("compatibilityLevel") if config.status_code == 200 else None
-        subjects[subject] = {"versions": versions, "compatibility": level}
-    return {"subjects": subjects, "global": get("/config").json().get("compatibilityLevel")}
 
 
 def produce_avro(kafka: dict[str, Any], registry: dict[str, Any], records: list[dict[str, Any]]) -> None:
@@ -119,21 +98,6 @@ def trades(count: int) -> list[dict[str, Any]]:
     return [{**factory.record(topic, instrument), "sequence_number": base + i} for i in range(count)]
 
 
-def wait_for_state(url: str, expected: RegistryState, timeout: float, **request: Any) -> RegistryState:
-    """Polls until the registry answers with `expected` or the timeout; returns the last state seen."""
-    deadline = time.monotonic() + timeout
-    last: RegistryState | str = "no answer"
-    while time.monotonic() < deadline:
-        try:
-            last = registry_state(url, **request)
-            if last == expected:
-                return last
-        except (requests.RequestException, ValueError) as exc:  # still starting or reconnecting
-            last = f"no answer: {exc}"
-        time.sleep(1)
-    raise AssertionError(f"the registry at {url} did not answer with its state within {timeout:g}s; last: {last}")
-
-
 # -- the plain platform -----------------------------------------------------------------------------
 
 
@@ -190,7 +154,7 @@ def test_a_restart_of_the_broker_holding_the_journal_brings_the_registry_back_wi
     own_platform.stop_broker()
     own_platform.start_broker()
     # the running registry reconnects to its journal ...
-    wait_for_state(own_platform.schema_registry_url, before, REGISTRY_BACK)
+    wait_for_state(own_platform.schema_registry_url, before)
     # ... and a registry started afresh finds everything on the restarted broker's disk
     own_platform.restart_registry()
     assert registry_state(own_platform.schema_registry_url) == before
