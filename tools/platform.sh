@@ -644,12 +644,12 @@ KAFKA_PORT=$KAFKA_PORT
 KAFKA_CONTROLLER_PORT=$KAFKA_CONTROLLER_PORT
 KAFKA_RUNNING_VERSION=$KAFKA_VERSION
 EOF
-    launch_kafka_node
+    launch_kafka_node "$java"
 }
 
-launch_kafka_node() {  # the plain node on its rendered conf and formatted data (a start, or start-broker)
-    local d="$STATE_DIR/kafka" java
-    java="$(find_java 17 "${K2_JAVA:-}")"
+launch_kafka_node() {  # launch_kafka_node [JAVA]: the plain node on its conf and formatted data (start, start-broker)
+    local d="$STATE_DIR/kafka" java="${1:-}"
+    [ -n "$java" ] || java="$(find_java 17 "${K2_JAVA:-}")"
     mkdir -p "$d/tmp"
     KAFKA_T0=$(now_ms)
     # shellcheck disable=SC2086
