@@ -24,6 +24,8 @@ the other ``K2_*`` variables that ``tools/platform.sh env --secure`` prints;
 ``SecurePlatform.start(state_dir)`` starts one on free ports. ``kafka_config()`` gives a
 confluent-kafka client config, ``registry_auth`` the registry's Basic credentials, and
 ``stop_broker(n)`` / ``start_broker(n)`` take a node (1-3) down and back for fault tests.
+Both restart their registry with ``restart_registry()`` (its schemas are in Kafka: they come
+back); ``LocalPlatform.stop_broker()`` / ``start_broker()`` do the same for the plain one's node.
 """
 
 from __future__ import annotations
@@ -48,6 +50,8 @@ DEFAULT_STOP_TIMEOUT = 120.0
 # prepares its realm database (several minutes on 2 cores); later starts take far less.
 SECURE_START_TIMEOUT = 1800.0
 BROKER_TIMEOUT = 300.0
+# A registry restart replays its journal from Kafka; platform.sh bounds the wait itself.
+REGISTRY_RESTART_TIMEOUT = 600.0
 
 
 class PlatformError(RuntimeError):
@@ -140,6 +144,26 @@ class LocalPlatform:
     def as_env(self) -> dict[str, str]:
         """The variables that describe this platform (to pass to subprocesses)."""
         return {ENV_BOOTSTRAP: self.bootstrap_servers, ENV_REGISTRY: self.schema_registry_url}
+
+    def restart_registry(self, timeout: float = REGISTRY_RESTART_TIMEOUT) -> None:
+        """Stop the registry and start it again; returns once it serves the Confluent API."""
+        self._command("restart-registry", timeout=timeout)
+
+    def stop_broker(self, timeout: float = BROKER_TIMEOUT) -> None:
+        """Stop the Kafka node, keeping its data (the registry's journal among it)."""
+        self._command("stop-broker", timeout=timeout)
+
+    def start_broker(self, timeout: float = BROKER_TIMEOUT) -> None:
+        """Start the Kafka node again on its data; returns once it answers a Metadata request."""
+        self._command("start-broker", timeout=timeout)
+
+    def _command(self, command: str, timeout: float) -> None:
+        if self.state_dir is None:
+            raise PlatformError(f"{command}: this platform was not started here (its state dir is unknown)")
+        env = self.script_env or dict(os.environ)
+        result = run_platform_sh([command, "--state-dir", str(self.state_dir)], env=env, timeout=timeout)
+        if result.returncode != 0:
+            raise PlatformError(f"tools/platform.sh {command} failed:\n{result.stdout}{result.stderr}")
 
     def stop(self, timeout: float = DEFAULT_STOP_TIMEOUT) -> None:
         """Stop the platform if this object started it; no-op otherwise."""
@@ -287,6 +311,17 @@ class SecurePlatform:
     def start_broker(self, node: int, timeout: float = BROKER_TIMEOUT) -> None:
         """Start node ``node`` again; returns once it answers with 3 brokers registered."""
         self._node_command("start-broker", node, timeout)
+
+    def restart_registry(self, timeout: float = REGISTRY_RESTART_TIMEOUT) -> None:
+        """Stop the registry and start it again; returns once it answers authenticated requests."""
+        if self.state_dir is None:
+            raise PlatformError("restart-registry: this platform's state dir is unknown (set K2_PLATFORM_STATE_DIR)")
+        env = self.script_env or dict(os.environ)
+        result = run_platform_sh(
+            ["restart-registry", "--secure", "--state-dir", str(self.state_dir)], env=env, timeout=timeout
+        )
+        if result.returncode != 0:
+            raise PlatformError(f"tools/platform.sh restart-registry failed:\n{result.stdout}{result.stderr}")
 
     def _node_command(self, command: str, node: int, timeout: float) -> None:
         if node not in (1, 2, 3):

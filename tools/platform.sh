@@ -5,6 +5,10 @@
 #
 #   plain (default)  one KRaft Kafka node (broker+controller, PLAINTEXT) and an
 #                    Apicurio Registry without auth (ccompat API at /apis/ccompat/v7).
+#                    The registry keeps its schemas in Kafka (Apicurio's kafkasql storage:
+#                    the journal topics k2-registry-journal/-snapshots/-events, created here
+#                    before the registry starts), so a registry restart keeps every subject,
+#                    version, ID and compatibility level.
 #   secure           the production-shaped cluster (`--secure` or K2_PROFILE=secure):
 #                    three KRaft nodes (broker+controller each, a three-voter
 #                    controller quorum), clients on SASL_SSL with SCRAM-SHA-512,
@@ -18,7 +22,9 @@
 #                    Apicurio Registry on HTTPS that authenticates every request:
 #                    HTTP Basic client_id:client_secret is checked against Keycloak
 #                    (client-credentials grant). See README "The production-shaped
-#                    local cluster".
+#                    local cluster". The registry's journal topics (RF 3, min ISR 2)
+#                    are read and written by its own SCRAM user, User:k2-registry-store,
+#                    with ACLs on exactly those topics and its consumer groups.
 #
 # Usage: tools/platform.sh COMMAND [--secure] [--state-dir DIR] [kafka|registry]...
 #
@@ -33,6 +39,9 @@
 #            Keycloak, built and its realm database prepared once).
 #   stop-broker N / start-broker N   (secure) stop node N (1-3) keeping its data /
 #            start it again and wait until the three brokers are registered.
+#            Plain profile: stop-broker / start-broker (no N) do the same for its one node.
+#   restart-registry   stop the registry and start it again (its schemas are in Kafka:
+#            they come back), waiting until it serves the Confluent API again.
 #   cli TOOL [ARGS...]   run a Kafka command-line tool of K2_KAFKA_VERSION from the
 #            tools cache: kafka-topics, kafka-configs, kafka-acls,
 #            kafka-console-producer, kafka-console-consumer, kafka-consumer-groups,
@@ -139,8 +148,7 @@ while [ $# -gt 0 ]; do
     esac
 done
 case "$CMD" in
-    start|stop|status|env|install) ;;
-    start-broker|stop-broker) [ -n "$NODE" ] || die "$CMD needs a node number (1, 2 or 3)" ;;
+    start|stop|status|env|install|restart-registry|start-broker|stop-broker) ;;
     cli) [ ${#CLI_ARGS[@]} -gt 0 ] || die "cli needs a tool name (see --help)" ;;
     -h|--help|help) usage; exit 0 ;;
     *) usage >&2; exit 2 ;;
@@ -171,7 +179,9 @@ if [ "$PROFILE" = secure ] && [ ${#COMPONENTS[@]} -gt 0 ]; then
     die "the secure profile starts and stops as a whole: no component arguments"
 fi
 case "$CMD" in
-    start-broker|stop-broker) [ "$PROFILE" = secure ] || die "$CMD is for the secure profile (--secure)" ;;
+    start-broker|stop-broker)
+        if [ "$PROFILE" = secure ]; then [ -n "$NODE" ] || die "$CMD needs a node number (1, 2 or 3)"
+        else [ -z "$NODE" ] || die "the plain platform has one broker: $CMD takes no node number"; fi ;;
 esac
 [ ${#COMPONENTS[@]} -gt 0 ] || COMPONENTS=(kafka registry)
 # five JVMs on two cores: the secure start gets more time before it is called a failure
@@ -558,7 +568,7 @@ stop_component() {  # stop_component NAME
         say "$c was not running"
     fi
     rm -f "$pf" "$d/component.env"
-    rm -rf "$d/data" "$d/tmp"
+    rm -rf "$d/data" "$d/tmp" "$d/config"
 }
 
 # ---------------------------------------------------------------- kafka
@@ -628,20 +638,117 @@ launch_kafka() {
         show_logs "$d/format.out" "$d/kafka.log"
         die "kafka storage format failed"
     fi
-    KAFKA_T0=$(now_ms)
-    # shellcheck disable=SC2086
-    launch kafka "$d" "$d/kafka.out" "$java" "$MARKER" -Dk2.platform.component=kafka \
-        -Xms128m "-Xmx$KAFKA_HEAP" "${SMALL_JVM[@]}" \
-        "${common[@]}" ${K2_KAFKA_JVM_OPTS:-} -cp "$cp" kafka.Kafka "$d/conf/server.properties"
-    KAFKA_PID="$(cat "$(pid_file kafka)")"
+    echo "$logopt" >"$d/conf/logopt"
     cat >"$d/component.env" <<EOF
 KAFKA_PORT=$KAFKA_PORT
 KAFKA_CONTROLLER_PORT=$KAFKA_CONTROLLER_PORT
 KAFKA_RUNNING_VERSION=$KAFKA_VERSION
 EOF
+    launch_kafka_node "$java"
+}
+
+launch_kafka_node() {  # launch_kafka_node [JAVA]: the plain node on its conf and formatted data (start, start-broker)
+    local d="$STATE_DIR/kafka" java="${1:-}"
+    [ -n "$java" ] || java="$(find_java 17 "${K2_JAVA:-}")"
+    mkdir -p "$d/tmp"
+    KAFKA_T0=$(now_ms)
+    # shellcheck disable=SC2086
+    launch kafka "$d" "$d/kafka.out" "$java" "$MARKER" -Dk2.platform.component=kafka \
+        -Xms128m "-Xmx$KAFKA_HEAP" "${SMALL_JVM[@]}" -Djava.awt.headless=true "-Djava.io.tmpdir=$d/tmp" \
+        "$(cat "$d/conf/logopt")" ${K2_KAFKA_JVM_OPTS:-} -cp "$d/conf:$(kafka_home)/libs/*" kafka.Kafka "$d/conf/server.properties"
+    KAFKA_PID="$(cat "$(pid_file kafka)")"
 }
 
 kafka_ready() { "$PYTHON" "$TOOLS_SRC/kafka/kafka_probe.py" "127.0.0.1:$KAFKA_PORT" --timeout 2 >/dev/null 2>&1; }
+
+# ---------------------------------------------------------------- registry storage
+# The registry keeps its schemas in Kafka (Apicurio's kafkasql storage, see docs/architecture.md):
+# at start it replays these topics, so a restart keeps every subject, version, ID and rule.
+# Apicurio checks all three at start and refuses compaction or finite retention (a deleted journal
+# record is a lost schema), so: cleanup.policy=delete, retention.ms=-1, retention.bytes=-1. Their
+# names are outside `market.`: no k2infra stack declares, verifies, deletes or guards them.
+# Secure: created here with RF 3 / min ISR 2 before the registry starts (it starts only once its
+# ACLs exist anyway; its user gets no Create right). Plain: the registry starts alongside Kafka
+# (as before: creating them here first would put Kafka's start, three Kafka tool JVMs and the
+# registry's start end to end, about three times the start time) and creates them itself, with
+# the same settings, declared in its config file (write_registry_storage_config).
+REGISTRY_TOPICS=(k2-registry-journal k2-registry-snapshots k2-registry-events)
+REGISTRY_GROUP_PREFIX=k2-registry-   # each start replays under a fresh group: <prefix><uuid>
+REGISTRY_STORE_USER=k2-registry-store  # secure: the registry's own SCRAM user on Kafka
+
+# secure_registry_storage_setup: the journal topics (RF 3, min ISR 2) and the registry user's ACLs,
+# in parallel JVMs, as User:k2infra.
+secure_registry_storage_setup() {
+    local bootstrap rf=3 isr=2
+    bootstrap="$(secure_bootstrap)"
+    set -- --command-config "$STATE_DIR/client.properties"
+    local d="$STATE_DIR/registry" t i acl pids=() what=() failed=""
+    mkdir -p "$d"
+    for t in "${REGISTRY_TOPICS[@]}"; do
+        kafka_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$bootstrap" "$@" --create --if-not-exists \
+            --topic "$t" --partitions 1 --replication-factor "$rf" --config cleanup.policy=delete \
+            --config retention.ms=-1 --config retention.bytes=-1 --config "min.insync.replicas=$isr" \
+            >"$d/setup-$t.out" 2>&1 &
+        pids+=($!); what+=("topic $t")
+    done
+    if [ "$(major_of "$KAFKA_VERSION")" -ge 4 ]; then acl=org.apache.kafka.tools.AclCommand; else acl=kafka.admin.AclCommand; fi
+    # exactly what kafkasql does: produce to and consume the three topics, check their configs at
+    # start (DescribeConfigs), and commit offsets under its own group prefix
+    kafka_tool "$acl" --bootstrap-server "$bootstrap" "$@" --add --allow-principal "User:$REGISTRY_STORE_USER" \
+        --operation Read --operation Write --operation DescribeConfigs \
+        "${REGISTRY_TOPICS[@]/#/--topic=}" >"$d/setup-acl-topics.out" 2>&1 &
+    pids+=($!); what+=("ACLs of User:$REGISTRY_STORE_USER on the topics")
+    kafka_tool "$acl" --bootstrap-server "$bootstrap" "$@" --add --allow-principal "User:$REGISTRY_STORE_USER" \
+        --operation Read --group "$REGISTRY_GROUP_PREFIX" --resource-pattern-type prefixed \
+        >"$d/setup-acl-groups.out" 2>&1 &
+    pids+=($!); what+=("ACLs of User:$REGISTRY_STORE_USER on groups $REGISTRY_GROUP_PREFIX*")
+    for i in "${!pids[@]}"; do wait "${pids[$i]}" || failed+="${failed:+, }${what[$i]}"; done
+    if [ -n "$failed" ]; then
+        show_logs "$d"/setup-*.out
+        err "registry storage: could not create $failed"
+        return 1
+    fi
+    rm -f "$d"/setup-*.out
+}
+
+# write_registry_storage_config BOOTSTRAP plain|secure: Quarkus reads config/application.properties
+# in the registry's working directory; a file (mode 600), not -D options, keeps the Kafka password
+# out of the process list.
+write_registry_storage_config() {
+    local d="$STATE_DIR/registry" auto=true isr=1
+    [ "$2" = secure ] && { auto=false; isr=2; }
+    mkdir -p "$d/config"
+    ( umask 077
+      {
+          echo "apicurio.storage.kind=kafkasql"
+          echo "apicurio.kafkasql.bootstrap.servers=$1"
+          echo "apicurio.kafkasql.topic=${REGISTRY_TOPICS[0]}"
+          echo "apicurio.kafkasql.snapshots.topic=${REGISTRY_TOPICS[1]}"
+          echo "apicurio.events.kafka.topic=${REGISTRY_TOPICS[2]}"
+          echo "apicurio.kafkasql.consumer.group-prefix=$REGISTRY_GROUP_PREFIX"
+          # the other two topics inherit these settings; when the registry creates them (plain),
+          # partitions and replication are the broker's defaults: 1 and 1
+          echo "apicurio.kafkasql.topic.auto-create=$auto"
+          echo "apicurio.kafkasql.topic.min.insync.replicas=$isr"
+          echo "apicurio.kafkasql.topic.cleanup.policy=delete"
+          echo "apicurio.kafkasql.topic.retention.ms=-1"
+          echo "apicurio.kafkasql.topic.retention.bytes=-1"
+          # plain: the broker may still be starting; its admin client waits for it rather than fail
+          echo "apicurio.kafkasql.admin.default.api.timeout.ms=$((START_TIMEOUT * 1000))"
+          # start-up scans the journal and the snapshots topic until a poll comes back empty:
+          # Apicurio's 5 s per scan is waiting, not work (the replay itself waits for its own
+          # bootstrap record, not for a timeout)
+          echo "apicurio.kafkasql.consumer.poll.timeout=1000"
+          if [ "$2" = secure ]; then
+              echo "apicurio.kafka.common.security.protocol=SASL_SSL"
+              echo "apicurio.kafka.common.sasl.mechanism=SCRAM-SHA-512"
+              echo "apicurio.kafka.common.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username=\"$REGISTRY_STORE_USER\" password=\"$REGISTRY_STORE_PASSWORD\";"
+              echo "apicurio.kafka.common.ssl.truststore.type=PEM"
+              echo "apicurio.kafka.common.ssl.truststore.location=$STATE_DIR/tls/ca.pem"
+              echo "apicurio.kafka.common.ssl.endpoint.identification.algorithm=https"
+          fi
+      } >"$d/config/application.properties" )
+}
 
 # ---------------------------------------------------------------- registry
 launch_registry() {
@@ -658,9 +765,6 @@ launch_registry() {
         "-Djava.io.tmpdir=$d/tmp" "-Dvertx.cacheDirBase=$d/tmp/vertx-cache" \
         -Dquarkus.http.host=127.0.0.1 "-Dquarkus.http.port=$REGISTRY_PORT" \
         -Dquarkus.management.host=127.0.0.1 "-Dquarkus.management.port=$REGISTRY_MGMT_PORT" \
-        -Dapicurio.storage.kind=sql -Dapicurio.storage.sql.kind=h2 \
-        -Dapicurio.datasource.jdbc.initial-size=2 -Dapicurio.datasource.jdbc.min-size=2 \
-        -Dapicurio.datasource.jdbc.max-size=20 \
         "-Dapicurio.storage.snapshot.location=$d/tmp" "-Dapicurio.import.work-dir=$d/tmp" \
         -Dapicurio.rest.deletion.group.enabled=true -Dapicurio.rest.deletion.artifact.enabled=true \
         -Dapicurio.rest.deletion.artifact-version.enabled=true \
@@ -777,7 +881,8 @@ format_secure_node() {  # format_secure_node N: kafka-storage format, with the S
     "$java" -Xmx256m "${SMALL_JVM[@]}" -Djava.awt.headless=true "-Djava.io.tmpdir=$d/tmp" "$(cat "$d/conf/logopt")" \
         -cp "$(kafka_classpath "$d")" kafka.tools.StorageTool format -t "$CLUSTER_ID" -c "$d/conf/server.properties" \
         --add-scram "SCRAM-SHA-512=[name=$INFRA_USER,password=$INFRA_PASSWORD]" \
-        --add-scram "SCRAM-SHA-512=[name=$BROKER_USER,password=$BROKER_PASSWORD]" >"$d/format.out" 2>&1
+        --add-scram "SCRAM-SHA-512=[name=$BROKER_USER,password=$BROKER_PASSWORD]" \
+        --add-scram "SCRAM-SHA-512=[name=$REGISTRY_STORE_USER,password=$REGISTRY_STORE_PASSWORD]" >"$d/format.out" 2>&1
 }
 
 launch_secure_node() {  # launch_secure_node N (its conf and formatted data must exist)
@@ -935,10 +1040,23 @@ secure_cleanup() {  # everything a secure start wrote but the logs
     local c
     for c in "${SECURE_COMPONENTS[@]}"; do
         rm -f "$(pid_file "$c")" "$STATE_DIR/$c/component.env" "$STATE_DIR/$c/format.out"
-        rm -rf "$STATE_DIR/$c/data" "$STATE_DIR/$c/tmp" "$STATE_DIR/$c/home" "$STATE_DIR/$c/conf"
+        rm -rf "$STATE_DIR/$c/data" "$STATE_DIR/$c/tmp" "$STATE_DIR/$c/home" "$STATE_DIR/$c/conf" "$STATE_DIR/$c/config"
     done
     rm -rf "$STATE_DIR/tls"
     rm -f "$SECURE_ENV" "$STATE_DIR/client.properties" "$STATE_DIR/platform.env"
+}
+
+secure_registry_opts() {  # the secure registry's HTTPS + authentication settings (a start, or restart-registry)
+    REGISTRY_SECURITY_OPTS=(
+        "-Dquarkus.http.ssl-port=$REGISTRY_PORT" -Dquarkus.http.port=0 -Dquarkus.http.insecure-requests=disabled
+        "-Dquarkus.http.ssl.certificate.files=$STATE_DIR/tls/registry-cert.pem"
+        "-Dquarkus.http.ssl.certificate.key-files=$STATE_DIR/tls/registry-key.pem"
+        -Dquarkus.oidc.tenant-enabled=true
+        "-Dquarkus.oidc.auth-server-url=http://127.0.0.1:$KEYCLOAK_PORT/realms/$KEYCLOAK_REALM"
+        -Dquarkus.oidc.client-id=registry-api
+        "-Dquarkus.oidc.connection-delay=${START_TIMEOUT}S"
+        -Dapicurio.authn.basic-client-credentials.enabled=true
+    )
 }
 
 cmd_start_secure() {
@@ -987,6 +1105,7 @@ cmd_start_secure() {
     # this start's secrets and certificates
     local t0; t0=$(now_ms)
     INFRA_PASSWORD="$(gen_secret)"; BROKER_PASSWORD="$(gen_secret)"; REGISTRY_SECRET="$(gen_secret)"
+    REGISTRY_STORE_PASSWORD="$(gen_secret)"
     CLUSTER_ID="$(new_cluster_id)"
     KAFKA_RUNNING_VERSION="$KAFKA_VERSION" REGISTRY_RUNNING_VERSION="$APICURIO_VERSION" KEYCLOAK_RUNNING_VERSION="$KEYCLOAK_VERSION"
     ( umask 077
@@ -1000,6 +1119,7 @@ cmd_start_secure() {
           echo "KAFKA_RUNNING_VERSION=$KAFKA_RUNNING_VERSION"; echo "REGISTRY_RUNNING_VERSION=$REGISTRY_RUNNING_VERSION"
           echo "KEYCLOAK_RUNNING_VERSION=$KEYCLOAK_RUNNING_VERSION"; echo "CLUSTER_ID=$CLUSTER_ID"
           echo "INFRA_PASSWORD=$INFRA_PASSWORD"; echo "BROKER_PASSWORD=$BROKER_PASSWORD"; echo "REGISTRY_SECRET=$REGISTRY_SECRET"
+          echo "REGISTRY_STORE_PASSWORD=$REGISTRY_STORE_PASSWORD"
       } >"$SECURE_ENV" )
     gen_tls "$STATE_DIR/tls"
     write_secure_client_files
@@ -1026,20 +1146,10 @@ cmd_start_secure() {
     fi
     # format.out lists the bootstrap records, the SCRAM credentials' salted keys among them
     for n in "${SECURE_NODES[@]}"; do rm -f "$STATE_DIR/kafka-$n/format.out"; launch_secure_node "$n"; done
-    REGISTRY_SECURITY_OPTS=(
-        "-Dquarkus.http.ssl-port=$REGISTRY_PORT" -Dquarkus.http.port=0 -Dquarkus.http.insecure-requests=disabled
-        "-Dquarkus.http.ssl.certificate.files=$STATE_DIR/tls/registry-cert.pem"
-        "-Dquarkus.http.ssl.certificate.key-files=$STATE_DIR/tls/registry-key.pem"
-        -Dquarkus.oidc.tenant-enabled=true
-        "-Dquarkus.oidc.auth-server-url=http://127.0.0.1:$KEYCLOAK_PORT/realms/$KEYCLOAK_REALM"
-        -Dquarkus.oidc.client-id=registry-api
-        "-Dquarkus.oidc.connection-delay=${START_TIMEOUT}S"
-        -Dapicurio.authn.basic-client-credentials.enabled=true
-    )
-    launch_registry
+    secure_registry_opts
 
     # readiness
-    local deadline=$(( $(now_ms) + START_TIMEOUT * 1000 )) nodes_ok=() q_ok=0 kc_ok=0 r_ok=0 all_nodes pid
+    local deadline=$(( $(now_ms) + START_TIMEOUT * 1000 )) nodes_ok=() q_ok=0 kc_ok=0 r_ok=0 r_launched=0 all_nodes pid
     for n in "${SECURE_NODES[@]}"; do nodes_ok[$n]=0; done
     while :; do
         all_nodes=1
@@ -1058,18 +1168,27 @@ cmd_start_secure() {
         if [ $all_nodes = 1 ] && [ $q_ok = 0 ]; then
             if quorum_ready; then q_ok=1; say "controller quorum ready: $QUORUM_SUMMARY (kafka-metadata-quorum describe --status)"; fi
         fi
+        if [ $q_ok = 1 ] && [ $r_launched = 0 ]; then
+            t0=$(now_ms)
+            secure_registry_storage_setup || { failed="the registry's journal topics or ACLs could not be created"; break; }
+            say "registry journal topics ready (RF 3, min ISR 2; User:$REGISTRY_STORE_USER may read and write them) ($(secs_since "$t0"))"
+            write_registry_storage_config "$(secure_bootstrap)" secure
+            launch_registry; r_launched=1
+        fi
         if [ $kc_ok = 0 ]; then
             if keycloak_ready; then
                 kc_ok=1; say "keycloak $KEYCLOAK_VERSION ready at http://127.0.0.1:$KEYCLOAK_PORT (start-to-ready $(secs_since "$KEYCLOAK_T0"))"
             elif [ ! -d "/proc/$(cat "$(pid_file keycloak)")" ]; then failed="keycloak exited before becoming ready"; break; fi
         fi
-        if [ $kc_ok = 1 ] && [ $r_ok = 0 ]; then
+        if [ $kc_ok = 1 ] && [ $r_launched = 1 ] && [ $r_ok = 0 ]; then
             if secure_registry_ready; then
                 r_ok=1; say "registry (apicurio $APICURIO_VERSION) ready at https://127.0.0.1:$REGISTRY_PORT/apis/ccompat/v7: authenticated 200, anonymous 401 (start-to-ready $(secs_since "$REGISTRY_T0"))"
             fi
         fi
-        pid="$(cat "$(pid_file registry)")"
-        [ -d "/proc/$pid" ] || { failed="registry exited before becoming ready"; break; }
+        if [ $r_launched = 1 ]; then
+            pid="$(cat "$(pid_file registry)")"
+            [ -d "/proc/$pid" ] || { failed="registry exited before becoming ready"; break; }
+        fi
         [ $all_nodes = 1 ] && [ $q_ok = 1 ] && [ $kc_ok = 1 ] && [ $r_ok = 1 ] && break
         if [ "$(now_ms)" -gt "$deadline" ]; then
             failed="not ready within ${START_TIMEOUT}s:"
@@ -1086,7 +1205,7 @@ cmd_start_secure() {
         done
         [ $q_ok = 1 ] || quorum_status >&2 || true
         [ $kc_ok = 1 ] || show_logs "$STATE_DIR/keycloak/keycloak.log"
-        [ $r_ok = 1 ] || show_logs "$STATE_DIR/registry/registry.log"
+        [ $r_launched = 0 ] || [ $r_ok = 1 ] || show_logs "$STATE_DIR/registry/registry.log"
         exit 1  # the EXIT trap stops what was launched
     fi
     trap - EXIT
@@ -1124,6 +1243,61 @@ cmd_env_secure() {
         die "nothing runs for state dir $STATE_DIR (run: tools/platform.sh start --secure)"
     fi
     sed 's/^/export /' "$STATE_DIR/platform.env"
+}
+
+cmd_stop-broker_plain() {
+    running_pid kafka >/dev/null || die "kafka is not running"
+    stop_pids kafka
+}
+
+cmd_start-broker_plain() {
+    local pid t0 deadline
+    if pid="$(running_pid kafka)"; then say "kafka already running (pid $pid)"; return 0; fi
+    [ -f "$STATE_DIR/kafka/data/meta.properties" ] || die "kafka has no formatted data in $STATE_DIR (tools/platform.sh start)"
+    load_component_env kafka
+    KAFKA_VERSION="${KAFKA_RUNNING_VERSION:-$KAFKA_VERSION}"
+    check_port "$KAFKA_PORT" K2_KAFKA_PORT
+    t0=$(now_ms)
+    launch_kafka_node
+    deadline=$(( $(now_ms) + START_TIMEOUT * 1000 ))
+    until kafka_ready; do
+        if [ ! -d "/proc/$KAFKA_PID" ] || [ "$(now_ms)" -gt "$deadline" ]; then
+            show_logs "$STATE_DIR/kafka/kafka.log" "$STATE_DIR/kafka/kafka.out"
+            die "kafka did not answer a Metadata request within ${START_TIMEOUT}s of its restart"
+        fi
+        sleep 0.3
+    done
+    say "kafka ready again at 127.0.0.1:$KAFKA_PORT with its data ($(secs_since "$t0"))"
+}
+
+# restart-registry: the same process options and storage settings, a new JVM; ready once it serves
+# the Confluent API again (it has then replayed its journal: Apicurio answers only after that).
+cmd_restart-registry() {
+    local pid t0 deadline ready=registry_ready url
+    if [ "$PROFILE" = secure ]; then
+        load_secure_env || die "no secure platform in $STATE_DIR"
+        secure_registry_opts
+        APICURIO_VERSION="${REGISTRY_RUNNING_VERSION:-$APICURIO_VERSION}"
+        ready=secure_registry_ready; url="https://127.0.0.1:$REGISTRY_PORT/apis/ccompat/v7"
+    else
+        [ -f "$STATE_DIR/registry/component.env" ] || die "no registry was started in $STATE_DIR (tools/platform.sh start)"
+        load_component_env registry
+        APICURIO_VERSION="${REGISTRY_RUNNING_VERSION:-$APICURIO_VERSION}"
+        url="http://127.0.0.1:$REGISTRY_PORT/apis/ccompat/v7"
+    fi
+    [ -f "$STATE_DIR/registry/config/application.properties" ] || die "no registry storage settings in $STATE_DIR/registry/config"
+    if pid="$(running_pid registry)"; then stop_pids registry; else say "registry was not running"; fi
+    t0=$(now_ms)
+    launch_registry
+    deadline=$(( $(now_ms) + START_TIMEOUT * 1000 ))
+    until "$ready"; do
+        if [ ! -d "/proc/$REGISTRY_PID" ] || [ "$(now_ms)" -gt "$deadline" ]; then
+            show_logs "$STATE_DIR/registry/registry.log"
+            die "the registry did not serve $url within ${START_TIMEOUT}s of its restart"
+        fi
+        sleep 0.3
+    done
+    say "registry ready again at $url (pid $REGISTRY_PID, $(secs_since "$t0"))"
 }
 
 cmd_stop-broker() {
@@ -1252,12 +1426,24 @@ cmd_start() {
         check_port "$REGISTRY_MGMT_PORT" K2_REGISTRY_MGMT_PORT
     fi
 
+    if [ $start_kafka = 1 ] && [ -f "$STATE_DIR/kafka/data/meta.properties" ]; then
+        die "kafka was stopped by stop-broker and keeps its data: tools/platform.sh start-broker (or stop, to start afresh)"
+    fi
+    # The registry keeps its schemas in Kafka: it needs this state dir's broker.
+    if [ $start_registry = 1 ] && [ $start_kafka = 0 ] && ! running_pid kafka >/dev/null; then
+        die "the registry keeps its schemas in Kafka: start kafka too (tools/platform.sh start --state-dir $STATE_DIR)"
+    fi
     # resolve (cached per version), then launch both before waiting for either
     [ $start_kafka = 1 ] && install_kafka
     [ $start_registry = 1 ] && install_registry
     mkdir -p "$STATE_DIR/kafka" "$STATE_DIR/registry"
-    # registry first: its (longer) start-up overlaps with Kafka's storage format
-    if [ $start_registry = 1 ]; then launch_registry; started+=(registry); fi
+    [ $start_kafka = 1 ] || load_component_env kafka
+    # registry first: its (longer) start-up overlaps with Kafka's storage format and start; its
+    # Kafka clients wait for the broker
+    if [ $start_registry = 1 ]; then
+        write_registry_storage_config "127.0.0.1:$KAFKA_PORT" plain
+        launch_registry; started+=(registry)
+    fi
     if [ $start_kafka = 1 ]; then launch_kafka; started+=(kafka); fi
 
     # readiness
@@ -1345,11 +1531,12 @@ case "$CMD" in
     status) "cmd_status$SUFFIX" ;;
     env) "cmd_env$SUFFIX" ;;
     cli) cmd_cli ;;
-    start|stop|start-broker|stop-broker)
+    start|stop|start-broker|stop-broker|restart-registry)
         exec 8>"$STATE_DIR/.platform.lock"
         flock -w 600 8 || die "another platform.sh holds $STATE_DIR/.platform.lock"
         case "$CMD" in
             start|stop) "cmd_$CMD$SUFFIX" ;;
+            start-broker|stop-broker) if [ "$PROFILE" = secure ]; then "cmd_$CMD"; else "cmd_${CMD}_plain"; fi ;;
             *) "cmd_$CMD" ;;
         esac
         ;;

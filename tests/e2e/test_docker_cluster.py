@@ -30,10 +30,12 @@ from pathlib import Path
 import fastavro
 import pytest
 import requests
+import yaml
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient
 
 from devkit.pulumi_project import REPO, PulumiProject
+from tests.e2e.registry_support import registry_state, wait_for_state
 
 pytestmark = pytest.mark.e2e
 
@@ -311,6 +313,18 @@ def test_4_a_second_up_changes_nothing(cluster: PulumiProject, durations: dict[s
         "--expect-no-changes",
         timeout=STEP_TIMEOUT,
     )
+
+
+def test_4b_a_restarted_registry_container_keeps_every_subject_version_and_id(
+    cluster: PulumiProject, engine_env: dict[str, str]
+) -> None:
+    config = yaml.safe_load((cluster.dir / f"Pulumi.{STACK}.yaml").read_text())["config"]
+    url = config["k2infra:schemaRegistryUrl"]
+    before = registry_state(url)
+    assert set(SUBJECTS) <= set(before["subjects"])
+    docker("restart", f"k2infra-{STACK}-registry", env=engine_env)
+    wait_for_state(url, before)  # the schemas come back from the broker's journal
+    cluster.run("preview", "--expect-no-changes", timeout=STEP_TIMEOUT)
 
 
 def test_5_destroy_leaves_no_container_network_or_volume(

@@ -373,3 +373,15 @@ def test_the_build_context_is_found_from_the_module_wherever_it_lives() -> None:
 )
 def test_kafka_env_names_follow_the_image_convention(prop: str, env: str) -> None:
     assert kafka_env_name(prop) == env
+
+
+def test_the_registry_keeps_its_schemas_in_the_brokers_journal_topics_outside_market() -> None:
+    env = env_of(provision(settings()).mocks.named("local-registry"))
+    assert env["APICURIO_STORAGE_KIND"] == "kafkasql"  # not the in-memory H2 a restart empties
+    assert env["APICURIO_KAFKASQL_BOOTSTRAP_SERVERS"] == "kafka:29092"  # the broker's network listener
+    topics = [
+        env["APICURIO_KAFKASQL_TOPIC"],
+        env["APICURIO_KAFKASQL_SNAPSHOTS_TOPIC"],
+        env["APICURIO_EVENTS_KAFKA_TOPIC"],
+    ]
+    assert len(set(topics)) == 3 and not any(t.startswith("market.") for t in topics)
