@@ -50,7 +50,7 @@ def env_secrets(environ: Mapping[str, str]) -> dict[str, str]:
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--config-dir", default="config", type=Path, help="holds kafka/topics.yaml and schemas/ (default: config)"
+        "--config-dir", type=Path, help="holds kafka/topics.yaml and schemas/ (default: PROJECT_DIR/config)"
     )
     parser.add_argument("--stack", help="apply the overrides of Pulumi.<STACK>.yaml (default: the topology alone)")
     parser.add_argument(

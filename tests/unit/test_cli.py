@@ -72,6 +72,19 @@ def test_validate_reports_problems_on_stderr_with_exit_2(project_dir: Path) -> N
     assert "Traceback" not in err
 
 
+def test_project_dir_alone_takes_the_topology_of_that_project_too(project_dir: Path) -> None:
+    """--project-dir X reads X's stack file and X/config, not the working directory's config (a mix hid mistakes)."""
+    topology = project_dir / "config" / "kafka" / "topics.yaml"
+    topology.write_text(topology.read_text().replace("partitions: 30", "partitions: 0"))
+    err = io.StringIO()
+    code = main(["validate", "--stack", "dev", "--project-dir", str(project_dir)], stdout=io.StringIO(), stderr=err)
+    assert code == 2
+    assert (
+        "asset_classes.equities.exchanges.asx.partitions: must be an integer between 1 and 10000, got 0"
+        in err.getvalue()
+    )
+
+
 def test_topics_json_for_prod_is_the_platform_of_today() -> None:
     code, out, _ = run("topics", "--stack", "prod", "--json")
     assert code == 0
