@@ -60,18 +60,11 @@ def _pem_or_as_written(value: str | None) -> str | None:
 
 
 @dataclass(frozen=True, kw_only=True)
-class KafkaConnection:
-    """One Kafka cluster as the stack reaches it."""
+class _Endpoint:
+    """What a Kafka cluster and a registry share: a CA as the stack writes it, read once, and the
+    prefix of the stack settings that configure it."""
 
-    bootstrap_servers: tuple[str, ...] = ()
-    tls: bool = False
-    tls_skip_verify: bool = False
-    ca_cert: str | None = None  # as the stack writes it: PEM text or a path (the provider's input)
-    sasl_mechanism: SaslMechanism | None = None
-    sasl_username: str | None = None
-    sasl_password: str | None = field(default=None, repr=False)
-    kafka_version: str | None = None
-    timeout_seconds: int = 120
+    ca_cert: str | None = None  # as the stack writes it: PEM text or a path (the provider's/subjects' input)
     setting_prefix: str = DEFAULT_PREFIX
     ca_pem: str | None = field(init=False, repr=False)  # the CA as PEM text, read once
 
@@ -79,8 +72,22 @@ class KafkaConnection:
         object.__setattr__(self, "ca_pem", _pem_or_as_written(self.ca_cert))
 
     def key(self, name: str) -> str:
-        """The stack setting `name` of this cluster, as messages name it: 'k2infra:caCert'."""
+        """The stack setting `name` of this endpoint, as messages name it: 'k2infra:caCert'."""
         return f"{self.setting_prefix}{name}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class KafkaConnection(_Endpoint):
+    """One Kafka cluster as the stack reaches it."""
+
+    bootstrap_servers: tuple[str, ...] = ()
+    tls: bool = False
+    tls_skip_verify: bool = False
+    sasl_mechanism: SaslMechanism | None = None
+    sasl_username: str | None = None
+    sasl_password: str | None = field(default=None, repr=False)
+    kafka_version: str | None = None
+    timeout_seconds: int = 120
 
     @property
     def servers(self) -> str:
@@ -159,22 +166,13 @@ class KafkaConnection:
 
 
 @dataclass(frozen=True, kw_only=True)
-class RegistryConnection:
+class RegistryConnection(_Endpoint):
     """One Schema Registry as the stack reaches it (basic auth, a bearer token, or neither)."""
 
     url: str | None = None
     username: str | None = None
     password: str | None = field(default=None, repr=False)
     token: str | None = field(default=None, repr=False)
-    ca_cert: str | None = None  # as the stack writes it: PEM text or a path (the subjects' input)
-    setting_prefix: str = DEFAULT_PREFIX
-    ca_pem: str | None = field(init=False, repr=False)  # the CA as PEM text, read once
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "ca_pem", _pem_or_as_written(self.ca_cert))
-
-    def key(self, name: str) -> str:
-        return f"{self.setting_prefix}{name}"
 
     def with_secrets(self, password: str | None, token: str | None) -> RegistryConnection:
         return replace(self, password=password, token=token)
