@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, ConfigResource, NewPartitions, NewTopic, ResourceType
 
+from k2infra.live.admin import KafkaAdmin
+
 BATCH = 1000
 MAX_RECORDS = 9000
 POLL = 0.05
@@ -57,7 +59,7 @@ def batches(items: Sequence[TopicWanted] | Sequence[str], size: int = BATCH) -> 
 
 def admin_client(bootstrap_servers: str) -> AdminClient:
     """The benchmark's one Kafka admin client (the floor's requests, checks and clean-up)."""
-    return AdminClient({"bootstrap.servers": bootstrap_servers, "client.id": "k2infra-bench"})
+    return KafkaAdmin({"bootstrap.servers": bootstrap_servers, "client.id": "k2infra-bench"}).client
 
 
 def create(admin: AdminClient, topics: Sequence[TopicWanted], timeout: float) -> float:

@@ -209,10 +209,10 @@ class FaultPlatform:
 
 
 def wait_for_kafka(bootstrap: str, timeout: float) -> None:
-    from confluent_kafka.admin import AdminClient
+    from k2infra.live.admin import KafkaAdmin
 
     deadline = time.monotonic() + timeout
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = KafkaAdmin({"bootstrap.servers": bootstrap}).client
     while True:
         try:
             metadata = admin.list_topics(timeout=5)

@@ -1,7 +1,7 @@
 """The live ACLs and SCRAM users of a cluster, read for `verify`, and their comparison with the Plan.
 
-Read with confluent-kafka's AdminClient in two calls: `describe_acls` with a match-everything
-filter, and `describe_user_scram_credentials` for the planned app users. Client quotas are not
+Read through `k2infra.live.admin.KafkaAdmin` in two calls: every ACL binding (a match-everything
+filter), and the SCRAM credentials of the planned app users. Client quotas are not
 read: confluent-kafka 2.16.1's Python AdminClient has no DescribeClientQuotas (librdkafka has no
 client-quota admin API), and DescribeConfigs does not serve quota entities, so `verify` says it
 did not check them rather than guessing.
@@ -21,23 +21,11 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import KafkaError, KafkaException
-from confluent_kafka.admin import (
-    AclBindingFilter,
-    AclOperation,
-    AclPermissionType,
-    AdminClient,
-    ResourcePatternType,
-    ResourceType,
-    ScramMechanism,
-)
-
-from k2infra.live.cluster import LiveReadError
+from k2infra.live.admin import KafkaAdmin
 from k2infra.model.access import AppAccess, PatternType, acl_id
 from k2infra.model.access import ResourceType as AclResourceType
 from k2infra.model.connection import kafka_mechanism
 from k2infra.model.plan import Plan
-from k2infra.model.settings import NAMESPACE
 from k2infra.model.stack import Stack
 from k2infra.model.topology import TOPIC_PREFIX
 
@@ -90,24 +78,10 @@ class AccessDrift:
 
 def read_live_access(stack: Stack, *, timeout: float) -> LiveAccess:
     """Every ACL of the cluster and the SCRAM credentials of the planned app users."""
-    plan, kafka = stack.plan, stack.connections.kafka
-    servers = kafka.servers
-    admin = AdminClient(kafka.librdkafka())
-    everything = AclBindingFilter(
-        ResourceType.ANY,
-        None,
-        ResourcePatternType.ANY,
-        None,
-        None,
-        AclOperation.ANY,
-        AclPermissionType.ANY,
-    )
-    try:
-        bindings = admin.describe_acls(everything, request_timeout=timeout).result()
-    except KafkaException as exc:
-        raise LiveReadError(_acl_failure(servers, exc.args[0])) from None
-    users = sorted({app.username for app in plan.apps})
-    scram = _scram_users(admin, servers, users, timeout) if users else {}
+    plan = stack.plan
+    with KafkaAdmin.of(stack.connections.kafka) as admin:
+        bindings = admin.acls(timeout=timeout)
+        scram = admin.scram_users(sorted({app.username for app in plan.apps}), timeout=timeout)
     return LiveAccess(frozenset(acl for b in bindings if (acl := live_acl(b)) is not None), scram)
 
 
@@ -131,39 +105,6 @@ def live_acl(binding: Any) -> LiveAcl | None:
 def _spelt(enum_name: str) -> str:
     """CLUSTER_ACTION -> ClusterAction."""
     return "".join(part.capitalize() for part in enum_name.split("_"))
-
-
-def _scram_users(admin: AdminClient, servers: str, users: list[str], timeout: float) -> dict[str, dict[str, int]]:
-    out: dict[str, dict[str, int]] = {}
-    for user, future in admin.describe_user_scram_credentials(users, request_timeout=timeout).items():
-        try:
-            description = future.result()
-        except KafkaException as exc:
-            error = exc.args[0]
-            if error.code() == KafkaError.RESOURCE_NOT_FOUND:
-                continue  # no credential at all
-            raise LiveReadError(f"Kafka at {servers} could not describe the SCRAM users: {error.str()}") from None
-        out[user] = {_scram_name(info.mechanism): int(info.iterations) for info in description.scram_credential_infos}
-    return out
-
-
-def _scram_name(mechanism: ScramMechanism) -> str:
-    return mechanism.name.replace("_", "-")  # SCRAM_SHA_512 -> SCRAM-SHA-512
-
-
-def _acl_failure(servers: str, error: Any) -> str:
-    code = error.code()
-    if code == KafkaError.SECURITY_DISABLED:
-        return (
-            f"Kafka at {servers} has no authorizer, so it holds no ACLs, but {NAMESPACE}:accessControl is true: "
-            f"configure the brokers' authorizer or turn accessControl off for this stack"
-        )
-    if code == KafkaError.CLUSTER_AUTHORIZATION_FAILED:
-        return (
-            f"Kafka at {servers} refused to list ACLs to {NAMESPACE}:saslUsername (it needs Describe on the "
-            f"Cluster, or to be a super user): {error.str()}"
-        )
-    return f"Kafka at {servers} could not list its ACLs: {error.str()}"
 
 
 # -- comparing (pure) ----------------------------------------------------------------------------

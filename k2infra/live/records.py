@@ -16,10 +16,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import KafkaError, KafkaException, TopicPartition
-from confluent_kafka.admin import AdminClient, ConfigResource, ConfigSource, OffsetSpec, ResourceType
-
-from k2infra.live.cluster import LiveReadError, _layout, _LibrdkafkaLog, fetch_metadata
+from k2infra.live.admin import KafkaAdmin
 from k2infra.model.connection import KafkaConnection
 
 
@@ -39,30 +36,20 @@ def read_holdings(
     connection: KafkaConnection,
     with_config: bool = False,
     timeout: float = 15.0,
+    password_from: str | None = None,
 ) -> dict[str, TopicHolding]:
     """The topics of `names` that exist, with their record counts (and own configs if asked)."""
     if not names:
         return {}
-    servers = str(client_config.get("bootstrap.servers", ""))
-    with _LibrdkafkaLog() as log:
-        admin = AdminClient({**client_config, **log.callbacks()})
-        metadata = fetch_metadata(admin, log, connection, timeout=timeout)
-        layouts = {
-            name: _layout(metadata.topics[name].partitions.values())
-            for name in names
-            if name in metadata.topics
-            and not (
-                metadata.topics[name].error is not None
-                and metadata.topics[name].error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART
-            )
-        }
-        configs = _own_configs(admin, servers, list(layouts), timeout) if with_config else {}
-        counts = _record_counts(admin, {n: layout.partition_ids for n, layout in layouts.items()}, timeout)
-        admin.poll(0)
+    with KafkaAdmin(client_config, connection, password_from=password_from) as admin:
+        cluster = admin.cluster(timeout=timeout)
+        layouts = {name: cluster.topics[name] for name in names if name in cluster.topics}
+        configs = admin.own_topic_configs(list(layouts), timeout=timeout) if with_config else {}
+        counts = admin.record_counts({n: layout.partition_ids for n, layout in layouts.items()}, timeout=timeout)
     return {
         name: TopicHolding(
             name=name,
-            partitions=layout.partitions,
+            partitions=layout.partition_count,
             replication_factor=layout.replication_factor,
             records=counts.get(name),
             own_config=configs.get(name, {}),
@@ -70,50 +57,3 @@ def read_holdings(
         for name, layout in sorted(layouts.items())
         if not with_config or name in configs
     }
-
-
-def _own_configs(admin: AdminClient, servers: str, names: list[str], timeout: float) -> dict[str, dict[str, str]]:
-    if not names:
-        return {}
-    futures = admin.describe_configs([ConfigResource(ResourceType.TOPIC, n) for n in names], request_timeout=timeout)
-    out: dict[str, dict[str, str]] = {}
-    for resource, future in futures.items():
-        try:
-            entries = future.result()
-        except KafkaException as exc:
-            if exc.args[0].code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
-                continue  # deleted since the metadata was read
-            raise LiveReadError(
-                f"Kafka at {servers} could not describe the configs of {resource.name}: {exc.args[0].str()}"
-            ) from None
-        out[resource.name] = {
-            key: entry.value
-            for key, entry in entries.items()
-            if entry.source == ConfigSource.DYNAMIC_TOPIC_CONFIG.value and entry.value is not None
-        }
-    return out
-
-
-def _record_counts(
-    admin: AdminClient, partitions: Mapping[str, tuple[int, ...]], timeout: float
-) -> dict[str, int | None]:
-    wanted = [TopicPartition(name, p) for name, ids in partitions.items() for p in ids]
-    counts: dict[str, int | None] = dict.fromkeys(partitions, 0)
-    if not wanted:
-        return counts
-    offsets: dict[str, dict[tuple[str, int], int | None]] = {}
-    for which, spec in (("earliest", OffsetSpec.earliest()), ("latest", OffsetSpec.latest())):
-        answer: dict[tuple[str, int], int | None] = {}
-        for tp, future in admin.list_offsets({tp: spec for tp in wanted}, request_timeout=timeout).items():
-            try:
-                offset = future.result().offset
-            except KafkaException:
-                offset = None
-            answer[(tp.topic, tp.partition)] = offset if offset is not None and offset >= 0 else None
-        offsets[which] = answer
-    for tp in wanted:
-        key = (tp.topic, tp.partition)
-        low, high = offsets["earliest"].get(key), offsets["latest"].get(key)
-        current = counts[tp.topic]
-        counts[tp.topic] = None if current is None or low is None or high is None else current + max(high - low, 0)
-    return counts

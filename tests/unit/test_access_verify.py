@@ -24,7 +24,7 @@ from confluent_kafka.admin import (
 )
 
 from k2infra.cli.main import env_secrets
-from k2infra.live import access as live_access
+from k2infra.live import admin as kafka_admin
 from k2infra.live import verify
 from k2infra.live.access import QUOTAS_UNCHECKED, LiveAccess, LiveAcl, live_acl, read_live_access
 from k2infra.live.cluster import LiveReadError, LiveState, LiveSubject, LiveTopic
@@ -233,7 +233,7 @@ def test_live_bindings_are_spelt_as_pulumi_kafka_spells_them() -> None:
 
 
 class FakeAdmin:
-    """What read_live_access asks of confluent-kafka's AdminClient, answered from memory."""
+    """What read_live_access asks of confluent-kafka's AdminClient (through KafkaAdmin), answered from memory."""
 
     def __init__(self, bindings: list[AclBinding] | KafkaError, users: dict[str, list[ScramCredentialInfo]]) -> None:
         self.bindings, self.users = bindings, users
@@ -241,6 +241,9 @@ class FakeAdmin:
 
     def __call__(self, config: dict[str, Any]) -> FakeAdmin:
         return self
+
+    def poll(self, timeout: float) -> int:
+        return 0
 
     def describe_acls(self, acl_filter: Any, request_timeout: float) -> Future:
         future: Future = Future()
@@ -280,7 +283,7 @@ def test_reading_turns_bindings_and_credentials_into_live_access(
     ]
     info = [ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 8192)]
     admin = FakeAdmin(bindings, {"k2-crypto-risk-prod": info})
-    monkeypatch.setattr(live_access, "AdminClient", admin)
+    monkeypatch.setattr(kafka_admin, "AdminClient", admin)
     live = read_live_access(stack_of(project_dir), timeout=1)
     assert live.acls == frozenset(
         {LiveAcl("User:k2-crypto-risk-prod", "*", "Read", "Allow", "Topic", "market.crypto.trades.", "Prefixed")}
@@ -293,7 +296,7 @@ def test_a_cluster_without_an_authorizer_is_one_clear_error(
     plan: Plan, project_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("K2_SASL_PASSWORD", "s3cret")
-    monkeypatch.setattr(live_access, "AdminClient", FakeAdmin(KafkaError(KafkaError.SECURITY_DISABLED), {}))
+    monkeypatch.setattr(kafka_admin, "AdminClient", FakeAdmin(KafkaError(KafkaError.SECURITY_DISABLED), {}))
     stack = stack_of(project_dir)
     with pytest.raises(LiveReadError) as caught:
         read_live_access(stack, timeout=1)
@@ -302,6 +305,6 @@ def test_a_cluster_without_an_authorizer_is_one_clear_error(
         f"Kafka at {servers} has no authorizer, so it holds no ACLs, but k2infra:accessControl is true: "
         "configure the brokers' authorizer or turn accessControl off for this stack"
     )
-    monkeypatch.setattr(live_access, "AdminClient", FakeAdmin(KafkaError(KafkaError.CLUSTER_AUTHORIZATION_FAILED), {}))
+    monkeypatch.setattr(kafka_admin, "AdminClient", FakeAdmin(KafkaError(KafkaError.CLUSTER_AUTHORIZATION_FAILED), {}))
     with pytest.raises(LiveReadError, match="refused to list ACLs to k2infra:saslUsername"):
         read_live_access(stack, timeout=1)

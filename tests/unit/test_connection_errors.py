@@ -12,12 +12,8 @@ import logging
 import pytest
 from confluent_kafka import KafkaError
 
-from k2infra.live.cluster import (
-    BrokerView,
-    _LibrdkafkaLog,
-    kafka_failure,
-    registry_failure,
-)
+from k2infra.live.admin import BrokerView, _LibrdkafkaLog, kafka_failure
+from k2infra.live.cluster import registry_failure
 from k2infra.model.connection import KafkaConnection, RegistryConnection
 from k2infra.model.settings import StackSettings
 from k2infra.model.stack import connections_of

@@ -18,13 +18,12 @@ import pytest
 from k2infra.cli.main import env_secrets
 from k2infra.client.naming import load_plan
 from k2infra.live import verify
+from k2infra.live.admin import kafka_failure, layout_of
 from k2infra.live.cluster import (
     LiveReadError,
     LiveState,
     LiveSubject,
     LiveTopic,
-    _layout,
-    kafka_failure,
     read_subjects,
 )
 from k2infra.live.verify import Kind, Report, compare, render_table, run_verify, same_config_value
@@ -437,7 +436,7 @@ def test_layout_counts_partitions_short_of_in_sync_replicas_or_without_a_leader(
         SimpleNamespace(id=3, leader=3, replicas=[3, 1, 2], isrs=[3, 1, 2]),
         SimpleNamespace(id=2, leader=-1, replicas=[3, 1, 2], isrs=[3, 1, 2]),  # offline, its last ISR kept
     ]
-    layout = _layout(partitions)
+    layout = layout_of("t", partitions)
     assert (layout.partition_ids, layout.replication_factor, layout.under_replicated) == ((0, 1, 2, 3), 3, 2)
 
 
