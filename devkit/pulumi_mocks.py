@@ -20,12 +20,12 @@ import yaml
 @dataclass
 class RecordingMocks(pulumi.runtime.Mocks):
     resources: list[pulumi.runtime.MockResourceArgs] = field(default_factory=list)
-    live_partitions: dict[str, int] = field(default_factory=dict)  # what getTopics reports
-    live_replication_factor: int = 1  # of every topic getTopics reports
+    live_partitions: dict[str, int] = field(default_factory=dict)  # the topics the preflight's read finds
+    live_replication_factor: int = 1  # of every topic the read finds (`replication_of`)
     calls: list[str] = field(default_factory=list)
-    cluster_unreachable: bool = False  # getTopics fails as the provider does when it cannot dial
-    # What the program's own connection check (k2infra.deploy.cluster_guard) sees: the brokers the
-    # cluster's metadata lists and the nodes holding replicas, or the one line a failure gives.
+    cluster_unreachable: bool = False  # the read fails as librdkafka does when nothing listens
+    # What the program's preflight (k2infra.deploy.preflight) reads: the brokers the cluster's
+    # metadata lists and the nodes holding replicas, or the one line a failure gives.
     live_brokers: tuple[int, ...] = (1, 2, 3)
     replica_nodes: tuple[int, ...] = (1, 2, 3)
     connection_failure: str | None = None
@@ -42,37 +42,19 @@ class RecordingMocks(pulumi.runtime.Mocks):
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any] | tuple[dict[str, Any], list[tuple[str, str]]]:
         self.calls.append(args.token)
-        if args.token == "kafka:index:getTopics":
-            if self.cluster_unreachable:  # answered as the engine answers a failed invoke
-                return {}, [("", "kafka on 127.0.0.1:19092: listing topics: unable to dial: connection refused")]
-            lists = [
-                {
-                    "topicName": name,
-                    "partitions": count,
-                    "replicationFactor": self.live_replication_factor,
-                    "config": {},
-                }
-                for name, count in self.live_partitions.items()
-            ]
-            return {"id": "cluster", "lists": lists}
         return {}
 
-    def read_cluster_view(self, connection: Any, timeout: float) -> Any:
-        from k2infra.live.cluster import BrokerView, LiveReadError
+    def replication_of(self, topic: str) -> int:
+        return self.live_replication_factor
 
-        self.calls.append("cluster_guard.read_cluster_view")
-        if self.connection_failure or self.cluster_unreachable:
-            raise LiveReadError(
-                self.connection_failure
-                or "cannot reach Kafka at 127.0.0.1:19092 within 30s (k2infra:bootstrapServers): "
-                "sasl_plaintext://127.0.0.1:19092/bootstrap: Connect to ipv4#127.0.0.1:19092 failed: Connection refused"
-            )
-        return BrokerView(self.live_brokers, self.replica_nodes)
+    def connect(self, kafka: Any) -> MockAdmin:
+        """An admin with the librdkafka config the real one would get, answering from the mocks."""
+        return MockAdmin(self, kafka.librdkafka())
 
     def check_registry_access(self, connection: Any, timeout: float) -> None:
-        from k2infra.live.cluster import LiveReadError
+        from k2infra.live.admin import LiveReadError
 
-        self.calls.append("cluster_guard.check_registry_access")
+        self.calls.append("preflight.check_registry_access")
         if self.registry_failure:
             raise LiveReadError(self.registry_failure)
 
@@ -102,17 +84,59 @@ def install_mocks(
     mocks: RecordingMocks | None = None,
 ) -> RecordingMocks:
     """Install `mocks` (or new ones) as the engine; the caller keeps them to inspect what ran."""
-    from k2infra.deploy import cluster_guard
+    from k2infra.deploy import preflight
 
     mocks = mocks or RecordingMocks()
     mocks.live_partitions.update(live_partitions or {})
     pulumi.runtime.set_mocks(mocks, project="k2infra", stack=stack, preview=preview)
     # The program's own connections (no engine call) are answered by the mocks too, as long as
     # they are installed: no unit test or benchmark reaches for a real cluster.
-    cluster_guard.read_cluster_view = mocks.read_cluster_view  # type: ignore[method-assign]
-    cluster_guard.check_registry_access = mocks.check_registry_access  # type: ignore[method-assign]
+    preflight.connect = mocks.connect  # type: ignore[assignment]
+    preflight.check_registry_access = mocks.check_registry_access  # type: ignore[assignment]
     pulumi.runtime.set_all_config(config, secret_keys)
     return mocks
+
+
+@dataclass
+class MockAdmin:
+    """The preflight's KafkaAdmin, answered from the mocks: the cluster read only (record counts and
+    offsets are stubbed by the tests that need them)."""
+
+    mocks: RecordingMocks
+    config: dict[str, Any]
+
+    def __enter__(self) -> MockAdmin:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def cluster(self, *, timeout: float) -> Any:
+        from k2infra.live.admin import BrokerView, ClusterLayout, LiveReadError, PartitionLayout, TopicLayout
+
+        self.mocks.calls.append("preflight.read_cluster")
+        if self.mocks.connection_failure or self.mocks.cluster_unreachable:
+            raise LiveReadError(
+                self.mocks.connection_failure
+                or "cannot reach Kafka at 127.0.0.1:19092 within 30s (k2infra:bootstrapServers): "
+                "sasl_plaintext://127.0.0.1:19092/bootstrap: Connect to ipv4#127.0.0.1:19092 failed: Connection refused"
+            )
+        topics = {}
+        for name, count in self.mocks.live_partitions.items():
+            replicas = tuple(range(1, self.mocks.replication_of(name) + 1))
+            partitions = tuple(PartitionLayout(i, replicas[0], replicas, replicas) for i in range(count))
+            topics[name] = TopicLayout(name, partitions)
+        return ClusterLayout(topics, BrokerView(self.mocks.live_brokers, self.mocks.replica_nodes))
+
+    def record_counts(self, partitions: Any, *, timeout: float) -> Any:
+        from k2infra.live.admin import LiveReadError
+
+        raise LiveReadError("record counts are not answered by these mocks: stub preflight.count_records")
+
+    def offsets(self, partitions: Any, at: Any, *, timeout: float) -> Any:
+        from k2infra.live.admin import LiveReadError
+
+        raise LiveReadError("offsets are not answered by these mocks: stub k2infra.live.retirement.records_since")
 
 
 @dataclass

@@ -1,12 +1,13 @@
 """Before any change: can the run reach the cluster and the registry, and can Kafka place what it creates?
 
-Two checks, made at preview and at `up`, before the topics (and the subjects) are registered:
+Two checks, made at preview and at `up` by the preflight (k2infra.deploy.preflight) before the
+topics (and the subjects) are registered:
 
-- **connections**: one Metadata request over the stack's own settings (confluent-kafka's admin
-  client, as `verify` and the data-loss guard use it) and one authenticated registry request. A
+- **connections** (made by the preflight's read): one Metadata request over the stack's own
+  settings (k2infra.live.admin.KafkaAdmin, as `verify` uses it) and one authenticated registry request. A
   wrong SASL password or mechanism, TLS off against a TLS listener, an untrusted CA or wrong
   registry credentials end the run with one line naming the cause and the setting
-  (`k2infra.live.cluster.kafka_failure` / `registry_failure`, the one place those are worded),
+  (`k2infra.live.admin.kafka_failure` / `k2infra.live.cluster.registry_failure`, the one place those are worded),
   whatever Kafka provider plugin runs the topics: the program does not rely on the wording of
   ours or upstream's. Without this check a changed registry password would show as an update of
   every subject's connection and pass, since nothing else asks the registry when no schema changed.
@@ -30,19 +31,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-import pulumi
-
-from k2infra.live import cluster
-from k2infra.live.cluster import BrokerView, LiveReadError
-from k2infra.model.connection import Connections, KafkaConnection, RegistryConnection
-from k2infra.model.errors import Refused
-from k2infra.model.plan import LegacyTopic, Plan, TopicSpec
-
-CONNECT_TIMEOUT = 30.0  # seconds for the connection checks, at most (k2infra:kafkaTimeoutSeconds if lower)
-
-
-class PlacementRefused(Refused):
-    pass
+from k2infra.live.admin import BrokerView
+from k2infra.model.plan import LegacyTopic, TopicSpec
 
 
 def placements(topics: Iterable[TopicSpec | LegacyTopic], live_partitions: Mapping[str, int]) -> list[tuple[str, str]]:
@@ -59,61 +49,27 @@ def placements(topics: Iterable[TopicSpec | LegacyTopic], live_partitions: Mappi
     return out
 
 
-def check_placement(
+def refusals(
     topics: Iterable[TopicSpec | LegacyTopic], live_partitions: Mapping[str, int], brokers: BrokerView
-) -> None:
+) -> list[str]:
     """Refuse new topics or partitions whose replication factor exceeds the live brokers while a
     broker that holds replicas is down. A cluster that is simply smaller than the factor is left to
     Kafka, which refuses that create itself ("only N broker(s) are registered"), and whose preview
     (a prod-shaped stack against a one-broker dev cluster) must keep working."""
     if not brokers.missing:
-        return
+        return []
     specs = {t.name: t for t in topics if not isinstance(t, LegacyTopic)}  # legacy topics are imported, never created
     alive = len(brokers.live)
     short = [
         (n, what) for n, what in placements(specs.values(), live_partitions) if specs[n].replication_factor > alive
     ]
     if not short:
-        return
+        return []
     needed = max(specs[name].replication_factor for name, _ in short)
     nodes = ", ".join(map(str, brokers.missing))
-    raise PlacementRefused(
+    return [
         f"refusing to create topics or partitions while brokers are down: replication factor {needed} needs "
         f"{needed} live brokers; {brokers.describe()}. Kafka would still place replicas on node {nodes}, and the "
         f"new partitions would start under-replicated. Start node {nodes} or wait until it rejoins, then run "
         "again; nothing was changed:\n" + "\n".join(f"  {name}: {what}" for name, what in short)
-    )
-
-
-# -- in the program ---------------------------------------------------------------------------------
-
-
-def read_cluster_view(connection: KafkaConnection, timeout: float) -> BrokerView:
-    """The cluster's brokers, as the stack connects (a seam: the unit tests' mocks answer it)."""
-    return cluster.read_brokers(connection, timeout=timeout)
-
-
-def check_registry_access(connection: RegistryConnection, timeout: float) -> None:
-    """One authenticated registry request (a seam: the unit tests' mocks answer it)."""
-    cluster.check_registry(connection, timeout=timeout)
-
-
-def check_connections(plan: Plan, connections: Connections) -> BrokerView:
-    """The cluster's brokers once both connections work; pulumi.RunError with the one-line cause otherwise.
-
-    `connections` carry the stack's secrets (the program resolves them inside an apply)."""
-    timeout = min(float(connections.kafka.timeout_seconds), CONNECT_TIMEOUT)
-    try:
-        brokers = read_cluster_view(connections.kafka, timeout)
-        if connections.registry.url:
-            check_registry_access(connections.registry, timeout)
-    except LiveReadError as exc:
-        raise pulumi.RunError(str(exc)) from None
-    return brokers
-
-
-def enforce_placement(plan: Plan, live_partitions: Mapping[str, int], brokers: BrokerView) -> None:
-    try:
-        check_placement(plan.managed_topics(), live_partitions, brokers)
-    except PlacementRefused as exc:
-        raise pulumi.RunError(str(exc)) from None
+    ]

@@ -6,18 +6,18 @@ too) unless the stack lists the topic in `k2infra:allowDataLoss`:
 - **removal**: a topic this stack manages is no longer planned (its exchange or data type was
   removed or renamed in the topology, or left out of `k2infra:exchanges`, or
   `k2infra:legacyTopics` was turned off while legacy topics were adopted). Pulumi deletes a
-  resource the program stops declaring, and the program no longer sees it: so the guard lists
-  the live `market.` topics (the provider's `getTopics`), keeps those that are not planned, and
-  asks the engine which of them are in this stack's state (the built-in
-  `pulumi:pulumi:readStackResourceOutputs`, asked only when such topics exist). A topic someone
-  else made is not in the state, is not deleted by Pulumi, and is not refused;
+  resource the program stops declaring, and the program no longer sees it: so the preflight lists
+  the live `market.` topics (its one Metadata request), keeps those that are not planned, and
+  asks the engine which of them are in this stack's state (`managed_topics`, asked only when
+  such topics exist). A topic someone else made is not in the state, is not deleted by Pulumi,
+  and is not refused;
 - **a replication-factor change** of a topic that holds records: a provider that cannot reassign
   replicas replaces the topic (upstream pulumi-kafka's Terraform provider has done so; ours
   refuses the update);
 - **a partition decrease** is refused by `partition_guard`, whatever the flag: Kafka cannot remove
   partitions and the provider would replace the topic.
 
-Retiring legacy topics (`state: retire`) has its own guard and flags (`live.retirement`). A
+Retiring legacy topics (`state: retire`) has its own guard and flags (`retirement_guard`). A
 destroy never runs the program: see docs/runbook.md (protect, and `make down`'s check).
 
 The refusal names every topic and how many records it holds now, so the preview says what would
@@ -28,26 +28,14 @@ does not stay in the stack file.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
-import pulumi
-
-from k2infra.live.cluster import LiveReadError
-from k2infra.live.records import read_holdings
-from k2infra.model.connection import KafkaConnection
-from k2infra.model.errors import Refused
 from k2infra.model.plan import Plan
-from k2infra.model.stack import Stack
 from k2infra.model.topology import TOPIC_PREFIX
 
 TOPIC_TYPE = "kafka:index/topic:Topic"
 ALLOW_KEY = "k2infra:allowDataLoss"
-
-
-class DataLossRefused(Refused):
-    pass
 
 
 @dataclass(frozen=True)
@@ -116,8 +104,8 @@ def judge(
     *,
     stack: str = "STACK",
     dry_run: bool = True,
-) -> list[str]:
-    """Warnings for what goes ahead; raises DataLossRefused listing what may not.
+) -> tuple[list[str], list[str]]:
+    """(refusals, warnings): the refusal lists what may not be lost; the warnings what goes ahead.
 
     The refusal lists every topic the run would delete or replace, the empty ones too (they go
     with it once the others are allowed), and the command that allows the ones holding records.
@@ -147,67 +135,18 @@ def judge(
             f"{ALLOW_KEY} lists {name}, which this run neither deletes nor replaces: remove it from the stack "
             "file once the change it allowed is done"
         )
-    if refused:
-        also = ""
-        if empty:
-            also = "\nthe run would also delete or replace these empty topics (nothing to lose):\n" + "\n".join(
-                f"  {line}" for line in empty
-            )
-        raise DataLossRefused(
-            "refusing to delete or replace topics that hold records, which would lose them. Keep them in "
-            "config/kafka/topics.yaml (and k2infra:exchanges), or, to accept the loss, list them in "
-            f"{ALLOW_KEY} of the stack file:\n"
-            + "\n".join(f"  {line}" for line in refused)
-            + also
-            + f"\nto accept the loss: python -m k2infra allow-data-loss --stack {stack} {' '.join(refused_topics)}"
+    if not refused:
+        return [], warnings
+    also = ""
+    if empty:
+        also = "\nthe run would also delete or replace these empty topics (nothing to lose):\n" + "\n".join(
+            f"  {line}" for line in empty
         )
-    return warnings
-
-
-# -- in the program ---------------------------------------------------------------------------------
-
-
-async def enforce(stack: Stack, listed: Sequence[Mapping[str, Any]], kafka: KafkaConnection) -> None:
-    """Run the guard on `getTopics`' answer; raises pulumi.RunError to stop the run before any change.
-
-    `kafka` is the stack's connection with its password (resolved inside the caller's apply)."""
-    plan = stack.plan
-    live_replication = {str(t["topicName"]): int(t["replicationFactor"]) for t in listed if "topicName" in t}
-    unplanned = unplanned_live_topics(plan, live_replication)
-    managed = await _managed_topics() if unplanned else set()
-    losses = possible_losses(plan, live_replication, [n for n in unplanned if n in managed])
-    allowed = list(stack.safety.allow_data_loss)
-    if not losses and not allowed:
-        return
-    records: dict[str, int | None] = {}
-    if losses:
-        try:
-            held = read_holdings(kafka.librdkafka(), {loss.topic for loss in losses}, connection=kafka)
-        except LiveReadError as exc:
-            raise pulumi.RunError(
-                f"cannot count the records of the topics this run would delete or replace: {exc}"
-            ) from None
-        records = {loss.topic: held[loss.topic].records if loss.topic in held else 0 for loss in losses}
-    try:
-        warnings = judge(
-            losses, records, allowed, stack=plan.stack or pulumi.get_stack(), dry_run=pulumi.runtime.is_dry_run()
-        )
-    except DataLossRefused as exc:
-        raise pulumi.RunError(str(exc)) from None
-    for warning in warnings:
-        pulumi.log.warn(warning)
-
-
-async def _managed_topics() -> set[str]:
-    """Names of the topics in this stack's state, as the last checkpoint holds them."""
-    # The file backend's organization is always "organization".
-    stack = f"{pulumi.get_organization() or 'organization'}/{pulumi.get_project()}/{pulumi.get_stack()}"
-    try:
-        answer = await pulumi.runtime.invoke_async("pulumi:pulumi:readStackResourceOutputs", {"stackName": stack})
-    except Exception as exc:  # the SDK raises a bare Exception carrying the engine's message
-        raise pulumi.RunError(
-            f"cannot read which topics stack {stack} manages, which the program checks before it lets "
-            f"pulumi delete topics that are no longer planned: {exc}"
-        ) from None
-    outputs = answer.get("outputs") if isinstance(answer, Mapping) else None
-    return managed_topic_names(outputs if isinstance(outputs, Mapping) else {})
+    return [
+        "refusing to delete or replace topics that hold records, which would lose them. Keep them in "
+        "config/kafka/topics.yaml (and k2infra:exchanges), or, to accept the loss, list them in "
+        f"{ALLOW_KEY} of the stack file:\n"
+        + "\n".join(f"  {line}" for line in refused)
+        + also
+        + f"\nto accept the loss: python -m k2infra allow-data-loss --stack {stack} {' '.join(refused_topics)}"
+    ], warnings

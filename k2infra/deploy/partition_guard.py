@@ -1,20 +1,16 @@
 """Partitions can grow and never shrink.
 
 The Kafka provider answers a lower partition count by deleting and re-creating the topic, which
-loses its data. The program therefore reads the live partition counts (one `getTopics` call, made
-at preview too) and refuses, before any change, a plan that would lower one.
+loses its data. The preflight (k2infra.deploy.preflight) therefore reads the live partition counts
+(one Metadata request, made at preview too) and this guard refuses, before any change, a plan that
+would lower one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from k2infra.model.errors import Refused
 from k2infra.model.plan import LegacyTopic, TopicSpec
-
-
-class PartitionShrinkError(Refused):
-    pass
 
 
 def shrinking(topics: Iterable[TopicSpec | LegacyTopic], live_partitions: Mapping[str, int]) -> list[str]:
@@ -26,11 +22,13 @@ def shrinking(topics: Iterable[TopicSpec | LegacyTopic], live_partitions: Mappin
     ]
 
 
-def check_no_shrink(topics: Iterable[TopicSpec | LegacyTopic], live_partitions: Mapping[str, int]) -> None:
+def refusals(topics: Iterable[TopicSpec | LegacyTopic], live_partitions: Mapping[str, int]) -> list[str]:
+    """The refusal of a plan that lowers partition counts (none if it lowers none)."""
     lines = shrinking(topics, live_partitions)
-    if lines:
-        raise PartitionShrinkError(
-            "refusing to lower partition counts: Kafka cannot remove partitions, and the provider would "
-            "delete and re-create the topic, losing its data. Keep (or raise) these counts in "
-            "config/kafka/topics.yaml or the stack's k2infra:partitions:\n" + "\n".join(f"  {line}" for line in lines)
-        )
+    if not lines:
+        return []
+    return [
+        "refusing to lower partition counts: Kafka cannot remove partitions, and the provider would "
+        "delete and re-create the topic, losing its data. Keep (or raise) these counts in "
+        "config/kafka/topics.yaml or the stack's k2infra:partitions:\n" + "\n".join(f"  {line}" for line in lines)
+    ]

@@ -126,12 +126,6 @@ def _end_offsets(admin: KafkaAdmin, layouts: Mapping[str, TopicLayout], timeout:
     return ends
 
 
-def read_brokers(connection: KafkaConnection, *, timeout: float) -> BrokerView:
-    """The cluster's BrokerView, as the program connects (its connection holds the stack's secret)."""
-    with KafkaAdmin.of(connection, password_from=connection.key("saslPassword")) as admin:
-        return admin.cluster(timeout=timeout).brokers
-
-
 # -- Schema Registry -----------------------------------------------------------------------------
 
 

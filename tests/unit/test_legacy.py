@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pulumi
 import pytest
@@ -12,6 +13,7 @@ import yaml
 
 from devkit.pulumi_mocks import RecordingMocks, run_program
 from k2infra.client.naming import load_plan
+from k2infra.deploy import retirement_guard
 from k2infra.live import retirement as legacy
 from k2infra.model.errors import InputError
 from k2infra.model.plan import LegacyAction, LegacyTopic
@@ -90,7 +92,7 @@ def test_adopted_topics_are_declared_with_the_topology_description(project_dir: 
 def test_a_quiet_topic_is_retired(project_dir: Path, edit_topology: Callable, monkeypatch: pytest.MonkeyPatch) -> None:
     edit_topology(retire_trades)
     set_stack(project_dir, "  k2infra:legacyTopics: true\n  k2infra:allowRetire: true\n")
-    monkeypatch.setattr(legacy, "records_since", lambda config, topics, timeout=15.0: {"market.trades.raw": 0})
+    monkeypatch.setattr(legacy, "records_since", lambda admin, topics, live, timeout=15.0: {"market.trades.raw": 0})
     run = run_program(project_dir, "dev")
     assert "market.trades.raw" not in {r.name for r in run.mocks.of_type(TOPIC)}
     assert "market.quotes.raw" in {r.name for r in run.mocks.of_type(TOPIC)}
@@ -103,8 +105,8 @@ def test_a_topic_still_written_to_is_not_retired(
     set_stack(project_dir, "  k2infra:legacyTopics: true\n  k2infra:allowRetire: true\n")
     seen: list[dict] = []
 
-    def written(config: dict, topics: list, timeout: float = 15.0) -> dict[str, int]:
-        seen.append(config)
+    def written(admin: Any, topics: list, live: dict, timeout: float = 15.0) -> dict[str, int]:
+        seen.append(admin.config)
         return {"market.trades.raw": 42}
 
     monkeypatch.setattr(legacy, "records_since", written)
@@ -134,8 +136,6 @@ def test_force_retire_skips_the_check(
 def test_check_retirement_lists_every_busy_topic() -> None:
     quiet = datetime(2026, 11, 1, tzinfo=UTC)
     topics = [LegacyTopic(n, LegacyAction.RETIRE, 6, 1, {}, quiet) for n in ("a.raw", "b.raw", "c.raw")]
-    with pytest.raises(legacy.RetirementRefused) as caught:
-        legacy.check_retirement(topics, {"a.raw": 3, "b.raw": 0, "c.raw": 1})
-    message = str(caught.value)
+    [message] = retirement_guard.refusals(topics, {"a.raw": 3, "b.raw": 0, "c.raw": 1})
     assert "a.raw: 3 records" in message and "c.raw: 1 records" in message and "b.raw" not in message
-    legacy.check_retirement(topics, {})
+    assert retirement_guard.refusals(topics, {}) == []

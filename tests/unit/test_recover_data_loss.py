@@ -2,7 +2,7 @@
 
 Each path that could lose a topic's data, under Pulumi mocks: a topic removed from the topology (or
 renamed, or its exchange left out of k2infra:exchanges), adopted legacy topics no longer managed,
-a replication-factor change, and a partition decrease. The getTopics answer and the stack's
+a replication-factor change, and a partition decrease. The preflight's cluster read and the stack's
 state (the engine's readStackResourceOutputs) come from the mocks; the record counts from a stub
 of the Kafka read. The e2e tests (tests/e2e/test_faults.py) run the same paths for real.
 """
@@ -19,7 +19,7 @@ import pytest
 
 from devkit.pulumi_mocks import RecordingMocks, run_program
 from k2infra.deploy import data_loss_guard as guard
-from k2infra.live.records import TopicHolding
+from k2infra.deploy import preflight
 from tests.conftest import set_stack_config
 from tests.unit.test_program import PROD_SECRETS
 
@@ -38,7 +38,7 @@ BINANCE = [n for n in DEV_TOPICS if n.endswith(".binance")]
 
 @dataclass
 class GuardMocks(RecordingMocks):
-    """getTopics with per-topic replication factors; the stack's state holds `state_topics`."""
+    """The cluster read with per-topic replication factors; the stack's state holds `state_topics`."""
 
     live_replication: dict[str, int] = field(default_factory=dict)
     state_topics: list[str] = field(default_factory=list)
@@ -59,11 +59,10 @@ class GuardMocks(RecordingMocks):
                     },
                 },
             }
-        answer = super().call(args)
-        if args.token == "kafka:index:getTopics" and isinstance(answer, dict):
-            for item in answer.get("lists", []):
-                item["replicationFactor"] = self.live_replication.get(item["topicName"], 1)
-        return answer
+        return super().call(args)
+
+    def replication_of(self, topic: str) -> int:
+        return self.live_replication.get(topic, 1)
 
 
 @pytest.fixture
@@ -72,11 +71,11 @@ def records(monkeypatch: pytest.MonkeyPatch) -> dict[str, int | None]:
     counts: dict[str, int | None] = {}
     reads: list[set[str]] = []
 
-    def read(client: dict, names: Any, **kwargs: Any) -> dict[str, TopicHolding]:
-        reads.append(set(names))
-        return {n: TopicHolding(n, 1, 1, counts.get(n, 0)) for n in names}
+    def read(admin: Any, layouts: Any, timeout: float) -> dict[str, int | None]:
+        reads.append(set(layouts))
+        return {n: counts.get(n, 0) for n in layouts}
 
-    monkeypatch.setattr(guard, "read_holdings", read)
+    monkeypatch.setattr(preflight, "count_records", read)
     counts["__reads__"] = reads  # type: ignore[assignment]
     return counts
 
@@ -209,7 +208,7 @@ def test_retiring_legacy_topics_are_left_to_the_retirement_guard(
 
     edit_topology(lambda t: t["legacy"]["market.trades.raw"].update(state="retire", quiet_since="2026-11-01T00:00:00Z"))
     set_stack_config(project_dir, "dev", {"legacyTopics": True, "allowRetire": True})
-    monkeypatch.setattr(retirement, "records_since", lambda config, topics, timeout=15.0: {"market.trades.raw": 0})
+    monkeypatch.setattr(retirement, "records_since", lambda admin, topics, live, timeout=15.0: {"market.trades.raw": 0})
     records["market.trades.raw"] = 500  # old records, none since quiet_since: retiring is allowed
     live = {**DEV_TOPICS, "market.trades.raw": 6, "market.quotes.raw": 6, "market.reference_data": 1}
     run = run_program(project_dir, "dev", live_partitions=live, mocks=GuardMocks(state_topics=list(live)))
@@ -256,9 +255,8 @@ def test_a_stale_allowance_is_warned_about(project_dir: Path, records: dict, war
 
 
 def test_an_unknown_record_count_is_refused_not_taken_for_empty() -> None:
-    with pytest.raises(guard.DataLossRefused) as caught:
-        guard.judge([guard.Loss("t", "gone")], {"t": None}, allowed=())
-    assert "t: an unknown number of records; gone" in str(caught.value)
+    [refusal], _ = guard.judge([guard.Loss("t", "gone")], {"t": None}, allowed=())
+    assert "t: an unknown number of records; gone" in refusal
 
 
 def test_allow_data_loss_must_be_a_list_of_names(project_dir: Path) -> None:
