@@ -362,7 +362,7 @@ class KafkaAdmin:
             return {}
         ends = self.offsets(positions, "latest", timeout=timeout)
         out: dict[Partition, RecordAt | None] = {
-            p: None for p, offset in positions.items() if (ends.get(p) or 0) <= offset
+            p: None for p, offset in positions.items() if (end := ends.get(p)) is not None and end <= offset
         }
         wanted = {p: offset for p, offset in positions.items() if p not in out}
         if not wanted:
@@ -408,12 +408,7 @@ class KafkaAdmin:
                 f"Kafka at {self.servers} could not list its consumer groups: {exc.args[0].str()}"
             ) from None
         return sorted(
-            (
-                GroupListing(
-                    g.group_id, g.state.name if g.state is not None else "UNKNOWN", bool(g.is_simple_consumer_group)
-                )
-                for g in result.valid
-            ),
+            (GroupListing(g.group_id, _state(g), bool(g.is_simple_consumer_group)) for g in result.valid),
             key=lambda g: g.group_id,
         )
 
@@ -443,9 +438,7 @@ class KafkaAdmin:
                 for m in group.members
             )
             coordinator = group.coordinator.id if group.coordinator is not None else None
-            out[group_id] = GroupDescription(
-                group_id, group.state.name if group.state else "UNKNOWN", coordinator, members
-            )
+            out[group_id] = GroupDescription(group_id, _state(group), coordinator, members)
         return out
 
     def committed_offsets(self, group_ids: Sequence[str], *, timeout: float) -> dict[str, dict[Partition, int]]:
@@ -503,6 +496,12 @@ class KafkaAdmin:
                 ) from None
             out[user] = {_scram_name(i.mechanism): int(i.iterations) for i in description.scram_credential_infos}
         return out
+
+
+def _state(group: Any) -> str:
+    """A group's state name; confluent-kafka leaves the attribute out when the broker did not say."""
+    state = getattr(group, "state", None)
+    return state.name if state is not None else "UNKNOWN"
 
 
 def _scram_name(mechanism: ScramMechanism) -> str:

@@ -242,25 +242,26 @@ def test_a_platform_holding_the_plan_verifies_clean(deployed: Plan, project: Pat
 
 
 def test_configs_read_in_several_requests_are_the_same_as_in_one(
-    deployed: Plan, admin: AdminClient, monkeypatch: pytest.MonkeyPatch
+    deployed: Plan, platform: LocalPlatform, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A large topology's DescribeConfigs is split into requests in flight together; the answer
     # must not depend on the split (here 6 topics in requests of 2).
-    from k2infra.live import cluster as live_state
+    from k2infra.live import admin as kafka_admin
 
     wanted = {t.name: tuple(t.config) for t in deployed.topics}
-    whole = live_state._describe_configs(admin, "platform", wanted, WAIT)
-    monkeypatch.setattr(live_state, "DESCRIBE_MIN_TOPICS", 1)
-    monkeypatch.setattr(live_state, "DESCRIBE_REQUESTS", 3)
-    calls: list[int] = []
-    describe = admin.describe_configs
+    with kafka_admin.KafkaAdmin({"bootstrap.servers": platform.bootstrap_servers}) as admin:
+        whole = admin.topic_configs(wanted, timeout=WAIT)
+        monkeypatch.setattr(kafka_admin, "DESCRIBE_MIN_TOPICS", 1)
+        monkeypatch.setattr(kafka_admin, "DESCRIBE_REQUESTS", 3)
+        calls: list[int] = []
+        describe = admin.client.describe_configs
 
-    def counting(resources: list[ConfigResource], **kwargs: Any) -> dict[Any, Any]:
-        calls.append(len(resources))
-        return describe(resources, **kwargs)
+        def counting(resources: list[ConfigResource], **kwargs: Any) -> dict[Any, Any]:
+            calls.append(len(resources))
+            return describe(resources, **kwargs)
 
-    monkeypatch.setattr(admin, "describe_configs", counting)
-    assert live_state._describe_configs(admin, "platform", wanted, WAIT) == whole
+        monkeypatch.setattr(admin.client, "describe_configs", counting)
+        assert admin.topic_configs(wanted, timeout=WAIT) == whole
     assert calls == [2, 2, 2]
     assert set(whole) == set(wanted) and all(whole[name] for name in wanted)
 
