@@ -12,8 +12,9 @@ At preview and at `up`, before the component registers a topic, a subject or an 
    (`partition_guard`, `cluster_guard`, `data_loss_guard`, `retirement_guard`);
 3. **refuse once**: every refusal in one `pulumi.RunError`, so nothing is changed.
 
-The component waits on one gate (`gate`), listed in the `depends_on` of every resource it
-registers, rather than a callback per topic. While a dependency (a local cluster being created)
+The component waits on one gate (`gate`) rather than a callback per topic: the topics through
+one `partitions` Output per distinct count, shared, and the subjects through the one registry
+connection they share. While a dependency (a local cluster being created)
 has no id yet, as at its first preview, the gate stays unknown and nothing is read, as an invoke
 would wait. The Kafka provider plugin is not asked (no `getTopics`, which reads every topic's
 configs): the program relies on nothing upstream pulumi-kafka does not do.
