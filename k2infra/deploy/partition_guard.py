@@ -13,22 +13,33 @@ from collections.abc import Iterable, Mapping
 from k2infra.model.plan import LegacyTopic, TopicSpec
 
 
-def shrinking(topics: Iterable[TopicSpec | LegacyTopic], live_partitions: Mapping[str, int]) -> list[str]:
-    """One line per planned topic whose partition count is below the live one."""
+def shrinking(
+    topics: Iterable[TopicSpec | LegacyTopic],
+    live_partitions: Mapping[str, int],
+    origins: Mapping[str, str] | None = None,
+) -> list[str]:
+    """One line per planned topic whose partition count is below the live one, naming the setting
+    the planned count comes from where `origins` (the plan's partition_origins) knows it."""
     return [
         f"{t.name}: planned {t.partitions} partitions, the cluster has {live_partitions[t.name]}"
+        + (f" (the count comes from {origins[t.name]})" if origins and t.name in origins else "")
         for t in topics
         if t.name in live_partitions and t.partitions < live_partitions[t.name]
     ]
 
 
-def refusals(topics: Iterable[TopicSpec | LegacyTopic], live_partitions: Mapping[str, int]) -> list[str]:
+def refusals(
+    topics: Iterable[TopicSpec | LegacyTopic],
+    live_partitions: Mapping[str, int],
+    origins: Mapping[str, str] | None = None,
+) -> list[str]:
     """The refusal of a plan that lowers partition counts (none if it lowers none)."""
-    lines = shrinking(topics, live_partitions)
+    lines = shrinking(topics, live_partitions, origins)
     if not lines:
         return []
     return [
         "refusing to lower partition counts: Kafka cannot remove partitions, and the provider would "
-        "delete and re-create the topic, losing its data. Keep (or raise) these counts in "
-        "config/kafka/topics.yaml or the stack's k2infra:partitions:\n" + "\n".join(f"  {line}" for line in lines)
+        "delete and re-create the topic, losing its data. Keep (or raise) these counts where each "
+        "line says they come from (config/kafka/topics.yaml, or the stack's k2infra:partitions or "
+        "k2infra:maxPartitions):\n" + "\n".join(f"  {line}" for line in lines)
     ]

@@ -66,7 +66,7 @@ def judge(stack: Stack, live: LiveRead, *, dry_run: bool = True) -> tuple[list[s
     """(refusals, warnings) of every guard, in the order they are reported; `dry_run` at preview."""
     topics = stack.plan.managed_topics()
     partitions = live.partitions
-    refused = partition_guard.refusals(topics, partitions)
+    refused = partition_guard.refusals(topics, partitions, stack.plan.partition_origins)
     refused += cluster_guard.refusals(topics, partitions, live.brokers)
     lost, warnings = data_loss_guard.judge(
         losses(stack, live),

@@ -8,6 +8,7 @@ the desired state only; how to reach the cluster and the safety switches are the
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from enum import StrEnum
@@ -17,8 +18,9 @@ from typing import Any
 from k2infra.model import kafka_configs
 from k2infra.model.access import AppAccess, derive_access
 from k2infra.model.apps import Apps
-from k2infra.model.settings import StackSettings
+from k2infra.model.settings import NAMESPACE, StackSettings
 from k2infra.model.topology import LoadedTopology, merged_config, subject_name, topic_name
+from k2infra.model.yaml_source import dotted
 
 
 @dataclass(frozen=True)
@@ -111,6 +113,9 @@ class Plan:
     # (k2infra:maxPartitions) and the exchanges whose count the stack sets (k2infra:partitions).
     max_partitions: int | None = None
     partition_overrides: tuple[str, ...] = ()
+    # topic -> "file:line: field" of the setting its partition count comes from, for refusals that
+    # must say what to edit (k2infra.deploy.partition_guard); empty where the plan was built by hand.
+    partition_origins: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
     _by_name: dict[str, TopicSpec] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -140,6 +145,35 @@ def effective_partitions(
         return override
     own = loaded.topology.asset_classes[asset_class].exchanges[exchange].partitions
     return own if settings.max_partitions is None else min(own, settings.max_partitions)
+
+
+def partition_origin(
+    loaded: LoadedTopology,
+    settings: StackSettings,
+    stack_file: str,
+    stack_line_of: Callable[[tuple[str | int, ...]], int | None] | None,
+    asset_class: str,
+    data_type: str,
+    exchange: str,
+) -> str:
+    """Where the count `effective_partitions` gives comes from, as `file:line: field` (same order of rules)."""
+
+    def in_topology(path: tuple[str | int, ...]) -> str:
+        return f"{loaded.source.file}:{loaded.source.line_of(path)}: {dotted(path)}"
+
+    def in_stack(path: tuple[str | int, ...]) -> str:
+        line = stack_line_of(path) if stack_line_of else None
+        return f"{stack_file}{f':{line}' if line else ''}: {NAMESPACE}:{dotted(path)}"
+
+    if loaded.topology.data_types[data_type].partitions is not None:
+        return in_topology(("data_types", data_type, "partitions"))
+    ref = f"{asset_class}.{exchange}"
+    if ref in settings.partitions:
+        return in_stack(("partitions", ref))
+    own = loaded.topology.asset_classes[asset_class].exchanges[exchange].partitions
+    if settings.max_partitions is not None and settings.max_partitions < own:
+        return in_stack(("maxPartitions",))
+    return in_topology(("asset_classes", asset_class, "exchanges", exchange, "partitions"))
 
 
 def effective_config(

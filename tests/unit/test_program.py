@@ -245,6 +245,26 @@ def test_lowering_partitions_is_refused_before_any_topic_is_registered(project_d
     assert not mocks.of_type(TOPIC)
 
 
+def test_a_partition_refusal_names_the_file_line_and_setting_the_planned_count_comes_from(project_dir: Path) -> None:
+    """The operator must know what to edit: the stack's cap, the stack's per-exchange entry or the topology."""
+    set_stack_config(project_dir, "dev", {"maxPartitions": 3})
+    stack_file = (project_dir / "Pulumi.dev.yaml").read_text().splitlines()
+    cap = next(i for i, line in enumerate(stack_file, 1) if "k2infra:maxPartitions" in line)
+    binance = next(i for i, line in enumerate(stack_file, 1) if "crypto.binance:" in line)
+    live = {"market.equities.trades.asx": 30, "market.crypto.trades.binance": 40}
+    with pytest.raises(pulumi.RunError) as caught:
+        run_program(project_dir, "dev", live_partitions=live)
+    message = str(caught.value)
+    assert (
+        "market.equities.trades.asx: planned 3 partitions, the cluster has 30 "
+        f"(the count comes from Pulumi.dev.yaml:{cap}: k2infra:maxPartitions)"
+    ) in message, message
+    assert (
+        "market.crypto.trades.binance: planned 4 partitions, the cluster has 40 "
+        f"(the count comes from Pulumi.dev.yaml:{binance}: k2infra:partitions[crypto.binance])"
+    ) in message, message
+
+
 def test_docker_local_cluster_is_provisioned_before_topics(project_dir: Path) -> None:
     set_stack_config(project_dir, "dev", {"localCluster": "docker"})
     run = run_program(project_dir, "dev")
