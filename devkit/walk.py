@@ -109,13 +109,11 @@ def walk(package_dir: Path, call: Callable[[], Any]) -> tuple[Walk, Any]:
 # older commit's. Setup (imports, mocks, the fakes' answers) runs before the walk starts.
 
 
-def _install_stack(tree: Path, stack: str) -> None:
-    """The engine's config for `stack`; a secured stack gets placeholder secrets (its passwords, each app's)."""
+def _secrets(tree: Path, stack: str) -> dict[str, str]:
+    """Placeholder secrets for a secured stack (its passwords, each app's); none for a plain one."""
     import json
 
     import yaml
-
-    from devkit.pulumi_mocks import install_mocks, stack_config
 
     stack_file = tree / f"Pulumi.{stack}.yaml"
     secrets: dict[str, str] = {}
@@ -126,7 +124,14 @@ def _install_stack(tree: Path, stack: str) -> None:
             "schemaRegistryPassword": "walk",
             "appPasswords": json.dumps({app: "walk" for app in apps}),
         }
-    config, secret_keys = stack_config(stack_file, secrets)
+    return secrets
+
+
+def _install_stack(tree: Path, stack: str) -> None:
+    """The engine's config for `stack`, as devkit.pulumi_mocks gives it to the unit tests."""
+    from devkit.pulumi_mocks import install_mocks, stack_config
+
+    config, secret_keys = stack_config(tree / f"Pulumi.{stack}.yaml", _secrets(tree, stack))
     install_mocks(stack, config, secret_keys)
 
 
@@ -141,6 +146,18 @@ def load_case(tree: Path, stack: str) -> Callable[[], Any]:
     first = getattr(program, "read_stack", None) or program.load_stack_plan
     config_dir = tree / "config"
     return lambda: first(config_dir)
+
+
+def program_case(tree: Path, stack: str) -> Callable[[], Any]:
+    """`config_dir` followed to the end: the whole program (`deploy.program.run`) under
+    devkit.pulumi_mocks' `run_program`, every resource declared and every output resolved; the
+    guards' reads are answered by the mocks. Not one of issue 20's walks: it shows what the program
+    as a whole enters (the component, the guards, access, outputs) beside the load."""
+    import k2infra.deploy.program  # noqa: F401  imported before the walk, as the other cases are
+    from devkit.pulumi_mocks import run_program
+
+    secrets = _secrets(tree, stack)
+    return lambda: run_program(tree, stack, secrets)
 
 
 def verify_case(tree: Path, stack: str) -> Callable[[], Any]:
@@ -171,7 +188,7 @@ def verify_case(tree: Path, stack: str) -> Callable[[], Any]:
     return lambda: verify.run_verify(loaded, json_output=True, out=io.StringIO(), err=io.StringIO())
 
 
-CASES = {"load": load_case, "verify": verify_case}
+CASES = {"load": load_case, "verify": verify_case, "program": program_case}
 
 
 def main(argv: list[str] | None = None) -> int:

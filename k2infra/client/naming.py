@@ -1,5 +1,5 @@
-"""Topic names, topic configs, exchange metadata and subscriptions: what the earlier `k2.kafka`
-code offered producers and consumers, over the platform's description.
+"""Topic names, topic configs, exchange metadata and subscriptions for producers and consumers,
+over the platform's description.
 
 Works from the stack outputs (an app deploy) or from the topology files (a Plan):
 
