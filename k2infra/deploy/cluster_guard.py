@@ -11,15 +11,14 @@ topics (and the subjects) are registered:
   whatever Kafka provider plugin runs the topics: the program does not rely on the wording of
   ours or upstream's. Without this check a changed registry password would show as an update of
   every subject's connection and pass, since nothing else asks the registry when no schema changed.
-  A registry that does not answer at all is left to the subjects, as before: each reports it with
+  A registry that does not answer at all is left to the subjects: each reports it with
   its own name, and a change of topics alone still goes through.
 - **placement**: a new topic, or new partitions of one, are refused while fewer brokers are live
   than the replication factor. "Live" is what a Metadata answer lists: unfenced brokers. A broker
   that shut down is fenced at once (one that died, after broker.session.timeout.ms) and drops out
   of that list, while its node id stays in the replica lists it holds, which is how the message
   names the missing node. Kafka itself would not refuse: KRaft's placer counts registered
-  brokers, fenced ones included (measured on Kafka 4.4.0 with node 3 stopped: an RF 3 topic is
-  created with node 3 in every replica list and an ISR of 2), so the new topics would be born
+  brokers, fenced ones included (runbook §13 has the measurement), so the new topics would be born
   under-replicated, one more failure away from refusing acks=all writes. Kafka fails the create
   (INVALID_REPLICATION_FACTOR, "only N broker(s) are registered") only when fewer brokers are
   registered at all; a cluster smaller than the factor with no broker missing (a prod-shaped
