@@ -15,7 +15,7 @@ the files, with no file entered more than three times. This measures it by runni
 
 Run on a tree (today's or an older commit's worktree) with its own `k2infra` and `devkit`:
 
-    .venv/bin/python devkit/walk.py load --tree /work/wt/baseline
+    .venv/bin/python devkit/walk.py load --tree ../k2-22e2882   # a worktree of an older commit
     .venv/bin/python devkit/walk.py verify --tree .
 """
 
