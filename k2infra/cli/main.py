@@ -1,4 +1,5 @@
-"""`python -m k2infra validate|topics|subscriptions|access|verify|recover|destroy-check|allow-data-loss|alerts|dashboards`.
+"""`python -m k2infra COMMAND`: validate, topics, subscriptions, access, verify, recover, destroy-check,
+allow-data-loss, alerts, dashboards, lag, exporter.
 
 The plan without the Pulumi engine; `recover` and `destroy-check` drive the Pulumi CLI.
 Exit codes: 0 success, 1 drift (verify) or a decision needed (recover, destroy-check),
@@ -274,4 +275,7 @@ HANDLERS: dict[str, Any] = {
     # The declaration alone: these read the Plan of the Stack.
     "alerts": lambda args, stack, out, err: observe_commands.run_alerts(args, stack.plan, out, err),
     "dashboards": lambda args, stack, out, err: observe_commands.run_dashboards(args, stack.plan, out, err),
+    # The declaration and the live cluster.
+    "lag": observe_commands.run_lag,
+    "exporter": observe_commands.run_exporter,
 }

@@ -2,17 +2,22 @@
 
 python -m k2infra alerts --stack prod --output k2-rules.yml     # Prometheus rules (promtool check rules)
 python -m k2infra dashboards --stack prod --output monitoring/  # grafana/*.json and consoles/*.html
+python -m k2infra lag --stack prod [--app A] [--exchange X] [--json]   # 0 healthy, 1 an SLO breached, 2 cannot read
+python -m k2infra exporter --stack prod [--port 9308] [--interval 15]  # Prometheus metrics (the `monitoring` extra)
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from k2infra.console import EXIT_OK
+from k2infra.console import EXIT_BAD_INPUT, EXIT_OK, print_table
+from k2infra.model.errors import did_you_mean
 from k2infra.model.plan import Plan
+from k2infra.model.stack import Stack
 from k2infra.observe import alerts, dashboards
 from k2infra.observe.declaration import Watched
 
@@ -26,6 +31,22 @@ def add_parsers(commands: Any, project_args: Any) -> None:
     )
     project_args(boards)
     boards.add_argument("--output", type=Path, required=True, help="directory for grafana/ and consoles/")
+    lag = commands.add_parser(
+        "lag", help="consumer lag in records and seconds per app and exchange (exit 0 healthy, 1 an SLO breached)"
+    )
+    project_args(lag)
+    lag.add_argument("--app", action="append", default=[], help="only this app (repeatable)")
+    lag.add_argument(
+        "--exchange", action="append", default=[], help="only this exchange: asx or equities.asx (repeatable)"
+    )
+    lag.add_argument("--json", action="store_true", help="machine-readable output")
+    lag.add_argument("--timeout", type=float, default=15.0, help="seconds to wait for the cluster")
+    exporter = commands.add_parser("exporter", help="serve the stack's lag as Prometheus metrics (docs/monitoring.md)")
+    project_args(exporter)
+    exporter.add_argument("--port", type=int, default=9308, help="HTTP port of /metrics (default: 9308)")
+    exporter.add_argument("--address", default="0.0.0.0", help="address to listen on (default: 0.0.0.0)")
+    exporter.add_argument("--interval", type=float, default=15.0, help="seconds between reads of the cluster")
+    exporter.add_argument("--timeout", type=float, default=10.0, help="seconds one read may wait for the cluster")
 
 
 def run_alerts(args: argparse.Namespace, plan: Plan, out: TextIO, err: TextIO) -> int:
@@ -52,4 +73,110 @@ def run_dashboards(args: argparse.Namespace, plan: Plan, out: TextIO, err: TextI
         f"wrote {boards} dashboards to {args.output}: grafana/ (import into Grafana) and consoles/ "
         f"(prometheus --web.console.templates={args.output / 'consoles'})\n"
     )
+    return EXIT_OK
+
+
+def _unknown(args: argparse.Namespace, watched: Watched) -> list[str]:
+    """did-you-mean lines for every --app and --exchange the stack does not have, all at once."""
+    apps = [app.name for app in watched.consumers()]
+    exchanges = [e.ref for e in watched.plan.exchanges] + [e.code for e in watched.plan.exchanges]
+    problems = []
+    for kind, given, known in (("app", args.app, apps), ("exchange", args.exchange, exchanges)):
+        for name in given:
+            if name not in known:
+                close = did_you_mean(name, known)
+                hint = f"did you mean '{close}'?" if close else f"known: {', '.join(sorted(set(known)))}"
+                problems.append(
+                    f"--{kind} {name}: no {'consumer app' if kind == 'app' else 'exchange'} of that name in stack {watched.plan.stack} ({hint})"
+                )
+    return problems
+
+
+def run_lag(args: argparse.Namespace, stack: Stack, out: TextIO, err: TextIO) -> int:
+    from k2infra.live.admin import KafkaAdmin  # the Kafka client only when the cluster is read
+    from k2infra.observe import lag
+
+    watched = Watched.load(args.config_dir, stack.plan)
+    problems = _unknown(args, watched)
+    if problems:
+        err.write("".join(f"error: {line}\n" for line in problems))
+        return EXIT_BAD_INPUT
+    with KafkaAdmin.of(stack.connections.kafka) as admin:
+        read = lag.read_cluster(admin, watched, timeout=args.timeout)
+    rows = [
+        r
+        for r in lag.compute(watched, read)
+        if (not args.app or r.app in args.app)
+        and (not args.exchange or r.exchange in args.exchange or f"{r.asset_class}.{r.exchange}" in args.exchange)
+    ]
+    code = lag.exit_code(rows)
+    if args.json:
+        json.dump({"stack": stack.plan.stack, "rows": [r.to_dict() for r in rows], "exit": code}, out, indent=2)
+        out.write("\n")
+        return code
+    declared = [r for r in rows if r.declared]
+    others = [r for r in rows if not r.declared]
+    _lag_table(declared, out)
+    if others:
+        out.write("\nOther groups reading market. topics (no app declares them; default objective):\n")
+        _lag_table(others, out)
+    notes = [(r, reason) for r in rows for reason in r.reasons]
+    if notes:
+        out.write("\n")
+        for r, reason in notes:
+            out.write(f"{r.group} {r.topic}: {reason}\n")
+    breached = sum(1 for r in rows if r.state in lag.BREACHES)
+    out.write(
+        f"\n{breached} of {len(rows)} rows breach their objective"
+        if breached
+        else f"\nno objective breached ({len(rows)} rows)"
+    )
+    out.write("; stalled needs two reads: the exporter reports it\n")
+    return code
+
+
+def _lag_table(rows: list, out: TextIO) -> None:  # type: ignore[type-arg]
+    table = [["APP", "GROUP", "EXCHANGE", "DATA TYPE", "LAG RECORDS", "LAG SECONDS", "SLO", "STATE"]]
+    for r in rows:
+        table.append(
+            [
+                r.app or "-",
+                r.group,
+                f"{r.asset_class}.{r.exchange}" if r.exchange else "-",
+                r.data_type or r.topic,
+                "n/a" if r.lag_records is None else str(r.lag_records),
+                "n/a" if r.lag_seconds is None else f"{r.lag_seconds:.1f}",
+                f"{r.max_lag_seconds:g}s",
+                str(r.state),
+            ]
+        )
+    print_table(table, out)
+
+
+def run_exporter(args: argparse.Namespace, stack: Stack, out: TextIO, err: TextIO) -> int:
+    """Serve /metrics until SIGTERM or SIGINT; exit 2 when prometheus_client is missing or the port is taken."""
+    import signal
+
+    try:
+        from k2infra.observe import exporter
+    except ModuleNotFoundError as exc:
+        err.write(f"error: the exporter needs {exc.name} (pip install 'k2infra[monitoring]')\n")
+        return EXIT_BAD_INPUT
+    log = exporter.stderr_log(err)
+    running = exporter.Exporter(
+        stack.connections.kafka, Watched.load(args.config_dir, stack.plan), timeout=args.timeout, log=log
+    )
+    try:
+        server = exporter.serve(running, args.address, args.port)
+    except OSError as exc:
+        err.write(f"error: cannot listen on {args.address}:{args.port}: {exc.strerror or exc}\n")
+        return EXIT_BAD_INPUT
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: running.stop.set())
+    log(f"serving http://{args.address}:{args.port}/metrics, reading stack {stack.plan.stack} every {args.interval:g}s")
+    try:
+        running.run(args.interval)
+    finally:
+        server.shutdown()
+    log("stopped")
     return EXIT_OK

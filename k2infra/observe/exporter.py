@@ -1,0 +1,137 @@
+"""`python -m k2infra exporter`: the stack's consumer lag as Prometheus metrics.
+
+One read of the cluster per interval, in a background loop; every scrape is answered from the last
+read by a custom Collector (a scrape never reads the cluster). A read that fails sets
+`k2_exporter_up 0`, logs its one-line reason, and drops the lag series: values of an older read are
+never served as if they were fresh. Metric names and labels come from k2infra.observe.metrics only.
+Needs prometheus_client (the package's `monitoring` extra).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from k2infra.live.admin import KafkaAdmin
+from k2infra.model.connection import KafkaConnection
+from k2infra.model.errors import ConnectionFailed
+from k2infra.observe import lag
+from k2infra.observe.declaration import Watched
+from k2infra.observe.metrics import (
+    CONSUMER_LAG_RECORDS,
+    CONSUMER_LAG_SECONDS,
+    CONSUMER_STATE,
+    EXPORTER_READ_SECONDS,
+    EXPORTER_UP,
+    ConsumerState,
+    Metric,
+)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What the scrapes serve: the outcome of the last read."""
+
+    up: bool
+    read_seconds: float
+    rows: tuple[lag.LagRow, ...] = ()
+    reason: str = ""
+
+
+def _family(metric: Metric) -> GaugeMetricFamily:
+    return GaugeMetricFamily(metric.name, metric.help, labels=list(metric.labels))
+
+
+class LagCollector(Collector):
+    """Serves the last Snapshot; `snapshot` is replaced whole by the read loop (one reference, no lock)."""
+
+    def __init__(self) -> None:
+        self.snapshot = Snapshot(up=False, read_seconds=0.0, reason="no read yet")
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        snapshot = self.snapshot
+        yield GaugeMetricFamily(EXPORTER_UP.name, EXPORTER_UP.help, value=1.0 if snapshot.up else 0.0)
+        yield GaugeMetricFamily(EXPORTER_READ_SECONDS.name, EXPORTER_READ_SECONDS.help, value=snapshot.read_seconds)
+        seconds, records, states = _family(CONSUMER_LAG_SECONDS), _family(CONSUMER_LAG_RECORDS), _family(CONSUMER_STATE)
+        for row in snapshot.rows:
+            labels = [row.labels()[name] for name in CONSUMER_LAG_SECONDS.labels]
+            if row.lag_seconds is not None:  # unknown is left out, never reported as 0
+                seconds.add_metric(labels, row.lag_seconds)
+            if row.lag_records is not None:
+                records.add_metric(labels, float(row.lag_records))
+            for state in ConsumerState:
+                states.add_metric([*labels, str(state)], 1.0 if row.state == state else 0.0)
+        yield seconds
+        yield records
+        yield states
+
+
+class Exporter:
+    """The read loop: one read per interval into the collector, a failure logged in one line."""
+
+    def __init__(
+        self,
+        connection: KafkaConnection,
+        watched: Watched,
+        *,
+        timeout: float,
+        log: Callable[[str], None],
+    ) -> None:
+        self.connection = connection
+        self.watched = watched
+        self.timeout = timeout
+        self.log = log
+        self.collector = LagCollector()
+        self.previous: lag.ClusterRead | None = None  # the last good read: `stalled` compares with it
+        self.stop = threading.Event()
+
+    def read_once(self) -> Snapshot:
+        started = time.monotonic()
+        try:
+            # A fresh admin per read: librdkafka's failure lines of an earlier outage must not word a later one.
+            with KafkaAdmin.of(self.connection) as admin:
+                read = lag.read_cluster(admin, self.watched, timeout=self.timeout)
+            rows = tuple(lag.compute(self.watched, read, self.previous))
+            self.previous = read
+            snapshot = Snapshot(True, time.monotonic() - started, rows)
+        except ConnectionFailed as exc:
+            snapshot = Snapshot(False, time.monotonic() - started, reason=str(exc))
+        except Exception as exc:  # the exporter reports up 0 and keeps reading: never a crash
+            snapshot = Snapshot(False, time.monotonic() - started, reason=f"{type(exc).__name__}: {exc}")
+        if not snapshot.up:
+            self.log(f"read failed, k2_exporter_up 0: {snapshot.reason}")
+        elif not self.collector.snapshot.up:
+            self.log(f"read {len(snapshot.rows)} rows in {snapshot.read_seconds:.2f}s, k2_exporter_up 1")
+        self.collector.snapshot = snapshot
+        return snapshot
+
+    def run(self, interval: float) -> None:
+        """Read every `interval` seconds (from the start of one read to the next) until `stop` is set."""
+        while not self.stop.is_set():
+            started = time.monotonic()
+            self.read_once()
+            self.stop.wait(max(interval - (time.monotonic() - started), 0.0))
+
+
+def serve(exporter: Exporter, address: str, port: int) -> Any:
+    """Start /metrics on address:port over the exporter's own registry (only K2's metrics); the server."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(exporter.collector)
+    server, _thread = start_http_server(port, addr=address, registry=registry)
+    return server
+
+
+def stderr_log(err: TextIO) -> Callable[[str], None]:
+    def log(line: str) -> None:
+        err.write(f"{datetime.now(UTC).isoformat(timespec='seconds')} k2infra exporter: {line}\n")
+        err.flush()
+
+    return log
