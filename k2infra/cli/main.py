@@ -1,5 +1,5 @@
 """`python -m k2infra COMMAND`: validate, topics, subscriptions, access, verify, recover, destroy-check,
-allow-data-loss, alerts, dashboards, lag, exporter.
+allow-data-loss, alerts, dashboards, lag, feeds, exporter.
 
 The plan without the Pulumi engine; `recover` and `destroy-check` drive the Pulumi CLI.
 Exit codes: 0 success, 1 drift (verify) or a decision needed (recover, destroy-check),
@@ -277,5 +277,6 @@ HANDLERS: dict[str, Any] = {
     "dashboards": lambda args, stack, out, err: observe_commands.run_dashboards(args, stack.plan, out, err),
     # The declaration and the live cluster.
     "lag": observe_commands.run_lag,
+    "feeds": observe_commands.run_feeds,
     "exporter": observe_commands.run_exporter,
 }

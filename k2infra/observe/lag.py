@@ -188,6 +188,8 @@ def partition_lag(
             f"{earliest - committed} records the group never read; counted from {earliest}"
         )
     records = end - start
+    if records <= 0:  # retention removed every record the group had not read: nothing left to consume
+        return PartitionLag(topic, partition, committed, end, 0, 0.0, "; ".join(reasons))
     if compacted:
         reasons.append("compacted topic: lag records count offsets, some of which compaction removed")
     if first is None:
@@ -323,7 +325,8 @@ def read_cluster(admin: KafkaAdmin, watched: Watched, *, timeout: float) -> Clus
     positions: dict[tuple[str, int, int], None] = {}
     for group in read_groups:
         for (t, p), offset in committed[group].items():
-            if (t, p) in end and (e := end[(t, p)]) is not None and offset < e:
+            e, first_kept = end.get((t, p)), earliest.get((t, p))
+            if e is not None and offset < e and (first_kept is None or first_kept < e):
                 positions[(t, p, offset)] = None
     first: dict[tuple[str, int, int], RecordAt | None] = {}
     # record_timestamps takes one offset per partition: one call per round of distinct offsets.

@@ -167,6 +167,16 @@ def test_lag_reports_records_and_seconds_behind_and_the_app_lagging(behind: int,
     assert line.split()[-1] == "lagging"
 
 
+def test_feeds_give_the_age_of_the_newest_record_per_exchange_and_data_type(behind: int, project: Path) -> None:
+    run = cli(project, "feeds", "--json")
+    assert run.returncode == 0, run.stderr
+    rows = {r["topic"]: r for r in json.loads(run.stdout)["rows"]}
+    trades = rows[TOPIC]
+    assert (trades["exchange"], trades["data_type"], trades["records_per_second"]) == ("asx", "trades", None)
+    assert trades["end_offsets"] >= behind
+    assert trades["last_record_age_seconds"] > 0
+
+
 def test_lag_names_the_unknown_app_and_exchange_at_once(project: Path) -> None:
     run = cli(project, "lag", "--app", "equities-analytic", "--exchange", "asxx")
     assert run.returncode == 2

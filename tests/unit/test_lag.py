@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from k2infra.live.admin import Partition, RecordAt
 from k2infra.model.errors import ConnectionFailed
 from k2infra.model.plan import load_plan
-from k2infra.observe import exporter, lag
+from k2infra.observe import exporter, feeds, lag
 from k2infra.observe.declaration import Watched
 from k2infra.observe.metrics import ConsumerState
 from tests.conftest import REPO
@@ -243,3 +243,25 @@ def test_the_exporter_serves_the_last_read_and_drops_the_lag_series_when_a_read_
     assert logged[-1] == (
         "read failed, k2_exporter_up 0: cannot reach Kafka at 127.0.0.1:1 within 5s (k2infra:bootstrapServers): refused"
     )
+
+
+def test_a_partition_retention_emptied_behind_the_group_has_nothing_left_to_consume(watched: Watched) -> None:
+    read = cluster(watched, {GROUP: {(TRADES, 0): 3}}, earliest={(TRADES, 0): 10}, end={(TRADES, 0): 10})
+    trades = row(lag.compute(watched, read), GROUP, TRADES)
+    assert (trades.lag_records, trades.lag_seconds, trades.state) == (0, 0.0, ConsumerState.OK)
+    assert "retention removed 7 records the group never read" in trades.reasons[0]
+
+
+def test_feeds_give_the_age_of_the_newest_record_of_each_topic_and_say_why_there_is_none(watched: Watched) -> None:
+    partitions = {t.name: t.partitions for t in watched.plan.topics if t.name != QUOTES}
+    read = feeds.NewestRead(
+        at_ms=NOW_MS,
+        partitions=partitions,
+        end={(t, p): 0 for t, n in partitions.items() for p in range(n)} | {(TRADES, 0): 5, (TRADES, 1): None},
+        newest={(TRADES, 0): RecordAt(4, NOW_MS - 42_000)},
+    )
+    rows = {r.topic: r for r in feeds.feed_rows(watched, read)}
+    assert (rows[TRADES].last_record_age_seconds, rows[TRADES].end_offsets) == (42.0, None)  # [1] did not answer
+    assert (rows[REFERENCE].last_record_age_seconds, rows[REFERENCE].reason) == (None, "no record")
+    assert rows[QUOTES].reason == f"topic {QUOTES} does not exist on the cluster"
+    assert rows[TRADES].to_dict()["records_per_second"] is None  # needs two reads
