@@ -1,5 +1,5 @@
-"""Watching the platform run: metric names, alert rules and dashboards from the declaration.
+"""Watching the platform run: metric names, alert rules and dashboards from the declaration; consumer
+lag (`lag`), the newest records' age (`feeds`) and the Prometheus exporter, read through the KafkaAdmin.
 
-Only `k2infra.cli` imports this package. The live half (lag read with the KafkaAdmin, the exporter,
-the `lag` and `feeds` commands) is not built yet; what is here needs no cluster.
+Only `k2infra.cli` imports this package.
 """
