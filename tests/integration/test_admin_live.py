@@ -9,10 +9,10 @@ namespace of their own (not `market.`), so the module shares a platform with the
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
@@ -22,6 +22,7 @@ from devkit.local_platform import LocalPlatform
 from k2infra.live import retirement
 from k2infra.live.admin import KafkaAdmin, LiveReadError, RecordAt
 from k2infra.model.plan import LegacyAction, LegacyTopic
+from tests.waiting import wait_for as shared_wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -29,16 +30,8 @@ WAIT = 60.0  # seconds for the broker to settle a create, a delete or a group jo
 BASE_MS = 1_700_000_000_000  # the records' timestamps: BASE_MS + offset * 1000 (CreateTime, set by the producer)
 
 
-def wait_for(what: str, check, timeout: float = WAIT):  # type: ignore[no-untyped-def]
-    """Poll `check` until it returns something truthy; fail naming `what` at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(f"waited {timeout:g}s for {what}")
-        time.sleep(0.2)
+def wait_for(what: str, check: Any, timeout: float = WAIT) -> Any:
+    return shared_wait_for(what, check, timeout)
 
 
 @pytest.fixture(scope="module")

@@ -10,12 +10,12 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -24,6 +24,7 @@ from k2infra.model.timing import trading_at
 from k2infra.observe import alerts, dashboards
 from k2infra.observe.declaration import Watched
 from tests.conftest import REPO
+from tests.waiting import wait_for as shared_wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -47,15 +48,8 @@ def get(url: str) -> tuple[int, str]:
         return 0, str(exc)
 
 
-def wait_for(what: str, check, timeout: float = START_TIMEOUT):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.5)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+def wait_for(what: str, check: Any, timeout: float = START_TIMEOUT) -> Any:
+    return shared_wait_for(what, check, timeout, interval=0.5)
 
 
 @pytest.fixture

@@ -30,6 +30,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from devkit.local_platform import LocalPlatform
 from k2infra.model.stack import load_stack_file
+from tests.waiting import wait_for as shared_wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -41,15 +42,7 @@ BEHIND_S = 300  # the records' age when written
 
 
 def wait_for(what: str, check: Any, timeout: float = WAIT) -> Any:
-    """Poll `check` until it returns something truthy; fail naming `what` at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(f"waited {timeout:g}s for {what}")
-        time.sleep(0.2)
+    return shared_wait_for(what, check, timeout)
 
 
 def free_port() -> int:
