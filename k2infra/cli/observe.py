@@ -3,7 +3,7 @@
 python -m k2infra alerts --stack prod --output k2-rules.yml     # Prometheus rules (promtool check rules)
 python -m k2infra dashboards --stack prod --output monitoring/  # grafana/*.json and consoles/*.html
 python -m k2infra lag --stack prod [--app A] [--exchange X] [--json]   # 0 healthy, 1 an SLO breached, 2 cannot read
-python -m k2infra feeds --stack prod [--json]                          # newest record's age per exchange
+python -m k2infra feeds --stack prod [--json] [--interval 5]           # newest record's age, rates, skew
 python -m k2infra exporter --stack prod [--port 9308] [--interval 15]  # Prometheus metrics (the `monitoring` extra)
 """
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -42,9 +43,17 @@ def add_parsers(commands: Any, project_args: Any) -> None:
     )
     lag.add_argument("--json", action="store_true", help="machine-readable output")
     lag.add_argument("--timeout", type=float, default=15.0, help="seconds to wait for the cluster")
-    feeds = commands.add_parser("feeds", help="age of the newest record per exchange and data type")
+    feeds = commands.add_parser(
+        "feeds", help="newest record's age, records and bytes per second and skew per exchange and data type"
+    )
     project_args(feeds)
     feeds.add_argument("--json", action="store_true", help="machine-readable output")
+    feeds.add_argument(
+        "--interval",
+        type=float,
+        default=5.0,
+        help="seconds between the two reads the rates come from (default: 5; 0: one read, rates n/a)",
+    )
     feeds.add_argument("--timeout", type=float, default=15.0, help="seconds to wait for the cluster")
     exporter = commands.add_parser("exporter", help="serve the stack's lag as Prometheus metrics (docs/monitoring.md)")
     project_args(exporter)
@@ -188,22 +197,44 @@ def run_exporter(args: argparse.Namespace, stack: Stack, out: TextIO, err: TextI
 
 
 def run_feeds(args: argparse.Namespace, stack: Stack, out: TextIO, err: TextIO) -> int:
-    """The newest record's age of every planned topic; exit 0 once read (2 when the cluster cannot be read)."""
+    """Every planned topic's newest record age and, between two reads `--interval` apart, its records
+    and bytes per second and skew; exit 0 once read (2 when the cluster cannot be read)."""
     from k2infra.live.admin import KafkaAdmin
     from k2infra.observe import feeds
 
+    if args.interval < 0:
+        err.write(f"error: --interval must be 0 or more seconds, got {args.interval:g}\n")
+        return EXIT_BAD_INPUT
     watched = Watched.load(args.config_dir, stack.plan)
     with KafkaAdmin.of(stack.connections.kafka) as admin:
-        rows = feeds.feed_rows(watched, feeds.read_newest(admin, watched, timeout=args.timeout))
+        earlier = None
+        if args.interval > 0:
+            earlier = feeds.read_newest(admin, watched, timeout=args.timeout, records=False)
+            time.sleep(args.interval)  # the measurement window, not a wait for something to happen
+        rows = feeds.feed_rows(watched, feeds.read_newest(admin, watched, timeout=args.timeout), earlier)
     if args.json:
-        json.dump({"stack": stack.plan.stack, "rows": [r.to_dict() for r in rows]}, out, indent=2)
+        json.dump(
+            {"stack": stack.plan.stack, "interval_seconds": args.interval, "rows": [r.to_dict() for r in rows]},
+            out,
+            indent=2,
+        )
         out.write("\n")
         return EXIT_OK
-    table = [["EXCHANGE", "DATA TYPE", "END OFFSETS", "LAST RECORD AGE", "RATE", "NOTE"]]
+    table = [["EXCHANGE", "DATA TYPE", "END OFFSETS", "LAST RECORD AGE", "RECORDS/S", "BYTES/S", "SKEW", "NOTE"]]
     for r in rows:
+        d = r.to_dict()
         age = "n/a" if r.last_record_age_seconds is None else f"{r.last_record_age_seconds:.1f}s"
         offsets = "n/a" if r.end_offsets is None else str(r.end_offsets)
-        table.append([f"{r.asset_class}.{r.exchange}", r.data_type, offsets, age, "n/a", r.reason])
+        records = "n/a" if d["records_per_second"] is None else f"{d['records_per_second']:.1f}"
+        bytes_ = "n/a" if d["bytes_per_second"] is None else f"{d['bytes_per_second']:.0f}"
+        skew = "n/a" if d["skew"] is None else f"{d['skew']:.0%} [{d['hottest_partition']}]"
+        table.append([f"{r.asset_class}.{r.exchange}", r.data_type, offsets, age, records, bytes_, skew, d["reason"]])
     print_table(table, out)
-    out.write("\nrate needs two reads (end-offset deltas): n/a in one run\n")
+    if earlier is None:
+        out.write("\nrates need two reads (end-offset deltas): n/a with --interval 0\n")
+    else:
+        out.write(
+            f"\nrates over {args.interval:g}s; bytes/s estimated from the newest records' sizes (uncompressed); "
+            "skew: the hottest partition's share of the records appended [that partition]\n"
+        )
     return EXIT_OK

@@ -24,7 +24,7 @@ import logging
 import re
 import time
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from confluent_kafka import (
@@ -164,6 +164,9 @@ class RecordAt:
 
     offset: int  # above the asked one where compaction or retention removed the asked record
     timestamp_ms: int  # the record's timestamp (CreateTime or LogAppendTime, as the topic keeps it)
+    # Key + value + header bytes as the consumer sees them (uncompressed): a sample of the topic's
+    # record size, for estimating bytes per second (confluent-kafka has no DescribeLogDirs).
+    size: int | None = field(default=None, compare=False)
 
 
 def layout_of(name: str, partitions: Iterable[Any]) -> TopicLayout:
@@ -387,7 +390,7 @@ class KafkaAdmin:
                 key = (message.topic(), message.partition())
                 if key not in wanted or message.offset() < wanted[key]:
                     continue
-                out[key] = RecordAt(message.offset(), message.timestamp()[1])
+                out[key] = RecordAt(message.offset(), message.timestamp()[1], _size(message))
                 del wanted[key]
                 consumer.pause([TopicPartition(*key)])
         finally:
@@ -496,6 +499,16 @@ class KafkaAdmin:
                 ) from None
             out[user] = {_scram_name(i.mechanism): int(i.iterations) for i in description.scram_credential_infos}
         return out
+
+
+def _size(message: Any) -> int:
+    """A record's key, value and header bytes (names and values), as the consumer sees them."""
+    headers = message.headers() or []
+    return (
+        len(message.key() or b"")
+        + len(message.value() or b"")
+        + sum(len(name.encode()) + len(value or b"") for name, value in headers)
+    )
 
 
 def _state(group: Any) -> str:

@@ -1,9 +1,10 @@
-"""`python -m k2infra exporter`: the stack's consumer lag as Prometheus metrics.
+"""`python -m k2infra exporter`: the stack's consumer lag and feed throughput as Prometheus metrics.
 
 One read of the cluster per interval, in a background loop; every scrape is answered from the last
 read by a custom Collector (a scrape never reads the cluster). A read that fails sets
 `k2_exporter_up 0`, logs its one-line reason, and drops the lag series: values of an older read are
-never served as if they were fresh. Metric names and labels come from k2infra.observe.metrics only.
+never served as if they were fresh. Records and bytes per second and the skew are computed between
+this read and the previous good one (the first read has none: no series yet). Metric names and labels come from k2infra.observe.metrics only.
 Needs prometheus_client (the package's `monitoring` extra).
 """
 
@@ -23,7 +24,7 @@ from prometheus_client.registry import Collector
 from k2infra.live.admin import KafkaAdmin
 from k2infra.model.connection import KafkaConnection
 from k2infra.model.errors import ConnectionFailed
-from k2infra.observe import lag
+from k2infra.observe import feeds, lag
 from k2infra.observe.declaration import Watched
 from k2infra.observe.metrics import (
     CONSUMER_LAG_RECORDS,
@@ -31,6 +32,9 @@ from k2infra.observe.metrics import (
     CONSUMER_STATE,
     EXPORTER_READ_SECONDS,
     EXPORTER_UP,
+    FEED_BYTES_PER_SECOND,
+    FEED_RECORDS_PER_SECOND,
+    PARTITION_SKEW_RATIO,
     ConsumerState,
     Metric,
 )
@@ -44,6 +48,7 @@ class Snapshot:
     read_seconds: float
     rows: tuple[lag.LagRow, ...] = ()
     reason: str = ""
+    feeds: tuple[feeds.FeedRow, ...] = ()
 
 
 def _family(metric: Metric) -> GaugeMetricFamily:
@@ -72,6 +77,30 @@ class LagCollector(Collector):
         yield seconds
         yield records
         yield states
+        yield from _throughput_families(snapshot.feeds)
+
+
+def _throughput_families(rows: tuple[feeds.FeedRow, ...]) -> Iterator[GaugeMetricFamily]:
+    """Records and bytes per second per feed, and each topic's skew; an unknown value is left out."""
+    records, bytes_, skew = (
+        _family(FEED_RECORDS_PER_SECOND),
+        _family(FEED_BYTES_PER_SECOND),
+        _family(PARTITION_SKEW_RATIO),
+    )
+    for row in rows:
+        rate = row.throughput
+        if rate is None:
+            continue
+        labels = [getattr(row, name) for name in FEED_RECORDS_PER_SECOND.labels]
+        if rate.records_per_second is not None:
+            records.add_metric(labels, rate.records_per_second)
+        if rate.bytes_per_second is not None:
+            bytes_.add_metric(labels, rate.bytes_per_second)
+        if rate.skew is not None:
+            skew.add_metric([row.topic], rate.skew)
+    yield records
+    yield bytes_
+    yield skew
 
 
 class Exporter:
@@ -91,6 +120,7 @@ class Exporter:
         self.log = log
         self.collector = LagCollector()
         self.previous: lag.ClusterRead | None = None  # the last good read: `stalled` compares with it
+        self.previous_feeds: feeds.NewestRead | None = None  # ... and the rates are deltas from it
         self.stop = threading.Event()
 
     def read_once(self) -> Snapshot:
@@ -99,9 +129,11 @@ class Exporter:
             # A fresh admin per read: librdkafka's failure lines of an earlier outage must not word a later one.
             with KafkaAdmin.of(self.connection) as admin:
                 read = lag.read_cluster(admin, self.watched, timeout=self.timeout)
+                newest = feeds.read_newest(admin, self.watched, timeout=self.timeout)
             rows = tuple(lag.compute(self.watched, read, self.previous))
-            self.previous = read
-            snapshot = Snapshot(True, time.monotonic() - started, rows)
+            feed_rows = tuple(feeds.feed_rows(self.watched, newest, self.previous_feeds))
+            self.previous, self.previous_feeds = read, newest
+            snapshot = Snapshot(True, time.monotonic() - started, rows, feeds=feed_rows)
         except ConnectionFailed as exc:
             snapshot = Snapshot(False, time.monotonic() - started, reason=str(exc))
         except Exception as exc:  # the exporter reports up 0 and keeps reading: never a crash

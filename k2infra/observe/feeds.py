@@ -1,8 +1,15 @@
-"""Feed health per exchange and data type: how old the newest record of each planned topic is.
+"""Feed health per exchange and data type: the newest record's age, and between two reads the
+records and bytes appended per second and the hottest partition's share (skew).
 
 `read_newest` is the one read (end offsets, then the record at end - 1 of each partition that holds
-one); `feed_rows` is a pure function of it. Records per second needs two reads (end-offset deltas):
-one read says n/a.
+one); `feed_rows` and `throughput` are pure functions of one read and of two. Records per second is
+the end offsets' delta between two reads over the time between them; one read says n/a.
+
+Bytes per second is an estimate: each partition's records appended times the size (key + value +
+headers, as a consumer receives them, uncompressed) of its newest record (of the topic's other
+partitions' mean where it has none to read).
+The log-dir sizes (DescribeLogDirs) would count compressed bytes on disk, but confluent-kafka has no
+DescribeLogDirs; records of one data type share a schema, so their sizes vary little.
 """
 
 from __future__ import annotations
@@ -24,6 +31,22 @@ class NewestRead:
 
 
 @dataclass(frozen=True)
+class Throughput:
+    """What one topic took between two reads."""
+
+    records_per_second: float | None  # None: not known (the reason says why)
+    bytes_per_second: float | None  # each partition's records x the size of its newest record
+    skew: float | None  # the hottest partition's share of the records appended; None: none appended
+    hottest: int | None  # that partition
+    per_partition: Mapping[int, float]  # records per second of each partition
+    mean_record_bytes: float | None = None  # the record size the estimate used, weighted by the records
+    reason: str = ""
+
+
+UNKNOWN = Throughput(None, None, None, None, {})
+
+
+@dataclass(frozen=True)
 class FeedRow:
     topic: str
     asset_class: str
@@ -32,8 +55,10 @@ class FeedRow:
     end_offsets: int | None  # summed over the partitions; None: a partition did not answer
     last_record_age_seconds: float | None  # None: no record, or the topic does not exist
     reason: str = ""
+    throughput: Throughput | None = None  # None: one read only
 
     def to_dict(self) -> dict[str, object]:
+        rate = self.throughput or UNKNOWN
         return {
             "topic": self.topic,
             "asset_class": self.asset_class,
@@ -41,36 +66,90 @@ class FeedRow:
             "exchange": self.exchange,
             "end_offsets": self.end_offsets,
             "last_record_age_seconds": self.last_record_age_seconds,
-            "records_per_second": None,  # needs two reads
-            "reason": self.reason,
+            "records_per_second": rate.records_per_second,
+            "bytes_per_second": rate.bytes_per_second,
+            "skew": rate.skew,
+            "hottest_partition": rate.hottest,
+            "reason": "; ".join(r for r in (self.reason, rate.reason) if r),
         }
 
 
-def feed_rows(watched: Watched, read: NewestRead) -> list[FeedRow]:
+def throughput(topic: str, earlier: NewestRead, later: NewestRead) -> Throughput:
+    """Records and bytes per second of `topic` between two reads, and its hottest partition's share."""
+    if topic not in earlier.partitions or topic not in later.partitions:
+        return Throughput(None, None, None, None, {}, reason=f"topic {topic} is not in both reads")
+    seconds = (later.at_ms - earlier.at_ms) / 1000.0
+    if seconds <= 0:
+        return Throughput(None, None, None, None, {}, reason="the two reads are not apart in time")
+    appended: dict[int, int] = {}
+    for p in range(later.partitions[topic]):
+        # A partition added between the reads started empty.
+        before = earlier.end.get((topic, p)) if p < earlier.partitions[topic] else 0
+        after = later.end.get((topic, p))
+        if before is None or after is None:
+            return Throughput(None, None, None, None, {}, reason=f"partition {p} did not answer (no leader?)")
+        if after < before:
+            return Throughput(
+                None, None, None, None, {}, reason=f"partition {p}'s end offset went back (topic recreated?)"
+            )
+        appended[p] = after - before
+    total = sum(appended.values())
+    sized = {
+        p: r.size
+        for p in appended
+        if (r := later.newest.get((topic, p)) or earlier.newest.get((topic, p))) is not None and r.size is not None
+    }
+    # Each partition's records at the size of its newest record; a partition not sized, at the others' mean.
+    mean_size = sum(sized.values()) / len(sized) if sized else None
+    records = total / seconds
+    if total == 0:
+        bytes_: float | None = 0.0
+    elif mean_size is None:
+        bytes_ = None
+    else:
+        bytes_ = sum(n * sized.get(p, mean_size) for p, n in appended.items()) / seconds
+    hottest = max(appended, key=lambda p: appended[p]) if total else None
+    return Throughput(
+        records,
+        bytes_,
+        appended[hottest] / total if hottest is not None else None,
+        hottest,
+        {p: n / seconds for p, n in appended.items()},
+        bytes_ / records if bytes_ and records else mean_size,
+        "" if bytes_ is not None else "no record read to size: bytes per second not known",
+    )
+
+
+def feed_rows(watched: Watched, read: NewestRead, earlier: NewestRead | None = None) -> list[FeedRow]:
+    """A row per planned topic from one read; with an earlier read, its throughput between the two."""
     rows = []
     for spec in watched.plan.topics:
         labels = (spec.name, spec.asset_class, spec.data_type, spec.exchange)
+        rate = None if earlier is None else throughput(spec.name, earlier, read)
         if spec.name not in read.partitions:
-            rows.append(FeedRow(*labels, None, None, f"topic {spec.name} does not exist on the cluster"))
+            rows.append(FeedRow(*labels, None, None, f"topic {spec.name} does not exist on the cluster", rate))
             continue
         keys = [(spec.name, p) for p in range(read.partitions[spec.name])]
         ends = [read.end.get(k) for k in keys]
         total = None if any(e is None for e in ends) else sum(e for e in ends if e is not None)
         stamps = [r.timestamp_ms for k in keys if (r := read.newest.get(k)) is not None]
         if not stamps:
-            rows.append(FeedRow(*labels, total, None, "no record"))
+            rows.append(FeedRow(*labels, total, None, "no record", rate))
             continue
-        rows.append(FeedRow(*labels, total, max((read.at_ms - max(stamps)) / 1000.0, 0.0)))
+        rows.append(FeedRow(*labels, total, max((read.at_ms - max(stamps)) / 1000.0, 0.0), "", rate))
     return rows
 
 
-def read_newest(admin: KafkaAdmin, watched: Watched, *, timeout: float) -> NewestRead:
-    at_ms = int(time.time() * 1000)
+def read_newest(admin: KafkaAdmin, watched: Watched, *, timeout: float, records: bool = True) -> NewestRead:
+    """End offsets of every planned topic and (`records`) the newest record of each partition that keeps one."""
     layout = admin.cluster(timeout=timeout).topics
     partitions = {t.name: layout[t.name].partition_count for t in watched.plan.topics if t.name in layout}
     keys = [(t, p) for t, n in partitions.items() for p in range(n)]
-    earliest = admin.offsets(keys, "earliest", timeout=timeout)
+    earliest = admin.offsets(keys, "earliest", timeout=timeout) if records else {}
+    at_ms = int(time.time() * 1000)  # the end offsets' instant: rates divide by the time between two of them
     end = admin.offsets(keys, "latest", timeout=timeout)
+    if not records:
+        return NewestRead(at_ms, partitions, end, {})
     # Only partitions that keep a record (retention may have removed every one: earliest == end).
     last = {k: e - 1 for k, e in end.items() if e is not None and (first := earliest.get(k)) is not None and first < e}
     newest = admin.record_timestamps(last, timeout=timeout)

@@ -54,6 +54,11 @@ FEED_LAST_RECORD_AGE_SECONDS = Metric(
 FEED_RECORDS_PER_SECOND = Metric(
     "k2_feed_records_per_second", "Records appended per second, from end-offset deltas between reads.", FEED_LABELS
 )
+FEED_BYTES_PER_SECOND = Metric(
+    "k2_feed_bytes_per_second",
+    "Bytes appended per second, estimated: each partition's records x the size of its newest record.",
+    FEED_LABELS,
+)
 PARTITION_SKEW_RATIO = Metric(
     "k2_partition_skew_ratio",
     "The hottest partition's share of the topic's records over the last interval (1/partitions when even).",
@@ -68,6 +73,7 @@ EXPORTED = (
     CONSUMER_STATE,
     FEED_LAST_RECORD_AGE_SECONDS,
     FEED_RECORDS_PER_SECOND,
+    FEED_BYTES_PER_SECOND,
     PARTITION_SKEW_RATIO,
     EXPORTER_UP,
     EXPORTER_READ_SECONDS,

@@ -161,13 +161,41 @@ def test_lag_reports_records_and_seconds_behind_and_the_app_lagging(behind: int,
 
 
 def test_feeds_give_the_age_of_the_newest_record_per_exchange_and_data_type(behind: int, project: Path) -> None:
-    run = cli(project, "feeds", "--json")
+    run = cli(project, "feeds", "--json", "--interval", "0")  # one read: no rate
     assert run.returncode == 0, run.stderr
     rows = {r["topic"]: r for r in json.loads(run.stdout)["rows"]}
     trades = rows[TOPIC]
     assert (trades["exchange"], trades["data_type"], trades["records_per_second"]) == ("asx", "trades", None)
     assert trades["end_offsets"] >= behind
     assert trades["last_record_age_seconds"] > 0
+
+
+def test_feeds_rates_and_skew_come_from_the_records_appended_between_two_reads(
+    behind: int, project: Path, platform: LocalPlatform
+) -> None:
+    from k2infra.live.admin import KafkaAdmin
+    from k2infra.observe import feeds
+    from k2infra.observe.declaration import Watched
+
+    stack = load_stack_file(project / "config", STACK, project)
+    watched = Watched.load(project / "config", stack.plan)
+    with KafkaAdmin.of(stack.connections.kafka) as admin:
+        earlier = feeds.read_newest(admin, watched, timeout=WAIT, records=False)
+        producer = Producer({"bootstrap.servers": platform.bootstrap_servers})
+        for _ in range(20):  # 20 records of 4 + 96 bytes, all on partition 2: the hottest, with every record
+            producer.produce(TOPIC, key=b"BHP.", value=bytes(96), partition=2)
+        assert producer.flush(WAIT) == 0
+        later = feeds.read_newest(admin, watched, timeout=WAIT)
+    rate = feeds.throughput(TOPIC, earlier, later)
+    seconds = (later.at_ms - earlier.at_ms) / 1000.0
+    assert rate.records_per_second is not None and rate.bytes_per_second is not None
+    assert round(rate.records_per_second * seconds) == 20
+    assert (rate.hottest, rate.skew, rate.mean_record_bytes) == (2, 1.0, pytest.approx(100.0))
+    assert rate.bytes_per_second == pytest.approx(rate.records_per_second * 100)
+
+    run = cli(project, "feeds", "--interval", "1")  # the table, with the rates of a real second
+    assert run.returncode == 0, run.stderr
+    assert "RECORDS/S" in run.stdout and "rates over 1s" in run.stdout
 
 
 def test_lag_names_the_unknown_app_and_exchange_at_once(project: Path) -> None:
@@ -263,6 +291,15 @@ def test_the_exporter_serves_lag_seconds_with_app_and_exchange_labels(behind: in
     # lagging on the first read; stalled from the second on (the committed offset does not move).
     assert {s.labels["state"] for s in state if s.value == 1} <= {"lagging", "stalled"}
     assert sum(s.value for s in state) == 1
+
+    def feed_rates() -> dict[str, list[Any]] | None:
+        samples = running.scrape()  # from the second read on: the rates are deltas between two reads
+        return samples if samples and samples.get("k2_feed_records_per_second") else None
+
+    rates = wait_for("the exporter's second good read (feed rates)", feed_rates)
+    asx = {"asset_class": "equities", "data_type": "trades", "exchange": "asx"}
+    assert [s.value >= 0 for s in rates["k2_feed_records_per_second"] if s.labels == asx] == [True]
+    assert [s.value >= 0 for s in rates["k2_feed_bytes_per_second"] if s.labels == asx] == [True]
 
 
 def test_the_exporter_without_a_cluster_serves_up_0_and_no_lag(project: Path, exporter: Any) -> None:

@@ -187,6 +187,20 @@ def test_other_groups_reading_market_topics_are_listed_apart_and_prefix_groups_b
     assert not [r for r in rows if r.group in ("billing", "crypto-risk.")]
 
 
+class FakeAdmin:
+    """Stands in for KafkaAdmin where the exporter's reads are replaced."""
+
+    @classmethod
+    def of(cls, connection: Any) -> Any:
+        return cls()
+
+    def __enter__(self) -> Any:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
 def scrape(collector: exporter.LagCollector) -> dict[str, list[Any]]:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(collector)
@@ -208,19 +222,9 @@ def test_the_exporter_serves_the_last_read_and_drops_the_lag_series_when_a_read_
             raise result
         return result
 
-    class Admin:
-        @classmethod
-        def of(cls, connection: Any) -> Any:
-            return cls()
-
-        def __enter__(self) -> Any:
-            return self
-
-        def __exit__(self, *exc: object) -> None:
-            pass
-
     monkeypatch.setattr(lag, "read_cluster", read_cluster)
-    monkeypatch.setattr(exporter, "KafkaAdmin", Admin)
+    monkeypatch.setattr(feeds, "read_newest", lambda admin, watched, *, timeout: feeds.NewestRead(NOW_MS, {}, {}, {}))
+    monkeypatch.setattr(exporter, "KafkaAdmin", FakeAdmin)
     logged: list[str] = []
     running = exporter.Exporter(None, watched, timeout=5, log=logged.append)  # type: ignore[arg-type]
 
