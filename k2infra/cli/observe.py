@@ -2,7 +2,7 @@
 
 python -m k2infra alerts --stack prod --output k2-rules.yml     # Prometheus rules (promtool check rules)
 python -m k2infra dashboards --stack prod --output monitoring/  # grafana/*.json and consoles/*.html
-python -m k2infra lag --stack prod [--app A] [--exchange X] [--json]   # 0 healthy, 1 an SLO breached, 2 cannot read
+python -m k2infra lag --stack prod [--app A] [--exchange X] [--json] [--watch [N]]  # 0 healthy, 1 breached, 2 no read
 python -m k2infra feeds --stack prod [--json] [--interval 5]           # newest record's age, rates, skew
 python -m k2infra exporter --stack prod [--port 9308] [--interval 15]  # Prometheus metrics (the `monitoring` extra)
 """
@@ -12,12 +12,13 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
 from k2infra.console import EXIT_BAD_INPUT, EXIT_OK, print_table
-from k2infra.model.errors import did_you_mean
+from k2infra.model.errors import ConnectionFailed, did_you_mean
 from k2infra.model.plan import Plan
 from k2infra.model.stack import Stack
 from k2infra.observe import alerts, dashboards
@@ -43,6 +44,14 @@ def add_parsers(commands: Any, project_args: Any) -> None:
     )
     lag.add_argument("--json", action="store_true", help="machine-readable output")
     lag.add_argument("--timeout", type=float, default=15.0, help="seconds to wait for the cluster")
+    lag.add_argument(
+        "--watch",
+        type=float,
+        nargs="?",
+        const=5.0,
+        metavar="SECONDS",
+        help="read again every SECONDS (default 5) until Ctrl-C; exit code of the last read",
+    )
     feeds = commands.add_parser(
         "feeds", help="newest record's age, records and bytes per second and skew per exchange and data type"
     )
@@ -112,20 +121,56 @@ def run_lag(args: argparse.Namespace, stack: Stack, out: TextIO, err: TextIO) ->
 
     watched = Watched.load(args.config_dir, stack.plan)
     problems = _unknown(args, watched)
+    if args.watch is not None and args.watch <= 0:
+        problems.append(f"--watch takes a positive number of seconds, got {args.watch:g}")
     if problems:
         err.write("".join(f"error: {line}\n" for line in problems))
         return EXIT_BAD_INPUT
-    with KafkaAdmin.of(stack.connections.kafka) as admin:
-        read = lag.read_cluster(admin, watched, timeout=args.timeout)
+    if args.watch is None:
+        with KafkaAdmin.of(stack.connections.kafka) as admin:
+            read = lag.read_cluster(admin, watched, timeout=args.timeout)
+        return _lag_report(args, watched, lag.compute(watched, read), out, watching=False)
+    # Until Ctrl-C: each read against the one before, so a stalled group shows from the second read on.
+    code, previous = EXIT_BAD_INPUT, None
+    try:
+        while True:
+            if not args.json:
+                if out.isatty():
+                    out.write("\x1b[H\x1b[2J")  # the table in place of the last one
+                out.write(f"{datetime.now(UTC).isoformat(timespec='seconds')} every {args.watch:g}s (Ctrl-C stops)\n")
+            try:
+                with KafkaAdmin.of(stack.connections.kafka) as admin:
+                    read = lag.read_cluster(admin, watched, timeout=args.timeout)
+            except ConnectionFailed as exc:  # a broker down for a moment: said, and read again
+                err.write(f"error: {exc}\n")
+                code = EXIT_BAD_INPUT
+            else:
+                code = _lag_report(args, watched, lag.compute(watched, read, previous), out, watching=True)
+                previous = read
+            out.flush()
+            time.sleep(args.watch)
+    except KeyboardInterrupt:
+        return code
+
+
+def _lag_report(
+    args: argparse.Namespace, watched: Watched, computed: Sequence[Any], out: TextIO, *, watching: bool
+) -> int:
+    """The rows `--app` and `--exchange` keep, as JSON or tables; the exit code they give."""
+    from k2infra.observe import lag
+
     rows = [
         r
-        for r in lag.compute(watched, read)
+        for r in computed
         if (not args.app or r.app in args.app)
         and (not args.exchange or r.exchange in args.exchange or f"{r.asset_class}.{r.exchange}" in args.exchange)
     ]
     code = lag.exit_code(rows)
     if args.json:
-        json.dump({"stack": stack.plan.stack, "rows": [r.to_dict() for r in rows], "exit": code}, out, indent=2)
+        document = {"stack": watched.plan.stack, "rows": [r.to_dict() for r in rows], "exit": code}
+        if watching:  # one line per read (JSON Lines), with its time
+            document["at"] = datetime.now(UTC).isoformat(timespec="seconds")
+        json.dump(document, out, indent=None if watching else 2)
         out.write("\n")
         return code
     declared = [r for r in rows if r.declared]
@@ -145,7 +190,7 @@ def run_lag(args: argparse.Namespace, stack: Stack, out: TextIO, err: TextIO) ->
         if breached
         else f"\nno objective breached ({len(rows)} rows)"
     )
-    out.write("; stalled needs two reads: the exporter reports it\n")
+    out.write("\n" if watching else "; stalled needs two reads: the exporter reports it\n")
     return code
 
 

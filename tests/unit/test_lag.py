@@ -3,6 +3,8 @@ collector serving the last read; the real broker is in tests/integration/test_la
 
 from __future__ import annotations
 
+import io
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -10,6 +12,8 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from k2infra.cli.main import main
+from k2infra.live import admin as live_admin
 from k2infra.live.admin import Partition, RecordAt
 from k2infra.model.errors import ConnectionFailed
 from k2infra.model.plan import load_plan
@@ -269,3 +273,67 @@ def test_feeds_give_the_age_of_the_newest_record_of_each_topic_and_say_why_there
     assert (rows[REFERENCE].last_record_age_seconds, rows[REFERENCE].reason) == (None, "no record")
     assert rows[QUOTES].reason == f"topic {QUOTES} does not exist on the cluster"
     assert rows[TRADES].to_dict()["records_per_second"] is None  # needs two reads
+
+
+def watch(
+    project_dir: Any, monkeypatch: pytest.MonkeyPatch, reads: list[Any], *argv: str
+) -> tuple[int, str, str, list[float]]:
+    """`lag --watch` over `reads` (a ClusterRead or an exception each), Ctrl-C after the last one."""
+    pending = list(reads)
+    slept: list[float] = []
+
+    def read_cluster(admin: Any, watched: Watched, *, timeout: float) -> lag.ClusterRead:
+        result = pending.pop(0)
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        if not pending:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(lag, "read_cluster", read_cluster)
+    monkeypatch.setattr(live_admin, "KafkaAdmin", FakeAdmin)
+    monkeypatch.setattr("k2infra.cli.observe.time.sleep", sleep)
+    out, err = io.StringIO(), io.StringIO()
+    code = main(["lag", "--stack", "dev", "--project-dir", str(project_dir), *argv], stdout=out, stderr=err)
+    return code, out.getvalue(), err.getvalue(), slept
+
+
+def test_lag_watch_reads_every_interval_until_ctrl_c_and_exits_with_the_last_reads_code(
+    watched: Watched, project_dir: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lagging = cluster(watched, {GROUP: {(TRADES, 0): 3}}, end={(TRADES, 0): 10}, first=behind(90))
+    caught_up = cluster(watched, {GROUP: {(TRADES, 0): 10}}, end={(TRADES, 0): 10}, at_ms=NOW_MS + 2_000)
+    code, out, _, slept = watch(project_dir, monkeypatch, [lagging, caught_up], "--watch", "2", "--app", GROUP)
+    assert (code, slept) == (0, [2.0, 2.0])
+    tables = out.split("every 2s (Ctrl-C stops)\n")[1:]
+    assert len(tables) == 2
+    assert "1 of 3 rows breach their objective" in tables[0]
+    assert "no objective breached (3 rows)" in tables[1]
+
+    failed = ConnectionFailed("cannot reach Kafka at 127.0.0.1:1 within 5s (k2infra:bootstrapServers): refused")
+    code, out, err, _ = watch(project_dir, monkeypatch, [caught_up, failed], "--watch")
+    assert code == 2  # the last read failed
+    assert err == f"error: {failed}\n"
+
+
+def test_lag_watch_shows_a_stalled_group_from_its_second_read(
+    watched: Watched, project_dir: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reads = [
+        cluster(watched, {GROUP: {(TRADES, 0): 3}}, end={(TRADES, 0): 10}, first=behind(20), at_ms=NOW_MS + s)
+        for s in (0, 5_000)
+    ]
+    code, out, _, _ = watch(project_dir, monkeypatch, reads, "--watch", "--json", "--app", GROUP)
+    first, second = (json.loads(line) for line in out.splitlines())
+    assert [r["state"] for r in first["rows"] if r["topic"] == TRADES] == ["ok"]  # 20 s behind, within 60 s
+    assert [r["state"] for r in second["rows"] if r["topic"] == TRADES] == ["stalled"]
+    assert (code, second["exit"]) == (1, 1)
+
+
+def test_lag_watch_refuses_an_interval_that_is_not_positive(project_dir: Any) -> None:
+    err = io.StringIO()
+    code = main(["lag", "--stack", "dev", "--project-dir", str(project_dir), "--watch", "0"], io.StringIO(), err)
+    assert (code, err.getvalue()) == (2, "error: --watch takes a positive number of seconds, got 0\n")
