@@ -1,5 +1,5 @@
 """`python -m k2infra COMMAND`: validate, topics, subscriptions, access, verify, recover, destroy-check,
-allow-data-loss, alerts, dashboards, lag, feeds, exporter.
+allow-data-loss, alerts, dashboards, lag, feeds, capacity, exporter.
 
 The plan without the Pulumi engine; `recover` and `destroy-check` drive the Pulumi CLI.
 Exit codes: 0 success, 1 drift (verify) or a decision needed (recover, destroy-check),
@@ -278,5 +278,6 @@ HANDLERS: dict[str, Any] = {
     # The declaration and the live cluster.
     "lag": observe_commands.run_lag,
     "feeds": observe_commands.run_feeds,
+    "capacity": observe_commands.run_capacity,
     "exporter": observe_commands.run_exporter,
 }

@@ -4,6 +4,7 @@ python -m k2infra alerts --stack prod --output k2-rules.yml     # Prometheus rul
 python -m k2infra dashboards --stack prod --output monitoring/  # grafana/*.json and consoles/*.html
 python -m k2infra lag --stack prod [--app A] [--exchange X] [--json] [--watch [N]]  # 0 healthy, 1 breached, 2 no read
 python -m k2infra feeds --stack prod [--json] [--interval 5]           # newest record's age, rates, skew
+python -m k2infra capacity --stack prod [--window 10m] [--json]       # recommended partition counts (1: an edit)
 python -m k2infra exporter --stack prod [--port 9308] [--interval 15]  # Prometheus metrics (the `monitoring` extra)
 """
 
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from k2infra.console import EXIT_BAD_INPUT, EXIT_OK, print_table
-from k2infra.model.errors import ConnectionFailed, did_you_mean
+from k2infra.model.errors import ConnectionFailed, did_you_mean, display_path
 from k2infra.model.plan import Plan
 from k2infra.model.stack import Stack
 from k2infra.observe import alerts, dashboards
@@ -64,6 +65,13 @@ def add_parsers(commands: Any, project_args: Any) -> None:
         help="seconds between the two reads the rates come from (default: 5; 0: one read, rates n/a)",
     )
     feeds.add_argument("--timeout", type=float, default=15.0, help="seconds to wait for the cluster")
+    capacity = commands.add_parser(
+        "capacity", help="partition counts from measured bytes/s against the per-partition budget (changes nothing)"
+    )
+    project_args(capacity)
+    capacity.add_argument("--window", default="10m", help="how far back to measure: a duration, e.g. 10m (default)")
+    capacity.add_argument("--json", action="store_true", help="machine-readable output")
+    capacity.add_argument("--timeout", type=float, default=15.0, help="seconds to wait for the cluster")
     exporter = commands.add_parser("exporter", help="serve the stack's lag as Prometheus metrics (docs/monitoring.md)")
     project_args(exporter)
     exporter.add_argument("--port", type=int, default=9308, help="HTTP port of /metrics (default: 9308)")
@@ -283,3 +291,94 @@ def run_feeds(args: argparse.Namespace, stack: Stack, out: TextIO, err: TextIO) 
             "skew: the hottest partition's share of the records appended [that partition]\n"
         )
     return EXIT_OK
+
+
+def run_capacity(args: argparse.Namespace, stack: Stack, out: TextIO, err: TextIO) -> int:
+    """Measured bytes/s per partition against the budget; the YAML edit it recommends (exit 1), or none (0)."""
+    from k2infra.live.admin import KafkaAdmin
+    from k2infra.model.timing import parse_duration
+    from k2infra.model.topology import TOPOLOGY_FILE
+    from k2infra.observe import capacity
+
+    window = parse_duration(args.window)
+    if window is None or window.total_seconds() <= 0:
+        err.write(f"error: --window must be a positive duration such as '10m' or '1h', got {args.window!r}\n")
+        return EXIT_BAD_INPUT
+    watched = Watched.load(args.config_dir, stack.plan)
+    budget = capacity.budget_of(watched, display_path(args.config_dir / TOPOLOGY_FILE))
+    with KafkaAdmin.of(stack.connections.kafka) as admin:
+        earlier, later = capacity.read_window(admin, watched, window.total_seconds(), timeout=args.timeout)
+    rows = capacity.assess(watched, earlier, later, budget)
+    edits = capacity.edits(rows)
+    patch, unwritten = capacity.diff(edits, lambda file: Path(file).read_text())
+    code = 1 if edits else EXIT_OK
+    consumers = _parallelism(watched, rows)
+    if args.json:
+        payload = {
+            "stack": stack.plan.stack,
+            "window_seconds": window.total_seconds(),
+            "budget_bytes_per_second": budget,
+            "rows": [r.to_dict() for r in rows],
+            "edits": [
+                {"origin": e.origin, "current": e.current, "recommended": e.recommended, "topics": list(e.topics)}
+                for e in edits
+            ],
+            "diff": patch,
+            "consumers": consumers,
+            "exit": code,
+        }
+        json.dump(payload, out, indent=2)
+        out.write("\n")
+        return code
+    out.write(f"budget {budget} B/s per partition ({BUDGET_HELP}); measured over the last {args.window}\n\n")
+    table = [["EXCHANGE", "DATA TYPE", "PARTITIONS", "BYTES/S", "PER PARTITION", "HOTTEST", "NEEDED", "RECOMMENDED"]]
+    for r in rows:
+        hot = "n/a" if r.hottest_bytes is None else f"{r.hottest_bytes:.0f} [{r.rate.hottest}]"
+        table.append(
+            [
+                r.ref,
+                r.data_type,
+                str(r.partitions),
+                "n/a" if r.rate.bytes_per_second is None else f"{r.rate.bytes_per_second:.0f}",
+                "n/a" if r.per_partition is None else f"{r.per_partition:.0f}",
+                hot,
+                "n/a" if r.needed is None else str(r.needed),
+                str(r.recommended),
+            ]
+        )
+    print_table(table, out)
+    notes = [f"{r.topic}: {note}" for r in rows for note in r.notes]
+    if notes:
+        out.write("\n" + "".join(f"{line}\n" for line in notes))
+    if not edits:
+        out.write("\nno partition count to raise: every topic is within its budget\n")
+        return code
+    out.write("\nRecommended edit (nothing was changed; apply it, then preview: make preview / pulumi preview):\n\n")
+    out.write(patch)
+    for line in unwritten:
+        out.write(f"{line}\n")
+    out.write("\nConsumers: one group member per partition at most, so the new counts allow:\n")
+    for line in consumers:
+        out.write(f"  {line}\n")
+    out.write(
+        "Partitions are never removed: an added partition changes which partition a key goes to, so records of "
+        "one symbol are in order only from the change on.\n"
+    )
+    return code
+
+
+BUDGET_HELP = "defaults.partition_budget_bytes_per_second; bytes/s estimated from the newest records' sizes"
+
+
+def _parallelism(watched: Watched, rows: Sequence[Any]) -> list[str]:
+    """For each consumer app reading a topic whose count would rise, how many members its group can use."""
+    rising = {r.topic: r for r in rows if r.recommended > r.partitions}
+    lines = []
+    for app in watched.consumers():
+        for spec in watched.reads(app):
+            if (row := rising.get(spec.name)) is not None:
+                lines.append(
+                    f"{app.name} (group {app.group}): up to {row.recommended} consumers on {spec.name} "
+                    f"({row.partitions} today)"
+                )
+    return lines

@@ -117,6 +117,7 @@ Partitions = Annotated[int, _strict_int(1, MAX_PARTITIONS)]
 LegacyName = Annotated[str, BeforeValidator(_legacy_name)]
 Timestamp = Annotated[datetime, BeforeValidator(_timestamp)]
 ReplicationFactor = Annotated[int, _strict_int(1, 32767)]
+BytesPerSecond = Annotated[int, _strict_int(1, 10**12)]
 Name = Annotated[str, BeforeValidator(_name)]
 Timezone = Annotated[str, BeforeValidator(_timezone)]
 Country = Annotated[str, BeforeValidator(_country)]
@@ -132,6 +133,9 @@ class _Model(BaseModel):
 class Defaults(_Model):
     replication_factor: ReplicationFactor
     config: ConfigValues = Field(default_factory=dict)
+    # What one partition should carry at most, in bytes per second: `capacity` recommends partition
+    # counts from it (docs/monitoring.md). None: not declared, and `capacity` says so.
+    partition_budget_bytes_per_second: BytesPerSecond | None = None
 
 
 class DataTypeSpec(_Model):

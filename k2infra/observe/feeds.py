@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from k2infra.live.admin import KafkaAdmin, Partition, RecordAt
 from k2infra.observe.declaration import Watched
@@ -41,6 +41,7 @@ class Throughput:
     per_partition: Mapping[int, float]  # records per second of each partition
     mean_record_bytes: float | None = None  # the record size the estimate used, weighted by the records
     reason: str = ""
+    per_partition_bytes: Mapping[int, float] = field(default_factory=dict)  # {} when not known
 
 
 UNKNOWN = Throughput(None, None, None, None, {})
@@ -101,22 +102,24 @@ def throughput(topic: str, earlier: NewestRead, later: NewestRead) -> Throughput
     }
     # Each partition's records at the size of its newest record; a partition not sized, at the others' mean.
     mean_size = sum(sized.values()) / len(sized) if sized else None
+    per_partition = {p: n / seconds for p, n in appended.items()}
+    per_partition_bytes: dict[int, float] = {}
+    if mean_size is not None:
+        per_partition_bytes = {p: rate * sized.get(p, mean_size) for p, rate in per_partition.items()}
+    elif total == 0:
+        per_partition_bytes = dict.fromkeys(per_partition, 0.0)
     records = total / seconds
-    if total == 0:
-        bytes_: float | None = 0.0
-    elif mean_size is None:
-        bytes_ = None
-    else:
-        bytes_ = sum(n * sized.get(p, mean_size) for p, n in appended.items()) / seconds
+    bytes_ = sum(per_partition_bytes.values()) if per_partition_bytes or total == 0 else None
     hottest = max(appended, key=lambda p: appended[p]) if total else None
     return Throughput(
         records,
         bytes_,
         appended[hottest] / total if hottest is not None else None,
         hottest,
-        {p: n / seconds for p, n in appended.items()},
+        per_partition,
         bytes_ / records if bytes_ and records else mean_size,
         "" if bytes_ is not None else "no record read to size: bytes per second not known",
+        per_partition_bytes,
     )
 
 
