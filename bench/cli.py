@@ -33,9 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-pulumi", action="store_true", help="skip the pulumi commands")
     parser.add_argument(
         "--only",
-        choices=("peers", "changes", "comparison"),
+        choices=("peers", "changes", "comparison", "observe"),
         help="only the peers (Jikkou, topicctl), only k2infra's lifecycle with the everyday changes, or both "
-        "(comparison), with the floor and the SDK floor",
+        "(comparison), with the floor and the SDK floor; or only the monitoring read (observe: bench/observe.py)",
     )
     parser.add_argument("--no-peers", action="store_true", help="skip Jikkou and topicctl")
     parser.add_argument("--no-changes", action="store_true", help="skip the everyday changes")
@@ -82,6 +82,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         results = report.merge([json.loads(path.read_text()) for path in args.render])
         markdown, png = report.write(results, args.out or DOCS, DOCS / "benchmarks.md")
         print(f"wrote {markdown} and {png}")
+        return 0
+    if args.only == "observe":
+        from bench import observe
+
+        results = observe.run(tuple(args.sizes) if args.sizes else observe.SIZES)
+        target = (args.results_dir or REPO / "bench" / "results") / "observe.json"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps(results, indent=2) + "\n")
+        print(f"wrote {target}")
         return 0
     options = options_from(args)
     full = sorted(set(options.sizes)) == sorted(DEFAULT_SIZES) and not args.quick and options.standard

@@ -129,7 +129,16 @@ class Exporter:
             # A fresh admin per read: librdkafka's failure lines of an earlier outage must not word a later one.
             with KafkaAdmin.of(self.connection) as admin:
                 read = lag.read_cluster(admin, self.watched, timeout=self.timeout)
-                newest = feeds.read_newest(admin, self.watched, timeout=self.timeout)
+                # The planned topics' offsets of the lag read: one ListOffsets of each kind per read.
+                planned = {t.name for t in self.watched.plan.topics}
+                newest = feeds.newest_of(
+                    admin,
+                    read.at_ms,
+                    {t: n for t, n in read.partitions.items() if t in planned},
+                    read.earliest,
+                    read.end,
+                    timeout=self.timeout,
+                )
             rows = tuple(lag.compute(self.watched, read, self.previous))
             feed_rows = tuple(feeds.feed_rows(self.watched, newest, self.previous_feeds))
             self.previous, self.previous_feeds = read, newest

@@ -153,7 +153,19 @@ def read_newest(admin: KafkaAdmin, watched: Watched, *, timeout: float, records:
     end = admin.offsets(keys, "latest", timeout=timeout)
     if not records:
         return NewestRead(at_ms, partitions, end, {})
-    # Only partitions that keep a record (retention may have removed every one: earliest == end).
+    return newest_of(admin, at_ms, partitions, earliest, end, timeout=timeout)
+
+
+def newest_of(
+    admin: KafkaAdmin,
+    at_ms: int,
+    partitions: Mapping[str, int],
+    earliest: Mapping[Partition, int | None],
+    end: Mapping[Partition, int | None],
+    *,
+    timeout: float,
+) -> NewestRead:
+    """The read, given offsets already read (the exporter's lag read holds every planned topic's): the
+    newest record of each partition that keeps one (retention may have removed every one: earliest == end)."""
     last = {k: e - 1 for k, e in end.items() if e is not None and (first := earliest.get(k)) is not None and first < e}
-    newest = admin.record_timestamps(last, timeout=timeout)
-    return NewestRead(at_ms, partitions, end, newest)
+    return NewestRead(at_ms, partitions, end, admin.record_timestamps(last, timeout=timeout))

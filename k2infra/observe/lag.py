@@ -316,7 +316,9 @@ def read_cluster(admin: KafkaAdmin, watched: Watched, *, timeout: float) -> Clus
     read_groups = sorted({t.group for t in wanted} & groups)
     committed = {g: committed_all.get(g, {}) for g in read_groups}
     members = {g: len(d.members) for g, d in admin.describe_groups(read_groups, timeout=timeout).items()}
-    topics = sorted({t for target in wanted for t in target.topics if t in layout})
+    # Every planned topic too, so that the exporter's feed read needs no offsets of its own (feeds.newest_of).
+    read_topics = {t for target in wanted for t in target.topics} | {t.name for t in watched.plan.topics}
+    topics = sorted(t for t in read_topics if t in layout)
     partitions = {t: layout[t].partition_count for t in topics}
     keys = [(t, p) for t in topics for p in range(partitions[t])]
     earliest = admin.offsets(keys, "earliest", timeout=timeout)

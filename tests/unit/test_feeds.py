@@ -98,15 +98,9 @@ def test_the_exporter_serves_rates_and_skew_from_its_second_read_on(
     watched: Watched,  # noqa: F811
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    partitions = {t.name: t.partitions for t in watched.plan.topics}
-    zero = {(t, p): 0 for t, n in partitions.items() for p in range(n)}
-    newest = [
-        feeds.NewestRead(NOW_MS - 15_000, partitions, zero, {}),
-        feeds.NewestRead(NOW_MS, partitions, zero | {(TRADES, 1): 30}, {(TRADES, 1): RecordAt(29, NOW_MS, size=100)}),
-    ]
-    monkeypatch.setattr(lag, "read_cluster", lambda admin, watched, *, timeout: cluster(watched, {}))
-    monkeypatch.setattr(feeds, "read_newest", lambda admin, watched, *, timeout: newest.pop(0))
-
+    reads = [cluster(watched, {}, at_ms=NOW_MS - 15_000), cluster(watched, {}, end={(TRADES, 1): 30}, at_ms=NOW_MS)]
+    monkeypatch.setattr(lag, "read_cluster", lambda admin, watched, *, timeout: reads.pop(0))
+    monkeypatch.setattr(FakeAdmin, "records", {(TRADES, 1): RecordAt(29, NOW_MS, size=100)})
     monkeypatch.setattr(exporter, "KafkaAdmin", FakeAdmin)
     running = exporter.Exporter(None, watched, timeout=5, log=lambda line: None)  # type: ignore[arg-type]
     running.read_once()

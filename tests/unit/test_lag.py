@@ -192,7 +192,9 @@ def test_other_groups_reading_market_topics_are_listed_apart_and_prefix_groups_b
 
 
 class FakeAdmin:
-    """Stands in for KafkaAdmin where the exporter's reads are replaced."""
+    """Stands in for KafkaAdmin where the exporter's lag read is replaced: `records` are the newest records."""
+
+    records: Mapping[Partition, RecordAt] = {}
 
     @classmethod
     def of(cls, connection: Any) -> Any:
@@ -203,6 +205,9 @@ class FakeAdmin:
 
     def __exit__(self, *exc: object) -> None:
         pass
+
+    def record_timestamps(self, positions: Mapping[Partition, int], *, timeout: float) -> dict[Partition, RecordAt]:
+        return {k: r for k in positions if (r := self.records.get(k)) is not None}
 
 
 def scrape(collector: exporter.LagCollector) -> dict[str, list[Any]]:
@@ -227,7 +232,6 @@ def test_the_exporter_serves_the_last_read_and_drops_the_lag_series_when_a_read_
         return result
 
     monkeypatch.setattr(lag, "read_cluster", read_cluster)
-    monkeypatch.setattr(feeds, "read_newest", lambda admin, watched, *, timeout: feeds.NewestRead(NOW_MS, {}, {}, {}))
     monkeypatch.setattr(exporter, "KafkaAdmin", FakeAdmin)
     logged: list[str] = []
     running = exporter.Exporter(None, watched, timeout=5, log=logged.append)  # type: ignore[arg-type]
