@@ -312,7 +312,7 @@ def run_capacity(args: argparse.Namespace, stack: Stack, out: TextIO, err: TextI
     edits = capacity.edits(rows)
     patch, unwritten = capacity.diff(edits, lambda file: Path(file).read_text())
     code = 1 if edits else EXIT_OK
-    consumers = _parallelism(watched, rows)
+    consumers = _parallelism(watched, rows, edits)
     if args.json:
         payload = {
             "stack": stack.plan.stack,
@@ -370,15 +370,16 @@ def run_capacity(args: argparse.Namespace, stack: Stack, out: TextIO, err: TextI
 BUDGET_HELP = "defaults.partition_budget_bytes_per_second; bytes/s estimated from the newest records' sizes"
 
 
-def _parallelism(watched: Watched, rows: Sequence[Any]) -> list[str]:
-    """For each consumer app reading a topic whose count would rise, how many members its group can use."""
-    rising = {r.topic: r for r in rows if r.recommended > r.partitions}
+def _parallelism(watched: Watched, rows: Sequence[Any], edits: Sequence[Any]) -> list[str]:
+    """For each consumer app reading a topic an edit raises, how many members its group can use."""
+    today = {r.topic: r.partitions for r in rows}
+    raised = {topic: edit.recommended for edit in edits for topic in edit.topics}
     lines = []
     for app in watched.consumers():
         for spec in watched.reads(app):
-            if (row := rising.get(spec.name)) is not None:
+            if spec.name in raised:
                 lines.append(
-                    f"{app.name} (group {app.group}): up to {row.recommended} consumers on {spec.name} "
-                    f"({row.partitions} today)"
+                    f"{app.name} (group {app.group}): up to {raised[spec.name]} consumers on {spec.name} "
+                    f"({today[spec.name]} today)"
                 )
     return lines

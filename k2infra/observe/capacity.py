@@ -87,7 +87,7 @@ class Edit:
     ref: str  # the exchange (asset_class.exchange) a stack's k2infra:partitions entry is for
     current: int
     recommended: int
-    topics: tuple[str, ...]
+    topics: tuple[str, ...]  # every topic whose count the edit raises
 
 
 def budget_of(watched: Watched, topology_file: str) -> int:
@@ -163,7 +163,7 @@ def edits(rows: Sequence[TopicCapacity]) -> list[Edit]:
         recommended = max(r.recommended for r in group)
         if recommended > current:
             line = int(match["line"]) if match["line"] else None
-            topics = tuple(r.topic for r in group if r.recommended > r.partitions)
+            topics = tuple(r.topic for r in group if r.partitions < recommended)  # the setting raises them all
             out.append(Edit(origin, match["file"], line, match["field"], ref, current, recommended, topics))
     return out
 

@@ -60,7 +60,7 @@ def test_a_rising_count_is_the_exact_edit_of_the_setting_it_comes_from(project_d
         30,
         40,
     )
-    assert edit.topics == (TRADES,)
+    assert edit.topics == (QUOTES, TRADES)  # the exchange's count: its quotes rise with its trades
     patch, unwritten = capacity.diff([edit], lambda file: Path(file).read_text())
     assert unwritten == []
     changed = [line for line in patch.splitlines() if line[:1] in "+-" and not line.startswith(("+++", "---"))]
@@ -73,6 +73,7 @@ def test_an_exchange_under_the_stacks_cap_gets_a_count_of_its_own_in_the_stack_f
     rows = capacity.assess(watched, *window(watched, {(QUOTES, 0): 500}), budget=1000)
     (edit,) = capacity.edits(rows)
     assert (edit.field, edit.ref, edit.recommended) == ("k2infra:maxPartitions", "equities.asx", 5)
+    assert edit.topics == (QUOTES, TRADES)  # the exchange's count: its trades rise with its quotes
     patch, _ = capacity.diff([edit], lambda file: Path(file).read_text())
     changed = [line for line in patch.splitlines() if line[:1] in "+-" and not line.startswith(("+++", "---"))]
     assert changed == ["+    equities.asx: 5"]  # under the existing k2infra:partitions, beside crypto.binance: 4
