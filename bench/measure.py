@@ -52,6 +52,7 @@ class Run:
     tree_peak_mb: float | None  # the summed RSS of its process tree, sampled
     stdout: str = field(repr=False, default="")
     stderr: str = field(repr=False, default="")
+    cpu_seconds: float | None = None  # user + system time of the child (wait4 rusage): less load-bound than wall time
 
     @property
     def ok(self) -> bool:
@@ -118,6 +119,7 @@ def run_measured(
             tree_peak_mb=peak if sample_tree else None,
             stdout=out_path.read_text(errors="replace"),
             stderr=err_path.read_text(errors="replace"),
+            cpu_seconds=reaped["usage"].ru_utime + reaped["usage"].ru_stime,  # type: ignore[attr-defined]
         )
 
 

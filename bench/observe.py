@@ -89,7 +89,13 @@ def _measure(argv: list[str]) -> dict[str, Any]:
     if not run.ok and run.returncode != 1:  # lag exits 1 when an objective is breached: still a read
         raise RuntimeError(run.failure())
     inner = json.loads(run.stdout.strip().splitlines()[-1]) if run.stdout.strip().startswith("{") else {}
-    return {"process_seconds": round(run.seconds, 3), "peak_rss_mb": round(run.peak_rss_mb, 1), **inner}
+    cpu = round(run.cpu_seconds or 0.0, 3)
+    return {
+        "process_seconds": round(run.seconds, 3),
+        "cpu_seconds": cpu,
+        "peak_rss_mb": round(run.peak_rss_mb, 1),
+        **inner,
+    }
 
 
 def run(sizes: tuple[int, ...] = SIZES, out: Any = print) -> dict[str, Any]:
@@ -137,12 +143,15 @@ def _read(project: Path) -> dict[str, Any]:
     stack = load_stack_file(project / "config", topologies.STACK, project)
     watched = Watched.load(project / "config", stack.plan)
     exporter = Exporter(stack.connections.kafka, watched, timeout=60, log=lambda line: print(line, file=sys.stderr))
+    cpu = time.process_time()
     snapshot = exporter.read_once()
+    cpu = time.process_time() - cpu
     if not snapshot.up:
         raise SystemExit(f"the read failed: {snapshot.reason}")
     calls = {name: round(seconds, 3) for name, seconds in sorted(spent.items(), key=lambda kv: -kv[1])}
     return {
         "read_seconds": round(snapshot.read_seconds, 3),
+        "read_cpu_seconds": round(cpu, 3),  # this process's CPU in the read (librdkafka's threads included)
         "rows": len(snapshot.rows),
         "feeds": len(snapshot.feeds),
         "admin_seconds": calls,  # where the time goes (nested calls count in both: offsets within record_timestamps)
