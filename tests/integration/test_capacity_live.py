@@ -1,6 +1,6 @@
 """`capacity` against the real local broker, with a real producer: the bytes written in the window,
 over a tiny per-partition budget, give a recommended count above today's and the exact edit, which
-`patch` applies and the stack then loads with; the command itself changes no file."""
+`git apply -p0` (or `patch -p0`) applies and the stack then loads with; the command itself changes no file."""
 
 from __future__ import annotations
 
@@ -95,8 +95,9 @@ def test_capacity_recommends_more_partitions_as_an_edit_that_applies(written: No
     assert f"equities-analytics (group equities-analytics): up to {trades['recommended']} consumers on {TOPIC}" in (
         table.stdout
     )
+    # git apply: installed wherever the repository is (patch(1) need not be); outside a repository it applies like patch.
     applied = subprocess.run(
-        ["patch", "-p0"], input=report["diff"], capture_output=True, text=True, cwd=project, timeout=WAIT
+        ["git", "apply", "-p0"], input=report["diff"], capture_output=True, text=True, cwd=project, timeout=WAIT
     )
     assert applied.returncode == 0, applied.stdout + applied.stderr
     patched = load_stack_file(project / "config", STACK, project).plan.topic(TOPIC)
