@@ -4,10 +4,12 @@ broker and producer are in tests/integration/test_capacity_live.py."""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pytest
 
+from k2infra.cli.main import main
 from k2infra.live.admin import RecordAt
 from k2infra.model.errors import InputError, TopologyError
 from k2infra.model.stack import load_stack_file
@@ -116,3 +118,25 @@ def test_a_budget_that_is_not_a_positive_integer_is_refused_with_its_line(
         f"topics.yaml:{line}: defaults.partition_budget_bytes_per_second: must be an integer between 1 and "
         f"1000000000000, got {got}"
     )
+
+
+def run_capacity(project_dir: Path, *args: str) -> tuple[int, str]:
+    err = io.StringIO()
+    code = main(["capacity", "--stack", "dev", "--project-dir", str(project_dir), *args], io.StringIO(), err)
+    return code, err.getvalue()
+
+
+def test_capacity_refuses_a_window_that_is_not_a_positive_duration_before_reading(project_dir: Path) -> None:
+    assert run_capacity(project_dir, "--window", "10 minutes") == (
+        2,
+        "error: --window must be a positive duration such as '10m' or '1h', got '10 minutes'\n",
+    )
+    assert run_capacity(project_dir, "--window", "0s")[0] == 2
+
+
+def test_capacity_without_a_budget_names_the_key_and_exits_2_before_reading(project_dir: Path) -> None:
+    path = project_dir / "config" / "kafka" / "topics.yaml"
+    path.write_text(path.read_text().replace("  partition_budget_bytes_per_second: 1048576", "  # (no budget)"))
+    code, err = run_capacity(project_dir)  # the stack's broker is not running: the check comes first
+    assert code == 2
+    assert "defaults.partition_budget_bytes_per_second: not declared" in err
