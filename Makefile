@@ -28,7 +28,7 @@ RUN := bash tools/quiet.sh
 # policy/config/<stack>.json where one exists (dev).
 POLICY := --policy-pack policy $(if $(wildcard policy/config/$(STACK).json),--policy-pack-config policy/config/$(STACK).json)
 
-.PHONY: help env venv tools tools-docker monitoring platform stack preview up down test test-unit lint bench clean docker docker-down
+.PHONY: help env venv tools tools-docker monitoring platform stack preview up down test test-unit lint bench bench-observe clean docker docker-down
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -122,6 +122,9 @@ bench: tools ## benchmarks against the local platform and the peers (Jikkou, top
 	$(TOOLS_ENV)
 	bash tools/bench/install-peers.sh
 	$(PY) -m bench
+
+bench-observe: tools ## the monitoring read at 600 and 3,000 topics with 20 groups, and lag (bench/observe.py; docs/monitoring.md)
+	$(TOOLS_ENV) && $(PY) -m bench --only observe
 
 docker: tools-docker ## Docker engine + registry-free base images for k2infra:localCluster: docker
 	bash tools/docker/ci.sh up
