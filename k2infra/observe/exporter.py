@@ -4,8 +4,9 @@ One read of the cluster per interval, in a background loop; every scrape is answ
 read by a custom Collector (a scrape never reads the cluster). A read that fails sets
 `k2_exporter_up 0`, logs its one-line reason, and drops the lag series: values of an older read are
 never served as if they were fresh. Records and bytes per second and the skew are computed between
-this read and the previous good one (the first read has none: no series yet). Metric names and labels come from k2infra.observe.metrics only.
-Needs prometheus_client (the package's `monitoring` extra).
+this read and the previous good one (the first read has none: no series yet). Metric names and
+labels come from k2infra.observe.metrics only. Needs prometheus_client (the package's `monitoring`
+extra).
 """
 
 from __future__ import annotations
