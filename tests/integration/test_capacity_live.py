@@ -95,7 +95,7 @@ def test_capacity_recommends_more_partitions_as_an_edit_that_applies(written: No
     assert f"equities-analytics (group equities-analytics): up to {trades['recommended']} consumers on {TOPIC}" in (
         table.stdout
     )
-    # git apply: installed wherever the repository is (patch(1) need not be); outside a repository it applies like patch.
+    # git apply: installed wherever the repository is (patch(1) need not be); outside a repository, like patch.
     applied = subprocess.run(
         ["git", "apply", "-p0"], input=report["diff"], capture_output=True, text=True, cwd=project, timeout=WAIT
     )
