@@ -18,17 +18,17 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 from confluent_kafka import Consumer, KafkaException, Producer
-from confluent_kafka.admin import AdminClient
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
-from devkit.local_platform import LocalPlatform, SecurePlatform, run_platform_sh
+from devkit.local_platform import LocalPlatform, SecurePlatform, parse_env_file, run_platform_sh, start_platform_sh
 from devkit.pulumi_project import PulumiProject
 from examples.producer.records import RecordFactory, instruments
 from k2infra.client import AppCredentials, Platform, Topic, producer_settings
@@ -36,7 +36,6 @@ from tests.conftest import REPO
 from tests.e2e.conftest import _projects
 from tests.e2e.prod_support import POLICY, run_k2infra, secret_env
 from tests.e2e.registry_support import registry_state, wait_for_state
-from tests.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -173,13 +172,14 @@ def test_a_restart_of_the_broker_holding_the_journal_brings_the_registry_back_wi
 
 
 JOURNAL = REPO / "tools" / "registry" / "journal.py"
-TOPICS = {"k2-registry-journal", "k2-registry-snapshots", "k2-registry-events"}
 
 
-def journal(args: list[str], platform: LocalPlatform) -> None:
-    """tools/registry/journal.py against the platform, as the runbook runs it after `platform.sh env`."""
+def journal(action: str, backup: Path, bootstrap_servers: str) -> None:
+    """tools/registry/journal.py ACTION FILE against a plain platform, as the runbook runs it after
+    `eval "$(tools/platform.sh env)"`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("K2_")} | {"K2_BOOTSTRAP_SERVERS": bootstrap_servers}
     done = subprocess.run(
-        args, env={**os.environ, **platform.env}, capture_output=True, text=True, timeout=300, check=False
+        [sys.executable, str(JOURNAL), action, str(backup)], env=env, capture_output=True, text=True, timeout=300
     )
     assert done.returncode == 0, done.stdout + done.stderr
     print(done.stdout.strip())
@@ -188,32 +188,35 @@ def journal(args: list[str], platform: LocalPlatform) -> None:
 def test_a_journal_backup_restored_into_a_fresh_platform_keeps_every_id(
     deployed: PulumiProject, own_platform: LocalPlatform, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    """The runbook's journal backup (§14: tools/registry/journal.py) restored into a new platform,
-    whose registry then replays it: every subject, version and ID as before, and the records
-    written before are read through it."""
+    """The runbook's journal backup (§14: tools/registry/journal.py) restored into a new platform
+    before its registry first starts, which then replays it: every subject, version and ID as
+    before, and the records written before are read through it."""
     kafka, registry = plain_clients(own_platform)
     records = trades(3)
     produce_avro(kafka, registry, records)
     before = registry_state(own_platform.schema_registry_url)
     backup = tmp_path_factory.mktemp("journal-backup") / "journal.backup"
-    journal([sys.executable, str(JOURNAL), "backup", str(backup)], own_platform)
+    journal("backup", backup, own_platform.bootstrap_servers)
 
-    with LocalPlatform.start(tmp_path_factory.mktemp("restored-platform")) as fresh:
-        # as the runbook does it: the new registry stopped, its (empty) topics deleted, the journal
-        # restored, the registry started on it
-        env = fresh.script_env or dict(os.environ)
-        stopped = run_platform_sh(["stop", "--state-dir", str(fresh.state_dir), "registry"], env=env, timeout=120)
-        assert stopped.returncode == 0, stopped.stdout + stopped.stderr
-        admin = AdminClient({"bootstrap.servers": fresh.bootstrap_servers})
-        for future in admin.delete_topics(sorted(TOPICS)).values():
-            future.result(timeout=60)
-        wait_for("the journal topic deleted", lambda: TOPICS.isdisjoint(admin.list_topics(timeout=30).topics), 60)
-        journal([sys.executable, str(JOURNAL), "restore", str(backup)], fresh)
-        fresh.restart_registry()
-        restored = registry_state(fresh.schema_registry_url)
-        assert restored == before  # every subject, version, ID, schema and compatibility level
+    # as the runbook does it: a new platform's Kafka, the journal restored into it, then its registry
+    state, env, _ = start_platform_sh(["kafka"], tmp_path_factory.mktemp("restored-platform"), 900, None)
+    fresh = LocalPlatform(
+        bootstrap_servers=parse_env_file(state / "platform.env")["K2_BOOTSTRAP_SERVERS"],
+        schema_registry_url="",
+        state_dir=state,
+        owned=True,
+        script_env=env,
+    )
+    try:
+        journal("restore", backup, fresh.bootstrap_servers)
+        started = run_platform_sh(["start", "--state-dir", str(state), "registry"], env=env, timeout=900)
+        assert started.returncode == 0, started.stdout + started.stderr
+        url = parse_env_file(state / "platform.env")["K2_SCHEMA_REGISTRY_URL"]
+        assert registry_state(url) == before  # every subject, version, ID, schema and compatibility level
         wanted = {r["sequence_number"] for r in records}
-        assert read_avro(kafka, {"url": fresh.schema_registry_url}, wanted) == wanted
+        assert read_avro(kafka, {"url": url}, wanted) == wanted
+    finally:
+        fresh.stop()
 
 
 # -- the secured cluster ----------------------------------------------------------------------------
