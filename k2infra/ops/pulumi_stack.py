@@ -6,6 +6,8 @@ Shared by `recover` and `destroy-check`. The state is never edited: every change
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -117,6 +119,18 @@ def subject_name(r: StateResource) -> str:
     return name if isinstance(name, str) and name else r.id or r.name
 
 
+def has_backend(environ: Mapping[str, str]) -> bool:
+    """Whether the Pulumi CLI has a backend to read a state from: PULUMI_BACKEND_URL, a Pulumi Cloud
+    token, or a login recorded in its credentials file."""
+    if environ.get("PULUMI_BACKEND_URL") or environ.get("PULUMI_ACCESS_TOKEN"):
+        return True
+    home = Path(environ.get("PULUMI_HOME") or Path.home() / ".pulumi")
+    try:
+        return bool(json.loads((home / "credentials.json").read_text()).get("current"))
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def read_recorded_versions(
     project_dir: Path | str, stack_name: str | None, *, timeout: float
 ) -> tuple[dict[str, RecordedVersion] | None, tuple[str, ...]]:
@@ -126,6 +140,9 @@ def read_recorded_versions(
 
     if not stack_name:
         return None, ("schema IDs not compared with a stack state: no stack named",)
+    if not has_backend(os.environ):
+        # Without one the CLI would only fail, after seconds of start-up and a login attempt.
+        return None, ("schema IDs not compared with the stack state: no Pulumi backend (set PULUMI_BACKEND_URL)",)
     try:
         document = PulumiDriver(project_dir, stack_name, timeout=max(timeout, 30.0)).export()
     except (PulumiCommandError, ValueError) as exc:

@@ -532,3 +532,13 @@ def test_the_recorded_versions_are_the_schema_subjects_outputs_in_the_exported_s
         }
     )
     assert state.recorded_versions() == {TRADES_SUBJECT: RecordedVersion(2, 7)}
+
+
+def test_verify_reads_the_state_only_where_the_pulumi_cli_has_a_backend(tmp_path: Path) -> None:
+    from k2infra.ops.pulumi_stack import has_backend
+
+    assert has_backend({"PULUMI_BACKEND_URL": "file:///state"})
+    assert has_backend({"PULUMI_ACCESS_TOKEN": "pul-x"})
+    assert not has_backend({"PULUMI_HOME": str(tmp_path)})
+    (tmp_path / "credentials.json").write_text('{"current": "https://api.pulumi.com", "accessTokens": {}}')
+    assert has_backend({"PULUMI_HOME": str(tmp_path)})
