@@ -739,7 +739,11 @@ write_registry_storage_config() {  # ... [NODE]: into the node's directory (regi
           # start-up scans the journal and the snapshots topic until a poll comes back empty:
           # Apicurio's 5 s per scan is waiting, not work (the replay itself waits for its own
           # bootstrap record, not for a timeout)
-          echo "apicurio.kafkasql.consumer.poll.timeout=1000"
+          echo "apicurio.kafkasql.consumer.poll.timeout=200"
+          # every Kafka client of the registry retries a refused connection every 200 ms (1 s by default):
+          # on the plain platform it starts before its broker answers
+          echo "apicurio.kafka.common.reconnect.backoff.ms=50"
+          echo "apicurio.kafka.common.reconnect.backoff.max.ms=200"
           if [ "$2" = secure ]; then
               echo "apicurio.kafka.common.security.protocol=SASL_SSL"
               echo "apicurio.kafka.common.sasl.mechanism=SCRAM-SHA-512"
