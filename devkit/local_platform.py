@@ -30,8 +30,11 @@ back); ``LocalPlatform.stop_broker()`` / ``start_broker()`` do the same for the 
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -279,6 +282,12 @@ class SecurePlatform:
         return self.bootstrap_servers.split(",")
 
     @property
+    def schema_registry_urls(self) -> str:
+        """Every registry node, comma-separated (K2_SCHEMA_REGISTRY_URLS), as a stack's
+        `k2infra:schemaRegistryUrl` and Confluent's clients take them; the one URL without it."""
+        return self.env.get("K2_SCHEMA_REGISTRY_URLS") or self.schema_registry_url
+
+    @property
     def registry_auth(self) -> tuple[str, str]:
         """HTTP Basic credentials of the registry (a Keycloak client id and secret)."""
         return (self.registry_username, self.registry_password)
@@ -312,16 +321,31 @@ class SecurePlatform:
         """Start node ``node`` again; returns once it answers with 3 brokers registered."""
         self._node_command("start-broker", node, timeout)
 
-    def restart_registry(self, timeout: float = REGISTRY_RESTART_TIMEOUT) -> None:
-        """Stop the registry and start it again; returns once it answers authenticated requests."""
+    def restart_registry(self, timeout: float = REGISTRY_RESTART_TIMEOUT, node: int = 1) -> None:
+        """Stop registry node ``node`` (1 or 2) if it runs and start it again; returns once it answers
+        authenticated requests."""
         if self.state_dir is None:
             raise PlatformError("restart-registry: this platform's state dir is unknown (set K2_PLATFORM_STATE_DIR)")
         env = self.script_env or dict(os.environ)
         result = run_platform_sh(
-            ["restart-registry", "--secure", "--state-dir", str(self.state_dir)], env=env, timeout=timeout
+            ["restart-registry", str(node), "--secure", "--state-dir", str(self.state_dir)], env=env, timeout=timeout
         )
         if result.returncode != 0:
-            raise PlatformError(f"tools/platform.sh restart-registry failed:\n{result.stdout}{result.stderr}")
+            raise PlatformError(f"tools/platform.sh restart-registry {node} failed:\n{result.stdout}{result.stderr}")
+
+    def kill_registry(self, node: int, timeout: float = DEFAULT_STOP_TIMEOUT) -> None:
+        """SIGKILL registry node ``node`` (1 or 2), as a crash would; returns once its JVM is gone."""
+        if self.state_dir is None:
+            raise PlatformError("kill_registry: this platform's state dir is unknown (set K2_PLATFORM_STATE_DIR)")
+        name = "registry" if node == 1 else f"registry-{node}"
+        pid = int((self.state_dir / name / f"{name}.pid").read_text().strip())
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + timeout
+        while Path(f"/proc/{pid}").exists():
+            if time.monotonic() > deadline:
+                raise PlatformError(f"{name} (pid {pid}) still runs {timeout:g}s after SIGKILL")
+            time.sleep(0.1)
 
     def _node_command(self, command: str, node: int, timeout: float) -> None:
         if node not in (1, 2, 3):

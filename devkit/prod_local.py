@@ -72,7 +72,8 @@ def overrides(env: Mapping[str, str]) -> dict[str, str]:
         "k2infra:bootstrapServers": env["K2_BOOTSTRAP_SERVERS"],
         "k2infra:caCert": Path(env["K2_CA_CERT"]).read_text(),  # PEM text, as the Kafka provider takes it
         "k2infra:saslUsername": env["K2_SASL_USERNAME"],
-        "k2infra:schemaRegistryUrl": env["K2_SCHEMA_REGISTRY_URL"],
+        # both registry nodes of the secure platform, comma-separated
+        "k2infra:schemaRegistryUrl": env.get("K2_SCHEMA_REGISTRY_URLS") or env["K2_SCHEMA_REGISTRY_URL"],
         "k2infra:schemaRegistryUsername": env["K2_SCHEMA_REGISTRY_USERNAME"],
         "k2infra:schemaRegistryCaCert": env.get("K2_SCHEMA_REGISTRY_CA_CERT") or env["K2_CA_CERT"],
     }

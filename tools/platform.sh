@@ -40,8 +40,9 @@
 #   stop-broker N / start-broker N   (secure) stop node N (1-3) keeping its data /
 #            start it again and wait until the three brokers are registered.
 #            Plain profile: stop-broker / start-broker (no N) do the same for its one node.
-#   restart-registry   stop the registry and start it again (its schemas are in Kafka:
+#   restart-registry [N]   stop the registry and start it again (its schemas are in Kafka:
 #            they come back), waiting until it serves the Confluent API again.
+#            Secure: node N (1 or 2, default 1) of its two registry nodes.
 #   cli TOOL [ARGS...]   run a Kafka command-line tool of K2_KAFKA_VERSION from the
 #            tools cache: kafka-topics, kafka-configs, kafka-acls,
 #            kafka-console-producer, kafka-console-consumer, kafka-consumer-groups,
@@ -140,7 +141,7 @@ while [ $# -gt 0 ]; do
         *)
             if [ "$CMD" = cli ]; then CLI_ARGS=("$@"); break; fi
             case "$CMD:$1" in
-                start-broker:[1-3]|stop-broker:[1-3]) NODE="$1"; shift ;;
+                start-broker:[1-3]|stop-broker:[1-3]|restart-registry:[1-2]) NODE="$1"; shift ;;
                 *:kafka|*:registry) COMPONENTS+=("$1"); shift ;;
                 *) die "unknown argument: $1 (see --help)" ;;
             esac
@@ -578,7 +579,7 @@ stop_component() {  # stop_component NAME
 SMALL_JVM=(-XX:TieredStopAtLevel=1 -XX:+UseSerialGC -XX:+ExitOnOutOfMemoryError)
 KAFKA_PID="" REGISTRY_PID=""
 REGISTRY_SECURITY_OPTS=()  # the secure profile's HTTPS + authentication settings
-KAFKA_PORT="" KAFKA_CONTROLLER_PORT="" REGISTRY_PORT="" REGISTRY_MGMT_PORT=""
+KAFKA_PORT="" KAFKA_CONTROLLER_PORT="" REGISTRY_PORT="" REGISTRY_MGMT_PORT="" REGISTRY_2_PORT="" REGISTRY_2_MGMT_PORT=""
 KAFKA_T0="" REGISTRY_T0=""
 
 load_component_env() {  # the ports/version recorded when the component was started
@@ -714,8 +715,8 @@ secure_registry_storage_setup() {
 # write_registry_storage_config BOOTSTRAP plain|secure: Quarkus reads config/application.properties
 # in the registry's working directory; a file (mode 600), not -D options, keeps the Kafka password
 # out of the process list.
-write_registry_storage_config() {
-    local d="$STATE_DIR/registry" auto=true isr=1
+write_registry_storage_config() {  # ... [NODE]: into the node's directory (registry by default)
+    local d="$STATE_DIR/${3:-registry}" auto=true isr=1
     [ "$2" = secure ] && { auto=false; isr=2; }
     mkdir -p "$d/config"
     ( umask 077
@@ -738,7 +739,11 @@ write_registry_storage_config() {
           # start-up scans the journal and the snapshots topic until a poll comes back empty:
           # Apicurio's 5 s per scan is waiting, not work (the replay itself waits for its own
           # bootstrap record, not for a timeout)
-          echo "apicurio.kafkasql.consumer.poll.timeout=1000"
+          echo "apicurio.kafkasql.consumer.poll.timeout=200"
+          # every Kafka client of the registry retries a refused connection every 200 ms (1 s by default):
+          # on the plain platform it starts before its broker answers
+          echo "apicurio.kafka.common.reconnect.backoff.ms=50"
+          echo "apicurio.kafka.common.reconnect.backoff.max.ms=200"
           if [ "$2" = secure ]; then
               echo "apicurio.kafka.common.security.protocol=SASL_SSL"
               echo "apicurio.kafka.common.sasl.mechanism=SCRAM-SHA-512"
@@ -751,8 +756,11 @@ write_registry_storage_config() {
 }
 
 # ---------------------------------------------------------------- registry
-launch_registry() {
-    local d="$STATE_DIR/registry" home java min=21 runjar
+launch_registry() {  # launch_registry [registry|registry-2]: a node, its own directory and ports, the one journal
+    local c="${1:-registry}" d home java min=21 runjar port="$REGISTRY_PORT" mgmt="$REGISTRY_MGMT_PORT"
+    d="$STATE_DIR/$c"
+    [ "$c" = registry ] || { port="$REGISTRY_2_PORT"; mgmt="$REGISTRY_2_MGMT_PORT"; }
+    [ "$PROFILE" != secure ] || secure_registry_opts "$port"
     home="$(registry_home)"
     [ "$(major_of "$APICURIO_VERSION")" -ge 3 ] || min=17
     java="$(find_java "$min" "${K2_REGISTRY_JAVA:-}")"
@@ -760,16 +768,17 @@ launch_registry() {
     rm -rf "$d/tmp"; mkdir -p "$d/tmp"
     REGISTRY_T0=$(now_ms)
     # shellcheck disable=SC2086
-    launch registry "$d" "$d/registry.log" "$java" "$MARKER" -Dk2.platform.component=registry \
+    launch "$c" "$d" "$d/registry.log" "$java" "$MARKER" "-Dk2.platform.component=$c" \
         -Xms64m "-Xmx$REGISTRY_HEAP" "${SMALL_JVM[@]}" \
         "-Djava.io.tmpdir=$d/tmp" "-Dvertx.cacheDirBase=$d/tmp/vertx-cache" \
-        -Dquarkus.http.host=127.0.0.1 "-Dquarkus.http.port=$REGISTRY_PORT" \
-        -Dquarkus.management.host=127.0.0.1 "-Dquarkus.management.port=$REGISTRY_MGMT_PORT" \
+        -Dquarkus.http.host=127.0.0.1 "-Dquarkus.http.port=$port" \
+        -Dquarkus.management.host=127.0.0.1 "-Dquarkus.management.port=$mgmt" \
         "-Dapicurio.storage.snapshot.location=$d/tmp" "-Dapicurio.import.work-dir=$d/tmp" \
         -Dapicurio.rest.deletion.group.enabled=true -Dapicurio.rest.deletion.artifact.enabled=true \
         -Dapicurio.rest.deletion.artifact-version.enabled=true \
         "${REGISTRY_SECURITY_OPTS[@]}" ${K2_REGISTRY_JVM_OPTS:-} -jar "$home/$runjar"
-    REGISTRY_PID="$(cat "$(pid_file registry)")"
+    REGISTRY_PID="$(cat "$(pid_file "$c")")"
+    [ "$c" = registry ] || return 0  # the secure profile's second node: its ports are in secure.env
     cat >"$d/component.env" <<EOF
 REGISTRY_PORT=$REGISTRY_PORT
 REGISTRY_MGMT_PORT=$REGISTRY_MGMT_PORT
@@ -808,10 +817,12 @@ write_env() {
 }
 
 # ---------------------------------------------------------------- secure profile
-# Three KRaft nodes (kafka-1..3), Keycloak and the registry; everything about one start
-# (ports, versions, passwords, cluster id) is in <state>/secure.env, mode 600.
+# Three KRaft nodes (kafka-1..3), Keycloak and two registry nodes (registry, registry-2: both
+# HTTPS, the same Keycloak client, the same journal topics, each replaying them); everything about
+# one start (ports, versions, passwords, cluster id) is in <state>/secure.env, mode 600.
 SECURE_NODES=(1 2 3)
-SECURE_COMPONENTS=(kafka-1 kafka-2 kafka-3 keycloak registry)
+SECURE_REGISTRIES=(registry registry-2)
+SECURE_COMPONENTS=(kafka-1 kafka-2 kafka-3 keycloak "${SECURE_REGISTRIES[@]}")
 INFRA_USER=k2infra
 BROKER_USER=k2broker
 SECURE_ENV="$STATE_DIR/secure.env"
@@ -959,15 +970,26 @@ keycloak_ready() {
     [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://127.0.0.1:$KEYCLOAK_MGMT_PORT/health/ready" 2>/dev/null)" = 200 ]
 }
 
-registry_code() {  # registry_code [USER:PASSWORD]: HTTP status of GET /subjects on the secure registry
-    local cfg=""
-    [ $# -gt 0 ] && cfg="user = \"$1\""
+registry_code() {  # registry_code PORT [USER:PASSWORD]: HTTP status of GET /subjects on a secure registry node
+    local port="$1" cfg=""
+    [ $# -gt 1 ] && cfg="user = \"$2\""
     curl -s -o /dev/null -w '%{http_code}' --max-time 10 --cacert "$STATE_DIR/tls/ca.pem" -K - \
-        "https://127.0.0.1:$REGISTRY_PORT/apis/ccompat/v7/subjects" <<<"$cfg" 2>/dev/null || true
+        "https://127.0.0.1:$port/apis/ccompat/v7/subjects" <<<"$cfg" 2>/dev/null || true
 }
 
-secure_registry_ready() {  # the right credentials get in, none are refused
-    [ "$(registry_code "$KEYCLOAK_CLIENT_ID:$REGISTRY_SECRET")" = 200 ] && [ "$(registry_code)" = 401 ]
+registry_node_port() {  # registry_node_port registry|registry-2
+    if [ "$1" = registry ]; then echo "$REGISTRY_PORT"; else echo "$REGISTRY_2_PORT"; fi
+}
+
+secure_registry_ready() {  # secure_registry_ready [NODE]: the right credentials get in, none are refused
+    local port; port="$(registry_node_port "${1:-registry}")"
+    [ "$(registry_code "$port" "$KEYCLOAK_CLIENT_ID:$REGISTRY_SECRET")" = 200 ] && [ "$(registry_code "$port")" = 401 ]
+}
+
+secure_registry_urls() {  # both nodes' Confluent API, comma-separated (as the stack setting and clients take them)
+    local c out=""
+    for c in "${SECURE_REGISTRIES[@]}"; do out+="${out:+,}https://127.0.0.1:$(registry_node_port "$c")/apis/ccompat/v7"; done
+    echo "$out"
 }
 
 write_secure_client_files() {
@@ -994,6 +1016,7 @@ K2_SASL_PASSWORD=$INFRA_PASSWORD
 K2_CA_CERT=$STATE_DIR/tls/ca.pem
 K2_KAFKA_CLIENT_PROPERTIES=$STATE_DIR/client.properties
 K2_SCHEMA_REGISTRY_URL=https://127.0.0.1:$REGISTRY_PORT/apis/ccompat/v7
+K2_SCHEMA_REGISTRY_URLS=$(secure_registry_urls)
 K2_REGISTRY_BASE_URL=https://127.0.0.1:$REGISTRY_PORT
 K2_SCHEMA_REGISTRY_USERNAME=$KEYCLOAK_CLIENT_ID
 K2_SCHEMA_REGISTRY_PASSWORD=$REGISTRY_SECRET
@@ -1046,9 +1069,9 @@ secure_cleanup() {  # everything a secure start wrote but the logs
     rm -f "$SECURE_ENV" "$STATE_DIR/client.properties" "$STATE_DIR/platform.env"
 }
 
-secure_registry_opts() {  # the secure registry's HTTPS + authentication settings (a start, or restart-registry)
+secure_registry_opts() {  # secure_registry_opts PORT: a secure registry node's HTTPS + authentication settings
     REGISTRY_SECURITY_OPTS=(
-        "-Dquarkus.http.ssl-port=$REGISTRY_PORT" -Dquarkus.http.port=0 -Dquarkus.http.insecure-requests=disabled
+        "-Dquarkus.http.ssl-port=$1" -Dquarkus.http.port=0 -Dquarkus.http.insecure-requests=disabled
         "-Dquarkus.http.ssl.certificate.files=$STATE_DIR/tls/registry-cert.pem"
         "-Dquarkus.http.ssl.certificate.key-files=$STATE_DIR/tls/registry-key.pem"
         -Dquarkus.oidc.tenant-enabled=true
@@ -1078,23 +1101,25 @@ cmd_start_secure() {
     # whatever stops this start half-way (a die, a signal) takes down what it launched
     trap 'rc=$?; if [ $rc != 0 ]; then stop_pids "${SECURE_COMPONENTS[@]}" >&2; secure_cleanup; fi' EXIT
 
-    # ports: 3 brokers, 3 controllers, keycloak + management, registry (https) + management
+    # ports: 3 brokers, 3 controllers, keycloak + management, 2 registry nodes (https) + management
     local ports n
     if [ "${K2_PORTS:-}" = free ]; then
-        read -r -a ports <<<"$(free_ports 10)"
+        read -r -a ports <<<"$(free_ports 12)"
     else
         local base="${K2_SECURE_KAFKA_PORT:-19192}" kc="${K2_KEYCLOAK_PORT:-18180}" rg="${K2_SECURE_REGISTRY_PORT:-18443}"
-        ports=("$base" $((base + 1)) $((base + 2)) $((base + 3)) $((base + 4)) $((base + 5)) "$kc" $((kc + 1)) "$rg" $((rg + 1)))
+        ports=("$base" $((base + 1)) $((base + 2)) $((base + 3)) $((base + 4)) $((base + 5)) "$kc" $((kc + 1)) "$rg" $((rg + 1)) $((rg + 2)) $((rg + 3)))
     fi
     SECURE_KAFKA_PORT_1=${ports[0]} SECURE_KAFKA_PORT_2=${ports[1]} SECURE_KAFKA_PORT_3=${ports[2]}
     SECURE_CONTROLLER_PORT_1=${ports[3]} SECURE_CONTROLLER_PORT_2=${ports[4]} SECURE_CONTROLLER_PORT_3=${ports[5]}
     KEYCLOAK_PORT=${ports[6]} KEYCLOAK_MGMT_PORT=${ports[7]} REGISTRY_PORT=${ports[8]} REGISTRY_MGMT_PORT=${ports[9]}
+    REGISTRY_2_PORT=${ports[10]} REGISTRY_2_MGMT_PORT=${ports[11]}
     for n in "${SECURE_NODES[@]}"; do
         check_port "$(secure_port kafka "$n")" "K2_SECURE_KAFKA_PORT (broker $n)"
         check_port "$(secure_port controller "$n")" "K2_SECURE_KAFKA_PORT (controller $n)"
     done
     check_port "$KEYCLOAK_PORT" K2_KEYCLOAK_PORT; check_port "$KEYCLOAK_MGMT_PORT" "K2_KEYCLOAK_PORT (+1)"
     check_port "$REGISTRY_PORT" K2_SECURE_REGISTRY_PORT; check_port "$REGISTRY_MGMT_PORT" "K2_SECURE_REGISTRY_PORT (+1)"
+    check_port "$REGISTRY_2_PORT" "K2_SECURE_REGISTRY_PORT (+2)"; check_port "$REGISTRY_2_MGMT_PORT" "K2_SECURE_REGISTRY_PORT (+3)"
 
     install_kafka; install_registry; install_keycloak
     prime_java 17 "${K2_JAVA:-}"
@@ -1116,6 +1141,7 @@ cmd_start_secure() {
           done
           echo "KEYCLOAK_PORT=$KEYCLOAK_PORT"; echo "KEYCLOAK_MGMT_PORT=$KEYCLOAK_MGMT_PORT"
           echo "REGISTRY_PORT=$REGISTRY_PORT"; echo "REGISTRY_MGMT_PORT=$REGISTRY_MGMT_PORT"
+          echo "REGISTRY_2_PORT=$REGISTRY_2_PORT"; echo "REGISTRY_2_MGMT_PORT=$REGISTRY_2_MGMT_PORT"
           echo "KAFKA_RUNNING_VERSION=$KAFKA_RUNNING_VERSION"; echo "REGISTRY_RUNNING_VERSION=$REGISTRY_RUNNING_VERSION"
           echo "KEYCLOAK_RUNNING_VERSION=$KEYCLOAK_RUNNING_VERSION"; echo "CLUSTER_ID=$CLUSTER_ID"
           echo "INFRA_PASSWORD=$INFRA_PASSWORD"; echo "BROKER_PASSWORD=$BROKER_PASSWORD"; echo "REGISTRY_SECRET=$REGISTRY_SECRET"
@@ -1127,7 +1153,7 @@ cmd_start_secure() {
 
     # Kafka storage formats in the background while Keycloak (the longest start) gets its
     # secret and starts; then the three Kafka nodes, then the registry.
-    mkdir -p "$STATE_DIR/keycloak" "$STATE_DIR/registry"
+    mkdir -p "$STATE_DIR/keycloak" "${SECURE_REGISTRIES[@]/#/$STATE_DIR/}"
     t0=$(now_ms)
     local pids=() failed=""
     for n in "${SECURE_NODES[@]}"; do
@@ -1146,10 +1172,10 @@ cmd_start_secure() {
     fi
     # format.out lists the bootstrap records, the SCRAM credentials' salted keys among them
     for n in "${SECURE_NODES[@]}"; do rm -f "$STATE_DIR/kafka-$n/format.out"; launch_secure_node "$n"; done
-    secure_registry_opts
 
     # readiness
     local deadline=$(( $(now_ms) + START_TIMEOUT * 1000 )) nodes_ok=() q_ok=0 kc_ok=0 r_ok=0 r_launched=0 all_nodes pid
+    local r_t0=() r_ready=() r
     for n in "${SECURE_NODES[@]}"; do nodes_ok[$n]=0; done
     while :; do
         all_nodes=1
@@ -1172,8 +1198,11 @@ cmd_start_secure() {
             t0=$(now_ms)
             secure_registry_storage_setup || { failed="the registry's journal topics or ACLs could not be created"; break; }
             say "registry journal topics ready (RF 3, min ISR 2; User:$REGISTRY_STORE_USER may read and write them) ($(secs_since "$t0"))"
-            write_registry_storage_config "$(secure_bootstrap)" secure
-            launch_registry; r_launched=1
+            for r in "${SECURE_REGISTRIES[@]}"; do
+                write_registry_storage_config "$(secure_bootstrap)" secure "$r"
+                launch_registry "$r"; r_t0+=("$REGISTRY_T0"); r_ready+=(0)
+            done
+            r_launched=1
         fi
         if [ $kc_ok = 0 ]; then
             if keycloak_ready; then
@@ -1181,13 +1210,20 @@ cmd_start_secure() {
             elif [ ! -d "/proc/$(cat "$(pid_file keycloak)")" ]; then failed="keycloak exited before becoming ready"; break; fi
         fi
         if [ $kc_ok = 1 ] && [ $r_launched = 1 ] && [ $r_ok = 0 ]; then
-            if secure_registry_ready; then
-                r_ok=1; say "registry (apicurio $APICURIO_VERSION) ready at https://127.0.0.1:$REGISTRY_PORT/apis/ccompat/v7: authenticated 200, anonymous 401 (start-to-ready $(secs_since "$REGISTRY_T0"))"
-            fi
+            r_ok=1
+            for n in "${!SECURE_REGISTRIES[@]}"; do
+                r="${SECURE_REGISTRIES[$n]}"
+                [ "${r_ready[$n]}" = 1 ] && continue
+                if secure_registry_ready "$r"; then
+                    r_ready[$n]=1; say "$r (apicurio $APICURIO_VERSION) ready at https://127.0.0.1:$(registry_node_port "$r")/apis/ccompat/v7: authenticated 200, anonymous 401 (start-to-ready $(secs_since "${r_t0[$n]}"))"
+                else r_ok=0; fi
+            done
         fi
         if [ $r_launched = 1 ]; then
-            pid="$(cat "$(pid_file registry)")"
-            [ -d "/proc/$pid" ] || { failed="registry exited before becoming ready"; break; }
+            for r in "${SECURE_REGISTRIES[@]}"; do
+                pid="$(cat "$(pid_file "$r")")"
+                [ -d "/proc/$pid" ] || { failed="$r exited before becoming ready"; break 2; }
+            done
         fi
         [ $all_nodes = 1 ] && [ $q_ok = 1 ] && [ $kc_ok = 1 ] && [ $r_ok = 1 ] && break
         if [ "$(now_ms)" -gt "$deadline" ]; then
@@ -1205,7 +1241,9 @@ cmd_start_secure() {
         done
         [ $q_ok = 1 ] || quorum_status >&2 || true
         [ $kc_ok = 1 ] || show_logs "$STATE_DIR/keycloak/keycloak.log"
-        [ $r_launched = 0 ] || [ $r_ok = 1 ] || show_logs "$STATE_DIR/registry/registry.log"
+        if [ $r_launched = 1 ] && [ $r_ok = 0 ]; then
+            for r in "${SECURE_REGISTRIES[@]}"; do show_logs "$STATE_DIR/$r/registry.log"; done
+        fi
         exit 1  # the EXIT trap stops what was launched
     fi
     trap - EXIT
@@ -1214,7 +1252,7 @@ cmd_start_secure() {
 }
 
 cmd_stop_secure() {
-    stop_pids registry keycloak
+    stop_pids "${SECURE_REGISTRIES[@]}" keycloak
     stop_pids kafka-1 kafka-2 kafka-3
     secure_cleanup
 }
@@ -1230,9 +1268,11 @@ cmd_status_secure() {
     if pid="$(running_pid keycloak)"; then
         say "keycloak: running (pid $pid, version ${KEYCLOAK_RUNNING_VERSION:-?}) at http://127.0.0.1:$KEYCLOAK_PORT"
     else say "keycloak: stopped"; all=3; fi
-    if pid="$(running_pid registry)"; then
-        say "registry: running (pid $pid, apicurio ${REGISTRY_RUNNING_VERSION:-?}) at https://127.0.0.1:$REGISTRY_PORT/apis/ccompat/v7"
-    else say "registry: stopped"; all=3; fi
+    for c in "${SECURE_REGISTRIES[@]}"; do
+        if pid="$(running_pid "$c")"; then
+            say "$c: running (pid $pid, apicurio ${REGISTRY_RUNNING_VERSION:-?}) at https://127.0.0.1:$(registry_node_port "$c")/apis/ccompat/v7"
+        else say "$c: stopped"; all=3; fi
+    done
     return $all
 }
 
@@ -1273,26 +1313,27 @@ cmd_start-broker_plain() {
 # restart-registry: the same process options and storage settings, a new JVM; ready once it serves
 # the Confluent API again (it has then replayed its journal: Apicurio answers only after that).
 cmd_restart-registry() {
-    local pid t0 deadline ready=registry_ready url
+    local pid t0 deadline ready=registry_ready url c=registry
     if [ "$PROFILE" = secure ]; then
         load_secure_env || die "no secure platform in $STATE_DIR"
-        secure_registry_opts
+        [ "${NODE:-1}" = 1 ] || c="registry-$NODE"
         APICURIO_VERSION="${REGISTRY_RUNNING_VERSION:-$APICURIO_VERSION}"
-        ready=secure_registry_ready; url="https://127.0.0.1:$REGISTRY_PORT/apis/ccompat/v7"
+        ready="secure_registry_ready $c"; url="https://127.0.0.1:$(registry_node_port "$c")/apis/ccompat/v7"
     else
+        [ -z "$NODE" ] || die "the plain platform has one registry: restart-registry takes no node number"
         [ -f "$STATE_DIR/registry/component.env" ] || die "no registry was started in $STATE_DIR (tools/platform.sh start)"
         load_component_env registry
         APICURIO_VERSION="${REGISTRY_RUNNING_VERSION:-$APICURIO_VERSION}"
         url="http://127.0.0.1:$REGISTRY_PORT/apis/ccompat/v7"
     fi
-    [ -f "$STATE_DIR/registry/config/application.properties" ] || die "no registry storage settings in $STATE_DIR/registry/config"
-    if pid="$(running_pid registry)"; then stop_pids registry; else say "registry was not running"; fi
+    [ -f "$STATE_DIR/$c/config/application.properties" ] || die "no registry storage settings in $STATE_DIR/$c/config"
+    if pid="$(running_pid "$c")"; then stop_pids "$c"; else say "$c was not running"; fi
     t0=$(now_ms)
-    launch_registry
+    launch_registry "$c"
     deadline=$(( $(now_ms) + START_TIMEOUT * 1000 ))
-    until "$ready"; do
+    until $ready; do
         if [ ! -d "/proc/$REGISTRY_PID" ] || [ "$(now_ms)" -gt "$deadline" ]; then
-            show_logs "$STATE_DIR/registry/registry.log"
+            show_logs "$STATE_DIR/$c/registry.log"
             die "the registry did not serve $url within ${START_TIMEOUT}s of its restart"
         fi
         sleep 0.3

@@ -232,8 +232,12 @@ def _subscriptions(args: argparse.Namespace, stack: Stack, out: TextIO, err: Tex
 
 def _verify(args: argparse.Namespace, stack: Stack, out: TextIO, err: TextIO) -> int:
     from k2infra.live.verify import run_verify  # imports the Kafka client only when needed
+    from k2infra.ops.pulumi_stack import read_recorded_versions
 
-    return run_verify(stack, json_output=args.json, timeout=args.timeout, out=out, err=err)
+    recorded, notes = read_recorded_versions(args.project_dir, stack.name, timeout=args.timeout)
+    return run_verify(
+        stack, json_output=args.json, timeout=args.timeout, out=out, err=err, recorded=recorded, notes=notes
+    )
 
 
 def _recover(args: argparse.Namespace, stack: Stack, out: TextIO, err: TextIO) -> int:

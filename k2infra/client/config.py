@@ -16,6 +16,10 @@ What the settings fix, and why:
 * `use.latest.version: True`: write and read with the subject's latest registered version, so the
   app needs no .avsc file and follows schema evolution (on restart, or after the registry client's
   `cache.latest.ttl.sec`).
+* several registry nodes (`schema_registry_url` lists them comma-separated, which
+  SchemaRegistryClient takes as it is): it tries them in order on every lookup, after retrying the
+  one that does not answer `max.retries` times with a backoff of up to 2^n x `retries.wait.ms`
+  (3 and 1 s by default: up to 7 s per lookup with the first node down); one quick retry instead.
 * `partitioner: murmur2_random`: librdkafka's default (consistent_random, CRC32) puts a symbol in
   another partition than Java producers do; murmur2_random is the Java default partitioner's hash.
 """
@@ -104,12 +108,18 @@ def kafka_client_config(platform: Platform, credentials: AppCredentials | None =
     return config
 
 
+# With another registry node to go to, a node that does not answer is retried once, briefly.
+REGISTRY_FAILOVER = {"max.retries": 1, "retries.wait.ms": 250}
+
+
 def schema_registry_config(platform: Platform, credentials: AppCredentials | None = None) -> dict[str, Any]:
     """The conf of confluent_kafka.schema_registry.SchemaRegistryClient."""
     credentials = credentials or AppCredentials()
     if not platform.schema_registry_url:
         raise PlatformLoadError(f"{platform.source} name no Schema Registry URL")
     config: dict[str, Any] = {"url": platform.schema_registry_url}
+    if "," in platform.schema_registry_url:
+        config.update(REGISTRY_FAILOVER)
     if credentials.schema_registry_username or credentials.schema_registry_password:
         if not (credentials.schema_registry_username and credentials.schema_registry_password):
             raise CredentialsError("Schema Registry basic auth needs both a username and a password")

@@ -263,6 +263,8 @@ def local_ports(connections: Connections) -> tuple[int, int]:
     url = connections.registry.url
     if not url:
         problems.append(f"{url_key} is required with localCluster docker (e.g. http://127.0.0.1:18081/apis/ccompat/v7)")
+    elif len(connections.registry.urls) > 1:
+        problems.append(f"{url_key} names several registry nodes; the local cluster runs one registry")
     else:
         parts = urlsplit(url)
         try:

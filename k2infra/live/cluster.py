@@ -34,6 +34,7 @@ from k2infra.registry.client import (
     RegistryAuthError,
     RegistryClient,
     RegistryError,
+    RegistryNotCompatibleError,
     RegistryUnavailableError,
     ca_bundle_file,
     sanitize_url,
@@ -60,6 +61,16 @@ class LiveSubject:
     schema: str | None = None  # text of the latest version
     schema_type: str = "AVRO"
     compatibility: str | None = None  # effective level: the subject's own, else the registry's global
+    # Schema ID of each version read: the latest, and the versions the stack state records.
+    version_ids: Mapping[int, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RecordedVersion:
+    """A subject's version and schema ID as the stack state records them (what `pulumi up` registered)."""
+
+    version: int
+    schema_id: int
 
 
 @dataclass(frozen=True)
@@ -69,13 +80,15 @@ class LiveState:
     brokers: BrokerView | None = None
 
 
-def read_live_state(stack: Stack, *, timeout: float) -> LiveState:
-    """The cluster's `market.` topics and the registry's `market.` subjects, as the plan asks them."""
+def read_live_state(stack: Stack, *, timeout: float, versions: Mapping[str, int] | None = None) -> LiveState:
+    """The cluster's `market.` topics and the registry's `market.` subjects, as the plan asks them
+    (and the schema ID of `versions`: subject -> a version besides the latest)."""
     plan = stack.plan
     brokers: list[BrokerView] = []
     wanted = {t.name: tuple(t.config) for t in plan.managed_topics()}
     topics = read_topics(stack.connections.kafka, wanted, timeout=timeout, brokers=brokers)
-    subjects = read_subjects(stack.connections.registry, [s.subject for s in plan.subjects], timeout=timeout)
+    planned = [s.subject for s in plan.subjects]
+    subjects = read_subjects(stack.connections.registry, planned, timeout=timeout, versions=versions)
     return LiveState(topics, subjects, brokers[0] if brokers else None)
 
 
@@ -172,6 +185,11 @@ def registry_failure(
         )
     if isinstance(exc, RegistryAuthError):
         return f"{exc} ({key('schemaRegistryUsername')}, {secrets_from})"
+    if isinstance(exc, RegistryNotCompatibleError):
+        return (
+            f"{url} answers, but is not a Confluent-compatible Schema Registry ({key('schemaRegistryUrl')}): "
+            "Confluent, Karapace and Redpanda serve it at http://host:8081, Apicurio at http://host:8080/apis/ccompat/v7"
+        )
     if isinstance(exc, RegistryUnavailableError):
         if "SSLError" in str(exc):
             trusted = key("schemaRegistryCaCert") if connection.ca_cert else "the system CAs"
@@ -188,29 +206,40 @@ def registry_failure(
 
 def check_registry(connection: RegistryConnection, *, timeout: float) -> None:
     """One authenticated request (the subject list): LiveReadError with `registry_failure`'s line if
-    the registry refuses it, or its certificate is not trusted.
+    the registry refuses it, is not a Confluent-compatible registry, or its certificate is not trusted.
 
-    A registry that does not answer at all is not an error here: the subjects report it themselves,
-    each naming its subject (and a schema change fails its preview), while topic changes go on."""
+    A single registry that does not answer at all is not an error here: the subjects report it
+    themselves, each naming its subject (and a schema change fails its preview), while topic changes
+    go on; it may be a local registry this very deployment starts. A stack that lists several nodes
+    runs its registry on its own: none of them answering stops the run here, in one line naming each."""
     client = registry_client(connection, timeout=timeout)
     try:
         client.list_subjects()
     except RegistryUnavailableError as exc:
-        if "SSLError" in str(exc):
-            raise LiveReadError(registry_failure(connection, exc, sanitize_url(client.base_url), timeout)) from None
+        if "SSLError" in str(exc) or len(client.base_urls) > 1:
+            raise LiveReadError(registry_failure(connection, exc, _where(client, exc), timeout)) from None
     except RegistryError as exc:
         secrets_from = f"{connection.key('schemaRegistryPassword')} or {connection.key('schemaRegistryToken')}"
-        raise LiveReadError(
-            registry_failure(connection, exc, sanitize_url(client.base_url), timeout, secrets_from)
-        ) from None
+        raise LiveReadError(registry_failure(connection, exc, _where(client, exc), timeout, secrets_from)) from None
+
+
+def _where(client: RegistryClient, exc: RegistryError) -> str:
+    """The registry node(s) a failure is about: every node when none answered, else the one that did."""
+    if isinstance(exc, RegistryUnavailableError):
+        return ", ".join(sanitize_url(url) for url in client.base_urls)
+    return sanitize_url(client.base_url)
 
 
 def read_subjects(
-    connection: RegistryConnection, planned: Collection[str], *, timeout: float
+    connection: RegistryConnection,
+    planned: Collection[str],
+    *,
+    timeout: float,
+    versions: Mapping[str, int] | None = None,
 ) -> dict[str, LiveSubject]:
-    """Every `market.` subject of the registry; the latest version and level of the planned ones."""
+    """Every `market.` subject of the registry; the latest version and level of the planned ones,
+    and the schema ID of `versions` (subject -> version) where that is not the latest."""
     client = registry_client(connection, timeout=timeout)
-    url = sanitize_url(client.base_url)
     try:
         names = [name for name in client.list_subjects() if name.startswith(PREFIX)]
         subjects: dict[str, LiveSubject] = {}
@@ -221,17 +250,27 @@ def read_subjects(
             latest = client.get_latest(name)
             if latest is None:
                 continue  # deleted since the listing
+            version = parse_int(latest.get("version"), text=False)
+            schema_id = parse_int(latest.get("id"), text=False)
+            ids = {version: schema_id} if isinstance(version, int) and isinstance(schema_id, int) else {}
+            asked = (versions or {}).get(name)
+            if asked is not None and asked not in ids:
+                body = client.get_version(name, asked)  # None: the version is gone
+                found = parse_int(body.get("id"), text=False) if body is not None else None
+                if found is not None:
+                    ids[asked] = found
             subjects[name] = LiveSubject(
                 name=name,
-                version=parse_int(latest.get("version"), text=False),
-                schema_id=parse_int(latest.get("id"), text=False),
+                version=version,
+                schema_id=schema_id,
                 schema=latest.get("schema") if isinstance(latest.get("schema"), str) else None,
                 schema_type=str(latest.get("schemaType") or "AVRO").upper(),
                 compatibility=client.get_compatibility(name),
+                version_ids=ids,
             )
         return subjects
     except RegistryError as exc:
-        raise LiveReadError(registry_failure(connection, exc, url, timeout)) from None
+        raise LiveReadError(registry_failure(connection, exc, _where(client, exc), timeout)) from None
 
 
 def _after_colon(message: str) -> str:

@@ -21,6 +21,10 @@ What counts as a difference (`Difference.kind`):
 - schema: the latest version's schema differs from the file (both in the canonical form of
   `k2infra.model.avro_canonical`, which keeps defaults, docs and logical types);
 - compatibility: the subject's effective level (its own, else the registry's global) differs;
+- schema_id: the subject version the stack state records (the one `pulumi up` registered) has
+  another schema ID in the registry, or is gone: every record written with the recorded ID carries
+  it, so a registry that answers another ID (rebuilt, restored from another journal) cannot serve
+  them. Compared when the command line could read the state (`recorded`); a note says when not;
 - acl_missing, acl_extra, scram_user_missing: with k2infra:accessControl only, the apps' ACLs and
   SCRAM users against the plan (`k2infra.live.access` says which live ACLs are the stack's business;
   client quotas cannot be read with confluent-kafka and are reported as not checked).
@@ -35,13 +39,23 @@ from __future__ import annotations
 import json
 import sys
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, TextIO
 
 from k2infra.console import EXIT_BAD_INPUT, EXIT_DRIFT, EXIT_OK, print_table
 from k2infra.live.access import LiveAccess, access_differences, read_live_access
-from k2infra.live.cluster import PREFIX, BrokerView, LiveReadError, LiveState, LiveTopic, read_live_state
+from k2infra.live.cluster import (
+    PREFIX,
+    BrokerView,
+    LiveReadError,
+    LiveState,
+    LiveSubject,
+    LiveTopic,
+    RecordedVersion,
+    read_live_state,
+)
 from k2infra.model import kafka_configs
 from k2infra.model.avro_canonical import SchemaTextError, canonical_schema, field_changes
 from k2infra.model.plan import LegacyTopic, Plan, SubjectSpec, TopicSpec
@@ -61,6 +75,7 @@ class Kind(StrEnum):
     SUBJECT_EXTRA = "subject_extra"
     SCHEMA = "schema"
     COMPATIBILITY = "compatibility"
+    SCHEMA_ID = "schema_id"
     ACL_MISSING = "acl_missing"
     ACL_EXTRA = "acl_extra"
     SCRAM_USER_MISSING = "scram_user_missing"
@@ -88,6 +103,7 @@ _KIND_WORDS = {
     Kind.SUBJECT_EXTRA: ("extra subject", "extra subjects"),
     Kind.SCHEMA: ("schema", "schemas"),
     Kind.COMPATIBILITY: ("compatibility level", "compatibility levels"),
+    Kind.SCHEMA_ID: ("schema ID", "schema IDs"),
     Kind.ACL_MISSING: ("missing ACL", "missing ACLs"),
     Kind.ACL_EXTRA: ("undeclared ACL", "undeclared ACLs"),
     Kind.SCRAM_USER_MISSING: ("missing SCRAM user", "missing SCRAM users"),
@@ -120,7 +136,7 @@ class Difference:
             return "not in the plan"
         if self.kind is Kind.HEALTH:
             return self.detail or f"{self.actual} under-replicated"
-        if self.kind in (Kind.SCHEMA, Kind.ACL_MISSING, Kind.ACL_EXTRA, Kind.SCRAM_USER_MISSING):
+        if self.kind in (Kind.SCHEMA, Kind.SCHEMA_ID, Kind.ACL_MISSING, Kind.ACL_EXTRA, Kind.SCRAM_USER_MISSING):
             return self.detail or str(self.kind)
         label = {Kind.PARTITIONS: "partitions", Kind.REPLICATION_FACTOR: "replication factor"}.get(self.kind, self.key)
         return f"{label or self.kind}: planned {_shown(self.expected)}, live {_shown(self.actual)}"
@@ -187,6 +203,7 @@ class Report:
     access_notes: tuple[str, ...] = ()  # what the access check could not see
     access_apps: int | None = None  # the apps whose ACLs and SCRAM users were checked (None: not checked)
     brokers: BrokerView | None = None  # live brokers and the nodes holding replicas
+    notes: tuple[str, ...] = ()  # what else was not compared (the schema IDs, without the stack state)
 
     @property
     def differences(self) -> tuple[Difference, ...]:
@@ -211,6 +228,8 @@ class Report:
         }
         if self.access_notes:  # only where access was checked (k2infra:accessControl)
             out["access_notes"] = list(self.access_notes)
+        if self.notes:
+            out["notes"] = list(self.notes)
         if self.brokers is not None:
             out["brokers"] = {"live": list(self.brokers.live), "missing": list(self.brokers.missing)}
         return out
@@ -230,9 +249,16 @@ class Report:
 # -- comparing (pure) ----------------------------------------------------------------------------
 
 
-def compare(plan: Plan, live: LiveState, access: LiveAccess | None = None) -> Report:
+def compare(
+    plan: Plan,
+    live: LiveState,
+    access: LiveAccess | None = None,
+    recorded: Mapping[str, RecordedVersion] | None = None,
+    notes: tuple[str, ...] = (),
+) -> Report:
     """Plan x snapshot -> report. Topics and subjects outside the `market.` prefix are ignored; the
-    apps' access is compared when the stack has access control and `access` was read."""
+    apps' access is compared when the stack has access control and `access` was read; the schema
+    IDs when the state's `recorded` versions were read."""
     topic_rows = [_topic_row(spec, live.topics.get(spec.name)) for spec in plan.managed_topics()]
     # Legacy topics the stack does not manage (or is retiring) are known: listed, never extra.
     topic_rows += [
@@ -246,7 +272,7 @@ def compare(plan: Plan, live: LiveState, access: LiveAccess | None = None) -> Re
         for name, topic in live.topics.items()
         if name.startswith(PREFIX) and name not in planned_topics
     ]
-    subject_rows = [_subject_row(spec, live) for spec in plan.subjects]
+    subject_rows = [_subject_row(spec, live, (recorded or {}).get(spec.subject)) for spec in plan.subjects]
     planned_subjects = {s.subject for s in plan.subjects}
     subject_rows += [
         SubjectRow(
@@ -265,6 +291,7 @@ def compare(plan: Plan, live: LiveState, access: LiveAccess | None = None) -> Re
         access_notes=access.notes if access is not None and plan.access_control else (),
         access_apps=len(plan.apps) if access is not None and plan.access_control else None,
         brokers=live.brokers,
+        notes=notes,
     )
 
 
@@ -329,7 +356,7 @@ def _extra(kind: Kind, name: str) -> Difference:
     return Difference(kind, name, "absent", "present")
 
 
-def _subject_row(spec: SubjectSpec, live: LiveState) -> SubjectRow:
+def _subject_row(spec: SubjectSpec, live: LiveState, recorded: RecordedVersion | None) -> SubjectRow:
     subject = live.subjects.get(spec.subject)
     if subject is None:
         missing = Difference(Kind.SUBJECT_MISSING, spec.subject, "present", "absent")
@@ -347,6 +374,8 @@ def _subject_row(spec: SubjectSpec, live: LiveState) -> SubjectRow:
         differences.append(Difference(Kind.SCHEMA, spec.subject, expected, actual, detail=detail))
     if subject.compatibility != spec.compatibility:
         differences.append(Difference(Kind.COMPATIBILITY, spec.subject, spec.compatibility, subject.compatibility))
+    if recorded is not None and (changed := _id_change(spec.subject, subject, recorded)):
+        differences.append(changed)
     return SubjectRow(
         name=spec.subject,
         status=Status.DRIFT if differences else Status.OK,
@@ -357,6 +386,23 @@ def _subject_row(spec: SubjectSpec, live: LiveState) -> SubjectRow:
         schema_file=spec.schema_file,
         differences=tuple(differences),
     )
+
+
+def _id_change(name: str, subject: LiveSubject, recorded: RecordedVersion) -> Difference | None:
+    """The recorded version's schema ID against the registry's (the contract with written records)."""
+    live_id = subject.version_ids.get(recorded.version)
+    if live_id == recorded.schema_id:
+        return None
+    if live_id is None:
+        detail = (
+            f"version {recorded.version} (schema ID {recorded.schema_id} in the stack state) is not in the registry"
+        )
+    else:
+        detail = (
+            f"version {recorded.version} has schema ID {live_id} in the registry, the stack state records "
+            f"{recorded.schema_id}: records written with ID {recorded.schema_id} no longer find their schema"
+        )
+    return Difference(Kind.SCHEMA_ID, name, recorded.schema_id, live_id, detail=detail)
 
 
 def _canonical_or_reason(text: str | None, schema_type: str) -> str | None:
@@ -422,6 +468,8 @@ def render_table(report: Report, out: TextIO) -> None:
         if len(rows) > 1:
             print_table(rows, out)
         out.write("".join(f"note: {note}\n" for note in report.access_notes))
+    if report.notes:
+        out.write("\n" + "".join(f"note: {note}\n" for note in report.notes))
     if report.brokers is not None and report.brokers.missing:
         # Why partitions are under-replicated, when the cause is a broker that is not live.
         out.write(f"\nbrokers: {report.brokers.describe()}\n")
@@ -444,12 +492,23 @@ def _count(n: int, noun: str) -> str:
 
 
 def run_verify(
-    stack: Stack, *, json_output: bool = False, timeout: float = 15.0, out: TextIO, err: TextIO | None = None
+    stack: Stack,
+    *,
+    json_output: bool = False,
+    timeout: float = 15.0,
+    out: TextIO,
+    err: TextIO | None = None,
+    recorded: Mapping[str, RecordedVersion] | None = None,
+    notes: tuple[str, ...] = (),
 ) -> int:
-    """Read, compare, render; the exit code (0 no drift, 1 drift, 2 cluster or registry unreadable)."""
+    """Read, compare, render; the exit code (0 no drift, 1 drift, 2 cluster or registry unreadable).
+
+    `recorded`: the subject versions the stack state holds (None: the state could not be read, and
+    `notes` says why)."""
     plan = stack.plan
     try:
-        live = read_live_state(stack, timeout=timeout)
+        versions = {name: r.version for name, r in (recorded or {}).items()}
+        live = read_live_state(stack, timeout=timeout, versions=versions)
         access = read_live_access(stack, timeout=timeout) if plan.access_control else None
     except LiveReadError as exc:
         print(f"error: {exc}", file=err or sys.stderr)
@@ -457,7 +516,7 @@ def run_verify(
             failed = {"stack": plan.stack, "ok": False, "error": str(exc), "topics": [], "subjects": []}
             _dump({**failed, "differences": []}, out)
         return EXIT_BAD_INPUT
-    report = compare(plan, live, access)
+    report = compare(plan, live, access, recorded, notes)
     if json_output:
         _dump(report.to_dict(), out)
     else:

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from k2infra.model.errors import ConnectionFailed
 
@@ -47,6 +48,33 @@ def read_ca(value: str, what: str = "the CA certificate") -> str:
     if not Path(value).is_file():
         raise ValueError(f"{what} is neither PEM text nor a file: {value!r}")
     return Path(value).read_text()
+
+
+def registry_urls(text: str | None) -> tuple[str, ...]:
+    """The nodes of a registry URL setting: one URL, or several comma-separated (as Confluent's
+    clients take `schema.registry.url`), each without a trailing slash. Empty entries are kept, so
+    that `url_problems` can name them."""
+    if not text:
+        return ()
+    return tuple(part.strip().rstrip("/") for part in text.split(","))
+
+
+def url_problems(urls: tuple[str, ...]) -> list[str]:
+    """What is wrong with each entry of a registry URL list (empty: nothing)."""
+    problems = []
+    for i, url in enumerate(urls, 1):
+        where = f"entry {i} of {len(urls)} " if len(urls) > 1 else ""
+        try:
+            parts = urlsplit(url)
+            parts.port  # noqa: B018 -- raises ValueError on a port that is not a number
+        except ValueError:
+            problems.append(f"{where}has a port that is not a number: {url!r}")
+            continue
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            problems.append(f"{where}must be an http:// or https:// URL, got {url!r}")
+        elif parts.username is not None or parts.password is not None:
+            problems.append(f"{where}contains credentials: set schemaRegistryUsername and the password secret")
+    return problems
 
 
 def _pem_or_as_written(value: str | None) -> str | None:
@@ -167,12 +195,19 @@ class KafkaConnection(_Endpoint):
 
 @dataclass(frozen=True, kw_only=True)
 class RegistryConnection(_Endpoint):
-    """One Schema Registry as the stack reaches it (basic auth, a bearer token, or neither)."""
+    """One Schema Registry as the stack reaches it (basic auth, a bearer token, or neither).
+
+    `url` may list several nodes of one registry, comma-separated: clients fail over between them."""
 
     url: str | None = None
     username: str | None = None
     password: str | None = field(default=None, repr=False)
     token: str | None = field(default=None, repr=False)
+
+    @property
+    def urls(self) -> tuple[str, ...]:
+        """Every node of the registry, in the order the stack lists them (`url` is that list as written)."""
+        return registry_urls(self.url)
 
     def with_secrets(self, password: str | None, token: str | None) -> RegistryConnection:
         return replace(self, password=password, token=token)

@@ -25,7 +25,8 @@ from k2infra.model.errors import pydantic_message
 from k2infra.model.plan import Plan, subscriptions
 from k2infra.model.topology import TOPIC_PREFIX
 
-# Every output, in the order the program exports them.
+# Every output a stack always has, in the order the program exports them (`schema_registry_urls`
+# follows `schema_registry_url` when the stack lists several registry nodes).
 OUTPUT_NAMES = (
     "topics",
     "subscriptions",
@@ -156,7 +157,13 @@ class StackOutputs(_Output):
     subscriptions: SubscriptionsOutput = Field(description="sorted topic lists")
     schemas: dict[str, SchemaOutput] = Field(description="every value subject")
     bootstrap_servers: str = Field(description="`host:port,...` of the brokers")
-    schema_registry_url: str = Field(description="Confluent-compatible API base URL of the Schema Registry")
+    schema_registry_url: str = Field(
+        description="Confluent-compatible API base URL of the Schema Registry; its nodes comma-separated when "
+        "there are several (as Confluent's clients take `schema.registry.url`)"
+    )
+    schema_registry_urls: list[str] | None = Field(
+        default=None, description="every node of the registry, only when the stack lists several"
+    )
     patterns: PatternsOutput = Field(description="subscription regexes that also match later exchanges")
     exchanges: dict[str, ExchangeOutput] = Field(description="every enabled exchange")
     kafka_security: KafkaSecurityOutput = Field(description="client security settings")
@@ -328,6 +335,8 @@ def plan_outputs(plan: Plan, connections: Connections) -> dict[str, Any]:
         "subscriptions": subscriptions(plan),
         "bootstrap_servers": connections.kafka.servers,
         "schema_registry_url": connections.registry.url or "",
+        # Only with several nodes: a stack of one keeps the outputs it always had.
+        **({"schema_registry_urls": list(urls)} if len(urls := connections.registry.urls) > 1 else {}),
         "patterns": patterns(plan),
         "exchanges": exchanges(plan),
         "kafka_security": connections.kafka.security_output(),

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from k2infra.model.connection import SECRET_KEYS, SaslMechanism
+from k2infra.model.connection import SECRET_KEYS, SaslMechanism, registry_urls, url_problems
 from k2infra.model.errors import (
     InputError,
     Problem,
@@ -108,9 +108,13 @@ class StackSettings(BaseModel):
     @field_validator("schema_registry_url")
     @classmethod
     def _url(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("http://", "https://")):
-            raise ValueError(f"must be an http:// or https:// URL, got {value!r}")
-        return value.rstrip("/") if value else value
+        """One URL or several nodes of one registry, comma-separated; every bad entry named at once."""
+        if value is None:
+            return value
+        urls = registry_urls(value)
+        if problems := url_problems(urls):
+            raise ValueError("; ".join(problems))
+        return ",".join(urls)
 
 
 KNOWN_KEYS = sorted({f.alias or n for n, f in StackSettings.model_fields.items()} | set(SECRET_KEYS) | SECRET_MAP_KEYS)

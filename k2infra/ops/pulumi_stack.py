@@ -6,9 +6,15 @@ Shared by `recover` and `destroy-check`. The state is never edited: every change
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+from k2infra.live.cluster import RecordedVersion
+from k2infra.model.errors import parse_int
 
 TOPIC_TYPE = "kafka:index/topic:Topic"
 SUBJECT_TYPE = "pulumi-python:dynamic/k2infra:SchemaSubject"
@@ -29,6 +35,7 @@ class StateResource:
     parent: str
     inputs: Mapping[str, Any]
     protect: bool = False
+    outputs: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -62,6 +69,19 @@ class StackState:
     def subject_names(self) -> set[str]:
         return {subject_name(r) for r in self.resources if r.type == SUBJECT_TYPE}
 
+    def recorded_versions(self) -> dict[str, RecordedVersion]:
+        """Subject -> the version and schema ID `pulumi up` registered (the SchemaSubjects' outputs)."""
+        recorded = {}
+        for r in self.resources:
+            version, schema_id = parse_int(r.outputs.get("version"), text=False), r.outputs.get("schema_id")
+            if (
+                r.type == SUBJECT_TYPE
+                and isinstance(version, int)
+                and isinstance(parse_int(schema_id, text=False), int)
+            ):
+                recorded[subject_name(r)] = RecordedVersion(version, int(schema_id))
+        return recorded
+
     def find(self, type_: str, name: str, parent_type: str | None = None) -> StateResource | None:
         for r in self.resources:
             if r.type == type_ and r.name == name and (parent_type is None or type_of(r.parent) == parent_type):
@@ -80,6 +100,7 @@ def _resource(raw: Mapping[str, Any]) -> StateResource:
         parent=str(raw.get("parent") or ""),
         inputs=raw.get("inputs") or {},
         protect=bool(raw.get("protect")),
+        outputs=raw.get("outputs") or {},
     )
 
 
@@ -96,3 +117,36 @@ def topic_name(r: StateResource) -> str:
 def subject_name(r: StateResource) -> str:
     name = r.inputs.get("subject")
     return name if isinstance(name, str) and name else r.id or r.name
+
+
+def has_backend(environ: Mapping[str, str]) -> bool:
+    """Whether the Pulumi CLI has a backend to read a state from: PULUMI_BACKEND_URL, a Pulumi Cloud
+    token, or a login recorded in its credentials file."""
+    if environ.get("PULUMI_BACKEND_URL") or environ.get("PULUMI_ACCESS_TOKEN"):
+        return True
+    home = Path(environ.get("PULUMI_HOME") or Path.home() / ".pulumi")
+    try:
+        return bool(json.loads((home / "credentials.json").read_text()).get("current"))
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def read_recorded_versions(
+    project_dir: Path | str, stack_name: str | None, *, timeout: float
+) -> tuple[dict[str, RecordedVersion] | None, tuple[str, ...]]:
+    """The subject versions the stack's state records (`pulumi stack export`, nothing decrypted), or
+    None and a note saying why they could not be read (verify then compares everything else)."""
+    from k2infra.ops.pulumi_driver import PulumiCommandError, PulumiDriver  # pulumi.automation: only when read
+
+    if not stack_name:
+        return None, ("schema IDs not compared with a stack state: no stack named",)
+    if not has_backend(os.environ):
+        # Without one the CLI would only fail, after seconds of start-up and a login attempt.
+        return None, ("schema IDs not compared with the stack state: no Pulumi backend (set PULUMI_BACKEND_URL)",)
+    try:
+        document = PulumiDriver(project_dir, stack_name, timeout=max(timeout, 30.0)).export()
+    except (PulumiCommandError, ValueError) as exc:
+        lines = [line.strip() for line in str(getattr(exc, "output", "") or exc).splitlines() if line.strip()]
+        why = lines[-1] if lines else type(exc).__name__
+        return None, (f"schema IDs not compared with the stack state: `pulumi stack export` failed: {why}",)
+    return StackState.from_export(document).recorded_versions(), ()

@@ -4,6 +4,14 @@ It speaks the subset that Confluent Schema Registry, Karapace, Redpanda and
 Apicurio's Confluent-compatible API (``<base>/apis/ccompat/v7``) share; the base
 URL is whatever the caller passes (no path is appended).
 
+Several nodes of one registry are given as a comma-separated list, as Confluent's
+clients take ``schema.registry.url``: each request goes to the node that last
+answered (the first at the start), and a node that cannot be reached (no
+connection, a timeout, 5xx or 429 after its retries) hands the request to the
+next one.  Any other answer (a 401, a 404, an incompatible schema) is the
+registry's answer and ends the request there.  When no node answers, one error
+names every node and why it failed.
+
 Faults:
 
 * every request has a connect and a read timeout;
@@ -14,6 +22,8 @@ Faults:
   registry (registering a schema the subject already holds returns the
   existing id; lookups and compatibility checks are reads; a repeated delete
   finds the subject gone), so a retry after a lost response is safe;
+* with several nodes a refused or timed-out connection is not retried on the
+  same node: the next node is tried at once;
 * what outlasts the retries, and every other status, raises a specific
   ``RegistryError`` subclass whose message names the subject, the method and
   URL, and the registry's own message.
@@ -41,7 +51,7 @@ import requests.auth
 from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError, ReadTimeoutError
 from urllib3.util.retry import Retry
 
-from k2infra.model.connection import read_ca
+from k2infra.model.connection import read_ca, registry_urls
 
 CONTENT_TYPE = "application/vnd.schemaregistry.v1+json"
 ACCEPT = "application/vnd.schemaregistry.v1+json, application/vnd.schemaregistry+json; qs=0.9, application/json; qs=0.5"
@@ -84,6 +94,7 @@ class RegistryError(Exception):
         status: int | None = None,
         error_code: int | None = None,
         registry_message: str | None = None,
+        reason: str | None = None,
     ) -> None:
         super().__init__(message)
         self.subject = subject
@@ -91,6 +102,7 @@ class RegistryError(Exception):
         self.status = status
         self.error_code = error_code
         self.registry_message = registry_message
+        self.reason = reason or message  # the cause alone, for a message naming several nodes
 
 
 class RegistryAuthError(RegistryError):
@@ -99,6 +111,11 @@ class RegistryAuthError(RegistryError):
 
 class RegistryNotFoundError(RegistryError):
     """404: subject/version/schema not found, or a wrong base URL."""
+
+
+class RegistryNotCompatibleError(RegistryNotFoundError):
+    """The URL answers, but not as a Confluent-compatible Schema Registry API: a 404 without a
+    registry error code, or an answer that is not the API's JSON (a web page, another service)."""
 
 
 class RegistryIncompatibleError(RegistryError):
@@ -153,6 +170,8 @@ def ca_bundle_file(ca_cert: str | None) -> str | None:
 class RegistryClient:
     """Schema Registry REST client; one instance per provider call."""
 
+    base_urls: tuple[str, ...]
+
     def __init__(
         self,
         url: str,
@@ -166,14 +185,19 @@ class RegistryClient:
         backoff: float = DEFAULT_BACKOFF,
         verify: str | None = None,
     ) -> None:
-        """``verify`` is the path of a PEM CA bundle for an HTTPS registry with a private CA
-        (``None``: the system's trust store)."""
-        if not url or not isinstance(url, str):
+        """``url``: one base URL, or several nodes of one registry comma-separated. ``verify`` is the
+        path of a PEM CA bundle for an HTTPS registry with a private CA (``None``: the system's trust
+        store)."""
+        if not url or not isinstance(url, str) or not all(registry_urls(url)):
             raise ValueError("the registry URL is empty")
-        self.base_url = url.rstrip("/")
+        self.base_urls = registry_urls(url)
+        self._node = 0  # the node that answered last: the next request goes there first
         self.connect_timeout = float(connect_timeout)
         self.read_timeout = float(read_timeout)
-        self.retry = retry_policy(max(0, int(max_retries)), max(0.0, float(backoff)))
+        # With another node to go to, a connection that fails is not tried again on the same node.
+        self.retry = retry_policy(
+            max(0, int(max_retries)), max(0.0, float(backoff)), connect_retries=len(self.base_urls) == 1
+        )
         self._session = requests.Session()
         # Passed with every request: a session-level `verify` would lose to REQUESTS_CA_BUNDLE.
         self._verify: str | bool = verify or True
@@ -195,6 +219,11 @@ class RegistryClient:
             self._auth = None
             self.auth_kind = "no credentials (connection has neither username/password nor token)"
         self._headers = {"Accept": ACCEPT}
+
+    @property
+    def base_url(self) -> str:
+        """The node the next request goes to first: the one that answered last."""
+        return self.base_urls[self._node]
 
     # ----------------------------------------------------------------- operations
 
@@ -262,7 +291,16 @@ class RegistryClient:
     def list_subjects(self, *, include_deleted: bool = False) -> list[str]:
         params = {"deleted": "true"} if include_deleted else None
         body = self._request("GET", "/subjects", subject="(every subject)", params=params)
-        return sorted(str(name) for name in body) if isinstance(body, list) else []
+        if not isinstance(body, list):
+            shown = sanitize_url(self.base_url)
+            raise RegistryNotCompatibleError(
+                f"{shown} answers, but is not a Confluent-compatible Schema Registry: GET /subjects did not "
+                f"return a list of subjects (Confluent/Karapace/Redpanda: http://host:8081; "
+                f"Apicurio: http://host:8080/apis/ccompat/v7)",
+                subject="(every subject)",
+                url=shown + "/subjects",
+            )
+        return sorted(str(name) for name in body)
 
     def list_versions(self, subject: str) -> list[int]:
         try:
@@ -346,7 +384,46 @@ class RegistryClient:
         json_body: Any = None,
         params: dict[str, str] | None = None,
     ) -> Any:
-        url = self.base_url + path
+        """The answer of the first node that answers, starting with the one that answered last."""
+        failed: list[tuple[str, RegistryUnavailableError]] = []
+        for step in range(len(self.base_urls)):
+            node = (self._node + step) % len(self.base_urls)
+            try:
+                answer = self._request_node(
+                    self.base_urls[node], method, path, subject=subject, json_body=json_body, params=params
+                )
+            except RegistryUnavailableError as exc:
+                failed.append((sanitize_url(self.base_urls[node]), exc))
+                continue
+            except RegistryError:
+                self._node = node  # it answered: its answer stands, and messages name it
+                raise
+            self._node = node
+            return answer
+        if len(failed) == 1:
+            raise failed[0][1]
+        nodes = ", ".join(node for node, _ in failed)
+        reasons = "; ".join(f"{node}: {exc.reason}" for node, exc in failed)
+        error = RegistryTimeoutError if all(isinstance(e, RegistryTimeoutError) for _, e in failed) else None
+        raise (error or RegistryUnavailableError)(
+            f"Schema Registry unreachable at each of its {len(failed)} nodes for subject '{subject}' "
+            f"({method} {path}): {reasons}",
+            subject=subject,
+            url=nodes,
+            reason=reasons,
+        )
+
+    def _request_node(
+        self,
+        base_url: str,
+        method: str,
+        path: str,
+        *,
+        subject: str,
+        json_body: Any = None,
+        params: dict[str, str] | None = None,
+    ) -> Any:
+        url = base_url + path
         shown = sanitize_url(url) + ("?" + "&".join(f"{k}={v}" for k, v in params.items()) if params else "")
         headers = dict(self._headers)
         data = None
@@ -374,12 +451,13 @@ class RegistryClient:
             # Retry hands the last answer back once it gives up (raise_on_status=False).
             retries = getattr(response.raw, "retries", None)
             tried = _attempts(len(retries.history) + 1 if isinstance(retries, Retry) else 1)
+            summary = self._status_summary(response)
             raise RegistryUnavailableError(
-                f"Schema Registry kept failing for subject '{subject}' at {method} {shown} after {tried}: "
-                f"{self._status_summary(response)}",
+                f"Schema Registry kept failing for subject '{subject}' at {method} {shown} after {tried}: {summary}",
                 subject=subject,
                 url=shown,
                 status=status,
+                reason=f"{summary} after {tried}",
             )
         raise self._error(response, method, shown, subject)
 
@@ -390,26 +468,32 @@ class RegistryClient:
         # requests wraps urllib3's error; retries that ran out are a MaxRetryError carrying the last one.
         cause = exc.args[0] if exc.args else None
         reason = cause.reason if isinstance(cause, MaxRetryError) else cause
-        # Each failure without an answer uses up one of ``total``: giving up means every attempt was made.
-        tried = _attempts(self.retry.total + 1)
         connect = isinstance(exc, requests.exceptions.ConnectTimeout) or (
             isinstance(reason, ConnectTimeoutError) and not isinstance(reason, NewConnectionError)
         )
+        # Each failure without an answer uses up one of ``total`` (and of ``connect`` for a connection
+        # not made): giving up means every attempt was made.
+        no_connection = connect or isinstance(reason, NewConnectionError)
+        tried = _attempts(min(self.retry.total, self.retry.connect if no_connection else self.retry.total) + 1)
         if connect or isinstance(exc, requests.exceptions.Timeout) or isinstance(reason, ReadTimeoutError):
-            return RegistryTimeoutError(
-                f"Schema Registry timed out for subject '{subject}' at {method} {shown}: "
+            timed_out = (
                 f"{'connect' if connect else 'read'} timeout on each of {tried} (connect timeout "
-                f"{self.connect_timeout:g}s, read timeout {self.read_timeout:g}s)",
+                f"{self.connect_timeout:g}s, read timeout {self.read_timeout:g}s)"
+            )
+            return RegistryTimeoutError(
+                f"Schema Registry timed out for subject '{subject}' at {method} {shown}: {timed_out}",
                 subject=subject,
                 url=shown,
+                reason=timed_out,
             )
         if isinstance(exc, requests.exceptions.ConnectionError):
+            failed = f"connection failed ({type(exc).__name__}) on each of {tried}"
             return RegistryUnavailableError(
                 f"Schema Registry unreachable for subject '{subject}' at {method} {shown}: "
-                f"connection failed ({type(exc).__name__}) on each of {tried}; is the registry running "
-                "and the URL right?",
+                f"{failed}; is the registry running and the URL right?",
                 subject=subject,
                 url=shown,
+                reason=failed,
             )
         return RegistryError(
             f"Schema Registry request failed for subject '{subject}' at {method} {shown}: "
@@ -462,7 +546,7 @@ class RegistryClient:
             )
         if status == 404:
             if code is None or code == 404:
-                return RegistryNotFoundError(
+                return RegistryNotCompatibleError(
                     f"Schema Registry returned HTTP 404 without a registry error {where}: the "
                     f"base URL is probably wrong (Confluent/Karapace/Redpanda: http://host:8081; "
                     f"Apicurio: http://host:8080/apis/ccompat/v7){said}",
@@ -536,15 +620,17 @@ def _error_body(response: requests.Response) -> tuple[int | None, str]:
     return None, str(body)[:300]
 
 
-def retry_policy(max_retries: int, backoff: float) -> Retry:
+def retry_policy(max_retries: int, backoff: float, *, connect_retries: bool = True) -> Retry:
     """The client's urllib3 ``Retry``: at most ``max_retries`` retries, none waiting over ``MAX_BACKOFF``.
 
     urllib3 retries at once the first time, then waits ``backoff * 2**(n-1)`` plus up to ``backoff``
-    of jitter before retry ``n``; a ``Retry-After`` header replaces that wait.
+    of jitter before retry ``n``; a ``Retry-After`` header replaces that wait. Without
+    ``connect_retries`` (a registry with another node to go to), a connection that cannot be made
+    is not tried again.
     """
     return Retry(
         total=max_retries,
-        connect=max_retries,
+        connect=max_retries if connect_retries else 0,
         read=max_retries,
         status=max_retries,
         allowed_methods=None,  # every method: see the module docstring

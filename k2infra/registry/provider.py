@@ -2,7 +2,8 @@
 
 The resource id is the subject name.  Inputs (see ``resource.py``): ``subject``,
 ``schema`` (Avro schema text), ``compatibility``, ``connection`` (``url`` plus
-optional ``username``/``password`` or ``token``) and ``hard_delete``.  Outputs
+optional ``username``/``password`` or ``token``; ``url`` may list several nodes of one
+registry, comma-separated, and every request fails over between them) and ``hard_delete``.  Outputs
 repeat every input and add ``schema_id`` and ``version``.  The HTTP client's
 timeouts and retries are its defaults (``client.py``).
 
@@ -113,6 +114,7 @@ from pulumi.dynamic import (
 )
 
 from k2infra.model.avro_canonical import SchemaTextError, canonical_schema, field_changes, minified_schema
+from k2infra.model.connection import registry_urls
 from k2infra.model.schemas import COMPATIBILITY_LEVELS
 from k2infra.registry.client import (
     DEFAULT_MAX_RETRIES,
@@ -205,7 +207,7 @@ def _is_new_subject(olds: dict[str, Any], new: dict[str, Any]) -> bool:
 def _normalised_connection(conn: dict[str, Any]) -> dict[str, Any]:
     out = {k: conn.get(k) for k in CONNECTION_KEYS if conn.get(k) not in (None, "")}
     if isinstance(out.get("url"), str):
-        out["url"] = out["url"].rstrip("/")
+        out["url"] = ",".join(registry_urls(out["url"]))  # a single URL: without its trailing slash, as before
     return out
 
 
@@ -293,23 +295,26 @@ class SchemaRegistryProvider(ResourceProvider):
             conn = conn if isinstance(conn, dict) else {}
             url = conn.get("url")
             if not is_unknown(url):
-                parts = urlsplit(url) if isinstance(url, str) else None
-                if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
-                    failures.append(
-                        CheckFailure(
-                            "connection",
-                            f"connection.url for subject '{subject}' must be an http(s) URL "
-                            "such as http://localhost:8081 or http://host:8080/apis/ccompat/v7",
+                # One URL, or several nodes of one registry comma-separated: each is checked.
+                for node in (registry_urls(url) if isinstance(url, str) else None) or (None,):
+                    parts = urlsplit(node) if node is not None else None
+                    if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
+                        failures.append(
+                            CheckFailure(
+                                "connection",
+                                f"connection.url for subject '{subject}' must be an http(s) URL "
+                                "such as http://localhost:8081 or http://host:8080/apis/ccompat/v7"
+                                + (f" (got {node!r})" if node is not None and node != url else ""),
+                            )
                         )
-                    )
-                elif parts.username is not None or parts.password is not None:
-                    failures.append(
-                        CheckFailure(
-                            "connection",
-                            f"connection.url for subject '{subject}' contains credentials: pass "
-                            "them as connection username/password (secrets) instead",
+                    elif parts.username is not None or parts.password is not None:
+                        failures.append(
+                            CheckFailure(
+                                "connection",
+                                f"connection.url for subject '{subject}' contains credentials: pass "
+                                "them as connection username/password (secrets) instead",
+                            )
                         )
-                    )
             has_basic = bool(conn.get("username")) or bool(conn.get("password"))
             if has_basic and conn.get("token"):
                 failures.append(

@@ -1,6 +1,8 @@
 """The registry keeps its schemas in Kafka (Apicurio's kafkasql storage): a registry restart, or a
 restart of the broker that holds its journal, keeps every subject, version, ID and compatibility
-level, and records written before are still read.
+level, and records written before are still read. The secured cluster runs two registry nodes on
+that journal: with one killed, the library's producers and `pulumi up` go on through the other;
+with both, a preview stops at once naming both.
 
 The plain platform is this module's own (its registry and broker are restarted, which the
 session's shared platform must not see); the secured cluster is the session's, with the shipped
@@ -9,9 +11,14 @@ prod stack deployed on it (the `prod` fixture).
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,12 +28,13 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
-from devkit.local_platform import LocalPlatform, SecurePlatform
+from devkit.local_platform import LocalPlatform, SecurePlatform, parse_env_file, run_platform_sh, start_platform_sh
 from devkit.pulumi_project import PulumiProject
 from examples.producer.records import RecordFactory, instruments
-from k2infra.client import Topic
+from k2infra.client import AppCredentials, Platform, Topic, producer_settings
+from tests.conftest import REPO
 from tests.e2e.conftest import _projects
-from tests.e2e.prod_support import POLICY
+from tests.e2e.prod_support import POLICY, run_k2infra, secret_env
 from tests.e2e.registry_support import registry_state, wait_for_state
 
 pytestmark = pytest.mark.e2e
@@ -163,6 +171,54 @@ def test_a_restart_of_the_broker_holding_the_journal_brings_the_registry_back_wi
     assert read_avro(kafka, registry, wanted) == wanted
 
 
+JOURNAL = REPO / "tools" / "registry" / "journal.py"
+
+
+def journal(action: str, backup: Path, bootstrap_servers: str) -> None:
+    """tools/registry/journal.py ACTION FILE against a plain platform, as the runbook runs it after
+    `eval "$(tools/platform.sh env)"`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("K2_")} | {"K2_BOOTSTRAP_SERVERS": bootstrap_servers}
+    done = subprocess.run(
+        [sys.executable, str(JOURNAL), action, str(backup)], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    print(done.stdout.strip())
+
+
+def test_a_journal_backup_restored_into_a_fresh_platform_keeps_every_id(
+    deployed: PulumiProject, own_platform: LocalPlatform, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """The runbook's journal backup (§14: tools/registry/journal.py) restored into a new platform
+    before its registry first starts, which then replays it: every subject, version and ID as
+    before, and the records written before are read through it."""
+    kafka, registry = plain_clients(own_platform)
+    records = trades(3)
+    produce_avro(kafka, registry, records)
+    before = registry_state(own_platform.schema_registry_url)
+    backup = tmp_path_factory.mktemp("journal-backup") / "journal.backup"
+    journal("backup", backup, own_platform.bootstrap_servers)
+
+    # as the runbook does it: a new platform's Kafka, the journal restored into it, then its registry
+    state, env, _ = start_platform_sh(["kafka"], tmp_path_factory.mktemp("restored-platform"), 900, None)
+    fresh = LocalPlatform(
+        bootstrap_servers=parse_env_file(state / "platform.env")["K2_BOOTSTRAP_SERVERS"],
+        schema_registry_url="",
+        state_dir=state,
+        owned=True,
+        script_env=env,
+    )
+    try:
+        journal("restore", backup, fresh.bootstrap_servers)
+        started = run_platform_sh(["start", "--state-dir", str(state), "registry"], env=env, timeout=900)
+        assert started.returncode == 0, started.stdout + started.stderr
+        url = parse_env_file(state / "platform.env")["K2_SCHEMA_REGISTRY_URL"]
+        assert registry_state(url) == before  # every subject, version, ID, schema and compatibility level
+        wanted = {r["sequence_number"] for r in records}
+        assert read_avro(kafka, {"url": url}, wanted) == wanted
+    finally:
+        fresh.stop()
+
+
 # -- the secured cluster ----------------------------------------------------------------------------
 
 
@@ -189,3 +245,98 @@ def test_a_secured_registry_restart_keeps_subjects_versions_ids_and_compatibilit
     prod.run("preview", "--expect-no-changes", *POLICY)
     wanted = {r["sequence_number"] for r in records}
     assert read_avro(kafka, registry, wanted) == wanted
+
+
+# -- two secured registry nodes ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def killed(secure: SecurePlatform) -> Iterator[list[int]]:
+    """The registry nodes a test kills; started again after it (the secured cluster is the session's)."""
+    nodes: list[int] = []
+    yield nodes
+    for node in nodes:
+        secure.restart_registry(node=node)
+
+
+def node_refuses_connections(url: str, ca: str) -> bool:
+    try:
+        requests.get(f"{url}/subjects", timeout=10, verify=ca)
+    except requests.ConnectionError:
+        return True
+    return False
+
+
+def test_one_secured_registry_node_killed_during_a_producers_run_is_failed_over(
+    prod: PulumiProject, secure: SecurePlatform, app_passwords: dict[str, str], killed: list[int]
+) -> None:
+    nodes = secure.schema_registry_urls.split(",")
+    assert len(nodes) == 2, secure.schema_registry_urls
+    platform = Platform.from_outputs(prod.outputs())
+    assert platform.schema_registry_url == ",".join(nodes)  # the stack hands both nodes to its apps
+    user, password = secure.registry_auth
+    credentials = AppCredentials(
+        sasl_username="k2-market-data-normaliser-prod",
+        sasl_password=app_passwords["market-data-normaliser"],
+        schema_registry_username=user,
+        schema_registry_password=password,
+    )
+    settings = producer_settings(platform, credentials)
+    # the library's settings; the platform's registry certificate is signed by its own CA
+    registry = SchemaRegistryClient({**settings.schema_registry, "ssl.ca.location": str(secure.ca_path)})
+    serialize = AvroSerializer(registry, conf=settings.serializer)
+    producer = Producer(settings.kafka)
+    factory = RecordFactory(seed=11)
+    errors: list[str] = []
+
+    def write(topic_name: str, count: int) -> None:
+        topic = platform.topics[topic_name]
+        instrument = instruments(topic.asset_class, topic.exchange)[0]
+        for _ in range(count):
+            record = factory.record(topic, instrument)
+            value = serialize(record, SerializationContext(topic_name, MessageField.VALUE))
+            producer.produce(
+                topic_name, key=record["symbol"], value=value, on_delivery=lambda e, _m: e and errors.append(str(e))
+            )
+
+    write(TOPIC, 3)  # the trades subject is looked up on node 1
+    secure.kill_registry(1)
+    killed.append(1)
+    assert node_refuses_connections(nodes[0], str(secure.ca_path))
+    write("market.equities.quotes.asx", 3)  # a subject not looked up yet: the lookup fails over to node 2
+    write(TOPIC, 3)
+    assert producer.flush(60) == 0 and not errors, errors
+
+    # a new schema version, registered through node 2
+    schema_file = prod.schema_path("equities", "trades")
+    schema = json.loads(schema_file.read_text())
+    schema["fields"].append({"name": "failover_note", "type": ["null", "string"], "default": None})
+    schema_file.write_text(json.dumps(schema, indent=2) + "\n")
+    prod.up(*POLICY)
+    request = {"auth": secure.registry_auth, "verify": str(secure.ca_path)}
+    versions = registry_state(nodes[1], **request)["subjects"][SUBJECT]["versions"]
+    assert "failover_note" in versions[max(versions)][1]
+    verified = run_k2infra(prod, "verify", env=secret_env(secure))
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert verified.stdout.rstrip().endswith("no drift"), verified.stdout
+
+
+def test_both_secured_registry_nodes_down_fail_a_preview_naming_both_and_change_nothing(
+    prod: PulumiProject, secure: SecurePlatform, killed: list[int]
+) -> None:
+    nodes = secure.schema_registry_urls.split(",")
+    before = json.loads(prod.export())["deployment"]["resources"]
+    for node in (1, 2):
+        secure.kill_registry(node)
+        killed.append(node)
+    started = time.monotonic()
+    result = prod.run("preview", *POLICY, check=False)
+    print(f"preview with both registry nodes down: exit {result.returncode} after {time.monotonic() - started:.1f}s")
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    wanted = f"cannot reach the Schema Registry at {nodes[0]}, {nodes[1]} within "
+    lines = [line for line in output.splitlines() if wanted in line]
+    assert lines, output
+    assert "(k2infra:schemaRegistryUrl): " in lines[0]
+    assert f"{nodes[0]}: connection failed" in lines[0] and f"{nodes[1]}: connection failed" in lines[0]
+    assert json.loads(prod.export())["deployment"]["resources"] == before

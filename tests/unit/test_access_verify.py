@@ -170,10 +170,10 @@ def test_without_access_control_access_is_not_compared(project_dir: Path) -> Non
 def test_run_verify_reads_access_only_with_access_control_and_renders_it(
     plan: Plan, project_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(verify, "read_live_state", lambda stack, timeout: matching_state(stack.plan))
+    monkeypatch.setattr(verify, "read_live_state", lambda stack, timeout, versions=None: matching_state(stack.plan))
     live = matching_access(plan)
     live = LiveAccess(frozenset(a for a in live.acls if a.resource_type != "Group"), live.scram_users)
-    monkeypatch.setattr(verify, "read_live_access", lambda stack, timeout: live)
+    monkeypatch.setattr(verify, "read_live_access", lambda stack, timeout, versions=None: live)
     out = io.StringIO()
     assert run_verify(stack_of(project_dir), timeout=1, out=out) == 1
     text = out.getvalue()
@@ -194,7 +194,7 @@ def test_run_verify_reads_access_only_with_access_control_and_renders_it(
 
     monkeypatch.setattr(verify, "read_live_access", must_not_read)
     plain = stack_of(project_dir, "dev")
-    monkeypatch.setattr(verify, "read_live_state", lambda p, timeout: matching_state(plain.plan))
+    monkeypatch.setattr(verify, "read_live_state", lambda p, timeout, versions=None: matching_state(plain.plan))
     assert run_verify(plain, timeout=1, out=io.StringIO()) == 0
 
 

@@ -237,3 +237,34 @@ def test_an_unanswering_registry_is_left_to_the_subjects_a_refusing_one_is_not()
     check_registry(registry(quiet), timeout=2)  # no error: the subjects say it, by name
     with pytest.raises(LiveReadError, match="no Schema Registry address"):
         check_registry(registry(StackSettings()), timeout=2)
+
+
+def test_several_registry_nodes_none_answering_stop_the_check_in_one_line_naming_each() -> None:
+    import socket
+
+    from k2infra.live.cluster import LiveReadError, check_registry
+
+    ports = []
+    for _ in range(2):
+        with socket.socket() as sock:  # ports nothing listens on
+            sock.bind(("127.0.0.1", 0))
+            ports.append(sock.getsockname()[1])
+    nodes = [f"http://127.0.0.1:{port}/apis/ccompat/v7" for port in ports]
+    with pytest.raises(LiveReadError) as caught:
+        check_registry(registry(StackSettings(schema_registry_url=",".join(nodes))), timeout=2)
+    assert str(caught.value) == (
+        f"cannot reach the Schema Registry at {nodes[0]}, {nodes[1]} within 2s (k2infra:schemaRegistryUrl): "
+        f"{nodes[0]}: connection failed (ConnectionError) on each of 1 attempt; "
+        f"{nodes[1]}: connection failed (ConnectionError) on each of 1 attempt"
+    )
+
+
+def test_a_url_that_answers_but_is_no_registry_is_named_as_such() -> None:
+    from k2infra.registry.client import RegistryNotCompatibleError
+
+    url = "http://127.0.0.1:8080"
+    answer = RegistryNotCompatibleError(f"{url} answers, but is not a Confluent-compatible Schema Registry: ...")
+    assert registry_failure(registry(StackSettings(schema_registry_url=url)), answer, url, 15) == (
+        f"{url} answers, but is not a Confluent-compatible Schema Registry (k2infra:schemaRegistryUrl): "
+        "Confluent, Karapace and Redpanda serve it at http://host:8081, Apicurio at http://host:8080/apis/ccompat/v7"
+    )

@@ -77,3 +77,31 @@ def test_the_program_reports_the_same_lines_once_under_a_heading_per_file(broken
     assert message.strip() == err.getvalue().strip()  # the same report as validate, line numbers included
     for expected in expected_lines(broken):
         assert sum(line.strip().startswith(expected) for line in message.splitlines()) == 1, (expected, message)
+
+
+def test_a_malformed_registry_node_is_refused_at_load_with_its_line_among_the_other_mistakes(
+    project_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stack = project_dir / "Pulumi.dev.yaml"
+    text = stack.read_text().replace("k2infra:retentionMs:", "k2infra:retentionMS:", 1)
+    nodes = "http://127.0.0.1:18081/apis/ccompat/v7,htp://127.0.0.1:18091/apis/ccompat/v7, ,http://h:port"
+    stack.write_text(
+        text.replace(
+            "k2infra:schemaRegistryUrl: http://127.0.0.1:18081/apis/ccompat/v7", f"k2infra:schemaRegistryUrl: '{nodes}'"
+        )
+    )
+    monkeypatch.chdir(project_dir)
+    out, err = io.StringIO(), io.StringIO()
+    assert main(["validate", "--stack", "dev"], stdout=out, stderr=err) == 2
+    report = [line.strip() for line in err.getvalue().splitlines()]
+    url_line = line_of(stack, "schemaRegistryUrl")
+    assert (
+        f"Pulumi.dev.yaml:{url_line}: k2infra:schemaRegistryUrl: "
+        "entry 2 of 4 must be an http:// or https:// URL, got 'htp://127.0.0.1:18091/apis/ccompat/v7'; "
+        "entry 3 of 4 must be an http:// or https:// URL, got ''; "
+        "entry 4 of 4 has a port that is not a number: 'http://h:port'"
+    ) in report
+    assert any(
+        line.endswith("k2infra:retentionMS: unknown stack setting (did you mean 'retentionMs'?)") for line in report
+    )
+    assert f"'{nodes}'" in stack.read_text()

@@ -24,6 +24,7 @@ from k2infra.live.cluster import (
     LiveState,
     LiveSubject,
     LiveTopic,
+    RecordedVersion,
     read_subjects,
 )
 from k2infra.live.verify import Kind, Report, compare, render_table, run_verify, same_config_value
@@ -54,7 +55,7 @@ def matching(plan: Plan) -> LiveState:
     topics["__consumer_offsets"] = LiveTopic("__consumer_offsets", 50, 1, 0, 7)
     topics["orders.internal"] = LiveTopic("orders.internal", 1, 1, 1, 0)
     subjects = {
-        s.subject: LiveSubject(s.subject, 1, 10 + i, s.schema, "AVRO", s.compatibility)
+        s.subject: LiveSubject(s.subject, 1, 10 + i, s.schema, "AVRO", s.compatibility, {1: 10 + i})
         for i, s in enumerate(plan.subjects)
     }
     subjects["orders-value"] = LiveSubject("orders-value", 3, 99, '"string"', "AVRO", "NONE")
@@ -202,6 +203,45 @@ def test_a_new_schema_version_behind_the_plans_back_is_a_schema_difference(plan:
     )
 
 
+def test_a_subject_version_whose_schema_id_changed_is_drift_against_the_stack_state(plan: Plan) -> None:
+    live = with_subject(matching(plan), TRADES_SUBJECT, schema_id=41, version_ids={1: 41})
+    others = {s.subject: RecordedVersion(1, 10 + i) for i, s in enumerate(plan.subjects)}
+    report = compare(plan, live, recorded={**others, TRADES_SUBJECT: RecordedVersion(1, 12)})
+    [difference] = report.differences
+    assert (difference.kind, difference.name, difference.expected, difference.actual) == (
+        "schema_id",
+        TRADES_SUBJECT,
+        12,
+        41,
+    )
+    assert difference.describe() == (
+        "version 1 has schema ID 41 in the registry, the stack state records 12: "
+        "records written with ID 12 no longer find their schema"
+    )
+    assert report.summary() == "verify: 1 difference: 1 schema ID"
+
+
+def test_the_recorded_version_is_compared_even_when_a_newer_one_is_latest_and_a_gone_one_is_named(
+    plan: Plan,
+) -> None:
+    state = with_subject(matching(plan), TRADES_SUBJECT, version=3, schema_id=30, version_ids={3: 30, 2: 20})
+    same = compare(plan, state, recorded={TRADES_SUBJECT: RecordedVersion(2, 20)})
+    assert [d.kind for d in same.differences if d.name == TRADES_SUBJECT] == []
+    gone = with_subject(matching(plan), TRADES_SUBJECT, version=3, schema_id=30, version_ids={3: 30})
+    [difference] = compare(plan, gone, recorded={TRADES_SUBJECT: RecordedVersion(2, 20)}).differences
+    assert difference.describe() == "version 2 (schema ID 20 in the stack state) is not in the registry"
+
+
+def test_without_the_stack_state_the_ids_are_not_compared_and_a_note_says_so(plan: Plan) -> None:
+    note = "schema IDs not compared with the stack state: `pulumi stack export` failed: no stack named 'dev' found"
+    report = compare(plan, matching(plan), recorded=None, notes=(note,))
+    out = io.StringIO()
+    render_table(report, out)
+    assert report.ok
+    assert out.getvalue().endswith(f"\nnote: {note}\n\nverify: 6 topics, 6 subjects: no drift\n")
+    assert report.to_dict()["notes"] == [note]
+
+
 def test_a_changed_doc_is_a_schema_difference(plan: Plan) -> None:
     """The canonical form keeps docs: a registry holding other docs disagrees with the file."""
     spec = next(s for s in plan.subjects if s.subject == TRADES_SUBJECT)
@@ -309,11 +349,11 @@ def test_unknown_end_offsets_of_a_present_topic_show_as_a_question_mark(plan: Pl
 
 
 def test_run_verify_exits_0_without_drift_and_1_with_it(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(verify, "read_live_state", lambda stack, timeout: matching(stack.plan))
+    monkeypatch.setattr(verify, "read_live_state", lambda stack, timeout, versions=None: matching(stack.plan))
     out = io.StringIO()
     assert run_verify(stack, json_output=False, timeout=1, out=out) == 0
     assert out.getvalue().endswith("verify: 6 topics, 6 subjects: no drift\n")
-    monkeypatch.setattr(verify, "read_live_state", lambda stack, timeout: drifted(stack.plan))
+    monkeypatch.setattr(verify, "read_live_state", lambda stack, timeout, versions=None: drifted(stack.plan))
     out = io.StringIO()
     assert run_verify(stack, json_output=True, timeout=1, out=out) == 1
     assert json.loads(out.getvalue())["ok"] is False
@@ -324,7 +364,7 @@ def test_run_verify_exits_2_with_one_line_when_the_platform_cannot_be_read(
 ) -> None:
     message = "cannot reach Kafka at 127.0.0.1:1 within 2s (k2infra:bootstrapServers): Connection refused"
 
-    def unreachable(stack: Stack, timeout: float) -> LiveState:
+    def unreachable(stack: Stack, timeout: float, versions: object = None) -> LiveState:
         raise LiveReadError(message)
 
     monkeypatch.setattr(verify, "read_live_state", unreachable)
@@ -471,3 +511,34 @@ def test_an_unreachable_registry_is_one_line_naming_the_url_and_setting() -> Non
         "(k2infra:schemaRegistryUrl): connection failed"
     )
     assert "\n" not in message
+
+
+def test_the_recorded_versions_are_the_schema_subjects_outputs_in_the_exported_state() -> None:
+    from k2infra.ops.pulumi_stack import SUBJECT_TYPE, StackState
+
+    def subject(name: str, outputs: dict) -> dict:
+        urn = f"urn:pulumi:dev::k2infra::k2infra:index:TopicPlatform${SUBJECT_TYPE}::{name}"
+        return {"urn": urn, "type": SUBJECT_TYPE, "id": name, "inputs": {"subject": name}, "outputs": outputs}
+
+    state = StackState.from_export(
+        {
+            "deployment": {
+                "resources": [
+                    subject(TRADES_SUBJECT, {"subject": TRADES_SUBJECT, "schema_id": 7, "version": 2}),
+                    subject("market.crypto.quotes-value", {"subject": "market.crypto.quotes-value"}),  # never created
+                    {"urn": "urn:x::kafka", "type": "kafka:index/topic:Topic", "outputs": {"version": 1}},
+                ]
+            }
+        }
+    )
+    assert state.recorded_versions() == {TRADES_SUBJECT: RecordedVersion(2, 7)}
+
+
+def test_verify_reads_the_state_only_where_the_pulumi_cli_has_a_backend(tmp_path: Path) -> None:
+    from k2infra.ops.pulumi_stack import has_backend
+
+    assert has_backend({"PULUMI_BACKEND_URL": "file:///state"})
+    assert has_backend({"PULUMI_ACCESS_TOKEN": "pul-x"})
+    assert not has_backend({"PULUMI_HOME": str(tmp_path)})
+    (tmp_path / "credentials.json").write_text('{"current": "https://api.pulumi.com", "accessTokens": {}}')
+    assert has_backend({"PULUMI_HOME": str(tmp_path)})

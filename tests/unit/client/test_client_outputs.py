@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from devkit.pulumi_mocks import run_program
-from k2infra.client import OutputsError, Platform
+from k2infra.client import OutputsError, Platform, schema_registry_config
 from k2infra.model.outputs import (
     OUTPUT_NAMES,
     StackOutputs,
@@ -34,8 +34,26 @@ def test_the_programs_outputs_are_exactly_the_documented_model(project_dir: Path
     outputs = run_program(project_dir, stack, PROD_SECRETS if stack == "prod" else None).outputs
     assert tuple(sorted(outputs)) == tuple(sorted(OUTPUT_NAMES))
     parsed = StackOutputs.model_validate(outputs)
-    # Nothing the program exports is outside the model, nothing in the model is left out.
+    # Nothing the program exports is outside the model, nothing in the model is left out (but the
+    # registry's node list, which a stack of one registry node does not have).
+    dumped = json.loads(parsed.model_dump_json())
+    assert dumped.pop("schema_registry_urls") is None
+    assert dumped == json.loads(json.dumps(outputs))
+
+
+def test_a_stack_with_two_registry_nodes_outputs_both_as_a_list_and_as_confluents_comma_list(
+    project_dir: Path,
+) -> None:
+    nodes = ["http://127.0.0.1:18081/apis/ccompat/v7", "http://127.0.0.1:18091/apis/ccompat/v7"]
+    set_stack_config(project_dir, "dev", {"schemaRegistryUrl": f"{nodes[0]}/, {nodes[1]}"})
+    outputs = run_program(project_dir, "dev").outputs
+    assert outputs["schema_registry_url"] == ",".join(nodes)
+    assert outputs["schema_registry_urls"] == nodes
+    assert list(outputs).index("schema_registry_urls") == list(outputs).index("schema_registry_url") + 1
+    parsed = StackOutputs.model_validate(outputs)
     assert json.loads(parsed.model_dump_json()) == json.loads(json.dumps(outputs))
+    registry = schema_registry_config(Platform.from_outputs(outputs))
+    assert registry == {"url": ",".join(nodes), "max.retries": 1, "retries.wait.ms": 250}
 
 
 def test_every_field_of_the_model_is_described() -> None:

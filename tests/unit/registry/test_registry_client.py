@@ -23,6 +23,7 @@ from k2infra.registry.client import (
     RegistryError,
     RegistryIncompatibleError,
     RegistryInvalidSchemaError,
+    RegistryNotCompatibleError,
     RegistryNotFoundError,
     RegistryTimeoutError,
     RegistryUnavailableError,
@@ -395,3 +396,58 @@ def test_config_read_falls_back_to_global(fake_registry):
     assert client(fake_registry).get_compatibility(SUBJECT) == "FULL"
     client(fake_registry).set_compatibility(SUBJECT, "NONE")
     assert client(fake_registry).get_compatibility(SUBJECT) == "NONE"
+
+
+# ------------------------------------------------------- several nodes of one registry
+
+
+def test_a_node_that_refuses_connections_hands_the_request_to_the_next_at_once(fake_registry):
+    down = f"http://127.0.0.1:{free_port()}"
+    fake_registry.seed(SUBJECT, V1)
+    c = RegistryClient(f"{down}/, {fake_registry.url}", max_retries=4, backoff=0.5)
+    assert c.get_latest(SUBJECT)["version"] == 1
+    assert c.base_urls == (down, fake_registry.url)
+    assert c.base_url == fake_registry.url  # the node that answered: the next request goes there first
+    assert c.list_versions(SUBJECT) == [1]
+    assert len(fake_registry.calls("GET")) == 2
+
+
+def test_a_node_failing_with_5xx_after_its_retries_hands_over_to_the_next(fake_registry, apicurio_like):
+    fake_registry.fail("GET", "/subjects", 503, times=99)
+    apicurio_like.seed(SUBJECT, V1)
+    c = RegistryClient(f"{fake_registry.url},{apicurio_like.url}", max_retries=1, backoff=0.01)
+    assert c.list_versions(SUBJECT) == [1]
+    assert len(fake_registry.calls("GET")) == 2  # its own retry first: a 503 may be a moment's
+
+
+def test_an_answer_of_a_node_is_the_registrys_answer_and_names_that_node(fake_registry, apicurio_like):
+    apicurio_like.auth = ("basic", "svc", "right-password")
+    down = f"http://127.0.0.1:{free_port()}"
+    c = RegistryClient(f"{down},{apicurio_like.url},{fake_registry.url}", username="svc", password=PASSWORD)
+    with pytest.raises(RegistryAuthError) as info:
+        c.list_subjects()
+    assert apicurio_like.url in str(info.value) and c.base_url == apicurio_like.url
+    assert fake_registry.calls() == []  # a refusal is not failed over: the nodes share their users
+
+
+def test_every_node_down_is_one_error_naming_each_node_and_why():
+    nodes = [f"http://127.0.0.1:{free_port()}/apis/ccompat/v7" for _ in range(2)]
+    c = RegistryClient(",".join(nodes), max_retries=2, backoff=0.01)
+    with pytest.raises(RegistryUnavailableError) as info:
+        c.list_subjects()
+    assert str(info.value) == (
+        "Schema Registry unreachable at each of its 2 nodes for subject '(every subject)' (GET /subjects): "
+        f"{nodes[0]}: connection failed (ConnectionError) on each of 1 attempt; "
+        f"{nodes[1]}: connection failed (ConnectionError) on each of 1 attempt"
+    )
+    assert info.value.url == ", ".join(nodes)
+
+
+def test_a_url_that_answers_but_is_no_registry_is_named_as_such(fake_registry):
+    fake_registry.fail("GET", "/subjects", 200, times=99, body="<html>it works</html>")
+    with pytest.raises(RegistryNotCompatibleError) as info:
+        client(fake_registry).list_subjects()
+    assert str(info.value).startswith(
+        f"{fake_registry.url} answers, but is not a Confluent-compatible Schema Registry: "
+        "GET /subjects did not return a list of subjects"
+    )

@@ -341,6 +341,7 @@ def test_check_skips_the_registry_when_the_level_changes_too(provider, fake_regi
         (dict(compatibility="backwards"), "compatibility", "is not one of"),
         (dict(subject=""), "subject", "non-empty"),
         (dict(connection={"url": "localhost:8081"}), "connection", "http(s) URL"),
+        (dict(connection={"url": "http://a:8081,reg:8081"}), "connection", "http(s) URL"),
         (dict(connection={"url": f"http://svc:{PASSWORD}@reg:8081"}), "connection", "contains credentials"),
         (
             dict(connection={"username": "svc", "password": PASSWORD, "token": TOKEN}),
@@ -356,6 +357,26 @@ def test_check_validates_without_the_network(provider, fake_registry, over, prop
     assert [f.property for f in result.failures] == [prop]
     assert fragment in result.failures[0].reason
     assert PASSWORD not in result.failures[0].reason and TOKEN not in result.failures[0].reason
+
+
+def test_a_changed_schema_is_checked_on_the_node_that_answers(provider, fake_registry):
+    _created(fake_registry)
+    down = "http://127.0.0.1:9"
+    nodes = {"url": f"{down},{fake_registry.url}"}
+    result = provider.check(
+        inputs(fake_registry, connection=nodes), inputs(fake_registry, TRADE_V2_COMPATIBLE, connection=nodes)
+    )
+    assert result.failures == []
+    assert fake_registry.calls("POST", "/compatibility/")
+
+
+def test_a_single_url_keeps_its_state_form_and_a_list_is_stored_normalised(provider, fake_registry):
+    single = provider.create(inputs(fake_registry, connection={"url": fake_registry.url + "/"}))
+    assert single.outs["connection"] == {"url": fake_registry.url}
+    listed = provider.diff(
+        SUBJECT, single.outs, inputs(fake_registry, connection={"url": f"{fake_registry.url}/ , http://b:1"})
+    )
+    assert listed.changes  # a node added is a connection change (read and delete use the stored list)
 
 
 def test_check_reports_an_unreachable_registry_for_a_changed_schema(provider):

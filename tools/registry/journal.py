@@ -1,0 +1,148 @@
+#!/usr/bin/env python3
+"""Back up the registry's journal topic to a file, and restore it into another platform's Kafka.
+
+The journal (`k2-registry-journal`, Apicurio's kafkasql storage) is the registry's whole state:
+every node replays it at start and arrives at the same subjects, versions and IDs. A copy of its
+records (key, value, headers, in order) replayed by a registry on another cluster gives that
+registry the same IDs; docs/runbook.md §14 says when to use it, tests/e2e/test_registry_durable.py
+restores a backup into a fresh platform and compares every ID.
+
+    journal.py backup  FILE   # every record of the journal, one JSON line each (bytes as base64)
+    journal.py restore FILE   # appends them to the journal of the cluster named (created if absent),
+                              # which must hold no record yet
+
+The cluster is the one `tools/platform.sh env` describes: K2_BOOTSTRAP_SERVERS, and on the secured
+cluster K2_SASL_USERNAME / K2_SASL_PASSWORD (SCRAM-SHA-512) and K2_CA_CERT. Restore into a journal
+no registry has replayed yet (restore before the registry's first start): records appended after a
+registry's own would be replayed after them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+TOPIC = "k2-registry-journal"
+WAIT = 60.0  # seconds for the cluster to answer one request
+
+
+def client_config(env: dict[str, str]) -> dict[str, Any]:
+    config: dict[str, Any] = {"bootstrap.servers": env["K2_BOOTSTRAP_SERVERS"]}
+    if env.get("K2_SASL_PASSWORD"):
+        config.update(
+            {
+                "security.protocol": "SASL_SSL",
+                "sasl.mechanism": "SCRAM-SHA-512",
+                "sasl.username": env.get("K2_SASL_USERNAME", "k2infra"),
+                "sasl.password": env["K2_SASL_PASSWORD"],
+                "ssl.ca.location": env["K2_CA_CERT"],
+            }
+        )
+    return config
+
+
+def _b64(data: bytes | None) -> str | None:
+    return None if data is None else base64.b64encode(data).decode()
+
+
+def _bytes(text: str | None) -> bytes | None:
+    return None if text is None else base64.b64decode(text)
+
+
+def backup(config: dict[str, Any], path: Path) -> int:
+    """Every record of the journal's one partition, from offset 0 to its end as read at the start."""
+    consumer = Consumer({**config, "group.id": "k2-journal-backup", "enable.auto.commit": False})
+    try:
+        low, high = consumer.get_watermark_offsets(TopicPartition(TOPIC, 0), timeout=WAIT)
+        consumer.assign([TopicPartition(TOPIC, 0, low)])
+        count = 0
+        with path.open("w") as out:
+            while low + count < high:
+                msg = consumer.poll(WAIT)
+                if msg is None:
+                    raise SystemExit(f"journal backup: no record at offset {low + count} within {WAIT:g}s")
+                if msg.error():
+                    raise KafkaException(msg.error())
+                headers = [[k, _b64(v)] for k, v in (msg.headers() or [])]
+                out.write(json.dumps({"key": _b64(msg.key()), "value": _b64(msg.value()), "headers": headers}) + "\n")
+                count += 1
+    finally:
+        consumer.close()
+    return count
+
+
+def create_journal(config: dict[str, Any]) -> None:
+    """The journal topic as platform.sh and the registry make it (Apicurio refuses any other
+    retention): one partition, RF 3 and min ISR 2 on three brokers, else RF 1; nothing if it exists."""
+    admin = AdminClient(config)
+    metadata = admin.list_topics(timeout=WAIT)
+    if TOPIC in metadata.topics:
+        return
+    brokers = len(metadata.brokers)
+    replicas, isr = (3, 2) if brokers >= 3 else (1, 1)
+    topic = NewTopic(
+        TOPIC,
+        num_partitions=1,
+        replication_factor=replicas,
+        config={
+            "cleanup.policy": "delete",
+            "retention.ms": "-1",
+            "retention.bytes": "-1",
+            "min.insync.replicas": str(isr),
+        },
+    )
+    admin.create_topics([topic], operation_timeout=WAIT)[TOPIC].result(timeout=WAIT)
+
+
+def restore(config: dict[str, Any], path: Path) -> int:
+    """The backed-up records appended to the journal in their order (one idempotent producer); the
+    journal is created first if the cluster has none."""
+    create_journal(config)
+    consumer = Consumer({**config, "group.id": "k2-journal-restore"})
+    try:
+        low, high = consumer.get_watermark_offsets(TopicPartition(TOPIC, 0), timeout=WAIT)
+    finally:
+        consumer.close()
+    if high > low:
+        raise SystemExit(f"journal restore: {TOPIC} already holds {high - low} records; restore into a new one")
+    producer = Producer({**config, "enable.idempotence": True, "acks": "all"})
+    errors: list[str] = []
+    count = 0
+    for line in path.read_text().splitlines():
+        record = json.loads(line)
+        producer.produce(
+            TOPIC,
+            key=_bytes(record["key"]),
+            value=_bytes(record["value"]),
+            headers=[(k, _bytes(v)) for k, v in record["headers"]],
+            on_delivery=lambda err, _m: err and errors.append(str(err)),
+        )
+        count += 1
+    if producer.flush(WAIT) or errors:
+        raise SystemExit(f"journal restore: not every record was written: {errors[:3]}")
+    return count
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("action", choices=["backup", "restore"])
+    parser.add_argument("file", type=Path)
+    args = parser.parse_args(argv)
+    config = client_config(dict(os.environ))
+    if args.action == "backup":
+        print(f"{backup(config, args.file)} journal records written to {args.file}")
+    else:
+        print(f"{restore(config, args.file)} journal records restored from {args.file}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
