@@ -1,8 +1,9 @@
-"""`python -m k2infra exporter`: the stack's consumer lag as Prometheus metrics.
+"""`python -m k2infra exporter`: the stack's consumer lag and feed ages as Prometheus metrics.
 
-One read of the cluster per interval, in a background loop; every scrape is answered from the last
+One read of the cluster per interval (the lag read of k2infra.observe.lag and the newest-record read
+of k2infra.observe.feeds, on one admin), in a background loop; every scrape is answered from the last
 read by a custom Collector (a scrape never reads the cluster). A read that fails sets
-`k2_exporter_up 0`, logs its one-line reason, and drops the lag series: values of an older read are
+`k2_exporter_up 0`, logs its one-line reason, and drops the lag and feed series: values of an older read are
 never served as if they were fresh. Metric names and labels come from k2infra.observe.metrics only.
 Needs prometheus_client (the package's `monitoring` extra).
 """
@@ -23,7 +24,7 @@ from prometheus_client.registry import Collector
 from k2infra.live.admin import KafkaAdmin
 from k2infra.model.connection import KafkaConnection
 from k2infra.model.errors import ConnectionFailed
-from k2infra.observe import lag
+from k2infra.observe import feeds, lag
 from k2infra.observe.declaration import Watched
 from k2infra.observe.metrics import (
     CONSUMER_LAG_RECORDS,
@@ -31,6 +32,7 @@ from k2infra.observe.metrics import (
     CONSUMER_STATE,
     EXPORTER_READ_SECONDS,
     EXPORTER_UP,
+    FEED_LAST_RECORD_AGE_SECONDS,
     ConsumerState,
     Metric,
 )
@@ -44,6 +46,7 @@ class Snapshot:
     read_seconds: float
     rows: tuple[lag.LagRow, ...] = ()
     reason: str = ""
+    feed_rows: tuple[feeds.FeedRow, ...] = ()
 
 
 def _family(metric: Metric) -> GaugeMetricFamily:
@@ -72,6 +75,11 @@ class LagCollector(Collector):
         yield seconds
         yield records
         yield states
+        ages, ages_labels = _family(FEED_LAST_RECORD_AGE_SECONDS), FEED_LAST_RECORD_AGE_SECONDS.labels
+        for feed in snapshot.feed_rows:
+            if feed.last_record_age_seconds is not None:  # an empty or missing topic has no age, not 0
+                ages.add_metric([getattr(feed, name) for name in ages_labels], feed.last_record_age_seconds)
+        yield ages
 
 
 class Exporter:
@@ -99,9 +107,11 @@ class Exporter:
             # A fresh admin per read: librdkafka's failure lines of an earlier outage must not word a later one.
             with KafkaAdmin.of(self.connection) as admin:
                 read = lag.read_cluster(admin, self.watched, timeout=self.timeout)
+                newest = feeds.read_newest(admin, self.watched, timeout=self.timeout)
             rows = tuple(lag.compute(self.watched, read, self.previous))
             self.previous = read
-            snapshot = Snapshot(True, time.monotonic() - started, rows)
+            ages = tuple(feeds.feed_rows(self.watched, newest))
+            snapshot = Snapshot(True, time.monotonic() - started, rows, feed_rows=ages)
         except ConnectionFailed as exc:
             snapshot = Snapshot(False, time.monotonic() - started, reason=str(exc))
         except Exception as exc:  # the exporter reports up 0 and keeps reading: never a crash
