@@ -323,7 +323,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"  prometheus    {monitor.prometheus_url}/alerts\n"
         + "".join(f"  dashboard     {monitor.prometheus_url}/consoles/{page.name}\n" for page in monitor.consoles())
         + f"  alertmanager  {monitor.alertmanager_url}\n"
-        "  stop with     make monitor-down"
+        + "  stop with     "
+        + ("make monitor-down" if state == DEFAULT_STATE else f"python -m devkit.monitor stop --state-dir {state}")
     )
     return 0
 
