@@ -22,7 +22,6 @@ import json
 import os
 import queue
 import shutil
-import signal
 import subprocess
 import sys
 import threading
@@ -42,6 +41,7 @@ from devkit import monitor as monitoring
 from devkit.local_platform import LocalPlatform
 from k2infra.model.stack import load_stack_file
 from tests.conftest import REPO
+from tests.waiting import terminate
 from tests.waiting import wait_for as shared_wait_for
 
 pytestmark = pytest.mark.e2e
@@ -154,13 +154,7 @@ class App:
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:
             return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(WAIT)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(WAIT)
-            pytest.fail(f"{self.name} did not stop on SIGTERM within {WAIT:g}s")
+        terminate(self.process, self.name, WAIT)
 
 
 @pytest.fixture(scope="module")
