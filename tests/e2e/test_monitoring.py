@@ -1,6 +1,7 @@
 """Monitoring end to end, on real processes: feed producers of two exchanges (ASX, Binance) and consumers of
-two apps (equities-analytics, crypto-risk) on the local platform; the exporter, Prometheus with the
-generated rules and consoles, and Alertmanager, started as `make monitor` starts them (devkit.monitor).
+two apps (equities-analytics, crypto-risk) on a Kafka broker of the module's own (it restarts it: the
+session's platform and its registry are left alone); the exporter, Prometheus with the generated rules
+and consoles, and Alertmanager, started as `make monitor` starts them (devkit.monitor).
 
 The stack is the shipped declaration with objectives short enough for a test (issue 21, item 9): every
 consumer's lag objective 5 s for 10 s, a silence limit of 15 s, and the ASX trading around the clock
@@ -38,7 +39,13 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from prometheus_client.parser import text_string_to_metric_families
 
 from devkit import monitor as monitoring
-from devkit.local_platform import LocalPlatform
+from devkit.local_platform import (
+    DEFAULT_START_TIMEOUT,
+    ENV_BOOTSTRAP,
+    LocalPlatform,
+    parse_env_file,
+    start_platform_sh,
+)
 from k2infra.model.stack import load_stack_file
 from tests.conftest import REPO
 from tests.waiting import terminate
@@ -68,12 +75,14 @@ def get_json(url: str) -> Any:
 
 
 @pytest.fixture(scope="module")
-def restartable(platform: LocalPlatform, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPlatform]:
-    """The session's platform when this session started it (its broker can be restarted), else one of our own."""
-    if platform.state_dir is not None:
-        yield platform
-        return
-    own = LocalPlatform.start(tmp_path_factory.mktemp("monitoring-platform"))
+def restartable(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPlatform]:
+    """A broker of this module's own (no registry: nothing here needs one), so that its restart leaves
+    the session's platform, and the registry journal on it, alone."""
+    state, env, _ = start_platform_sh(
+        ["kafka"], tmp_path_factory.mktemp("monitoring-broker"), DEFAULT_START_TIMEOUT, None
+    )
+    values = parse_env_file(state / "platform.env")
+    own = LocalPlatform(values[ENV_BOOTSTRAP], "", state_dir=state, env=values, owned=True, script_env=env)
     try:
         yield own
     finally:
