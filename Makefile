@@ -140,4 +140,5 @@ docker-down: ## stop the Docker engine if `make docker` started it
 
 clean: ## remove local state (not the cached tools)
 	bash tools/platform.sh stop || true
+	if [ -x $(PY) ]; then $(PY) -m devkit.monitor stop || true; fi  # its pid files are in .state
 	rm -rf .state .pytest_cache .ruff_cache
