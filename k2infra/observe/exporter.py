@@ -46,7 +46,7 @@ class Snapshot:
     read_seconds: float
     rows: tuple[lag.LagRow, ...] = ()
     reason: str = ""
-    feed_rows: tuple[feeds.FeedRow, ...] = ()
+    feeds: tuple[feeds.FeedRow, ...] = ()
 
 
 def _family(metric: Metric) -> GaugeMetricFamily:
@@ -76,7 +76,7 @@ class LagCollector(Collector):
         yield records
         yield states
         ages, ages_labels = _family(FEED_LAST_RECORD_AGE_SECONDS), FEED_LAST_RECORD_AGE_SECONDS.labels
-        for feed in snapshot.feed_rows:
+        for feed in snapshot.feeds:
             if feed.last_record_age_seconds is not None:  # an empty or missing topic has no age, not 0
                 ages.add_metric([getattr(feed, name) for name in ages_labels], feed.last_record_age_seconds)
         yield ages
@@ -111,7 +111,7 @@ class Exporter:
             rows = tuple(lag.compute(self.watched, read, self.previous))
             self.previous = read
             ages = tuple(feeds.feed_rows(self.watched, newest))
-            snapshot = Snapshot(True, time.monotonic() - started, rows, feed_rows=ages)
+            snapshot = Snapshot(True, time.monotonic() - started, rows, feeds=ages)
         except ConnectionFailed as exc:
             snapshot = Snapshot(False, time.monotonic() - started, reason=str(exc))
         except Exception as exc:  # the exporter reports up 0 and keeps reading: never a crash
