@@ -2,6 +2,7 @@
 #   make up      set up everything and deploy the dev stack to the local platform
 #   make up STACK=prod-local   the prod stack on the secure local cluster (make down STACK=prod-local)
 #   make test    the whole suite: unit, integration and end-to-end
+#   make monitor exporter + Prometheus + Alertmanager for STACK next to the running platform (make monitor-down)
 #   eval "$(make env)"   this shell: the built pulumi and the venv's python on PATH, the local backend
 #   make V=1 ... every command and its whole output (default: a line per step, logs in .state/logs/)
 SHELL := /bin/bash
@@ -28,7 +29,7 @@ RUN := bash tools/quiet.sh
 # policy/config/<stack>.json where one exists (dev).
 POLICY := --policy-pack policy $(if $(wildcard policy/config/$(STACK).json),--policy-pack-config policy/config/$(STACK).json)
 
-.PHONY: help env venv tools tools-docker monitoring platform stack preview up down test test-unit lint bench bench-observe clean docker docker-down
+.PHONY: help env venv tools tools-docker monitoring monitor monitor-down platform stack preview up down test test-unit lint bench bench-observe clean docker docker-down
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -59,8 +60,16 @@ tools: venv ## build the Pulumi CLI, language host and Kafka provider (cached by
 tools-docker: venv ## tools, plus the Docker provider plugin (for k2infra:localCluster: docker)
 	bash tools/install-pulumi.sh --with-docker
 
-monitoring: ## promtool from Debian's prometheus package (tools/monitoring/install.sh; no service is started)
+monitoring: ## Prometheus, promtool, Alertmanager, Chromium from Debian (tools/monitoring/install.sh; no service is started)
 	bash tools/monitoring/install.sh
+
+# After `make up`: the exporter, Prometheus (the generated rules and console dashboards) and Alertmanager
+# of STACK, in .state/monitor (devkit/monitor.py); prints the URLs.
+monitor: venv monitoring ## exporter + Prometheus + Alertmanager for STACK next to the running platform; prints the URLs
+	$(PY) -m devkit.monitor start --stack $(STACK)
+
+monitor-down: ## stop what `make monitor` started
+	$(PY) -m devkit.monitor stop
 
 platform: venv ## start the local Kafka broker and Schema Registry (tools/platform.sh)
 	$(Q)$(RUN) platform "local Kafka and Schema Registry (tools/platform.sh start)" bash tools/platform.sh start
@@ -134,4 +143,5 @@ docker-down: ## stop the Docker engine if `make docker` started it
 
 clean: ## remove local state (not the cached tools)
 	bash tools/platform.sh stop || true
+	if [ -x $(PY) ]; then $(PY) -m devkit.monitor stop || true; fi  # its pid files are in .state
 	rm -rf .state .pytest_cache .ruff_cache

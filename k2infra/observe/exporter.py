@@ -1,8 +1,9 @@
-"""`python -m k2infra exporter`: the stack's consumer lag and feed throughput as Prometheus metrics.
+"""`python -m k2infra exporter`: the stack's consumer lag, feed ages and feed throughput as Prometheus metrics.
 
-One read of the cluster per interval, in a background loop; every scrape is answered from the last
+One read of the cluster per interval (the lag read of k2infra.observe.lag and the newest-record read
+of k2infra.observe.feeds, on one admin), in a background loop; every scrape is answered from the last
 read by a custom Collector (a scrape never reads the cluster). A read that fails sets
-`k2_exporter_up 0`, logs its one-line reason, and drops the lag series: values of an older read are
+`k2_exporter_up 0`, logs its one-line reason, and drops the lag and feed series: values of an older read are
 never served as if they were fresh. Records and bytes per second and the skew are computed between
 this read and the previous good one (the first read has none: no series yet). Metric names and
 labels come from k2infra.observe.metrics only. Needs prometheus_client (the package's `monitoring`
@@ -34,6 +35,7 @@ from k2infra.observe.metrics import (
     EXPORTER_READ_SECONDS,
     EXPORTER_UP,
     FEED_BYTES_PER_SECOND,
+    FEED_LAST_RECORD_AGE_SECONDS,
     FEED_RECORDS_PER_SECOND,
     PARTITION_SKEW_RATIO,
     ConsumerState,
@@ -78,6 +80,11 @@ class LagCollector(Collector):
         yield seconds
         yield records
         yield states
+        ages, ages_labels = _family(FEED_LAST_RECORD_AGE_SECONDS), FEED_LAST_RECORD_AGE_SECONDS.labels
+        for feed in snapshot.feeds:
+            if feed.last_record_age_seconds is not None:  # an empty or missing topic has no age, not 0
+                ages.add_metric([getattr(feed, name) for name in ages_labels], feed.last_record_age_seconds)
+        yield ages
         yield from _throughput_families(snapshot.feeds)
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -30,6 +29,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from devkit.local_platform import LocalPlatform
 from k2infra.model.stack import load_stack_file
+from tests.waiting import terminate
 from tests.waiting import wait_for as shared_wait_for
 
 pytestmark = pytest.mark.integration
@@ -239,13 +239,7 @@ class Running:
         return {family.name: family.samples for family in text_string_to_metric_families(text)}
 
     def stop(self) -> None:
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(WAIT)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(WAIT)
-            pytest.fail(f"the exporter did not stop on SIGTERM within {WAIT:g}s")
+        terminate(self.process, "the exporter", WAIT)
 
 
 @pytest.fixture

@@ -217,7 +217,7 @@ def scrape(collector: exporter.LagCollector) -> dict[str, list[Any]]:
     return {family.name: family.samples for family in text_string_to_metric_families(text)}
 
 
-def test_the_exporter_serves_the_last_read_and_drops_the_lag_series_when_a_read_fails(
+def test_the_exporter_serves_the_last_read_and_drops_the_lag_and_feed_series_when_a_read_fails(
     watched: Watched, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     reads: list[Any] = [
@@ -233,6 +233,7 @@ def test_the_exporter_serves_the_last_read_and_drops_the_lag_series_when_a_read_
 
     monkeypatch.setattr(lag, "read_cluster", read_cluster)
     monkeypatch.setattr(exporter, "KafkaAdmin", FakeAdmin)
+    monkeypatch.setattr(FakeAdmin, "records", {(TRADES, 0): RecordAt(9, NOW_MS - 12_000)})
     logged: list[str] = []
     running = exporter.Exporter(None, watched, timeout=5, log=logged.append)  # type: ignore[arg-type]
 
@@ -246,12 +247,16 @@ def test_the_exporter_serves_the_last_read_and_drops_the_lag_series_when_a_read_
         s for s in good["k2_consumer_lag_seconds"] if s.labels["group"] == GROUP and s.labels["data_type"] == "trades"
     ]
     assert (trades.labels["app"], trades.labels["exchange"], trades.value) == ("equities-analytics", "asx", 90.0)
+    # The newest record's age per feed, from the same read; a feed with no record has no series (not 0).
+    (age,) = good["k2_feed_last_record_age_seconds"]
+    assert (age.labels, age.value) == ({"asset_class": "equities", "data_type": "trades", "exchange": "asx"}, 12.0)
     assert scrape(running.collector) == good  # a scrape reads nothing: the same read, served again
 
     running.read_once()
     failed = scrape(running.collector)
     assert failed["k2_exporter_up"][0].value == 0
-    assert [failed.get(name, []) for name in ("k2_consumer_lag_seconds", "k2_consumer_lag_records")] == [[], []]
+    dropped = ("k2_consumer_lag_seconds", "k2_consumer_lag_records", "k2_feed_last_record_age_seconds")
+    assert [failed.get(name, []) for name in dropped] == [[], [], []]
     assert logged[-1] == (
         "read failed, k2_exporter_up 0: cannot reach Kafka at 127.0.0.1:1 within 5s (k2infra:bootstrapServers): refused"
     )

@@ -1,21 +1,29 @@
 #!/usr/bin/env bash
-# promtool (and the prometheus binary, for the console templates' test) from Debian's `prometheus`
-# package: `promtool check rules` and `promtool test rules` run on the rules `python -m k2infra alerts`
-# generates. Idempotent: a machine that has promtool is left as it is.
+# The monitoring tools, from Debian's packages:
+#   prometheus               promtool (`promtool check rules` / `test rules` on the rules `python -m k2infra
+#                            alerts` generates) and prometheus (the console pages' tests, `make monitor`)
+#   prometheus-alertmanager  the Alertmanager of `make monitor` and of the end-to-end alert test
+#   chromium, chromium-driver  a real browser for the dashboards' test (Selenium drives it; Playwright's
+#                            own browser download cannot work where only package registries are reached)
+# Idempotent: a machine that has every command is left as it is.
 #
-# The package would start a Prometheus service on port 9090 at install; a policy-rc.d that refuses
-# every start (Debian's documented switch, honoured by invoke-rc.d and deb-systemd-invoke) keeps it
-# from doing so. An existing policy-rc.d is kept and put back.
+# The packages would start Prometheus and Alertmanager services (ports 9090, 9093) at install; a
+# policy-rc.d that refuses every start (Debian's documented switch, honoured by invoke-rc.d and
+# deb-systemd-invoke) keeps them from doing so. An existing policy-rc.d is kept and put back.
 set -euo pipefail
 
 say() { echo "[monitoring] $*" >&2; }
 die() { say "error: $*"; exit 1; }
 
-if command -v promtool >/dev/null && command -v prometheus >/dev/null; then
-    say "promtool present: $(promtool --version 2>&1 | head -n 1)"
+PACKAGES=(prometheus prometheus-alertmanager chromium chromium-driver)
+COMMANDS=(promtool prometheus prometheus-alertmanager chromium chromedriver)
+missing=()
+for command in "${COMMANDS[@]}"; do command -v "$command" >/dev/null || missing+=("$command"); done
+if [ ${#missing[@]} -eq 0 ]; then
+    say "present: $(promtool --version 2>&1 | head -n 1); $(prometheus-alertmanager --version 2>&1 | head -n 1); $(chromium --version 2>/dev/null)"
     exit 0
 fi
-command -v apt-get >/dev/null || die "promtool is missing and this is not a Debian/Ubuntu machine (no apt-get): install Prometheus's promtool"
+command -v apt-get >/dev/null || die "missing ${missing[*]} and this is not a Debian/Ubuntu machine (no apt-get): install ${PACKAGES[*]}"
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 log="$(mktemp -t k2-monitoring-apt.XXXXXX.log)"
@@ -34,19 +42,23 @@ printf '#!/bin/sh\n# k2infra tools/monitoring/install.sh: no service starts whil
 as_root chmod 755 "$policy"
 
 t0=$SECONDS
-install() { as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus >>"$log" 2>&1; }
-say "installing Debian's prometheus package (promtool) without starting its service"
+install() { as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${PACKAGES[@]}" >>"$log" 2>&1; }
+say "installing Debian's ${PACKAGES[*]} (missing: ${missing[*]}) without starting their services"
 if ! install; then
     say "apt-get install failed; retrying after apt-get update"
     as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q >>"$log" 2>&1 ||
         { tail -n 20 "$log" >&2; die "apt-get update failed (log: $log)"; }
-    install || { tail -n 20 "$log" >&2; die "apt-get install prometheus failed (log: $log)"; }
+    install || { tail -n 20 "$log" >&2; die "apt-get install ${PACKAGES[*]} failed (log: $log)"; }
 fi
-command -v promtool >/dev/null || die "the prometheus package is installed but promtool is not on PATH"
-# On a machine that runs systemd the unit is enabled for the next boot; nothing runs now.
-if command -v systemctl >/dev/null && systemctl is-active --quiet prometheus 2>/dev/null; then
-    as_root systemctl stop prometheus
-    say "stopped the prometheus service the package started"
-fi
+for command in "${COMMANDS[@]}"; do
+    command -v "$command" >/dev/null || die "${PACKAGES[*]} are installed but $command is not on PATH"
+done
+# On a machine that runs systemd the units are enabled for the next boot; nothing runs now.
+for service in prometheus prometheus-alertmanager; do
+    if command -v systemctl >/dev/null && systemctl is-active --quiet "$service" 2>/dev/null; then
+        as_root systemctl stop "$service"
+        say "stopped the $service service the package started"
+    fi
+done
 rm -f "$log"
-say "installed in $((SECONDS - t0))s: $(promtool --version 2>&1 | head -n 1)"
+say "installed in $((SECONDS - t0))s: $(promtool --version 2>&1 | head -n 1); $(chromium --version 2>/dev/null)"
