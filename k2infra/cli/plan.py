@@ -42,6 +42,13 @@ def add_parser(commands: Any, project_args: Any) -> None:
         help="read a saved `pulumi preview --json` of this checkout (- for stdin) instead of running one",
     )
     parser.add_argument(
+        "--preview-exit-code",
+        type=int,
+        default=0,
+        metavar="N",
+        help="with --from-preview: the exit code of the pulumi preview that wrote it (a failure its document omits)",
+    )
+    parser.add_argument(
         "--policy-pack", action="append", default=[], metavar="DIR", help="run the preview with this policy pack"
     )
     parser.add_argument("--timeout", type=float, default=15.0, help="seconds to wait for the cluster and registry")
@@ -73,7 +80,7 @@ def run(args: argparse.Namespace, stack: Stack, out: TextIO, err: TextIO) -> int
 def _preview(args: argparse.Namespace, err: TextIO) -> Preview:
     if args.from_preview is not None:
         text = sys.stdin.read() if str(args.from_preview) == "-" else args.from_preview.read_text()
-        return parse_preview(text)
+        return parse_preview(text, exit_code=args.preview_exit_code)
     print(f"plan: pulumi preview --json of stack {args.stack} in {args.project_dir}", file=err)
     driver = PulumiDriver(args.project_dir, args.stack)
     try:

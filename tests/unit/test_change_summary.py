@@ -472,3 +472,13 @@ def test_plan_exits_1_when_a_guard_refuses(project_dir: Path) -> None:
     saved.write_text(document(diagnostics=[error(f"{data_loss_guard.REFUSAL}, which would lose them:\n  m: 5")]))
     code, out, _ = run_plan(project_dir, "--from-preview", str(saved))
     assert code == 1 and "**refused by the data-loss guard**" in out
+
+
+def test_plan_told_that_the_saved_preview_failed_does_not_summarise_it_as_a_change(
+    project_dir: Path, prod_with_nyse: Plan
+) -> None:
+    # A policy violation fails the preview but is not in its document: only the exit code says so.
+    saved = project_dir / "preview.json"
+    saved.write_text(add_nyse_preview())
+    code, out, _ = run_plan(project_dir, "--from-preview", str(saved), "--preview-exit-code", "255")
+    assert code == 2 and "**the preview failed: pulumi preview failed without saying why" in out

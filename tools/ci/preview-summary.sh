@@ -43,9 +43,14 @@ mkdir -p "$out_dir"
 say "pulumi preview --json of stack $stack in $project_dir"
 pulumi preview --json --non-interactive --stack "$stack" --cwd "$project_dir" "${packs[@]}" \
     >"$out_dir/preview.json" 2>"$out_dir/preview.stderr"
-say "pulumi preview exited $? (its stderr: $out_dir/preview.stderr)"
+previewed=$?
+say "pulumi preview exited $previewed (its stderr: $out_dir/preview.stderr)"
 
-plan() { "$python" -m k2infra plan --stack "$stack" --project-dir "$project_dir" --from-preview "$out_dir/preview.json" "$@"; }
+# The exit code goes along: a failure the document does not record (a policy violation) is still one.
+plan() {
+    "$python" -m k2infra plan --stack "$stack" --project-dir "$project_dir" \
+        --from-preview "$out_dir/preview.json" --preview-exit-code "$previewed" "$@"
+}
 plan --format json >"$out_dir/summary.json" 2>/dev/null
 plan --format markdown >"$out_dir/summary.md" 2>"$out_dir/plan.stderr"
 code=$?
