@@ -16,15 +16,13 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from k2infra.console import EXIT_BAD_INPUT
 from k2infra.model.stack import Stack
-from k2infra.ops.pulumi_driver import PulumiCommandError, PulumiDriver
-from k2infra.review.facts import read_facts
-from k2infra.review.markdown import render_markdown
-from k2infra.review.preview import Preview, PreviewUnreadable, parse_preview
-from k2infra.review.summary import PreviewMismatch, needs, summarise
+
+if TYPE_CHECKING:
+    from k2infra.review.preview import Preview
 
 
 def add_parser(commands: Any, project_args: Any) -> None:
@@ -55,6 +53,13 @@ def add_parser(commands: Any, project_args: Any) -> None:
 
 
 def run(args: argparse.Namespace, stack: Stack, out: TextIO, err: TextIO) -> int:
+    # Imported here: the other commands need neither the Pulumi SDK nor the Kafka client.
+    from k2infra.ops.pulumi_driver import PulumiCommandError
+    from k2infra.review.facts import read_facts
+    from k2infra.review.markdown import render_markdown
+    from k2infra.review.preview import PreviewUnreadable
+    from k2infra.review.summary import PreviewMismatch, needs, summarise
+
     try:
         preview = _preview(args, err)
         allowed = stack.safety.allow_data_loss
@@ -78,6 +83,9 @@ def run(args: argparse.Namespace, stack: Stack, out: TextIO, err: TextIO) -> int
 
 
 def _preview(args: argparse.Namespace, err: TextIO) -> Preview:
+    from k2infra.ops.pulumi_driver import PulumiCommandError, PulumiDriver
+    from k2infra.review.preview import PreviewUnreadable, parse_preview
+
     if args.from_preview is not None:
         text = sys.stdin.read() if str(args.from_preview) == "-" else args.from_preview.read_text()
         return parse_preview(text, exit_code=args.preview_exit_code)
