@@ -13,10 +13,11 @@
 #                             for the summary's own reads: record counts of topics the change deletes,
 #                             the registry's compatibility verdict on new schemas
 #
-# Writes OUT/preview.json (pulumi's document), OUT/summary.md and OUT/summary.json, prints the
-# Markdown on stdout, and exits as `plan` does: 0 summarised, 1 a guard refuses the change, 2 nothing
-# could be summarised (the preview did not run, or failed for another reason). A pipeline posts
-# OUT/summary.md whatever the exit code (a refusal is a summary too) and fails the job on 1 or 2.
+# Writes OUT/preview.json (pulumi's document), OUT/summary.md and OUT/summary.json (empty when there is
+# no summary: summary.md then says why), prints the Markdown on stdout, and exits as `plan` does:
+# 0 summarised, 1 a guard refuses the change, 2 nothing could be summarised (the preview did not run,
+# or failed for another reason). A pipeline posts OUT/summary.md whatever the exit code (a refusal is
+# a summary too) and fails the job on 1 or 2.
 set -uo pipefail
 
 say() { echo "[preview-summary] $*" >&2; }
@@ -29,7 +30,7 @@ while [ $# -gt 0 ]; do
         --project-dir) project_dir="$2"; shift 2 ;;
         --out-dir) out_dir="$2"; shift 2 ;;
         --policy-pack) packs+=(--policy-pack "$2"); shift 2 ;;
-        -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
         *) say "unknown argument: $1 (see --help)"; exit 2 ;;
     esac
 done
