@@ -341,7 +341,7 @@ def summarise(
     """The change summary of `preview`, made from `plan`, with the `facts` read for it (none: unknown);
     `allowed_data_loss` the stack's k2infra:allowDataLoss."""
     facts = facts or Facts()
-    steps = [s for s in preview.steps if s.op != "same"]
+    steps = [s for s in preview.steps if s.op in _CHANGES]  # `same`, and any op this summary does not know, left out
     by_type: dict[str, list[Step]] = {}
     for step in steps:
         by_type.setdefault(step.type, []).append(step)
@@ -352,7 +352,7 @@ def summarise(
     other = tuple(
         OtherChange(s.name, s.type, Change(s.op))
         for s in _sorted(steps)
-        if s.type not in K2_TYPES and s.type != STACK_TYPE and s.op in _CHANGES
+        if s.type not in K2_TYPES and s.type != STACK_TYPE
     )
     refusals = [*refusals_of(preview.errors)]
     refusals += [_registry_refusal(s) for s in subjects if s.verdict is not None and s.verdict.compatible is False]
@@ -411,7 +411,7 @@ def _value(inputs: Mapping[str, Any], key: str) -> Any:
 
 def _topic(step: Step, plan: Plan, facts: Facts, allowed: Collection[str]) -> TopicChange:
     old, new = step.old_inputs, step.new_inputs
-    spec = next((t for t in plan.managed_topics() if t.name == step.name), None)
+    spec = plan.topic(step.name) or next((t for t in plan.legacy if t.declared and t.name == step.name), None)
     change = Change(step.op)
     before_config = _config(old) if change is not Change.CREATE else {}
     after_config = _config(new) if change is not Change.DELETE else {}

@@ -482,3 +482,9 @@ def test_plan_told_that_the_saved_preview_failed_does_not_summarise_it_as_a_chan
     saved.write_text(add_nyse_preview())
     code, out, _ = run_plan(project_dir, "--from-preview", str(saved), "--preview-exit-code", "255")
     assert code == 2 and "**the preview failed: pulumi preview failed without saying why" in out
+
+
+def test_a_step_of_an_operation_the_summary_does_not_know_is_left_out(prod_plan: Plan) -> None:
+    name = "market.crypto.trades.binance"
+    preview = document(step("remove-pending-replace", TOPIC_TYPE, name, old=topic_inputs(name, 40)))
+    assert summarise(parse_preview(preview), prod_plan).headline() == "no change"
