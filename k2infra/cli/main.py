@@ -1,5 +1,5 @@
 """`python -m k2infra COMMAND`: validate, topics, subscriptions, access, verify, recover, destroy-check,
-allow-data-loss, alerts, dashboards, lag, feeds, capacity, exporter.
+allow-data-loss, alerts, dashboards, lag, feeds, capacity, exporter, plan.
 
 The plan without the Pulumi engine; `recover` and `destroy-check` drive the Pulumi CLI.
 Exit codes: 0 success, 1 drift (verify) or a decision needed (recover, destroy-check),
@@ -21,6 +21,7 @@ from typing import Any, TextIO
 from k2infra.cli import access as access_command
 from k2infra.cli import allow_data_loss
 from k2infra.cli import observe as observe_commands
+from k2infra.cli import plan as plan_command
 from k2infra.client.naming import SubscriptionBuilder, UnknownTopicError
 from k2infra.console import EXIT_BAD_INPUT, EXIT_DRIFT, EXIT_OK, print_table
 from k2infra.model.connection import SECRET_KEYS
@@ -111,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     allow_data_loss.add_parser(commands)
     observe_commands.add_parsers(commands, _project_args)
+    plan_command.add_parser(commands, _project_args)
     return parser
 
 
@@ -284,4 +286,6 @@ HANDLERS: dict[str, Any] = {
     "feeds": observe_commands.run_feeds,
     "capacity": observe_commands.run_capacity,
     "exporter": observe_commands.run_exporter,
+    # A preview of the stack, summarised for review.
+    "plan": plan_command.run,
 }

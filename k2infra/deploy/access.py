@@ -20,7 +20,7 @@ from typing import Any
 import pulumi
 import pulumi_kafka as kafka
 
-from k2infra.model.access import AclSpec
+from k2infra.model.access import QUOTA_NAME_PREFIX, SCRAM_NAME_PREFIX, AclSpec
 from k2infra.model.connection import kafka_mechanism
 from k2infra.model.plan import Plan
 from k2infra.model.settings import NAMESPACE
@@ -61,7 +61,7 @@ def declare_access(
         credential_opts = opts
         if app.quotas is not None:
             quota = resources.quotas[app.name] = kafka.Quota(
-                f"quota:{app.username}",
+                f"{QUOTA_NAME_PREFIX}{app.username}",
                 entity_type=checked.apply(lambda _: QUOTA_ENTITY_TYPE),
                 entity_name=app.username,
                 config=app.quotas.config(),
@@ -72,7 +72,7 @@ def declare_access(
             # protected stack is refused before its quota is touched.
             credential_opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[quota]))
         resources.credentials[app.name] = kafka.UserScramCredential(
-            f"scram:{app.username}",
+            f"{SCRAM_NAME_PREFIX}{app.username}",
             username=app.username,
             scram_mechanism=mechanism,
             scram_iterations=checked.apply(lambda _: plan.app_scram_iterations),

@@ -33,6 +33,9 @@ from collections.abc import Iterable, Mapping
 from k2infra.live.admin import BrokerView
 from k2infra.model.plan import LegacyTopic, TopicSpec
 
+# How its refusal opens (the change summary names the guard by it).
+REFUSAL = "refusing to create topics or partitions while brokers are down"
+
 
 def placements(topics: Iterable[TopicSpec | LegacyTopic], live_partitions: Mapping[str, int]) -> list[tuple[str, str]]:
     """(topic, what Kafka must place) for each planned topic that is new or gains partitions."""
@@ -67,7 +70,7 @@ def refusals(
     needed = max(specs[name].replication_factor for name, _ in short)
     nodes = ", ".join(map(str, brokers.missing))
     return [
-        f"refusing to create topics or partitions while brokers are down: replication factor {needed} needs "
+        f"{REFUSAL}: replication factor {needed} needs "
         f"{needed} live brokers; {brokers.describe()}. Kafka would still place replicas on node {nodes}, and the "
         f"new partitions would start under-replicated. Start node {nodes} or wait until it rejoins, then run "
         "again; nothing was changed:\n" + "\n".join(f"  {name}: {what}" for name, what in short)

@@ -36,6 +36,8 @@ from k2infra.model.topology import TOPIC_PREFIX
 
 TOPIC_TYPE = "kafka:index/topic:Topic"
 ALLOW_KEY = "k2infra:allowDataLoss"
+# How its refusal opens (the change summary names the guard by it).
+REFUSAL = "refusing to delete or replace topics that hold records"
 
 
 @dataclass(frozen=True)
@@ -143,7 +145,7 @@ def judge(
             f"  {line}" for line in empty
         )
     return [
-        "refusing to delete or replace topics that hold records, which would lose them. Keep them in "
+        f"{REFUSAL}, which would lose them. Keep them in "
         "config/kafka/topics.yaml (and k2infra:exchanges), or, to accept the loss, list them in "
         f"{ALLOW_KEY} of the stack file:\n"
         + "\n".join(f"  {line}" for line in refused)

@@ -12,6 +12,9 @@ from collections.abc import Iterable, Mapping
 
 from k2infra.model.plan import LegacyTopic, TopicSpec
 
+# How its refusal opens (the change summary names the guard by it).
+REFUSAL = "refusing to lower partition counts"
+
 
 def shrinking(
     topics: Iterable[TopicSpec | LegacyTopic],
@@ -38,7 +41,7 @@ def refusals(
     if not lines:
         return []
     return [
-        "refusing to lower partition counts: Kafka cannot remove partitions, and the provider would "
+        f"{REFUSAL}: Kafka cannot remove partitions, and the provider would "
         "delete and re-create the topic, losing its data. Keep (or raise) these counts where each "
         "line says they come from (config/kafka/topics.yaml, or the stack's k2infra:partitions or "
         "k2infra:maxPartitions):\n" + "\n".join(f"  {line}" for line in lines)

@@ -14,6 +14,9 @@ from collections.abc import Iterable, Mapping
 from k2infra.model.plan import LegacyAction, LegacyTopic
 from k2infra.model.stack import Stack
 
+# How its refusal opens (the change summary names the guard by it).
+REFUSAL = "refusing to retire topics that still receive data"
+
 
 def retiring(stack: Stack) -> list[LegacyTopic]:
     """The legacy topics whose quiet must be proven (none when k2infra:forceRetire skips the proof)."""
@@ -32,6 +35,6 @@ def refusals(retiring: Iterable[LegacyTopic], written: Mapping[str, int]) -> lis
     if not lines:
         return []
     return [
-        "refusing to retire topics that still receive data (move their producers first, or set "
+        f"{REFUSAL} (move their producers first, or set "
         "k2infra:forceRetire to delete them anyway):\n" + "\n".join(f"  {line}" for line in lines)
     ]

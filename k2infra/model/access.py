@@ -59,6 +59,9 @@ ALLOW = "Allow"
 ANY_HOST = "*"
 CONSUMER_OPERATIONS = (Operation.READ, Operation.DESCRIBE)
 PRODUCER_OPERATIONS = (Operation.WRITE, Operation.DESCRIBE)
+# The resource names of an app's quota and SCRAM credential: the prefix, then its username.
+QUOTA_NAME_PREFIX = "quota:"
+SCRAM_NAME_PREFIX = "scram:"
 
 
 @dataclass(frozen=True, order=True)
@@ -263,3 +266,23 @@ def acl_id(acl: Any) -> str:
     """
     parts = (acl.principal, acl.host, acl.operation, acl.permission, acl.resource_type, acl.resource_name)
     return "|".join((*parts, acl.pattern_type))
+
+
+def parse_acl_id(text: str) -> AclSpec | None:
+    """The binding an `acl_id` names (an Acl resource's name), or None for another spelling."""
+    parts = text.split("|")
+    if len(parts) != 7:
+        return None
+    principal, host, operation, permission, resource_type, resource_name, pattern = parts
+    try:
+        return AclSpec(
+            principal,
+            ResourceType(resource_type),
+            resource_name,
+            PatternType(pattern),
+            Operation(operation),
+            permission,
+            host,
+        )
+    except ValueError:
+        return None

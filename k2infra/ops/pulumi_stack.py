@@ -20,6 +20,10 @@ TOPIC_TYPE = "kafka:index/topic:Topic"
 SUBJECT_TYPE = "pulumi-python:dynamic/k2infra:SchemaSubject"
 COMPONENT_TYPE = "k2infra:index:TopicPlatform"
 KAFKA_PROVIDER_TYPE = "pulumi:providers:kafka"
+# pulumi-kafka's access resources (with k2infra:accessControl; k2infra/deploy/access.py)
+ACL_TYPE = "kafka:index/acl:Acl"
+QUOTA_TYPE = "kafka:index/quota:Quota"
+SCRAM_TYPE = "kafka:index/userScramCredential:UserScramCredential"
 COMPONENT_NAME = "k2"
 PROVIDER_NAME = "kafka"
 

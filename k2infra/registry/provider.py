@@ -131,6 +131,8 @@ from k2infra.registry.client import (
 CONNECTION_KEYS = ("url", "username", "password", "token", "ca_cert")
 # The outputs: the inputs echoed, plus what the registry assigned.
 OUTPUT_KEYS = ("subject", "schema", "compatibility", "connection", "hard_delete", "schema_id", "version")
+# How check words a registry's "incompatible" (the change summary names the refusal by it).
+INCOMPATIBLE = "is incompatible with its latest registered version"
 
 # Registry verdicts are reported against the resource, not the ``schema`` property: the engine
 # would otherwise print the whole schema text before the reason.
@@ -245,8 +247,8 @@ class SchemaRegistryProvider(ResourceProvider):
             failures.append(
                 CheckFailure(
                     _WHOLE,
-                    f"the new schema for subject '{subject}' is incompatible with its latest "
-                    f"registered version (compatibility {new.get('compatibility')}) at "
+                    f"the new schema for subject '{subject}' {INCOMPATIBLE} "
+                    f"(compatibility {new.get('compatibility')}) at "
                     f"{sanitize_url(client.base_url)}: {detail}",
                 )
             )

@@ -24,6 +24,12 @@ CALL = 30.0  # seconds for one admin call
 EXCHANGES = {"equities": ("asx", 30), "crypto": ("binance", 40)}
 DATA_TYPES = ("trades", "quotes", "reference_data")
 POLICY = ("--policy-pack", str(REPO / "policy"))
+# The runbook's command: the URNs of one app's ACLs and SCRAM credential (its quota is unprotected).
+UNPROTECT_APP = (
+    "pulumi stack --stack prod --show-urns"
+    ' | grep -oE "urn:pulumi:[^ ]*::(User:$K2_APP_USER\\|[^ ]*|scram:$K2_APP_USER)$"'
+    " | xargs -d '\\n' pulumi state unprotect --stack prod --yes"
+)
 
 
 def prod_overrides(platform: SecurePlatform) -> dict[str, str]:

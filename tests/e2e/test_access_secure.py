@@ -42,7 +42,7 @@ from devkit.pulumi_project import PulumiFailed, PulumiProject
 from k2infra.model.apps import load_apps, username_of
 from k2infra.model.plan import load_plan
 from k2infra.model.topology import load_topology
-from tests.e2e.prod_support import CALL, POLICY, STACK, run_k2infra, secret_env
+from tests.e2e.prod_support import CALL, POLICY, STACK, UNPROTECT_APP, run_k2infra, secret_env
 
 pytestmark = pytest.mark.e2e
 
@@ -590,14 +590,6 @@ def test_a_lowered_quota_applies_with_a_plain_up_and_throttles_the_producer(
     assert producer.flush(60) == 0
     assert throttles and max(throttles) > 0, "never throttled"
     print(f"\nproducer throttled: {max(throttles) * 1000:.0f} ms at {lowered} B/s")
-
-
-# The runbook's command: the URNs of one app's ACLs and SCRAM credential (its quota is unprotected).
-UNPROTECT_APP = (
-    "pulumi stack --stack prod --show-urns"
-    ' | grep -oE "urn:pulumi:[^ ]*::(User:$K2_APP_USER\\|[^ ]*|scram:$K2_APP_USER)$"'
-    " | xargs -d '\\n' pulumi state unprotect --stack prod --yes"
-)
 
 
 def test_removing_an_app_in_prod_removes_its_acls_quota_and_credential_and_its_client_is_refused(

@@ -1,4 +1,4 @@
-"""Imports point one way through the package: model -> (client | registry) -> live -> (ops | deploy | observe) -> cli.
+"""Imports point one way through the package: model -> (client | registry) -> live -> (ops | deploy | observe) -> review -> cli.
 
 A part (a subpackage, or a top-level module) may import itself and the parts listed for it, and
 no third-party module that it is denied. The check reads the source (nothing is executed).
@@ -22,7 +22,9 @@ ALLOWED: dict[str, frozenset[str]] = {
     "deploy": frozenset({"model", "registry", "live", "client"}),
     # observe: lag, feed health, alert rules and dashboards; only the cli imports it.
     "observe": frozenset({"model", "client", "live"}),
-    "cli": frozenset({"model", "registry", "live", "client", "console", "deploy", "ops", "observe"}),
+    # review: the change summary of a preview (pure, over the guards' and the state's vocabulary) and its reads.
+    "review": frozenset({"model", "registry", "live", "deploy", "ops", "console"}),
+    "cli": frozenset({"model", "registry", "live", "client", "console", "deploy", "ops", "observe", "review"}),
     # Every `import k2infra` (an app's too) runs the package's __init__: it names deploy only for the
     # engine watch, started inside the registry's dynamic-provider process and nowhere else.
     "__init__": frozenset({"deploy"}),
@@ -45,6 +47,8 @@ DENIED: dict[str, frozenset[str]] = {
     "ops": frozenset({"pulumi_kafka", "pulumi_docker"}),
     "cli": frozenset({"pulumi", "pulumi_kafka", "pulumi_docker"}),
     "observe": frozenset({"pulumi", "pulumi_kafka", "pulumi_docker"}),
+    # review reads a preview's document: it never drives the engine or declares a resource.
+    "review": frozenset({"pulumi", "pulumi_kafka", "pulumi_docker"}),
 }
 
 
