@@ -16,6 +16,12 @@ export K2_TOOLS_DIR ?= $(HOME)/.cache/k2infra/tools
 export PULUMI_HOME ?= $(K2_TOOLS_DIR)/pulumi-home
 # The local dev stack keeps its state in the repo (gitignored) and holds no real secret, so a
 # fixed passphrase is fine here; real stacks set their own PULUMI_CONFIG_PASSPHRASE or backend.
+# K2_STATE=postgres: the state in a local PostgreSQL cluster under .state/postgres (tools/postgres.sh,
+# started by `make platform`) instead of files; a team sets PULUMI_BACKEND_URL=postgres://... itself.
+K2_STATE ?= file
+ifeq ($(K2_STATE),postgres)
+export PULUMI_BACKEND_URL ?= $(shell bash tools/postgres.sh url)
+endif
 export PULUMI_BACKEND_URL ?= file://$(CURDIR)/.state/pulumi
 export PULUMI_CONFIG_PASSPHRASE ?= k2-local-dev
 export PULUMI_SKIP_UPDATE_CHECK := true
@@ -62,13 +68,16 @@ tools-docker: venv ## tools, plus the Docker provider plugin (for k2infra:localC
 monitoring: ## promtool from Debian's prometheus package (tools/monitoring/install.sh; no service is started)
 	bash tools/monitoring/install.sh
 
-platform: venv ## start the local Kafka broker and Schema Registry (tools/platform.sh)
+platform: venv ## start the local Kafka broker and Schema Registry (tools/platform.sh); K2_STATE=postgres: PostgreSQL too
 	$(Q)$(RUN) platform "local Kafka and Schema Registry (tools/platform.sh start)" bash tools/platform.sh start
+	$(if $(filter postgres,$(K2_STATE)),$(RUN) postgres "PostgreSQL for the state (tools/postgres.sh start)" bash tools/postgres.sh start)
 
 stack: tools
 	$(Q)$(TOOLS_ENV)
 	mkdir -p .state/pulumi
-	$(RUN) stack "stack $(STACK) in .state/pulumi" pulumi stack select --create $(STACK) --non-interactive
+	# A backend that cannot be used is said in one line (URL, password masked, and the fix) before any pulumi.
+	$(RUN) state "state backend check" $(PY) -m k2infra state check
+	$(RUN) stack "stack $(STACK) in its backend" pulumi stack select --create $(STACK) --non-interactive
 
 preview: stack ## pulumi preview of STACK (default dev) with the policy pack
 	$(Q)$(TOOLS_ENV)
@@ -79,6 +88,8 @@ ifeq ($(STACK),prod-local)
 up: tools
 	$(TOOLS_ENV)
 	mkdir -p .state/pulumi
+	$(if $(filter postgres,$(K2_STATE)),bash tools/postgres.sh start)
+	$(PY) -m k2infra state check
 	$(PY) -m devkit.prod_local up --policy-pack policy
 
 down:
@@ -97,13 +108,14 @@ up: platform stack ## deploy STACK (dev: the local platform; prod-local: the sec
 
 down: ## destroy STACK and stop its platform (ALLOW_DATA_LOSS=1: even if topics hold records)
 	$(Q)$(TOOLS_ENV)
-	if bash tools/platform.sh status >/dev/null 2>&1 && [ -d .state/pulumi ]; then
+	if bash tools/platform.sh status >/dev/null 2>&1 && { [ -d .state/pulumi ] || [ "$(K2_STATE)" = postgres ]; }; then
 		# pulumi destroy never runs the program, so its data-loss guard cannot stop it: check first
 		# (a refusal stops here, before anything is destroyed or stopped).
 		$(PY) -m k2infra destroy-check --stack $(STACK) $(if $(ALLOW_DATA_LOSS),--allow-data-loss)
 		$(RUN) destroy "pulumi destroy of stack $(STACK)" pulumi destroy --yes --non-interactive --stack $(STACK) || true
 	fi
 	$(RUN) platform-stop "stopping the local platform" bash tools/platform.sh stop
+	$(if $(filter postgres,$(K2_STATE)),$(RUN) postgres-stop "stopping PostgreSQL (its data stays in .state/postgres)" bash tools/postgres.sh stop)
 endif
 
 test: tools-docker monitoring ## the whole suite: provider (Go), unit, integration, end-to-end (starts its own platform)
@@ -131,4 +143,5 @@ docker-down: ## stop the Docker engine if `make docker` started it
 
 clean: ## remove local state (not the cached tools)
 	bash tools/platform.sh stop || true
+	[ ! -d .state/postgres ] || bash tools/postgres.sh stop || true
 	rm -rf .state .pytest_cache .ruff_cache
