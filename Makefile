@@ -34,7 +34,7 @@ RUN := bash tools/quiet.sh
 # policy/config/<stack>.json where one exists (dev).
 POLICY := --policy-pack policy $(if $(wildcard policy/config/$(STACK).json),--policy-pack-config policy/config/$(STACK).json)
 
-.PHONY: help env venv tools tools-docker monitoring platform stack preview up down test test-unit lint bench clean docker docker-down
+.PHONY: help env venv tools tools-docker monitoring state-db platform stack preview up down test test-unit lint bench clean docker docker-down
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -64,6 +64,9 @@ tools: venv ## build the Pulumi CLI, language host and Kafka provider (cached by
 # needs: `make up` does without it; the suite and `make docker` build it.
 tools-docker: venv ## tools, plus the Docker provider plugin (for k2infra:localCluster: docker)
 	bash tools/install-pulumi.sh --with-docker
+
+state-db: ## Debian's PostgreSQL server for K2_STATE=postgres and the suite (tools/postgres.sh install; nothing started)
+	bash tools/postgres.sh install
 
 monitoring: ## promtool from Debian's prometheus package (tools/monitoring/install.sh; no service is started)
 	bash tools/monitoring/install.sh
@@ -118,7 +121,7 @@ down: ## destroy STACK and stop its platform (ALLOW_DATA_LOSS=1: even if topics 
 	$(if $(filter postgres,$(K2_STATE)),$(RUN) postgres-stop "stopping PostgreSQL (its data stays in .state/postgres)" bash tools/postgres.sh stop)
 endif
 
-test: tools-docker monitoring ## the whole suite: provider (Go), unit, integration, end-to-end (starts its own platform)
+test: tools-docker monitoring state-db ## the whole suite: provider (Go), unit, integration, end-to-end (starts its own platform)
 	$(TOOLS_ENV)
 	(cd tools/kafka-provider && GOFLAGS=-buildvcs=false go test ./...)
 	$(PY) -m pytest tests

@@ -101,7 +101,7 @@ def migrate(
             file=err,
         )
         return EXIT_BAD_INPUT
-    print(f"stack {stack}: {copied} resources copied from {shown_source} to {shown_target}", file=out)
+    print(f"stack {stack}: {copied} resource(s) copied from {shown_source} to {shown_target}", file=out)
     print("the source is left as it was (a backup). Use the new backend: PULUMI_BACKEND_URL=<the --to URL>", file=out)
     print(f"then check: pulumi preview --stack {stack} --expect-no-changes", file=out)
     return EXIT_OK
