@@ -105,8 +105,10 @@ up: platform stack ## deploy STACK (dev: the local platform; prod-local: the sec
 	# is recovered first; anything that needs a decision stops here with the commands to run.
 	$(RUN) recover "recover check of stack $(STACK)" $(PY) -m k2infra recover --stack $(STACK)
 	# --refresh: the local platform starts empty, so state from an earlier session is reconciled first.
+	# --message: who ran it, kept in the stack's history (`pulumi stack history`, docs/runbook.md "Team state in PostgreSQL").
 	$(RUN) up "pulumi up of stack $(STACK) with the policy pack" \
-		pulumi up --yes --refresh --non-interactive --stack $(STACK) $(POLICY)
+		pulumi up --yes --refresh --non-interactive --stack $(STACK) $(POLICY) \
+		--message "$$(id -un)@$$(hostname): make up at $$(git rev-parse --short HEAD 2>/dev/null || echo 'no git')"
 	pulumi stack output --stack $(STACK) --json | $(PY) tools/up_summary.py --log .state/logs/up.log --stack $(STACK)
 
 down: ## destroy STACK and stop its platform (ALLOW_DATA_LOSS=1: even if topics hold records)
@@ -133,10 +135,12 @@ lint: venv ## ruff
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 
-bench: tools ## benchmarks against the local platform and the peers (Jikkou, topicctl); writes docs/benchmarks.md
+bench: tools state-db ## benchmarks against the local platform and the peers (Jikkou, topicctl); writes docs/benchmarks.md
 	$(TOOLS_ENV)
 	bash tools/bench/install-peers.sh
 	$(PY) -m bench
+	# The state backends compared (file, PostgreSQL), one run; figures printed.
+	$(PY) -m bench.state_backends
 
 docker: tools-docker ## Docker engine + registry-free base images for k2infra:localCluster: docker
 	bash tools/docker/ci.sh up

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A local PostgreSQL cluster that holds Pulumi state (`K2_STATE=postgres make up`; docs/runbook.md §17).
+# A local PostgreSQL cluster that holds Pulumi state (`K2_STATE=postgres make up`; docs/runbook.md "Team state in PostgreSQL").
 #
 #   tools/postgres.sh install            Debian's PostgreSQL server, when no initdb is found (pinned major)
 #   tools/postgres.sh url                the backend URL (postgres://k2state:PASSWORD@127.0.0.1:PORT/k2state?...);

@@ -279,7 +279,7 @@ def test_pg_dump_and_restore_of_the_state_database_then_no_changes(
     project, env = make_project(tmp_path / "p", url)
     dump = tmp_path / "state.dump"
     client = state_db.client_env()
-    # As docs/runbook.md §17 says: pg_dump -Fc, then into a fresh database pg_restore.
+    # As docs/runbook.md "Team state in PostgreSQL" says: pg_dump -Fc, then into a fresh database pg_restore.
     subprocess.run([bin_dir() / "pg_dump", "-Fc", "-d", name, "-f", dump], env=client, check=True, timeout=300)
     state_db.psql(f"DROP DATABASE {name}", database="postgres")
     assert pulumi(project, env, "preview", check=False).returncode != 0  # the state is gone
@@ -293,7 +293,7 @@ def test_rotating_the_passphrase_with_change_secrets_provider(state_db: StateDb,
     project, env = make_project(tmp_path / "p", database(state_db))
     rotated = {**env, "PULUMI_CONFIG_PASSPHRASE": "the-new-team-passphrase"}
     # Non-interactive, the CLI takes the current passphrase from PULUMI_CONFIG_PASSPHRASE and the new one
-    # from its standard input (one line), as docs/runbook.md §17 spells it.
+    # from its standard input (one line), as docs/runbook.md "Team state in PostgreSQL" spells it.
     done = subprocess.run(
         ["pulumi", "stack", "change-secrets-provider", "passphrase", "--non-interactive", "--cwd", str(project)],
         env=env,

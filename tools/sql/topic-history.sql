@@ -1,6 +1,6 @@
 -- When did a topic's partition count change, and by whom: every update of a stack kept by the Pulumi
 -- CLI's PostgreSQL backend (its table holds each update's record and the checkpoint after it), one row
--- per change of a matching topic's partitions. docs/runbook.md §17:
+-- per change of a matching topic's partitions. docs/runbook.md "Team state in PostgreSQL":
 --   psql "$STATE_DB" -v stack=prod -v topic='market.equities.%.nyse' -f tools/sql/topic-history.sql
 -- (STATE_DB: the backend URL without ?sslmode=... and ?table=...; the table here is the default, pulumi_state.)
 WITH objects AS (
