@@ -2,6 +2,7 @@
 #   make up      set up everything and deploy the dev stack to the local platform
 #   make up STACK=prod-local   the prod stack on the secure local cluster (make down STACK=prod-local)
 #   make test    the whole suite: unit, integration and end-to-end
+#   K2_STATE=postgres make up   the state in a local PostgreSQL cluster (docs/runbook.md §15)
 #   eval "$(make env)"   this shell: the built pulumi and the venv's python on PATH, the local backend
 #   make V=1 ... every command and its whole output (default: a line per step, logs in .state/logs/)
 SHELL := /bin/bash

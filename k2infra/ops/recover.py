@@ -18,7 +18,9 @@ to three things behind, and each later command fails on the first of them:
 non-interactive means (no hand edit of the state):
 
 - a lock is released only when it was written on this host by a process that is gone
-  (`k2infra.ops.stack_lock`); any other lock stops the command, which says what to check;
+  (`k2infra.ops.stack_lock`; a file of the file backend, a row of the PostgreSQL backend's table,
+  `k2infra.ops.postgres_state`); any other lock stops the command, which says what to check; a
+  PostgreSQL backend that cannot be used stops it first (exit 2), changing nothing;
 - an unreadable attribute file of the checkpoint is removed (the checkpoint is not touched);
 - a topic left by a pending create or by a bulk-mode crash that exists exactly as planned
   (partitions, replication factor, its own configs) and holds no record is imported
