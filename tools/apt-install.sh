@@ -24,7 +24,12 @@ printf '#!/bin/sh\n# k2infra tools/apt-install.sh: no service starts while packa
     as_root tee "$policy" >/dev/null
 as_root chmod 755 "$policy"
 
-install() { as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@" >>"$log" 2>&1; }
+# A configuration file already there (tools/postgres.sh writes postgresql-common's createcluster.conf
+# first) is kept without a question: --force-confold.
+install() {
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+        -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "$@" >>"$log" 2>&1
+}
 if ! install "$@"; then
     echo "[apt-install] apt-get install failed; retrying after apt-get update" >&2
     as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q >>"$log" 2>&1
