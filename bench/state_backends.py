@@ -37,35 +37,41 @@ def main() -> int:
     platform = LocalPlatform.from_env()
     own = platform is None
     db = StateDb.start()
-    figures: list[tuple[str, str]] = []
     try:
         if own:
             platform = LocalPlatform.start(work / "platform")
         topology = topologies.synthetic_topology(SIZE)
         timeout = pulumi_timeout(SIZE)
-        for name, url in (("file", None), ("postgres", db.url)):
-            for mode, env in (("default", None), ("bulk", BULK)):
-                project = BenchProject.create(
-                    work / f"{name}-{mode}", topology, platform.bootstrap_servers, platform.schema_registry_url, url
-                )
-                up = project.up(PARALLEL, timeout=timeout, env=env)
-                figures.append((f"{name}: up of {SIZE} topics, {mode} mode", _seconds(up)))
-                if mode == "default":
-                    preview = project.preview(PARALLEL, timeout)
-                    figures.append((f"{name}: no-change preview of {SIZE} topics", _seconds(preview)))
-                    if name == "postgres":
-                        figures += _state_size(project, db)
-                problems = project.cleanup(timeout=timeout)
-                if problems:
-                    print(f"cleanup of {name}/{mode}: {problems}", file=sys.stderr)
-        for what, value in figures:
-            print(f"{what}: {value}")
+        for name, url, mode, env in (
+            ("postgres", db.url, "default", None),
+            ("postgres", db.url, "bulk", BULK),
+            ("file", None, "default", None),
+            ("file", None, "bulk", BULK),
+        ):
+            project = BenchProject.create(
+                work / f"{name}-{mode}", topology, platform.bootstrap_servers, platform.schema_registry_url, url
+            )
+            say(f"{name}: up of {SIZE} topics, {mode} mode", _seconds(project.up(PARALLEL, timeout=timeout, env=env)))
+            if mode == "default":
+                say(f"{name}: no-change preview of {SIZE} topics", _seconds(project.preview(PARALLEL, timeout)))
+                if name == "postgres":
+                    for what, value in _state_size(project, db):
+                        say(what, value)
+            # The same topic names serve every project: each is destroyed before the next (bulk mode: not measured).
+            project.destroy(PARALLEL * 4, timeout, env=BULK)
+            problems = project.cleanup(timeout=timeout, destroy=False)
+            if problems:
+                print(f"cleanup of {name}/{mode}: {problems}", file=sys.stderr, flush=True)
         return 0
     finally:
         db.stop()
         if own and platform is not None:
             platform.stop()
         shutil.rmtree(work, ignore_errors=True)
+
+
+def say(what: str, value: str) -> None:
+    print(f"{what}: {value}", flush=True)
 
 
 def _seconds(run: Any) -> str:
