@@ -3,6 +3,7 @@
 #   make up STACK=prod-local   the prod stack on the secure local cluster (make down STACK=prod-local)
 #   make test    the whole suite: unit, integration and end-to-end
 #   make monitor exporter + Prometheus + Alertmanager for STACK next to the running platform (make monitor-down)
+#   K2_STATE=postgres make up   the state in a local PostgreSQL cluster (docs/runbook.md §16)
 #   eval "$(make env)"   this shell: the built pulumi and the venv's python on PATH, the local backend
 #   make V=1 ... every command and its whole output (default: a line per step, logs in .state/logs/)
 SHELL := /bin/bash
@@ -17,6 +18,12 @@ export K2_TOOLS_DIR ?= $(HOME)/.cache/k2infra/tools
 export PULUMI_HOME ?= $(K2_TOOLS_DIR)/pulumi-home
 # The local dev stack keeps its state in the repo (gitignored) and holds no real secret, so a
 # fixed passphrase is fine here; real stacks set their own PULUMI_CONFIG_PASSPHRASE or backend.
+# K2_STATE=postgres: the state in a local PostgreSQL cluster under .state/postgres (tools/postgres.sh,
+# started by `make platform`) instead of files; a team sets PULUMI_BACKEND_URL=postgres://... itself.
+K2_STATE ?= file
+ifeq ($(K2_STATE),postgres)
+export PULUMI_BACKEND_URL ?= $(shell bash tools/postgres.sh url)
+endif
 export PULUMI_BACKEND_URL ?= file://$(CURDIR)/.state/pulumi
 export PULUMI_CONFIG_PASSPHRASE ?= k2-local-dev
 export PULUMI_SKIP_UPDATE_CHECK := true
@@ -29,7 +36,7 @@ RUN := bash tools/quiet.sh
 # policy/config/<stack>.json where one exists (dev).
 POLICY := --policy-pack policy $(if $(wildcard policy/config/$(STACK).json),--policy-pack-config policy/config/$(STACK).json)
 
-.PHONY: help env venv tools tools-docker monitoring monitor monitor-down platform stack preview up down test test-unit lint bench bench-observe clean docker docker-down
+.PHONY: help env venv tools tools-docker monitoring monitor monitor-down state-db platform stack preview up down test test-unit lint bench bench-observe clean docker docker-down
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -60,6 +67,9 @@ tools: venv ## build the Pulumi CLI, language host and Kafka provider (cached by
 tools-docker: venv ## tools, plus the Docker provider plugin (for k2infra:localCluster: docker)
 	bash tools/install-pulumi.sh --with-docker
 
+state-db: ## Debian's PostgreSQL server for K2_STATE=postgres and the suite (tools/postgres.sh install; nothing started)
+	bash tools/postgres.sh install
+
 monitoring: ## Prometheus, promtool, Alertmanager, Chromium from Debian (tools/monitoring/install.sh; no service is started)
 	bash tools/monitoring/install.sh
 
@@ -71,13 +81,16 @@ monitor: venv monitoring ## exporter + Prometheus + Alertmanager for STACK next 
 monitor-down: ## stop what `make monitor` started
 	$(PY) -m devkit.monitor stop
 
-platform: venv ## start the local Kafka broker and Schema Registry (tools/platform.sh)
+platform: venv ## start the local Kafka broker and Schema Registry (tools/platform.sh); K2_STATE=postgres: PostgreSQL too
 	$(Q)$(RUN) platform "local Kafka and Schema Registry (tools/platform.sh start)" bash tools/platform.sh start
+	$(if $(filter postgres,$(K2_STATE)),$(RUN) postgres "PostgreSQL for the state (tools/postgres.sh start)" bash tools/postgres.sh start)
 
 stack: tools
 	$(Q)$(TOOLS_ENV)
 	mkdir -p .state/pulumi
-	$(RUN) stack "stack $(STACK) in .state/pulumi" pulumi stack select --create $(STACK) --non-interactive
+	# A backend that cannot be used is said in one line (URL, password masked, and the fix) before any pulumi.
+	$(RUN) state "state backend check" $(PY) -m k2infra state check
+	$(RUN) stack "stack $(STACK) in its backend" pulumi stack select --create $(STACK) --non-interactive
 
 preview: stack ## pulumi preview of STACK (default dev) with the policy pack
 	$(Q)$(TOOLS_ENV)
@@ -88,6 +101,8 @@ ifeq ($(STACK),prod-local)
 up: tools
 	$(TOOLS_ENV)
 	mkdir -p .state/pulumi
+	$(if $(filter postgres,$(K2_STATE)),bash tools/postgres.sh start)
+	$(PY) -m k2infra state check
 	$(PY) -m devkit.prod_local up --policy-pack policy
 
 down:
@@ -100,22 +115,25 @@ up: platform stack ## deploy STACK (dev: the local platform; prod-local: the sec
 	# is recovered first; anything that needs a decision stops here with the commands to run.
 	$(RUN) recover "recover check of stack $(STACK)" $(PY) -m k2infra recover --stack $(STACK)
 	# --refresh: the local platform starts empty, so state from an earlier session is reconciled first.
+	# --message: who ran it, kept in the stack's history (`pulumi stack history`, docs/runbook.md "Team state in PostgreSQL").
 	$(RUN) up "pulumi up of stack $(STACK) with the policy pack" \
-		pulumi up --yes --refresh --non-interactive --stack $(STACK) $(POLICY)
+		pulumi up --yes --refresh --non-interactive --stack $(STACK) $(POLICY) \
+		--message "$$(id -un)@$$(hostname): make up at $$(git rev-parse --short HEAD 2>/dev/null || echo 'no git')"
 	pulumi stack output --stack $(STACK) --json | $(PY) tools/up_summary.py --log .state/logs/up.log --stack $(STACK)
 
 down: ## destroy STACK and stop its platform (ALLOW_DATA_LOSS=1: even if topics hold records)
 	$(Q)$(TOOLS_ENV)
-	if bash tools/platform.sh status >/dev/null 2>&1 && [ -d .state/pulumi ]; then
+	if bash tools/platform.sh status >/dev/null 2>&1 && { [ -d .state/pulumi ] || [ "$(K2_STATE)" = postgres ]; }; then
 		# pulumi destroy never runs the program, so its data-loss guard cannot stop it: check first
 		# (a refusal stops here, before anything is destroyed or stopped).
 		$(PY) -m k2infra destroy-check --stack $(STACK) $(if $(ALLOW_DATA_LOSS),--allow-data-loss)
 		$(RUN) destroy "pulumi destroy of stack $(STACK)" pulumi destroy --yes --non-interactive --stack $(STACK) || true
 	fi
 	$(RUN) platform-stop "stopping the local platform" bash tools/platform.sh stop
+	$(if $(filter postgres,$(K2_STATE)),$(RUN) postgres-stop "stopping PostgreSQL (its data stays in .state/postgres)" bash tools/postgres.sh stop)
 endif
 
-test: tools-docker monitoring ## the whole suite: provider (Go), unit, integration, end-to-end (starts its own platform)
+test: tools-docker monitoring state-db ## the whole suite: provider (Go), unit, integration, end-to-end (starts its own platform)
 	$(TOOLS_ENV)
 	(cd tools/kafka-provider && GOFLAGS=-buildvcs=false go test ./...)
 	$(PY) -m pytest tests
@@ -127,10 +145,12 @@ lint: venv ## ruff
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 
-bench: tools ## benchmarks against the local platform and the peers (Jikkou, topicctl); writes docs/benchmarks.md
+bench: tools state-db ## benchmarks against the local platform and the peers (Jikkou, topicctl); writes docs/benchmarks.md
 	$(TOOLS_ENV)
 	bash tools/bench/install-peers.sh
 	$(PY) -m bench
+	# The state backends compared (file, PostgreSQL), one run; figures printed.
+	$(PY) -m bench.state_backends
 
 bench-observe: tools ## the monitoring read at 600 and 3,000 topics with 20 groups, and lag (bench/observe.py; docs/monitoring.md)
 	$(TOOLS_ENV) && $(PY) -m bench --only observe
@@ -144,4 +164,5 @@ docker-down: ## stop the Docker engine if `make docker` started it
 clean: ## remove local state (not the cached tools)
 	bash tools/platform.sh stop || true
 	if [ -x $(PY) ]; then $(PY) -m devkit.monitor stop || true; fi  # its pid files are in .state
+	[ ! -d .state/postgres ] || bash tools/postgres.sh stop || true
 	rm -rf .state .pytest_cache .ruff_cache

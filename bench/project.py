@@ -30,9 +30,15 @@ class BenchProject:
 
     @classmethod
     def create(
-        cls, root: Path, topology: topologies.SyntheticTopology, bootstrap_servers: str, schema_registry_url: str
+        cls,
+        root: Path,
+        topology: topologies.SyntheticTopology,
+        bootstrap_servers: str,
+        schema_registry_url: str,
+        backend_url: str | None = None,
     ) -> BenchProject:
-        project = PulumiProject.create(root / "project", topologies.STACK, root / "backend")
+        """The project of `topology`; its state in a file backend of its own, or at `backend_url`."""
+        project = PulumiProject.create(root / "project", topologies.STACK, root / "backend", backend_url=backend_url)
         topologies.write_config(topology, project.dir / "config")
         topologies.write_stack_file(project.dir, topologies.stack_settings(bootstrap_servers, schema_registry_url))
         return cls(project, topology)

@@ -37,10 +37,11 @@ class PulumiFailed(AssertionError):
         )
 
 
-def pulumi_env(backend_dir: Path) -> dict[str, str]:
+def pulumi_env(backend_dir: Path, backend_url: str | None = None) -> dict[str, str]:
+    """The CLI's environment: the file backend in `backend_dir`, or `backend_url` (postgres://...)."""
     env = dict(os.environ)
     env.update(
-        PULUMI_BACKEND_URL=f"file://{backend_dir}",
+        PULUMI_BACKEND_URL=backend_url or f"file://{backend_dir}",
         PULUMI_CONFIG_PASSPHRASE=PASSPHRASE,
         PULUMI_SKIP_UPDATE_CHECK="true",
         PULUMI_SKIP_CONFIRMATIONS="true",
@@ -66,9 +67,16 @@ class PulumiProject:
 
     @classmethod
     def create(
-        cls, root: Path, stack: str, backend_dir: Path, source: Path = REPO, project_files: tuple[str, ...] = ()
+        cls,
+        root: Path,
+        stack: str,
+        backend_dir: Path,
+        source: Path = REPO,
+        project_files: tuple[str, ...] = (),
+        backend_url: str | None = None,
     ) -> PulumiProject:
-        """A project in `root` from `source` (the repo, or an example under it)."""
+        """A project in `root` from `source` (the repo, or an example under it); its state in `backend_dir`,
+        or at `backend_url`."""
         root.mkdir(parents=True, exist_ok=True)
         manifest = yaml.safe_load((source / "Pulumi.yaml").read_text())
         manifest["runtime"]["options"]["virtualenv"] = str(REPO / ".venv")
@@ -84,7 +92,7 @@ class PulumiProject:
             (root / "k2infra").symlink_to(REPO / "k2infra")
             shutil.copytree(REPO / "config", root / "config")
         backend_dir.mkdir(parents=True, exist_ok=True)
-        project = cls(root, stack, pulumi_env(backend_dir))
+        project = cls(root, stack, pulumi_env(backend_dir, backend_url))
         project._automation("stack init", lambda: project.driver.create(select_existing=False) or "")
         return project
 

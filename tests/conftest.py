@@ -92,3 +92,15 @@ def secure(tmp_path_factory: pytest.TempPathFactory):
         yield running
     finally:
         running.stop()
+
+
+@pytest.fixture(scope="session")
+def state_db():
+    """A PostgreSQL cluster for the state backend (tools/postgres.sh), one per session."""
+    from devkit.state_db import StateDb
+
+    running = StateDb.start()
+    try:
+        yield running
+    finally:
+        running.stop()

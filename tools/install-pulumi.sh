@@ -11,6 +11,9 @@
 # Environment:
 #   K2_TOOLS_DIR   install root (default: $HOME/.cache/k2infra/tools)
 #   PULUMI_HOME    plugin/credential home (default: $K2_TOOLS_DIR/pulumi-home)
+#   K2_PULUMI      system | build | auto (default): a `pulumi` already on PATH whose version fits the
+#                  pinned SDK is used instead of building one (the rule: tools/env.sh); the Kafka
+#                  provider plugin is built and installed either way
 set -euo pipefail
 
 # --- pinned versions --------------------------------------------------------
@@ -139,50 +142,58 @@ go_build() {
 	log "$name: built in $((SECONDS - t0))s"
 }
 
-# --- 1. the CLI ---------------------------------------------------------------
-version_pkg="github.com/pulumi/pulumi/sdk/v3/go/common/version"
-go_build pulumi github.com/pulumi/pulumi/pkg/v3/cmd/pulumi \
-	"-s -w -X $version_pkg.Version=$PULUMI_VERSION" \
-	"$PULUMI_VERSION $(fingerprint "$mod_dir/go.mod" "$mod_dir/go.sum")"
-
-# --- 2. the Python language host ------------------------------------------------
-# Upstream's module (sdk/python/cmd/pulumi-language-python/v3) is not served by
-# the proxy, so tools/pulumi/cmd/pulumi-language-python is our own host built on
-# sdk/v3's toolchain package; see the header comment of its main.go.
-langhost_version="${PULUMI_VERSION#v}+k2infra"
-go_build pulumi-language-python ./cmd/pulumi-language-python \
-	"-s -w -X main.version=$langhost_version" \
-	"$langhost_version $(fingerprint "$mod_dir/go.mod" "$mod_dir/go.sum" "$mod_dir"/cmd/pulumi-language-python/*.go)"
-
-# --- 3. Python launchers shipped inside the sdk/v3 module -----------------------
-sdk_dir="$(module_dir github.com/pulumi/pulumi/sdk/v3)" ||
-	die "could not download github.com/pulumi/pulumi/sdk/v3 (the version in $mod_dir/go.mod)"
-install_launcher() { # SRC NAME
-	[[ -f "$1" ]] || die "upstream file $1 is missing from the module"
-	if ! cmp -s "$1" "$bin/$2"; then
-		install -m 0755 "$1" "$bin/$2"
-		log "$2: installed from ${1#"$(go env GOMODCACHE)/"}"
-	else
-		log "$2: up to date"
-	fi
-}
-# The runner our language host starts (`python -u pulumi-language-python-exec`).
-install_launcher "$sdk_dir/python/cmd/pulumi-language-python-exec" pulumi-language-python-exec
-# Dynamic providers: the engine starts plugin "pulumi-python" from PATH.
-install_launcher "$sdk_dir/python/dist/pulumi-resource-pulumi-python" pulumi-resource-pulumi-python
-# Policy packs: with a language host installed the engine runs packs through
-# its RunPlugin call; this launcher is only the engine's fallback path.
-if [[ ! -x "$bin/pulumi-analyzer-policy-python" ]]; then
-	old_sdk_dir="$(module_dir "github.com/pulumi/pulumi/sdk/v3@$POLICY_LAUNCHER_SDK_VERSION")" ||
-		die "could not download github.com/pulumi/pulumi/sdk/v3@$POLICY_LAUNCHER_SDK_VERSION"
-	install_launcher "$old_sdk_dir/python/dist/pulumi-analyzer-policy-python" pulumi-analyzer-policy-python
+# --- 0. which CLI: the system's when it fits (tools/env.sh says the rule) ------------
+# shellcheck source=tools/env.sh
+. "$here/env.sh"
+if [[ -n "$K2_PULUMI_SYSTEM" ]]; then
+	log "pulumi: using $K2_PULUMI_SYSTEM ($("$K2_PULUMI_SYSTEM" version): fits the SDK's $K2_PULUMI_SDK; K2_PULUMI=build builds one instead)"
 else
-	log "pulumi-analyzer-policy-python: up to date"
-fi
+	# --- 1. the CLI ---------------------------------------------------------------
+	version_pkg="github.com/pulumi/pulumi/sdk/v3/go/common/version"
+	go_build pulumi github.com/pulumi/pulumi/pkg/v3/cmd/pulumi \
+		"-s -w -X $version_pkg.Version=$PULUMI_VERSION" \
+		"$PULUMI_VERSION $(fingerprint "$mod_dir/go.mod" "$mod_dir/go.sum")"
 
-# Stable entry point for env.sh / Makefiles: $K2_TOOLS_DIR/bin -> this version.
-ln -sfn "pulumi-$PULUMI_VERSION/bin" "$K2_TOOLS_DIR/bin"
-export PATH="$K2_TOOLS_DIR/bin:$PATH"
+	# --- 2. the Python language host ------------------------------------------------
+	# Upstream's module (sdk/python/cmd/pulumi-language-python/v3) is not served by
+	# the proxy, so tools/pulumi/cmd/pulumi-language-python is our own host built on
+	# sdk/v3's toolchain package; see the header comment of its main.go.
+	langhost_version="${PULUMI_VERSION#v}+k2infra"
+	go_build pulumi-language-python ./cmd/pulumi-language-python \
+		"-s -w -X main.version=$langhost_version" \
+		"$langhost_version $(fingerprint "$mod_dir/go.mod" "$mod_dir/go.sum" "$mod_dir"/cmd/pulumi-language-python/*.go)"
+
+	# --- 3. Python launchers shipped inside the sdk/v3 module -----------------------
+	sdk_dir="$(module_dir github.com/pulumi/pulumi/sdk/v3)" ||
+		die "could not download github.com/pulumi/pulumi/sdk/v3 (the version in $mod_dir/go.mod)"
+	install_launcher() { # SRC NAME
+		[[ -f "$1" ]] || die "upstream file $1 is missing from the module"
+		if ! cmp -s "$1" "$bin/$2"; then
+			install -m 0755 "$1" "$bin/$2"
+			log "$2: installed from ${1#"$(go env GOMODCACHE)/"}"
+		else
+			log "$2: up to date"
+		fi
+	}
+	# The runner our language host starts (`python -u pulumi-language-python-exec`).
+	install_launcher "$sdk_dir/python/cmd/pulumi-language-python-exec" pulumi-language-python-exec
+	# Dynamic providers: the engine starts plugin "pulumi-python" from PATH.
+	install_launcher "$sdk_dir/python/dist/pulumi-resource-pulumi-python" pulumi-resource-pulumi-python
+	# Policy packs: with a language host installed the engine runs packs through
+	# its RunPlugin call; this launcher is only the engine's fallback path.
+	if [[ ! -x "$bin/pulumi-analyzer-policy-python" ]]; then
+		old_sdk_dir="$(module_dir "github.com/pulumi/pulumi/sdk/v3@$POLICY_LAUNCHER_SDK_VERSION")" ||
+			die "could not download github.com/pulumi/pulumi/sdk/v3@$POLICY_LAUNCHER_SDK_VERSION"
+		install_launcher "$old_sdk_dir/python/dist/pulumi-analyzer-policy-python" pulumi-analyzer-policy-python
+	else
+		log "pulumi-analyzer-policy-python: up to date"
+	fi
+
+	# Stable entry point for env.sh / Makefiles: $K2_TOOLS_DIR/bin -> this version.
+	ln -sfn "pulumi-$PULUMI_VERSION/bin" "$K2_TOOLS_DIR/bin"
+
+	export PATH="$K2_TOOLS_DIR/bin:$PATH"
+fi
 
 # --- 4. the Kafka resource provider (ours) -------------------------------------
 # Upstream's github.com/pulumi/pulumi-kafka/provider/v3 and the Terraform
@@ -221,6 +232,6 @@ else
 fi
 
 # --- summary ----------------------------------------------------------------------
-log "done in $((SECONDS - script_start))s; binaries in $bin (linked from $K2_TOOLS_DIR/bin), PULUMI_HOME=$PULUMI_HOME"
+log "done in $((SECONDS - script_start))s; CLI: ${K2_PULUMI_SYSTEM:-$bin (linked from $K2_TOOLS_DIR/bin)}, PULUMI_HOME=$PULUMI_HOME"
 pulumi version
 pulumi plugin ls

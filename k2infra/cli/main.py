@@ -22,6 +22,7 @@ from k2infra.cli import access as access_command
 from k2infra.cli import allow_data_loss
 from k2infra.cli import observe as observe_commands
 from k2infra.cli import plan as plan_command
+from k2infra.cli import state as state_command
 from k2infra.client.naming import SubscriptionBuilder, UnknownTopicError
 from k2infra.console import EXIT_BAD_INPUT, EXIT_DRIFT, EXIT_OK, print_table
 from k2infra.model.connection import SECRET_KEYS
@@ -111,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     destroy.add_argument("--timeout", type=float, default=15.0, help="seconds to wait for the cluster")
 
     allow_data_loss.add_parser(commands)
+    state_command.add_parser(commands)
     observe_commands.add_parsers(commands, _project_args)
     plan_command.add_parser(commands, _project_args)
     return parser
@@ -132,6 +134,8 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr
         parser.error("--data-types and --exchanges go with --asset-class")
     if args.command == "allow-data-loss":  # edits the stack file: no plan needed, nor a valid one
         return allow_data_loss.run(args, stdout, stderr)
+    if args.command == "state":  # the backend alone: no plan needed
+        return state_command.run(args, stdout, stderr)
     handler: Callable[[argparse.Namespace, Stack, TextIO, TextIO], int] = HANDLERS[args.command]
     if args.config_dir is None:
         args.config_dir = args.project_dir / "config"

@@ -10,7 +10,7 @@ Raw CLI calls, through the same `PulumiCommand` (the same binary, environment an
 are kept for what Automation (pulumi 3.272.0) lacks, each at its one call site below:
 - `refresh --import-pending-creates URN ID`: `Stack.refresh` has `clear_pending_creates` only;
 - `import --parallel N`: `Stack.import_resources` takes no `parallel`;
-- `stack export` without `--show-secrets`: `Workspace.export_stack` always decrypts, and the state is read
+- `stack export` without `--show-secrets` (and `stack import --file` of what it gave): `Workspace.export_stack` always decrypts, and the state is read
   here as it is stored (secrets stay ciphertext; recover and destroy-check never need them);
 - `run_cli` and `argv`: a command spelled out by a test or a benchmark (a flag of its own, or a process
   to measure), run with the same binary and environment.
@@ -215,6 +215,14 @@ class PulumiDriver:
         # Raw: Automation's export_stack adds --show-secrets.
         text = self._raw(["stack", "export"], None).stdout
         return json.loads(text[text.find("{") :])
+
+    def import_state(self, document: Mapping[str, Any]) -> None:
+        """`pulumi stack import --file` of a document as `export` gives it (secrets stay as they were stored)."""
+        # Raw, as export: Automation's import_stack takes a Deployment and adds nothing we need.
+        with tempfile.TemporaryDirectory(prefix="k2infra-state-") as work:
+            path = Path(work) / "state.json"
+            path.write_text(json.dumps(document))
+            self._raw(["stack", "import", "--file", str(path)], None)
 
     def outputs(self, *, show_secrets: bool = True) -> dict[str, Any]:
         """The stack outputs (`pulumi stack output --json`); a secret is masked unless `show_secrets`."""

@@ -18,7 +18,9 @@ to three things behind, and each later command fails on the first of them:
 non-interactive means (no hand edit of the state):
 
 - a lock is released only when it was written on this host by a process that is gone
-  (`k2infra.ops.stack_lock`); any other lock stops the command, which says what to check;
+  (`k2infra.ops.stack_lock`; a file of the file backend, a row of the PostgreSQL backend's table,
+  `k2infra.ops.postgres_state`); any other lock stops the command, which says what to check; a
+  PostgreSQL backend that cannot be used stops it first (exit 2), changing nothing;
 - an unreadable attribute file of the checkpoint is removed (the checkpoint is not touched);
 - a topic left by a pending create or by a bulk-mode crash that exists exactly as planned
   (partitions, replication factor, its own configs) and holds no record is imported
@@ -55,7 +57,7 @@ from k2infra.model.avro_canonical import SchemaTextError, canonical_schema
 from k2infra.model.errors import StateError
 from k2infra.model.plan import Plan, SubjectSpec, TopicSpec
 from k2infra.model.stack import Stack
-from k2infra.ops import file_backend, stack_lock
+from k2infra.ops import file_backend, postgres_state, stack_lock
 from k2infra.ops import orphans as orphan_scan
 from k2infra.ops.pulumi_driver import PulumiCommandError, PulumiDriver, tail
 from k2infra.ops.pulumi_stack import (
@@ -298,7 +300,9 @@ def run_recover(
     try:
         driver = driver or PulumiDriver(options.project_dir, options.stack, echo=out)
         url = driver.backend_url()
-        say(f"recover: stack {options.stack} of project {project} (backend {url or 'unknown'})")
+        say(f"recover: stack {options.stack} of project {project} (backend {postgres_state.masked(url) or 'unknown'})")
+        if postgres_state.is_postgres(url):
+            postgres_state.check(url)  # one line naming the URL and the fix, before anything changes
         # 1. locks
         verdict = _handle_locks(url, project, options, say, err, host)
         if verdict != EXIT_OK:
@@ -313,7 +317,7 @@ def run_recover(
         wanted_subjects = _wanted_subjects(plan, state)
         reader = read_live or _read_live
         topics, subjects = reader(stack, wanted_topics, wanted_subjects, options.timeout)
-    except (RecoverError, PulumiCommandError, LiveReadError) as exc:
+    except (RecoverError, PulumiCommandError, LiveReadError, postgres_state.BackendUnusable) as exc:
         print(f"error: {exc}", file=err)
         return EXIT_BAD_INPUT
 
@@ -381,17 +385,35 @@ def _context(stack: Stack, state: StackState, options: Options, project: str) ->
     )
 
 
+def _stack_locks(url: str, project: str, stack: str, host: str | None) -> tuple[list[stack_lock.StackLock], str] | None:
+    """The stack's locks judged, and where they are kept (for messages); None: a backend that cannot be read."""
+    backend = stack_lock.backend_dir(url)
+    if backend is not None:
+        paths = stack_lock.lock_files(backend, project, stack)
+        return [stack_lock.judge(path, host=host) for path in paths], "Lock file"
+    if postgres_state.is_postgres(url):
+        rows = postgres_state.lock_rows(url, project, stack)
+        locks = [
+            stack_lock.judge_content(row.key, row.content, host=host)
+            if row.content is not None
+            else stack_lock.StackLock(row.key, None, "?", "?", None, "unknown", row.problem)
+            for row in rows
+        ]
+        return locks, f"Lock row (table {postgres_state.Target.of(url).table})"
+    return None
+
+
 def _handle_locks(
     url: str, project: str, options: Options, say: Callable[[str], None], err: TextIO, host: str | None
 ) -> int:
-    backend = stack_lock.backend_dir(url)
-    if backend is None:
+    found = _stack_locks(url, project, options.stack, host)
+    if found is None:
         say(
             f"lock     cannot be inspected on this backend ({url or 'unknown'}): if a command says the stack is "
             f"locked or an update is in progress and none runs, run: pulumi cancel --stack {options.stack}"
         )
         return EXIT_OK
-    locks = [stack_lock.judge(path, host=host) for path in stack_lock.lock_files(backend, project, options.stack)]
+    locks, kept_in = found
     blocking = [lock for lock in locks if lock.verdict != "stale"]
     for lock in blocking:
         if lock.verdict == "live":
@@ -405,16 +427,22 @@ def _handle_locks(
                 f"error: the stack is locked by {lock.describe()}: {lock.reason}. `pulumi up` says: the stack is "
                 f"currently locked by {len(locks)} lock(s). Once you know that update no longer runs, run: "
                 f"pulumi cancel --yes --stack {options.stack} (it deletes every lock of the stack), then recover "
-                f"again. Lock file: {lock.path}",
+                f"again. {kept_in}: {lock.path}",
                 file=err,
             )
     if blocking:
         return EXIT_DRIFT
     for lock in locks:
         if not options.dry_run:
-            stack_lock.release(lock)
+            if isinstance(lock.path, Path):
+                stack_lock.release(lock)
+            else:
+                postgres_state.delete_lock(url, lock.path)
         verb = "would release" if options.dry_run else "released"
         say(f"lock     {verb} the lock of {lock.describe()}: {lock.reason}")
+    backend = stack_lock.backend_dir(url)
+    if backend is None:
+        return EXIT_OK  # the rest is the file backend's storage
     for attrs in file_backend.checkpoint_attrs(backend, project, options.stack):
         why = file_backend.unreadable(attrs)
         if why is None:

@@ -4,7 +4,9 @@ The file ("diy") backend locks a stack while an update runs by writing
 `<backend>/.pulumi/locks/organization/<project>/<stack>/<uuid>.json` (older layouts:
 `.pulumi/locks/<stack>/`), holding `{"pid", "username", "hostname", "timestamp"}` of the CLI.
 When the CLI is killed the file stays, and every later command fails with "the stack is
-currently locked". `pulumi cancel` deletes every lock of the stack, whoever holds it.
+currently locked". `pulumi cancel` deletes every lock of the stack, whoever holds it. The PostgreSQL
+backend keeps the same JSON in a row of its table (k2infra.ops.postgres_state): `judge_content`
+decides for both.
 
 Here a lock is judged on its own:
 - `stale`: written on this host, and its pid is not running, or is running a process that started
@@ -19,7 +21,7 @@ from __future__ import annotations
 import json
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,7 +34,7 @@ START_MARGIN_SECONDS = 2.0
 
 @dataclass(frozen=True)
 class StackLock:
-    path: Path
+    path: Path | str  # the lock file; on the PostgreSQL backend, the key of its row
     pid: int | None
     username: str
     hostname: str
@@ -110,11 +112,25 @@ def judge(
     started: Callable[[int], datetime | None] = process_start,
 ) -> StackLock:
     """Read one lock file and decide whether its update is gone (see the module docstring)."""
-    host = host or this_host()
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(Path(path).read_text())
     except (OSError, ValueError) as exc:
         return StackLock(path, None, "?", "?", None, "unknown", f"unreadable lock file: {exc}")
+    if not isinstance(data, dict):
+        return StackLock(path, None, "?", "?", None, "unknown", "unreadable lock file: not a JSON object")
+    return judge_content(path, data, host=host, running=running, started=started)
+
+
+def judge_content(
+    path: Path | str,
+    data: Mapping[str, object],
+    *,
+    host: str | None = None,
+    running: Callable[[int], bool] = pid_running,
+    started: Callable[[int], datetime | None] = process_start,
+) -> StackLock:
+    """Decide on a lock's JSON (`{"pid", "username", "hostname", "timestamp"}`), wherever it was stored."""
+    host = host or this_host()
     pid = data.get("pid") if isinstance(data.get("pid"), int) else None
     username = str(data.get("username", "?"))
     hostname = str(data.get("hostname", "?"))
@@ -143,9 +159,10 @@ def release(lock: StackLock) -> None:
     """Delete the file of a stale lock (and nothing else)."""
     if lock.verdict != "stale":
         raise ValueError(f"refusing to release a {lock.verdict} lock: {lock.path}")
-    lock.path.unlink(missing_ok=True)
+    path = Path(lock.path)
+    path.unlink(missing_ok=True)
     # The file backend (gocloud.dev fileblob) keeps each object's attributes beside it.
-    lock.path.with_name(lock.path.name + ".attrs").unlink(missing_ok=True)
+    path.with_name(path.name + ".attrs").unlink(missing_ok=True)
 
 
 def _with(lock: StackLock, verdict: str, reason: str) -> StackLock:

@@ -27,7 +27,7 @@ from k2infra.live.cluster import LiveSubject
 from k2infra.live.records import TopicHolding
 from k2infra.model.plan import Plan
 from k2infra.model.stack import Stack, load_stack_file
-from k2infra.ops import orphans, stack_lock
+from k2infra.ops import orphans, postgres_state, stack_lock
 from k2infra.ops.pulumi_driver import PulumiDriver
 from k2infra.ops.pulumi_stack import StackState
 from k2infra.ops.recover import (
@@ -482,6 +482,34 @@ def test_releasing_refuses_anything_but_a_stale_lock(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         stack_lock.release(live)
     assert path.exists()
+
+
+def test_postgres_lock_rows_are_judged_and_only_a_gone_holders_row_is_deleted(
+    plan: Plan, project_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = "postgres://k2state:pw@db:5432/k2state?sslmode=disable"
+    stamp = datetime.now(UTC).isoformat()
+    rows = [
+        postgres_state.LockRow("k2state/.pulumi/locks/organization/k2infra/dev/a.json",
+                               {"pid": dead_pid(), "username": "ana", "hostname": "thishost", "timestamp": stamp}),
+    ]  # fmt: skip
+    deleted: list[str] = []
+    monkeypatch.setattr(postgres_state, "check", lambda url: None)
+    monkeypatch.setattr(postgres_state, "lock_rows", lambda url, project, stack: rows)
+    monkeypatch.setattr(postgres_state, "delete_lock", lambda url, key: deleted.append(key))
+    cli = FakeCli(export([topic(n) for n in (TRADES, QUOTES, REF)]), url)
+    code, out, _ = recover(plan, project_dir, cli, {})
+    assert code == 0, out
+    assert deleted == [rows[0].key]
+    assert "backend postgres://k2state:****@db:5432/k2state" in out and ":pw@" not in out
+    assert "lock     released the lock of ana@thishost" in out
+
+    deleted.clear()
+    rows[0] = postgres_state.LockRow(rows[0].key, {**(rows[0].content or {}), "hostname": "ci-runner-7"})
+    code, _, err = recover(plan, project_dir, cli, {})
+    assert code == 1 and deleted == []
+    assert "written on host ci-runner-7" in err and "pulumi cancel --yes --stack dev" in err
+    assert f"Lock row (table pulumi_state): {rows[0].key}" in err
 
 
 def test_other_backends_cannot_be_inspected_and_recover_says_so(plan: Plan, project_dir: Path) -> None:

@@ -7,9 +7,8 @@
 #                            own browser download cannot work where only package registries are reached)
 # Idempotent: a machine that has every command is left as it is.
 #
-# The packages would start Prometheus and Alertmanager services (ports 9090, 9093) at install; a
-# policy-rc.d that refuses every start (Debian's documented switch, honoured by invoke-rc.d and
-# deb-systemd-invoke) keeps them from doing so. An existing policy-rc.d is kept and put back.
+# The packages would start Prometheus and Alertmanager services (ports 9090, 9093) at install:
+# tools/apt-install.sh keeps them from doing so.
 set -euo pipefail
 
 say() { echo "[monitoring] $*" >&2; }
@@ -27,29 +26,9 @@ command -v apt-get >/dev/null || die "missing ${missing[*]} and this is not a De
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 log="$(mktemp -t k2-monitoring-apt.XXXXXX.log)"
-policy=/usr/sbin/policy-rc.d
-saved=""
-if [ -e "$policy" ]; then
-    saved="$(mktemp -t k2-policy-rc.XXXXXX)"
-    as_root cp -p "$policy" "$saved"
-fi
-restore() {
-    if [ -n "$saved" ]; then as_root cp -p "$saved" "$policy"; rm -f "$saved"; else as_root rm -f "$policy"; fi
-}
-trap restore EXIT
-printf '#!/bin/sh\n# k2infra tools/monitoring/install.sh: no service starts while the prometheus package installs\nexit 101\n' |
-    as_root tee "$policy" >/dev/null
-as_root chmod 755 "$policy"
-
 t0=$SECONDS
-install() { as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${PACKAGES[@]}" >>"$log" 2>&1; }
 say "installing Debian's ${PACKAGES[*]} (missing: ${missing[*]}) without starting their services"
-if ! install; then
-    say "apt-get install failed; retrying after apt-get update"
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q >>"$log" 2>&1 ||
-        { tail -n 20 "$log" >&2; die "apt-get update failed (log: $log)"; }
-    install || { tail -n 20 "$log" >&2; die "apt-get install ${PACKAGES[*]} failed (log: $log)"; }
-fi
+bash "$(dirname "$0")/../apt-install.sh" "$log" "${PACKAGES[@]}" || { tail -n 20 "$log" >&2; die "apt-get install ${PACKAGES[*]} failed (log: $log)"; }
 for command in "${COMMANDS[@]}"; do
     command -v "$command" >/dev/null || die "${PACKAGES[*]} are installed but $command is not on PATH"
 done
