@@ -27,7 +27,9 @@ NYSE = {"name": "New York Stock Exchange", "partitions": 2, "country": "US", "ti
 
 @pytest.fixture(scope="module")
 def project(new_module_project) -> PulumiProject:
-    made = new_module_project(STACK)
+    # Hard deletes at teardown: the new schema version this module registers must not stay behind,
+    # soft-deleted, under the subjects the next module on the shared registry registers anew.
+    made = new_module_project(STACK, {"hardDeleteSubjects": True})
     made.edit_topology(lambda t: t["asset_classes"]["equities"]["exchanges"].__setitem__("nyse", NYSE))
     made.up()
     return made
