@@ -94,6 +94,9 @@ def test_make_env_prints_only_exports_for_the_built_pulumi_the_venv_and_the_loca
         k: v for k, v in os.environ.items() if not k.startswith(("PULUMI_", "K2_")) and k not in ("MAKEFLAGS", "MFLAGS")
     }
     env["HOME"] = str(tmp_path)  # nothing may be written there
+    # The built toolchain asked for: under CI a built `pulumi` of another tools dir is on PATH, which
+    # K2_PULUMI=auto would take as the system's (tests/integration/test_system_pulumi.py covers auto).
+    env["K2_PULUMI"] = "build"
     done = subprocess.run(["make", "-s", "env"], cwd=REPO, capture_output=True, text=True, env=env, timeout=60)
     assert done.returncode == 0, done.stderr
     assert "login" not in done.stdout
