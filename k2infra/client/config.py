@@ -20,6 +20,11 @@ What the settings fix, and why:
   SchemaRegistryClient takes as it is): it tries them in order on every lookup, after retrying the
   one that does not answer `max.retries` times with a backoff of up to 2^n x `retries.wait.ms`
   (3 and 1 s by default: up to 7 s per lookup with the first node down); one quick retry instead.
+* `timeout`: SchemaRegistryClient waits for an answer without limit by default, so a node that
+  accepts the connection but does not answer (a JVM stalled in GC or replaying its journal, a
+  half-open connection) hangs the producer or consumer forever and the other nodes are never tried.
+  10 s per request: a timeout is retried like a refused connection (up to 4 x 10 s on one node,
+  2 x 10 s before going to the next).
 * `partitioner: murmur2_random`: librdkafka's default (consistent_random, CRC32) puts a symbol in
   another partition than Java producers do; murmur2_random is the Java default partitioner's hash.
 """
@@ -110,6 +115,8 @@ def kafka_client_config(platform: Platform, credentials: AppCredentials | None =
 
 # With another registry node to go to, a node that does not answer is retried once, briefly.
 REGISTRY_FAILOVER = {"max.retries": 1, "retries.wait.ms": 250}
+# Seconds a registry request may wait for its answer (the client's default is no limit).
+REGISTRY_REQUEST_TIMEOUT = 10
 
 
 def schema_registry_config(platform: Platform, credentials: AppCredentials | None = None) -> dict[str, Any]:
@@ -117,7 +124,7 @@ def schema_registry_config(platform: Platform, credentials: AppCredentials | Non
     credentials = credentials or AppCredentials()
     if not platform.schema_registry_url:
         raise PlatformLoadError(f"{platform.source} name no Schema Registry URL")
-    config: dict[str, Any] = {"url": platform.schema_registry_url}
+    config: dict[str, Any] = {"url": platform.schema_registry_url, "timeout": REGISTRY_REQUEST_TIMEOUT}
     if "," in platform.schema_registry_url:
         config.update(REGISTRY_FAILOVER)
     if credentials.schema_registry_username or credentials.schema_registry_password:

@@ -32,6 +32,7 @@ from devkit.local_platform import LocalPlatform, SecurePlatform, parse_env_file,
 from devkit.pulumi_project import PulumiProject
 from examples.producer.records import RecordFactory, instruments
 from k2infra.client import AppCredentials, Platform, Topic, producer_settings
+from k2infra.client.config import REGISTRY_REQUEST_TIMEOUT
 from tests.conftest import REPO
 from tests.e2e.conftest import _projects
 from tests.e2e.prod_support import POLICY, run_k2infra, secret_env
@@ -47,7 +48,7 @@ SUBJECT = "market.equities.trades-value"  # k2infra's subject of the topic's val
 def produce_avro(kafka: dict[str, Any], registry: dict[str, Any], records: list[dict[str, Any]]) -> None:
     """Writes records with the schema k2infra registered (never registering one, as the library's producers)."""
     serialize = AvroSerializer(
-        SchemaRegistryClient(registry),
+        SchemaRegistryClient({"timeout": REGISTRY_REQUEST_TIMEOUT} | registry),
         conf={
             "auto.register.schemas": False,
             "use.latest.version": True,
@@ -68,7 +69,9 @@ def read_avro(kafka: dict[str, Any], registry: dict[str, Any], sequence_numbers:
     """Reads TOPIC from the start with a new consumer and a registry client with an empty cache, until
     every sequence number is seen or CONSUME seconds pass; returns the sequence numbers seen."""
     consumer = Consumer({**kafka, "group.id": f"e2e-durable-{uuid.uuid4().hex[:8]}", "auto.offset.reset": "earliest"})
-    deserialize = AvroDeserializer(SchemaRegistryClient(registry))
+    # bounded as the library's settings bound it: a registry that stalls after its restart is
+    # asked again (SchemaRegistryClient retries a timeout) instead of hanging past the deadline
+    deserialize = AvroDeserializer(SchemaRegistryClient({"timeout": REGISTRY_REQUEST_TIMEOUT} | registry))
     consumer.subscribe([TOPIC])
     seen: set[int] = set()
     deadline = time.monotonic() + CONSUME

@@ -235,7 +235,7 @@ def test_producer_settings_on_a_plaintext_dev_platform() -> None:
         "acks": "all",
         "enable.idempotence": True,
     }
-    assert settings.schema_registry == {"url": "http://127.0.0.1:18081/apis/ccompat/v7"}
+    assert settings.schema_registry == {"url": "http://127.0.0.1:18081/apis/ccompat/v7", "timeout": 10}
     assert settings.serializer["auto.register.schemas"] is False
     assert settings.serializer["use.latest.version"] is True
     assert isinstance(settings.serializer["subject.name.strategy"], SubjectNameStrategy)

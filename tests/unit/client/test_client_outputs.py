@@ -53,7 +53,7 @@ def test_a_stack_with_two_registry_nodes_outputs_both_as_a_list_and_as_confluent
     parsed = StackOutputs.model_validate(outputs)
     assert json.loads(parsed.model_dump_json()) == json.loads(json.dumps(outputs))
     registry = schema_registry_config(Platform.from_outputs(outputs))
-    assert registry == {"url": ",".join(nodes), "max.retries": 1, "retries.wait.ms": 250}
+    assert registry == {"url": ",".join(nodes), "timeout": 10, "max.retries": 1, "retries.wait.ms": 250}
 
 
 def test_every_field_of_the_model_is_described() -> None:
