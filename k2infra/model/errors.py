@@ -1,10 +1,9 @@
 """Bad input, reported all at once: located problems, and the wording every validator shares
-(values as the user wrote them, strict integers, "did you mean", pydantic errors in our voice)."""
+(values as the user wrote them, "did you mean", pydantic errors in our voice)."""
 
 from __future__ import annotations
 
 import difflib
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,23 +119,6 @@ def pydantic_message(err: Any) -> str:
         return f"must be {expected}, got {got}"
     message = str(err["msg"]).removeprefix("Value error, ")
     return message if "got" in message else f"{message}, got {got}"
-
-
-_INTEGER = re.compile(r"[+-]?[0-9]+")
-
-
-def parse_int(value: object, *, text: bool = True) -> int | None:
-    """A strict integer: an int, or (with `text`) a string of decimal digits with an optional sign.
-
-    YAML's true and 1.5 are never integers here, though Python and pydantic's lax mode take them.
-    """
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if text and isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
-        return int(value.strip())
-    return None
 
 
 def did_you_mean(word: str, known: Iterable[str]) -> str | None:
