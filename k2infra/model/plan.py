@@ -9,35 +9,36 @@ the desired state only; how to reach the cluster and the safety switches are the
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from pydantic import ConfigDict
+
 from k2infra.model import kafka_configs
 from k2infra.model.apps import AppAccess, Apps, derive_access
+from k2infra.model.outputs import TopicOutput
 from k2infra.model.settings import NAMESPACE, StackSettings
 from k2infra.model.topology import LoadedTopology, TopologyTopic
 from k2infra.model.yaml_source import dotted
 
 
-@dataclass(frozen=True)
-class TopicSpec:
+class TopicSpec(TopicOutput):
+    """A planned topic: its name, and its entry of the `topics` stack output, whose fields are declared
+    once, on TopicOutput (k2infra.model.outputs), and derived here by inheritance."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
     name: str
-    asset_class: str
-    data_type: str
-    exchange: str
-    partitions: int
-    replication_factor: int
-    config: dict[str, str]  # Kafka topic configs, as the strings the broker stores
-    schema_subject: str
-    schema_name: str
-    partition_key: str
+
+    def output(self) -> dict[str, Any]:
+        """Its `topics[<name>]` stack output: every field but the name, which is the key."""
+        return self.model_dump(exclude={"name"})
 
     def to_dict(self) -> dict[str, Any]:
-        # Shallow on purpose: asdict deep-copies, which costs seconds across thousands of topics.
-        return {f.name: getattr(self, f.name) for f in fields(self)} | {"config": dict(self.config)}
+        return {"name": self.name, **self.output()}
 
 
 @dataclass(frozen=True)
@@ -333,23 +334,3 @@ def load_plan(config_dir: Path | str = "config", stack: str | None = None, proje
     from k2infra.model.stack import load_stack_file  # the Stack holds a Plan: imported here, not above
 
     return load_stack_file(config_dir, stack, project_dir).plan
-
-
-def subscriptions(plan: Plan) -> dict[str, dict[str, list[str]]]:
-    """Every subscription, as exported in the `subscriptions` stack output.
-
-    The same lists as SubscriptionBuilder gives, grouped in one pass over the topics: asking the
-    builder once per exchange would read every topic once per exchange (quadratic in the topology).
-    """
-    by_exchange: dict[str, list[str]] = {e.ref: [] for e in plan.exchanges}
-    by_asset_class: dict[str, list[str]] = {}
-    by_data_type: dict[str, list[str]] = {}
-    for t in plan.topics:
-        by_exchange.setdefault(f"{t.asset_class}.{t.exchange}", []).append(t.name)
-        by_asset_class.setdefault(t.asset_class, []).append(t.name)
-        by_data_type.setdefault(t.data_type, []).append(t.name)
-    return {
-        "by_exchange": {ref: sorted(names) for ref, names in by_exchange.items()},
-        "by_asset_class": {key: sorted(by_asset_class[key]) for key in sorted(by_asset_class)},
-        "by_data_type": {key: sorted(by_data_type[key]) for key in sorted(by_data_type)},
-    }
