@@ -24,7 +24,7 @@ from k2infra.cli import observe as observe_commands
 from k2infra.client.naming import SubscriptionBuilder, UnknownTopicError
 from k2infra.console import EXIT_BAD_INPUT, EXIT_DRIFT, EXIT_OK, print_table
 from k2infra.model.connection import SECRET_KEYS
-from k2infra.model.errors import ConnectionFailed, InputError, K2Error, Refused, StateError
+from k2infra.model.errors import ConnectionFailed, Drift, InputError, K2Error, Refused, StateError
 from k2infra.model.plan import Plan
 from k2infra.model.settings import NAMESPACE
 from k2infra.model.stack import Stack, load_stack_file
@@ -36,12 +36,16 @@ EXIT_CODES: dict[type[K2Error], int] = {
     ConnectionFailed: EXIT_BAD_INPUT,
     StateError: EXIT_BAD_INPUT,
     Refused: EXIT_DRIFT,  # a decision is needed
+    Drift: EXIT_DRIFT,
     K2Error: EXIT_BAD_INPUT,
 }
 
 
-def exit_code(error: K2Error) -> int:
-    return next(EXIT_CODES[cls] for cls in type(error).__mro__ if cls in EXIT_CODES)
+def exit_code(outcome: K2Error | None) -> int:
+    """0 for a command that ended well (None), else the code of its error's class."""
+    if outcome is None:
+        return EXIT_OK
+    return next(EXIT_CODES[cls] for cls in type(outcome).__mro__ if cls in EXIT_CODES)
 
 
 def env_secrets(environ: Mapping[str, str]) -> dict[str, str]:
@@ -233,7 +237,7 @@ def _subscriptions(args: argparse.Namespace, stack: Stack, out: TextIO, err: Tex
 def _verify(args: argparse.Namespace, stack: Stack, out: TextIO, err: TextIO) -> int:
     from k2infra.live.verify import run_verify  # imports the Kafka client only when needed
 
-    return run_verify(stack, json_output=args.json, timeout=args.timeout, out=out, err=err)
+    return exit_code(run_verify(stack, json_output=args.json, timeout=args.timeout, out=out, err=err))
 
 
 def _recover(args: argparse.Namespace, stack: Stack, out: TextIO, err: TextIO) -> int:
@@ -247,20 +251,22 @@ def _recover(args: argparse.Namespace, stack: Stack, out: TextIO, err: TextIO) -
         timeout=args.timeout,
         parallel=args.parallel,
     )
-    return run_recover(stack, options, out=out, err=err)
+    return exit_code(run_recover(stack, options, out=out, err=err))
 
 
 def _destroy_check(args: argparse.Namespace, stack: Stack, out: TextIO, err: TextIO) -> int:
     from k2infra.ops.destroy_check import run_destroy_check
 
-    return run_destroy_check(
-        stack.connections.kafka,
-        args.stack,
-        args.project_dir,
-        allow=args.allow_data_loss,
-        timeout=args.timeout,
-        out=out,
-        err=err,
+    return exit_code(
+        run_destroy_check(
+            stack.connections.kafka,
+            args.stack,
+            args.project_dir,
+            allow=args.allow_data_loss,
+            timeout=args.timeout,
+            out=out,
+            err=err,
+        )
     )
 
 

@@ -26,7 +26,8 @@ class Problem:
 
 class K2Error(Exception):
     """Every failure a user can act on. The command line's exit code follows the class
-    (k2infra.console.exit_code), so that each command need not decide it again."""
+    (k2infra.cli.main.EXIT_CODES), so that each command need not decide it again. A command that
+    has written what went wrong already (verify, recover) returns the error as its outcome."""
 
 
 class InputError(K2Error):
@@ -63,6 +64,10 @@ class ConnectionFailed(K2Error):
 
 class Refused(K2Error):
     """A guard refused a change (data loss, shrinking partitions, brokers down, a retirement)."""
+
+
+class Drift(K2Error):
+    """The live cluster or registry differs from the plan (`verify`); the report says how."""
 
 
 class StateError(K2Error):
