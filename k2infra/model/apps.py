@@ -380,7 +380,8 @@ def _meaning_problems(source: YamlSource, topology: Topology | None) -> list[Pro
         for stack, principal in (principals if isinstance(principals, dict) else {}).items():
             if isinstance(principal, str):
                 problems += _principal_problems(source, (*path, "principals", stack), principal)
-        consumes, produces = (v if isinstance(v, list) else [] for v in (app.get("consumes"), app.get("produces")))
+        consumes = app["consumes"] if isinstance(app.get("consumes"), list) else []
+        produces = app["produces"] if isinstance(app.get("produces"), list) else []
         for direction, selectors in (("consumes", consumes), ("produces", produces)):
             for i, selector in enumerate(selectors):
                 if isinstance(selector, dict) and topology is not None:
@@ -603,7 +604,6 @@ def _groups_overlap(a: str, a_prefixed: bool, b: str, b_prefixed: bool) -> bool:
 
 
 # -- access: declared apps x the stack's topics -> ACLs, group, quotas (pure) ---------------------
-# Declared apps x the stack's topics -> the access each app gets: ACLs, group, quotas (pure).
 #
 # What an app may touch is exactly what its selectors mean today, in this stack:
 # - consumes: Read and Describe on the topics; Read on its group (Literal for `group`, Prefixed for

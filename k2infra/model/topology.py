@@ -201,9 +201,13 @@ class Topology(_Model):
         hours = self.asset_classes[asset_class].exchanges[exchange].trading_hours
         return None if hours is None else tuple(hours)
 
+    def exchanges(self) -> list[tuple[str, str]]:
+        """Every exchange as (asset class, exchange), in the topology's order."""
+        return [(ac, ex) for ac, spec in self.asset_classes.items() for ex in spec.exchanges]
+
     def exchange_refs(self) -> list[str]:
         """Every exchange as `asset_class.exchange`, in the topology's order."""
-        return [f"{ac}.{ex}" for ac, spec in self.asset_classes.items() for ex in spec.exchanges]
+        return [f"{ac}.{ex}" for ac, ex in self.exchanges()]
 
     def topics(self) -> list[TopologyTopic]:
         """THE enumeration of hierarchical topics: every data type of every exchange, in the topology's
@@ -218,10 +222,13 @@ class Topology(_Model):
                 subject=subject_name(ac, dt),
                 exchange_ref=f"{ac}.{ex}",
                 # Kafka config before the stack's overrides: defaults < data type < exchange.
-                config={**self.defaults.config, **self.data_types[dt].config, **spec.exchanges[ex].config},
+                config={
+                    **self.defaults.config,
+                    **self.data_types[dt].config,
+                    **self.asset_classes[ac].exchanges[ex].config,
+                },
             )
-            for ac, spec in self.asset_classes.items()
-            for ex in spec.exchanges
+            for ac, ex in self.exchanges()
             for dt in self.data_types_of(ac, ex)
         ]
 
@@ -252,9 +259,8 @@ class LoadedTopology:
     exchanges: tuple[tuple[str, str], ...] = field(init=False, repr=False, compare=False)  # (asset class, exchange)
 
     def __post_init__(self) -> None:
-        exchanges = tuple((ac, ex) for ac, spec in self.topology.asset_classes.items() for ex in spec.exchanges)
         object.__setattr__(self, "topics", tuple(self.topology.topics()))
-        object.__setattr__(self, "exchanges", exchanges)
+        object.__setattr__(self, "exchanges", tuple(self.topology.exchanges()))
 
 
 def topic_name(asset_class: str, data_type: str, exchange: str) -> str:
