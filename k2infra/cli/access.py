@@ -16,7 +16,7 @@ from typing import Any, TextIO
 
 from k2infra.client.naming import UnknownTopicError
 from k2infra.console import EXIT_OK, print_table
-from k2infra.model.access import AclSpec, AppAccess, Operation, ResourceType, who_can
+from k2infra.model.apps import AclSpec, AppAccess, Operation, ResourceType, who_can
 from k2infra.model.errors import did_you_mean
 from k2infra.model.plan import Plan
 from k2infra.model.stack import Stack

@@ -26,7 +26,7 @@ from k2infra.cli import state as state_command
 from k2infra.client.naming import SubscriptionBuilder, UnknownTopicError
 from k2infra.console import EXIT_BAD_INPUT, EXIT_DRIFT, EXIT_OK, print_table
 from k2infra.model.connection import SECRET_KEYS
-from k2infra.model.errors import ConnectionFailed, InputError, K2Error, Refused, StateError
+from k2infra.model.errors import ConnectionFailed, Drift, InputError, K2Error, Refused, StateError
 from k2infra.model.plan import Plan
 from k2infra.model.settings import NAMESPACE
 from k2infra.model.stack import Stack, load_stack_file
@@ -38,12 +38,16 @@ EXIT_CODES: dict[type[K2Error], int] = {
     ConnectionFailed: EXIT_BAD_INPUT,
     StateError: EXIT_BAD_INPUT,
     Refused: EXIT_DRIFT,  # a decision is needed
+    Drift: EXIT_DRIFT,
     K2Error: EXIT_BAD_INPUT,
 }
 
 
-def exit_code(error: K2Error) -> int:
-    return next(EXIT_CODES[cls] for cls in type(error).__mro__ if cls in EXIT_CODES)
+def exit_code(outcome: K2Error | None) -> int:
+    """0 for a command that ended well (None), else the code of its error's class."""
+    if outcome is None:
+        return EXIT_OK
+    return next(EXIT_CODES[cls] for cls in type(outcome).__mro__ if cls in EXIT_CODES)
 
 
 def env_secrets(environ: Mapping[str, str]) -> dict[str, str]:
@@ -241,9 +245,10 @@ def _verify(args: argparse.Namespace, stack: Stack, out: TextIO, err: TextIO) ->
     from k2infra.ops.pulumi_stack import read_recorded_versions
 
     recorded, notes = read_recorded_versions(args.project_dir, stack.name, timeout=args.timeout)
-    return run_verify(
+    outcome = run_verify(
         stack, json_output=args.json, timeout=args.timeout, out=out, err=err, recorded=recorded, notes=notes
     )
+    return exit_code(outcome)
 
 
 def _recover(args: argparse.Namespace, stack: Stack, out: TextIO, err: TextIO) -> int:
@@ -257,20 +262,22 @@ def _recover(args: argparse.Namespace, stack: Stack, out: TextIO, err: TextIO) -
         timeout=args.timeout,
         parallel=args.parallel,
     )
-    return run_recover(stack, options, out=out, err=err)
+    return exit_code(run_recover(stack, options, out=out, err=err))
 
 
 def _destroy_check(args: argparse.Namespace, stack: Stack, out: TextIO, err: TextIO) -> int:
     from k2infra.ops.destroy_check import run_destroy_check
 
-    return run_destroy_check(
-        stack.connections.kafka,
-        args.stack,
-        args.project_dir,
-        allow=args.allow_data_loss,
-        timeout=args.timeout,
-        out=out,
-        err=err,
+    return exit_code(
+        run_destroy_check(
+            stack.connections.kafka,
+            args.stack,
+            args.project_dir,
+            allow=args.allow_data_loss,
+            timeout=args.timeout,
+            out=out,
+            err=err,
+        )
     )
 
 

@@ -20,7 +20,7 @@ from typing import Any
 import pulumi
 import pulumi_kafka as kafka
 
-from k2infra.model.access import QUOTA_NAME_PREFIX, SCRAM_NAME_PREFIX, AclSpec
+from k2infra.model.apps import QUOTA_NAME_PREFIX, SCRAM_NAME_PREFIX, AclSpec
 from k2infra.model.connection import kafka_mechanism
 from k2infra.model.plan import Plan
 from k2infra.model.settings import NAMESPACE

@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from k2infra.live.admin import KafkaAdmin
-from k2infra.model.access import AppAccess, PatternType, acl_id
-from k2infra.model.access import ResourceType as AclResourceType
+from k2infra.model.apps import AppAccess, PatternType, acl_id
+from k2infra.model.apps import ResourceType as AclResourceType
 from k2infra.model.connection import kafka_mechanism
 from k2infra.model.plan import Plan
 from k2infra.model.stack import Stack
@@ -127,16 +127,17 @@ def access_differences(plan: Plan, live: LiveAccess) -> list[AccessDrift]:
     ]
     mechanism = kafka_mechanism(plan.app_scram_mechanism)
     for app in plan.apps:
-        held = live.scram_users.get(app.username, {})
+        username = app.username
+        held = live.scram_users.get(username, {})
         if mechanism not in held:
             has = f"has {', '.join(sorted(held))} only" if held else "has no SCRAM credential"
             out.append(
                 AccessDrift(
                     "scram_user_missing",
-                    app.username,
+                    username,
                     mechanism,
                     sorted(held) or None,
-                    f"app {app.name}'s user {app.username} {has}; the stack wants {mechanism}",
+                    f"app {app.name}'s user {username} {has}; the stack wants {mechanism}",
                 )
             )
     return out

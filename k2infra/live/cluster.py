@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 from k2infra.live.admin import BrokerView, KafkaAdmin, LiveReadError, TopicLayout
 from k2infra.model.connection import SECRET_KEYS, KafkaConnection, RegistryConnection
-from k2infra.model.errors import parse_int
+from k2infra.model.kafka_configs import parse_int
 from k2infra.model.stack import Stack
 from k2infra.model.topology import TOPIC_PREFIX
 from k2infra.registry.client import (

@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, TextIO
 
-from k2infra.console import EXIT_BAD_INPUT, EXIT_DRIFT, EXIT_OK, print_table
+from k2infra.console import print_table
 from k2infra.live.access import LiveAccess, access_differences, read_live_access
 from k2infra.live.cluster import (
     PREFIX,
@@ -58,6 +58,7 @@ from k2infra.live.cluster import (
 )
 from k2infra.model import kafka_configs
 from k2infra.model.avro_canonical import SchemaTextError, canonical_schema, field_changes
+from k2infra.model.errors import Drift, K2Error
 from k2infra.model.plan import LegacyTopic, Plan, SubjectSpec, TopicSpec
 from k2infra.model.stack import Stack
 
@@ -214,8 +215,9 @@ class Report:
         return not self.differences
 
     @property
-    def exit_code(self) -> int:
-        return EXIT_OK if self.ok else EXIT_DRIFT
+    def outcome(self) -> Drift | None:
+        """None when nothing differs; else Drift, whose exit code the command line gives (1)."""
+        return None if self.ok else Drift(self.summary())
 
     def to_dict(self) -> dict[str, Any]:
         out = {
@@ -500,8 +502,9 @@ def run_verify(
     err: TextIO | None = None,
     recorded: Mapping[str, RecordedVersion] | None = None,
     notes: tuple[str, ...] = (),
-) -> int:
-    """Read, compare, render; the exit code (0 no drift, 1 drift, 2 cluster or registry unreadable).
+) -> K2Error | None:
+    """Read, compare, render; the outcome, written already: None (no drift), Drift, or the
+    ConnectionFailed of a cluster or registry that could not be read (exit codes 0, 1, 2 by class).
 
     `recorded`: the subject versions the stack state holds (None: the state could not be read, and
     `notes` says why)."""
@@ -515,13 +518,13 @@ def run_verify(
         if json_output:
             failed = {"stack": plan.stack, "ok": False, "error": str(exc), "topics": [], "subjects": []}
             _dump({**failed, "differences": []}, out)
-        return EXIT_BAD_INPUT
+        return exc
     report = compare(plan, live, access, recorded, notes)
     if json_output:
         _dump(report.to_dict(), out)
     else:
         render_table(report, out)
-    return report.exit_code
+    return report.outcome
 
 
 def _dump(payload: dict[str, Any], out: TextIO) -> None:

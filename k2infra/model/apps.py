@@ -1,8 +1,9 @@
-"""Declared applications (config/kafka/apps.yaml): who they are and what they read and write.
+"""Declared applications (config/kafka/apps.yaml): who they are, what they read and write, and the
+access that gives each of them in a stack (ACLs, group, quotas: the second half of this file).
 
 An app declares what it consumes and produces as subscription selectors, the consumer group it
 reads with, optional quotas, and its principal per stack (a naming rule shared by every app, with
-per-app per-stack overrides). `k2infra.model.access` turns the declarations into ACLs.
+per-app per-stack overrides). `derive_access` below turns the declarations into ACLs.
 
 Validation follows `k2infra.model.topology`: a shape pass (pydantic: types, unknown keys with
 "did you mean") and a meaning pass over the raw mapping (references into the topology, groups that
@@ -13,12 +14,12 @@ from __future__ import annotations
 
 import re
 import string
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import (
     AfterValidator,
@@ -33,11 +34,14 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from k2infra.model.errors import InputError, Problem, describe, did_you_mean, display_path, pydantic_message
-from k2infra.model.shape import as_list, as_mapping, unknown_key_problem
-from k2infra.model.timing import PositiveDuration, PositiveSeconds
-from k2infra.model.topology import Topology
+from k2infra.model.errors import InputError, Problem, describe, did_you_mean, pydantic_message
+from k2infra.model.shape import unknown_key_problem
+from k2infra.model.timing import PositiveDuration
+from k2infra.model.topology import TOPIC_PREFIX, Topology, TopologyTopic
 from k2infra.model.yaml_source import YamlSource, load_yaml, parse_yaml
+
+if TYPE_CHECKING:
+    from k2infra.model.plan import LegacyTopic, TopicSpec
 
 APPS_FILE = Path("kafka") / "apps.yaml"
 DEFAULT_PRINCIPAL_RULE = "User:k2-{app}-{stack}"
@@ -98,7 +102,16 @@ def _percentage(value: Any) -> float:
     return float(value)
 
 
+def _positive_seconds(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise PydanticCustomError(
+            "k2_seconds", "must be a positive number of seconds, got {got}", {"got": describe(value)}
+        )
+    return float(value)
+
+
 AppName = Annotated[str, BeforeValidator(_app_name)]
+PositiveSeconds = Annotated[float, BeforeValidator(_positive_seconds)]
 ByteRate = Annotated[int, BeforeValidator(_positive_int)]
 Percentage = Annotated[float, BeforeValidator(_percentage)]
 # YAML lists are validated as lists (the messages say "a list") and kept as tuples, which a
@@ -313,7 +326,7 @@ def load_apps(config_dir: Path | str, topology: Topology | None) -> Apps:
     path = Path(config_dir) / APPS_FILE
     if not path.exists():
         return Apps()
-    return apps_from_source(load_yaml(path, display_name=display_path(path)), topology)
+    return apps_from_source(load_yaml(path), topology)
 
 
 def parse_apps(text: str, topology: Topology, name: str = str(APPS_FILE)) -> Apps:
@@ -321,10 +334,15 @@ def parse_apps(text: str, topology: Topology, name: str = str(APPS_FILE)) -> App
 
 
 def apps_from_source(source: YamlSource, topology: Topology | None) -> Apps:
-    problems = _shape_problems(source) + _meaning_problems(source, topology)
-    if problems:
+    problems: list[Problem] = []
+    parsed: AppsFile | None = None
+    try:
+        parsed = AppsFile.model_validate(source.data)
+    except ValidationError as exc:
+        problems += [_from_pydantic(source, err) for err in exc.errors()]
+    problems += _meaning_problems(source, topology)
+    if problems or parsed is None:
         raise InputError(problems)
-    parsed = AppsFile.model_validate(source.data)
     default_slo = parsed.slo.over(DEFAULT_SLO) if parsed.slo is not None else DEFAULT_SLO
     apps = Apps(parsed.principal, tuple(parsed.apps.values()), source, default_slo)
     # Principals are per stack: check every stack an override names (the rule alone never
@@ -337,14 +355,6 @@ def apps_from_source(source: YamlSource, topology: Topology | None) -> Apps:
 
 
 # -- pass 1: shape --------------------------------------------------------------------------------
-
-
-def _shape_problems(source: YamlSource) -> list[Problem]:
-    try:
-        AppsFile.model_validate(source.data)
-    except ValidationError as exc:
-        return [_from_pydantic(source, err) for err in exc.errors()]
-    return []
 
 
 def _from_pydantic(source: YamlSource, err: Any) -> Problem:
@@ -360,19 +370,22 @@ def _from_pydantic(source: YamlSource, err: Any) -> Problem:
 def _meaning_problems(source: YamlSource, topology: Topology | None) -> list[Problem]:
     data = source.data
     problems = _rule_problems(source, data.get("principal"))
-    apps = as_mapping(data.get("apps"))
+    apps = data.get("apps") if isinstance(data.get("apps"), dict) else {}
+    topics = topology.topics() if topology is not None else []  # what a selector may mean
     for name, app in apps.items():
         if not isinstance(app, dict):
             continue
         path = ("apps", name)
-        for stack, principal in as_mapping(app.get("principals")).items():
+        principals = app.get("principals")
+        for stack, principal in (principals if isinstance(principals, dict) else {}).items():
             if isinstance(principal, str):
                 problems += _principal_problems(source, (*path, "principals", stack), principal)
-        consumes, produces = as_list(app.get("consumes")), as_list(app.get("produces"))
+        consumes = app["consumes"] if isinstance(app.get("consumes"), list) else []
+        produces = app["produces"] if isinstance(app.get("produces"), list) else []
         for direction, selectors in (("consumes", consumes), ("produces", produces)):
             for i, selector in enumerate(selectors):
                 if isinstance(selector, dict) and topology is not None:
-                    problems += _selector_problems(source, (*path, direction, i), selector, topology)
+                    problems += _selector_problems(source, (*path, direction, i), selector, topology, topics)
         # A misspelt key (`consume:`) is reported by the shape pass; what its absence implies is not.
         misspelt = bool(set(app) - set(App.model_fields))
         if not consumes and not produces and not misspelt:
@@ -434,7 +447,11 @@ def _principal_problems(
 
 
 def _selector_problems(
-    source: YamlSource, path: tuple[str | int, ...], selector: dict[str, Any], topology: Topology
+    source: YamlSource,
+    path: tuple[str | int, ...],
+    selector: dict[str, Any],
+    topology: Topology,
+    topics: Sequence[TopologyTopic],
 ) -> list[Problem]:
     kinds = [kind for kind in SelectorKind if kind.value in selector]
     if len(kinds) == 2 and f"{kinds[1].value}s" in SELECTOR_OPTIONS[kinds[0]]:  # data_type for data_types
@@ -485,7 +502,7 @@ def _selector_problems(
     elif value not in topology.legacy:
         refs.unknown((kind.value,), "legacy topic", value, list(topology.legacy))
     problems += refs.problems
-    if not refs.problems and not problems and not _selects_anything(selector, kind, topology):
+    if not refs.problems and not problems and not _selects_anything(selector, kind, topics):
         if kind is SelectorKind.EXCHANGE:
             carried = ", ".join(topology.data_types_of(*value.split(".", 1)))
             problems.append(source.problem(path, f"selects no topic: {value} carries {carried}"))
@@ -512,7 +529,7 @@ class _References:
         """Each name of the list `values` is one of `known` (`owner` says whose, in the hint)."""
         if isinstance(values, list) and not values:
             self.problems.append(self.source.problem(path, f"must list at least one {what} (omit it for all)"))
-        for i, value in enumerate(as_list(values)):
+        for i, value in enumerate(values if isinstance(values, list) else []):
             if isinstance(value, str) and value not in known:
                 close = did_you_mean(value, known)
                 known_text = f"{owner}: {', '.join(known)}" if owner else f"known: {', '.join(known)}"
@@ -520,11 +537,11 @@ class _References:
                 self.problems.append(self.source.problem((*path, i), f"unknown {what} {value!r} ({hint})"))
 
 
-def _selects_anything(selector: dict[str, Any], kind: SelectorKind, topology: Topology) -> bool:
+def _selects_anything(selector: dict[str, Any], kind: SelectorKind, topics: Sequence[TopologyTopic]) -> bool:
     if kind is SelectorKind.LEGACY:
         return True
     parsed = Selector.model_validate(selector)
-    return any(parsed.means(ac, dt, ex) for ac, dt, ex in topology.topics())
+    return any(parsed.means(t.asset_class, t.data_type, t.exchange) for t in topics)
 
 
 def _group_problems(
@@ -557,7 +574,7 @@ def _overlapping_groups(source: YamlSource, apps: dict[str, Any]) -> list[Proble
     """Two apps whose groups the broker could not tell apart: equal ids, or a prefix that matches the other's."""
     declared: list[tuple[str, str, bool]] = []  # (app, group or prefix, is a prefix)
     for name, app in apps.items():
-        app = as_mapping(app)
+        app = app if isinstance(app, dict) else {}
         for key, prefixed in (("group", False), ("group_prefix", True)):
             value = app.get(key)
             if isinstance(value, str) and value:
@@ -584,3 +601,278 @@ def _groups_overlap(a: str, a_prefixed: bool, b: str, b_prefixed: bool) -> bool:
     if a == b:
         return True
     return (a_prefixed and b.startswith(a)) or (b_prefixed and a.startswith(b))
+
+
+# -- access: declared apps x the stack's topics -> ACLs, group, quotas (pure) ---------------------
+#
+# What an app may touch is exactly what its selectors mean today, in this stack:
+# - consumes: Read and Describe on the topics; Read on its group (Literal for `group`, Prefixed for
+#   `group_prefix`);
+# - produces: Write and Describe on the topics.
+#
+# Each selector's topics are granted by Literal names, or by a Prefixed pattern where the prefix
+# means the same thing as the selector:
+# - `asset_class: X` -> `market.X.` (the app gains a new exchange of X when one is added: by design);
+# - `asset_class: X` with `data_types` -> `market.X.DT.` per data type;
+# - `data_type: DT` (`reference_data` included) -> `market.AC.DT.` per asset class;
+# - anything that names exchanges (`exchange:`, `asset_class` with `exchanges`) and legacy topics ->
+#   Literal names: a single-exchange consumer never gains anything.
+# A prefix is used only when every topic it can match today is one the selector means in this stack:
+# every topic of the topology (enabled in this stack or not) and every legacy topic name. Otherwise
+# (a legacy topic such as `market.equities.raw`, an exchange this stack disables) the selector's
+# topics are granted by Literal names. A selector that means no topic of the stack grants nothing.
+
+
+class ResourceType(StrEnum):
+    """Kafka ACL resource types, spelt as pulumi-kafka's `acl_resource_type` takes them."""
+
+    TOPIC = "Topic"
+    GROUP = "Group"
+
+
+class PatternType(StrEnum):
+    """`resource_pattern_type_filter` of pulumi-kafka."""
+
+    LITERAL = "Literal"
+    PREFIXED = "Prefixed"
+
+
+class Operation(StrEnum):
+    """`acl_operation` of pulumi-kafka (the ones apps get)."""
+
+    READ = "Read"
+    WRITE = "Write"
+    DESCRIBE = "Describe"
+
+
+ALLOW = "Allow"
+ANY_HOST = "*"
+CONSUMER_OPERATIONS = (Operation.READ, Operation.DESCRIBE)
+PRODUCER_OPERATIONS = (Operation.WRITE, Operation.DESCRIBE)
+# The resource names of an app's quota and SCRAM credential: the prefix, then its username.
+QUOTA_NAME_PREFIX = "quota:"
+SCRAM_NAME_PREFIX = "scram:"
+
+
+@dataclass(frozen=True, order=True)
+class AclSpec:
+    """One Kafka ACL binding (Allow, from any host)."""
+
+    principal: str
+    resource_type: ResourceType
+    resource_name: str
+    pattern_type: PatternType
+    operation: Operation
+    permission: str = ALLOW
+    host: str = ANY_HOST
+
+    @property
+    def id(self) -> str:
+        return acl_id(self)
+
+    def matches(self, resource_type: ResourceType, name: str) -> bool:
+        """Would the broker apply this binding to the resource `name`?"""
+        if resource_type != self.resource_type:
+            return False
+        if self.pattern_type is PatternType.PREFIXED:
+            return name.startswith(self.resource_name)
+        return name == self.resource_name
+
+    def describe(self) -> str:
+        return f"{self.operation} {self.resource_type} {self.resource_name} ({self.pattern_type})"
+
+    def to_dict(self) -> dict[str, str]:
+        return {
+            "principal": self.principal,
+            "resource_type": str(self.resource_type),
+            "resource_name": self.resource_name,
+            "pattern_type": str(self.pattern_type),
+            "operation": str(self.operation),
+            "permission": self.permission,
+            "host": self.host,
+        }
+
+
+@dataclass(frozen=True)
+class AppAccess:
+    """What one app may touch in one stack."""
+
+    name: str
+    principal: str
+    reads: tuple[str, ...]  # the topics it may read today, sorted
+    writes: tuple[str, ...]  # the topics it may write today, sorted
+    acls: tuple[AclSpec, ...]  # sorted
+    group: str | None = None
+    group_pattern: PatternType | None = None  # Literal for `group`, Prefixed for `group_prefix`
+    quotas: Quotas | None = None
+    description: str | None = None
+
+    @property
+    def username(self) -> str:
+        return username_of(self.principal)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The app's entry of the `apps` stack output and of `access --json` (no secrets)."""
+        return {
+            "principal": self.principal,
+            "username": self.username,
+            "reads": list(self.reads),
+            "writes": list(self.writes),
+            "acls": [{k: v for k, v in acl.to_dict().items() if k != "principal"} for acl in self.acls],
+            "group": None if self.group is None else {"name": self.group, "pattern_type": str(self.group_pattern)},
+            "quotas": self.quotas.config() if self.quotas else {},
+        }
+
+
+def derive_access(
+    apps: Apps,
+    stack: str | None,
+    topics: Sequence[TopicSpec],
+    legacy: Sequence[LegacyTopic],
+    topology_topics: Iterable[str],
+) -> tuple[AppAccess, ...]:
+    """The access of every app in `stack`.
+
+    `topics` are the stack's planned topics, `legacy` the topology's legacy topics with what this
+    stack does with them (only the ones it keeps can be granted), `topology_topics` every
+    hierarchical topic name of the topology, enabled in this stack or not.
+    """
+    problems = apps.duplicate_principal_problems(stack) if stack is not None else []
+    if problems:
+        raise InputError(problems)
+    reach = frozenset(topology_topics) | {t.name for t in legacy}
+    asset_classes = sorted({name.split(".")[1] for name in reach if name.count(".") == 3})
+    kept_legacy = [t.name for t in legacy if t.declared]
+    out = []
+    for app in apps.apps:
+        principal = apps.principal(app, stack)
+        acls: set[AclSpec] = set()
+        reads = _grant(app.consumes, CONSUMER_OPERATIONS, principal, topics, kept_legacy, reach, asset_classes, acls)
+        writes = _grant(app.produces, PRODUCER_OPERATIONS, principal, topics, kept_legacy, reach, asset_classes, acls)
+        group, pattern = _group(app)
+        if group is not None and pattern is not None:
+            acls.add(AclSpec(principal, ResourceType.GROUP, group, pattern, Operation.READ))
+        out.append(
+            AppAccess(
+                name=app.name,
+                principal=principal,
+                reads=tuple(sorted(reads)),
+                writes=tuple(sorted(writes)),
+                acls=tuple(sorted(_without_subsumed(acls))),
+                group=group,
+                group_pattern=pattern,
+                quotas=app.quotas,
+                description=app.description,
+            )
+        )
+    return tuple(out)
+
+
+def _group(app: App) -> tuple[str | None, PatternType | None]:
+    if app.group is not None:
+        return app.group, PatternType.LITERAL
+    if app.group_prefix is not None:
+        return app.group_prefix, PatternType.PREFIXED
+    return None, None
+
+
+def _grant(
+    selectors: Sequence[Selector],
+    operations: Sequence[Operation],
+    principal: str,
+    topics: Sequence[TopicSpec],
+    kept_legacy: Sequence[str],
+    reach: frozenset[str],
+    asset_classes: Sequence[str],
+    acls: set[AclSpec],
+) -> set[str]:
+    """Add the ACLs of `selectors` to `acls`; the topics they mean in this stack."""
+    granted: set[str] = set()
+    for selector in selectors:
+        meant = {t.name for t in topics if selector.means(t.asset_class, t.data_type, t.exchange)}
+        meant |= {name for name in kept_legacy if selector.means_legacy(name)}
+        granted |= meant
+        prefixes, literals = patterns_for(selector, meant, reach, asset_classes)
+        for operation in operations:
+            acls.update(AclSpec(principal, ResourceType.TOPIC, p, PatternType.PREFIXED, operation) for p in prefixes)
+            acls.update(AclSpec(principal, ResourceType.TOPIC, n, PatternType.LITERAL, operation) for n in literals)
+    return granted
+
+
+def candidate_prefixes(selector: Selector, asset_classes: Sequence[str]) -> list[str]:
+    """The prefixes that could stand for the selector; none for selectors that name exchanges."""
+    if selector.kind is SelectorKind.ASSET_CLASS and selector.exchanges is None:
+        if selector.data_types is None:
+            return [f"{TOPIC_PREFIX}.{selector.asset_class}."]
+        return [f"{TOPIC_PREFIX}.{selector.asset_class}.{dt}." for dt in selector.data_types]
+    if selector.kind is SelectorKind.DATA_TYPE:
+        classes = selector.asset_classes if selector.asset_classes is not None else asset_classes
+        return [f"{TOPIC_PREFIX}.{ac}.{selector.data_type}." for ac in classes]
+    return []
+
+
+def patterns_for(
+    selector: Selector, meant: set[str], reach: frozenset[str], asset_classes: Sequence[str]
+) -> tuple[list[str], list[str]]:
+    """(prefixes, literal names) that grant exactly `meant`, the topics the selector means today.
+
+    A prefix stands in for its topics only if every name it reaches today (`reach`: the
+    topology's topics, enabled here or not, and every legacy name) is one of them."""
+    prefixes: list[str] = []
+    covered: set[str] = set()
+    for prefix in candidate_prefixes(selector, asset_classes):
+        mine = {name for name in meant if name.startswith(prefix)}
+        if mine and {name for name in reach if name.startswith(prefix)} <= meant:
+            prefixes.append(prefix)
+            covered |= mine
+    return prefixes, sorted(meant - covered)
+
+
+def _without_subsumed(acls: set[AclSpec]) -> set[AclSpec]:
+    """Drop a Literal binding that a Prefixed one of the same principal and operation already grants."""
+    prefixed = [a for a in acls if a.pattern_type is PatternType.PREFIXED]
+    return {
+        acl
+        for acl in acls
+        if acl.pattern_type is PatternType.PREFIXED
+        or not any(
+            (p.principal, p.resource_type, p.operation) == (acl.principal, acl.resource_type, acl.operation)
+            and acl.resource_name.startswith(p.resource_name)
+            for p in prefixed
+        )
+    }
+
+
+def who_can(apps: Iterable[AppAccess], resource_type: ResourceType, name: str) -> list[tuple[AppAccess, AclSpec]]:
+    """Every (app, binding) that applies to the resource `name`, as the broker would match them."""
+    return [(app, acl) for app in apps for acl in app.acls if acl.matches(resource_type, name)]
+
+
+def acl_id(acl: Any) -> str:
+    """The identity pulumi-kafka gives an ACL (and imports it by): principal|host|op|permission|type|name|pattern.
+
+    One spelling for a planned binding (AclSpec) and a live one (k2infra.live.access.LiveAcl), so
+    that `verify` compares them by it.
+    """
+    parts = (acl.principal, acl.host, acl.operation, acl.permission, acl.resource_type, acl.resource_name)
+    return "|".join((*parts, acl.pattern_type))
+
+
+def parse_acl_id(text: str) -> AclSpec | None:
+    """The binding an `acl_id` names (an Acl resource's name), or None for another spelling."""
+    parts = text.split("|")
+    if len(parts) != 7:
+        return None
+    principal, host, operation, permission, resource_type, resource_name, pattern = parts
+    try:
+        return AclSpec(
+            principal,
+            ResourceType(resource_type),
+            resource_name,
+            PatternType(pattern),
+            Operation(operation),
+            permission,
+            host,
+        )
+    except ValueError:
+        return None

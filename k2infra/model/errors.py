@@ -1,10 +1,9 @@
 """Bad input, reported all at once: located problems, and the wording every validator shares
-(values as the user wrote them, strict integers, "did you mean", pydantic errors in our voice)."""
+(values as the user wrote them, "did you mean", pydantic errors in our voice)."""
 
 from __future__ import annotations
 
 import difflib
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +26,8 @@ class Problem:
 
 class K2Error(Exception):
     """Every failure a user can act on. The command line's exit code follows the class
-    (k2infra.console.exit_code), so that each command need not decide it again."""
+    (k2infra.cli.main.EXIT_CODES), so that each command need not decide it again. A command that
+    has written what went wrong already (verify, recover) returns the error as its outcome."""
 
 
 class InputError(K2Error):
@@ -64,6 +64,10 @@ class ConnectionFailed(K2Error):
 
 class Refused(K2Error):
     """A guard refused a change (data loss, shrinking partitions, brokers down, a retirement)."""
+
+
+class Drift(K2Error):
+    """The live cluster or registry differs from the plan (`verify`); the report says how."""
 
 
 class StateError(K2Error):
@@ -120,23 +124,6 @@ def pydantic_message(err: Any) -> str:
         return f"must be {expected}, got {got}"
     message = str(err["msg"]).removeprefix("Value error, ")
     return message if "got" in message else f"{message}, got {got}"
-
-
-_INTEGER = re.compile(r"[+-]?[0-9]+")
-
-
-def parse_int(value: object, *, text: bool = True) -> int | None:
-    """A strict integer: an int, or (with `text`) a string of decimal digits with an optional sign.
-
-    YAML's true and 1.5 are never integers here, though Python and pydantic's lax mode take them.
-    """
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if text and isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
-        return int(value.strip())
-    return None
 
 
 def did_you_mean(word: str, known: Iterable[str]) -> str | None:

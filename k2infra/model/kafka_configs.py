@@ -30,7 +30,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from k2infra.model.errors import did_you_mean, parse_int
+from k2infra.model.errors import did_you_mean
 
 CATALOGUE_DIR = Path(__file__).parent / "topic_configs"
 BASELINE_VERSION = "3.9.2"
@@ -219,6 +219,23 @@ def to_config_string(key: str, value: object) -> str:
 
 # ----------------------------------------------------------------------------------------------
 # Parsing of YAML values
+
+
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+
+
+def parse_int(value: object, *, text: bool = True) -> int | None:
+    """A strict integer: an int, or (with `text`) a string of decimal digits with an optional sign.
+
+    YAML's true and 1.5 are never integers here, though Python and pydantic's lax mode take them.
+    """
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if text and isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
+        return int(value.strip())
+    return None
 
 
 def _number(value: object) -> float | int | None:

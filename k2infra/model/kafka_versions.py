@@ -12,8 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from k2infra.model.errors import parse_int
-from k2infra.model.kafka_configs import CATALOGUE_DIR, ConfigEntry, read_catalogue
+from k2infra.model.kafka_configs import CATALOGUE_DIR, ConfigEntry, parse_int, read_catalogue
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,8 @@ The Pulumi program exports exactly this shape (`k2infra.deploy.component.stack_o
 from `plan_outputs` below plus the registry's ids and versions), and the client library validates
 what it loads against it (`parse_stack_outputs`), whether from `pulumi stack output --json
 --show-secrets`, a `StackReference`'s values or a file. docs/applications.md has the same fields as
-a table.
+a table. A planned topic is one shape with its output: k2infra.model.plan.TopicSpec is a TopicOutput
+with its name, and `topics[<name>]` is its `output()`.
 
 Compatibility: fields are only ever added. Readers ignore fields they do not know, so an app built
 against an older library keeps working against a newer stack. A null field may also be absent:
@@ -16,14 +17,16 @@ from __future__ import annotations
 import re
 import typing
 from collections.abc import Iterable, Mapping
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from k2infra.model.connection import Connections
 from k2infra.model.errors import pydantic_message
-from k2infra.model.plan import Plan, subscriptions
 from k2infra.model.topology import TOPIC_PREFIX
+
+if TYPE_CHECKING:
+    from k2infra.model.plan import Plan  # the plan's TopicSpec derives from TopicOutput below
 
 # Every output a stack always has, in the order the program exports them (`schema_registry_urls`
 # follows `schema_registry_url` when the stack lists several registry nodes).
@@ -323,8 +326,27 @@ def exchanges(plan: Plan) -> dict[str, dict[str, Any]]:
 
 
 def topics(plan: Plan) -> dict[str, dict[str, Any]]:
-    # Every field of the topic spec but its name, which is the key.
-    return {t.name: {k: v for k, v in t.to_dict().items() if k != "name"} for t in plan.topics}
+    return {t.name: t.output() for t in plan.topics}
+
+
+def subscriptions(plan: Plan) -> dict[str, dict[str, list[str]]]:
+    """Every subscription, as exported in the `subscriptions` stack output.
+
+    The same lists as SubscriptionBuilder gives, grouped in one pass over the topics: asking the
+    builder once per exchange would read every topic once per exchange (quadratic in the topology).
+    """
+    by_exchange: dict[str, list[str]] = {e.ref: [] for e in plan.exchanges}
+    by_asset_class: dict[str, list[str]] = {}
+    by_data_type: dict[str, list[str]] = {}
+    for t in plan.topics:
+        by_exchange.setdefault(f"{t.asset_class}.{t.exchange}", []).append(t.name)
+        by_asset_class.setdefault(t.asset_class, []).append(t.name)
+        by_data_type.setdefault(t.data_type, []).append(t.name)
+    return {
+        "by_exchange": {ref: sorted(names) for ref, names in by_exchange.items()},
+        "by_asset_class": {key: sorted(by_asset_class[key]) for key in sorted(by_asset_class)},
+        "by_data_type": {key: sorted(by_data_type[key]) for key in sorted(by_data_type)},
+    }
 
 
 def plan_outputs(plan: Plan, connections: Connections) -> dict[str, Any]:

@@ -8,37 +8,37 @@ the desired state only; how to reach the cluster and the safety switches are the
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field, fields
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from pydantic import ConfigDict
+
 from k2infra.model import kafka_configs
-from k2infra.model.access import AppAccess, derive_access
-from k2infra.model.apps import Apps
+from k2infra.model.apps import AppAccess, Apps, derive_access
+from k2infra.model.outputs import TopicOutput
 from k2infra.model.settings import NAMESPACE, StackSettings
-from k2infra.model.topology import LoadedTopology, merged_config, subject_name, topic_name
+from k2infra.model.topology import LoadedTopology, TopologyTopic
 from k2infra.model.yaml_source import dotted
 
 
-@dataclass(frozen=True)
-class TopicSpec:
+class TopicSpec(TopicOutput):
+    """A planned topic: its name, and its entry of the `topics` stack output, whose fields are declared
+    once, on TopicOutput (k2infra.model.outputs), and derived here by inheritance."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
     name: str
-    asset_class: str
-    data_type: str
-    exchange: str
-    partitions: int
-    replication_factor: int
-    config: dict[str, str]  # Kafka topic configs, as the strings the broker stores
-    schema_subject: str
-    schema_name: str
-    partition_key: str
+
+    def output(self) -> dict[str, Any]:
+        """Its `topics[<name>]` stack output: every field but the name, which is the key."""
+        return self.model_dump(exclude={"name"})
 
     def to_dict(self) -> dict[str, Any]:
-        # Shallow on purpose: asdict deep-copies, which costs seconds across thousands of topics.
-        return {f.name: getattr(self, f.name) for f in fields(self)} | {"config": dict(self.config)}
+        return {"name": self.name, **self.output()}
 
 
 @dataclass(frozen=True)
@@ -176,10 +176,37 @@ def partition_origin(
     return in_topology(("asset_classes", asset_class, "exchanges", exchange, "partitions"))
 
 
-def effective_config(
-    loaded: LoadedTopology, settings: StackSettings, asset_class: str, data_type: str, exchange: str
-) -> dict[str, str]:
-    raw = merged_config(loaded.topology, asset_class, data_type, exchange)
+class PartitionOrigins(Mapping[str, str]):
+    """topic -> `partition_origin` of its count, worked out when asked: only a refusal names it
+    (k2infra.deploy.partition_guard), so a load does not locate every topic's count in the files."""
+
+    def __init__(
+        self,
+        loaded: LoadedTopology,
+        settings: StackSettings,
+        stack_file: str,
+        stack_line_of: Callable[[tuple[str | int, ...]], int | None] | None,
+        topics: Mapping[str, TopologyTopic],
+    ) -> None:
+        self._where = (loaded, settings, stack_file, stack_line_of)
+        self._topics = topics
+
+    def __getitem__(self, name: str) -> str:
+        t = self._topics[name]
+        return partition_origin(*self._where, t.asset_class, t.data_type, t.exchange)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._topics)
+
+    def __len__(self) -> int:
+        return len(self._topics)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._topics
+
+
+def effective_config(settings: StackSettings, topic: TopologyTopic) -> dict[str, str]:
+    raw = dict(topic.config)
     if settings.min_insync_replicas is not None:
         raw["min.insync.replicas"] = settings.min_insync_replicas
     # The stack's retention caps how long delete-policy topics keep data (a topic that keeps less,
@@ -187,6 +214,11 @@ def effective_config(
     policy = str(raw.get("cleanup.policy", "delete"))
     if settings.retention_ms is not None and "delete" in policy:
         raw["retention.ms"] = capped_retention(raw.get("retention.ms"), settings.retention_ms)
+    return config_strings(raw)
+
+
+def config_strings(raw: Mapping[str, object]) -> dict[str, str]:
+    """Topic configs as written (YAML values) -> the strings the broker stores, sorted by key."""
     return {key: kafka_configs.to_config_string(key, value) for key, value in sorted(raw.items())}
 
 
@@ -199,32 +231,41 @@ def capped_retention(topic_ms: object, stack_ms: int) -> int:
 
 
 def build_plan(
-    loaded: LoadedTopology, settings: StackSettings, stack: str | None = None, apps: Apps | None = None
+    loaded: LoadedTopology,
+    settings: StackSettings,
+    stack: str | None = None,
+    apps: Apps | None = None,
+    stack_file: str | None = None,
+    stack_line_of: Callable[[tuple[str | int, ...]], int | None] | None = None,
 ) -> Plan:
+    """The plan of `stack`; `stack_file` (and where its keys are written) lets the plan say where each
+    partition count comes from (Plan.partition_origins)."""
     topology = loaded.topology
+    enabled = settings.enabled(loaded)
     replication_factor = settings.replication_factor or topology.defaults.replication_factor
-    topics: list[TopicSpec] = []
     exchanges: list[ExchangeInfo] = []
-    for asset_class, exchange in topology.enabled_exchanges(settings.exchanges):
+    for asset_class, exchange in enabled.exchanges:
         spec = topology.asset_classes[asset_class].exchanges[exchange]
         exchanges.append(ExchangeInfo(asset_class, exchange, spec.name, spec.country, spec.timezone))
-    for asset_class, data_type, exchange in topology.topics(settings.exchanges):
-        dt = topology.data_types[data_type]
+    topics: list[TopicSpec] = []
+    for t in enabled.topics:
+        dt = topology.data_types[t.data_type]
         topics.append(
             TopicSpec(
-                name=topic_name(asset_class, data_type, exchange),
-                asset_class=asset_class,
-                data_type=data_type,
-                exchange=exchange,
-                partitions=effective_partitions(loaded, settings, asset_class, data_type, exchange),
+                name=t.name,
+                asset_class=t.asset_class,
+                data_type=t.data_type,
+                exchange=t.exchange,
+                partitions=effective_partitions(loaded, settings, t.asset_class, t.data_type, t.exchange),
                 replication_factor=replication_factor,
-                config=effective_config(loaded, settings, asset_class, data_type, exchange),
-                schema_subject=subject_name(asset_class, data_type),
+                config=effective_config(settings, t),
+                schema_subject=t.subject,
                 schema_name=dt.schema_name,
                 partition_key=dt.partition_key,
             )
         )
     topics.sort(key=lambda t: t.name)
+    subject_of = {(t.asset_class, t.data_type): t.subject for t in enabled.topics}
     subjects = []
     for (asset_class, data_type), schema in sorted(loaded.schemas.items()):
         users = tuple(t.name for t in topics if (t.asset_class, t.data_type) == (asset_class, data_type))
@@ -232,7 +273,7 @@ def build_plan(
             continue  # no enabled exchange carries it in this stack
         subjects.append(
             SubjectSpec(
-                subject=subject_name(asset_class, data_type),
+                subject=subject_of[(asset_class, data_type)],
                 asset_class=asset_class,
                 data_type=data_type,
                 schema_name=schema.name,
@@ -244,7 +285,10 @@ def build_plan(
         )
     exchanges.sort(key=lambda e: e.ref)
     legacy = legacy_topics(loaded, settings)
-    access = derive_access(apps or Apps(), stack, topics, legacy, [t.name for t in topology.topics()])
+    access = derive_access(apps or Apps(), stack, topics, legacy, [t.name for t in loaded.topics])
+    origins: Mapping[str, str] = {}
+    if stack_file is not None:
+        origins = PartitionOrigins(loaded, settings, stack_file, stack_line_of, {t.name: t for t in enabled.topics})
     return Plan(
         stack,
         tuple(topics),
@@ -258,6 +302,7 @@ def build_plan(
         app_scram_iterations=settings.app_scram_iterations,
         max_partitions=settings.max_partitions,
         partition_overrides=tuple(sorted(settings.partitions)),
+        partition_origins=origins,
     )
 
 
@@ -277,7 +322,7 @@ def legacy_topics(loaded: LoadedTopology, settings: StackSettings) -> tuple[Lega
                 action=action,
                 partitions=spec.partitions,
                 replication_factor=spec.replication_factor or replication_factor,
-                config={k: kafka_configs.to_config_string(k, v) for k, v in sorted(spec.config.items())},
+                config=config_strings(spec.config),
                 quiet_since=spec.quiet_since,
             )
         )
@@ -289,23 +334,3 @@ def load_plan(config_dir: Path | str = "config", stack: str | None = None, proje
     from k2infra.model.stack import load_stack_file  # the Stack holds a Plan: imported here, not above
 
     return load_stack_file(config_dir, stack, project_dir).plan
-
-
-def subscriptions(plan: Plan) -> dict[str, dict[str, list[str]]]:
-    """Every subscription, as exported in the `subscriptions` stack output.
-
-    The same lists as SubscriptionBuilder gives, grouped in one pass over the topics: asking the
-    builder once per exchange would read every topic once per exchange (quadratic in the topology).
-    """
-    by_exchange: dict[str, list[str]] = {e.ref: [] for e in plan.exchanges}
-    by_asset_class: dict[str, list[str]] = {}
-    by_data_type: dict[str, list[str]] = {}
-    for t in plan.topics:
-        by_exchange.setdefault(f"{t.asset_class}.{t.exchange}", []).append(t.name)
-        by_asset_class.setdefault(t.asset_class, []).append(t.name)
-        by_data_type.setdefault(t.data_type, []).append(t.name)
-    return {
-        "by_exchange": {ref: sorted(names) for ref, names in by_exchange.items()},
-        "by_asset_class": {key: sorted(by_asset_class[key]) for key in sorted(by_asset_class)},
-        "by_data_type": {key: sorted(by_data_type[key]) for key in sorted(by_data_type)},
-    }

@@ -17,20 +17,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from k2infra.model.avro_canonical import COMPATIBILITY_LEVELS
 from k2infra.model.connection import SECRET_KEYS, SaslMechanism, registry_urls, url_problems
-from k2infra.model.errors import (
-    InputError,
-    Problem,
-    describe,
-    did_you_mean,
-    display_path,
-    parse_int,
-    pydantic_message,
-)
+from k2infra.model.errors import InputError, Problem, describe, did_you_mean, display_path, pydantic_message
+from k2infra.model.kafka_configs import parse_int
 from k2infra.model.kafka_versions import catalogue_for, catalogue_versions
-from k2infra.model.schemas import COMPATIBILITY_LEVELS
-from k2infra.model.topology import MAX_PARTITIONS, Topology, config_origin, merged_config, topic_name
-from k2infra.model.yaml_source import YamlSource, dotted, load_yaml
+from k2infra.model.topology import MAX_PARTITIONS, LoadedTopology, TopologyTopic, config_origin
+from k2infra.model.yaml_source import dotted, load_yaml
 
 NAMESPACE = "k2infra"
 # Config keys holding credentials (k2infra.model.connection.SECRET_KEYS): never accepted in plaintext.
@@ -82,6 +75,18 @@ class StackSettings(BaseModel):
     )
     app_scram_iterations: int = Field(default=4096, alias="appScramIterations", ge=4096, le=16384)
 
+    def enabled(self, loaded: LoadedTopology) -> Enabled:
+        """What this stack deploys of the topology: the exchanges `exchanges` names (every one without
+        it) and their topics, in the topology's order."""
+
+        def on(ref: str) -> bool:
+            return self.exchanges is None or ref in self.exchanges
+
+        return Enabled(
+            exchanges=tuple((ac, ex) for ac, ex in loaded.exchanges if on(f"{ac}.{ex}")),
+            topics=tuple(t for t in loaded.topics if on(t.exchange_ref)),
+        )
+
     @field_validator("bootstrap_servers", mode="before")
     @classmethod
     def _split_servers(cls, value: Any) -> Any:
@@ -117,6 +122,14 @@ class StackSettings(BaseModel):
         return ",".join(urls)
 
 
+@dataclass(frozen=True)
+class Enabled:
+    """The exchanges a stack enables, as (asset class, exchange), and their topics."""
+
+    exchanges: tuple[tuple[str, str], ...]
+    topics: tuple[TopologyTopic, ...]
+
+
 KNOWN_KEYS = sorted({f.alias or n for n, f in StackSettings.model_fields.items()} | set(SECRET_KEYS) | SECRET_MAP_KEYS)
 
 
@@ -135,9 +148,7 @@ class StackConfig:
     secrets_required: bool = False
 
 
-def validate_settings(
-    config: StackConfig, topology: Topology | None, topology_source: YamlSource | None = None
-) -> StackSettings:
+def validate_settings(config: StackConfig, loaded: LoadedTopology | None) -> StackSettings:
     """The stack's settings, checked against the topology; InputError with every problem otherwise.
 
     Without a topology (it has problems of its own) the settings are checked on their own: keys,
@@ -183,7 +194,7 @@ def validate_settings(
         for err in exc.errors():
             problems.append(problem(tuple(err["loc"]), pydantic_message(err)))
         raise InputError(problems) from None
-    problems += _reference_problems(settings, topology, problem, topology_source)
+    problems += _reference_problems(settings, loaded, problem)
     if problems:
         raise InputError(problems)
     if config.secrets_required and settings.sasl_mechanism and "saslPassword" not in config.secret_keys:
@@ -228,10 +239,8 @@ _STRING_KEYS = frozenset(
 )
 
 
-def _reference_problems(
-    settings: StackSettings, topology: Topology | None, problem: Any, topology_source: YamlSource | None
-) -> list[Problem]:
-    known = topology.exchange_refs() if topology is not None else []
+def _reference_problems(settings: StackSettings, loaded: LoadedTopology | None, problem: Any) -> list[Problem]:
+    known = [f"{ac}.{ex}" for ac, ex in loaded.exchanges] if loaded is not None else []
     out: list[Problem] = []
 
     def unknown(path: tuple[str | int, ...], ref: str) -> None:
@@ -240,7 +249,7 @@ def _reference_problems(
         out.append(problem(path, f"unknown exchange {ref!r}; use asset_class.exchange ({hint})"))
 
     for ref, count in settings.partitions.items():
-        if topology is not None and ref not in known:
+        if loaded is not None and ref not in known:
             unknown(("partitions", ref), ref)
         if isinstance(count, bool) or not 1 <= count <= MAX_PARTITIONS:
             out.append(
@@ -249,13 +258,14 @@ def _reference_problems(
                 )
             )
     for i, ref in enumerate(settings.exchanges or []):
-        if topology is not None and ref not in known:
+        if loaded is not None and ref not in known:
             unknown(("exchanges", i), ref)
     if settings.exchanges is not None and not settings.exchanges:
         out.append(problem(("exchanges",), "enables no exchange; omit it to enable all"))
-    if topology is not None:
-        out += _isr_problems(settings, topology, problem, topology_source)
-        out += _version_problems(settings, topology, problem, topology_source)
+    if loaded is not None:
+        enabled = settings.enabled(loaded)
+        out += _isr_problems(settings, loaded, enabled, problem)
+        out += _version_problems(settings, loaded, enabled, problem)
     if settings.protect and settings.hard_delete_subjects:
         out.append(
             problem(("hardDeleteSubjects",), "cannot be true on a protected stack: protected topics keep their schemas")
@@ -272,26 +282,25 @@ def _reference_problems(
     return out
 
 
-def _isr_problems(
-    settings: StackSettings, topology: Topology, problem: Any, topology_source: YamlSource | None
-) -> list[Problem]:
+def _isr_problems(settings: StackSettings, loaded: LoadedTopology, enabled: Enabled, problem: Any) -> list[Problem]:
     """min.insync.replicas above the replication factor makes every acks=all write fail.
 
     Either side may come from the stack or from the topology: the problem stands at the stack's
     value when the stack sets one (that is what differs between stacks) and names where the other
     side was written, file, line and field, so that the user sees both ends of the conflict.
     """
+    topology, topology_source = loaded.topology, loaded.source
     replication_factor = settings.replication_factor or topology.defaults.replication_factor
     # (isr, where the isr was written) -> topics
     offenders: dict[tuple[int, tuple[str, ...] | None], list[str]] = {}
-    for ac, dt, ex in topology.topics(settings.exchanges):
+    for t in enabled.topics:
         if settings.min_insync_replicas:
             isr, origin = settings.min_insync_replicas, None
         else:
-            isr = parse_int(merged_config(topology, ac, dt, ex).get("min.insync.replicas"))
-            origin = config_origin(topology, ac, dt, ex, "min.insync.replicas")
+            isr = parse_int(t.config.get("min.insync.replicas"))
+            origin = config_origin(topology, t.asset_class, t.data_type, t.exchange, "min.insync.replicas")
         if isr is not None and isr > replication_factor:
-            offenders.setdefault((isr, origin), []).append(topic_name(ac, dt, ex))
+            offenders.setdefault((isr, origin), []).append(t.name)
 
     def written_at(path: tuple[str, ...]) -> str:
         if topology_source is None:
@@ -323,9 +332,7 @@ def _isr_problems(
     return out
 
 
-def _version_problems(
-    settings: StackSettings, topology: Topology, problem: Any, topology_source: YamlSource | None
-) -> list[Problem]:
+def _version_problems(settings: StackSettings, loaded: LoadedTopology, enabled: Enabled, problem: Any) -> list[Problem]:
     """Every topic config the stack deploys, against what its k2infra:kafkaVersion broker accepts."""
     if settings.kafka_version is None:
         return []
@@ -335,8 +342,8 @@ def _version_problems(
         return [
             problem(("kafkaVersion",), f"no topic-config catalogue for Kafka {settings.kafka_version} (have: {have})")
         ]
-    enabled = set(topology.enabled_exchanges(settings.exchanges))
-    used_types = {t.data_type for t in topology.topics(settings.exchanges)}
+    topology, topology_source = loaded.topology, loaded.source
+    used_types = {t.data_type for t in enabled.topics}
     written: list[tuple[tuple[str, ...], str, object]] = [
         (("defaults", "config", key), key, value) for key, value in topology.defaults.config.items()
     ]
@@ -347,7 +354,7 @@ def _version_problems(
     ]
     written += [
         (("asset_classes", ac, "exchanges", ex, "config", key), key, value)
-        for ac, ex in sorted(enabled)
+        for ac, ex in sorted(enabled.exchanges)
         for key, value in topology.asset_classes[ac].exchanges[ex].config.items()
     ]
     if settings.legacy_topics:

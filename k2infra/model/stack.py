@@ -11,14 +11,14 @@ for the program; the caller hands in a `StackConfig` reader and whatever secrets
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from k2infra.model.apps import Apps, load_apps
 from k2infra.model.connection import Connections, KafkaConnection, RegistryConnection
 from k2infra.model.errors import InputError, Problem
-from k2infra.model.plan import Plan, build_plan, partition_origin
+from k2infra.model.plan import Plan, build_plan
 from k2infra.model.settings import StackConfig, StackSettings, read_stack_file, validate_settings
 from k2infra.model.topology import LoadedTopology, load_topology
 
@@ -103,18 +103,13 @@ def load_stack(
         problems += exc.problems
     try:
         config = read_config()
-        settings = validate_settings(config, topology, loaded.source if loaded else None)
+        settings = validate_settings(config, loaded)
     except InputError as exc:
         raise InputError(problems + exc.problems) from None
     if problems or loaded is None:
         raise InputError(problems)
-    plan = build_plan(loaded, settings, config.name, apps)
-    origins = {
-        t.name: partition_origin(loaded, settings, config.file, config.line_of, t.asset_class, t.data_type, t.exchange)
-        for t in plan.topics
-    }
     return Stack(
-        plan=replace(plan, partition_origins=origins),
+        plan=build_plan(loaded, settings, config.name, apps, config.file, config.line_of),
         connections=connections_of(settings, secrets),
         safety=safety_of(settings),
         local_cluster=settings.local_cluster,

@@ -13,7 +13,7 @@ from datetime import datetime, time, timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict
+from pydantic import BaseModel, BeforeValidator, ConfigDict
 from pydantic_core import PydanticCustomError
 
 from k2infra.model.errors import describe, did_you_mean
@@ -75,16 +75,7 @@ def _positive_duration(value: Any) -> timedelta:
     return duration
 
 
-def _positive_seconds(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise PydanticCustomError(
-            "k2_seconds", "must be a positive number of seconds, got {got}", {"got": describe(value)}
-        )
-    return float(value)
-
-
 PositiveDuration = Annotated[timedelta, BeforeValidator(_positive_duration)]
-PositiveSeconds = Annotated[float, BeforeValidator(_positive_seconds)]
 
 
 class TradingSession(BaseModel):
@@ -175,12 +166,8 @@ def _session(value: Any) -> TradingSession:
         raise PydanticCustomError("k2_session", str(exc)) from None
 
 
-def _one_or_many(value: Any) -> Any:
-    return [value] if isinstance(value, str) else value
-
-
+# One session as the topology writes it; the topology's `trading_hours` takes one or a list of them.
 Session = Annotated[TradingSession, BeforeValidator(_session)]
-TradingHours = Annotated[list[Session], BeforeValidator(_one_or_many), AfterValidator(tuple)]
 
 
 def trading_at(sessions: tuple[TradingSession, ...] | None, timezone: str, at: datetime) -> bool:

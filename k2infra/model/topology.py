@@ -1,38 +1,34 @@
-"""The K2 topology (config/kafka/topics.yaml) as validated, immutable models.
+"""The K2 topology (config/kafka/topics.yaml) and the Avro schema files it names, as validated, immutable models.
 
 Validation happens in two passes whose problems are reported together:
-1. shape: pydantic models (strict types, no unknown keys, ranges, names, timezones);
+1. shape: pydantic models (strict types, no unknown keys, ranges, names, timezones), validated once;
 2. meaning: what needs more than one field (Kafka configs, cross references, topic names,
    schema files). It runs on the raw mapping, so a shape error elsewhere does not hide it.
+The topics are enumerated once, at load (`LoadedTopology.topics`): plan, settings and apps read them.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 import zoneinfo
-from collections.abc import Collection
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal, NamedTuple
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+import fastavro.schema
+from fastavro.schema import SchemaParseException, UnknownType
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from pydantic_core import PydanticCustomError
 
 from k2infra.model import kafka_configs
-from k2infra.model.errors import (
-    InputError,
-    Problem,
-    TopologyError,
-    describe,
-    display_path,
-    parse_int,
-    pydantic_message,
-)
-from k2infra.model.schemas import load_topology_schemas
-from k2infra.model.shape import as_mapping, unknown_key_problem
-from k2infra.model.timing import PositiveDuration, TradingHours, TradingSession
+from k2infra.model.errors import InputError, Problem, TopologyError, describe, display_path, pydantic_message
+from k2infra.model.kafka_configs import parse_int
+from k2infra.model.shape import unknown_key_problem
+from k2infra.model.timing import PositiveDuration, Session, TradingSession
 from k2infra.model.yaml_source import YamlSource, load_yaml
 
 TOPIC_PREFIX = "market"
@@ -41,6 +37,7 @@ KAFKA_TOPIC_MAX_LENGTH = 249
 KAFKA_TOPIC_PATTERN = re.compile(r"^[a-zA-Z0-9._-]+$")
 MAX_PARTITIONS = 10000
 TOPOLOGY_FILE = Path("kafka") / "topics.yaml"
+SCHEMA_DIR = Path("schemas")
 
 
 def _strict_int(low: int, high: int) -> BeforeValidator:
@@ -113,6 +110,10 @@ def _timestamp(value: Any) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
+def _one_or_many(value: Any) -> Any:
+    return [value] if isinstance(value, str) else value
+
+
 Partitions = Annotated[int, _strict_int(1, MAX_PARTITIONS)]
 LegacyName = Annotated[str, BeforeValidator(_legacy_name)]
 Timestamp = Annotated[datetime, BeforeValidator(_timestamp)]
@@ -124,6 +125,8 @@ Country = Annotated[str, BeforeValidator(_country)]
 # Values are checked per key by kafka_configs in the second pass; here only their YAML type.
 ConfigValue = bool | int | float | str
 ConfigValues = dict[str, ConfigValue]  # a topology level's Kafka topic configs, as written
+# An exchange's sessions: one string ('mon-fri 10:00-16:00') or a list of them.
+TradingHours = Annotated[list[Session], BeforeValidator(_one_or_many), AfterValidator(tuple)]
 
 
 class _Model(BaseModel):
@@ -202,47 +205,66 @@ class Topology(_Model):
         hours = self.asset_classes[asset_class].exchanges[exchange].trading_hours
         return None if hours is None else tuple(hours)
 
+    def exchanges(self) -> list[tuple[str, str]]:
+        """Every exchange as (asset class, exchange), in the topology's order."""
+        return [(ac, ex) for ac, spec in self.asset_classes.items() for ex in spec.exchanges]
+
     def exchange_refs(self) -> list[str]:
         """Every exchange as `asset_class.exchange`, in the topology's order."""
-        return [f"{ac}.{ex}" for ac, spec in self.asset_classes.items() for ex in spec.exchanges]
+        return [f"{ac}.{ex}" for ac, ex in self.exchanges()]
 
-    def enabled_exchanges(self, exchanges: Collection[str] | None = None) -> list[tuple[str, str]]:
-        """(asset class, exchange) of the exchanges a stack enables (`asset_class.exchange` refs; None: all)."""
+    def topics(self) -> list[TopologyTopic]:
+        """THE enumeration of hierarchical topics: every data type of every exchange, in the topology's
+        order (asset class, exchange, data type). A stack deploys those of the exchanges it enables
+        (k2infra.model.settings.StackSettings.enabled)."""
         return [
-            (ac, ex)
-            for ac, spec in self.asset_classes.items()
-            for ex in spec.exchanges
-            if exchanges is None or f"{ac}.{ex}" in exchanges
+            TopologyTopic(
+                ac,
+                dt,
+                ex,
+                name=topic_name(ac, dt, ex),
+                subject=subject_name(ac, dt),
+                exchange_ref=f"{ac}.{ex}",
+                # Kafka config before the stack's overrides: defaults < data type < exchange.
+                config={
+                    **self.defaults.config,
+                    **self.data_types[dt].config,
+                    **self.asset_classes[ac].exchanges[ex].config,
+                },
+            )
+            for ac, ex in self.exchanges()
+            for dt in self.data_types_of(ac, ex)
         ]
 
-    def topics(self, exchanges: Collection[str] | None = None) -> list[TopicKey]:
-        """THE enumeration of hierarchical topics: every data type of every enabled exchange (None: all),
-        in the topology's order (asset class, exchange, data type). Plan, settings and apps all use it."""
-        return [
-            TopicKey(ac, dt, ex) for ac, ex in self.enabled_exchanges(exchanges) for dt in self.data_types_of(ac, ex)
-        ]
 
-
-class TopicKey(NamedTuple):
-    """One hierarchical topic of the topology, by what it carries."""
+@dataclass(frozen=True)
+class TopologyTopic:
+    """One hierarchical topic of the topology: what it carries, its names, its configs as the topology sets them."""
 
     asset_class: str
     data_type: str
     exchange: str
-
-    @property
-    def name(self) -> str:
-        return topic_name(self.asset_class, self.data_type, self.exchange)
+    name: str  # market.<asset_class>.<data_type>.<exchange>
+    subject: str  # the Schema Registry subject of its values
+    exchange_ref: str  # <asset_class>.<exchange>, as stacks name the exchange
+    config: Mapping[str, ConfigValue] = field(repr=False)
 
 
 @dataclass(frozen=True)
 class LoadedTopology:
-    """A valid topology with the Avro schemas it refers to, keyed by (asset class, data type)."""
+    """A valid topology with the Avro schemas it refers to, keyed by (asset class, data type), and its
+    exchanges and topics enumerated once."""
 
     topology: Topology
-    schemas: dict[tuple[str, str], Any]  # -> k2infra.model.schemas.AvroSchema
+    schemas: dict[tuple[str, str], AvroSchema]
     config_dir: Path
     source: YamlSource | None = None  # where each value was written, for errors that involve a stack too
+    topics: tuple[TopologyTopic, ...] = field(init=False, repr=False, compare=False)
+    exchanges: tuple[tuple[str, str], ...] = field(init=False, repr=False, compare=False)  # (asset class, exchange)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "topics", tuple(self.topology.topics()))
+        object.__setattr__(self, "exchanges", tuple(self.topology.exchanges()))
 
 
 def topic_name(asset_class: str, data_type: str, exchange: str) -> str:
@@ -257,26 +279,24 @@ def load_topology(config_dir: Path | str = "config") -> LoadedTopology:
     """Load and validate `<config_dir>/kafka/topics.yaml` and its schemas; raise TopologyError."""
     config_dir = Path(config_dir)
     try:
-        source = load_yaml(config_dir / TOPOLOGY_FILE, display_name=display_path(config_dir / TOPOLOGY_FILE))
+        source = load_yaml(config_dir / TOPOLOGY_FILE)
     except InputError as exc:
         raise TopologyError(exc.problems) from None
-    problems = _shape_problems(source) + _meaning_problems(source)
+    problems: list[Problem] = []
+    topology: Topology | None = None
+    try:
+        topology = Topology.model_validate(source.data)
+    except ValidationError as exc:
+        problems += [_from_pydantic(source, err) for err in exc.errors()]
+    problems += _meaning_problems(source)
     schemas, schema_problems = load_topology_schemas(config_dir, source.data)
     problems += schema_problems
-    if problems:
+    if problems or topology is None:
         raise TopologyError(problems)
-    return LoadedTopology(Topology.model_validate(source.data), schemas, config_dir, source)
+    return LoadedTopology(topology, schemas, config_dir, source)
 
 
 # -- pass 1: shape ---------------------------------------------------------------------------
-
-
-def _shape_problems(source: YamlSource) -> list[Problem]:
-    try:
-        Topology.model_validate(source.data)
-    except ValidationError as exc:
-        return [_from_pydantic(source, err) for err in exc.errors()]
-    return []
 
 
 def _from_pydantic(source: YamlSource, err: Any) -> Problem:
@@ -307,26 +327,29 @@ def _written_at(data: Any, loc: tuple[str | int, ...]) -> tuple[str | int, ...]:
 
 
 def _meaning_problems(source: YamlSource) -> list[Problem]:
+    # Raw YAML: a level the shape pass refused (a list where a mapping belongs) is skipped here.
     data = source.data
     problems: list[Problem] = []
     problems += _config_problems(source, ("defaults", "config"))
-    data_types = as_mapping(data.get("data_types"))
+    data_types = data.get("data_types") if isinstance(data.get("data_types"), dict) else {}
     for dt_name, dt in data_types.items():
         problems += _config_problems(source, ("data_types", dt_name, "config"))
-        partition_key = as_mapping(dt).get("partition_key")
+        partition_key = dt.get("partition_key") if isinstance(dt, dict) else None
         if isinstance(partition_key, str) and not partition_key.strip():
             problems.append(source.problem(("data_types", dt_name, "partition_key"), "must not be empty"))
     problems += _legacy_problems(source)
-    for ac_name, ac in as_mapping(data.get("asset_classes")).items():
-        exchanges = as_mapping(ac).get("exchanges")
-        if isinstance(ac, dict) and isinstance(exchanges, dict) and not exchanges:
+    asset_classes = data.get("asset_classes") if isinstance(data.get("asset_classes"), dict) else {}
+    for ac_name, ac in asset_classes.items():
+        exchanges = ac.get("exchanges") if isinstance(ac, dict) else None
+        if isinstance(exchanges, dict) and not exchanges:
             problems.append(
                 source.problem(("asset_classes", ac_name, "exchanges"), "an asset class needs at least one exchange")
             )
-        for ex_name, ex in as_mapping(exchanges).items():
+        for ex_name, ex in (exchanges if isinstance(exchanges, dict) else {}).items():
             path = ("asset_classes", ac_name, "exchanges", ex_name)
             problems += _config_problems(source, (*path, "config"))
-            selected = as_mapping(ex).get("data_types")
+            ex = ex if isinstance(ex, dict) else {}
+            selected = ex.get("data_types")
             for i, dt_name in enumerate(selected if isinstance(selected, list) else []):
                 if isinstance(dt_name, str) and data_types and dt_name not in data_types:
                     problems.append(
@@ -339,7 +362,7 @@ def _meaning_problems(source: YamlSource) -> list[Problem]:
                 problems.append(
                     source.problem((*path, "data_types"), "must list at least one data type (omit it for all)")
                 )
-            if as_mapping(ex).get("trading_hours") == []:
+            if ex.get("trading_hours") == []:
                 problems.append(
                     source.problem(
                         (*path, "trading_hours"), "must list at least one session (omit it for around the clock)"
@@ -360,10 +383,10 @@ def _meaning_problems(source: YamlSource) -> list[Problem]:
 
 def _legacy_problems(source: YamlSource) -> list[Problem]:
     problems: list[Problem] = []
-    for name, spec in as_mapping(source.data.get("legacy")).items():
+    legacy = source.data.get("legacy")
+    for name, spec in (legacy if isinstance(legacy, dict) else {}).items():
         problems += _config_problems(source, ("legacy", name, "config"))
-        spec = as_mapping(spec)
-        if spec.get("state") == "retire" and spec.get("quiet_since") is None:
+        if isinstance(spec, dict) and spec.get("state") == "retire" and spec.get("quiet_since") is None:
             problems.append(
                 source.problem(("legacy", name, "quiet_since"), "is required to retire a topic (no writes since when?)")
             )
@@ -390,15 +413,6 @@ def _config_problems(source: YamlSource, path: tuple[str, ...]) -> list[Problem]
     ]
 
 
-def merged_config(topology: Topology, asset_class: str, data_type: str, exchange: str) -> dict[str, ConfigValue]:
-    """Kafka config of one topic before stack overrides: defaults < data type < exchange."""
-    return {
-        **topology.defaults.config,
-        **topology.data_types[data_type].config,
-        **topology.asset_classes[asset_class].exchanges[exchange].config,
-    }
-
-
 def config_origin(topology: Topology, asset_class: str, data_type: str, exchange: str, key: str) -> tuple[str, ...]:
     """The YAML path of the level whose value of config `key` a topic gets (exchange > data type > defaults)."""
     if key in topology.asset_classes[asset_class].exchanges[exchange].config:
@@ -406,3 +420,115 @@ def config_origin(topology: Topology, asset_class: str, data_type: str, exchange
     if key in topology.data_types[data_type].config:
         return ("data_types", data_type, "config", key)
     return ("defaults", "config", key)
+
+
+# -- the Avro schema files -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AvroSchema:
+    """One schema file as registered under an asset-class subject."""
+
+    path: str
+    name: str  # the record's short name, e.g. 'trade'
+    full_name: str  # with namespace, e.g. 'k2.market.equities.trade'
+    text: str  # the file as written: what the registry receives
+    field_names: tuple[str, ...]
+
+
+def schema_path(config_dir: Path, asset_class: str, data_type: str) -> Path:
+    return config_dir / SCHEMA_DIR / asset_class / f"{data_type}.avsc"
+
+
+def parse_avro(text: str, path: str) -> AvroSchema:
+    """Parse one schema text; raise ValueError with a located message."""
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SchemaFileError(exc.lineno, f"not valid JSON: {exc.msg} (column {exc.colno})") from None
+    try:
+        parsed = fastavro.schema.parse_schema(raw, _write_hint=False)
+    except (SchemaParseException, UnknownType, TypeError, KeyError, AttributeError, ValueError) as exc:
+        raise SchemaFileError(None, f"not a valid Avro schema: {exc}") from None
+    if not isinstance(raw, dict) or raw.get("type") != "record":
+        raise SchemaFileError(None, "the top level must be an Avro record")
+    full_name = str(parsed["name"])
+    return AvroSchema(
+        path=path,
+        name=full_name.rsplit(".", 1)[-1],
+        full_name=full_name,
+        text=text,
+        field_names=tuple(str(f["name"]) for f in raw.get("fields", [])),
+    )
+
+
+class SchemaFileError(ValueError):
+    def __init__(self, line: int | None, message: str) -> None:
+        super().__init__(message)
+        self.line = line
+        self.message = message
+
+
+def load_topology_schemas(
+    config_dir: Path, data: dict[str, Any]
+) -> tuple[dict[tuple[str, str], AvroSchema], list[Problem]]:
+    """Load the schema of every (asset class, data type) that some exchange carries.
+
+    Works on the raw topology mapping so that schema problems are reported together with
+    problems elsewhere in the topology file.
+    """
+    schemas: dict[tuple[str, str], AvroSchema] = {}
+    problems: list[Problem] = []
+    data_types = data.get("data_types") if isinstance(data.get("data_types"), dict) else {}
+    asset_classes = data.get("asset_classes") if isinstance(data.get("asset_classes"), dict) else {}
+    for asset_class, spec in asset_classes.items():
+        for data_type in sorted(_carried(spec, data_types)):
+            dt_spec = data_types.get(data_type)
+            if not isinstance(dt_spec, dict):
+                continue
+            path = schema_path(config_dir, asset_class, data_type)
+            shown = display_path(path)
+            try:
+                text = path.read_text(encoding="utf-8")
+            except FileNotFoundError:
+                problems.append(Problem(shown, None, "", f"missing schema file for {asset_class}/{data_type}"))
+                continue
+            try:
+                schema = parse_avro(text, shown)
+            except SchemaFileError as exc:
+                problems.append(Problem(shown, exc.line, "", exc.message))
+                continue
+            expected = dt_spec.get("schema")
+            if isinstance(expected, str) and schema.name != expected:
+                problems.append(
+                    Problem(
+                        shown,
+                        1,
+                        "name",
+                        f"record name {schema.name!r} differs from data_types.{data_type}.schema {expected!r}",
+                    )
+                )
+            key = dt_spec.get("partition_key")
+            if isinstance(key, str) and key and key not in schema.field_names:
+                problems.append(
+                    Problem(
+                        shown,
+                        1,
+                        "fields",
+                        f"lacks the partition key field {key!r} (data_types.{data_type}.partition_key)",
+                    )
+                )
+            schemas[(asset_class, data_type)] = schema
+    return schemas, problems
+
+
+def _carried(asset_class_spec: Any, data_types: dict[str, Any]) -> set[str]:
+    exchanges = asset_class_spec.get("exchanges") if isinstance(asset_class_spec, dict) else None
+    carried: set[str] = set()
+    for exchange in (exchanges or {}).values() if isinstance(exchanges, dict) else []:
+        selected = exchange.get("data_types") if isinstance(exchange, dict) else None
+        if isinstance(selected, list):
+            carried.update(dt for dt in selected if isinstance(dt, str) and dt in data_types)
+        else:
+            carried.update(data_types)
+    return carried

@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from k2infra.model.errors import InputError, Problem
+from k2infra.model.errors import InputError, Problem, display_path
 
 # libyaml's composer when PyYAML has it (several times faster on a topology of thousands of
 # topics, same marks); a syntax error is re-read by the pure-Python one, whose messages name the
@@ -89,8 +89,10 @@ class _Builder:
 
 
 def load_yaml(path: Path, display_name: str | None = None) -> YamlSource:
-    """Parse `path`; raise InputError for unreadable files, syntax errors and duplicate keys."""
-    name = display_name or str(path)
+    """Parse `path`; raise InputError for unreadable files, syntax errors and duplicate keys.
+
+    Problems name the file as `display_name`, else as the user knows it (errors.display_path)."""
+    name = display_name or display_path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:

@@ -30,7 +30,7 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
-from k2infra.model.access import AppAccess
+from k2infra.model.apps import AppAccess
 from k2infra.model.plan import ExchangeInfo
 from k2infra.model.timing import TradingSession, prometheus_duration
 from k2infra.observe import metrics

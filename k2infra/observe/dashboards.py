@@ -17,7 +17,7 @@ import json
 import re
 from dataclasses import dataclass
 
-from k2infra.model.access import AppAccess
+from k2infra.model.apps import AppAccess
 from k2infra.model.plan import ExchangeInfo
 from k2infra.model.timing import prometheus_duration
 from k2infra.observe import metrics

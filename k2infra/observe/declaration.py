@@ -11,8 +11,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from k2infra.model.access import AppAccess
-from k2infra.model.apps import Apps, Slo, load_apps
+from k2infra.model.apps import AppAccess, Apps, Slo, load_apps
 from k2infra.model.plan import ExchangeInfo, Plan, TopicSpec
 from k2infra.model.timing import TradingSession
 from k2infra.model.topology import Topology, load_topology

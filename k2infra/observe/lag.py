@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from k2infra.live.admin import KafkaAdmin, Partition, RecordAt
-from k2infra.model.access import AppAccess, PatternType
+from k2infra.model.apps import AppAccess, PatternType
 from k2infra.model.plan import TopicSpec
 from k2infra.observe.declaration import Watched
 from k2infra.observe.metrics import ConsumerState

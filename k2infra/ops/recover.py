@@ -37,8 +37,9 @@ non-interactive means (no hand edit of the state):
   ended (SIGTERM, then SIGKILL): they serve no engine (`k2infra.ops.orphans`).
 
 It prints one line per resource and ends with the `pulumi up` to run (or runs it with `--up`).
-Exit codes: 0 the stack is ready for `pulumi up`, 1 something needs a decision (printed),
-2 bad input, or the cluster, registry or CLI could not be used.
+Its outcome, already printed, is None when the stack is ready for `pulumi up`, Refused when something
+needs a decision, StateError or ConnectionFailed when the CLI, the cluster or the registry could not be
+used; the command line's exit codes (0, 1, 2) follow those classes.
 """
 
 from __future__ import annotations
@@ -49,12 +50,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from k2infra.console import EXIT_BAD_INPUT, EXIT_DRIFT, EXIT_OK
 from k2infra.live.cluster import LiveReadError, LiveSubject, read_subjects
 from k2infra.live.records import TopicHolding, read_holdings
 from k2infra.live.verify import same_config_value
 from k2infra.model.avro_canonical import SchemaTextError, canonical_schema
-from k2infra.model.errors import StateError
+from k2infra.model.errors import K2Error, Refused, StateError
 from k2infra.model.plan import Plan, SubjectSpec, TopicSpec
 from k2infra.model.stack import Stack
 from k2infra.ops import file_backend, postgres_state, stack_lock
@@ -293,7 +293,7 @@ def run_recover(
     driver: PulumiDriver | None = None,
     host: str | None = None,
     read_live: Callable[..., tuple[dict[str, TopicHolding], dict[str, LiveSubject]]] | None = None,
-) -> int:
+) -> K2Error | None:
     plan = stack.plan
     say = lambda text: print(text, file=out, flush=True)  # noqa: E731
     project = _project_name(options.project_dir)
@@ -304,9 +304,9 @@ def run_recover(
         if postgres_state.is_postgres(url):
             postgres_state.check(url)  # one line naming the URL and the fix, before anything changes
         # 1. locks
-        verdict = _handle_locks(url, project, options, say, err, host)
-        if verdict != EXIT_OK:
-            return verdict
+        stopped = _handle_locks(url, project, options, say, err, host)
+        if stopped is not None:
+            return stopped
         # 2. orphans
         for ending in orphan_scan.end_orphans(options.project_dir, dry_run=options.dry_run):
             say(f"orphan   {ending.line()}")
@@ -319,7 +319,7 @@ def run_recover(
         topics, subjects = reader(stack, wanted_topics, wanted_subjects, options.timeout)
     except (RecoverError, PulumiCommandError, LiveReadError, postgres_state.BackendUnusable) as exc:
         print(f"error: {exc}", file=err)
-        return EXIT_BAD_INPUT
+        return exc if isinstance(exc, K2Error) else StateError(str(exc))
 
     ctx = _context(stack, state, options, project)
     findings = classify(plan, state, topics, subjects, ctx)
@@ -405,14 +405,14 @@ def _stack_locks(url: str, project: str, stack: str, host: str | None) -> tuple[
 
 def _handle_locks(
     url: str, project: str, options: Options, say: Callable[[str], None], err: TextIO, host: str | None
-) -> int:
+) -> Refused | None:
     found = _stack_locks(url, project, options.stack, host)
     if found is None:
         say(
             f"lock     cannot be inspected on this backend ({url or 'unknown'}): if a command says the stack is "
             f"locked or an update is in progress and none runs, run: pulumi cancel --stack {options.stack}"
         )
-        return EXIT_OK
+        return None
     locks, kept_in = found
     blocking = [lock for lock in locks if lock.verdict != "stale"]
     for lock in blocking:
@@ -431,7 +431,7 @@ def _handle_locks(
                 file=err,
             )
     if blocking:
-        return EXIT_DRIFT
+        return Refused(f"the stack is locked ({len(blocking)} lock(s) above)")
     for lock in locks:
         if not options.dry_run:
             if isinstance(lock.path, Path):
@@ -442,7 +442,7 @@ def _handle_locks(
         say(f"lock     {verb} the lock of {lock.describe()}: {lock.reason}")
     backend = stack_lock.backend_dir(url)
     if backend is None:
-        return EXIT_OK  # the rest is the file backend's storage
+        return None  # the rest is the file backend's storage
     for attrs in file_backend.checkpoint_attrs(backend, project, options.stack):
         why = file_backend.unreadable(attrs)
         if why is None:
@@ -454,7 +454,7 @@ def _handle_locks(
             f"state    {attrs} {why}: a kill while the CLI wrote it makes every command fail with "
             f"`failed to load checkpoint: EOF`; {verb} (storage metadata only: the checkpoint beside it is intact)"
         )
-    return EXIT_OK
+    return None
 
 
 def _apply(
@@ -465,7 +465,7 @@ def _apply(
     driver: PulumiDriver,
     say: Callable[[str], None],
     err: TextIO,
-) -> int:
+) -> K2Error | None:
     pending_creates = [f for f in findings if f.pending and f.urn and f.action != REFRESH]
     stay = [f for f in pending_creates if f.action == LEAVE]
     resolved = [f for f in pending_creates if f.action != LEAVE]
@@ -490,7 +490,7 @@ def _apply(
             )
         except PulumiCommandError as exc:
             print(f"error: pulumi {exc.command} failed (nothing was imported):\n{tail(exc.output)}", file=err)
-            return EXIT_BAD_INPUT
+            return StateError(f"pulumi {exc.command} failed")
     if imports and not dry:
         if needs_refresh:
             # A CLI that does import pending creates on refresh has already added some of them.
@@ -498,12 +498,12 @@ def _apply(
                 state = StackState.from_export(driver.export())
             except PulumiCommandError as exc:
                 print(f"error: {exc}", file=err)
-                return EXIT_BAD_INPUT
+                return StateError(str(exc))
             present = state.topic_names()
             imports = [f for f in imports if f.name not in present]
-        code = _import(imports, state, ctx, options, driver, err) if imports else EXIT_OK
-        if code != EXIT_OK:
-            return code
+        failed = _import(imports, state, ctx, options, driver, err) if imports else None
+        if failed is not None:
+            return failed
 
     for finding in findings:
         say(finding.line(_outcome(finding, dry)))
@@ -513,19 +513,19 @@ def _apply(
     up = f"pulumi up --stack {options.stack}"
     if left:
         say(f"{len(left)} resource(s) need a decision (above); nothing was changed for them. Then: {up}")
-        return EXIT_DRIFT
+        return Refused(f"{len(left)} resource(s) need a decision")
     if dry:
         say(f"dry run: nothing was changed. Then: python -m k2infra recover --stack {options.stack}")
-        return EXIT_OK
+        return None
     if options.up:
         say(f"running: {up}")
         try:
             driver.up(stream=True)
-        except PulumiCommandError:
-            return EXIT_DRIFT  # its output was streamed above
-        return EXIT_OK
+        except PulumiCommandError as exc:
+            return Refused(str(exc))  # its output was streamed above: a guard's refusal, or what to fix
+        return None
     say(f"next: {up}")
-    return EXIT_OK
+    return None
 
 
 def _outcome(finding: Finding, dry: bool) -> str:
@@ -547,7 +547,7 @@ def _outcome(finding: Finding, dry: bool) -> str:
 
 def _import(
     imports: Sequence[Finding], state: StackState, ctx: Context, options: Options, driver: PulumiDriver, err: TextIO
-) -> int:
+) -> StateError | None:
     if not (state.find(COMPONENT_TYPE, COMPONENT_NAME) and state.has_urn(ctx.provider_urn)):
         # A bulk-mode crash of a first deployment leaves no state at all: the topics need their parent
         # component and Kafka provider first, which a targeted up creates (it changes nothing outside).
@@ -555,7 +555,7 @@ def _import(
             driver.up(target=[ctx.component_urn, ctx.provider_urn])
         except PulumiCommandError as exc:
             print(f"error: pulumi {exc.command} failed (nothing was imported):\n{tail(exc.output)}", file=err)
-            return EXIT_BAD_INPUT
+            return StateError(f"pulumi {exc.command} failed")
     resources = [
         {"type": TOPIC_TYPE, "name": f.name, "id": f.name, "parent": COMPONENT_NAME, "provider": PROVIDER_NAME}
         for f in imports
@@ -570,5 +570,5 @@ def _import(
         )
     except PulumiCommandError as exc:
         print(f"error: pulumi import of {len(imports)} topic(s) failed:\n{tail(exc.output)}", file=err)
-        return EXIT_BAD_INPUT
-    return EXIT_OK
+        return StateError(f"pulumi import of {len(imports)} topic(s) failed")
+    return None

@@ -113,9 +113,14 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 
-from k2infra.model.avro_canonical import SchemaTextError, canonical_schema, field_changes, minified_schema
+from k2infra.model.avro_canonical import (
+    COMPATIBILITY_LEVELS,
+    SchemaTextError,
+    canonical_schema,
+    field_changes,
+    minified_schema,
+)
 from k2infra.model.connection import registry_urls
-from k2infra.model.schemas import COMPATIBILITY_LEVELS
 from k2infra.registry.client import (
     DEFAULT_MAX_RETRIES,
     RegistryClient,

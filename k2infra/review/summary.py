@@ -35,15 +35,16 @@ from typing import Any
 
 from k2infra.console import EXIT_BAD_INPUT, EXIT_DRIFT, EXIT_OK
 from k2infra.deploy import cluster_guard, data_loss_guard, partition_guard, retirement_guard
-from k2infra.model.access import (
+from k2infra.model.apps import (
     QUOTA_NAME_PREFIX,
     SCRAM_NAME_PREFIX,
     AclSpec,
     Operation,
     ResourceType,
+    PRINCIPAL_TYPE,
     parse_acl_id,
+    username_of,
 )
-from k2infra.model.apps import PRINCIPAL_TYPE, username_of
 from k2infra.model.avro_canonical import SchemaTextError, canonical_schema, field_changes
 from k2infra.model.plan import Plan
 from k2infra.ops.pulumi_stack import ACL_TYPE, QUOTA_TYPE, SCRAM_TYPE, SUBJECT_TYPE, TOPIC_TYPE

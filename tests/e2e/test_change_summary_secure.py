@@ -39,8 +39,8 @@ from confluent_kafka.admin import (
 from devkit.local_platform import SecurePlatform
 from devkit.pulumi_project import REPO, PulumiProject
 from k2infra.live.access import live_acl
-from k2infra.model.access import ResourceType as AclResource
-from k2infra.model.access import parse_acl_id
+from k2infra.model.apps import ResourceType as AclResource
+from k2infra.model.apps import parse_acl_id
 from tests.e2e.prod_support import CALL, POLICY, UNPROTECT_APP, run_k2infra, secret_env
 
 pytestmark = pytest.mark.e2e

@@ -34,6 +34,7 @@ from confluent_kafka.admin import (
 )
 
 from devkit.local_platform import LocalPlatform
+from k2infra.cli.main import exit_code
 from k2infra.live.cluster import PREFIX, registry_client
 from k2infra.live.verify import run_verify
 from k2infra.model.plan import Plan, TopicSpec
@@ -191,7 +192,7 @@ def verify_json(plan: Plan, timeout: float = 15) -> tuple[int, dict[str, Any]]:
     stack = LOADED[plan.stack]
     assert stack.plan is plan
     out, err = io.StringIO(), io.StringIO()
-    code = run_verify(stack, json_output=True, timeout=timeout, out=out, err=err)
+    code = exit_code(run_verify(stack, json_output=True, timeout=timeout, out=out, err=err))
     assert err.getvalue() == ""
     return code, json.loads(out.getvalue())
 

@@ -1,4 +1,4 @@
-"""The plan derives each app's access from its declarations (k2infra.model.access): exactly the
+"""The plan derives each app's access from its declarations (k2infra.model.apps): exactly the
 topics its selectors mean today, Literal or Prefixed so that the broker grants that and no more."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from k2infra.model.access import AclSpec, Operation, PatternType, ResourceType, who_can
+from k2infra.model.apps import AclSpec, Operation, PatternType, ResourceType, who_can
 from k2infra.model.plan import Plan, load_plan
 from k2infra.model.topology import load_topology
 from tests.conftest import set_stack_config

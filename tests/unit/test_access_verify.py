@@ -23,7 +23,7 @@ from confluent_kafka.admin import (
     UserScramCredentialsDescription,
 )
 
-from k2infra.cli.main import env_secrets
+from k2infra.cli.main import env_secrets, exit_code
 from k2infra.live import admin as kafka_admin
 from k2infra.live import verify
 from k2infra.live.access import QUOTAS_UNCHECKED, LiveAccess, LiveAcl, live_acl, read_live_access
@@ -99,7 +99,7 @@ def test_missing_acls_and_users_without_their_credential_are_reported(plan: Plan
     del users["k2-equities-analytics-prod"]
     users["k2-reference-data-cache-prod"] = {"SCRAM-SHA-256": 4096}
     report = compare(plan, matching_state(plan), LiveAccess(frozenset(acls), users))
-    assert report.exit_code == 1
+    assert exit_code(report.outcome) == 1
     assert access_kinds(report) == [
         (
             Kind.ACL_MISSING,
@@ -175,7 +175,7 @@ def test_run_verify_reads_access_only_with_access_control_and_renders_it(
     live = LiveAccess(frozenset(a for a in live.acls if a.resource_type != "Group"), live.scram_users)
     monkeypatch.setattr(verify, "read_live_access", lambda stack, timeout, versions=None: live)
     out = io.StringIO()
-    assert run_verify(stack_of(project_dir), timeout=1, out=out) == 1
+    assert exit_code(run_verify(stack_of(project_dir), timeout=1, out=out)) == 1
     text = out.getvalue()
     assert "ACCESS       PRINCIPAL OR USER                  DIFFERS" in text
     assert (
@@ -185,7 +185,7 @@ def test_run_verify_reads_access_only_with_access_control_and_renders_it(
     assert f"note: {QUOTAS_UNCHECKED}" in text
     assert text.endswith("verify: 3 differences: 3 missing ACLs\n")
     out = io.StringIO()
-    assert run_verify(stack_of(project_dir), json_output=True, timeout=1, out=out) == 1
+    assert exit_code(run_verify(stack_of(project_dir), json_output=True, timeout=1, out=out)) == 1
     document = json.loads(out.getvalue())
     assert [d["kind"] for d in document["differences"]] == ["acl_missing"] * 3
 
@@ -195,7 +195,7 @@ def test_run_verify_reads_access_only_with_access_control_and_renders_it(
     monkeypatch.setattr(verify, "read_live_access", must_not_read)
     plain = stack_of(project_dir, "dev")
     monkeypatch.setattr(verify, "read_live_state", lambda p, timeout, versions=None: matching_state(plain.plan))
-    assert run_verify(plain, timeout=1, out=io.StringIO()) == 0
+    assert exit_code(run_verify(plain, timeout=1, out=io.StringIO())) == 0
 
 
 def test_live_bindings_are_spelt_as_pulumi_kafka_spells_them() -> None:

@@ -165,7 +165,7 @@ def test_an_app_that_gains_a_literal_write_acl_gains_that_topic_only(prod_plan: 
 def _with_acl(plan: Plan, principal: str, acl_id: str) -> Plan:
     from dataclasses import replace
 
-    from k2infra.model.access import parse_acl_id
+    from k2infra.model.apps import parse_acl_id
 
     acl = parse_acl_id(acl_id)
     apps = tuple(replace(a, acls=(*a.acls, acl)) if a.principal == principal else a for a in plan.apps)

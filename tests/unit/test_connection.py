@@ -13,7 +13,16 @@ import pytest
 
 from k2infra.cli.main import EXIT_CODES, env_secrets, exit_code
 from k2infra.model.connection import SASL_MECHANISMS, KafkaConnection, RegistryConnection, kafka_mechanism, read_ca
-from k2infra.model.errors import ConnectionFailed, InputError, K2Error, Problem, Refused, StateError, TopologyError
+from k2infra.model.errors import (
+    ConnectionFailed,
+    Drift,
+    InputError,
+    K2Error,
+    Problem,
+    Refused,
+    StateError,
+    TopologyError,
+)
 from k2infra.model.stack import load_stack_file
 from tests.conftest import REPO
 
@@ -138,10 +147,19 @@ def test_each_error_class_has_its_exit_code() -> None:
     assert issubclass(TopologyError, InputError) and issubclass(InputError, K2Error)
     codes = {
         cls: exit_code(cls([]) if issubclass(cls, InputError) else cls("x"))
-        for cls in (TopologyError, InputError, ConnectionFailed, StateError, Refused, K2Error)
+        for cls in (TopologyError, InputError, ConnectionFailed, StateError, Refused, Drift, K2Error)
     }
-    assert codes == {TopologyError: 2, InputError: 2, ConnectionFailed: 2, StateError: 2, Refused: 1, K2Error: 2}
-    assert set(EXIT_CODES) == {InputError, ConnectionFailed, StateError, Refused, K2Error}
+    assert codes == {
+        TopologyError: 2,
+        InputError: 2,
+        ConnectionFailed: 2,
+        StateError: 2,
+        Refused: 1,
+        Drift: 1,
+        K2Error: 2,
+    }
+    assert set(EXIT_CODES) == {InputError, ConnectionFailed, StateError, Refused, Drift, K2Error}
+    assert exit_code(None) == 0  # a command that ended well
 
 
 def test_nothing_in_the_model_reads_the_environment() -> None:

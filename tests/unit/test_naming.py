@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from k2infra.client.naming import SubscriptionBuilder, TopicNameBuilder, UnknownTopicError, load_plan
-from k2infra.model.plan import subscriptions
+from k2infra.model.outputs import subscriptions
 from tests.conftest import REPO
 
 

@@ -22,6 +22,7 @@ from pulumi.automation import CommandResult, PulumiCommand
 from pulumi.automation.errors import create_command_error
 from semver import VersionInfo
 
+from k2infra.cli.main import exit_code
 from k2infra.client.naming import load_plan
 from k2infra.live.cluster import LiveSubject
 from k2infra.live.records import TopicHolding
@@ -299,17 +300,19 @@ class FakeCli(PulumiCommand):
 
 def recover(plan: Plan, project_dir: Path, cli: FakeCli, live: dict, subjects: dict | None = None, **options: Any):
     out, err = io.StringIO(), io.StringIO()
-    code = run_recover(
-        stack_of(plan, project_dir),
-        Options(stack=STACK, project_dir=project_dir, **options),
-        out=out,
-        err=err,
-        driver=PulumiDriver(project_dir, STACK, command=cli),
-        host="thishost",
-        read_live=lambda stack, topics, subjects_wanted, timeout: (
-            {n: h for n, h in live.items() if n in topics},
-            {n: s for n, s in (subjects or {}).items() if n in subjects_wanted},
-        ),
+    code = exit_code(
+        run_recover(
+            stack_of(plan, project_dir),
+            Options(stack=STACK, project_dir=project_dir, **options),
+            out=out,
+            err=err,
+            driver=PulumiDriver(project_dir, STACK, command=cli),
+            host="thishost",
+            read_live=lambda stack, topics, subjects_wanted, timeout: (
+                {n: h for n, h in live.items() if n in topics},
+                {n: s for n, s in (subjects or {}).items() if n in subjects_wanted},
+            ),
+        )
     )
     return code, out.getvalue(), err.getvalue()
 
@@ -594,9 +597,9 @@ def test_recover_reads_the_config_of_the_project_dir(project_dir: Path, monkeypa
 
     seen: dict[str, Any] = {}
 
-    def fake(stack: Stack, options: Options, *, out: Any, err: Any) -> int:
+    def fake(stack: Stack, options: Options, *, out: Any, err: Any) -> None:
         seen.update(topics=len(stack.plan.topics), stack=options.stack, dir=options.project_dir)
-        return 0
+        return None  # the stack is ready
 
     monkeypatch.setattr(recover_module, "run_recover", fake)
     assert cli_main(["recover", "--stack", "dev", "--project-dir", str(project_dir)]) == 0
@@ -615,15 +618,17 @@ def destroy_check(plan: Plan, project_dir: Path, cli: FakeCli, held: dict[str, i
         lambda config, names, **_: {n: TopicHolding(n, 1, 1, held.get(n, 0)) for n in names},
     )
     out, err = io.StringIO(), io.StringIO()
-    code = module.run_destroy_check(
-        stack_of(plan, project_dir).connections.kafka,
-        STACK,
-        project_dir,
-        allow=kw.get("allow", False),
-        timeout=5,
-        out=out,
-        err=err,
-        driver=PulumiDriver(project_dir, STACK, command=cli),
+    code = exit_code(
+        module.run_destroy_check(
+            stack_of(plan, project_dir).connections.kafka,
+            STACK,
+            project_dir,
+            allow=kw.get("allow", False),
+            timeout=5,
+            out=out,
+            err=err,
+            driver=PulumiDriver(project_dir, STACK, command=cli),
+        )
     )
     return code, out.getvalue(), err.getvalue()
 

@@ -1,4 +1,5 @@
-"""Topology.topics: the one enumeration of hierarchical topics, which plan, settings and apps share."""
+"""Topology.topics: the one enumeration of hierarchical topics (done once at load, LoadedTopology.topics), and
+StackSettings.enabled: the one selection of a stack's exchanges and their topics, which plan and settings share."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from k2infra.model.plan import load_plan
-from k2infra.model.topology import load_topology
+from k2infra.model.settings import Enabled, StackSettings
+from k2infra.model.topology import LoadedTopology, load_topology
 from tests.conftest import PROD_TOPICS
 
 
@@ -31,21 +33,27 @@ def test_every_topic_of_the_topology_in_its_order_asset_class_exchange_data_type
     ]
     assert {t.name for t in topology.topics()} == set(PROD_TOPICS)
     assert topology.exchange_refs() == ["equities.asx", "crypto.binance"]
+    assert load_topology(config_dir).topics == tuple(topology.topics())
+
+
+def enabled(loaded: LoadedTopology, exchanges: list[str] | None) -> Enabled:
+    return StackSettings(exchanges=exchanges).enabled(loaded)
 
 
 def test_only_the_enabled_exchanges_and_only_the_data_types_an_exchange_carries(
     config_dir: Path, edit_topology: Callable
 ) -> None:
     edit_topology(add_nyse)
-    topology = load_topology(config_dir).topology
-    assert [t.name for t in topology.topics(["equities.nyse", "crypto.binance"])] == [
+    loaded = load_topology(config_dir)
+    assert [t.name for t in enabled(loaded, ["equities.nyse", "crypto.binance"]).topics] == [
         "market.equities.trades.nyse",
         "market.crypto.trades.binance",
         "market.crypto.quotes.binance",
         "market.crypto.reference_data.binance",
     ]
-    assert topology.enabled_exchanges(["equities.nyse"]) == [("equities", "nyse")]
-    assert topology.topics([]) == []
+    assert list(enabled(loaded, ["equities.nyse"]).exchanges) == [("equities", "nyse")]
+    assert list(enabled(loaded, []).topics) == []
+    assert enabled(loaded, None).topics == loaded.topics
 
 
 def test_the_plan_holds_exactly_the_enumerated_topics_of_its_enabled_exchanges(
@@ -53,7 +61,9 @@ def test_the_plan_holds_exactly_the_enumerated_topics_of_its_enabled_exchanges(
 ) -> None:
     edit_topology(add_nyse)
     (project_dir / "Pulumi.two.yaml").write_text("config:\n  k2infra:exchanges: [equities.nyse, crypto.binance]\n")
-    topology = load_topology(project_dir / "config").topology
+    loaded = load_topology(project_dir / "config")
     plan = load_plan(project_dir / "config", "two", project_dir)
-    assert [t.name for t in plan.topics] == sorted(t.name for t in topology.topics(["equities.nyse", "crypto.binance"]))
+    assert [t.name for t in plan.topics] == sorted(
+        t.name for t in enabled(loaded, ["equities.nyse", "crypto.binance"]).topics
+    )
     assert [e.ref for e in plan.exchanges] == ["crypto.binance", "equities.nyse"]

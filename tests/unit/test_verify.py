@@ -15,7 +15,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from k2infra.cli.main import env_secrets
+from k2infra.cli.main import env_secrets, exit_code
 from k2infra.client.naming import load_plan
 from k2infra.live import verify
 from k2infra.live.admin import kafka_failure, layout_of
@@ -83,7 +83,7 @@ def kinds(report: Report) -> list[tuple[str, str]]:
 
 def test_a_platform_that_is_the_plan_has_no_drift_and_ignores_what_is_not_market(plan: Plan) -> None:
     report = compare(plan, matching(plan))
-    assert report.ok and report.exit_code == 0
+    assert report.ok and exit_code(report.outcome) == 0
     assert report.differences == ()
     assert [r.name for r in report.topics] == [t.name for t in plan.topics]
     assert {r.status for r in (*report.topics, *report.subjects)} == {"ok"}
@@ -97,7 +97,7 @@ def test_a_missing_topic_is_reported_with_its_planned_shape(plan: Plan) -> None:
     assert kinds(report) == [("topic_missing", TRADES)]
     row = next(r for r in report.topics if r.name == TRADES)
     assert (row.status, row.partitions, row.planned_partitions, row.end_offsets) == ("missing", None, 3, None)
-    assert report.exit_code == 1
+    assert exit_code(report.outcome) == 1
 
 
 def test_an_extra_market_topic_is_reported_and_other_prefixes_are_not(plan: Plan) -> None:
@@ -157,7 +157,7 @@ def test_under_replicated_partitions_are_health_differences(plan: Plan) -> None:
     [difference] = report.differences
     assert (difference.kind, difference.name, difference.expected, difference.actual) == ("health", TRADES, 0, 2)
     assert difference.describe() == "2 of 3 partitions under-replicated"
-    assert report.exit_code == 1
+    assert exit_code(report.outcome) == 1
     assert report.summary() == "verify: 1 difference: 1 under-replicated topic"
 
 
@@ -351,11 +351,11 @@ def test_unknown_end_offsets_of_a_present_topic_show_as_a_question_mark(plan: Pl
 def test_run_verify_exits_0_without_drift_and_1_with_it(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(verify, "read_live_state", lambda stack, timeout, versions=None: matching(stack.plan))
     out = io.StringIO()
-    assert run_verify(stack, json_output=False, timeout=1, out=out) == 0
+    assert exit_code(run_verify(stack, json_output=False, timeout=1, out=out)) == 0
     assert out.getvalue().endswith("verify: 6 topics, 6 subjects: no drift\n")
     monkeypatch.setattr(verify, "read_live_state", lambda stack, timeout, versions=None: drifted(stack.plan))
     out = io.StringIO()
-    assert run_verify(stack, json_output=True, timeout=1, out=out) == 1
+    assert exit_code(run_verify(stack, json_output=True, timeout=1, out=out)) == 1
     assert json.loads(out.getvalue())["ok"] is False
 
 
@@ -369,10 +369,10 @@ def test_run_verify_exits_2_with_one_line_when_the_platform_cannot_be_read(
 
     monkeypatch.setattr(verify, "read_live_state", unreachable)
     out, err = io.StringIO(), io.StringIO()
-    assert run_verify(stack, json_output=False, timeout=2, out=out, err=err) == 2
+    assert exit_code(run_verify(stack, json_output=False, timeout=2, out=out, err=err)) == 2
     assert (out.getvalue(), err.getvalue()) == ("", f"error: {message}\n")
     out, err = io.StringIO(), io.StringIO()
-    assert run_verify(stack, json_output=True, timeout=2, out=out, err=err) == 2
+    assert exit_code(run_verify(stack, json_output=True, timeout=2, out=out, err=err)) == 2
     assert json.loads(out.getvalue()) == {
         "stack": "dev",
         "ok": False,

@@ -25,7 +25,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 
-from k2infra.model.schemas import COMPATIBILITY_LEVELS
+from k2infra.model.avro_canonical import COMPATIBILITY_LEVELS
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 if str(REPO_ROOT) not in sys.path:
