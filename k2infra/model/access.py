@@ -20,7 +20,7 @@ topics are granted by Literal names. A selector that means no topic of the stack
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -137,17 +137,21 @@ def derive_access(
     topics: Sequence[TopicSpec],
     legacy: Sequence[LegacyTopic],
     topology_topics: Iterable[str],
+    mirrored: Collection[str] = (),
 ) -> tuple[AppAccess, ...]:
     """The access of every app in `stack`.
 
     `topics` are the stack's planned topics, `legacy` the topology's legacy topics with what this
     stack does with them (only the ones it keeps can be granted), `topology_topics` every
-    hierarchical topic name of the topology, enabled in this stack or not.
+    hierarchical topic name of the topology, enabled in this stack or not. `mirrored` are the
+    topics a regional stack copies from their home region (k2infra.model.regions): apps may read
+    them, and no app is ever granted a Write on one, since only the home region produces.
     """
     problems = apps.duplicate_principal_problems(stack) if stack is not None else []
     if problems:
         raise InputError(problems)
     reach = frozenset(topology_topics) | {t.name for t in legacy}
+    produced = [t for t in topics if t.name not in mirrored]
     asset_classes = sorted({name.split(".")[1] for name in reach if name.count(".") == 3})
     kept_legacy = [t.name for t in legacy if t.declared]
     out = []
@@ -155,7 +159,7 @@ def derive_access(
         principal = apps.principal(app, stack)
         acls: set[AclSpec] = set()
         reads = _grant(app.consumes, CONSUMER_OPERATIONS, principal, topics, kept_legacy, reach, asset_classes, acls)
-        writes = _grant(app.produces, PRODUCER_OPERATIONS, principal, topics, kept_legacy, reach, asset_classes, acls)
+        writes = _grant(app.produces, PRODUCER_OPERATIONS, principal, produced, kept_legacy, reach, asset_classes, acls)
         group, pattern = _group(app)
         if group is not None and pattern is not None:
             acls.add(AclSpec(principal, ResourceType.GROUP, group, pattern, Operation.READ))

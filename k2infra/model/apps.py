@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import string
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import StrEnum
@@ -49,6 +49,8 @@ GROUP_PATTERN = re.compile(r"^[A-Za-z0-9._-]+$")
 PLACEHOLDERS = ("app", "stack")
 QUOTA_KEYS = ("producer_byte_rate", "consumer_byte_rate", "request_percentage")
 MAX_BYTE_RATE = 2**63 - 1
+# Locates a problem at a path of the file being checked (YamlSource.problem, or a stack setting's).
+ProblemAt = Callable[[tuple[str | int, ...], str], Problem]
 
 
 class SelectorKind(StrEnum):
@@ -372,7 +374,7 @@ def _meaning_problems(source: YamlSource, topology: Topology | None) -> list[Pro
         for direction, selectors in (("consumes", consumes), ("produces", produces)):
             for i, selector in enumerate(selectors):
                 if isinstance(selector, dict) and topology is not None:
-                    problems += _selector_problems(source, (*path, direction, i), selector, topology)
+                    problems += selector_problems(source.problem, (*path, direction, i), selector, topology)
         # A misspelt key (`consume:`) is reported by the shape pass; what its absence implies is not.
         misspelt = bool(set(app) - set(App.model_fields))
         if not consumes and not produces and not misspelt:
@@ -433,27 +435,30 @@ def _principal_problems(
     return []
 
 
-def _selector_problems(
-    source: YamlSource, path: tuple[str | int, ...], selector: dict[str, Any], topology: Topology
+def selector_problems(
+    problem: ProblemAt, path: tuple[str | int, ...], selector: dict[str, Any], topology: Topology
 ) -> list[Problem]:
+    """What is wrong with one selector as written (a raw mapping) against the topology.
+
+    One check for every file that selects topics by what they carry: apps.yaml's consumes and
+    produces, and a regional stack's k2infra:mirrorFrom (k2infra.model.regions). `problem` locates
+    a path of that file."""
     kinds = [kind for kind in SelectorKind if kind.value in selector]
     if len(kinds) == 2 and f"{kinds[1].value}s" in SELECTOR_OPTIONS[kinds[0]]:  # data_type for data_types
         hint = f"does not go with {kinds[0].value} (did you mean '{kinds[1].value}s'?)"
-        return [source.problem((*path, kinds[1].value), hint)]
+        return [problem((*path, kinds[1].value), hint)]
     if len(kinds) != 1:
         keys = ", ".join(k.value for k in SelectorKind)
         found = f"got {', '.join(k.value for k in kinds)}" if kinds else "got none"
-        return [source.problem(path, f"a selector takes exactly one of {keys}; {found}")]
+        return [problem(path, f"a selector takes exactly one of {keys}; {found}")]
     kind = kinds[0]
     allowed = SELECTOR_OPTIONS[kind]
     problems = [
-        source.problem(
-            (*path, key), f"does not go with {kind.value} (it takes: {', '.join(allowed) or 'nothing else'})"
-        )
+        problem((*path, key), f"does not go with {kind.value} (it takes: {', '.join(allowed) or 'nothing else'})")
         for key in selector
         if key not in (kind.value, *allowed) and key in Selector.model_fields
     ]
-    refs = _References(source, path, topology)
+    refs = _References(problem, path, topology)
     value = selector[kind.value]
     if not isinstance(value, str):
         return problems  # the shape pass says what it should be
@@ -462,9 +467,7 @@ def _selector_problems(
         known = topology.asset_classes.get(asset_class)
         if not dot:
             problems.append(
-                source.problem(
-                    (*path, kind.value), f"must be asset_class.exchange such as 'equities.asx', got {value!r}"
-                )
+                problem((*path, kind.value), f"must be asset_class.exchange such as 'equities.asx', got {value!r}")
             )
         elif known is None or exchange not in known.exchanges:
             refs.unknown((kind.value,), "exchange", value, topology.exchange_refs())
@@ -488,9 +491,9 @@ def _selector_problems(
     if not refs.problems and not problems and not _selects_anything(selector, kind, topology):
         if kind is SelectorKind.EXCHANGE:
             carried = ", ".join(topology.data_types_of(*value.split(".", 1)))
-            problems.append(source.problem(path, f"selects no topic: {value} carries {carried}"))
+            problems.append(problem(path, f"selects no topic: {value} carries {carried}"))
         else:
-            problems.append(source.problem(path, "selects no topic of the topology"))
+            problems.append(problem(path, "selects no topic of the topology"))
     return problems
 
 
@@ -498,7 +501,7 @@ def _selector_problems(
 class _References:
     """Unknown names in one selector, each with the closest known spelling."""
 
-    source: YamlSource
+    problem: ProblemAt
     path: tuple[str | int, ...]
     topology: Topology
     problems: list[Problem] = field(default_factory=list)
@@ -506,18 +509,18 @@ class _References:
     def unknown(self, sub: tuple[str | int, ...], what: str, value: str, known: list[str]) -> None:
         close = did_you_mean(value, known)
         suggestion = f"did you mean '{close}'?" if close else f"known: {', '.join(known) or 'none'}"
-        self.problems.append(self.source.problem((*self.path, *sub), f"unknown {what} {value!r} ({suggestion})"))
+        self.problems.append(self.problem((*self.path, *sub), f"unknown {what} {value!r} ({suggestion})"))
 
     def each(self, path: tuple[str | int, ...], values: Any, what: str, known: list[str], owner: str = "") -> None:
         """Each name of the list `values` is one of `known` (`owner` says whose, in the hint)."""
         if isinstance(values, list) and not values:
-            self.problems.append(self.source.problem(path, f"must list at least one {what} (omit it for all)"))
+            self.problems.append(self.problem(path, f"must list at least one {what} (omit it for all)"))
         for i, value in enumerate(as_list(values)):
             if isinstance(value, str) and value not in known:
                 close = did_you_mean(value, known)
                 known_text = f"{owner}: {', '.join(known)}" if owner else f"known: {', '.join(known)}"
                 hint = f"did you mean '{close}'?" if close else known_text
-                self.problems.append(self.source.problem((*path, i), f"unknown {what} {value!r} ({hint})"))
+                self.problems.append(self.problem((*path, i), f"unknown {what} {value!r} ({hint})"))
 
 
 def _selects_anything(selector: dict[str, Any], kind: SelectorKind, topology: Topology) -> bool:

@@ -8,7 +8,7 @@ the desired state only; how to reach the cluster and the safety switches are the
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from enum import StrEnum
@@ -18,6 +18,7 @@ from typing import Any
 from k2infra.model import kafka_configs
 from k2infra.model.access import AppAccess, derive_access
 from k2infra.model.apps import Apps
+from k2infra.model.regions import Carrier, Mirror
 from k2infra.model.settings import NAMESPACE, StackSettings
 from k2infra.model.topology import LoadedTopology, merged_config, subject_name, topic_name
 from k2infra.model.yaml_source import dotted
@@ -116,6 +117,10 @@ class Plan:
     # topic -> "file:line: field" of the setting its partition count comes from, for refusals that
     # must say what to edit (k2infra.deploy.partition_guard); empty where the plan was built by hand.
     partition_origins: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+    # Regions (k2infra.model.regions): what this stack mirrors from another (its copies are among
+    # `topics`), and the regional stacks that mirror this stack's topics.
+    mirror: Mirror | None = None
+    carried_by: tuple[Carrier, ...] = ()
     _by_name: dict[str, TopicSpec] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -199,13 +204,21 @@ def capped_retention(topic_ms: object, stack_ms: int) -> int:
 
 
 def build_plan(
-    loaded: LoadedTopology, settings: StackSettings, stack: str | None = None, apps: Apps | None = None
+    loaded: LoadedTopology,
+    settings: StackSettings,
+    stack: str | None = None,
+    apps: Apps | None = None,
+    mirrored: Sequence[TopicSpec] = (),
 ) -> Plan:
+    """The plan; `mirrored` are the copies of another stack's topics a regional stack creates
+    (k2infra.model.regions): planned, verified and granted to apps like its own, but their subjects
+    are the home registry's (replayed by the regional one), so none is registered here."""
     topology = loaded.topology
     replication_factor = settings.replication_factor or topology.defaults.replication_factor
     topics: list[TopicSpec] = []
     exchanges: list[ExchangeInfo] = []
-    for asset_class, exchange in topology.enabled_exchanges(settings.exchanges):
+    carried = {(t.asset_class, t.exchange) for t in mirrored}
+    for asset_class, exchange in topology.enabled_exchanges(settings.exchanges) + sorted(carried):
         spec = topology.asset_classes[asset_class].exchanges[exchange]
         exchanges.append(ExchangeInfo(asset_class, exchange, spec.name, spec.country, spec.timezone))
     for asset_class, data_type, exchange in topology.topics(settings.exchanges):
@@ -224,10 +237,9 @@ def build_plan(
                 partition_key=dt.partition_key,
             )
         )
-    topics.sort(key=lambda t: t.name)
     subjects = []
     for (asset_class, data_type), schema in sorted(loaded.schemas.items()):
-        users = tuple(t.name for t in topics if (t.asset_class, t.data_type) == (asset_class, data_type))
+        users = tuple(sorted(t.name for t in topics if (t.asset_class, t.data_type) == (asset_class, data_type)))
         if not users:
             continue  # no enabled exchange carries it in this stack
         subjects.append(
@@ -242,9 +254,12 @@ def build_plan(
                 topics=users,
             )
         )
+    topics = sorted([*topics, *mirrored], key=lambda t: t.name)
     exchanges.sort(key=lambda e: e.ref)
     legacy = legacy_topics(loaded, settings)
-    access = derive_access(apps or Apps(), stack, topics, legacy, [t.name for t in topology.topics()])
+    access = derive_access(
+        apps or Apps(), stack, topics, legacy, [t.name for t in topology.topics()], {t.name for t in mirrored}
+    )
     return Plan(
         stack,
         tuple(topics),

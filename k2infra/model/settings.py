@@ -28,8 +28,9 @@ from k2infra.model.errors import (
     pydantic_message,
 )
 from k2infra.model.kafka_versions import catalogue_for, catalogue_versions
+from k2infra.model.regions import MirrorFrom, declaration_problems
 from k2infra.model.schemas import COMPATIBILITY_LEVELS
-from k2infra.model.topology import MAX_PARTITIONS, Topology, config_origin, merged_config, topic_name
+from k2infra.model.topology import MAX_PARTITIONS, PRIMARY_REGION, Topology, config_origin, merged_config, topic_name
 from k2infra.model.yaml_source import YamlSource, dotted, load_yaml
 
 NAMESPACE = "k2infra"
@@ -81,6 +82,9 @@ class StackSettings(BaseModel):
         default="scram-sha512", alias="appScramMechanism"
     )
     app_scram_iterations: int = Field(default=4096, alias="appScramIterations", ge=4096, le=16384)
+    # Regions (k2infra.model.regions): where this stack's cluster is, and what it mirrors from another stack.
+    region: str = Field(default=PRIMARY_REGION, pattern=r"^[a-z][a-z0-9_]*$")
+    mirror_from: MirrorFrom | None = Field(default=None, alias="mirrorFrom")
 
     @field_validator("bootstrap_servers", mode="before")
     @classmethod
@@ -173,6 +177,7 @@ def validate_settings(
             )
             continue
         plain[key] = _decode(key, value)
+    problems += declaration_problems(plain.get("mirrorFrom"), topology, problem)
     try:
         settings = StackSettings.model_validate(plain)
     except ValidationError as exc:
@@ -220,6 +225,7 @@ _STRING_KEYS = frozenset(
         "schemaCompatibility",
         "localCluster",
         "appScramMechanism",
+        "region",
     }
 )
 
