@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from devkit.pulumi_mocks import run_program
 from k2infra.model.errors import InputError
+from k2infra.model.outputs import StackOutputs
 from k2infra.model.regions import regions_output
 from k2infra.model.stack import Stack, load_stack_file
 from tests.conftest import set_stack_config
@@ -255,3 +257,27 @@ def test_the_sources_min_insync_replicas_above_the_regions_replication_factor_is
     (found,) = problems(project_dir, "tokyo")
     assert "keep min.insync.replicas 2 of stack prod, above this stack's replication factor 1" in found
     assert "set k2infra:minInsyncReplicas" in found
+
+
+def test_the_regional_program_creates_the_copies_and_registers_no_subject_and_the_home_exports_its_regions(
+    project_dir: Path,
+) -> None:
+    write_stack(project_dir, "tokyo", TOKYO)
+    region = run_program(project_dir, "tokyo")
+    created = {r.name: r.inputs for r in region.mocks.of_type("kafka:index/topic:Topic")}
+    assert sorted(created) == list(load(project_dir, "tokyo").plan.mirror.topics)  # type: ignore[union-attr]
+    assert created["market.crypto.trades.binance"]["partitions"] == 4  # dev's k2infra:partitions
+    assert created["market.crypto.trades.binance"]["replicationFactor"] == 1
+    assert region.mocks.of_type("pulumi-python:dynamic/k2infra:SchemaSubject") == []
+    assert (
+        len(
+            home_subjects := run_program(project_dir, "dev").mocks.of_type(
+                "pulumi-python:dynamic/k2infra:SchemaSubject"
+            )
+        )
+        == 6
+    ), home_subjects
+    assert "regions" not in region.outputs
+    home = run_program(project_dir, "dev")
+    assert [c["stack"] for c in home.outputs["regions"]["crypto.binance"]] == ["tokyo"]
+    assert StackOutputs.model_validate(home.outputs).regions["equities.asx"][0].topics == ["market.equities.trades.asx"]
