@@ -1,5 +1,5 @@
-"""`python -m k2infra COMMAND`: validate, topics, subscriptions, access, verify, recover, destroy-check,
-allow-data-loss, alerts, dashboards, lag, feeds, exporter.
+"""`python -m k2infra COMMAND`: validate, topics, subscriptions, access, mirror-config, verify, recover,
+destroy-check, allow-data-loss, alerts, dashboards, lag, feeds, exporter.
 
 The plan without the Pulumi engine; `recover` and `destroy-check` drive the Pulumi CLI.
 Exit codes: 0 success, 1 drift (verify) or a decision needed (recover, destroy-check),
@@ -20,6 +20,7 @@ from typing import Any, TextIO
 
 from k2infra.cli import access as access_command
 from k2infra.cli import allow_data_loss
+from k2infra.cli import mirror as mirror_command
 from k2infra.cli import observe as observe_commands
 from k2infra.client.naming import SubscriptionBuilder, UnknownTopicError
 from k2infra.console import EXIT_BAD_INPUT, EXIT_DRIFT, EXIT_OK, print_table
@@ -85,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     subs.add_argument("--exchanges", type=_csv, metavar="X,Y", help="with --asset-class: only these exchanges")
 
     access_command.add_parser(commands, _common)
+    mirror_command.add_parser(commands, _common)
 
     verify = commands.add_parser("verify", help="compare the live cluster and registry with the plan")
     _common(verify)
@@ -269,6 +271,7 @@ HANDLERS: dict[str, Any] = {
     "topics": _topics,
     "subscriptions": _subscriptions,
     "access": access_command.run,
+    "mirror-config": mirror_command.run,
     "verify": _verify,
     "recover": _recover,
     "destroy-check": _destroy_check,

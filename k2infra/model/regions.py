@@ -19,13 +19,13 @@ region produces: the access model grants no app a Write on a mirrored topic
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from k2infra.model.access import patterns_for
 from k2infra.model.apps import ProblemAt, Selector, selector_problems
 from k2infra.model.errors import Problem, parse_int
 from k2infra.model.shape import as_list, as_mapping
@@ -60,6 +60,11 @@ class Mirror:
     selectors: tuple[Selector, ...]
     topics: tuple[str, ...]  # the mirrored topics, sorted (they are in the Plan's topics too)
     subjects: tuple[str, ...]  # their subjects, served by the regional registry with the home's IDs
+    # The mirrored topics as prefixes and names (the rule of apps' ACLs, k2infra.model.access.patterns_for):
+    # a prefix only where every topic of the topology under it is mirrored, so a new exchange of a
+    # mirrored asset class is matched by MirrorMaker 2's pattern without a restart.
+    topic_prefixes: tuple[str, ...] = ()
+    topic_names: tuple[str, ...] = ()
 
     @property
     def principal(self) -> str:
@@ -263,7 +268,25 @@ def ref_of(topic: TopicSpec) -> str:
     return f"{topic.asset_class}.{topic.exchange}"
 
 
+def topic_patterns(
+    selectors: Sequence[Selector], topics: Sequence[TopicSpec], topology_topics: Iterable[str]
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(prefixes, names) that match exactly the mirrored `topics` among every topic of the topology."""
+    reach = frozenset(topology_topics)
+    asset_classes = sorted({name.split(".")[1] for name in reach})
+    prefixes: set[str] = set()
+    names: set[str] = set()
+    for selector in selectors:
+        meant = {t.name for t in topics if selector.means(t.asset_class, t.data_type, t.exchange)}
+        found, literal = patterns_for(selector, meant, reach, asset_classes)
+        prefixes.update(found)
+        names.update(literal)
+    names = {n for n in names if not any(n.startswith(p) for p in prefixes)}
+    return tuple(sorted(prefixes)), tuple(sorted(names))
+
+
 def anchored(names: Iterable[str], prefixes: Iterable[str] = ()) -> str:
     """One anchored Java/Python regex matching exactly `names` and whatever starts with `prefixes`."""
-    parts = [re.escape(p) + ".*" for p in sorted(prefixes)] + [re.escape(n) for n in sorted(names)]
+    # Topic and group names hold letters, digits, '.', '_' and '-': only the dot is special in a regex.
+    parts = [p.replace(".", r"\.") + ".*" for p in sorted(prefixes)] + [n.replace(".", r"\.") for n in sorted(names)]
     return "^(?:" + "|".join(parts) + ")$" if parts else "^$"

@@ -145,7 +145,7 @@ def load_stack(
     mirror_source = None
     if mirror is not None:
         origins.update(mirror.origins)
-        plan = replace(plan, mirror=mirror.plan(plan))
+        plan = replace(plan, mirror=mirror.plan([t.name for t in loaded.topology.topics()]))
         mirror_source = connections_of(mirror.settings)
     if peers is not None and config.name is not None:
         own = [t for t in plan.topics if not (plan.mirror and t.name in plan.mirror.topics)]
@@ -180,8 +180,9 @@ class _Mirrored:
     topics: tuple[TopicSpec, ...]
     origins: Mapping[str, str]
 
-    def plan(self, plan: Plan) -> regions.Mirror:
+    def plan(self, topology_topics: list[str]) -> regions.Mirror:
         names = tuple(sorted(t.name for t in self.topics))
+        prefixes, literal = regions.topic_patterns(self.selectors, self.topics, topology_topics)
         return regions.Mirror(
             region_stack=self.region_stack,
             region=self.region,
@@ -190,6 +191,8 @@ class _Mirrored:
             selectors=self.selectors,
             topics=names,
             subjects=tuple(sorted({t.schema_subject for t in self.topics})),
+            topic_prefixes=prefixes,
+            topic_names=literal,
         )
 
 
