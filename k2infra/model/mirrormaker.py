@@ -15,7 +15,8 @@ typed by hand (docs/regions.md, "What k2infra owns in MirrorMaker 2").
   the copies with the source's partitions and configs, and owns access), checkpoints and group
   offset sync on, offset syncs written to the target (MirrorMaker 2 only reads the source), no
   heartbeats (a topic of its own no stack plans), every internal topic on the target with the
-  region's replication factor.
+  region's replication factor; offset syncs at most `offset.lag.max` records apart, the bound of a
+  failed-over group's duplicate window.
 """
 
 from __future__ import annotations
@@ -47,6 +48,12 @@ class Timing:
 
     checkpoint_seconds: int = 5
     sync_group_offsets_seconds: int = 5
+    # Offset syncs at most this many records apart: a failed-over group may read up to this many
+    # records per partition again (MirrorMaker 2's default, said here because it is the bound).
+    offset_lag_max: int = 100
+    # How often the copy's progress is committed: after a crash MirrorMaker 2 copies again, at least
+    # once, what it copied since the last commit (Connect's default is 60 s).
+    offset_flush_seconds: int = 5
     refresh_topics_seconds: int = 30
     refresh_groups_seconds: int = 30
 
@@ -90,6 +97,8 @@ def mirrormaker_properties(stack: Stack, *, registry_journal: bool = True, timin
         f"emit.checkpoints.interval.seconds = {timing.checkpoint_seconds}",
         "sync.group.offsets.enabled = true",
         f"sync.group.offsets.interval.seconds = {timing.sync_group_offsets_seconds}",
+        f"offset.lag.max = {timing.offset_lag_max}",
+        f"offset.flush.interval.ms = {timing.offset_flush_seconds * 1000}",
         f"refresh.topics.interval.seconds = {timing.refresh_topics_seconds}",
         f"refresh.groups.interval.seconds = {timing.refresh_groups_seconds}",
         "offset-syncs.topic.location = target",

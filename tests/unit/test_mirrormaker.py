@@ -35,6 +35,8 @@ def test_the_properties_name_both_stacks_and_set_what_k2infra_owns(project_dir: 
     assert props["emit.checkpoints.enabled"] == "true" and props["sync.group.offsets.enabled"] == "true"
     assert props["offset-syncs.topic.location"] == "target"  # MirrorMaker 2 only reads the home cluster
     assert props["emit.heartbeats.enabled"] == "false"
+    assert props["offset.lag.max"] == "100"  # the bound of a failover's duplicate window (docs/regions.md)
+    assert props["offset.flush.interval.ms"] == "5000"  # the bound of what a crash copies again
     internal = [k for k in props if k.endswith("replication.factor")]
     assert len(internal) == 7 and {props[k] for k in internal} == {"1"}  # tokyo's, not dev's topology default 3
 
