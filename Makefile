@@ -28,7 +28,7 @@ RUN := bash tools/quiet.sh
 # policy/config/<stack>.json where one exists (dev).
 POLICY := --policy-pack policy $(if $(wildcard policy/config/$(STACK).json),--policy-pack-config policy/config/$(STACK).json)
 
-.PHONY: help env venv tools tools-docker monitoring platform stack preview up down test test-unit lint bench clean docker docker-down
+.PHONY: help env venv tools tools-docker monitoring mirror platform stack preview up down test test-unit lint bench clean docker docker-down
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -61,6 +61,9 @@ tools-docker: venv ## tools, plus the Docker provider plugin (for k2infra:localC
 
 monitoring: ## promtool from Debian's prometheus package (tools/monitoring/install.sh; no service is started)
 	bash tools/monitoring/install.sh
+
+mirror: ## MirrorMaker 2 (connect-mirror) from Maven Central into the tools cache (tools/mirror/mirrormaker.sh)
+	bash tools/mirror/mirrormaker.sh install >/dev/null
 
 platform: venv ## start the local Kafka broker and Schema Registry (tools/platform.sh)
 	$(Q)$(RUN) platform "local Kafka and Schema Registry (tools/platform.sh start)" bash tools/platform.sh start
@@ -106,7 +109,7 @@ down: ## destroy STACK and stop its platform (ALLOW_DATA_LOSS=1: even if topics 
 	$(RUN) platform-stop "stopping the local platform" bash tools/platform.sh stop
 endif
 
-test: tools-docker monitoring ## the whole suite: provider (Go), unit, integration, end-to-end (starts its own platform)
+test: tools-docker monitoring mirror ## the whole suite: provider (Go), unit, integration, end-to-end (starts its own platform)
 	$(TOOLS_ENV)
 	(cd tools/kafka-provider && GOFLAGS=-buildvcs=false go test ./...)
 	$(PY) -m pytest tests

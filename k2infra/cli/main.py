@@ -175,7 +175,13 @@ def _partition_rule(plan: Plan, topology: Topology) -> list[str]:
             if t.asset_class == exchange.asset_class and t.exchange == exchange.code
         }
         own = topology.asset_classes[exchange.asset_class].exchanges[exchange.code].partitions
-        if exchange.ref in plan.partition_overrides:
+        mirrored = plan.mirror is not None and any(
+            t.asset_class == exchange.asset_class and t.exchange == exchange.code and t.name in plan.mirror.topics
+            for t in plan.topics
+        )
+        if mirrored:
+            why = f"stack {plan.mirror.stack}'s, mirrored"  # type: ignore[union-attr]
+        elif exchange.ref in plan.partition_overrides:
             why = f"{NAMESPACE}:partitions"
         elif cap is not None and own > cap:
             why = f"{own} in the topology, capped by {NAMESPACE}:maxPartitions"

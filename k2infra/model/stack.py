@@ -46,6 +46,10 @@ class Stack:
     # A regional stack's source (k2infra:mirrorFrom): how to reach its cluster and registry, no secrets.
     mirror_source: Connections | None = None
 
+    @property
+    def name(self) -> str | None:
+        return self.plan.stack
+
 
 @dataclass(frozen=True)
 class PeerStacks:
@@ -62,10 +66,6 @@ def peer_stacks(project_dir: Path | str) -> PeerStacks:
     project = Path(project_dir)
     names = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in project.glob("Pulumi.*.yaml"))
     return PeerStacks(tuple(names), lambda name: read_stack_file(project, name))
-
-    @property
-    def name(self) -> str | None:
-        return self.plan.stack
 
 
 def connections_of(settings: StackSettings, secrets: Mapping[str, str] | None = None) -> Connections:

@@ -4,6 +4,7 @@ loader k2infra.model.stack)."""
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 import yaml
 
 from devkit.pulumi_mocks import run_program
+from k2infra.cli.main import main
 from k2infra.model.errors import InputError
 from k2infra.model.outputs import StackOutputs
 from k2infra.model.regions import regions_output
@@ -281,3 +283,11 @@ def test_the_regional_program_creates_the_copies_and_registers_no_subject_and_th
     home = run_program(project_dir, "dev")
     assert [c["stack"] for c in home.outputs["regions"]["crypto.binance"]] == ["tokyo"]
     assert StackOutputs.model_validate(home.outputs).regions["equities.asx"][0].topics == ["market.equities.trades.asx"]
+
+
+def test_validate_says_a_regional_stacks_counts_are_its_sources(project_dir: Path) -> None:
+    write_stack(project_dir, "tokyo", TOKYO)
+    out = io.StringIO()
+    assert main(["validate", "--stack", "tokyo", "--project-dir", str(project_dir)], stdout=out) == 0
+    assert "OK: stack tokyo is valid: 4 topics, 0 schema subjects." in out.getvalue()
+    assert "  crypto.binance: quotes 4, reference_data 1, trades 4 (stack dev's, mirrored)" in out.getvalue()
