@@ -225,6 +225,17 @@ def committed(bootstrap: str, group: str, partitions: int) -> dict[int, int]:
     return {tp.partition: tp.offset for tp in answer.topic_partitions if tp.offset >= 0}
 
 
+def copies_of(regions: Regions, sent: list[dict[str, Any]]) -> dict[tuple[int, int], dict[str, Any]]:
+    """The region's records at the (partition, offset) of each record `sent` at home, read with a new group."""
+    wanted = {(s["partition"], s["offset"]) for s in sent}
+    got = read_all(
+        regions.tokyo_platform,
+        f"e2e-regions-{uuid.uuid4().hex[:8]}",
+        lambda records: wanted <= {(r["partition"], r["offset"]) for r in records},
+    )
+    return {(r["partition"], r["offset"]): r for r in got}
+
+
 def mirrored(regions: Regions) -> bool:
     """Every record of the topic at home is in the region (same partition, same offsets)."""
     return end_offsets(regions.home_platform) == end_offsets(regions.tokyo_platform)
@@ -269,18 +280,12 @@ def test_records_keyed_by_symbol_at_home_are_read_in_the_region_in_the_same_part
     sent = produce(regions.home_platform, 200, seed=1)
     poll("MirrorMaker 2 to copy the records into the region", lambda: mirrored(regions))
     print(f"\nregions: 200 records at home readable in the region after {time.monotonic() - started:.1f} s")
-    wanted = {(s["partition"], s["offset"]) for s in sent}
-    got = read_all(
-        regions.tokyo_platform,
-        f"e2e-regions-{uuid.uuid4().hex[:8]}",
-        lambda records: wanted <= {(r["partition"], r["offset"]) for r in records},
-    )
-    by_position = {(r["partition"], r["offset"]): r for r in got}
+    by_position = copies_of(regions, sent)
     for s in sent:
         copy = by_position[(s["partition"], s["offset"])]
         assert copy["key"] == s["key"] and copy["value"]["symbol"] == s["key"]
-    partitions_of = {}
-    for r in got:
+    partitions_of: dict[str, set[int]] = {}
+    for r in by_position.values():
         partitions_of.setdefault(r["key"], set()).add(r["partition"])
     assert all(len(p) == 1 for p in partitions_of.values()), partitions_of
 
@@ -369,13 +374,7 @@ def test_a_raise_goes_to_the_region_first_and_each_symbol_keeps_its_partition_in
     assert len({s["partition"] for s in sent}) > 4  # the new partitions are in use at home
     poll("MirrorMaker 2 to copy the records of the new partitions", lambda: mirrored(regions))
     print(f"\nregions: after the raise, the new partitions copied {time.monotonic() - started:.0f} s after producing")
-    wanted = {(s["partition"], s["offset"]) for s in sent}
-    got = read_all(
-        regions.tokyo_platform,
-        f"e2e-regions-{uuid.uuid4().hex[:8]}",
-        lambda records: wanted <= {(r["partition"], r["offset"]) for r in records},
-    )
-    by_position = {(r["partition"], r["offset"]): r for r in got}
+    by_position = copies_of(regions, sent)
     partitions_of: dict[str, set[int]] = {}
     for s in sent:
         assert by_position[(s["partition"], s["offset"])]["key"] == s["key"]
