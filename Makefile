@@ -36,7 +36,7 @@ RUN := bash tools/quiet.sh
 # policy/config/<stack>.json where one exists (dev).
 POLICY := --policy-pack policy $(if $(wildcard policy/config/$(STACK).json),--policy-pack-config policy/config/$(STACK).json)
 
-.PHONY: help env venv tools tools-docker monitoring monitor monitor-down state-db platform stack preview up down test test-unit lint bench bench-observe clean docker docker-down
+.PHONY: help env venv tools tools-docker monitoring monitor monitor-down mirror state-db platform stack preview up down test test-unit lint bench bench-observe clean docker docker-down
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -80,6 +80,9 @@ monitor: venv monitoring ## exporter + Prometheus + Alertmanager for STACK next 
 
 monitor-down: ## stop what `make monitor` started
 	$(PY) -m devkit.monitor stop
+
+mirror: ## MirrorMaker 2 (connect-mirror) from Maven Central into the tools cache (tools/mirror/mirrormaker.sh)
+	bash tools/mirror/mirrormaker.sh install >/dev/null
 
 platform: venv ## start the local Kafka broker and Schema Registry (tools/platform.sh); K2_STATE=postgres: PostgreSQL too
 	$(Q)$(RUN) platform "local Kafka and Schema Registry (tools/platform.sh start)" bash tools/platform.sh start
@@ -133,7 +136,7 @@ down: ## destroy STACK and stop its platform (ALLOW_DATA_LOSS=1: even if topics 
 	$(if $(filter postgres,$(K2_STATE)),$(RUN) postgres-stop "stopping PostgreSQL (its data stays in .state/postgres)" bash tools/postgres.sh stop)
 endif
 
-test: tools-docker monitoring state-db ## the whole suite: provider (Go), unit, integration, end-to-end (starts its own platform)
+test: tools-docker monitoring state-db mirror ## the whole suite: provider (Go), unit, integration, end-to-end (starts its own platform)
 	$(TOOLS_ENV)
 	(cd tools/kafka-provider && GOFLAGS=-buildvcs=false go test ./...)
 	$(PY) -m pytest tests

@@ -1,5 +1,5 @@
-"""`python -m k2infra COMMAND`: validate, topics, subscriptions, access, verify, recover, destroy-check,
-allow-data-loss, alerts, dashboards, lag, feeds, capacity, exporter, plan.
+"""`python -m k2infra COMMAND`: validate, topics, subscriptions, access, mirror-config, verify, recover,
+destroy-check, allow-data-loss, alerts, dashboards, lag, feeds, capacity, exporter, plan.
 
 The plan without the Pulumi engine; `recover` and `destroy-check` drive the Pulumi CLI.
 Exit codes: 0 success, 1 drift (verify) or a decision needed (recover, destroy-check),
@@ -20,6 +20,7 @@ from typing import Any, TextIO
 
 from k2infra.cli import access as access_command
 from k2infra.cli import allow_data_loss
+from k2infra.cli import mirror as mirror_command
 from k2infra.cli import observe as observe_commands
 from k2infra.cli import plan as plan_command
 from k2infra.cli import state as state_command
@@ -91,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     subs.add_argument("--exchanges", type=_csv, metavar="X,Y", help="with --asset-class: only these exchanges")
 
     access_command.add_parser(commands, _common)
+    mirror_command.add_parser(commands, _common)
 
     verify = commands.add_parser("verify", help="compare the live cluster and registry with the plan")
     _common(verify)
@@ -183,7 +185,13 @@ def _partition_rule(plan: Plan, topology: Topology) -> list[str]:
             if t.asset_class == exchange.asset_class and t.exchange == exchange.code
         }
         own = topology.asset_classes[exchange.asset_class].exchanges[exchange.code].partitions
-        if exchange.ref in plan.partition_overrides:
+        mirrored = plan.mirror is not None and any(
+            t.asset_class == exchange.asset_class and t.exchange == exchange.code and t.name in plan.mirror.topics
+            for t in plan.topics
+        )
+        if mirrored:
+            why = f"stack {plan.mirror.stack}'s, mirrored"  # type: ignore[union-attr]
+        elif exchange.ref in plan.partition_overrides:
             why = f"{NAMESPACE}:partitions"
         elif cap is not None and own > cap:
             why = f"{own} in the topology, capped by {NAMESPACE}:maxPartitions"
@@ -286,6 +294,7 @@ HANDLERS: dict[str, Any] = {
     "topics": _topics,
     "subscriptions": _subscriptions,
     "access": access_command.run,
+    "mirror-config": mirror_command.run,
     "verify": _verify,
     "recover": _recover,
     "destroy-check": _destroy_check,

@@ -6,10 +6,11 @@ At preview and at `up`, before the component registers a topic, a subject or an 
    (every topic's name, partitions and replica lists, and the live brokers; a wrong password,
    mechanism or CA ends the run here with `kafka_failure`'s one line), one authenticated registry
    request, and only where needed: the stack's state (which unplanned live topics it manages),
-   the record counts of the topics the run would delete or replace, and the records written to
-   retiring legacy topics since their `quiet_since`;
+   the record counts of the topics the run would delete or replace, the records written to
+   retiring legacy topics since their `quiet_since`, and the state of the regional stacks that
+   mirror a topic this run raises;
 2. **judge**: each guard is a pure function from (plan, what was read) to refusals
-   (`partition_guard`, `cluster_guard`, `data_loss_guard`, `retirement_guard`);
+   (`partition_guard`, `cluster_guard`, `data_loss_guard`, `retirement_guard`, `region_guard`);
 3. **refuse once**: every refusal in one `pulumi.RunError`, so nothing is changed.
 
 The component waits on one gate (`gate`) rather than a callback per topic: the topics through
@@ -29,7 +30,7 @@ from typing import Any
 
 import pulumi
 
-from k2infra.deploy import cluster_guard, data_loss_guard, partition_guard, retirement_guard
+from k2infra.deploy import cluster_guard, data_loss_guard, partition_guard, region_guard, retirement_guard
 from k2infra.live import retirement
 from k2infra.live.admin import BrokerView, KafkaAdmin, LiveReadError, TopicLayout
 from k2infra.live.cluster import check_registry
@@ -48,6 +49,9 @@ class LiveRead:
     managed_unplanned: tuple[str, ...] = ()  # live `market.` topics the plan drops and the stack's state holds
     records: Mapping[str, int | None] = field(default_factory=dict)  # of the topics the run would delete or replace
     written_since: Mapping[str, int] = field(default_factory=dict)  # retiring topic -> records since quiet_since
+    # regional stack -> its copies' partitions as its state holds them (or why it could not be read),
+    # read only when this run raises a topic a region mirrors (k2infra.deploy.region_guard)
+    regions: Mapping[str, Mapping[str, int] | str] = field(default_factory=dict)
 
     @property
     def partitions(self) -> dict[str, int]:
@@ -77,6 +81,7 @@ def judge(stack: Stack, live: LiveRead, *, dry_run: bool = True) -> tuple[list[s
     )
     refused += lost
     refused += retirement_guard.refusals(retirement_guard.retiring(stack), live.written_since)
+    refused += region_guard.refusals(stack.plan, partitions, live.regions)
     return refused, warnings
 
 
@@ -123,7 +128,10 @@ async def read(stack: Stack, connections: Connections) -> LiveRead:
         if quiet := retirement_guard.retiring(stack):
             with _failing_as("cannot check that the retiring topics are quiet: "):
                 written = retirement.records_since(admin, quiet, live.topics, timeout)
-    return LiveRead(live.topics, live.brokers, live.managed_unplanned, records, written)
+    regions: dict[str, Mapping[str, int] | str] = {}
+    if region_guard.raised(plan, live.partitions):
+        regions = {carrier.stack: await region_state(carrier.stack) for carrier in plan.carried_by}
+    return LiveRead(live.topics, live.brokers, live.managed_unplanned, records, written, regions)
 
 
 @contextmanager
@@ -133,6 +141,26 @@ def _failing_as(prefix: str = "") -> Iterator[None]:
         yield
     except LiveReadError as exc:
         raise pulumi.RunError(f"{prefix}{exc}") from None
+
+
+async def _stack_resources(stack_name: str) -> Mapping[str, object]:
+    """The resources of a stack's last checkpoint, through the engine (see managed_topics)."""
+    answer = await pulumi.runtime.invoke_async("pulumi:pulumi:readStackResourceOutputs", {"stackName": stack_name})
+    outputs = answer.get("outputs") if isinstance(answer, Mapping) else None
+    return outputs if isinstance(outputs, Mapping) else {}
+
+
+def _qualified(stack: str) -> str:
+    # The file backend's organization is always "organization".
+    return f"{pulumi.get_organization() or 'organization'}/{pulumi.get_project()}/{stack}"
+
+
+async def region_state(stack: str) -> Mapping[str, int] | str:
+    """A regional stack's copies and their partitions, from its state; or why they could not be read."""
+    try:
+        return region_guard.partitions_in_state(await _stack_resources(_qualified(stack)))
+    except Exception as exc:  # the SDK raises a bare Exception carrying the engine's message
+        return f"its state could not be read ({exc}): deploy it, or take it out of the regions (its k2infra:mirrorFrom)"
 
 
 async def managed_topics() -> set[str]:
@@ -145,17 +173,15 @@ async def managed_topics() -> set[str]:
     interrupted `up` is in the state but not in them, and would be deleted unguarded), and it
     registers a resource of its own; the CLI cannot pass the state in, since `pulumi up` runs the
     program directly. Asked only when live `market.` topics are unplanned."""
-    # The file backend's organization is always "organization".
-    stack = f"{pulumi.get_organization() or 'organization'}/{pulumi.get_project()}/{pulumi.get_stack()}"
+    stack = _qualified(pulumi.get_stack())
     try:
-        answer = await pulumi.runtime.invoke_async("pulumi:pulumi:readStackResourceOutputs", {"stackName": stack})
+        outputs = await _stack_resources(stack)
     except Exception as exc:  # the SDK raises a bare Exception carrying the engine's message
         raise pulumi.RunError(
             f"cannot read which topics stack {stack} manages, which the program checks before it lets "
             f"pulumi delete topics that are no longer planned: {exc}"
         ) from None
-    outputs = answer.get("outputs") if isinstance(answer, Mapping) else None
-    return data_loss_guard.managed_topic_names(outputs if isinstance(outputs, Mapping) else {})
+    return data_loss_guard.managed_topic_names(outputs)
 
 
 # -- the gate ---------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from k2infra.model.connection import SECRET_KEYS
 from k2infra.model.errors import InputError, Problem
 from k2infra.model.plan import Plan
 from k2infra.model.settings import NAMESPACE, SECRET_MAP_KEYS, StackConfig
-from k2infra.model.stack import Stack, load_stack
+from k2infra.model.stack import Stack, load_stack, peer_stacks
 from k2infra.model.yaml_source import load_yaml
 
 
@@ -112,7 +112,8 @@ def read_app_passwords(plan: Plan) -> dict[str, pulumi.Output[str]]:
 
 def read_stack(config_dir: Path) -> tuple[Stack, Credentials]:
     """The stack through the one loader (k2infra.model.stack.load_stack) and its credentials."""
-    stack = load_stack(config_dir, lambda: read_config(config_dir.parent))  # the project: config/ is in it
+    project = config_dir.parent  # the project: config/ is in it
+    stack = load_stack(config_dir, lambda: read_config(project), peers=peer_stacks(project))
     return stack, dataclasses.replace(credentials(), app_passwords=read_app_passwords(stack.plan))
 
 

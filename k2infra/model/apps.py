@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 import string
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import StrEnum
@@ -35,7 +35,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from k2infra.model.errors import InputError, Problem, describe, did_you_mean, pydantic_message
-from k2infra.model.shape import unknown_key_problem
+from k2infra.model.shape import as_list, unknown_key_problem
 from k2infra.model.timing import PositiveDuration
 from k2infra.model.topology import TOPIC_PREFIX, Topology, TopologyTopic
 from k2infra.model.yaml_source import YamlSource, load_yaml, parse_yaml
@@ -53,6 +53,8 @@ GROUP_PATTERN = re.compile(r"^[A-Za-z0-9._-]+$")
 PLACEHOLDERS = ("app", "stack")
 QUOTA_KEYS = ("producer_byte_rate", "consumer_byte_rate", "request_percentage")
 MAX_BYTE_RATE = 2**63 - 1
+# Locates a problem at a path of the file being checked (YamlSource.problem, or a stack setting's).
+ProblemAt = Callable[[tuple[str | int, ...], str], Problem]
 
 
 class SelectorKind(StrEnum):
@@ -385,7 +387,7 @@ def _meaning_problems(source: YamlSource, topology: Topology | None) -> list[Pro
         for direction, selectors in (("consumes", consumes), ("produces", produces)):
             for i, selector in enumerate(selectors):
                 if isinstance(selector, dict) and topology is not None:
-                    problems += _selector_problems(source, (*path, direction, i), selector, topology, topics)
+                    problems += selector_problems(source.problem, (*path, direction, i), selector, topology, topics)
         # A misspelt key (`consume:`) is reported by the shape pass; what its absence implies is not.
         misspelt = bool(set(app) - set(App.model_fields))
         if not consumes and not produces and not misspelt:
@@ -446,31 +448,34 @@ def _principal_problems(
     return []
 
 
-def _selector_problems(
-    source: YamlSource,
+def selector_problems(
+    problem: ProblemAt,
     path: tuple[str | int, ...],
     selector: dict[str, Any],
     topology: Topology,
-    topics: Sequence[TopologyTopic],
+    topics: Sequence[TopologyTopic] | None = None,
 ) -> list[Problem]:
+    """What is wrong with one selector as written (a raw mapping) against the topology.
+
+    One check for every file that selects topics by what they carry: apps.yaml's consumes and
+    produces, and a regional stack's k2infra:mirrorFrom (k2infra.model.regions). `problem` locates
+    a path of that file; `topics` are the topology's, when the caller has them already."""
     kinds = [kind for kind in SelectorKind if kind.value in selector]
     if len(kinds) == 2 and f"{kinds[1].value}s" in SELECTOR_OPTIONS[kinds[0]]:  # data_type for data_types
         hint = f"does not go with {kinds[0].value} (did you mean '{kinds[1].value}s'?)"
-        return [source.problem((*path, kinds[1].value), hint)]
+        return [problem((*path, kinds[1].value), hint)]
     if len(kinds) != 1:
         keys = ", ".join(k.value for k in SelectorKind)
         found = f"got {', '.join(k.value for k in kinds)}" if kinds else "got none"
-        return [source.problem(path, f"a selector takes exactly one of {keys}; {found}")]
+        return [problem(path, f"a selector takes exactly one of {keys}; {found}")]
     kind = kinds[0]
     allowed = SELECTOR_OPTIONS[kind]
     problems = [
-        source.problem(
-            (*path, key), f"does not go with {kind.value} (it takes: {', '.join(allowed) or 'nothing else'})"
-        )
+        problem((*path, key), f"does not go with {kind.value} (it takes: {', '.join(allowed) or 'nothing else'})")
         for key in selector
         if key not in (kind.value, *allowed) and key in Selector.model_fields
     ]
-    refs = _References(source, path, topology)
+    refs = _References(problem, path, topology)
     value = selector[kind.value]
     if not isinstance(value, str):
         return problems  # the shape pass says what it should be
@@ -479,9 +484,7 @@ def _selector_problems(
         known = topology.asset_classes.get(asset_class)
         if not dot:
             problems.append(
-                source.problem(
-                    (*path, kind.value), f"must be asset_class.exchange such as 'equities.asx', got {value!r}"
-                )
+                problem((*path, kind.value), f"must be asset_class.exchange such as 'equities.asx', got {value!r}")
             )
         elif known is None or exchange not in known.exchanges:
             refs.unknown((kind.value,), "exchange", value, topology.exchange_refs())
@@ -502,12 +505,13 @@ def _selector_problems(
     elif value not in topology.legacy:
         refs.unknown((kind.value,), "legacy topic", value, list(topology.legacy))
     problems += refs.problems
-    if not refs.problems and not problems and not _selects_anything(selector, kind, topics):
+    meant = topics if topics is not None else topology.topics()  # apps.yaml's pass walks them once for all
+    if not refs.problems and not problems and not _selects_anything(selector, kind, meant):
         if kind is SelectorKind.EXCHANGE:
             carried = ", ".join(topology.data_types_of(*value.split(".", 1)))
-            problems.append(source.problem(path, f"selects no topic: {value} carries {carried}"))
+            problems.append(problem(path, f"selects no topic: {value} carries {carried}"))
         else:
-            problems.append(source.problem(path, "selects no topic of the topology"))
+            problems.append(problem(path, "selects no topic of the topology"))
     return problems
 
 
@@ -515,7 +519,7 @@ def _selector_problems(
 class _References:
     """Unknown names in one selector, each with the closest known spelling."""
 
-    source: YamlSource
+    problem: ProblemAt
     path: tuple[str | int, ...]
     topology: Topology
     problems: list[Problem] = field(default_factory=list)
@@ -523,18 +527,18 @@ class _References:
     def unknown(self, sub: tuple[str | int, ...], what: str, value: str, known: list[str]) -> None:
         close = did_you_mean(value, known)
         suggestion = f"did you mean '{close}'?" if close else f"known: {', '.join(known) or 'none'}"
-        self.problems.append(self.source.problem((*self.path, *sub), f"unknown {what} {value!r} ({suggestion})"))
+        self.problems.append(self.problem((*self.path, *sub), f"unknown {what} {value!r} ({suggestion})"))
 
     def each(self, path: tuple[str | int, ...], values: Any, what: str, known: list[str], owner: str = "") -> None:
         """Each name of the list `values` is one of `known` (`owner` says whose, in the hint)."""
         if isinstance(values, list) and not values:
-            self.problems.append(self.source.problem(path, f"must list at least one {what} (omit it for all)"))
-        for i, value in enumerate(values if isinstance(values, list) else []):
+            self.problems.append(self.problem(path, f"must list at least one {what} (omit it for all)"))
+        for i, value in enumerate(as_list(values)):
             if isinstance(value, str) and value not in known:
                 close = did_you_mean(value, known)
                 known_text = f"{owner}: {', '.join(known)}" if owner else f"known: {', '.join(known)}"
                 hint = f"did you mean '{close}'?" if close else known_text
-                self.problems.append(self.source.problem((*path, i), f"unknown {what} {value!r} ({hint})"))
+                self.problems.append(self.problem((*path, i), f"unknown {what} {value!r} ({hint})"))
 
 
 def _selects_anything(selector: dict[str, Any], kind: SelectorKind, topics: Sequence[TopologyTopic]) -> bool:
@@ -730,17 +734,21 @@ def derive_access(
     topics: Sequence[TopicSpec],
     legacy: Sequence[LegacyTopic],
     topology_topics: Iterable[str],
+    mirrored: Collection[str] = (),
 ) -> tuple[AppAccess, ...]:
     """The access of every app in `stack`.
 
     `topics` are the stack's planned topics, `legacy` the topology's legacy topics with what this
     stack does with them (only the ones it keeps can be granted), `topology_topics` every
-    hierarchical topic name of the topology, enabled in this stack or not.
+    hierarchical topic name of the topology, enabled in this stack or not. `mirrored` are the
+    topics a regional stack copies from their home region (k2infra.model.regions): apps may read
+    them, and no app is ever granted a Write on one, since only the home region produces.
     """
     problems = apps.duplicate_principal_problems(stack) if stack is not None else []
     if problems:
         raise InputError(problems)
     reach = frozenset(topology_topics) | {t.name for t in legacy}
+    produced = [t for t in topics if t.name not in mirrored]
     asset_classes = sorted({name.split(".")[1] for name in reach if name.count(".") == 3})
     kept_legacy = [t.name for t in legacy if t.declared]
     out = []
@@ -748,7 +756,7 @@ def derive_access(
         principal = apps.principal(app, stack)
         acls: set[AclSpec] = set()
         reads = _grant(app.consumes, CONSUMER_OPERATIONS, principal, topics, kept_legacy, reach, asset_classes, acls)
-        writes = _grant(app.produces, PRODUCER_OPERATIONS, principal, topics, kept_legacy, reach, asset_classes, acls)
+        writes = _grant(app.produces, PRODUCER_OPERATIONS, principal, produced, kept_legacy, reach, asset_classes, acls)
         group, pattern = _group(app)
         if group is not None and pattern is not None:
             acls.add(AclSpec(principal, ResourceType.GROUP, group, pattern, Operation.READ))

@@ -19,10 +19,11 @@ import typing
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_serializer
 
 from k2infra.model.connection import Connections
 from k2infra.model.errors import pydantic_message
+from k2infra.model.regions import regions_output
 from k2infra.model.topology import TOPIC_PREFIX
 
 if TYPE_CHECKING:
@@ -41,6 +42,8 @@ OUTPUT_NAMES = (
     "kafka_security",
     "apps",
 )
+# Exported only by a stack that regional stacks mirror from (k2infra.model.regions), beside the above.
+REGIONS_OUTPUT = "regions"
 
 # One name part of a topic (asset class, data type or exchange): the topology's name rule.
 NAME_PART = r"[a-z][a-z0-9_]*"
@@ -153,6 +156,15 @@ class AppOutput(_Output):
     quotas: dict[str, str] = Field(description="its client quotas (`producer_byte_rate`, ...), as Kafka strings")
 
 
+class RegionOutput(_Output):
+    """`regions[<exchange>][i]`: a regional stack that mirrors the exchange's topics (docs/regions.md)."""
+
+    stack: str = Field(description="the regional stack, whose `k2infra:mirrorFrom` names this one")
+    region: str = Field(description="its `k2infra:region`")
+    bootstrap_servers: str = Field(description="`host:port,...` of its cluster, as its stack file writes them")
+    topics: list[str] = Field(description="the exchange's topics it mirrors")
+
+
 class StackOutputs(_Output):
     """Every stack output of a k2infra stack."""
 
@@ -173,6 +185,18 @@ class StackOutputs(_Output):
     apps: dict[str, AppOutput] = Field(
         default_factory=dict, description="declared applications; empty unless `k2infra:accessControl` is on"
     )
+    regions: dict[str, list[RegionOutput]] = Field(
+        default_factory=dict,
+        description="per exchange, the regional stacks that mirror it; exported only where a region mirrors this stack",
+    )
+
+    @model_serializer(mode="wrap")
+    def _without_empty_regions(self, dump: Any) -> dict[str, Any]:
+        """As the program exports it: no `regions` where no region mirrors the stack."""
+        out = dump(self)
+        if not out.get(REGIONS_OUTPUT):
+            out.pop(REGIONS_OUTPUT, None)
+        return out
 
 
 # The key each mapping is indexed by, as the reference table writes it.
@@ -186,6 +210,7 @@ _KEYS = {
     "by_data_type": "<data_type>",
     "by_asset_class_and_data_type": "<asset_class>.<data_type>",
     "apps": "<app>",
+    "regions": "<asset_class>.<code>",
     "quotas": "<quota>",
 }
 
@@ -201,6 +226,10 @@ def reference_rows(model: type[BaseModel] = StackOutputs, prefix: str = "") -> l
         if origin is dict:
             path += f"[{_KEYS[name]}]"
             annotation = args[1]
+            inner = typing.get_args(annotation)
+            if typing.get_origin(annotation) is list and isinstance(inner[0], type) and issubclass(inner[0], BaseModel):
+                path += "[]"  # a mapping of lists of objects (`regions`)
+                annotation = inner[0]
         elif origin is list and isinstance(args[0], type) and issubclass(args[0], BaseModel):
             path += "[]"
             annotation = args[0]
@@ -363,4 +392,4 @@ def plan_outputs(plan: Plan, connections: Connections) -> dict[str, Any]:
         "exchanges": exchanges(plan),
         "kafka_security": connections.kafka.security_output(),
         "apps": {app.name: app.to_dict() for app in plan.apps} if plan.access_control else {},
-    }
+    } | ({REGIONS_OUTPUT: regions_output(plan.topics, plan.carried_by)} if plan.carried_by else {})

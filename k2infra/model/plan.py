@@ -8,7 +8,7 @@ the desired state only; how to reach the cluster and the safety switches are the
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -20,6 +20,7 @@ from pydantic import ConfigDict
 from k2infra.model import kafka_configs
 from k2infra.model.apps import AppAccess, Apps, derive_access
 from k2infra.model.outputs import TopicOutput
+from k2infra.model.regions import Carrier, Mirror
 from k2infra.model.settings import NAMESPACE, StackSettings
 from k2infra.model.topology import LoadedTopology, TopologyTopic
 from k2infra.model.yaml_source import dotted
@@ -116,6 +117,10 @@ class Plan:
     # topic -> "file:line: field" of the setting its partition count comes from, for refusals that
     # must say what to edit (k2infra.deploy.partition_guard); empty where the plan was built by hand.
     partition_origins: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+    # Regions (k2infra.model.regions): what this stack mirrors from another (its copies are among
+    # `topics`), and the regional stacks that mirror this stack's topics.
+    mirror: Mirror | None = None
+    carried_by: tuple[Carrier, ...] = ()
     _by_name: dict[str, TopicSpec] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -237,14 +242,19 @@ def build_plan(
     apps: Apps | None = None,
     stack_file: str | None = None,
     stack_line_of: Callable[[tuple[str | int, ...]], int | None] | None = None,
+    mirrored: Sequence[TopicSpec] = (),
 ) -> Plan:
     """The plan of `stack`; `stack_file` (and where its keys are written) lets the plan say where each
-    partition count comes from (Plan.partition_origins)."""
+    partition count comes from (Plan.partition_origins). `mirrored` are the copies of another stack's
+    topics a regional stack creates (k2infra.model.regions): planned, verified and granted to apps like
+    its own, but their subjects are the home registry's (replayed by the regional one), so none is
+    registered here."""
     topology = loaded.topology
     enabled = settings.enabled(loaded)
     replication_factor = settings.replication_factor or topology.defaults.replication_factor
     exchanges: list[ExchangeInfo] = []
-    for asset_class, exchange in enabled.exchanges:
+    carried = {(t.asset_class, t.exchange) for t in mirrored}
+    for asset_class, exchange in [*enabled.exchanges, *sorted(carried)]:
         spec = topology.asset_classes[asset_class].exchanges[exchange]
         exchanges.append(ExchangeInfo(asset_class, exchange, spec.name, spec.country, spec.timezone))
     topics: list[TopicSpec] = []
@@ -264,11 +274,10 @@ def build_plan(
                 partition_key=dt.partition_key,
             )
         )
-    topics.sort(key=lambda t: t.name)
     subject_of = {(t.asset_class, t.data_type): t.subject for t in enabled.topics}
     subjects = []
     for (asset_class, data_type), schema in sorted(loaded.schemas.items()):
-        users = tuple(t.name for t in topics if (t.asset_class, t.data_type) == (asset_class, data_type))
+        users = tuple(sorted(t.name for t in topics if (t.asset_class, t.data_type) == (asset_class, data_type)))
         if not users:
             continue  # no enabled exchange carries it in this stack
         subjects.append(
@@ -283,9 +292,12 @@ def build_plan(
                 topics=users,
             )
         )
+    topics = sorted([*topics, *mirrored], key=lambda t: t.name)
     exchanges.sort(key=lambda e: e.ref)
     legacy = legacy_topics(loaded, settings)
-    access = derive_access(apps or Apps(), stack, topics, legacy, [t.name for t in loaded.topics])
+    access = derive_access(
+        apps or Apps(), stack, topics, legacy, [t.name for t in loaded.topics], {t.name for t in mirrored}
+    )
     origins: Mapping[str, str] = {}
     if stack_file is not None:
         origins = PartitionOrigins(loaded, settings, stack_file, stack_line_of, {t.name: t for t in enabled.topics})

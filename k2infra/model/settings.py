@@ -22,7 +22,14 @@ from k2infra.model.connection import SECRET_KEYS, SaslMechanism, registry_urls, 
 from k2infra.model.errors import InputError, Problem, describe, did_you_mean, display_path, pydantic_message
 from k2infra.model.kafka_configs import parse_int
 from k2infra.model.kafka_versions import catalogue_for, catalogue_versions
-from k2infra.model.topology import MAX_PARTITIONS, LoadedTopology, TopologyTopic, config_origin
+from k2infra.model.regions import MirrorFrom, declaration_problems
+from k2infra.model.topology import (
+    MAX_PARTITIONS,
+    PRIMARY_REGION,
+    LoadedTopology,
+    TopologyTopic,
+    config_origin,
+)
 from k2infra.model.yaml_source import dotted, load_yaml
 
 NAMESPACE = "k2infra"
@@ -74,6 +81,9 @@ class StackSettings(BaseModel):
         default="scram-sha512", alias="appScramMechanism"
     )
     app_scram_iterations: int = Field(default=4096, alias="appScramIterations", ge=4096, le=16384)
+    # Regions (k2infra.model.regions): where this stack's cluster is, and what it mirrors from another stack.
+    region: str = Field(default=PRIMARY_REGION, pattern=r"^[a-z][a-z0-9_]*$")
+    mirror_from: MirrorFrom | None = Field(default=None, alias="mirrorFrom")
 
     def enabled(self, loaded: LoadedTopology) -> Enabled:
         """What this stack deploys of the topology: the exchanges `exchanges` names (every one without
@@ -188,6 +198,7 @@ def validate_settings(config: StackConfig, loaded: LoadedTopology | None) -> Sta
             )
             continue
         plain[key] = _decode(key, value)
+    problems += declaration_problems(plain.get("mirrorFrom"), loaded.topology if loaded else None, problem)
     try:
         settings = StackSettings.model_validate(plain)
     except ValidationError as exc:
@@ -235,6 +246,7 @@ _STRING_KEYS = frozenset(
         "schemaCompatibility",
         "localCluster",
         "appScramMechanism",
+        "region",
     }
 )
 

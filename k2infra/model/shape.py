@@ -58,3 +58,12 @@ def _unwrap(annotation: Any) -> Any:
             annotation = args[0]
         else:
             return annotation
+
+
+def as_mapping(value: Any) -> dict[str, Any]:
+    """The meaning pass runs on raw YAML, where the shape pass may already have refused a value."""
+    return value if isinstance(value, dict) else {}
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []

@@ -38,6 +38,8 @@ KAFKA_TOPIC_PATTERN = re.compile(r"^[a-zA-Z0-9._-]+$")
 MAX_PARTITIONS = 10000
 TOPOLOGY_FILE = Path("kafka") / "topics.yaml"
 SCHEMA_DIR = Path("schemas")
+# The region of a stack that sets no k2infra:region, and the home of an exchange that names none.
+PRIMARY_REGION = "primary"
 
 
 def _strict_int(low: int, high: int) -> BeforeValidator:
@@ -161,6 +163,8 @@ class ExchangeSpec(_Model):
     # Local time (`timezone`); none: around the clock. Feeds are expected to be quiet outside them.
     trading_hours: TradingHours | None = None
     silence_limit: PositiveDuration | None = None  # overrides the asset class's
+    # The region where its feed is produced (k2infra.model.regions); other regions only mirror it.
+    region: Name | None = None
     description: str | None = None
 
 
@@ -208,6 +212,10 @@ class Topology(_Model):
     def exchanges(self) -> list[tuple[str, str]]:
         """Every exchange as (asset class, exchange), in the topology's order."""
         return [(ac, ex) for ac, spec in self.asset_classes.items() for ex in spec.exchanges]
+
+    def home_region(self, asset_class: str, exchange: str) -> str:
+        """The region whose stacks produce the exchange's feed (k2infra.model.regions)."""
+        return self.asset_classes[asset_class].exchanges[exchange].region or PRIMARY_REGION
 
     def exchange_refs(self) -> list[str]:
         """Every exchange as `asset_class.exchange`, in the topology's order."""
