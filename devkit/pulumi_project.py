@@ -184,13 +184,16 @@ class Preview:
     steps: list[dict[str, Any]]
     summary: dict[str, int]
     raw: str
+    # The engine's diagnostics as the user reads them (raw is JSON: `->` in it is spelt `-\u003e`).
+    messages: str = ""
 
     @classmethod
     def parse(cls, result: subprocess.CompletedProcess[str]) -> Preview:
         text = result.stdout
         start = text.find("{")
         data = json.loads(text[start:]) if start >= 0 else {}
-        return cls(data.get("steps", []), data.get("changeSummary", {}), text + result.stderr)
+        messages = "\n".join(str(d.get("message", "")) for d in data.get("diagnostics", []))
+        return cls(data.get("steps", []), data.get("changeSummary", {}), text + result.stderr, messages)
 
     def ops(self, exclude_same: bool = True) -> Counter[tuple[str, str]]:
         """(op, resource type) -> count."""
