@@ -141,6 +141,20 @@ class LocalPlatform:
         """Registry root (without /apis/ccompat/v7), e.g. for Apicurio's own API."""
         return self.env.get("K2_REGISTRY_BASE_URL") or self.schema_registry_url.split("/apis/")[0]
 
+    def admin_config(self, **overrides: object) -> dict[str, object]:
+        """A confluent-kafka config for the cluster's super user: the infra principal may not touch records."""
+        if not self.admin_username or not self.admin_password:
+            raise PlatformError("the secure platform's description lacks K2_ADMIN_USERNAME / K2_ADMIN_PASSWORD")
+        return self.kafka_config(
+            **{"sasl.username": self.admin_username, "sasl.password": self.admin_password, **overrides}
+        )
+
+    @property
+    def admin_properties(self) -> Path | None:
+        """The super user's client properties for Kafka's CLI tools (K2_ADMIN_CLIENT_PROPERTIES)."""
+        path = self.env.get("K2_ADMIN_CLIENT_PROPERTIES", "")
+        return Path(path) if path else None
+
     def as_env(self) -> dict[str, str]:
         """The variables that describe this platform (to pass to subprocesses)."""
         return {ENV_BOOTSTRAP: self.bootstrap_servers, ENV_REGISTRY: self.schema_registry_url}
@@ -205,6 +219,8 @@ class SecurePlatform:
     registry_username: str
     registry_password: str
     client_properties: Path | None = None
+    admin_username: str = ""  # the cluster's super user (the brokers' own principal): seeds and reads records
+    admin_password: str = field(default="", repr=False)
     kafka_version: str = ""
     state_dir: Path | None = None
     env: dict[str, str] = field(default_factory=dict, repr=False)
@@ -234,6 +250,8 @@ class SecurePlatform:
             registry_username=values["K2_SCHEMA_REGISTRY_USERNAME"],
             registry_password=values["K2_SCHEMA_REGISTRY_PASSWORD"],
             client_properties=Path(properties) if properties else None,
+            admin_username=values.get("K2_ADMIN_USERNAME", ""),
+            admin_password=values.get("K2_ADMIN_PASSWORD", ""),
             kafka_version=values.get("K2_KAFKA_VERSION", ""),
             state_dir=state_dir,
             env=dict(values),
@@ -288,7 +306,8 @@ class SecurePlatform:
         return self.env.get("K2_REGISTRY_BASE_URL") or self.schema_registry_url.split("/apis/")[0]
 
     def kafka_config(self, **overrides: object) -> dict[str, object]:
-        """A confluent-kafka (librdkafka) config for the infra principal; ``overrides`` win."""
+        """A confluent-kafka (librdkafka) config for the infra principal (least rights: no records, no groups);
+        ``overrides`` win."""
         config: dict[str, object] = {
             "bootstrap.servers": self.bootstrap_servers,
             "security.protocol": self.security_protocol,
@@ -299,6 +318,20 @@ class SecurePlatform:
         }
         config.update(overrides)
         return config
+
+    def admin_config(self, **overrides: object) -> dict[str, object]:
+        """A confluent-kafka config for the cluster's super user: the infra principal may not touch records."""
+        if not self.admin_username or not self.admin_password:
+            raise PlatformError("the secure platform's description lacks K2_ADMIN_USERNAME / K2_ADMIN_PASSWORD")
+        return self.kafka_config(
+            **{"sasl.username": self.admin_username, "sasl.password": self.admin_password, **overrides}
+        )
+
+    @property
+    def admin_properties(self) -> Path | None:
+        """The super user's client properties for Kafka's CLI tools (K2_ADMIN_CLIENT_PROPERTIES)."""
+        path = self.env.get("K2_ADMIN_CLIENT_PROPERTIES", "")
+        return Path(path) if path else None
 
     def as_env(self) -> dict[str, str]:
         """The variables that describe this platform (to pass to subprocesses)."""

@@ -103,6 +103,11 @@ class KafkaConnection(_Endpoint):
         """`sasl.mechanism` as Kafka names it, or None without SASL."""
         return kafka_mechanism(self.sasl_mechanism) if self.sasl_mechanism else None
 
+    @property
+    def principal(self) -> str | None:
+        """The principal the brokers see this connection as (`User:<name>`), where the settings say it."""
+        return f"User:{self.sasl_username}" if self.sasl_mechanism and self.sasl_username else None
+
     def with_password(self, password: str | None) -> KafkaConnection:
         return replace(self, sasl_password=password)
 

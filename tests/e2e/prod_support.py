@@ -32,7 +32,7 @@ def prod_overrides(platform: SecurePlatform) -> dict[str, str]:
     return {
         "bootstrapServers": platform.bootstrap_servers,  # the three SASL_SSL brokers
         "caCert": platform.ca_path.read_text(),  # the brokers' CA, as PEM text
-        "saslUsername": platform.sasl_username,  # the cluster's super user (User:k2infra)
+        "saslUsername": platform.sasl_username,  # the infra principal: least rights, no super user
         "schemaRegistryUrl": platform.schema_registry_url,  # https://.../apis/ccompat/v7
         "schemaRegistryUsername": platform.registry_username,  # a Keycloak client id
         # The registry's own CA setting, as a path (the platform's registry certificate is signed
