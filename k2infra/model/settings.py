@@ -321,6 +321,9 @@ def client_key_problems(cert: str, key: str) -> list[str]:
     """What is wrong with the (secret) client key for the certificate; for whoever resolved its value."""
     try:
         cert_pem = read_ca(cert, "the client certificate")
+    except ValueError:
+        return []  # named at clientCert
+    try:
         key_pem = read_ca(key, "the client key")
     except ValueError as exc:
         return [str(exc)]
