@@ -68,6 +68,8 @@
 #   K2_REGISTRY_MGMT_PORT     registry management (health) port [K2_REGISTRY_PORT+1]
 #   K2_SECURE_KAFKA_PORT      secure: first port; brokers use it and the next two,
 #                             controllers the three after [19192..19197]
+#   K2_SECURE_MTLS_PORT       secure: the brokers' mTLS listener (client certificates), this
+#                             port and the next two [K2_SECURE_KAFKA_PORT+6: 19198..19200]
 #   K2_SECURE_REGISTRY_PORT   secure: registry HTTPS port, management +1 [18443]
 #   K2_KEYCLOAK_PORT          secure: Keycloak HTTP port, management +1 [18180]
 #   K2_PORTS=free             pick free ports instead of the ones above
@@ -92,6 +94,8 @@
 #   K2_SECURITY_PROTOCOL=SASL_SSL, K2_SASL_MECHANISM=SCRAM-SHA-512,
 #   K2_SASL_USERNAME=k2infra, K2_SASL_PASSWORD, K2_CA_CERT (PEM),
 #   K2_KAFKA_CLIENT_PROPERTIES (for Kafka's CLI tools: --command-config),
+#   K2_MTLS_BOOTSTRAP_SERVERS (the brokers' mTLS listener), K2_CLIENT_CERT / K2_CLIENT_KEY (paths:
+#   User:k2infra's client certificate and key, signed by the platform's CA),
 #   K2_ADMIN_USERNAME=k2broker / K2_ADMIN_PASSWORD / K2_ADMIN_CLIENT_PROPERTIES (the cluster's
 #   super user, for operators and tests that write or read records),
 #   K2_SCHEMA_REGISTRY_URL (https://.../apis/ccompat/v7), K2_REGISTRY_BASE_URL,
@@ -860,18 +864,28 @@ gen_tls() {  # gen_tls DIR: a CA, and a key + certificate for each node and the 
         cat "$dir/$name-key.pem" "$dir/$name-cert.pem" "$dir/ca.pem" >"$dir/$name.pem"
         rm -f "$dir/$name.csr"
     done
+    # The infra principal's client certificate for the MTLS listener: CN=k2infra -> User:k2infra.
+    openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -sha256 \
+        -keyout "$dir/$INFRA_USER-client-key.pem" -out "$dir/client.csr" -subj "/CN=$INFRA_USER" >>"$log" 2>&1 \
+        && printf '%s\n' "basicConstraints=critical,CA:FALSE" "keyUsage=critical,digitalSignature" \
+            "extendedKeyUsage=clientAuth" >"$dir/client.ext" \
+        && openssl x509 -req -sha256 -days 30 -in "$dir/client.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca-key.pem" \
+            -set_serial "0x$(openssl rand -hex 16)" -extfile "$dir/client.ext" \
+            -out "$dir/$INFRA_USER-client-cert.pem" >>"$log" 2>&1 \
+        || { cat "$log" >&2; die "openssl: could not issue the client certificate of $INFRA_USER"; }
+    rm -f "$dir/client.csr" "$dir/client.ext"
     rm -f "$dir/ca-key.pem" "$dir/leaf.ext"  # nothing is signed after this
     chmod 600 "$dir"/*; chmod 644 "$dir/ca.pem"
 }
 
-secure_port() {  # secure_port kafka|controller N
+secure_port() {  # secure_port kafka|controller|mtls N
     local v="SECURE_${1^^}_PORT_$2"
     echo "${!v}"
 }
 
-secure_bootstrap() {
+secure_bootstrap() {  # secure_bootstrap [kafka|mtls]: the three brokers' addresses on that listener
     local n out=""
-    for n in "${SECURE_NODES[@]}"; do out+="${out:+,}127.0.0.1:$(secure_port kafka "$n")"; done
+    for n in "${SECURE_NODES[@]}"; do out+="${out:+,}127.0.0.1:$(secure_port "${1:-kafka}" "$n")"; done
     echo "$out"
 }
 
@@ -885,7 +899,8 @@ render_secure_node() {  # render_secure_node N
     : >"$d/kafka.log"
     ( umask 077
       sed -e "s|@NODE_ID@|$n|g" -e "s|@VOTERS@|$voters|g" -e "s|@KAFKA_PORT@|$(secure_port kafka "$n")|g" \
-          -e "s|@CONTROLLER_PORT@|$(secure_port controller "$n")|g" -e "s|@DATA_DIR@|$d/data|g" \
+          -e "s|@CONTROLLER_PORT@|$(secure_port controller "$n")|g" -e "s|@MTLS_PORT@|$(secure_port mtls "$n")|g" \
+          -e "s|@DATA_DIR@|$d/data|g" \
           -e "s|@TLS_DIR@|$STATE_DIR/tls|g" -e "s|@BROKER_PASSWORD@|$BROKER_PASSWORD|g" \
           "$TOOLS_SRC/kafka/secure-server.properties.in" >"$d/conf/server.properties" )
     render_kafka_logging "$d/conf" "$d/kafka.log" >"$d/conf/logopt"
@@ -1016,6 +1031,9 @@ K2_SASL_USERNAME=$INFRA_USER
 K2_SASL_PASSWORD=$INFRA_PASSWORD
 K2_CA_CERT=$STATE_DIR/tls/ca.pem
 K2_KAFKA_CLIENT_PROPERTIES=$STATE_DIR/client.properties
+K2_MTLS_BOOTSTRAP_SERVERS=$(secure_bootstrap mtls)
+K2_CLIENT_CERT=$STATE_DIR/tls/$INFRA_USER-client-cert.pem
+K2_CLIENT_KEY=$STATE_DIR/tls/$INFRA_USER-client-key.pem
 K2_ADMIN_USERNAME=$BROKER_USER
 K2_ADMIN_PASSWORD=$BROKER_PASSWORD
 K2_ADMIN_CLIENT_PROPERTIES=$STATE_DIR/admin.properties
@@ -1104,20 +1122,25 @@ cmd_start_secure() {
     # whatever stops this start half-way (a die, a signal) takes down what it launched
     trap 'rc=$?; if [ $rc != 0 ]; then stop_pids "${SECURE_COMPONENTS[@]}" >&2; secure_cleanup; fi' EXIT
 
-    # ports: 3 brokers, 3 controllers, keycloak + management, registry (https) + management
+    # ports: 3 brokers, 3 controllers, keycloak + management, registry (https) + management, then
+    # (added later, so the others keep their places) the brokers' MTLS listeners
     local ports n
     if [ "${K2_PORTS:-}" = free ]; then
-        read -r -a ports <<<"$(free_ports 10)"
+        read -r -a ports <<<"$(free_ports 13)"
     else
         local base="${K2_SECURE_KAFKA_PORT:-19192}" kc="${K2_KEYCLOAK_PORT:-18180}" rg="${K2_SECURE_REGISTRY_PORT:-18443}"
+        local mt="${K2_SECURE_MTLS_PORT:-$((base + 6))}"
         ports=("$base" $((base + 1)) $((base + 2)) $((base + 3)) $((base + 4)) $((base + 5)) "$kc" $((kc + 1)) "$rg" $((rg + 1)))
+        ports+=("$mt" $((mt + 1)) $((mt + 2)))
     fi
     SECURE_KAFKA_PORT_1=${ports[0]} SECURE_KAFKA_PORT_2=${ports[1]} SECURE_KAFKA_PORT_3=${ports[2]}
     SECURE_CONTROLLER_PORT_1=${ports[3]} SECURE_CONTROLLER_PORT_2=${ports[4]} SECURE_CONTROLLER_PORT_3=${ports[5]}
     KEYCLOAK_PORT=${ports[6]} KEYCLOAK_MGMT_PORT=${ports[7]} REGISTRY_PORT=${ports[8]} REGISTRY_MGMT_PORT=${ports[9]}
+    SECURE_MTLS_PORT_1=${ports[10]} SECURE_MTLS_PORT_2=${ports[11]} SECURE_MTLS_PORT_3=${ports[12]}
     for n in "${SECURE_NODES[@]}"; do
         check_port "$(secure_port kafka "$n")" "K2_SECURE_KAFKA_PORT (broker $n)"
         check_port "$(secure_port controller "$n")" "K2_SECURE_KAFKA_PORT (controller $n)"
+        check_port "$(secure_port mtls "$n")" "K2_SECURE_MTLS_PORT (broker $n, mTLS)"
     done
     check_port "$KEYCLOAK_PORT" K2_KEYCLOAK_PORT; check_port "$KEYCLOAK_MGMT_PORT" "K2_KEYCLOAK_PORT (+1)"
     check_port "$REGISTRY_PORT" K2_SECURE_REGISTRY_PORT; check_port "$REGISTRY_MGMT_PORT" "K2_SECURE_REGISTRY_PORT (+1)"
@@ -1139,6 +1162,7 @@ cmd_start_secure() {
           for n in "${SECURE_NODES[@]}"; do
               echo "SECURE_KAFKA_PORT_$n=$(secure_port kafka "$n")"
               echo "SECURE_CONTROLLER_PORT_$n=$(secure_port controller "$n")"
+              echo "SECURE_MTLS_PORT_$n=$(secure_port mtls "$n")"
           done
           echo "KEYCLOAK_PORT=$KEYCLOAK_PORT"; echo "KEYCLOAK_MGMT_PORT=$KEYCLOAK_MGMT_PORT"
           echo "REGISTRY_PORT=$REGISTRY_PORT"; echo "REGISTRY_MGMT_PORT=$REGISTRY_MGMT_PORT"
@@ -1250,7 +1274,7 @@ cmd_status_secure() {
     load_secure_env || true
     for n in "${SECURE_NODES[@]}"; do
         if pid="$(running_pid "kafka-$n")"; then
-            say "kafka-$n: running (pid $pid, version ${KAFKA_RUNNING_VERSION:-?}) at 127.0.0.1:$(secure_port kafka "$n") (SASL_SSL), controller 127.0.0.1:$(secure_port controller "$n")"
+            say "kafka-$n: running (pid $pid, version ${KAFKA_RUNNING_VERSION:-?}) at 127.0.0.1:$(secure_port kafka "$n") (SASL_SSL), 127.0.0.1:$(secure_port mtls "$n") (mTLS), controller 127.0.0.1:$(secure_port controller "$n")"
         else say "kafka-$n: stopped"; all=3; fi
     done
     if pid="$(running_pid keycloak)"; then

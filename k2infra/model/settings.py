@@ -282,7 +282,7 @@ def _reference_problems(
         what = " (the OAuth client id)" if settings.sasl_mechanism == "oauthbearer" else ""
         out.append(problem(("saslUsername",), f"is required with saslMechanism {settings.sasl_mechanism}{what}"))
     out += _client_auth_problems(settings, problem)
-    if settings.access_control and not settings.sasl_mechanism:
+    if settings.access_control and not settings.sasl_mechanism and not settings.client_cert:
         out.append(
             problem(
                 ("accessControl",),

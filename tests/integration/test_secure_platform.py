@@ -372,6 +372,39 @@ def test_the_infra_principal_is_refused_every_consumers_data(secure: SecurePlatf
     assert denied.value.args[0].code() == KafkaError.GROUP_AUTHORIZATION_FAILED
 
 
+def test_the_mtls_listener_logs_a_client_certificate_in_as_its_cn(secure: SecurePlatform, topic_name: str) -> None:
+    """The infra principal's certificate (CN=k2infra) is User:k2infra on the mTLS listener: the same least
+    rights as over SCRAM (it may create a `market.` topic, not one outside it)."""
+    infra = AdminClient(secure.mtls_config())
+    metadata = infra.list_topics(timeout=CALL)
+    assert sorted(f"{b.host}:{b.port}" for b in metadata.brokers.values()) == sorted(
+        secure.mtls_bootstrap_servers.split(",")
+    )
+    mine = f"{topic_name}.mtls"
+    infra.create_topics([NewTopic(mine, 1, 3)], request_timeout=CALL)[mine].result(timeout=CALL)
+    delete_topic(infra, mine)
+    outside = f"k2.outside.{secrets.token_hex(4)}"
+    with pytest.raises(KafkaException) as denied:
+        infra.create_topics([NewTopic(outside, 1, 3)], request_timeout=CALL)[outside].result(timeout=CALL)
+    assert denied.value.args[0].code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+
+
+def test_the_mtls_listener_refuses_a_client_without_a_certificate_or_with_one_of_another_ca(
+    secure: SecurePlatform, tmp_path: Path
+) -> None:
+    bare = {
+        k: v for k, v in secure.mtls_config().items() if not k.startswith("ssl.certificate") and k != "ssl.key.location"
+    }
+    errors, raised = client_errors(bare)
+    assert raised is not None and errors, "a client without a certificate got in"
+    other_ca = new_ca(tmp_path)  # self-signed: a certificate the platform's CA did not sign
+    errors, raised = client_errors(secure.mtls_config(cert=other_ca, key=tmp_path / "other-ca-key.pem"))
+    assert raised is not None
+    assert any(e.code() in (KafkaError._SSL, KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN) for e in errors), (
+        errors
+    )
+
+
 def _metadata_or_none(client: AdminClient) -> Any:
     try:
         return client.list_topics(timeout=5)
