@@ -141,44 +141,6 @@ class LocalPlatform:
         """Registry root (without /apis/ccompat/v7), e.g. for Apicurio's own API."""
         return self.env.get("K2_REGISTRY_BASE_URL") or self.schema_registry_url.split("/apis/")[0]
 
-    def admin_config(self, **overrides: object) -> dict[str, object]:
-        """A confluent-kafka config for the cluster's super user: the infra principal may not touch records."""
-        if not self.admin_username or not self.admin_password:
-            raise PlatformError("the secure platform's description lacks K2_ADMIN_USERNAME / K2_ADMIN_PASSWORD")
-        return self.kafka_config(
-            **{"sasl.username": self.admin_username, "sasl.password": self.admin_password, **overrides}
-        )
-
-    @property
-    def admin_properties(self) -> Path | None:
-        """The super user's client properties for Kafka's CLI tools (K2_ADMIN_CLIENT_PROPERTIES)."""
-        path = self.env.get("K2_ADMIN_CLIENT_PROPERTIES", "")
-        return Path(path) if path else None
-
-    @property
-    def mtls_bootstrap_servers(self) -> str:
-        """The brokers' mTLS listener (K2_MTLS_BOOTSTRAP_SERVERS), where a client certificate is the login."""
-        return self.env.get("K2_MTLS_BOOTSTRAP_SERVERS", "")
-
-    def mtls_config(self, cert: Path | None = None, key: Path | None = None, **overrides: object) -> dict[str, object]:
-        """A confluent-kafka config over the mTLS listener: the infra principal's certificate (User:k2infra)
-        unless another `cert`/`key` is given; ``overrides`` win."""
-        cert = cert or Path(self.env.get("K2_CLIENT_CERT", ""))
-        key = key or Path(self.env.get("K2_CLIENT_KEY", ""))
-        if not self.mtls_bootstrap_servers or not cert.is_file() or not key.is_file():
-            raise PlatformError(
-                "the secure platform's description lacks K2_MTLS_BOOTSTRAP_SERVERS / K2_CLIENT_CERT / K2_CLIENT_KEY"
-            )
-        config: dict[str, object] = {
-            "bootstrap.servers": self.mtls_bootstrap_servers,
-            "security.protocol": "SSL",
-            "ssl.ca.location": str(self.ca_path),
-            "ssl.certificate.location": str(cert),
-            "ssl.key.location": str(key),
-        }
-        config.update(overrides)
-        return config
-
     def as_env(self) -> dict[str, str]:
         """The variables that describe this platform (to pass to subprocesses)."""
         return {ENV_BOOTSTRAP: self.bootstrap_servers, ENV_REGISTRY: self.schema_registry_url}
@@ -356,6 +318,30 @@ class SecurePlatform:
         """The super user's client properties for Kafka's CLI tools (K2_ADMIN_CLIENT_PROPERTIES)."""
         path = self.env.get("K2_ADMIN_CLIENT_PROPERTIES", "")
         return Path(path) if path else None
+
+    @property
+    def mtls_bootstrap_servers(self) -> str:
+        """The brokers' mTLS listener (K2_MTLS_BOOTSTRAP_SERVERS), where a client certificate is the login."""
+        return self.env.get("K2_MTLS_BOOTSTRAP_SERVERS", "")
+
+    def mtls_config(self, cert: Path | None = None, key: Path | None = None, **overrides: object) -> dict[str, object]:
+        """A confluent-kafka config over the mTLS listener: the infra principal's certificate (User:k2infra)
+        unless another `cert`/`key` is given; ``overrides`` win."""
+        cert = cert or Path(self.env.get("K2_CLIENT_CERT", ""))
+        key = key or Path(self.env.get("K2_CLIENT_KEY", ""))
+        if not self.mtls_bootstrap_servers or not cert.is_file() or not key.is_file():
+            raise PlatformError(
+                "the secure platform's description lacks K2_MTLS_BOOTSTRAP_SERVERS / K2_CLIENT_CERT / K2_CLIENT_KEY"
+            )
+        config: dict[str, object] = {
+            "bootstrap.servers": self.mtls_bootstrap_servers,
+            "security.protocol": "SSL",
+            "ssl.ca.location": str(self.ca_path),
+            "ssl.certificate.location": str(cert),
+            "ssl.key.location": str(key),
+        }
+        config.update(overrides)
+        return config
 
     def as_env(self) -> dict[str, str]:
         """The variables that describe this platform (to pass to subprocesses)."""
