@@ -26,18 +26,31 @@ def prod_mtls(tmp_path_factory: pytest.TempPathFactory, pulumi_cli: str, secure,
     yield from deployed_prod(tmp_path_factory.mktemp("project-prod-mtls"), secure, app_passwords, mtls=True)
 
 
-def test_verify_over_mtls_finds_no_drift_and_the_infra_principal_has_exactly_its_rights(
-    prod_mtls: PulumiProject, secure: SecurePlatform
-) -> None:
-    env = {
+def mtls_env(secure: SecurePlatform) -> dict[str, str]:
+    """The secrets the command line reads from the environment: the client key instead of a password."""
+    return {
         "K2_CLIENT_KEY": str(Path(secure.env["K2_CLIENT_KEY"])),
         "K2_SCHEMA_REGISTRY_PASSWORD": secure.registry_password,
     }
-    done = run_k2infra(prod_mtls, "verify", env=env)
+
+
+def test_verify_over_mtls_finds_no_drift_and_the_infra_principal_has_exactly_its_rights(
+    prod_mtls: PulumiProject, secure: SecurePlatform
+) -> None:
+    done = run_k2infra(prod_mtls, "verify", env=mtls_env(secure))
     assert done.returncode == 0, done.stdout + done.stderr
     line = "infra principal User:k2infra: exactly the rights k2infra needs (docs/access.md)"
     assert line in done.stdout.splitlines(), done.stdout
 
 
 def test_preview_over_mtls_expects_no_changes(prod_mtls: PulumiProject) -> None:
+    prod_mtls.run("preview", "--expect-no-changes", *POLICY)
+
+
+def test_recover_over_mtls_finds_the_stack_ready_with_the_least_rights(
+    prod_mtls: PulumiProject, secure: SecurePlatform
+) -> None:
+    """`recover` reads the cluster and refreshes the state (topics, ACLs, quotas, SCRAM users) as User:k2infra."""
+    done = run_k2infra(prod_mtls, "recover", env=mtls_env(secure), timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
     prod_mtls.run("preview", "--expect-no-changes", *POLICY)
