@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from k2infra.live.cluster import RecordedVersion
-from k2infra.model.errors import parse_int
+from k2infra.model.kafka_configs import parse_int
 
 TOPIC_TYPE = "kafka:index/topic:Topic"
 SUBJECT_TYPE = "pulumi-python:dynamic/k2infra:SchemaSubject"

@@ -36,12 +36,12 @@ from typing import Any
 from k2infra.console import EXIT_BAD_INPUT, EXIT_DRIFT, EXIT_OK
 from k2infra.deploy import cluster_guard, data_loss_guard, partition_guard, retirement_guard
 from k2infra.model.apps import (
+    PRINCIPAL_TYPE,
     QUOTA_NAME_PREFIX,
     SCRAM_NAME_PREFIX,
     AclSpec,
     Operation,
     ResourceType,
-    PRINCIPAL_TYPE,
     parse_acl_id,
     username_of,
 )
