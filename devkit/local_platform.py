@@ -208,6 +208,8 @@ class SecurePlatform:
     registry_username: str
     registry_password: str
     client_properties: Path | None = None
+    admin_username: str = ""  # the cluster's super user (the brokers' own principal): seeds and reads records
+    admin_password: str = field(default="", repr=False)
     kafka_version: str = ""
     state_dir: Path | None = None
     env: dict[str, str] = field(default_factory=dict, repr=False)
@@ -237,6 +239,8 @@ class SecurePlatform:
             registry_username=values["K2_SCHEMA_REGISTRY_USERNAME"],
             registry_password=values["K2_SCHEMA_REGISTRY_PASSWORD"],
             client_properties=Path(properties) if properties else None,
+            admin_username=values.get("K2_ADMIN_USERNAME", ""),
+            admin_password=values.get("K2_ADMIN_PASSWORD", ""),
             kafka_version=values.get("K2_KAFKA_VERSION", ""),
             state_dir=state_dir,
             env=dict(values),
@@ -297,7 +301,8 @@ class SecurePlatform:
         return self.env.get("K2_REGISTRY_BASE_URL") or self.schema_registry_url.split("/apis/")[0]
 
     def kafka_config(self, **overrides: object) -> dict[str, object]:
-        """A confluent-kafka (librdkafka) config for the infra principal; ``overrides`` win."""
+        """A confluent-kafka (librdkafka) config for the infra principal (least rights: no records, no groups);
+        ``overrides`` win."""
         config: dict[str, object] = {
             "bootstrap.servers": self.bootstrap_servers,
             "security.protocol": self.security_protocol,
@@ -305,6 +310,44 @@ class SecurePlatform:
             "sasl.username": self.sasl_username,
             "sasl.password": self.sasl_password,
             "ssl.ca.location": str(self.ca_path),
+        }
+        config.update(overrides)
+        return config
+
+    def admin_config(self, **overrides: object) -> dict[str, object]:
+        """A confluent-kafka config for the cluster's super user: the infra principal may not touch records."""
+        if not self.admin_username or not self.admin_password:
+            raise PlatformError("the secure platform's description lacks K2_ADMIN_USERNAME / K2_ADMIN_PASSWORD")
+        return self.kafka_config(
+            **{"sasl.username": self.admin_username, "sasl.password": self.admin_password, **overrides}
+        )
+
+    @property
+    def admin_properties(self) -> Path | None:
+        """The super user's client properties for Kafka's CLI tools (K2_ADMIN_CLIENT_PROPERTIES)."""
+        path = self.env.get("K2_ADMIN_CLIENT_PROPERTIES", "")
+        return Path(path) if path else None
+
+    @property
+    def mtls_bootstrap_servers(self) -> str:
+        """The brokers' mTLS listener (K2_MTLS_BOOTSTRAP_SERVERS), where a client certificate is the login."""
+        return self.env.get("K2_MTLS_BOOTSTRAP_SERVERS", "")
+
+    def mtls_config(self, cert: Path | None = None, key: Path | None = None, **overrides: object) -> dict[str, object]:
+        """A confluent-kafka config over the mTLS listener: the infra principal's certificate (User:k2infra)
+        unless another `cert`/`key` is given; ``overrides`` win."""
+        cert = cert or Path(self.env.get("K2_CLIENT_CERT", ""))
+        key = key or Path(self.env.get("K2_CLIENT_KEY", ""))
+        if not self.mtls_bootstrap_servers or not cert.is_file() or not key.is_file():
+            raise PlatformError(
+                "the secure platform's description lacks K2_MTLS_BOOTSTRAP_SERVERS / K2_CLIENT_CERT / K2_CLIENT_KEY"
+            )
+        config: dict[str, object] = {
+            "bootstrap.servers": self.mtls_bootstrap_servers,
+            "security.protocol": "SSL",
+            "ssl.ca.location": str(self.ca_path),
+            "ssl.certificate.location": str(cert),
+            "ssl.key.location": str(key),
         }
         config.update(overrides)
         return config

@@ -29,6 +29,7 @@ class Credentials:
     schema_registry_password: pulumi.Output[str] | None = None
     schema_registry_token: pulumi.Output[str] | None = None
     app_passwords: Mapping[str, pulumi.Output[str]] = field(default_factory=dict)  # app -> SCRAM password
+    client_key: pulumi.Output[str] | None = None  # the private key of k2infra:clientCert (mutual TLS)
 
 
 class TopicPlatform(pulumi.ComponentResource):
@@ -50,6 +51,7 @@ class TopicPlatform(pulumi.ComponentResource):
             "kafka",
             **stack.connections.kafka.provider_args(),
             sasl_password=credentials.sasl_password,
+            client_key=credentials.client_key,
             opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on),
         )
         # One gate for every resource: the preflight's guards (k2infra.deploy.preflight) pass before

@@ -113,8 +113,16 @@ def read_app_passwords(plan: Plan) -> dict[str, pulumi.Output[str]]:
 def read_stack(config_dir: Path) -> tuple[Stack, Credentials]:
     """The stack through the one loader (k2infra.model.stack.load_stack) and its credentials."""
     project = config_dir.parent  # the project: config/ is in it
-    stack = load_stack(config_dir, lambda: read_config(project), peers=peer_stacks(project))
-    return stack, dataclasses.replace(credentials(), app_passwords=read_app_passwords(stack.plan))
+    # The client key is checked against clientCert with the settings (k2infra.model.stack), and the
+    # preflight's own connections present it: its value is read here, as the apps' passwords are.
+    client_key = _all_config().get(f"{NAMESPACE}:clientKey")
+    secrets = {"clientKey": str(client_key)} if client_key else None
+    stack = load_stack(config_dir, lambda: read_config(project), secrets, peers=peer_stacks(project))
+    return stack, dataclasses.replace(
+        credentials(),
+        app_passwords=read_app_passwords(stack.plan),
+        client_key=pulumi.Output.secret(str(client_key)) if client_key else None,
+    )
 
 
 def run(config_dir: Path = Path("config")) -> TopicPlatform:

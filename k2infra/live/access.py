@@ -12,6 +12,8 @@ Which live ACLs are this stack's business (the others are left alone, as topics 
   prefix of `market.` or a prefix under it;
 - every Group binding that can reach an app's group.
 Of those, a binding the plan does not hold is `acl_extra`; a planned one absent is `acl_missing`.
+The bindings of k2infra's own principal (the stack's connection) are not the apps' business: they are
+judged apart, against `k2infra.model.infra_access` (more or less than it needs: one line in verify).
 An app user without a credential of the stack's mechanism is `scram_user_missing`.
 """
 
@@ -25,6 +27,7 @@ from k2infra.live.admin import KafkaAdmin
 from k2infra.model.apps import AppAccess, PatternType, acl_id
 from k2infra.model.apps import ResourceType as AclResourceType
 from k2infra.model.connection import kafka_mechanism
+from k2infra.model.infra_access import InfraPrivileges, infra_grants, judge
 from k2infra.model.plan import Plan
 from k2infra.model.stack import Stack
 from k2infra.model.topology import TOPIC_PREFIX
@@ -60,6 +63,7 @@ class LiveAccess:
     acls: frozenset[LiveAcl] = frozenset()
     scram_users: Mapping[str, Mapping[str, int]] = field(default_factory=dict)  # user -> mechanism -> iterations
     notes: tuple[str, ...] = (QUOTAS_UNCHECKED,)
+    infra: InfraPrivileges | None = None  # k2infra's own principal's rights; None when it is not known
 
 
 @dataclass(frozen=True)
@@ -79,10 +83,23 @@ class AccessDrift:
 def read_live_access(stack: Stack, *, timeout: float) -> LiveAccess:
     """Every ACL of the cluster and the SCRAM credentials of the planned app users."""
     plan = stack.plan
+    principal = stack.connections.kafka.principal
     with KafkaAdmin.of(stack.connections.kafka) as admin:
         bindings = admin.acls(timeout=timeout)
         scram = admin.scram_users(sorted({app.username for app in plan.apps}), timeout=timeout)
-    return LiveAccess(frozenset(acl for b in bindings if (acl := live_acl(b)) is not None), scram)
+        cluster_operations = admin.cluster_operations(timeout=timeout) if principal else None
+    acls = frozenset(acl for b in bindings if (acl := live_acl(b)) is not None)
+    infra = None
+    if principal is not None:
+        held = [a for a in acls if a.principal == principal and a.permission == "Allow" and a.host == "*"]
+        infra = judge(
+            principal,
+            infra_grants((t.name for t in plan.legacy), access_control=plan.access_control),
+            [(a.resource_type, a.resource_name, a.pattern_type, a.operation) for a in held],
+            cluster_operations,
+            access_control=plan.access_control,
+        )
+    return LiveAccess(acls, scram, infra=infra)
 
 
 def live_acl(binding: Any) -> LiveAcl | None:
@@ -123,7 +140,9 @@ def access_differences(plan: Plan, live: LiveAccess) -> list[AccessDrift]:
     out += [
         AccessDrift("acl_extra", acl.principal, "absent", "present", f"ACL nobody declared: {_describe(acl)}")
         for acl_id, acl in sorted(live_by_id.items())
-        if acl_id not in planned and concerns_the_stack(acl, principals, plan.apps)
+        if acl_id not in planned
+        and concerns_the_stack(acl, principals, plan.apps)
+        and not (live.infra is not None and acl.principal == live.infra.principal)  # judged by `infra`
     ]
     mechanism = kafka_mechanism(plan.app_scram_mechanism)
     for app in plan.apps:

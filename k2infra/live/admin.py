@@ -4,7 +4,7 @@
 librdkafka settings (`KafkaAdmin(config)` over a bare mapping, for bench and devkit). It reads
 topics with their layout (partitions, replica lists, in-sync replicas) and the live brokers from
 one Metadata request; topic configs; offsets (earliest, latest, at a time); ACLs; SCRAM users;
-consumer groups and their committed offsets; and the timestamp of the record at an offset. verify,
+consumer groups and their committed offsets; the Cluster operations its own principal may do; and the timestamp of the record at an offset. verify,
 recover, destroy-check, the program's preflight, the access checks and bench's floor use it, and
 tests/unit/test_layering.py forbids `AdminClient(` anywhere else in the product, bench and devkit.
 
@@ -481,6 +481,19 @@ class KafkaAdmin:
             return list(self.client.describe_acls(everything, request_timeout=timeout).result())
         except KafkaException as exc:
             raise LiveReadError(_acl_failure(self.servers, exc.args[0])) from None
+
+    def cluster_operations(self, *, timeout: float) -> frozenset[str]:
+        """The Cluster operations the broker lets this client's principal do (DescribeCluster with its
+        authorized operations), spelt as ACLs spell them ('AlterConfigs'); empty when refused even that."""
+        try:
+            described = self.client.describe_cluster(include_authorized_operations=True, request_timeout=timeout)
+            operations = described.result().authorized_operations or []
+        except KafkaException as exc:
+            error = exc.args[0]
+            if error.code() == KafkaError.CLUSTER_AUTHORIZATION_FAILED:
+                return frozenset()
+            raise LiveReadError(f"Kafka at {self.servers} could not describe the cluster: {error.str()}") from None
+        return frozenset("".join(part.capitalize() for part in op.name.split("_")) for op in operations)
 
     def scram_users(self, users: Sequence[str], *, timeout: float) -> dict[str, dict[str, int]]:
         """user -> SCRAM mechanism (SCRAM-SHA-512) -> iterations, for the users that have a credential."""

@@ -28,6 +28,8 @@ What counts as a difference (`Difference.kind`):
 - acl_missing, acl_extra, scram_user_missing: with k2infra:accessControl only, the apps' ACLs and
   SCRAM users against the plan (`k2infra.live.access` says which live ACLs are the stack's business;
   client quotas cannot be read with confluent-kafka and are reported as not checked).
+  With them, one line (not a difference: the exit code does not change) says whether k2infra's own
+  principal has exactly the rights it needs, or more (a super user), or less (k2infra.model.infra_access).
 
 Exit codes: 0 nothing differs, 1 some difference, 2 the cluster or registry cannot be read (one line
 on stderr naming the address and the setting to check; with --json the document carries it in
@@ -59,6 +61,7 @@ from k2infra.live.cluster import (
 from k2infra.model import kafka_configs
 from k2infra.model.avro_canonical import SchemaTextError, canonical_schema, field_changes
 from k2infra.model.errors import Drift, K2Error
+from k2infra.model.infra_access import InfraPrivileges
 from k2infra.model.plan import LegacyTopic, Plan, SubjectSpec, TopicSpec
 from k2infra.model.stack import Stack
 
@@ -205,6 +208,7 @@ class Report:
     access_apps: int | None = None  # the apps whose ACLs and SCRAM users were checked (None: not checked)
     brokers: BrokerView | None = None  # live brokers and the nodes holding replicas
     notes: tuple[str, ...] = ()  # what else was not compared (the schema IDs, without the stack state)
+    infra: InfraPrivileges | None = None  # k2infra's own principal's rights, with the access check
 
     @property
     def differences(self) -> tuple[Difference, ...]:
@@ -232,6 +236,8 @@ class Report:
             out["access_notes"] = list(self.access_notes)
         if self.notes:
             out["notes"] = list(self.notes)
+        if self.infra is not None:
+            out["infra_principal"] = self.infra.to_dict()
         if self.brokers is not None:
             out["brokers"] = {"live": list(self.brokers.live), "missing": list(self.brokers.missing)}
         return out
@@ -294,6 +300,7 @@ def compare(
         access_apps=len(plan.apps) if access is not None and plan.access_control else None,
         brokers=live.brokers,
         notes=notes,
+        infra=access.infra if access is not None and plan.access_control else None,
     )
 
 
@@ -470,6 +477,8 @@ def render_table(report: Report, out: TextIO) -> None:
         if len(rows) > 1:
             print_table(rows, out)
         out.write("".join(f"note: {note}\n" for note in report.access_notes))
+    if report.infra is not None:
+        out.write(f"{report.infra.line()}\n")
     if report.notes:
         out.write("\n" + "".join(f"note: {note}\n" for note in report.notes))
     if report.brokers is not None and report.brokers.missing:

@@ -18,15 +18,22 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from k2infra.model.certificates import parse_certificate
 from k2infra.model.errors import ConnectionFailed
 
-SaslMechanism = Literal["plain", "scram-sha256", "scram-sha512"]
+SaslMechanism = Literal["plain", "scram-sha256", "scram-sha512", "oauthbearer"]
 # The stack's mechanism names -> Kafka's (librdkafka, Java, pulumi-kafka's SCRAM credentials).
-SASL_MECHANISMS: dict[str, str] = {"plain": "PLAIN", "scram-sha256": "SCRAM-SHA-256", "scram-sha512": "SCRAM-SHA-512"}
+SASL_MECHANISMS: dict[str, str] = {
+    "plain": "PLAIN",
+    "scram-sha256": "SCRAM-SHA-256",
+    "scram-sha512": "SCRAM-SHA-512",
+    "oauthbearer": "OAUTHBEARER",
+}
 # Config keys holding a credential -> the environment variable the command line reads it from
 # (the stack file holds them encrypted, which only the Pulumi engine can read).
 SECRET_KEYS = {
-    "saslPassword": "K2_SASL_PASSWORD",
+    "saslPassword": "K2_SASL_PASSWORD",  # with oauthbearer: the OAuth client's secret
+    "clientKey": "K2_CLIENT_KEY",  # the private key of clientCert (PEM text or a path)
     "schemaRegistryPassword": "K2_SCHEMA_REGISTRY_PASSWORD",
     "schemaRegistryToken": "K2_SCHEMA_REGISTRY_TOKEN",
 }
@@ -112,8 +119,12 @@ class KafkaConnection(_Endpoint):
     tls: bool = False
     tls_skip_verify: bool = False
     sasl_mechanism: SaslMechanism | None = None
-    sasl_username: str | None = None
-    sasl_password: str | None = field(default=None, repr=False)
+    sasl_username: str | None = None  # with oauthbearer: the OAuth client id (as pulumi-kafka takes it)
+    sasl_password: str | None = field(default=None, repr=False)  # with oauthbearer: the client's secret
+    sasl_token_url: str | None = None  # oauthbearer: the identity provider's token endpoint
+    sasl_oauth_scopes: tuple[str, ...] = ()
+    client_cert: str | None = None  # mutual TLS: as the stack writes it, PEM text or a path
+    client_key: str | None = field(default=None, repr=False)  # its private key (a secret), PEM text or a path
     kafka_version: str | None = None
     timeout_seconds: int = 120
 
@@ -130,6 +141,23 @@ class KafkaConnection(_Endpoint):
     def mechanism(self) -> str | None:
         """`sasl.mechanism` as Kafka names it, or None without SASL."""
         return kafka_mechanism(self.sasl_mechanism) if self.sasl_mechanism else None
+
+    @property
+    def principal(self) -> str | None:
+        """The principal the brokers see this connection as, where the settings say it: `User:<saslUsername>`
+        (with oauthbearer the client id, which the brokers take from the token's client-id claim), else with
+        a client certificate `User:<its CN>` (the usual `ssl.principal.mapping.rules`)."""
+        if self.sasl_mechanism and self.sasl_username:
+            return f"User:{self.sasl_username}"
+        if self.client_cert:
+            try:
+                return parse_certificate(read_ca(self.client_cert, "the client certificate")).principal
+            except ValueError:
+                return None
+        return None
+
+    def with_client_key(self, key: str | None) -> KafkaConnection:
+        return replace(self, client_key=key)
 
     def with_password(self, password: str | None) -> KafkaConnection:
         return replace(self, sasl_password=password)
@@ -152,8 +180,17 @@ class KafkaConnection(_Endpoint):
                     f"to the password of {self.key('saslUsername')} ({self.sasl_username})"
                 )
             config["sasl.mechanism"] = self.mechanism
-            config["sasl.username"] = self.sasl_username or ""
-            config["sasl.password"] = self.sasl_password
+            if self.sasl_mechanism == "oauthbearer":
+                # librdkafka fetches and refreshes the token itself (client-credentials grant, KIP-768)
+                config["sasl.oauthbearer.method"] = "oidc"
+                config["sasl.oauthbearer.client.id"] = self.sasl_username or ""
+                config["sasl.oauthbearer.client.secret"] = self.sasl_password
+                config["sasl.oauthbearer.token.endpoint.url"] = self.sasl_token_url or ""
+                if self.sasl_oauth_scopes:
+                    config["sasl.oauthbearer.scope"] = " ".join(self.sasl_oauth_scopes)
+            else:
+                config["sasl.username"] = self.sasl_username or ""
+                config["sasl.password"] = self.sasl_password
         if self.tls:
             if self.ca_cert:
                 try:
@@ -163,15 +200,27 @@ class KafkaConnection(_Endpoint):
             if self.tls_skip_verify:
                 config["enable.ssl.certificate.verification"] = False
                 config["ssl.endpoint.identification.algorithm"] = "none"
+            if self.client_cert:
+                if self.client_key is None:
+                    raise ConnectionFailed(
+                        f"{self.key('clientCert')} is set: set {SECRET_KEYS['clientKey']} to its private key "
+                        "(PEM text or a path)"
+                    )
+                try:
+                    config["ssl.certificate.pem"] = read_ca(self.client_cert, "the client certificate")
+                    config["ssl.key.pem"] = read_ca(self.client_key, "the client key")
+                except ValueError as exc:
+                    raise ConnectionFailed(f"{exc} ({self.key('clientCert')} / {self.key('clientKey')})") from None
         return config
 
     def provider_args(self) -> dict[str, Any]:
-        """pulumi-kafka's Provider inputs but the password (a secret Output, which the program adds).
+        """pulumi-kafka's Provider inputs but the secrets (the password or OAuth client secret, the client
+        key: secret Outputs, which the program adds).
 
         `ca_cert` goes in as the stack writes it: the provider takes PEM text or a path, and the
         state keeps the input, so reading a path here would show as a change of every stack that
         names a file."""
-        return {
+        args = {
             "bootstrap_servers": list(self.bootstrap_servers),
             # Explicit, always: the provider's own TLS default is on, which fails on a plaintext broker.
             "tls_enabled": self.tls,
@@ -182,15 +231,32 @@ class KafkaConnection(_Endpoint):
             "kafka_version": self.kafka_version,
             "timeout": self.timeout_seconds,
         }
+        # pulumi-kafka 3.13.3's names (the OAuth client id and secret are sasl_username / sasl_password);
+        # only when set, so that the provider inputs of the password modes stay as they were.
+        if self.sasl_mechanism == "oauthbearer":
+            args["sasl_token_url"] = self.sasl_token_url
+            if self.sasl_oauth_scopes:
+                args["sasl_oauth_scopes"] = list(self.sasl_oauth_scopes)
+        if self.client_cert:
+            args["client_cert"] = self.client_cert  # as written, as ca_cert (the state keeps the input)
+        return args
 
     def security_output(self) -> dict[str, Any]:
         """The `kafka_security` stack output: how apps connect (their credentials are their own)."""
-        return {
+        out: dict[str, Any] = {
             "security_protocol": self.security_protocol,
             "sasl_mechanism": self.mechanism,
             "ca_cert": self.ca_pem if self.tls else None,
             "tls_skip_verify": bool(self.tls and self.tls_skip_verify),
         }
+        # How an app authenticates in the other two modes (its certificate or token are its own); only
+        # there, so that the outputs of the password modes stay as they were.
+        if self.client_cert:
+            out["client_auth"] = "mtls"
+        if self.sasl_mechanism == "oauthbearer":
+            out["client_auth"] = "oauthbearer"
+            out["oauth_token_url"] = self.sasl_token_url
+        return out
 
 
 @dataclass(frozen=True, kw_only=True)

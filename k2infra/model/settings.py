@@ -18,7 +18,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from k2infra.model.avro_canonical import COMPATIBILITY_LEVELS
-from k2infra.model.connection import SECRET_KEYS, SaslMechanism, registry_urls, url_problems
+from k2infra.model.certificates import certificate_problems, key_problems, token_url_problem
+from k2infra.model.connection import SECRET_KEYS, SaslMechanism, read_ca, registry_urls, url_problems
 from k2infra.model.errors import InputError, Problem, describe, did_you_mean, display_path, pydantic_message
 from k2infra.model.kafka_configs import parse_int
 from k2infra.model.kafka_versions import catalogue_for, catalogue_versions
@@ -59,6 +60,12 @@ class StackSettings(BaseModel):
     ca_cert: str | None = Field(default=None, alias="caCert")
     sasl_mechanism: SaslMechanism | None = Field(default=None, alias="saslMechanism")
     sasl_username: str | None = Field(default=None, alias="saslUsername")
+    # oauthbearer: the token endpoint and scopes; the client id is saslUsername, its secret saslPassword
+    # (as pulumi-kafka takes them).
+    sasl_token_url: str | None = Field(default=None, alias="saslTokenUrl")
+    sasl_oauth_scopes: list[str] = Field(default_factory=list, alias="saslOauthScopes")
+    # Mutual TLS: the client certificate (PEM text or a path); its key is the secret clientKey.
+    client_cert: str | None = Field(default=None, alias="clientCert")
     schema_registry_url: str | None = Field(default=None, alias="schemaRegistryUrl")
     schema_registry_username: str | None = Field(default=None, alias="schemaRegistryUsername")
     # The registry's CA (PEM text or a path), apart from caCert: the two are different CAs in general.
@@ -111,6 +118,13 @@ class StackSettings(BaseModel):
             host, _, port = server.rpartition(":")
             if not host or not port.isdigit():
                 raise ValueError(f"each server must be host:port, got {server!r}")
+        return value
+
+    @field_validator("sasl_oauth_scopes", mode="before")
+    @classmethod
+    def _split_scopes(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part for part in value.replace(",", " ").split() if part]
         return value
 
     @field_validator("schema_compatibility")
@@ -208,18 +222,24 @@ def validate_settings(config: StackConfig, loaded: LoadedTopology | None) -> Sta
     problems += _reference_problems(settings, loaded, problem)
     if problems:
         raise InputError(problems)
-    if config.secrets_required and settings.sasl_mechanism and "saslPassword" not in config.secret_keys:
-        raise InputError(
-            [
-                Problem(
-                    config.file,
-                    None,
-                    f"{NAMESPACE}:saslPassword",
-                    f"is required with saslMechanism {settings.sasl_mechanism}: "
-                    f"pulumi config set --secret {NAMESPACE}:saslPassword",
-                )
-            ]
-        )
+    if config.secrets_required:
+        required = []
+        if settings.sasl_mechanism and "saslPassword" not in config.secret_keys:
+            required.append(("saslPassword", f"is required with saslMechanism {settings.sasl_mechanism}"))
+        if settings.client_cert and "clientKey" not in config.secret_keys:
+            required.append(("clientKey", "is required with clientCert (its private key, PEM text or a path)"))
+        if required:
+            raise InputError(
+                [
+                    Problem(
+                        config.file,
+                        None,
+                        f"{NAMESPACE}:{key}",
+                        f"{message}: pulumi config set --secret {NAMESPACE}:{key}",
+                    )
+                    for key, message in required
+                ]
+            )
     return settings
 
 
@@ -237,6 +257,8 @@ def _decode(key: str, value: Any) -> Any:
 _STRING_KEYS = frozenset(
     {
         "caCert",
+        "clientCert",
+        "saslTokenUrl",
         "kafkaVersion",
         "saslMechanism",
         "saslUsername",
@@ -283,8 +305,10 @@ def _reference_problems(settings: StackSettings, loaded: LoadedTopology | None, 
             problem(("hardDeleteSubjects",), "cannot be true on a protected stack: protected topics keep their schemas")
         )
     if settings.sasl_mechanism and not settings.sasl_username:
-        out.append(problem(("saslUsername",), f"is required with saslMechanism {settings.sasl_mechanism}"))
-    if settings.access_control and not settings.sasl_mechanism:
+        what = " (the OAuth client id)" if settings.sasl_mechanism == "oauthbearer" else ""
+        out.append(problem(("saslUsername",), f"is required with saslMechanism {settings.sasl_mechanism}{what}"))
+    out += _client_auth_problems(settings, problem)
+    if settings.access_control and not settings.sasl_mechanism and not settings.client_cert:
         out.append(
             problem(
                 ("accessControl",),
@@ -292,6 +316,44 @@ def _reference_problems(settings: StackSettings, loaded: LoadedTopology | None, 
             )
         )
     return out
+
+
+def _client_auth_problems(settings: StackSettings, problem: Any) -> list[Problem]:
+    """mTLS and OAUTHBEARER settings that cannot work, named before anything connects."""
+    out: list[Problem] = []
+    if settings.sasl_mechanism == "oauthbearer":
+        if not settings.sasl_token_url:
+            out.append(problem(("saslTokenUrl",), "is required with saslMechanism oauthbearer (the token endpoint)"))
+        elif (reason := token_url_problem(settings.sasl_token_url)) is not None:
+            out.append(problem(("saslTokenUrl",), reason))
+    elif settings.sasl_token_url or settings.sasl_oauth_scopes:
+        key = "saslTokenUrl" if settings.sasl_token_url else "saslOauthScopes"
+        out.append(problem((key,), "applies only with saslMechanism oauthbearer"))
+    if settings.client_cert:
+        if not settings.tls:
+            out.append(
+                problem(("clientCert",), "needs tls: true (a client certificate is presented in the TLS handshake)")
+            )
+        try:
+            pem = read_ca(settings.client_cert, "the client certificate")
+        except ValueError as exc:
+            out.append(problem(("clientCert",), str(exc)))
+        else:
+            out += [problem(("clientCert",), reason) for reason in certificate_problems(pem)]
+    return out
+
+
+def client_key_problems(cert: str, key: str) -> list[str]:
+    """What is wrong with the (secret) client key for the certificate; for whoever resolved its value."""
+    try:
+        cert_pem = read_ca(cert, "the client certificate")
+    except ValueError:
+        return []  # named at clientCert
+    try:
+        key_pem = read_ca(key, "the client key")
+    except ValueError as exc:
+        return [str(exc)]
+    return key_problems(cert_pem, key_pem)
 
 
 def _isr_problems(settings: StackSettings, loaded: LoadedTopology, enabled: Enabled, problem: Any) -> list[Problem]:

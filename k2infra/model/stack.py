@@ -21,7 +21,14 @@ from k2infra.model.apps import Apps, load_apps
 from k2infra.model.connection import Connections, KafkaConnection, RegistryConnection
 from k2infra.model.errors import InputError, Problem
 from k2infra.model.plan import Plan, TopicSpec, build_plan, partition_origin
-from k2infra.model.settings import NAMESPACE, StackConfig, StackSettings, read_stack_file, validate_settings
+from k2infra.model.settings import (
+    NAMESPACE,
+    StackConfig,
+    StackSettings,
+    client_key_problems,
+    read_stack_file,
+    validate_settings,
+)
 from k2infra.model.topology import LoadedTopology, load_topology
 from k2infra.model.yaml_source import dotted
 
@@ -81,6 +88,10 @@ def connections_of(settings: StackSettings, secrets: Mapping[str, str] | None = 
             sasl_mechanism=settings.sasl_mechanism,
             sasl_username=settings.sasl_username,
             sasl_password=secrets.get("saslPassword"),
+            sasl_token_url=settings.sasl_token_url,
+            sasl_oauth_scopes=tuple(settings.sasl_oauth_scopes),
+            client_cert=settings.client_cert,
+            client_key=secrets.get("clientKey"),
             kafka_version=settings.kafka_version,
             timeout_seconds=settings.kafka_timeout_seconds,
         ),
@@ -129,6 +140,7 @@ def load_stack(
         problems += exc.problems
     try:
         config = read_config()
+        problems += _client_key_problems(config, secrets or {})
         settings = validate_settings(config, loaded)
     except InputError as exc:
         raise InputError(problems + exc.problems) from None
@@ -265,6 +277,16 @@ def _peer_values(peers: PeerStacks, own: str) -> dict[str, Mapping[str, object]]
         except InputError:
             continue
     return out
+
+
+def _client_key_problems(config: StackConfig, secrets: Mapping[str, str]) -> list[Problem]:
+    """The secret client key against the stack's certificate, where the caller resolved the key: with the
+    settings' own problems, so that one run names them all."""
+    cert, key = config.values.get("clientCert"), secrets.get("clientKey")
+    if not isinstance(cert, str) or not cert or not key:
+        return []
+    line = config.line_of(("clientKey",)) if config.line_of else None
+    return [Problem(config.file, line, f"{NAMESPACE}:clientKey", r) for r in client_key_problems(cert, key)]
 
 
 def load_stack_file(

@@ -163,7 +163,8 @@ def prod(tmp_path_factory: pytest.TempPathFactory, pulumi_cli: str, secure, app_
 
 @pytest.fixture(scope="module")
 def secure_admin(secure):
-    """An AdminClient of the secure cluster's super user (User:k2infra)."""
+    """An AdminClient of the secure cluster's super user (the brokers' own principal; the infra
+    principal User:k2infra has only what k2infra needs, docs/access.md)."""
     from confluent_kafka.admin import AdminClient
 
-    return AdminClient(secure.kafka_config())
+    return AdminClient(secure.admin_config())

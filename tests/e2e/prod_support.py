@@ -13,6 +13,7 @@ import secrets
 import subprocess
 import sys
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 
 import yaml
 
@@ -38,12 +39,24 @@ def prod_overrides(platform: SecurePlatform) -> dict[str, str]:
     return {
         "bootstrapServers": platform.bootstrap_servers,  # the three SASL_SSL brokers
         "caCert": platform.ca_path.read_text(),  # the brokers' CA, as PEM text
-        "saslUsername": platform.sasl_username,  # the cluster's super user (User:k2infra)
+        "saslUsername": platform.sasl_username,  # the infra principal: least rights, no super user
         "schemaRegistryUrl": platform.schema_registry_urls,  # both nodes' https://.../apis/ccompat/v7
         "schemaRegistryUsername": platform.registry_username,  # a Keycloak client id
         # The registry's own CA setting, as a path (the platform's registry certificate is signed
         # by the same generated CA; caCert is never reused for the registry implicitly).
         "schemaRegistryCaCert": str(platform.env.get("K2_SCHEMA_REGISTRY_CA_CERT") or platform.ca_path),
+    }
+
+
+def mtls_overrides(platform: SecurePlatform) -> dict[str, str | None]:
+    """The same, but the infra principal logs in with its client certificate on the mTLS listener
+    (CN=k2infra: User:k2infra, the same least rights), no SASL."""
+    return {
+        **prod_overrides(platform),
+        "bootstrapServers": platform.mtls_bootstrap_servers,
+        "clientCert": Path(platform.env["K2_CLIENT_CERT"]).read_text(),  # PEM text, as a stack file holds it
+        "saslMechanism": None,
+        "saslUsername": None,
     }
 
 
@@ -57,23 +70,28 @@ def new_app_passwords() -> dict[str, str]:
     return {app: f"pw-{secrets.token_urlsafe(18)}" for app in app_names()}
 
 
-def configure_prod(project: PulumiProject, platform: SecurePlatform, app_passwords: Mapping[str, str]) -> None:
+def configure_prod(
+    project: PulumiProject, platform: SecurePlatform, app_passwords: Mapping[str, str], *, mtls: bool = False
+) -> None:
     """The shipped prod config plus the overrides, and every secret the stack needs."""
     shipped = yaml.safe_load((REPO / "Pulumi.prod.yaml").read_text())["config"]
-    project.configure({**shipped, **prod_overrides(platform)})
-    project.set_secret("saslPassword", platform.sasl_password)
+    project.configure({**shipped, **(mtls_overrides(platform) if mtls else prod_overrides(platform))})
+    if mtls:
+        project.set_secret("clientKey", Path(platform.env["K2_CLIENT_KEY"]).read_text())
+    else:
+        project.set_secret("saslPassword", platform.sasl_password)
     project.set_secret("schemaRegistryPassword", platform.registry_password)
     for app, password in app_passwords.items():
         project.run("config", "set", "--secret", "--path", f"k2infra:appPasswords.{app}", password)
 
 
 def deployed_prod(
-    root, platform: SecurePlatform, app_passwords: Mapping[str, str], **create_kwargs
+    root, platform: SecurePlatform, app_passwords: Mapping[str, str], *, mtls: bool = False, **create_kwargs
 ) -> Iterator[PulumiProject]:
-    """A throwaway project whose `prod` stack is deployed on ``platform``; unprotected and
-    destroyed when resumed."""
+    """A throwaway project whose `prod` stack is deployed on ``platform`` (over mTLS when `mtls`);
+    unprotected and destroyed when resumed."""
     project = PulumiProject.create(root / "project", STACK, root / "backend", **create_kwargs)
-    configure_prod(project, platform, app_passwords)
+    configure_prod(project, platform, app_passwords, mtls=mtls)
     try:
         project.up(*POLICY)
         yield project

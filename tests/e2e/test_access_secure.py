@@ -2,8 +2,8 @@
 
 The module's `prod` deployment (tests/e2e/conftest.py) is the shipped `Pulumi.prod.yaml` with every
 app of config/kafka/apps.yaml, on the session's secure cluster (three KRaft brokers, SASL_SSL +
-SCRAM-SHA-512, StandardAuthorizer with allow.everyone.if.no.acl.found=false, super user
-User:k2infra). What each app may do is derived from the DECLARATION (its selectors over the stack's
+SCRAM-SHA-512, StandardAuthorizer with allow.everyone.if.no.acl.found=false, the only super user
+User:k2broker; k2infra deploys with its least rights, k2infra.model.infra_access). What each app may do is derived from the DECLARATION (its selectors over the stack's
 topics, `declared_access`) and checked against what the broker actually does with real
 confluent-kafka clients logged in as the app: reads, writes, groups, quotas; then `verify` against
 ACLs changed behind the program's back; then, last because they change the deployment, adding
@@ -143,7 +143,7 @@ def app_consumer(secure: SecurePlatform, app: Declared, password: str, group: st
 
 def produce_markers(secure: SecurePlatform, topics: Iterable[str]) -> dict[str, tuple[int, bytes]]:
     """One record with a fresh key on partition 0 of each topic, as the super user: topic -> (offset, key)."""
-    producer = Producer(secure.kafka_config(**QUIET))
+    producer = Producer(secure.admin_config(**QUIET))
     keys = {topic: secrets.token_hex(8).encode() for topic in topics}
     offsets: dict[str, int] = {}
 
@@ -422,7 +422,7 @@ def test_a_consumer_over_its_quota_is_throttled_by_the_broker(
     app = declared_access(prod)["reference-data-cache"]
     assert app.quotas == {"consumer_byte_rate": "1048576"}
     topic = "market.crypto.reference_data.binance"
-    producer = Producer(secure.kafka_config(**{"linger.ms": 20, **QUIET}))
+    producer = Producer(secure.admin_config(**{"linger.ms": 20, **QUIET}))
     for i in range(64):
         producer.produce(topic, key=f"sym{i}".encode(), value=os.urandom(256 * 1024), partition=0)
         producer.poll(0)

@@ -307,7 +307,7 @@ class TestNodeThreeDown:
     def test_acks_all_producers_still_write_to_every_prod_topic(
         self, prod: PulumiProject, secure: SecurePlatform
     ) -> None:
-        producer = Producer(secure.kafka_config(acks="all", **{"enable.idempotence": True}))
+        producer = Producer(secure.admin_config(acks="all", **{"enable.idempotence": True}))
         failures: list[str] = []
         delivered: list[str] = []
 

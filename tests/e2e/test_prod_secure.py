@@ -104,6 +104,9 @@ def test_subjects_are_full_transitive_over_https_with_the_ca(prod: PulumiProject
 def test_verify_reports_no_drift(prod: PulumiProject, secure: SecurePlatform) -> None:
     done = run_k2infra(prod, "verify", env=secret_env(secure))
     assert done.returncode == 0, done.stdout + done.stderr
+    # the stack deployed as an infra principal with exactly its least rights, no super user
+    line = f"infra principal User:{secure.sasl_username}: exactly the rights k2infra needs (docs/access.md)"
+    assert line in done.stdout.splitlines(), done.stdout
 
 
 def test_preview_expects_no_changes(prod: PulumiProject) -> None:
@@ -135,7 +138,7 @@ def test_crypto_risk_reads_crypto_trades_and_is_refused_equities(
     prod: PulumiProject, secure: SecurePlatform, app_passwords: dict[str, str]
 ) -> None:
     readable, forbidden = "market.crypto.trades.binance", "market.equities.trades.asx"
-    producer = Producer(secure.kafka_config())
+    producer = Producer(secure.admin_config())
     key = secrets.token_hex(6).encode()
     producer.produce(readable, key=key, value=b"tick", partition=0)
     assert producer.flush(CALL) == 0

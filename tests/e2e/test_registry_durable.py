@@ -229,7 +229,7 @@ def secure_clients(secure: SecurePlatform) -> tuple[dict[str, Any], dict[str, An
     user, password = secure.registry_auth
     registry = {"url": secure.schema_registry_url, "basic.auth.user.info": f"{user}:{password}"}
     registry["ssl.ca.location"] = str(secure.ca_path)
-    return secure.kafka_config(), registry
+    return secure.admin_config(), registry
 
 
 def test_a_secured_registry_restart_keeps_subjects_versions_ids_and_compatibility(

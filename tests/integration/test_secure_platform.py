@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 import requests
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import (
     AdminClient,
     ConfigResource,
@@ -48,7 +48,7 @@ CALL = 30.0  # seconds for one admin call
 
 @pytest.fixture(scope="module")
 def admin(secure: SecurePlatform) -> AdminClient:
-    return AdminClient(secure.kafka_config())
+    return AdminClient(secure.admin_config())
 
 
 @pytest.fixture
@@ -178,10 +178,11 @@ def test_three_brokers_are_registered_over_sasl_ssl(secure: SecurePlatform, admi
 
 
 def test_the_runbooks_test_record_goes_through_the_console_tools_over_sasl_ssl(secure: SecurePlatform) -> None:
-    """docs/runbook.md §9 on the secured cluster: the usual tool names, with the client properties."""
-    assert secure.client_properties is not None
+    """docs/runbook.md §9 on the secured cluster: the usual tool names, with the super user's client
+    properties (the infra principal's may not write or read records)."""
+    assert secure.admin_properties is not None
     topic = f"k2.cli-test.{secrets.token_hex(4)}"
-    auth = ["--bootstrap-server", secure.bootstrap_servers, "--command-config", str(secure.client_properties)]
+    auth = ["--bootstrap-server", secure.bootstrap_servers, "--command-config", str(secure.admin_properties)]
     made = secure.platform_sh("cli", "kafka-topics", *auth, "--create", "--topic", topic, timeout=180)
     assert made.returncode == 0, made.stdout + made.stderr
     produce = ["kafka-console-producer", *auth, "--topic", topic]
@@ -260,10 +261,10 @@ def test_replicated_topic_takes_acks_all_writes(
     assert entries["min.insync.replicas"].value == "2"
     assert all(len(p.replicas) == 3 for p in partitions_of(admin, replicated_topic).values())
 
-    reports = produce(secure.kafka_config(acks="all", **{"enable.idempotence": True}), replicated_topic, 30)
+    reports = produce(secure.admin_config(acks="all", **{"enable.idempotence": True}), replicated_topic, 30)
     assert [e for e, _ in reports if e is not None] == []
     assert len(reports) == 30
-    assert consume_count(secure.kafka_config(), replicated_topic, 3, 30) == 30
+    assert consume_count(secure.admin_config(), replicated_topic, 3, 30) == 30
 
 
 def test_one_broker_down_acks_all_still_works_and_partitions_are_under_replicated(
@@ -278,13 +279,13 @@ def test_one_broker_down_acks_all_still_works_and_partitions_are_under_replicate
         assert all(3 not in p.isrs and len(p.isrs) == 2 for p in partitions_of(admin, replicated_topic).values())
 
         # min.insync.replicas 2 of 3: two in sync are enough for acks=all
-        reports = produce(secure.kafka_config(acks="all"), replicated_topic, 10)
+        reports = produce(secure.admin_config(acks="all"), replicated_topic, 10)
         assert [e for e, _ in reports if e is not None] == []
 
         # min.insync.replicas 3: the same write is refused while a replica is out
         wait_for(lambda: under_replicated(admin, strict), f"{strict} under-replicated")
         refused = produce(
-            secure.kafka_config(acks="all", retries=0, **{"enable.idempotence": False, "message.timeout.ms": 20000}),
+            secure.admin_config(acks="all", retries=0, **{"enable.idempotence": False, "message.timeout.ms": 20000}),
             strict,
             1,
         )
@@ -314,6 +315,93 @@ def test_authorizer_denies_a_principal_without_acls(
     assert denied.value.args[0].code() in (
         KafkaError.TOPIC_AUTHORIZATION_FAILED,
         KafkaError.CLUSTER_AUTHORIZATION_FAILED,
+    )
+
+
+def test_the_infra_principal_manages_market_topics_and_nothing_else(secure: SecurePlatform, topic_name: str) -> None:
+    """User:k2infra is no super user: it may create, alter, describe and delete `market.` topics, and
+    is refused a topic outside that prefix (docs/access.md, "k2infra's own principal")."""
+    infra = AdminClient(secure.kafka_config())
+    mine = f"{topic_name}.infra"
+    infra.create_topics([NewTopic(mine, 1, 3)], request_timeout=CALL)[mine].result(timeout=CALL)
+    described = infra.describe_configs([ConfigResource(ResourceType.TOPIC, mine)], request_timeout=CALL)
+    assert next(iter(described.values())).result(timeout=CALL)["min.insync.replicas"].value == "2"
+    delete_topic(infra, mine)
+    outside = f"k2.outside.{secrets.token_hex(4)}"
+    refused = infra.create_topics([NewTopic(outside, 1, 3)], request_timeout=CALL)[outside]
+    with pytest.raises(KafkaException) as denied:
+        refused.result(timeout=CALL)
+    assert denied.value.args[0].code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+    operations = infra.describe_cluster(include_authorized_operations=True, request_timeout=CALL).result()
+    assert sorted(o.name for o in operations.authorized_operations) == [
+        "ALTER",
+        "ALTER_CONFIGS",
+        "DESCRIBE",
+        "DESCRIBE_CONFIGS",
+    ]
+
+
+def test_the_infra_principal_is_refused_every_consumers_data(secure: SecurePlatform, replicated_topic: str) -> None:
+    """Records written (and a group's offsets committed) by others: the infra principal may read neither."""
+    assert all(error is None for error, _ in produce(secure.admin_config(), replicated_topic, 3))
+    group = f"it-reader-{secrets.token_hex(4)}"
+    reader = Consumer({**secure.admin_config(), "group.id": group, "enable.auto.commit": False})
+    try:
+        reader.commit(offsets=[TopicPartition(replicated_topic, 0, 1)], asynchronous=False)
+    finally:
+        reader.close()
+    errors: list[KafkaError] = []
+    consumer = Consumer(
+        {**secure.kafka_config(), "group.id": f"it-infra-{secrets.token_hex(4)}", "error_cb": errors.append}
+    )
+    try:
+        consumer.assign([TopicPartition(replicated_topic, p, 0) for p in range(3)])
+        deadline, refused = time.monotonic() + WAIT, None
+        while refused is None and time.monotonic() < deadline:
+            message = consumer.poll(1.0)
+            assert message is None or message.error() is not None, "the infra principal read a record"
+            if message is not None and message.error().code() == KafkaError.TOPIC_AUTHORIZATION_FAILED:
+                refused = message.error()
+        assert refused is not None, f"no authorization error within {WAIT:.0f}s: {errors}"
+    finally:
+        consumer.close()
+    infra = AdminClient(secure.kafka_config())
+    offsets = infra.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)], request_timeout=CALL)[group]
+    with pytest.raises(KafkaException) as denied:
+        offsets.result(timeout=CALL)
+    assert denied.value.args[0].code() == KafkaError.GROUP_AUTHORIZATION_FAILED
+
+
+def test_the_mtls_listener_logs_a_client_certificate_in_as_its_cn(secure: SecurePlatform, topic_name: str) -> None:
+    """The infra principal's certificate (CN=k2infra) is User:k2infra on the mTLS listener: the same least
+    rights as over SCRAM (it may create a `market.` topic, not one outside it)."""
+    infra = AdminClient(secure.mtls_config())
+    metadata = infra.list_topics(timeout=CALL)
+    assert sorted(f"{b.host}:{b.port}" for b in metadata.brokers.values()) == sorted(
+        secure.mtls_bootstrap_servers.split(",")
+    )
+    mine = f"{topic_name}.mtls"
+    infra.create_topics([NewTopic(mine, 1, 3)], request_timeout=CALL)[mine].result(timeout=CALL)
+    delete_topic(infra, mine)
+    outside = f"k2.outside.{secrets.token_hex(4)}"
+    with pytest.raises(KafkaException) as denied:
+        infra.create_topics([NewTopic(outside, 1, 3)], request_timeout=CALL)[outside].result(timeout=CALL)
+    assert denied.value.args[0].code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+
+
+def test_the_mtls_listener_refuses_a_client_without_a_certificate_or_with_one_of_another_ca(
+    secure: SecurePlatform, tmp_path: Path
+) -> None:
+    bare = {
+        k: v for k, v in secure.mtls_config().items() if not k.startswith("ssl.certificate") and k != "ssl.key.location"
+    }
+    errors, raised = client_errors(bare)
+    assert raised is not None and errors, "a client without a certificate got in"
+    other_ca = new_ca(tmp_path)  # self-signed: a certificate the platform's CA did not sign
+    errors, raised = client_errors(secure.mtls_config(cert=other_ca, key=tmp_path / "other-ca-key.pem"))
+    assert raised is not None
+    assert any(e.code() in (KafkaError._SSL, KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN) for e in errors), (
+        errors
     )
 
 

@@ -8,6 +8,7 @@ import json
 import os
 from concurrent.futures import Future
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -235,9 +236,15 @@ def test_live_bindings_are_spelt_as_pulumi_kafka_spells_them() -> None:
 class FakeAdmin:
     """What read_live_access asks of confluent-kafka's AdminClient (through KafkaAdmin), answered from memory."""
 
-    def __init__(self, bindings: list[AclBinding] | KafkaError, users: dict[str, list[ScramCredentialInfo]]) -> None:
+    def __init__(
+        self,
+        bindings: list[AclBinding] | KafkaError,
+        users: dict[str, list[ScramCredentialInfo]],
+        cluster_operations: list[AclOperation] | None = None,
+    ) -> None:
         self.bindings, self.users = bindings, users
         self.asked_users: list[str] | None = None
+        self.cluster_operations = cluster_operations or []
 
     def __call__(self, config: dict[str, Any]) -> FakeAdmin:
         return self
@@ -251,6 +258,11 @@ class FakeAdmin:
             future.set_exception(KafkaException(self.bindings))
         else:
             future.set_result(self.bindings)
+        return future
+
+    def describe_cluster(self, include_authorized_operations: bool, request_timeout: float) -> Future:
+        future: Future = Future()
+        future.set_result(SimpleNamespace(authorized_operations=self.cluster_operations))
         return future
 
     def describe_user_scram_credentials(self, users: list[str], request_timeout: float) -> dict[str, Future]:
@@ -308,3 +320,70 @@ def test_a_cluster_without_an_authorizer_is_one_clear_error(
     monkeypatch.setattr(kafka_admin, "AdminClient", FakeAdmin(KafkaError(KafkaError.CLUSTER_AUTHORIZATION_FAILED), {}))
     with pytest.raises(LiveReadError, match="refused to list ACLs to k2infra:saslUsername"):
         read_live_access(stack, timeout=1)
+
+
+# -- k2infra's own principal ---------------------------------------------------------------------
+
+
+def infra_binding(resource: ResourceType, name: str, pattern: ResourcePatternType, op: AclOperation) -> AclBinding:
+    return AclBinding(resource, name, pattern, "User:k2infra-prod", "*", op, AclPermissionType.ALLOW)
+
+
+TOPIC_OPS = [AclOperation.CREATE, AclOperation.ALTER, AclOperation.ALTER_CONFIGS]
+TOPIC_OPS += [AclOperation.DESCRIBE, AclOperation.DESCRIBE_CONFIGS, AclOperation.DELETE]
+CLUSTER_OPS = [AclOperation.ALTER, AclOperation.DESCRIBE, AclOperation.ALTER_CONFIGS, AclOperation.DESCRIBE_CONFIGS]
+EXACT = [infra_binding(ResourceType.TOPIC, "market.", ResourcePatternType.PREFIXED, op) for op in TOPIC_OPS] + [
+    infra_binding(ResourceType.BROKER, "kafka-cluster", ResourcePatternType.LITERAL, op) for op in CLUSTER_OPS
+]
+
+
+def infra_report(project_dir: Path, monkeypatch: pytest.MonkeyPatch, admin: FakeAdmin) -> verify.Report:
+    monkeypatch.setenv("K2_SASL_PASSWORD", "s3cret")
+    monkeypatch.setattr(kafka_admin, "AdminClient", admin)
+    stack = stack_of(project_dir)
+    live = read_live_access(stack, timeout=1)
+    return compare(stack.plan, LiveState(topics={}, subjects={}), live)
+
+
+def test_the_infra_principal_with_exactly_its_rights_is_one_line_and_its_bindings_are_no_drift(
+    project_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    report = infra_report(project_dir, monkeypatch, FakeAdmin(EXACT, {}, CLUSTER_OPS))
+    assert report.infra is not None and report.infra.exact
+    assert not [d for d in report.access if d.kind is Kind.ACL_EXTRA]
+    out = io.StringIO()
+    verify.render_table(report, out)
+    assert "infra principal User:k2infra-prod: exactly the rights k2infra needs (docs/access.md)\n" in out.getvalue()
+    assert report.to_dict()["infra_principal"] == {
+        "principal": "User:k2infra-prod",
+        "exact": True,
+        "missing": [],
+        "excess": [],
+    }
+
+
+def test_a_super_user_infra_principal_is_reported_as_more_than_it_needs_without_changing_the_exit_code(
+    project_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    everything = [*CLUSTER_OPS, AclOperation.CREATE, AclOperation.CLUSTER_ACTION, AclOperation.IDEMPOTENT_WRITE]
+    report = infra_report(project_dir, monkeypatch, FakeAdmin([], {}, everything))
+    assert report.infra is not None
+    line = report.infra.line()
+    assert line == (
+        "infra principal User:k2infra-prod: more than it needs: a super user (ClusterAction, Create, IdempotentWrite"
+        " on the Cluster without an ACL of its own) (docs/access.md)"
+    )
+    assert not [d for d in report.access if d.kind is Kind.ACL_EXTRA]
+
+
+def test_an_infra_principal_that_may_read_data_or_lacks_a_right_is_named(
+    project_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bindings = [b for b in EXACT if b.operation != AclOperation.DELETE]
+    bindings.append(infra_binding(ResourceType.TOPIC, "market.", ResourcePatternType.PREFIXED, AclOperation.READ))
+    report = infra_report(project_dir, monkeypatch, FakeAdmin(bindings, {}, CLUSTER_OPS))
+    assert report.infra is not None
+    assert report.infra.line() == (
+        "infra principal User:k2infra-prod: more than it needs: Read Topic market. (Prefixed) and less than it needs, "
+        "lacks: Delete Topic market. (Prefixed) (docs/access.md)"
+    )

@@ -12,7 +12,8 @@ restores a backup into a fresh platform and compares every ID.
                               # which must hold no record yet
 
 The cluster is the one `tools/platform.sh env` describes: K2_BOOTSTRAP_SERVERS, and on the secured
-cluster K2_SASL_USERNAME / K2_SASL_PASSWORD (SCRAM-SHA-512) and K2_CA_CERT. Restore into a journal
+cluster its super user K2_ADMIN_USERNAME / K2_ADMIN_PASSWORD (SCRAM-SHA-512; the infra principal
+K2_SASL_USERNAME has no rights on the journal) and K2_CA_CERT. Restore into a journal
 no registry has replayed yet (restore before the registry's first start): records appended after a
 registry's own would be replayed after them.
 """
@@ -37,12 +38,18 @@ WAIT = 60.0  # seconds for the cluster to answer one request
 def client_config(env: dict[str, str]) -> dict[str, Any]:
     config: dict[str, Any] = {"bootstrap.servers": env["K2_BOOTSTRAP_SERVERS"]}
     if env.get("K2_SASL_PASSWORD"):
+        # The super user: the infra principal (K2_SASL_USERNAME) may manage `market.` topics only,
+        # never read or write records (docs/access.md, "k2infra's own principal").
+        if not env.get("K2_ADMIN_PASSWORD"):
+            raise SystemExit(
+                "journal: the secured cluster's super user is needed: K2_ADMIN_USERNAME / K2_ADMIN_PASSWORD"
+            )
         config.update(
             {
                 "security.protocol": "SASL_SSL",
                 "sasl.mechanism": "SCRAM-SHA-512",
-                "sasl.username": env.get("K2_SASL_USERNAME", "k2infra"),
-                "sasl.password": env["K2_SASL_PASSWORD"],
+                "sasl.username": env.get("K2_ADMIN_USERNAME", "k2broker"),
+                "sasl.password": env["K2_ADMIN_PASSWORD"],
                 "ssl.ca.location": env["K2_CA_CERT"],
             }
         )
