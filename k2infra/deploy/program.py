@@ -17,8 +17,7 @@ from k2infra.model.connection import SECRET_KEYS
 from k2infra.model.errors import InputError, Problem
 from k2infra.model.plan import Plan
 from k2infra.model.settings import NAMESPACE, SECRET_MAP_KEYS, StackConfig
-from k2infra.model.stack import Stack, load_stack, peer_stacks
-from k2infra.model.yaml_source import load_yaml
+from k2infra.model.stack import PeerStacks, Stack, load_stack, peer_stacks
 
 
 def _all_config() -> dict[str, Any]:
@@ -34,21 +33,19 @@ def _all_config() -> dict[str, Any]:
     return values
 
 
-def _stack_file_lines(project_dir: Path) -> Any:
+def _stack_file_lines(peers: PeerStacks) -> Any:
     """Where each key of the stack file is written, for `file:line:` in problems.
 
     The engine hands the program its config without positions; the file itself (Pulumi runs the
-    program in the project directory) has them. None when it cannot be read: the problems then
-    name the file without a line."""
-    path = project_dir / f"Pulumi.{pulumi.get_stack()}.yaml"
+    program in the project directory) has them, read as the loader reads the other stacks' files.
+    None when it cannot be read: the problems then name the file without a line."""
     try:
-        source = load_yaml(path, display_name=path.name)
+        return peers.read(pulumi.get_stack()).line_of
     except (OSError, InputError):
         return None
-    return lambda key_path: source.line_of(("config", f"{NAMESPACE}:{key_path[0]}", *key_path[1:]))
 
 
-def read_config(project_dir: Path = Path(".")) -> StackConfig:
+def read_config(peers: PeerStacks) -> StackConfig:
     """The stack's `k2infra:` keys as the engine passed them; secret values stay out (credentials()).
 
     Every credential the settings call for must be a stack secret: the program has no other source."""
@@ -64,7 +61,7 @@ def read_config(project_dir: Path = Path(".")) -> StackConfig:
         values[key] = value
     stack = pulumi.get_stack()
     return StackConfig(
-        stack, f"Pulumi.{stack}.yaml", values, frozenset(secrets), _stack_file_lines(project_dir), secrets_required=True
+        stack, f"Pulumi.{stack}.yaml", values, frozenset(secrets), _stack_file_lines(peers), secrets_required=True
     )
 
 
@@ -117,7 +114,8 @@ def read_stack(config_dir: Path) -> tuple[Stack, Credentials]:
     # preflight's own connections present it: its value is read here, as the apps' passwords are.
     client_key = _all_config().get(f"{NAMESPACE}:clientKey")
     secrets = {"clientKey": str(client_key)} if client_key else None
-    stack = load_stack(config_dir, lambda: read_config(project), secrets, peers=peer_stacks(project))
+    peers = peer_stacks(project)
+    stack = load_stack(config_dir, lambda: read_config(peers), secrets, peers=peers)
     return stack, dataclasses.replace(
         credentials(),
         app_passwords=read_app_passwords(stack.plan),

@@ -66,6 +66,14 @@ def registry_urls(text: str | None) -> tuple[str, ...]:
     return tuple(part.strip().rstrip("/") for part in text.split(","))
 
 
+def checked_registry_urls(value: str) -> str:
+    """A registry URL setting normalised (`registry_urls`, comma-joined); ValueError naming every bad entry."""
+    urls = registry_urls(value)
+    if problems := url_problems(urls):
+        raise ValueError("; ".join(problems))
+    return ",".join(urls)
+
+
 def url_problems(urls: tuple[str, ...]) -> list[str]:
     """What is wrong with each entry of a registry URL list (empty: nothing)."""
     problems = []

@@ -29,7 +29,7 @@ from k2infra.model.apps import ProblemAt, Selector, patterns_for, selector_probl
 from k2infra.model.errors import Problem
 from k2infra.model.kafka_configs import parse_int
 from k2infra.model.shape import as_list, as_mapping
-from k2infra.model.topology import PRIMARY_REGION, Topology
+from k2infra.model.topology import PRIMARY_REGION, LoadedTopology, Topology
 
 if TYPE_CHECKING:
     from k2infra.model.plan import TopicSpec
@@ -99,13 +99,13 @@ def declaration_problems(raw: Any, topology: Topology | None, problem: ProblemAt
     return out
 
 
-def home_exchanges(topology: Topology, region: str, enabled: Iterable[str] | None) -> list[str]:
+def home_exchanges(loaded: LoadedTopology, region: str, enabled: Iterable[str] | None) -> list[str]:
     """The exchanges (`asset_class.exchange`) a stack of `region` produces: enabled and homed there."""
     wanted = None if enabled is None else set(enabled)
     return [
         f"{ac}.{ex}"
-        for ac, ex in topology.exchanges()
-        if (wanted is None or f"{ac}.{ex}" in wanted) and topology.home_region(ac, ex) == region
+        for ac, ex in loaded.exchanges
+        if (wanted is None or f"{ac}.{ex}" in wanted) and loaded.topology.home_region(ac, ex) == region
     ]
 
 

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from k2infra.model.avro_canonical import COMPATIBILITY_LEVELS
 from k2infra.model.certificates import certificate_problems, key_problems, token_url_problem
-from k2infra.model.connection import SECRET_KEYS, SaslMechanism, read_ca, registry_urls, url_problems
+from k2infra.model.connection import SECRET_KEYS, SaslMechanism, checked_registry_urls, read_ca
 from k2infra.model.errors import InputError, Problem, describe, did_you_mean, display_path, pydantic_message
 from k2infra.model.kafka_configs import parse_int
 from k2infra.model.kafka_versions import catalogue_for, catalogue_versions
@@ -138,12 +138,7 @@ class StackSettings(BaseModel):
     @classmethod
     def _url(cls, value: str | None) -> str | None:
         """One URL or several nodes of one registry, comma-separated; every bad entry named at once."""
-        if value is None:
-            return value
-        urls = registry_urls(value)
-        if problems := url_problems(urls):
-            raise ValueError("; ".join(problems))
-        return ",".join(urls)
+        return None if value is None else checked_registry_urls(value)
 
 
 @dataclass(frozen=True)

@@ -170,8 +170,8 @@ def load_stack(
 
 def _in_region(loaded: LoadedTopology, settings: StackSettings) -> StackSettings:
     """The settings with `exchanges` narrowed to those homed in the stack's region (others are only mirrored)."""
-    home = regions.home_exchanges(loaded.topology, settings.region, settings.exchanges)
-    if len(home) == len(settings.enabled(loaded).exchanges):
+    home = regions.home_exchanges(loaded, settings.region, settings.exchanges)
+    if len(home) == (len(loaded.exchanges) if settings.exchanges is None else len(set(settings.exchanges))):
         return settings
     return settings.model_copy(update={"exchanges": home})
 
