@@ -4,6 +4,10 @@ The checks a broker would otherwise make one TLS handshake later, with a less cl
 certificate parses, it is valid now, and the key is the one it was issued for. The principal a
 broker derives from it with the usual `ssl.principal.mapping.rules` (`RULE:^CN=([^,]+).*$/$1/`) is
 `User:<CN>`.
+
+`cryptography` is imported when a certificate is checked, not with the module: the client library's
+base install (an app naming topics, a stack without clientCert) does not need it (the `mtls` extra
+brings it).
 """
 
 from __future__ import annotations
@@ -11,10 +15,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
-
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-from cryptography.x509.oid import NameOID
 
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
@@ -33,6 +33,10 @@ class ClientCertificate:
 
 def parse_certificate(pem: str) -> ClientCertificate:
     """The first certificate of PEM text; ValueError naming what is wrong."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.x509.oid import NameOID
+
     try:
         cert = x509.load_pem_x509_certificate(pem.encode())
     except ValueError as exc:
@@ -59,6 +63,8 @@ def certificate_problems(pem: str, now: datetime | None = None) -> list[str]:
 
 def key_problems(cert_pem: str, key_pem: str, passphrase: str | None = None) -> list[str]:
     """What is wrong with a private key for this certificate (empty when it is the one)."""
+    from cryptography.hazmat.primitives import serialization
+
     try:
         key = serialization.load_pem_private_key(key_pem.encode(), passphrase.encode() if passphrase else None)
     except (ValueError, TypeError) as exc:

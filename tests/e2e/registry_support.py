@@ -24,8 +24,10 @@ def registry_state(url: str, **request: Any) -> RegistryState:
     for subject in sorted(get("/subjects").json()):
         versions = {}
         for version in get(f"/subjects/{subject}/versions").json():
-            body = get(f"/subjects/{subject}/versions/{version}").json()
-            versions[version] = (body["id"], body["schema"])
+            answer = get(f"/subjects/{subject}/versions/{version}")
+            body = answer.json()
+            # a listed version the registry cannot serve stays in the state as its answer, for the diff
+            versions[version] = (body["id"], body["schema"]) if "id" in body else (answer.status_code, body)
         config = get(f"/config/{subject}")
         level = config.json().get("compatibilityLevel") if config.status_code == 200 else None
         subjects[subject] = {"versions": versions, "compatibility": level}
@@ -34,13 +36,18 @@ def registry_state(url: str, **request: Any) -> RegistryState:
 
 def wait_for_state(url: str, expected: RegistryState, timeout: float = REGISTRY_BACK, **request: Any) -> RegistryState:
     """Polls until the registry answers with `expected` or the timeout; returns the last state seen."""
-    deadline = time.monotonic() + timeout
+    started = time.monotonic()
+    deadline = started + timeout
     last: RegistryState | str = "no answer"
+    first: RegistryState | str | None = None
     while time.monotonic() < deadline:
         try:
             last = registry_state(url, **request)
             if last == expected:
+                if first is not None:  # shown with the test's output: what it answered before it was back
+                    print(f"registry state back after {time.monotonic() - started:.1f}s; first answer: {first}")
                 return last
+            first = last if first is None else first
         except (requests.RequestException, ValueError, KeyError, TypeError) as exc:  # starting, or reconnecting
             last = f"no answer: {exc}"
         time.sleep(1)

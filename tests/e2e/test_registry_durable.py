@@ -244,7 +244,9 @@ def test_a_secured_registry_restart_keeps_subjects_versions_ids_and_compatibilit
 
     secure.restart_registry()
 
-    assert registry_state(secure.schema_registry_url, **request) == before
+    # Once seen in CI: the restarted node listed a version it then could not serve (no `id`), on the
+    # session's registry that earlier modules left soft-deleted subjects in. It must come back whole.
+    wait_for_state(secure.schema_registry_url, before, **request)
     prod.run("preview", "--expect-no-changes", *POLICY)
     wanted = {r["sequence_number"] for r in records}
     assert read_avro(kafka, registry, wanted) == wanted
