@@ -34,11 +34,8 @@ import pytest
 import yaml
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
+from devkit.certificates import self_signed
 from devkit.local_platform import SecurePlatform
 from devkit.pulumi_project import REPO, PulumiFailed, PulumiProject
 from tests.e2e.prod_support import CALL, POLICY, planned_topics, run_k2infra, secret_env
@@ -95,21 +92,9 @@ def error_lines(output: str) -> list[str]:
 
 def throwaway_ca(directory: Path) -> str:
     """A self-signed CA certificate (PEM) that signed nothing the cluster presents."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "k2 e2e unknown CA")])
     now = datetime.now(UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=5))
-        .not_valid_after(now + timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    pem = cert.public_bytes(serialization.Encoding.PEM).decode()
+    cert, _ = self_signed("k2 e2e unknown CA", now - timedelta(minutes=5), now + timedelta(days=1), ca=True)
+    pem = cert.decode()
     (directory / "unknown-ca.pem").write_text(pem)
     return pem
 

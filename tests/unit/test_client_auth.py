@@ -9,11 +9,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
+from devkit.certificates import self_signed
 from k2infra.model.connection import KafkaConnection
 from k2infra.model.errors import ConnectionFailed, InputError
 from k2infra.model.stack import load_stack_file
@@ -22,24 +19,11 @@ from tests.conftest import set_stack_config
 
 def issue(directory: Path, name: str, *, cn: str = "k2infra", days: int = 30, start: int = -1) -> tuple[Path, Path]:
     """A self-signed EC certificate and its key (PEM files) valid from `start` to `start + days` days from now."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
     now = datetime.now(UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now + timedelta(days=start))
-        .not_valid_after(now + timedelta(days=start + days))
-        .sign(key, hashes.SHA256())
-    )
+    cert, key = self_signed(cn, now + timedelta(days=start), now + timedelta(days=start + days))
     cert_path, key_path = directory / f"{name}.pem", directory / f"{name}-key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
+    cert_path.write_bytes(cert)
+    key_path.write_bytes(key)
     return cert_path, key_path
 
 
