@@ -296,8 +296,7 @@ def run_feeds(args: argparse.Namespace, stack: Stack, out: TextIO, err: TextIO) 
 def run_capacity(args: argparse.Namespace, stack: Stack, out: TextIO, err: TextIO) -> int:
     """Measured bytes/s per partition against the budget; the YAML edit it recommends (exit 1), or none (0)."""
     from k2infra.live.admin import KafkaAdmin
-    from k2infra.model.timing import parse_duration
-    from k2infra.model.topology import TOPOLOGY_FILE
+    from k2infra.model.topology import TOPOLOGY_FILE, parse_duration
     from k2infra.observe import capacity
 
     window = parse_duration(args.window)

@@ -35,10 +35,8 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from k2infra.model.errors import InputError, Problem, describe, did_you_mean, pydantic_message
-from k2infra.model.shape import as_list, unknown_key_problem
-from k2infra.model.timing import PositiveDuration
-from k2infra.model.topology import TOPIC_PREFIX, Topology, TopologyTopic
-from k2infra.model.yaml_source import YamlSource, load_yaml, parse_yaml
+from k2infra.model.topology import TOPIC_PREFIX, PositiveDuration, Topology, TopologyTopic
+from k2infra.model.yaml_source import YamlSource, load_yaml, parse_yaml, unknown_key_problem
 
 if TYPE_CHECKING:
     from k2infra.model.plan import LegacyTopic, TopicSpec
@@ -320,29 +318,32 @@ def username_of(principal: str) -> str:
 # -- loading --------------------------------------------------------------------------------------
 
 
-def load_apps(config_dir: Path | str, topology: Topology | None) -> Apps:
+def load_apps(config_dir: Path | str, topology: Topology | None, topics: Sequence[TopologyTopic] | None = None) -> Apps:
     """`<config_dir>/kafka/apps.yaml` validated against the topology; no file, no apps.
 
     Without a topology (it has problems of its own) the file is checked on its own: its shape and
-    rules, not whether its selectors name exchanges, asset classes and data types that exist."""
+    rules, not whether its selectors name exchanges, asset classes and data types that exist.
+    `topics` are the topology's when the caller enumerated them already (LoadedTopology.topics)."""
     path = Path(config_dir) / APPS_FILE
     if not path.exists():
         return Apps()
-    return apps_from_source(load_yaml(path), topology)
+    return apps_from_source(load_yaml(path), topology, topics)
 
 
 def parse_apps(text: str, topology: Topology, name: str = str(APPS_FILE)) -> Apps:
     return apps_from_source(parse_yaml(text, name), topology)
 
 
-def apps_from_source(source: YamlSource, topology: Topology | None) -> Apps:
+def apps_from_source(
+    source: YamlSource, topology: Topology | None, topics: Sequence[TopologyTopic] | None = None
+) -> Apps:
     problems: list[Problem] = []
     parsed: AppsFile | None = None
     try:
         parsed = AppsFile.model_validate(source.data)
     except ValidationError as exc:
         problems += [_from_pydantic(source, err) for err in exc.errors()]
-    problems += _meaning_problems(source, topology)
+    problems += _meaning_problems(source, topology, topics)
     if problems or parsed is None:
         raise InputError(problems)
     default_slo = parsed.slo.over(DEFAULT_SLO) if parsed.slo is not None else DEFAULT_SLO
@@ -369,11 +370,14 @@ def _from_pydantic(source: YamlSource, err: Any) -> Problem:
 # -- pass 2: meaning ------------------------------------------------------------------------------
 
 
-def _meaning_problems(source: YamlSource, topology: Topology | None) -> list[Problem]:
+def _meaning_problems(
+    source: YamlSource, topology: Topology | None, topics: Sequence[TopologyTopic] | None
+) -> list[Problem]:
     data = source.data
     problems = _rule_problems(source, data.get("principal"))
     apps = data.get("apps") if isinstance(data.get("apps"), dict) else {}
-    topics = topology.topics() if topology is not None else []  # what a selector may mean
+    if topics is None:  # what a selector may mean
+        topics = topology.topics() if topology is not None else []
     for name, app in apps.items():
         if not isinstance(app, dict):
             continue
@@ -533,7 +537,7 @@ class _References:
         """Each name of the list `values` is one of `known` (`owner` says whose, in the hint)."""
         if isinstance(values, list) and not values:
             self.problems.append(self.problem(path, f"must list at least one {what} (omit it for all)"))
-        for i, value in enumerate(as_list(values)):
+        for i, value in enumerate(values if isinstance(values, list) else []):
             if isinstance(value, str) and value not in known:
                 close = did_you_mean(value, known)
                 known_text = f"{owner}: {', '.join(known)}" if owner else f"known: {', '.join(known)}"

@@ -28,7 +28,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from k2infra.model.apps import ProblemAt, Selector, patterns_for, selector_problems
 from k2infra.model.errors import Problem
 from k2infra.model.kafka_configs import parse_int
-from k2infra.model.shape import as_list, as_mapping
 from k2infra.model.topology import PRIMARY_REGION, LoadedTopology, Topology
 
 if TYPE_CHECKING:
@@ -93,7 +92,8 @@ def declaration_problems(raw: Any, topology: Topology | None, problem: ProblemAt
     if topology is None:
         return []
     out: list[Problem] = []
-    for i, selector in enumerate(as_list(as_mapping(raw).get("select"))):
+    select = raw.get("select") if isinstance(raw, dict) else None  # raw YAML: its shape is checked apart
+    for i, selector in enumerate(select if isinstance(select, list) else []):
         if isinstance(selector, dict):
             out += selector_problems(problem, ("mirrorFrom", "select", i), selector, topology)
     return out

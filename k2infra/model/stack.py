@@ -135,7 +135,7 @@ def load_stack(
     topology = loaded.topology if loaded else None
     apps = Apps()
     try:
-        apps = load_apps(config_dir, topology)
+        apps = load_apps(config_dir, topology, loaded.topics if loaded else None)
     except InputError as exc:
         problems += exc.problems
     try:

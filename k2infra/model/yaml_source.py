@@ -1,20 +1,27 @@
-"""YAML loading that remembers where every value came from.
+"""The YAML inputs: loading that remembers where every value came from, and the shape pass they share.
 
 PyYAML forgets line numbers once it builds Python objects, and silently keeps the last of two
 duplicate keys. Both matter to a user fixing a typo in a topology, so the loader below records the
 line of each value by its dotted path and turns duplicate keys into problems.
+
+topology.yaml and apps.yaml are then validated as pydantic models (the shape pass), then checked for
+meaning; both report an unknown key with the keys allowed at that place, found by walking the
+model's annotations, so that a typo gets "did you mean" and anything else the list to pick from.
 """
 
 from __future__ import annotations
 
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
+from pydantic import BaseModel
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from k2infra.model.errors import InputError, Problem, display_path
+from k2infra.model.errors import InputError, Problem, did_you_mean, display_path
 
 # libyaml's composer when PyYAML has it (several times faster on a topology of thousands of
 # topics, same marks); a syntax error is re-read by the pure-Python one, whose messages name the
@@ -135,3 +142,46 @@ def parse_yaml(text: str, name: str) -> YamlSource:
         found = type(data).__name__
         raise InputError([Problem(name, node.start_mark.line + 1, "", f"the top level must be a mapping, got {found}")])
     return YamlSource(name, data, builder.lines)
+
+
+def unknown_key_problem(source: YamlSource, model: type[BaseModel], loc: tuple[str | int, ...]) -> Problem:
+    """`loc` is an extra_forbidden error's location: its last part is the key nobody expects."""
+    known = known_fields(model, loc[:-1])
+    close = did_you_mean(str(loc[-1]), known)
+    hint = f" (did you mean '{close}'?)" if close else f" (expected one of: {', '.join(known)})"
+    return source.problem(loc, f"unknown key{hint}")
+
+
+def known_fields(model: type[BaseModel], loc: tuple[str | int, ...]) -> list[str]:
+    """The keys allowed at `loc` under `model` (as users type them: aliases where there are)."""
+    current: Any = model
+    for part in loc:
+        current = _unwrap(current)
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            field = next((f for name, f in current.model_fields.items() if part in (name, f.alias)), None)
+            if field is None:
+                return []
+            current = field.annotation
+        elif typing.get_origin(current) in (dict, list):
+            current = typing.get_args(current)[-1]  # the part was a key of the mapping or an index
+        else:
+            return []
+    current = _unwrap(current)
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return [f.alias or name for name, f in current.model_fields.items()]
+    return []
+
+
+def _unwrap(annotation: Any) -> Any:
+    """Optional[X] -> X, Annotated[X, ...] -> X."""
+    while True:
+        origin = typing.get_origin(annotation)
+        if origin is Annotated:
+            annotation = typing.get_args(annotation)[0]
+        elif origin in (typing.Union, types.UnionType):
+            args = [a for a in typing.get_args(annotation) if a is not type(None)]
+            if len(args) != 1:
+                return annotation
+            annotation = args[0]
+        else:
+            return annotation

@@ -32,7 +32,7 @@ import yaml
 
 from k2infra.model.apps import AppAccess
 from k2infra.model.plan import ExchangeInfo
-from k2infra.model.timing import TradingSession, prometheus_duration
+from k2infra.model.topology import TradingSession, prometheus_duration
 from k2infra.observe import metrics
 from k2infra.observe.declaration import Watched
 from k2infra.observe.metrics import ConsumerState, selector

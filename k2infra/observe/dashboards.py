@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from k2infra.model.apps import AppAccess
 from k2infra.model.plan import ExchangeInfo
-from k2infra.model.timing import prometheus_duration
+from k2infra.model.topology import prometheus_duration
 from k2infra.observe import metrics
 from k2infra.observe.declaration import Watched
 from k2infra.observe.metrics import ConsumerState, Metric, selector

@@ -13,8 +13,7 @@ from pathlib import Path
 
 from k2infra.model.apps import AppAccess, Apps, Slo, load_apps
 from k2infra.model.plan import ExchangeInfo, Plan, TopicSpec
-from k2infra.model.timing import TradingSession
-from k2infra.model.topology import Topology, load_topology
+from k2infra.model.topology import Topology, TradingSession, load_topology
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from k2infra.model.plan import load_plan
-from k2infra.model.timing import trading_at
+from k2infra.model.topology import trading_at
 from k2infra.observe import alerts, dashboards
 from k2infra.observe.declaration import Watched
 from tests.conftest import REPO

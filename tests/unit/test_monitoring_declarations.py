@@ -10,8 +10,7 @@ import pytest
 
 from k2infra.model.apps import DEFAULT_SLO, load_apps
 from k2infra.model.errors import InputError
-from k2infra.model.timing import parse_duration, parse_session, prometheus_duration, trading_at
-from k2infra.model.topology import load_topology
+from k2infra.model.topology import load_topology, parse_duration, parse_session, prometheus_duration, trading_at
 from tests.conftest import REPO
 
 TOPICS = Path("kafka") / "topics.yaml"
