@@ -249,12 +249,22 @@ def _subscriptions(args: argparse.Namespace, stack: Stack, out: TextIO, err: Tex
 
 
 def _verify(args: argparse.Namespace, stack: Stack, out: TextIO, err: TextIO) -> int:
+    from k2infra.live.mirror import SOURCE_REGISTRY_PASSWORD_ENV
     from k2infra.live.verify import run_verify  # imports the Kafka client only when needed
+    from k2infra.model.mirrormaker import SOURCE_PASSWORD_ENV
     from k2infra.ops.pulumi_stack import read_recorded_versions
 
     recorded, notes = read_recorded_versions(args.project_dir, stack.name, timeout=args.timeout)
     outcome = run_verify(
-        stack, json_output=args.json, timeout=args.timeout, out=out, err=err, recorded=recorded, notes=notes
+        stack,
+        json_output=args.json,
+        timeout=args.timeout,
+        out=out,
+        err=err,
+        recorded=recorded,
+        notes=notes,
+        mirror_source_password=os.environ.get(SOURCE_PASSWORD_ENV),
+        mirror_source_registry_password=os.environ.get(SOURCE_REGISTRY_PASSWORD_ENV),
     )
     return exit_code(outcome)
 

@@ -325,16 +325,33 @@ class KafkaAdmin:
             if at == "latest"
             else OffsetSpec.for_timestamp(int(at))
         )
-        wanted = {TopicPartition(topic, partition): spec for topic, partition in partitions}
+        return self._list_offsets(
+            {TopicPartition(topic, partition): spec for topic, partition in partitions},
+            timed=at not in ("earliest", "latest"),
+            timeout=timeout,
+        )
+
+    def offsets_at(self, times: Mapping[Partition, int], *, timeout: float) -> dict[Partition, int | None]:
+        """`offsets` with a time (ms) of its own per partition: the offset of the first record written
+        at or after it, -1 when there is none, None for a partition that could not answer."""
+        return self._list_offsets(
+            {TopicPartition(t, p): OffsetSpec.for_timestamp(int(ms)) for (t, p), ms in times.items()},
+            timed=True,
+            timeout=timeout,
+        )
+
+    def _list_offsets(
+        self, wanted: Mapping[Any, OffsetSpec], *, timed: bool, timeout: float
+    ) -> dict[Partition, int | None]:
         if not wanted:
             return {}
         out: dict[Partition, int | None] = {}
-        for tp, future in self.client.list_offsets(wanted, request_timeout=timeout).items():
+        for tp, future in self.client.list_offsets(dict(wanted), request_timeout=timeout).items():
             try:
                 offset = int(future.result().offset)
             except KafkaException:
                 offset = None
-            if offset is not None and offset < 0 and at in ("earliest", "latest"):
+            if offset is not None and offset < 0 and not timed:
                 offset = None
             out[(tp.topic, tp.partition)] = offset if offset is None or offset >= 0 else -1
         return out

@@ -87,7 +87,7 @@ def read_live_state(stack: Stack, *, timeout: float, versions: Mapping[str, int]
     brokers: list[BrokerView] = []
     wanted = {t.name: tuple(t.config) for t in plan.managed_topics()}
     topics = read_topics(stack.connections.kafka, wanted, timeout=timeout, brokers=brokers)
-    planned = [s.subject for s in plan.subjects]
+    planned = [s.subject for s in plan.subjects] + list(plan.mirror.subjects if plan.mirror else ())
     subjects = read_subjects(stack.connections.registry, planned, timeout=timeout, versions=versions)
     return LiveState(topics, subjects, brokers[0] if brokers else None)
 

@@ -29,7 +29,13 @@ What counts as a difference (`Difference.kind`):
   SCRAM users against the plan (`k2infra.live.access` says which live ACLs are the stack's business;
   client quotas cannot be read with confluent-kafka and are reported as not checked).
   With them, one line (not a difference: the exit code does not change) says whether k2infra's own
-  principal has exactly the rights it needs, or more (a super user), or less (k2infra.model.infra_access).
+  principal has exactly the rights it needs, or more (a super user), or less (k2infra.model.infra_access);
+- mirror_source_missing, mirror_partitions, mirror_config: a regional stack's copy against its source
+  as the source cluster holds it now (k2infra.live.mirror): the topic is not there, its partition count
+  differs (MirrorMaker 2 keeps a record's partition), or a config the copy takes from it differs. Each
+  copy's replication lag (records and seconds) is listed beside them; a lag is no difference;
+- mirror_schema_id: a mirrored subject's latest version has another schema ID in the region's
+  registry than in the source's, or is missing there: regional consumers could not decode the copies.
 
 Exit codes: 0 nothing differs, 1 some difference, 2 the cluster or registry cannot be read (one line
 on stderr naming the address and the setting to check; with --json the document carries it in
@@ -58,6 +64,7 @@ from k2infra.live.cluster import (
     RecordedVersion,
     read_live_state,
 )
+from k2infra.live.mirror import MirrorLive, SourceTopic, read_mirror
 from k2infra.model import kafka_configs
 from k2infra.model.avro_canonical import SchemaTextError, canonical_schema, field_changes
 from k2infra.model.errors import Drift, K2Error
@@ -83,6 +90,10 @@ class Kind(StrEnum):
     ACL_MISSING = "acl_missing"
     ACL_EXTRA = "acl_extra"
     SCRAM_USER_MISSING = "scram_user_missing"
+    MIRROR_SOURCE_MISSING = "mirror_source_missing"
+    MIRROR_PARTITIONS = "mirror_partitions"
+    MIRROR_CONFIG = "mirror_config"
+    MIRROR_SCHEMA_ID = "mirror_schema_id"
 
 
 class Status(StrEnum):
@@ -111,7 +122,14 @@ _KIND_WORDS = {
     Kind.ACL_MISSING: ("missing ACL", "missing ACLs"),
     Kind.ACL_EXTRA: ("undeclared ACL", "undeclared ACLs"),
     Kind.SCRAM_USER_MISSING: ("missing SCRAM user", "missing SCRAM users"),
+    Kind.MIRROR_SOURCE_MISSING: ("copy without its source", "copies without their source"),
+    Kind.MIRROR_PARTITIONS: ("copy's partition count", "copies' partition counts"),
+    Kind.MIRROR_CONFIG: ("copy's config value", "copies' config values"),
+    Kind.MIRROR_SCHEMA_ID: ("mirrored schema ID", "mirrored schema IDs"),
 }
+
+# A copy's configs are its source's but for these, which the regional stack sets itself (regions.mirrored_topics).
+_REGION_OWN_CONFIGS = frozenset({"min.insync.replicas"})
 
 
 @dataclass(frozen=True)
@@ -140,8 +158,10 @@ class Difference:
             return "not in the plan"
         if self.kind is Kind.HEALTH:
             return self.detail or f"{self.actual} under-replicated"
+        if self.detail is not None:
+            return self.detail
         if self.kind in (Kind.SCHEMA, Kind.SCHEMA_ID, Kind.ACL_MISSING, Kind.ACL_EXTRA, Kind.SCRAM_USER_MISSING):
-            return self.detail or str(self.kind)
+            return str(self.kind)
         label = {Kind.PARTITIONS: "partitions", Kind.REPLICATION_FACTOR: "replication factor"}.get(self.kind, self.key)
         return f"{label or self.kind}: planned {_shown(self.expected)}, live {_shown(self.actual)}"
 
@@ -197,6 +217,71 @@ class SubjectRow:
 
 
 @dataclass(frozen=True)
+class MirrorRow:
+    """A regional copy against its source: partitions on both sides, how far behind, what differs."""
+
+    name: str
+    source_partitions: int | None
+    partitions: int | None
+    lag_records: int | None
+    lag_seconds: float | None
+    differences: tuple[Difference, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "source_partitions": self.source_partitions,
+            "partitions": self.partitions,
+            "lag_records": self.lag_records,
+            "lag_seconds": None if self.lag_seconds is None else round(self.lag_seconds, 3),
+            "differences": [d.kind for d in self.differences],
+        }
+
+
+@dataclass(frozen=True)
+class MirroredSubjectRow:
+    """A subject the region's registry serves from its home's journal: the latest version's ID on both."""
+
+    name: str
+    version: int | None  # the source's latest
+    source_id: int | None
+    region_id: int | None
+    differences: tuple[Difference, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "source_schema_id": self.source_id,
+            "schema_id": self.region_id,
+            "differences": [d.kind for d in self.differences],
+        }
+
+
+@dataclass(frozen=True)
+class MirrorReport:
+    source_stack: str
+    source_servers: str
+    topics: tuple[MirrorRow, ...]
+    note: str | None = None  # why the source's cluster was not read
+    subjects: tuple[MirroredSubjectRow, ...] = ()
+    subjects_note: str | None = None  # why the source's registry was not read
+
+    @property
+    def rows(self) -> tuple[MirrorRow | MirroredSubjectRow, ...]:
+        return (*self.topics, *self.subjects)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source_stack": self.source_stack,
+            "source_bootstrap_servers": self.source_servers,
+            "topics": [t.to_dict() for t in self.topics],
+            "subjects": [s.to_dict() for s in self.subjects],
+            "notes": [n for n in (self.note, self.subjects_note) if n],
+        }
+
+
+@dataclass(frozen=True)
 class Report:
     stack: str | None
     planned_topics: int
@@ -209,10 +294,12 @@ class Report:
     brokers: BrokerView | None = None  # live brokers and the nodes holding replicas
     notes: tuple[str, ...] = ()  # what else was not compared (the schema IDs, without the stack state)
     infra: InfraPrivileges | None = None  # k2infra's own principal's rights, with the access check
+    mirror: MirrorReport | None = None  # a regional stack's copies against their source
 
     @property
     def differences(self) -> tuple[Difference, ...]:
-        return tuple(d for row in (*self.topics, *self.subjects) for d in row.differences) + self.access
+        copies = self.mirror.rows if self.mirror is not None else ()
+        return tuple(d for row in (*self.topics, *self.subjects, *copies) for d in row.differences) + self.access
 
     @property
     def ok(self) -> bool:
@@ -240,6 +327,8 @@ class Report:
             out["infra_principal"] = self.infra.to_dict()
         if self.brokers is not None:
             out["brokers"] = {"live": list(self.brokers.live), "missing": list(self.brokers.missing)}
+        if self.mirror is not None:
+            out["mirror"] = self.mirror.to_dict()
         return out
 
     def summary(self) -> str:
@@ -263,10 +352,12 @@ def compare(
     access: LiveAccess | None = None,
     recorded: Mapping[str, RecordedVersion] | None = None,
     notes: tuple[str, ...] = (),
+    mirror: MirrorLive | None = None,
 ) -> Report:
     """Plan x snapshot -> report. Topics and subjects outside the `market.` prefix are ignored; the
     apps' access is compared when the stack has access control and `access` was read; the schema
-    IDs when the state's `recorded` versions were read."""
+    IDs when the state's `recorded` versions were read; a regional stack's copies with their sources
+    when `mirror` was read."""
     topic_rows = [_topic_row(spec, live.topics.get(spec.name)) for spec in plan.managed_topics()]
     # Legacy topics the stack does not manage (or is retiring) are known: listed, never extra.
     topic_rows += [
@@ -287,7 +378,8 @@ def compare(
             name, Status.EXTRA, s.version, s.schema_id, s.compatibility, None, None, (_extra(Kind.SUBJECT_EXTRA, name),)
         )
         for name, s in live.subjects.items()
-        if name.startswith(PREFIX) and name not in planned_subjects
+        # A region's registry replays its home's whole journal (docs/regions.md): every subject is the home's.
+        if name.startswith(PREFIX) and name not in planned_subjects and plan.mirror is None
     ]
     return Report(
         stack=plan.stack,
@@ -301,7 +393,65 @@ def compare(
         brokers=live.brokers,
         notes=notes,
         infra=access.infra if access is not None and plan.access_control else None,
+        mirror=_mirror_report(plan, live, mirror) if mirror is not None else None,
     )
+
+
+def _mirror_report(plan: Plan, live: LiveState, mirror: MirrorLive) -> MirrorReport:
+    specs = {t.name: t for t in plan.topics}
+    rows = [
+        _mirror_row(specs[name], source, live.topics.get(name), mirror.source_stack)
+        for name, source in sorted(mirror.topics.items())
+        if name in specs
+    ]
+    subjects = tuple(
+        _mirrored_subject(name, source, live.subjects.get(name))
+        for name, source in sorted((mirror.subjects or {}).items())
+    )
+    return MirrorReport(
+        mirror.source_stack, mirror.source_servers, tuple(rows), mirror.note, subjects, mirror.subjects_note
+    )
+
+
+def _mirrored_subject(name: str, source: LiveSubject, region: LiveSubject | None) -> MirroredSubjectRow:
+    region_id = region.version_ids.get(source.version) if region is not None and source.version else None
+    differences = ()
+    if source.schema_id is not None and region_id != source.schema_id:
+        where = f"version {source.version} has schema ID {source.schema_id} at the source"
+        if region is None or region_id is None:
+            detail = f"{where} and is not in the region's registry (is its journal mirrored?)"
+        else:
+            detail = f"{where}, {region_id} in the region's registry: the copies' records would not decode there"
+        differences = (Difference(Kind.MIRROR_SCHEMA_ID, name, source.schema_id, region_id, detail=detail),)
+    return MirroredSubjectRow(name, source.version, source.schema_id, region_id, differences)
+
+
+def _mirror_row(spec: TopicSpec, source: SourceTopic, copy: LiveTopic | None, stack: str) -> MirrorRow:
+    partitions = copy.partitions if copy is not None else None
+    differences: list[Difference] = []
+    if source.partitions is None:
+        detail = f"not on stack {stack}'s cluster: nothing to copy"
+        differences.append(Difference(Kind.MIRROR_SOURCE_MISSING, spec.name, "present", "absent", detail=detail))
+    elif copy is not None:
+        if partitions != source.partitions:
+            differences.append(_partition_difference(spec.name, source.partitions, copy.partitions, stack))
+        for key in sorted(set(spec.config) - _REGION_OWN_CONFIGS):
+            at_source, here = source.config.get(key), copy.config.get(key)
+            if at_source is not None and not same_config_value(key, at_source, here):
+                detail = f"{key}: source {_shown(at_source)}, region {_shown(here)}"
+                differences.append(Difference(Kind.MIRROR_CONFIG, spec.name, at_source, here, key=key, detail=detail))
+    return MirrorRow(
+        spec.name, source.partitions, partitions, source.lag_records, source.lag_seconds, tuple(differences)
+    )
+
+
+def _partition_difference(name: str, source: int, region: int, stack: str) -> Difference:
+    if region < source:
+        why = f"the records of partitions {region}-{source - 1} cannot be copied: `pulumi up` this stack"
+    else:
+        why = f"stack {stack} has not been raised to it yet: `pulumi up` it"
+    detail = f"partitions: source {source}, region {region} ({why})"
+    return Difference(Kind.MIRROR_PARTITIONS, name, source, region, detail=detail)
 
 
 def _access(plan: Plan, access: LiveAccess | None) -> tuple[Difference, ...]:
@@ -470,6 +620,8 @@ def render_table(report: Report, out: TextIO) -> None:
             ]
         )
     print_table(rows, out)
+    if report.mirror is not None:
+        _render_mirror(report.mirror, out)
     if report.access or report.access_notes:
         out.write("\n")
         rows = [["ACCESS", "PRINCIPAL OR USER", "DIFFERS"]]
@@ -485,6 +637,34 @@ def render_table(report: Report, out: TextIO) -> None:
         # Why partitions are under-replicated, when the cause is a broker that is not live.
         out.write(f"\nbrokers: {report.brokers.describe()}\n")
     out.write(f"\n{report.summary()}\n")
+
+
+def _render_mirror(mirror: MirrorReport, out: TextIO) -> None:
+    out.write(f"\nmirrored from stack {mirror.source_stack} ({mirror.source_servers}):\n")
+    if mirror.topics and mirror.note is None:
+        rows = [["COPY", "PARTITIONS", "LAG RECORDS", "LAG SECONDS", "DIFFERS"]]
+        for t in mirror.topics:
+            seconds = "-" if t.lag_seconds is None else f"{t.lag_seconds:.1f}"
+            rows.append(
+                [
+                    t.name,
+                    f"{_cell(t.partitions)}/{_cell(t.source_partitions)}",
+                    _cell(t.lag_records),
+                    seconds,
+                    "; ".join(d.describe() for d in t.differences),
+                ]
+            )
+        print_table(rows, out)
+    if mirror.subjects:
+        rows = [["MIRRORED SUBJECT", "VERSION", "SCHEMA ID", "DIFFERS"]]
+        for s in mirror.subjects:
+            ids = f"{_cell(s.region_id)}/{_cell(s.source_id)}"
+            rows.append([s.name, _cell(s.version), ids, "; ".join(d.describe() for d in s.differences)])
+        out.write("\n")
+        print_table(rows, out)
+    for note in (mirror.note, mirror.subjects_note):
+        if note is not None:
+            out.write(f"note: {note}\n")
 
 
 def _cell(value: Any) -> str:
@@ -511,24 +691,35 @@ def run_verify(
     err: TextIO | None = None,
     recorded: Mapping[str, RecordedVersion] | None = None,
     notes: tuple[str, ...] = (),
+    mirror_source_password: str | None = None,
+    mirror_source_registry_password: str | None = None,
 ) -> K2Error | None:
     """Read, compare, render; the outcome, written already: None (no drift), Drift, or the
     ConnectionFailed of a cluster or registry that could not be read (exit codes 0, 1, 2 by class).
 
     `recorded`: the subject versions the stack state holds (None: the state could not be read, and
-    `notes` says why)."""
+    `notes` says why). `mirror_source_password`, `mirror_source_registry_password`: a regional stack's source
+    cluster's SASL password and its source registry's password."""
     plan = stack.plan
     try:
         versions = {name: r.version for name, r in (recorded or {}).items()}
         live = read_live_state(stack, timeout=timeout, versions=versions)
         access = read_live_access(stack, timeout=timeout) if plan.access_control else None
+        copies = {t.name: tuple(set(t.config) - _REGION_OWN_CONFIGS) for t in plan.topics}
+        mirror = read_mirror(
+            stack,
+            copies,
+            timeout=timeout,
+            source_password=mirror_source_password,
+            source_registry_password=mirror_source_registry_password,
+        )
     except LiveReadError as exc:
         print(f"error: {exc}", file=err or sys.stderr)
         if json_output:
             failed = {"stack": plan.stack, "ok": False, "error": str(exc), "topics": [], "subjects": []}
             _dump({**failed, "differences": []}, out)
         return exc
-    report = compare(plan, live, access, recorded, notes)
+    report = compare(plan, live, access, recorded, notes, mirror)
     if json_output:
         _dump(report.to_dict(), out)
     else:

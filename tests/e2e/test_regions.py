@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 import requests
 from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
@@ -396,6 +396,81 @@ def test_mirrormaker_killed_and_restarted_loses_nothing(regions: Regions) -> Non
     assert _identity(home) <= _identity(tokyo)  # nothing lost, each record in its home partition
     # At least once: what MirrorMaker 2 had copied since its last offset commit is copied again.
     print(f"regions: copied again after the crash: {len(tokyo) - len(home)} of {len(home)} records")
+
+
+def test_verify_of_the_region_lists_each_copys_lag_and_flags_a_config_that_differs_from_its_source(
+    regions: Regions,
+) -> None:
+    in_step = poll("verify --stack tokyo to find the copy in step", lambda: _copy_in_step(regions))
+    assert in_step["ok"], in_step["differences"]
+    regions.mirrormaker.kill()
+    retention: str | None = None
+    try:
+        produce(regions.home_platform, 50, seed=5)
+        code, report = verify_region(regions)
+        assert code == 0, report  # a lag is listed, it is no drift
+        row = _copy(report)
+        assert row["lag_records"] == 50, row
+        assert row["lag_seconds"] > 0, row
+        print(f"\nregions: verify with MirrorMaker 2 down: {row['lag_records']} records, {row['lag_seconds']} s behind")
+        # The source changed behind the region's back (a home `pulumi up` the region has not followed).
+        retention = set_retention(regions.home_platform, "3600000")
+        code, report = verify_region(regions)
+        assert code == 1, report
+        [difference] = [d for d in report["differences"] if d["kind"] == "mirror_config"]
+        assert (difference["name"], difference["key"], difference["expected"]) == (TOPIC, "retention.ms", "3600000")
+    finally:
+        if retention is not None:
+            set_retention(regions.home_platform, retention)
+        regions.mirrormaker.start()
+    poll("verify --stack tokyo to find the copy caught up after the restart", lambda: _copy_in_step(regions))
+
+
+def verify_region(regions: Regions) -> tuple[int, dict[str, Any]]:
+    """`python -m k2infra verify --stack tokyo --json` as an operator runs it in the project."""
+    done = subprocess.run(
+        [
+            sys.executable, "-m", "k2infra", "verify", "--stack", "tokyo", "--json",
+            "--project-dir", str(regions.home.dir), "--config-dir", str(regions.home.dir / "config"),
+        ],
+        cwd=regions.home.dir, env={**os.environ, **regions.tokyo.env}, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode in (0, 1), f"verify exited {done.returncode}: {done.stderr}"
+    return done.returncode, json.loads(done.stdout)
+
+
+def _copy(report: dict[str, Any]) -> dict[str, Any]:
+    return next(t for t in report["mirror"]["topics"] if t["name"] == TOPIC)
+
+
+@dataclass
+class _Behind:
+    """verify's answer while the copy is not in step: falsy for poll, shown when the wait fails."""
+
+    code: int
+    copy: dict[str, Any]
+    differences: list[dict[str, Any]]
+
+    def __bool__(self) -> bool:
+        return False
+
+
+def _copy_in_step(regions: Regions) -> dict[str, Any] | _Behind:
+    code, report = verify_region(regions)
+    in_step = code == 0 and _copy(report)["lag_records"] == 0
+    return report if in_step else _Behind(code, _copy(report), report["differences"])
+
+
+def set_retention(platform: Platform, value: str) -> str:
+    """Set the topic's retention.ms with a raw admin client; the value it had is returned."""
+    admin = AdminClient({"bootstrap.servers": platform.bootstrap_servers})
+    [described] = admin.describe_configs([ConfigResource("TOPIC", TOPIC)]).values()
+    before = described.result(timeout=60)["retention.ms"].value
+    entry = ConfigEntry("retention.ms", value, incremental_operation=AlterConfigOpType.SET)
+    resource = ConfigResource("TOPIC", TOPIC, incremental_configs=[entry])
+    for future in admin.incremental_alter_configs([resource]).values():
+        future.result(timeout=60)
+    return before
 
 
 def _identity(records: list[dict[str, Any]]) -> set[tuple[int, str, int]]:
