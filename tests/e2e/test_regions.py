@@ -154,12 +154,12 @@ def regions(tmp_path_factory: pytest.TempPathFactory, pulumi_cli: str, platform)
 # -- helpers --------------------------------------------------------------------------------------
 
 
-def produce(platform: Platform, count: int, seed: int) -> list[dict[str, Any]]:
+def produce(platform: Platform, count: int, seed: int, name: str = TOPIC) -> list[dict[str, Any]]:
     """`count` Avro trades keyed by symbol, with the library's settings; returns them with their partition."""
     settings = producer_settings(platform)
     serialize = AvroSerializer(SchemaRegistryClient(settings.schema_registry), conf=settings.serializer)
     producer = Producer(settings.kafka)
-    topic = platform.topic(TOPIC)
+    topic = platform.topic(name)
     factory = RecordFactory(seed=seed)
     symbols = instruments(topic.asset_class, topic.exchange)
     sent: list[dict[str, Any]] = []
@@ -173,18 +173,18 @@ def produce(platform: Platform, count: int, seed: int) -> list[dict[str, Any]]:
 
     for i in range(count):
         record = {**factory.record(topic, symbols[i % len(symbols)]), "sequence_number": seed * 1_000_000 + i}
-        value = serialize(record, SerializationContext(TOPIC, MessageField.VALUE))
-        producer.produce(TOPIC, key=settings.key_of(TOPIC, record), value=value, on_delivery=report)
+        value = serialize(record, SerializationContext(name, MessageField.VALUE))
+        producer.produce(name, key=settings.key_of(name, record), value=value, on_delivery=report)
     assert producer.flush(60) == 0 and not errors, errors
     return sent
 
 
-def end_offsets(platform: Platform) -> dict[int, int]:
+def end_offsets(platform: Platform, name: str = TOPIC) -> dict[int, int]:
     """Each live partition's end offset (the live count: the outputs' may predate a raise)."""
     probe = Consumer({"bootstrap.servers": platform.bootstrap_servers, "group.id": "e2e-regions-watermarks"})
     try:
-        partitions = probe.list_topics(TOPIC, timeout=30).topics[TOPIC].partitions
-        return {p: probe.get_watermark_offsets(TopicPartition(TOPIC, p), timeout=30)[1] for p in sorted(partitions)}
+        partitions = probe.list_topics(name, timeout=30).topics[name].partitions
+        return {p: probe.get_watermark_offsets(TopicPartition(name, p), timeout=30)[1] for p in sorted(partitions)}
     finally:
         probe.close()
 
@@ -424,6 +424,34 @@ def test_verify_of_the_region_lists_each_copys_lag_and_flags_a_config_that_diffe
             set_retention(regions.home_platform, retention)
         regions.mirrormaker.start()
     poll("verify --stack tokyo to find the copy caught up after the restart", lambda: _copy_in_step(regions))
+
+
+def test_an_exchange_added_to_a_mirrored_asset_class_is_copied_after_both_ups_without_restarting_mirrormaker(
+    regions: Regions,
+) -> None:
+    new = "market.crypto.trades.kraken"
+    assert regions.mirrormaker.process is not None
+    running = regions.mirrormaker.process.pid
+    regions.home.edit_topology(
+        lambda topology: topology["asset_classes"]["crypto"]["exchanges"].update(
+            {"kraken": {"name": "Kraken", "partitions": 2, "timezone": "UTC"}}
+        )
+    )
+    # The region first, as for a raise: a copy MirrorMaker 2 would otherwise create itself, unmanaged.
+    regions.tokyo.up()
+    regions.home.up()
+    home, tokyo = outputs_platform(regions.home), outputs_platform(regions.tokyo)
+    assert tokyo.topic(new).partitions == home.topic(new).partitions == 2
+    produce(home, 40, seed=6, name=new)
+    started = time.monotonic()
+    ends = end_offsets(home, new)
+    poll(
+        "MirrorMaker 2 to copy the new exchange's records (its `market.crypto.` pattern covers it)",
+        lambda: end_offsets(tokyo, new) == ends,
+    )
+    print(f"\nregions: a new exchange's records copied {time.monotonic() - started:.0f} s after producing")
+    assert regions.mirrormaker.process is not None and regions.mirrormaker.process.pid == running
+    assert regions.mirrormaker.process.poll() is None  # the same MirrorMaker 2, never restarted
 
 
 def verify_region(regions: Regions) -> tuple[int, dict[str, Any]]:
