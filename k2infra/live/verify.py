@@ -705,14 +705,16 @@ def run_verify(
         versions = {name: r.version for name, r in (recorded or {}).items()}
         live = read_live_state(stack, timeout=timeout, versions=versions)
         access = read_live_access(stack, timeout=timeout) if plan.access_control else None
-        copies = {t.name: tuple(set(t.config) - _REGION_OWN_CONFIGS) for t in plan.topics}
-        mirror = read_mirror(
-            stack,
-            copies,
-            timeout=timeout,
-            source_password=mirror_source_password,
-            source_registry_password=mirror_source_registry_password,
-        )
+        mirror = None
+        if plan.mirror is not None:  # a regional stack: its copies beside their sources
+            copies = {t.name: tuple(set(t.config) - _REGION_OWN_CONFIGS) for t in plan.topics}
+            mirror = read_mirror(
+                stack,
+                copies,
+                timeout=timeout,
+                source_password=mirror_source_password,
+                source_registry_password=mirror_source_registry_password,
+            )
     except LiveReadError as exc:
         print(f"error: {exc}", file=err or sys.stderr)
         if json_output:
