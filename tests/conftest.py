@@ -10,6 +10,14 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
+# The apps of the shipped config/kafka/apps.yaml (the tests that need a password for each).
+SHIPPED_APPS = (
+    "market-data-normaliser",
+    "equities-analytics",
+    "crypto-risk",
+    "reference-data-cache",
+    "platform-monitor",
+)
 # The platform of today in prod: topic -> partitions.
 PROD_TOPICS = {
     "market.equities.trades.asx": 30,

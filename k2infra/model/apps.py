@@ -228,6 +228,9 @@ class App(_Model):
     group_prefix: str | None = None
     quotas: Quotas | None = None
     slo: Slo | None = None
+    # The stack's monitor (docs/monitoring.md): the observe commands and the exporter log in as it. It
+    # declares no consumes/produces/group: it reads every topic observed and describes the apps' groups.
+    monitors: bool = False
     _name: str = PrivateAttr(default="")
 
     @property
@@ -394,6 +397,9 @@ def _meaning_problems(
                     problems += selector_problems(source.problem, (*path, direction, i), selector, topology, topics)
         # A misspelt key (`consume:`) is reported by the shape pass; what its absence implies is not.
         misspelt = bool(set(app) - set(App.model_fields))
+        if app.get("monitors") is True:
+            problems += _monitor_problems(source, path, app)
+            continue
         if not consumes and not produces and not misspelt:
             problems.append(
                 source.problem(path, "neither consumes nor produces anything; declare consumes or produces")
@@ -409,7 +415,32 @@ def _meaning_problems(
             )
     problems += _overlapping_groups(source, apps)
     problems += _slo_problems(source, ("slo",), data.get("slo"))
+    monitors = [name for name, app in apps.items() if isinstance(app, dict) and app.get("monitors") is True]
+    for name in monitors[1:]:
+        problems.append(
+            source.problem(
+                ("apps", name, "monitors"),
+                f"app {monitors[0]!r} (line {source.line_of(('apps', monitors[0], 'monitors'))}) is the monitor "
+                "already: the observe commands log in as one app",
+            )
+        )
     return problems
+
+
+MONITOR_EXCLUDES = ("consumes", "produces", "group", "group_prefix", "slo")
+
+
+def _monitor_problems(source: YamlSource, path: tuple[str, ...], app: dict[str, Any]) -> list[Problem]:
+    """A monitor's access is derived (every topic observed, the apps' groups): it declares none of its own."""
+    return [
+        source.problem(
+            (*path, key),
+            f"a monitor declares no {key}: it may read every topic it observes and describe the declared apps' "
+            "groups, and nothing else",
+        )
+        for key in MONITOR_EXCLUDES
+        if key in app
+    ]
 
 
 def _slo_problems(source: YamlSource, path: tuple[str | int, ...], slo: Any) -> list[Problem]:
@@ -616,7 +647,12 @@ def _groups_overlap(a: str, a_prefixed: bool, b: str, b_prefixed: bool) -> bool:
 # What an app may touch is exactly what its selectors mean today, in this stack:
 # - consumes: Read and Describe on the topics; Read on its group (Literal for `group`, Prefixed for
 #   `group_prefix`);
-# - produces: Write and Describe on the topics.
+# - produces: Write and Describe on the topics;
+# - `monitors: true` (the exporter's own principal): Read and Describe on every hierarchical topic of
+#   the stack, as if it consumed `asset_class: X` for each X (Read: the lag and feed age come from
+#   record timestamps; Describe: ListOffsets), and Describe on each declared app's group, Literal or
+#   Prefixed as that app declares it (OffsetFetch, DescribeGroups, and ListGroups lists exactly those).
+#   Never Write, never Read on a group: it cannot produce, join a group or commit an offset.
 #
 # Each selector's topics are granted by Literal names, or by a Prefixed pattern where the prefix
 # means the same thing as the selector:
@@ -714,6 +750,7 @@ class AppAccess:
     group_pattern: PatternType | None = None  # Literal for `group`, Prefixed for `group_prefix`
     quotas: Quotas | None = None
     description: str | None = None
+    monitors: bool = False  # the stack's monitor: reads what is observed, describes the apps' groups
 
     @property
     def username(self) -> str:
@@ -759,11 +796,19 @@ def derive_access(
     for app in apps.apps:
         principal = apps.principal(app, stack)
         acls: set[AclSpec] = set()
-        reads = _grant(app.consumes, CONSUMER_OPERATIONS, principal, topics, kept_legacy, reach, asset_classes, acls)
+        consumes = _observed(topics) if app.monitors else app.consumes
+        reads = _grant(consumes, CONSUMER_OPERATIONS, principal, topics, kept_legacy, reach, asset_classes, acls)
         writes = _grant(app.produces, PRODUCER_OPERATIONS, principal, produced, kept_legacy, reach, asset_classes, acls)
         group, pattern = _group(app)
         if group is not None and pattern is not None:
             acls.add(AclSpec(principal, ResourceType.GROUP, group, pattern, Operation.READ))
+        if app.monitors:
+            acls.update(
+                AclSpec(principal, ResourceType.GROUP, name, kind, Operation.DESCRIBE)
+                for other in apps.apps
+                for name, kind in [_group(other)]
+                if name is not None and kind is not None
+            )
         out.append(
             AppAccess(
                 name=app.name,
@@ -775,9 +820,16 @@ def derive_access(
                 group_pattern=pattern,
                 quotas=app.quotas,
                 description=app.description,
+                monitors=app.monitors,
             )
         )
     return tuple(out)
+
+
+def _observed(topics: Sequence[TopicSpec]) -> list[Selector]:
+    """What a monitor reads: every hierarchical topic of the stack, as one selector per asset class (so
+    that a class's prefix stands for its topics where it means exactly them, as for a consumer's)."""
+    return [Selector(asset_class=name) for name in sorted({t.asset_class for t in topics})]
 
 
 def _group(app: App) -> tuple[str | None, PatternType | None]:

@@ -132,6 +132,11 @@ class Plan:
     def app(self, name: str) -> AppAccess | None:
         return next((a for a in self.apps if a.name == name), None)
 
+    @property
+    def monitor(self) -> AppAccess | None:
+        """The app declared `monitors: true` (at most one): the principal the observe commands use."""
+        return next((a for a in self.apps if a.monitors), None)
+
     def managed_topics(self) -> list[TopicSpec | LegacyTopic]:
         """Every topic this stack declares: the hierarchy and the adopted legacy topics."""
         return [*self.topics, *(t for t in self.legacy if t.declared)]

@@ -29,8 +29,10 @@ def test_every_app_with_its_principal_topic_counts_group_and_quotas() -> None:
         "consumer_byte_rate=10485760",
         "reference-data-cache    User:k2-reference-data-cache-prod    2      0       reference-data-cache (Literal)  "
         "consumer_byte_rate=1048576",
+        "platform-monitor        User:k2-platform-monitor-prod        6      0       -                               "
+        "consumer_byte_rate=10485760",
         "",
-        "4 apps; --app NAME lists an app's topics and ACLs, --topic NAME who may use a topic.",
+        "5 apps; --app NAME lists an app's topics and ACLs, --topic NAME who may use a topic.",
     ]
 
 
@@ -66,9 +68,10 @@ def test_what_an_app_may_touch_and_through_which_acl() -> None:
 def test_who_can_read_and_write_a_topic() -> None:
     code, out, _ = run("--stack", "prod", "--topic", "market.crypto.trades.binance")
     assert code == 0
-    assert out.splitlines()[:3] == [
+    assert out.splitlines()[:4] == [
         "APP                     PRINCIPAL                            ACCESS  VIA",
         "crypto-risk             User:k2-crypto-risk-prod             read    market.crypto.trades. (Prefixed)",
+        "platform-monitor        User:k2-platform-monitor-prod        read    market.crypto. (Prefixed)",
         "market-data-normaliser  User:k2-market-data-normaliser-prod  write   market.crypto.trades.binance (Literal)",
     ]
 
@@ -101,6 +104,7 @@ def test_json_answers_for_apps_one_app_and_one_topic(project_dir: Path) -> None:
         "crypto-risk",
         "equities-analytics",
         "market-data-normaliser",
+        "platform-monitor",
         "reference-data-cache",
     ]
     assert document["apps"]["crypto-risk"]["reads"] == ["market.crypto.trades.binance"]
@@ -114,7 +118,7 @@ def test_json_answers_for_apps_one_app_and_one_topic(project_dir: Path) -> None:
     _, out, _ = run("--stack", "prod", "--topic", "market.equities.trades.asx", "--json", cwd=project_dir)
     topic = json.loads(out)
     assert topic["planned"] is True
-    assert [r["app"] for r in topic["readers"]] == ["equities-analytics"]
+    assert [r["app"] for r in topic["readers"]] == ["equities-analytics", "platform-monitor"]
     assert [w["app"] for w in topic["writers"]] == ["market-data-normaliser"]
     assert topic["readers"][0]["via"] == [
         {

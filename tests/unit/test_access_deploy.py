@@ -13,12 +13,12 @@ from pulumi.runtime import rpc
 
 from devkit.pulumi_mocks import RecordingMocks, run_program
 from k2infra.model.plan import load_plan
-from tests.conftest import set_stack_config
+from tests.conftest import SHIPPED_APPS, set_stack_config
 
 ACL = "kafka:index/acl:Acl"
 QUOTA = "kafka:index/quota:Quota"
 SCRAM = "kafka:index/userScramCredential:UserScramCredential"
-APPS = ("market-data-normaliser", "equities-analytics", "crypto-risk", "reference-data-cache")
+APPS = SHIPPED_APPS
 PASSWORDS = {app: f"{app}-s3cret" for app in APPS}
 NYSE = {"name": "New York Stock Exchange", "partitions": 100, "country": "US", "timezone": "America/New_York"}
 
@@ -41,7 +41,7 @@ def test_every_planned_acl_is_one_kafka_acl_named_by_its_identity(project_dir: P
     plan = load_plan(project_dir / "config", "prod", project_dir)
     declared = {r.name: r.inputs for r in run.mocks.of_type(ACL)}
     planned = {acl.id: acl for app in plan.apps for acl in app.acls}
-    assert set(declared) == set(planned) and len(declared) == 8 + 3 + 3 + 5
+    assert set(declared) == set(planned) and len(declared) == 8 + 3 + 3 + 5 + 7  # the monitor: 2 prefixes x 2, 3 groups
     for name, inputs in declared.items():
         acl = planned[name]
         assert inputs == {
@@ -70,7 +70,7 @@ def test_each_app_gets_a_user_quota_and_a_scram_credential(project_dir: Path) ->
         "config": {"producer_byte_rate": "52428800", "request_percentage": "200"},
     }
     assert quotas["quota:k2-crypto-risk-prod"]["config"] == {"consumer_byte_rate": "10485760"}
-    assert len(quotas) == 4
+    assert len(quotas) == 5
     credentials = {r.name: r.inputs for r in run.mocks.of_type(SCRAM)}
     assert sorted(credentials) == sorted(f"scram:k2-{app}-prod" for app in APPS)
     risk = credentials["scram:k2-crypto-risk-prod"]
@@ -150,7 +150,7 @@ def test_access_resources_belong_to_the_component_use_its_provider_and_protect_a
     access = run.platform.access
     children = run.platform._childResources
     every = [*access.acls.values(), *access.quotas.values(), *access.credentials.values()]
-    assert len(every) == 19 + 4 + 4
+    assert len(every) == 26 + 5 + 5
     assert set(every) <= children
     # Deleting an ACL or a SCRAM user cuts an app off: protected like the topics. A quota is not,
     # so that changing one (a replace) is a plain `pulumi up`.
@@ -242,6 +242,8 @@ def test_adding_an_exchange_or_an_app_renames_no_access_resource(
         ),
         "quota:k2-nyse-tape-prod",
         "scram:k2-nyse-tape-prod",
+        # the monitor describes every declared app's group (its topics are under its prefix already)
+        "User:k2-platform-monitor-prod|*|Describe|Allow|Group|nyse-tape|Literal",
     }
 
 
@@ -263,7 +265,7 @@ def test_a_quota_change_deletes_the_old_quota_before_setting_the_new_one(
     monkeypatch.setattr(MockMonitor, "RegisterResource", recording)
     run_program(secured(project_dir), "prod", secrets())
     quotas = {name: flag for name, flag in requested.items() if name.startswith("quota:")}
-    assert len(quotas) == 4 and all(quotas.values()), quotas
+    assert len(quotas) == 5 and all(quotas.values()), quotas
     assert not any(flag for name, flag in requested.items() if name.startswith(("User:", "scram:")))
 
 
@@ -285,7 +287,7 @@ def test_an_apps_credential_waits_for_its_quota_so_a_refused_removal_keeps_the_q
     monkeypatch.setattr(MockMonitor, "RegisterResource", recording)
     run_program(secured(project_dir), "prod", secrets())
     credentials = {name: deps for name, deps in dependencies.items() if name.startswith("scram:")}
-    assert len(credentials) == 4
+    assert len(credentials) == 5
     for name, deps in credentials.items():
         user = name.removeprefix("scram:")
         assert any(dep.endswith(f"::quota:{user}") for dep in deps), (name, deps)

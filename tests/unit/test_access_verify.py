@@ -184,11 +184,11 @@ def test_run_verify_reads_access_only_with_access_control_and_renders_it(
         in text
     )
     assert f"note: {QUOTAS_UNCHECKED}" in text
-    assert text.endswith("verify: 3 differences: 3 missing ACLs\n")
+    assert text.endswith("verify: 6 differences: 6 missing ACLs\n")  # and the monitor's 3 Describe Group
     out = io.StringIO()
     assert exit_code(run_verify(stack_of(project_dir), json_output=True, timeout=1, out=out)) == 1
     document = json.loads(out.getvalue())
-    assert [d["kind"] for d in document["differences"]] == ["acl_missing"] * 3
+    assert [d["kind"] for d in document["differences"]] == ["acl_missing"] * 6
 
     def must_not_read(stack: Stack, timeout: float) -> LiveAccess:
         raise AssertionError("access read without accessControl")

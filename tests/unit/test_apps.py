@@ -32,11 +32,20 @@ def problems(config_dir: Path, text: str) -> list[str]:
     return [str(p).removeprefix(prefix) for p in caught.value.problems]
 
 
-def test_the_shipped_apps_are_the_four_example_applications_each_with_a_quota() -> None:
+def test_the_shipped_apps_are_the_four_example_applications_and_the_monitor_each_with_a_quota() -> None:
     apps = load_apps(REPO / "config", load_topology(REPO / "config").topology)
     assert apps.principal_rule == DEFAULT_PRINCIPAL_RULE == "User:k2-{app}-{stack}"
     by_name = {a.name: a for a in apps.apps}
-    assert sorted(by_name) == ["crypto-risk", "equities-analytics", "market-data-normaliser", "reference-data-cache"]
+    assert sorted(by_name) == [
+        "crypto-risk",
+        "equities-analytics",
+        "market-data-normaliser",
+        "platform-monitor",
+        "reference-data-cache",
+    ]
+    assert [a.name for a in apps.apps if a.monitors] == ["platform-monitor"]
+    monitor = by_name["platform-monitor"]
+    assert (monitor.consumes, monitor.produces, monitor.group, monitor.group_prefix) == ((), (), None, None)
     normaliser = by_name["market-data-normaliser"]
     assert normaliser.consumes == () and normaliser.group is None
     assert [(s.kind, s.exchange, s.data_types) for s in normaliser.produces] == [

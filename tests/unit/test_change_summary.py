@@ -102,9 +102,10 @@ def test_adding_an_exchange_lists_its_topics_and_the_apps_whose_prefixes_now_rea
     assert {a.app: a.reads.gained for a in summary.apps} == {
         "equities-analytics": NYSE_TOPICS,
         "reference-data-cache": ("market.equities.reference_data.nyse",),
+        "platform-monitor": NYSE_TOPICS,  # the monitor reads every topic of the stack, by market.equities.
     }
     assert all(not a.writes and not a.reads.lost and a.quota is None for a in summary.apps)
-    assert summary.headline() == "add 3 topics, 2 apps gain read; no data loss"
+    assert summary.headline() == "add 3 topics, 3 apps gain read; no data loss"
     assert (summary.status, summary.exit_code) == (Status.CHANGES, 0)
 
 
@@ -194,8 +195,8 @@ def test_a_deleted_topic_carries_its_records_and_whether_allow_data_loss_lists_i
     )
     (topic,) = counted.topics
     assert (topic.change, topic.records, topic.allowed_loss) == ("delete", 1234, True)
-    # equities-analytics reads market.equities. (Prefixed): the deleted topic goes from what it reads.
-    assert counted.headline() == "delete 1 topic, 1 app loses read; DATA LOSS: 1,234 records in 1 topic"
+    # equities-analytics and the monitor read market.equities. (Prefixed): the deleted topic goes from what they read.
+    assert counted.headline() == "delete 1 topic, 2 apps lose read; DATA LOSS: 1,234 records in 1 topic"
     assert counted.to_dict()["data_loss"] == {"topics": ["market.equities.trades.nyse"], "records": 1234}
     assert "**1,234 lost** (allowed by `k2infra:allowDataLoss`)" in render_markdown(counted)
 
@@ -434,7 +435,7 @@ def test_the_json_document_has_its_documented_keys(prod_with_nyse: Plan) -> None
 
 def test_the_markdown_opens_with_its_marker_and_headline_and_has_a_table_per_kind(prod_with_nyse: Plan) -> None:
     markdown = render_markdown(summarise(parse_preview(add_nyse_preview()), prod_with_nyse))
-    assert markdown.startswith(f"{MARKER}\n### `k2infra plan`: stack `prod`\n\n**add 3 topics, 2 apps gain read;")
+    assert markdown.startswith(f"{MARKER}\n### `k2infra plan`: stack `prod`\n\n**add 3 topics, 3 apps gain read;")
     assert "| `market.equities.trades.nyse` | create | 100 | 3 | 1 set (below) |  |" in markdown
     assert "| `equities-analytics` | +3: `market.equities.quotes.nyse`, " in markdown
     assert "<details><summary>configs of the new topics</summary>" in markdown
@@ -454,9 +455,9 @@ def test_plan_from_a_saved_preview_prints_markdown_or_json(project_dir: Path, pr
     saved = project_dir / "preview.json"
     saved.write_text(add_nyse_preview())
     code, out, _ = run_plan(project_dir, "--from-preview", str(saved))
-    assert code == 0 and "**add 3 topics, 2 apps gain read; no data loss**" in out
+    assert code == 0 and "**add 3 topics, 3 apps gain read; no data loss**" in out
     code, out, _ = run_plan(project_dir, "--from-preview", str(saved), "--format", "json")
-    assert code == 0 and json.loads(out)["headline"] == "add 3 topics, 2 apps gain read; no data loss"
+    assert code == 0 and json.loads(out)["headline"] == "add 3 topics, 3 apps gain read; no data loss"
 
 
 def test_plan_exits_2_on_a_file_that_is_no_preview_or_is_missing(project_dir: Path) -> None:

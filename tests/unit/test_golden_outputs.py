@@ -19,11 +19,11 @@ import pytest
 
 from devkit.pulumi_mocks import run_program
 from k2infra.cli.main import main as cli_main
-from tests.conftest import REPO
+from tests.conftest import REPO, SHIPPED_APPS
 
 GOLDEN = Path(__file__).parent / "golden"
 STACKS = ("dev", "staging", "prod")
-APPS = ("market-data-normaliser", "equities-analytics", "crypto-risk", "reference-data-cache")
+APPS = SHIPPED_APPS
 # Fixed stand-ins: the golden files must not change with random test secrets.
 SECRETS = {
     "saslPassword": "kafka-s3cret",

@@ -28,7 +28,7 @@ from policy.k2_policies.access_rules import (
     stack_of,
 )
 from policy.k2_policies.config import SETTINGS_BY_POLICY
-from tests.conftest import REPO, set_stack_config
+from tests.conftest import REPO, SHIPPED_APPS, set_stack_config
 
 DEV_CONFIG = REPO / "policy" / "config" / "dev.json"
 NEW_POLICIES = ("k2-acl-no-wildcard", "k2-app-writes-declared-asset-classes", "k2-app-has-quota")
@@ -63,15 +63,13 @@ def prod_apps() -> dict[str, access_rules.DeclaredApp]:
 
 def test_the_programs_own_access_resources_pass_every_access_rule(project_dir: Path) -> None:
     set_stack_config(project_dir, "prod", {"accessControl": True})
-    passwords = json.dumps(
-        {app: "pw" for app in ("market-data-normaliser", "equities-analytics", "crypto-risk", "reference-data-cache")}
-    )
+    passwords = json.dumps({app: "pw" for app in SHIPPED_APPS})
     run = run_program(
         project_dir, "prod", {"saslPassword": "x", "schemaRegistryPassword": "y", "appPasswords": passwords}
     )
     declared = declared_apps(project_dir / "config", "prod")
     acls = run.mocks.of_type(ACL_TYPE)
-    assert len(acls) == 19
+    assert len(acls) == 26
     for resource in acls:
         assert acl_wildcard_violations(resource.inputs, None, resource.name) == []
         assert acl_write_scope_violations(resource.inputs, declared, resource.name) == []
@@ -84,8 +82,7 @@ def test_the_programs_own_access_resources_pass_every_access_rule(project_dir: P
     # Without the quotas, every app user is reported once.
     without = [r for r in resources if r["type"] != QUOTA_TYPE]
     assert [v.message.split("'")[1] for v in app_quota_violations(without)] == sorted(
-        f"k2-{app}-prod"
-        for app in ("market-data-normaliser", "equities-analytics", "crypto-risk", "reference-data-cache")
+        f"k2-{app}-prod" for app in SHIPPED_APPS
     )
 
 

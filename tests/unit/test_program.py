@@ -10,16 +10,13 @@ import pulumi
 import pytest
 
 from devkit.pulumi_mocks import RecordingMocks, run_program
-from tests.conftest import REPO, set_stack_config
+from tests.conftest import REPO, SHIPPED_APPS, set_stack_config
 
 TOPIC = "kafka:index/topic:Topic"
 PROVIDER = "pulumi:providers:kafka"
 DYNAMIC = "pulumi-python:dynamic/k2infra:SchemaSubject"
 COMPONENT = "k2infra:index:TopicPlatform"
-APP_PASSWORDS = {
-    app: f"{app}-s3cret"
-    for app in ("market-data-normaliser", "equities-analytics", "crypto-risk", "reference-data-cache")
-}
+APP_PASSWORDS = {app: f"{app}-s3cret" for app in SHIPPED_APPS}
 PROD_SECRETS = {
     "saslPassword": "kafka-s3cret",
     "schemaRegistryPassword": "registry-s3cret",
