@@ -6,24 +6,51 @@ python -m k2infra lag --stack prod [--app A] [--exchange X] [--json] [--watch [N
 python -m k2infra feeds --stack prod [--json] [--interval 5]           # newest record's age, rates, skew
 python -m k2infra capacity --stack prod [--window 10m] [--json]       # recommended partition counts (1: an edit)
 python -m k2infra exporter --stack prod [--port 9308] [--interval 15]  # Prometheus metrics (the `monitoring` extra)
+
+lag, feeds, capacity and the exporter read the cluster as the stack's own user, except where the stack
+has access control and apps.yaml declares a monitor (`monitors: true`): then as the monitor's SCRAM
+user, the stack's user having no rights on groups nor Read on topics (docs/monitoring.md).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
 from k2infra.console import EXIT_BAD_INPUT, EXIT_OK, print_table
+from k2infra.model.connection import KafkaConnection
 from k2infra.model.errors import ConnectionFailed, did_you_mean, display_path
 from k2infra.model.plan import Plan
+from k2infra.model.settings import NAMESPACE
 from k2infra.model.stack import Stack
 from k2infra.observe import alerts, dashboards
 from k2infra.observe.declaration import Watched
+
+MONITOR_PASSWORD = "K2_MONITOR_PASSWORD"  # the monitor app's password (its stack secret appPasswords.<app>)
+
+
+def observer_connection(stack: Stack, environ: Mapping[str, str] = os.environ) -> KafkaConnection:
+    """How the observe commands log in: as the stack's monitor app where access control is on and
+    apps.yaml declares one (its password from K2_MONITOR_PASSWORD), else as the stack's own user.
+
+    ConnectionFailed, one line (exit 2), when the monitor's password is not given."""
+    monitor, kafka = stack.plan.monitor, stack.connections.kafka
+    if not stack.plan.access_control or monitor is None:
+        return kafka
+    password = environ.get(MONITOR_PASSWORD)
+    if not password:
+        raise ConnectionFailed(
+            f"stack {stack.plan.stack} has access control: lag, feeds, capacity and the exporter log in as its "
+            f"monitor app {monitor.name} ({monitor.principal}); set {MONITOR_PASSWORD} to its password "
+            f"(the stack secret {NAMESPACE}:appPasswords.{monitor.name})"
+        )
+    return kafka.as_scram_user(stack.plan.app_scram_mechanism, monitor.username, password, MONITOR_PASSWORD)
 
 
 def add_parsers(commands: Any, project_args: Any) -> None:
@@ -134,8 +161,9 @@ def run_lag(args: argparse.Namespace, stack: Stack, out: TextIO, err: TextIO) ->
     if problems:
         err.write("".join(f"error: {line}\n" for line in problems))
         return EXIT_BAD_INPUT
+    connection = observer_connection(stack)
     if args.watch is None:
-        with KafkaAdmin.of(stack.connections.kafka) as admin:
+        with KafkaAdmin.of(connection) as admin:
             read = lag.read_cluster(admin, watched, timeout=args.timeout)
         return _lag_report(args, watched, lag.compute(watched, read), out, watching=False)
     # Until Ctrl-C: each read against the one before, so a stalled group shows from the second read on.
@@ -147,7 +175,7 @@ def run_lag(args: argparse.Namespace, stack: Stack, out: TextIO, err: TextIO) ->
                     out.write("\x1b[H\x1b[2J")  # the table in place of the last one
                 out.write(f"{datetime.now(UTC).isoformat(timespec='seconds')} every {args.watch:g}s (Ctrl-C stops)\n")
             try:
-                with KafkaAdmin.of(stack.connections.kafka) as admin:
+                with KafkaAdmin.of(connection) as admin:
                     read = lag.read_cluster(admin, watched, timeout=args.timeout)
             except ConnectionFailed as exc:  # a broker down for a moment: said, and read again
                 err.write(f"error: {exc}\n")
@@ -231,7 +259,7 @@ def run_exporter(args: argparse.Namespace, stack: Stack, out: TextIO, err: TextI
         return EXIT_BAD_INPUT
     log = exporter.stderr_log(err)
     running = exporter.Exporter(
-        stack.connections.kafka, Watched.load(args.config_dir, stack.plan), timeout=args.timeout, log=log
+        observer_connection(stack), Watched.load(args.config_dir, stack.plan), timeout=args.timeout, log=log
     )
     try:
         server = exporter.serve(running, args.address, args.port)
@@ -258,8 +286,8 @@ def run_feeds(args: argparse.Namespace, stack: Stack, out: TextIO, err: TextIO) 
     if args.interval < 0:
         err.write(f"error: --interval must be 0 or more seconds, got {args.interval:g}\n")
         return EXIT_BAD_INPUT
-    watched = Watched.load(args.config_dir, stack.plan)
-    with KafkaAdmin.of(stack.connections.kafka) as admin:
+    watched, connection = Watched.load(args.config_dir, stack.plan), observer_connection(stack)
+    with KafkaAdmin.of(connection) as admin:
         earlier = None
         if args.interval > 0:
             earlier = feeds.read_newest(admin, watched, timeout=args.timeout, records=False)
@@ -305,7 +333,7 @@ def run_capacity(args: argparse.Namespace, stack: Stack, out: TextIO, err: TextI
         return EXIT_BAD_INPUT
     watched = Watched.load(args.config_dir, stack.plan)
     budget = capacity.budget_of(watched, display_path(args.config_dir / TOPOLOGY_FILE))
-    with KafkaAdmin.of(stack.connections.kafka) as admin:
+    with KafkaAdmin.of(observer_connection(stack)) as admin:
         earlier, later = capacity.read_window(admin, watched, window.total_seconds(), timeout=args.timeout)
     rows = capacity.assess(watched, earlier, later, budget)
     edits = capacity.edits(rows)

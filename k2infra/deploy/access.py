@@ -20,7 +20,7 @@ from typing import Any
 import pulumi
 import pulumi_kafka as kafka
 
-from k2infra.model.apps import QUOTA_NAME_PREFIX, SCRAM_NAME_PREFIX, AclSpec
+from k2infra.model.apps import QUOTA_NAME_PREFIX, SCRAM_NAME_PREFIX, AclSpec, ResourceType
 from k2infra.model.connection import kafka_mechanism
 from k2infra.model.plan import Plan
 from k2infra.model.settings import NAMESPACE
@@ -57,7 +57,10 @@ def declare_access(
     mechanism = kafka_mechanism(plan.app_scram_mechanism)
     for app in plan.apps:
         for spec in app.acls:
-            resources.acls[spec.id] = _acl(spec, checked, opts)
+            # The monitor's Describe on another app's group cuts no app off: unprotected, it goes with
+            # that app when the app is removed (docs/runbook.md §10 unprotects the app's own only).
+            unprotected = app.monitors and spec.resource_type is ResourceType.GROUP
+            resources.acls[spec.id] = _acl(spec, checked, _unprotected(opts) if unprotected else opts)
         credential_opts = opts
         if app.quotas is not None:
             quota = resources.quotas[app.name] = kafka.Quota(
@@ -89,6 +92,10 @@ def quota_options(opts: pulumi.ResourceOptions) -> pulumi.ResourceOptions:
     the new values on the user first and then delete the old resource, whose delete removes the same
     keys from the same user: the app would be left without its quota."""
     return pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(protect=False, delete_before_replace=True))
+
+
+def _unprotected(opts: pulumi.ResourceOptions) -> pulumi.ResourceOptions:
+    return pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(protect=False))
 
 
 def _acl(spec: AclSpec, checked: pulumi.Output[Any], opts: pulumi.ResourceOptions) -> kafka.Acl:

@@ -216,7 +216,9 @@ class KafkaAdmin:
         cls, connection: KafkaConnection, *, client_id: str = CLIENT_ID, password_from: str | None = None
     ) -> KafkaAdmin:
         """The admin of a stack's cluster (ConnectionFailed naming the setting when one is missing)."""
-        return cls(connection.librdkafka(client_id), connection, password_from=password_from)
+        return cls(
+            connection.librdkafka(client_id), connection, password_from=password_from or connection.password_from
+        )
 
     def __enter__(self) -> KafkaAdmin:
         return self

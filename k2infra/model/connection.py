@@ -135,6 +135,8 @@ class KafkaConnection(_Endpoint):
     client_key: str | None = field(default=None, repr=False)  # its private key (a secret), PEM text or a path
     kafka_version: str | None = None
     timeout_seconds: int = 120
+    # Where the command line took the password from, for the failure's "check ..." (None: K2_SASL_PASSWORD).
+    password_from: str | None = None
 
     @property
     def servers(self) -> str:
@@ -169,6 +171,22 @@ class KafkaConnection(_Endpoint):
 
     def with_password(self, password: str | None) -> KafkaConnection:
         return replace(self, sasl_password=password)
+
+    def as_scram_user(
+        self, mechanism: SaslMechanism, username: str, password: str, password_from: str
+    ) -> KafkaConnection:
+        """The same brokers (addresses, TLS, CA) logged in as another SCRAM user: an app's own principal."""
+        return replace(
+            self,
+            sasl_mechanism=mechanism,
+            sasl_username=username,
+            sasl_password=password,
+            sasl_token_url=None,
+            sasl_oauth_scopes=(),
+            client_cert=None,
+            client_key=None,
+            password_from=password_from,
+        )
 
     def librdkafka(self, client_id: str = CLIENT_ID) -> dict[str, Any]:
         """confluent-kafka's settings; ConnectionFailed naming the setting when one is missing.

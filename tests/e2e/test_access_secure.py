@@ -39,6 +39,7 @@ from confluent_kafka.admin import (
 
 from devkit.local_platform import SecurePlatform
 from devkit.pulumi_project import PulumiFailed, PulumiProject
+from k2infra.cli.observe import MONITOR_PASSWORD
 from k2infra.model.apps import load_apps, username_of
 from k2infra.model.plan import load_plan
 from k2infra.model.topology import load_topology
@@ -95,11 +96,12 @@ def declared_access(project: PulumiProject) -> dict[str, Declared]:
             usable[app.name], near_miss[app.name] = f"{app.group_prefix}matrix", app.group_prefix.rstrip(".")
         else:
             usable[app.name], near_miss[app.name] = None, app.name
+    every_topic = frozenset(t.name for t in plan.topics)  # what the monitor (`monitors: true`) reads
     return {
         app.name: Declared(
             name=app.name,
             username=username_of(apps.principal(app, STACK)),
-            reads=meant(app.consumes),
+            reads=every_topic if app.monitors else meant(app.consumes),
             writes=meant(app.produces),
             group=usable[app.name],
             groups_refused=(
@@ -355,6 +357,7 @@ def test_the_deployed_apps_output_is_what_the_selectors_mean(prod: PulumiProject
         ),
         "crypto-risk": (["market.crypto.trades.binance"], []),
         "reference-data-cache": (["market.crypto.reference_data.binance", "market.equities.reference_data.asx"], []),
+        "platform-monitor": (k2_topics(prod), []),
     }
 
 
@@ -362,8 +365,8 @@ def test_each_app_reads_and_writes_exactly_what_it_declares_and_is_refused_the_r
     prod: PulumiProject, secure: SecurePlatform, secure_admin: AdminClient, app_passwords: dict[str, str]
 ) -> None:
     counts = check_the_matrix(prod, secure, secure_admin, app_passwords)
-    # 4 apps x 6 topics: 6 reads and 4 writes allowed; everything else refused by the broker.
-    assert counts == {"read read": 6, "read refused": 18, "write written": 4, "write refused": 20}
+    # 5 apps x 6 topics: 6 reads of the consumers, 6 of the monitor and 4 writes allowed; the rest refused.
+    assert counts == {"read read": 12, "read refused": 18, "write written": 4, "write refused": 26}
 
 
 def test_an_idempotent_producer_needs_no_idempotent_write_on_the_cluster(
@@ -404,7 +407,9 @@ def test_a_consumer_with_a_group_it_was_not_granted_is_refused(
             finally:
                 consumer.close()
     # Every app against its near miss (e.g. `crypto-risk` without the prefix's dot) and the others' groups.
-    assert len(refused) == 4 + 3 + 3 + 3, refused
+    # The monitor may Describe the apps' groups, never Read one: it cannot join nor commit in any.
+    assert len(refused) == 4 + 3 + 3 + 3 + 4, refused
+    assert ("platform-monitor", "equities-analytics") in refused
     assert ("crypto-risk", "crypto-risk") in refused and ("equities-analytics", "equities-analytics-eod") in refused
 
 
@@ -492,6 +497,43 @@ def test_verify_names_an_acl_added_and_one_removed_behind_the_programs_back(
     assert clean.returncode == 0, clean.stdout + clean.stderr
 
 
+def test_the_monitor_reads_lag_and_feed_age_as_its_own_user_and_is_refused_a_write(
+    prod: PulumiProject, secure: SecurePlatform, app_passwords: dict[str, str]
+) -> None:
+    declared = declared_access(prod)
+    monitor, analytics = declared["platform-monitor"], declared["equities-analytics"]
+    topic = "market.equities.trades.asx"
+    started = time.time()
+    ((offset, _),) = produce_markers(secure, [topic]).values()
+    # equities-analytics commits the marker's offset: the marker is the first record it has not consumed.
+    consumer = app_consumer(secure, analytics, app_passwords[analytics.name], analytics.group)
+    try:
+        consumer.commit(offsets=[TopicPartition(topic, 0, offset)], asynchronous=False)
+    finally:
+        consumer.close()
+    # Only the monitor's password: the stack's own user (K2_SASL_PASSWORD) may not read groups at all.
+    env = {MONITOR_PASSWORD: app_passwords[monitor.name]}
+    lag = run_k2infra(prod, "lag", "--app", analytics.name, "--json", *project_config(prod), env=env)
+    assert lag.returncode == 1, lag.stdout + lag.stderr  # behind, with no member: a breach
+    assert lag.stderr == ""
+    [row] = [r for r in json.loads(lag.stdout)["rows"] if r["topic"] == topic]
+    assert (row["app"], row["group"], row["state"]) == (analytics.name, analytics.group, "no_active_consumer")
+    [first] = [p for p in row["partitions"] if p["partition"] == 0]
+    assert first["committed"] == offset and first["end"] > offset and first["lag_records"] == first["end"] - offset
+    # Dated by the marker's own timestamp, read by the monitor (Read on the topic).
+    assert first["lag_seconds"] is not None and 0 <= first["lag_seconds"] <= time.time() - started + 1
+    feeds = run_k2infra(prod, "feeds", "--interval", "0", "--json", *project_config(prod), env=env)
+    assert feeds.returncode == 0, feeds.stdout + feeds.stderr
+    ages = {r["topic"]: r["last_record_age_seconds"] for r in json.loads(feeds.stdout)["rows"]}
+    assert sorted(ages) == k2_topics(prod)
+    assert ages[topic] is not None and 0 <= ages[topic] <= time.time() - started + 1
+    # And never a write: the broker refuses its produce to a market topic.
+    assert observed_writes(secure, monitor, app_passwords[monitor.name], [topic]) == {topic: "refused"}
+    print(
+        f"\nmonitor: lag {first['lag_seconds']:.1f}s over {first['lag_records']} records, feed age {ages[topic]:.1f}s"
+    )
+
+
 # -- changes to the deployment (last: they change what the tests above read) ------------------------
 
 
@@ -529,10 +571,12 @@ def test_adding_exchanges_extends_exactly_the_apps_whose_selectors_cover_them(
         ],
         "crypto-risk": ["market.crypto.trades.coinbase"],
         "reference-data-cache": ["market.crypto.reference_data.coinbase", "market.equities.reference_data.nyse"],
+        "platform-monitor": sorted(set(k2_topics(prod)) - before["platform-monitor"].reads),  # all six
     }
+    assert len(gained["platform-monitor"]) == 6
     assert all(after[name].writes == before[name].writes for name in after)
     counts = check_the_matrix(prod, secure, secure_admin, app_passwords)
-    assert counts == {"read read": 12, "read refused": 36, "write written": 4, "write refused": 44}
+    assert counts == {"read read": 24, "read refused": 36, "write written": 4, "write refused": 56}
 
 
 def state_urns(project: PulumiProject) -> list[str]:

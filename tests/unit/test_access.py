@@ -79,6 +79,49 @@ def test_the_example_apps_get_exactly_these_acls_in_prod(project_dir: Path) -> N
     assert plan.app("market-data-normaliser").reads == ()
 
 
+def test_the_monitor_gets_exactly_these_acls_in_prod_and_no_write(project_dir: Path) -> None:
+    plan = plan_of(project_dir)
+    topic, group = ResourceType.TOPIC, ResourceType.GROUP
+    literal, prefixed = PatternType.LITERAL, PatternType.PREFIXED
+    read, describe = Operation.READ, Operation.DESCRIBE
+    # Read+Describe on every topic of the stack (one prefix per asset class: each means exactly its
+    # topics here), Describe on each declared app's group as that app declares it; nothing else.
+    assert acls(plan, "platform-monitor") == {
+        (topic, "market.equities.", prefixed, read),
+        (topic, "market.equities.", prefixed, describe),
+        (topic, "market.crypto.", prefixed, read),
+        (topic, "market.crypto.", prefixed, describe),
+        (group, "equities-analytics", literal, describe),
+        (group, "crypto-risk.", prefixed, describe),
+        (group, "reference-data-cache", literal, describe),
+    }
+    monitor = plan.monitor
+    assert monitor is not None and monitor.name == "platform-monitor" and monitor.monitors
+    assert monitor.reads == tuple(sorted(t.name for t in plan.topics))
+    assert (monitor.writes, monitor.group) == ((), None)
+    assert {a.principal for a in monitor.acls} == {"User:k2-platform-monitor-prod"}
+    assert not [a for a in monitor.acls if a.operation is Operation.WRITE]
+    assert [a.name for a in plan.apps if a.monitors] == ["platform-monitor"]
+
+
+def test_the_monitor_describes_a_new_apps_group_and_falls_back_to_names_under_a_legacy_topic(
+    project_dir: Path, edit_topology: EditTopology
+) -> None:
+    add_apps(project_dir, "  tape:\n    consumes: [{exchange: equities.asx}]\n    group_prefix: tape.\n")
+    edit_topology(lambda t: t["legacy"].update({"market.equities.raw": {"state": "adopt", "partitions": 1}}))
+    plan = plan_of(project_dir)
+    monitor = acls(plan, "platform-monitor")
+    assert (ResourceType.GROUP, "tape.", PatternType.PREFIXED, Operation.DESCRIBE) in monitor
+    # market.equities. would reach the legacy market.equities.raw, which no monitor observes: names.
+    equities = {name for kind, name, pattern, _ in monitor if kind is ResourceType.TOPIC and "equities" in name}
+    assert equities == {
+        "market.equities.trades.asx",
+        "market.equities.quotes.asx",
+        "market.equities.reference_data.asx",
+    }
+    assert (ResourceType.TOPIC, "market.crypto.", PatternType.PREFIXED, Operation.READ) in monitor
+
+
 def test_an_asset_class_consumer_gains_a_new_exchange_and_a_single_exchange_one_never_does(
     project_dir: Path, edit_topology: EditTopology
 ) -> None:
@@ -92,6 +135,8 @@ def test_an_asset_class_consumer_gains_a_new_exchange_and_a_single_exchange_one_
     assert [a.name for a, _ in who_can(after.apps, ResourceType.TOPIC, "market.equities.trades.nyse")] == [
         "equities-analytics",
         "equities-analytics",
+        "platform-monitor",  # Describe and Read by market.equities. too
+        "platform-monitor",
     ]
     # The single-exchange consumer: Literal names only, and nothing of the new exchange.
     assert after.app("asx-only").acls == before.app("asx-only").acls

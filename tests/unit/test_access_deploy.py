@@ -153,8 +153,15 @@ def test_access_resources_belong_to_the_component_use_its_provider_and_protect_a
     assert len(every) == 26 + 5 + 5
     assert set(every) <= children
     # Deleting an ACL or a SCRAM user cuts an app off: protected like the topics. A quota is not,
-    # so that changing one (a replace) is a plain `pulumi up`.
-    assert all(r._protect for r in [*access.acls.values(), *access.credentials.values()])
+    # so that changing one (a replace) is a plain `pulumi up`. Nor is the monitor's Describe on
+    # another app's group: it cuts no app off, and goes with the app when the app is removed.
+    monitor_groups = {
+        name for name in access.acls if name.startswith("User:k2-platform-monitor-prod|") and "|Group|" in name
+    }
+    assert len(monitor_groups) == 3
+    assert all(r._protect for name, r in access.acls.items() if name not in monitor_groups)
+    assert all(r._protect for r in access.credentials.values())
+    assert not any(access.acls[name]._protect for name in monitor_groups)
     assert not any(r._protect for r in access.quotas.values())
     for typ in (ACL, QUOTA, SCRAM):
         for args in run.mocks.of_type(typ):

@@ -364,3 +364,34 @@ def test_app_passwords_stored_as_secrets_are_accepted_by_the_command_line(projec
     assert stack.plan.app_scram_mechanism == "scram-sha512"
     assert stack.plan.app_scram_iterations == 8192
     assert "appPasswords" in stack.secret_keys
+
+
+def test_a_monitor_declares_nothing_it_reads_or_writes_and_there_is_at_most_one(config_dir: Path) -> None:
+    text = """\
+apps:
+  watcher:
+    monitors: true
+    consumes:
+      - data_type: trades
+    group: watcher
+    slo: {max_lag_seconds: 5}
+  second:
+    monitors: true
+  quiet:
+    monitors: true
+    quotas: {consumer_byte_rate: 1024}
+"""
+    assert problems(config_dir, text) == [
+        "4: apps.watcher.consumes: a monitor declares no consumes: it may read every topic it observes and "
+        "describe the declared apps' groups, and nothing else",
+        "6: apps.watcher.group: a monitor declares no group: it may read every topic it observes and "
+        "describe the declared apps' groups, and nothing else",
+        "7: apps.watcher.slo: a monitor declares no slo: it may read every topic it observes and "
+        "describe the declared apps' groups, and nothing else",
+        "9: apps.second.monitors: app 'watcher' (line 3) is the monitor already: the observe commands log in as one app",
+        "11: apps.quiet.monitors: app 'watcher' (line 3) is the monitor already: the observe commands log in as one app",
+    ]
+    # A monitor alone, with neither consumes nor produces, is a whole declaration.
+    write_apps(config_dir, "apps:\n  quiet:\n    monitors: true\n")
+    [quiet] = load_apps(config_dir, load_topology(config_dir).topology).apps
+    assert quiet.monitors and quiet.consumes == quiet.produces == ()
