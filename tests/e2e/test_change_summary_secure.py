@@ -121,8 +121,8 @@ def test_the_summary_of_adding_nyse_is_what_the_broker_and_registry_then_hold(
     assert ci.stdout == (out / "summary.md").read_text()
     summary = json.loads((out / "summary.json").read_text())
     print((out / "summary.md").read_text())
-    assert summary["headline"] == "add 3 topics, 2 apps gain read; no data loss"
-    assert "**add 3 topics, 2 apps gain read; no data loss**" in ci.stdout
+    assert summary["headline"] == "add 3 topics, 3 apps gain read; no data loss"
+    assert "**add 3 topics, 3 apps gain read; no data loss**" in ci.stdout
     created = {t["name"]: t for t in summary["topics"] if t["change"] == "create"}
     assert len(created) == len(summary["topics"]) == 3 and not summary["subjects"] and not summary["refusals"]
 
@@ -181,7 +181,15 @@ def test_the_summary_of_removing_an_app_is_refused_by_protection_then_removes_ex
     code, summary = plan_json(prod, secure)
     assert (code, summary["status"]) == (0, "changes"), summary
     assert summary["headline"] == "1 app removed; no data loss"
-    (removed,) = summary["apps"]
+    # The app, and the monitor's Describe on its group, which goes with it (unprotected: docs/access.md).
+    monitor = prod.outputs()["apps"]["platform-monitor"]["principal"]
+    by_principal = {a["principal"]: a for a in summary["apps"]}
+    assert sorted(by_principal) == sorted([principal, monitor])
+    assert by_principal[monitor]["acls"] == {
+        "added": [],
+        "removed": [f"{monitor}|*|Describe|Allow|Group|crypto-risk.|Prefixed"],
+    }
+    removed = by_principal[principal]
     assert (removed["principal"], removed["declared"], removed["credential"]) == (principal, False, "removed")
     assert removed["read"] == {"gained": [], "lost": ["market.crypto.trades.binance"]}
     assert removed["groups"]["lost"] == ["crypto-risk. (Prefixed)"]
