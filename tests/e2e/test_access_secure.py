@@ -44,6 +44,8 @@ from k2infra.model.apps import load_apps, username_of
 from k2infra.model.plan import load_plan
 from k2infra.model.topology import load_topology
 from tests.e2e.prod_support import CALL, POLICY, STACK, UNPROTECT_APP, run_k2infra, secret_env
+from tests.exporter_process import ExporterProcess
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -498,7 +500,7 @@ def test_verify_names_an_acl_added_and_one_removed_behind_the_programs_back(
 
 
 def test_the_monitor_reads_lag_and_feed_age_as_its_own_user_and_is_refused_a_write(
-    prod: PulumiProject, secure: SecurePlatform, app_passwords: dict[str, str]
+    prod: PulumiProject, secure: SecurePlatform, app_passwords: dict[str, str], tmp_path
 ) -> None:
     declared = declared_access(prod)
     monitor, analytics = declared["platform-monitor"], declared["equities-analytics"]
@@ -527,6 +529,28 @@ def test_the_monitor_reads_lag_and_feed_age_as_its_own_user_and_is_refused_a_wri
     ages = {r["topic"]: r["last_record_age_seconds"] for r in json.loads(feeds.stdout)["rows"]}
     assert sorted(ages) == k2_topics(prod)
     assert ages[topic] is not None and 0 <= ages[topic] <= time.time() - started + 1
+    # The exporter, as the same user: up, with the group's lag and the feed's age as series.
+    exporter = ExporterProcess(prod.dir, STACK, tmp_path / "exporter.log", env=env)
+    asx_trades = {"exchange": "asx", "data_type": "trades"}
+
+    def value(samples: dict, name: str, **labels: str) -> float | None:
+        return next((x.value for x in samples.get(name, []) if labels.items() <= x.labels.items()), None)
+
+    def served() -> tuple[float, float] | None:
+        samples = exporter.scrape()
+        if not samples or value(samples, "k2_exporter_up") != 1.0:
+            return None
+        lag_s = value(samples, "k2_consumer_lag_seconds", app=analytics.name, **asx_trades)
+        age_s = value(samples, "k2_feed_last_record_age_seconds", **asx_trades)
+        return None if lag_s is None or age_s is None else (lag_s, age_s)
+
+    try:
+        lag_s, age_s = wait_for(
+            "the monitor's exporter to serve k2_exporter_up 1 and the ASX trades series", served, 90
+        )
+    finally:
+        exporter.stop(WAIT)
+    assert lag_s > 0 and age_s >= 0, (lag_s, age_s)
     # And never a write: the broker refuses its produce to a market topic.
     assert observed_writes(secure, monitor, app_passwords[monitor.name], [topic]) == {topic: "refused"}
     print(

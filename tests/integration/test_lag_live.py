@@ -9,13 +9,10 @@ past: it is 7 records and about 297 s behind, over its 60 s objective.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,11 +22,11 @@ import pytest
 import yaml
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
-from prometheus_client.parser import text_string_to_metric_families
 
 from devkit.local_platform import LocalPlatform
+from devkit.monitor import free_ports
 from k2infra.model.stack import load_stack_file
-from tests.waiting import terminate
+from tests.exporter_process import ExporterProcess
 from tests.waiting import wait_for as shared_wait_for
 
 pytestmark = pytest.mark.integration
@@ -43,12 +40,6 @@ BEHIND_S = 300  # the records' age when written
 
 def wait_for(what: str, check: Any, timeout: float = WAIT) -> Any:
     return shared_wait_for(what, check, timeout)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def write_stack(project: Path, name: str, servers: str) -> None:
@@ -71,7 +62,7 @@ def project(tmp_path_factory: pytest.TempPathFactory, platform: LocalPlatform, g
     assert "group: equities-analytics\n" in text
     apps.write_text(text.replace("group: equities-analytics\n", f"group: {group}\n"))
     write_stack(root, STACK, platform.bootstrap_servers)
-    write_stack(root, "nobroker", f"127.0.0.1:{free_port()}")  # nothing listens there: the address is wrong
+    write_stack(root, "nobroker", f"127.0.0.1:{free_ports(1)[0]}")  # nothing listens there: the address is wrong
     return root
 
 
@@ -209,48 +200,17 @@ def test_lag_that_cannot_read_the_cluster_exits_2(project: Path) -> None:
     assert "cannot reach Kafka" in run.stderr
 
 
-class Running:
-    """An exporter process on a free port, its log in a file."""
-
-    def __init__(self, project: Path, stack: str, log: Path) -> None:
-        self.port = free_port()
-        self.log = log
-        self.process = subprocess.Popen(
-            [
-                *(sys.executable, "-m", "k2infra", "exporter", "--stack", stack, "--project-dir", str(project)),
-                *("--port", str(self.port), "--address", "127.0.0.1", "--interval", "1", "--timeout", "5"),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=log.open("w"),
-            cwd=REPO,
-            env={**os.environ},
-        )
-
-    def scrape(self) -> dict[str, list[Any]] | None:
-        """The samples by metric name, or None while the server does not answer."""
-        assert self.process.poll() is None, f"the exporter exited: {self.log.read_text()}"
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=10) as answer:
-                text = answer.read().decode()
-        except OSError:
-            return None
-        return {family.name: family.samples for family in text_string_to_metric_families(text)}
-
-    def stop(self) -> None:
-        terminate(self.process, "the exporter", WAIT)
-
-
 @pytest.fixture
 def exporter(project: Path, tmp_path: Path) -> Iterator[Any]:
-    started: list[Running] = []
+    started: list[ExporterProcess] = []
 
-    def start(stack: str) -> Running:
-        started.append(Running(project, stack, tmp_path / f"exporter-{stack}.log"))
+    def start(stack: str) -> ExporterProcess:
+        started.append(ExporterProcess(project, stack, tmp_path / f"exporter-{stack}.log"))
         return started[-1]
 
     yield start
     for running in started:
-        running.stop()
+        running.stop(WAIT)
 
 
 def test_the_exporter_serves_lag_seconds_with_app_and_exchange_labels(behind: int, exporter: Any, group: str) -> None:
