@@ -405,11 +405,10 @@ _install_keycloak_aot() {
     # With Java >= 25, one training start writes an AOT cache (JEP 483/514: classes loaded and
     # linked ahead of time) that later starts use: about 40% less CPU until ready on 2 cores.
     # The cache belongs to one java binary; another one simply starts without it.
-    local home java major dir inst out pid ok=0 http mgmt jopts sopts t0
+    local home java dir inst out pid ok=0 http mgmt jopts sopts t0
     home="$(keycloak_home)"; java="$(keycloak_java)"; dir="$home/k2-aot"
-    major="$(java_major "$java")"
-    [ -n "$major" ] && [ "$major" -ge 25 ] || return 0
-    [ -f "$dir/.complete" ] && [ "$(cat "$dir/java" 2>/dev/null)" = "$java" ] && return 0
+    aot_java "$java" || return 0
+    aot_cache_for "$dir" "$java" && return 0
     if [ "${K2_KEYCLOAK_AOT:-1}" = 0 ]; then
         say "keycloak: no AOT cache yet and K2_KEYCLOAK_AOT=0: starting without one (a later start trains it)"
         return 0
@@ -439,19 +438,71 @@ _install_keycloak_aot() {
     kill -KILL "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
     rm -rf "$inst"
-    if [ $ok = 1 ] && [ -s "$dir/keycloak.aot.tmp" ]; then
-        mv "$dir/keycloak.aot.tmp" "$dir/keycloak.aot"
+    aot_cache_keep keycloak "$dir/keycloak.aot" "$java" $ok "$out" "$t0"
+}
+
+# ---------------------------------------------------------------- AOT caches (Java >= 25)
+aot_java() { local m; m="$(java_major "$1")"; [ -n "$m" ] && [ "$m" -ge 25 ]; }  # aot_java JAVA
+aot_cache_for() { [ -f "$1/.complete" ] && [ "$(cat "$1/java" 2>/dev/null)" = "$2" ]; }  # aot_cache_for DIR JAVA
+
+# aot_cache_keep WHAT CACHE JAVA OK LOG T0: a training start wrote CACHE.tmp (OK=1 if it became ready):
+# keep it for JAVA, or drop the directory and say in one line that starts go on without one.
+aot_cache_keep() {
+    local what="$1" cache="$2" java="$3" ok="$4" log="$5" t0="$6" dir
+    dir="$(dirname "$cache")"
+    if [ "$ok" = 1 ] && [ -s "$cache.tmp" ]; then
+        mv "$cache.tmp" "$cache"
         echo "$java" >"$dir/java"
         touch "$dir/.complete"
-        say "keycloak AOT cache written ($(du -sh "$dir/keycloak.aot" | cut -f1), $(secs_since "$t0"))"
+        say "$what AOT cache written ($(du -sh "$cache" | cut -f1), $(secs_since "$t0"))"
     else
         rm -rf "$dir"
-        err "keycloak: no AOT cache (training start failed, see $out); starts go on without one"
+        err "$what: no AOT cache (training start failed, see $log); starts go on without one"
     fi
 }
 
+_install_registry_aot() {
+    # As Keycloak's (above): with Java >= 25, one training start writes an AOT cache that later
+    # starts of the registry load. The registry keeps its schemas in Kafka, so it trains on a
+    # throwaway plain platform of its own (free ports, a temporary state dir; the cache is
+    # assembled when its registry stops), with one schema registered and read back.
+    local home java dir state out t0 ok=0 url
+    home="$(registry_home)"; java="$(find_java 21 "${K2_REGISTRY_JAVA:-}")"; dir="$home/k2-aot"
+    aot_cache_for "$dir" "$java" && return 0
+    aot_java "$java" || return 0
+    if [ "${K2_REGISTRY_AOT:-1}" = 0 ]; then
+        say "registry: no AOT cache yet and K2_REGISTRY_AOT=0: starting without one (a later start trains it)"
+        return 0
+    fi
+    t0=$(now_ms)
+    say "registry: training start for an AOT cache (once per version and java: $java)"
+    rm -rf "$dir"; mkdir -p "$dir"
+    state="$(mktemp -d "$TOOLS_DIR/apicurio-registry-$APICURIO_VERSION.aot-training.XXXXXX")"
+    out="$TOOLS_DIR/apicurio-registry-$APICURIO_VERSION.aot.log"
+    if env K2_REGISTRY_AOT=training K2_PROFILE=plain K2_PORTS=free K2_STATE_DIR="$state" K2_REGISTRY_JAVA="$java" \
+            K2_START_TIMEOUT="$INSTALL_TIMEOUT" \
+            K2_REGISTRY_JVM_OPTS="${K2_REGISTRY_JVM_OPTS:-} -XX:AOTCacheOutput=$dir/registry.aot.tmp" \
+            "$TOOLS_SRC/platform.sh" start >"$out" 2>&1 </dev/null 8>&- 9>&-; then
+        url="$(sed -n 's/^K2_SCHEMA_REGISTRY_URL=//p' "$state/platform.env")"
+        curl -sf --max-time 60 -X POST -H 'Content-Type: application/vnd.schemaregistry.v1+json' \
+            -d '{"schema": "{\"type\": \"string\"}"}' "$url/subjects/k2-aot-training-value/versions" >>"$out" 2>&1 \
+            && curl -sf --max-time 60 "$url/subjects/k2-aot-training-value/versions/latest" >>"$out" 2>&1 \
+            && ok=1
+    fi
+    K2_STOP_TIMEOUT="$INSTALL_TIMEOUT" "$TOOLS_SRC/platform.sh" stop --state-dir "$state" >>"$out" 2>&1 </dev/null 8>&- 9>&- || true
+    rm -rf "$state"
+    aot_cache_keep registry "$dir/registry.aot" "$java" $ok "$out" "$t0"
+}
+
 install_kafka() { mkdir -p "$TOOLS_DIR"; with_lock "$TOOLS_DIR/.kafka-$KAFKA_VERSION.lock" _install_kafka; }
-install_registry() { mkdir -p "$TOOLS_DIR"; with_lock "$TOOLS_DIR/.apicurio-$APICURIO_VERSION.lock" _install_registry; }
+install_registry() {
+    mkdir -p "$TOOLS_DIR"
+    with_lock "$TOOLS_DIR/.apicurio-$APICURIO_VERSION.lock" _install_registry
+    [ "$(major_of "$APICURIO_VERSION")" -ge 3 ] && [ "${K2_REGISTRY_AOT:-1}" != training ] || return 0
+    prime_java 21 "${K2_REGISTRY_JAVA:-}"  # found once: the training and launch_registry ask again
+    # not under the lock above: the training start installs (finds) the registry itself
+    with_lock "$TOOLS_DIR/.apicurio-$APICURIO_VERSION.aot.lock" _install_registry_aot
+}
 install_keycloak() {
     mkdir -p "$TOOLS_DIR"
     with_lock "$TOOLS_DIR/.keycloak-$KEYCLOAK_VERSION.lock" _install_keycloak
@@ -777,7 +828,7 @@ write_registry_storage_config() {  # ... [NODE]: into the node's directory (regi
 
 # ---------------------------------------------------------------- registry
 launch_registry() {  # launch_registry [registry|registry-2]: a node, its own directory and ports, the one journal
-    local c="${1:-registry}" d home java min=21 runjar port="$REGISTRY_PORT" mgmt="$REGISTRY_MGMT_PORT"
+    local c="${1:-registry}" d home java min=21 runjar port="$REGISTRY_PORT" mgmt="$REGISTRY_MGMT_PORT" aot=()
     d="$STATE_DIR/$c"
     [ "$c" = registry ] || { port="$REGISTRY_2_PORT"; mgmt="$REGISTRY_2_MGMT_PORT"; }
     [ "$PROFILE" != secure ] || secure_registry_opts "$port"
@@ -785,11 +836,12 @@ launch_registry() {  # launch_registry [registry|registry-2]: a node, its own di
     [ "$(major_of "$APICURIO_VERSION")" -ge 3 ] || min=17
     java="$(find_java "$min" "${K2_REGISTRY_JAVA:-}")"
     runjar="$(cat "$home/.run-jar")"
+    aot_cache_for "$home/k2-aot" "$java" && aot=("-XX:AOTCache=$home/k2-aot/registry.aot")
     rm -rf "$d/tmp"; mkdir -p "$d/tmp"
     REGISTRY_T0=$(now_ms)
     # shellcheck disable=SC2086
     launch "$c" "$d" "$d/registry.log" "$java" "$MARKER" "-Dk2.platform.component=$c" \
-        -Xms64m "-Xmx$REGISTRY_HEAP" "${SMALL_JVM[@]}" \
+        -Xms64m "-Xmx$REGISTRY_HEAP" "${SMALL_JVM[@]}" "${aot[@]}" \
         "-Djava.io.tmpdir=$d/tmp" "-Dvertx.cacheDirBase=$d/tmp/vertx-cache" \
         -Dquarkus.http.host=127.0.0.1 "-Dquarkus.http.port=$port" \
         -Dquarkus.management.host=127.0.0.1 "-Dquarkus.management.port=$mgmt" \
@@ -985,9 +1037,7 @@ launch_keycloak() {
     rm -f "$d/rotate.sql" "$d/rotate.out"
     mapfile -t jopts < <(keycloak_jvm_opts)
     mapfile -t sopts < <(keycloak_start_opts "$KEYCLOAK_PORT" "$KEYCLOAK_MGMT_PORT")
-    if [ -f "$home/k2-aot/.complete" ] && [ "$(cat "$home/k2-aot/java")" = "$java" ]; then
-        jopts+=("-XX:AOTCache=$home/k2-aot/keycloak.aot")
-    fi
+    aot_cache_for "$home/k2-aot" "$java" && jopts+=("-XX:AOTCache=$home/k2-aot/keycloak.aot")
     mkdir -p "$d/tmp"
     # The class path names the cached dist (not the instance's symlink): the AOT cache checks it.
     # shellcheck disable=SC2086
