@@ -1,10 +1,12 @@
-"""tools/registry/journal.py: which login its Kafka clients use (the copying itself is
-tests/e2e/test_registry_durable.py, against a real platform)."""
+"""tools/registry/journal.py: which login its Kafka clients use, and when it may replace a journal
+(the copying itself is tests/e2e/test_registry_durable.py, against real platforms)."""
 
 from __future__ import annotations
 
 import importlib.util
+from concurrent.futures import Future
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -45,3 +47,62 @@ def test_the_plain_platform_needs_no_login() -> None:
     assert journal_module().client_config({"K2_BOOTSTRAP_SERVERS": "127.0.0.1:19092"}) == {
         "bootstrap.servers": "127.0.0.1:19092"
     }
+
+
+class FakeAdmin:
+    """The AdminClient calls delete_journal makes: the groups and topics it is given, deletions recorded."""
+
+    def __init__(self, groups: list[tuple[str, object]], topics: set[str]) -> None:
+        self.groups = groups
+        self.topics = set(topics)
+        self.deleted: list[str] = []
+
+    @staticmethod
+    def _done(value: object) -> Future:
+        future: Future = Future()
+        future.set_result(value)
+        return future
+
+    def list_consumer_groups(self, **_kwargs):
+        listings = [SimpleNamespace(group_id=g, state=s) for g, s in self.groups]
+        return self._done(SimpleNamespace(valid=listings))
+
+    def list_topics(self, **_kwargs):
+        return SimpleNamespace(topics={t: None for t in self.topics})
+
+    def delete_topics(self, names: list[str], **_kwargs):
+        self.deleted += names
+        self.topics -= set(names)
+        return {name: self._done(None) for name in names}
+
+
+def test_replacing_the_journal_is_refused_while_a_registry_node_still_reads_it(monkeypatch) -> None:
+    from confluent_kafka import ConsumerGroupState
+
+    module = journal_module()
+    admin = FakeAdmin(
+        [("k2-registry-0f1e", ConsumerGroupState.STABLE), ("k2-registry-9a8b", ConsumerGroupState.EMPTY)],
+        {"k2-registry-journal"},
+    )
+    monkeypatch.setattr(module, "AdminClient", lambda _config: admin)
+    with pytest.raises(SystemExit, match=r"still reads k2-registry-journal \(consumer groups k2-registry-0f1e\)"):
+        module.delete_journal({"bootstrap.servers": "127.0.0.1:19092"})
+    assert admin.deleted == []
+
+
+def test_replacing_the_journal_deletes_it_once_the_registries_have_left(monkeypatch) -> None:
+    from confluent_kafka import ConsumerGroupState
+
+    module = journal_module()
+    admin = FakeAdmin(
+        [("k2-registry-0f1e", ConsumerGroupState.EMPTY), ("market-data-normaliser", ConsumerGroupState.STABLE)],
+        {"k2-registry-journal", "market.equities.trades.asx"},
+    )
+    monkeypatch.setattr(module, "AdminClient", lambda _config: admin)
+    module.delete_journal({"bootstrap.servers": "127.0.0.1:19092"})
+    assert admin.deleted == ["k2-registry-journal"]
+
+
+def test_replace_goes_with_restore_only(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit):
+        journal_module().main(["backup", "--replace", str(tmp_path / "journal.backup")])

@@ -10,12 +10,16 @@ restores a backup into a fresh platform and compares every ID.
     journal.py backup  FILE   # every record of the journal, one JSON line each (bytes as base64)
     journal.py restore FILE   # appends them to the journal of the cluster named (created if absent),
                               # which must hold no record yet
+    journal.py restore --replace FILE   # the same after deleting the journal the cluster has (every
+                              # registry node stopped: refused while one still reads it)
 
 The cluster is the one `tools/platform.sh env` describes: K2_BOOTSTRAP_SERVERS, and on the secured
 cluster its super user K2_ADMIN_USERNAME / K2_ADMIN_PASSWORD (SCRAM-SHA-512; the infra principal
 K2_SASL_USERNAME has no rights on the journal) and K2_CA_CERT. Restore into a journal
 no registry has replayed yet (restore before the registry's first start): records appended after a
-registry's own would be replayed after them.
+registry's own would be replayed after them. The secured cluster's registries start with the
+cluster, so there the journal is replaced (--replace) while they are stopped; its ACLs name the
+topic and outlive it.
 """
 
 from __future__ import annotations
@@ -25,13 +29,15 @@ import base64
 import json
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, ConsumerGroupState, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 TOPIC = "k2-registry-journal"
+GROUP_PREFIX = "k2-registry-"  # each registry start replays the journal in a group of its own (tools/platform.sh)
 WAIT = 60.0  # seconds for the cluster to answer one request
 
 
@@ -109,9 +115,41 @@ def create_journal(config: dict[str, Any]) -> None:
     admin.create_topics([topic], operation_timeout=WAIT)[TOPIC].result(timeout=WAIT)
 
 
-def restore(config: dict[str, Any], path: Path) -> int:
+def registries_reading(admin: AdminClient) -> list[str]:
+    """The registries' consumer groups that have members: a registry node that still reads the journal."""
+    listed = admin.list_consumer_groups(request_timeout=WAIT).result(timeout=WAIT)
+    return sorted(
+        group.group_id
+        for group in listed.valid
+        if group.group_id.startswith(GROUP_PREFIX)
+        and group.state not in (ConsumerGroupState.EMPTY, ConsumerGroupState.DEAD)
+    )
+
+
+def delete_journal(config: dict[str, Any]) -> None:
+    """Deletes the journal once no registry reads it, and waits until the cluster no longer lists it."""
+    admin = AdminClient(config)
+    reading = registries_reading(admin)
+    if reading:
+        raise SystemExit(
+            f"journal restore --replace: a registry still reads {TOPIC} (consumer groups {', '.join(reading)}):"
+            " stop every registry node first"
+        )
+    if TOPIC not in admin.list_topics(timeout=WAIT).topics:
+        return
+    admin.delete_topics([TOPIC], operation_timeout=WAIT)[TOPIC].result(timeout=WAIT)
+    deadline = time.monotonic() + WAIT
+    while TOPIC in admin.list_topics(timeout=WAIT).topics:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"journal restore --replace: {TOPIC} is still listed {WAIT:g}s after its deletion")
+        time.sleep(0.2)
+
+
+def restore(config: dict[str, Any], path: Path, replace: bool = False) -> int:
     """The backed-up records appended to the journal in their order (one idempotent producer); the
-    journal is created first if the cluster has none."""
+    journal is created first if the cluster has none (`replace`: after deleting the one it has)."""
+    if replace:
+        delete_journal(config)
     create_journal(config)
     consumer = Consumer({**config, "group.id": "k2-journal-restore"})
     try:
@@ -142,12 +180,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("action", choices=["backup", "restore"])
     parser.add_argument("file", type=Path)
+    parser.add_argument(
+        "--replace", action="store_true", help="restore: delete the journal first (every registry node stopped)"
+    )
     args = parser.parse_args(argv)
+    if args.replace and args.action != "restore":
+        parser.error("--replace goes with restore")
     config = client_config(dict(os.environ))
     if args.action == "backup":
         print(f"{backup(config, args.file)} journal records written to {args.file}")
     else:
-        print(f"{restore(config, args.file)} journal records restored from {args.file}")
+        print(f"{restore(config, args.file, args.replace)} journal records restored from {args.file}")
     return 0
 
 
