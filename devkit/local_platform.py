@@ -367,14 +367,12 @@ class SecurePlatform:
     def restart_registry(self, timeout: float = REGISTRY_RESTART_TIMEOUT, node: int = 1) -> None:
         """Stop registry node ``node`` (1 or 2) if it runs and start it again; returns once it answers
         authenticated requests."""
-        if self.state_dir is None:
-            raise PlatformError("restart-registry: this platform's state dir is unknown (set K2_PLATFORM_STATE_DIR)")
-        env = self.script_env or dict(os.environ)
-        result = run_platform_sh(
-            ["restart-registry", str(node), "--secure", "--state-dir", str(self.state_dir)], env=env, timeout=timeout
-        )
-        if result.returncode != 0:
-            raise PlatformError(f"tools/platform.sh restart-registry {node} failed:\n{result.stdout}{result.stderr}")
+        self._node_command("restart-registry", node, timeout, nodes=(1, 2))
+
+    def stop_registry(self, node: int = 1, timeout: float = DEFAULT_STOP_TIMEOUT) -> None:
+        """Stop registry node ``node`` (1 or 2) as an operator does, keeping its settings; returns once
+        its JVM has exited (``restart_registry`` starts it again)."""
+        self._node_command("stop-registry", node, timeout, nodes=(1, 2))
 
     def kill_registry(self, node: int, timeout: float = DEFAULT_STOP_TIMEOUT) -> None:
         """SIGKILL registry node ``node`` (1 or 2), as a crash would; returns once its JVM is gone."""
@@ -390,9 +388,9 @@ class SecurePlatform:
                 raise PlatformError(f"{name} (pid {pid}) still runs {timeout:g}s after SIGKILL")
             time.sleep(0.1)
 
-    def _node_command(self, command: str, node: int, timeout: float) -> None:
-        if node not in (1, 2, 3):
-            raise ValueError(f"node must be 1, 2 or 3, got {node!r}")
+    def _node_command(self, command: str, node: int, timeout: float, nodes: tuple[int, ...] = (1, 2, 3)) -> None:
+        if node not in nodes:
+            raise ValueError(f"node must be {', '.join(map(str, nodes[:-1]))} or {nodes[-1]}, got {node!r}")
         if self.state_dir is None:
             raise PlatformError(f"{command}: this platform's state dir is unknown (set K2_PLATFORM_STATE_DIR)")
         env = self.script_env or dict(os.environ)

@@ -44,6 +44,8 @@
 #   restart-registry [N]   stop the registry and start it again (its schemas are in Kafka:
 #            they come back), waiting until it serves the Confluent API again.
 #            Secure: node N (1 or 2, default 1) of its two registry nodes.
+#   stop-registry [N]   stop the registry (secure: node N) keeping its settings: restart-registry
+#            starts it again (docs/runbook.md §14: a journal restore on the secured cluster).
 #   cli TOOL [ARGS...]   run a Kafka command-line tool of K2_KAFKA_VERSION from the
 #            tools cache: kafka-topics, kafka-configs, kafka-acls,
 #            kafka-console-producer, kafka-console-consumer, kafka-consumer-groups,
@@ -148,7 +150,7 @@ while [ $# -gt 0 ]; do
         *)
             if [ "$CMD" = cli ]; then CLI_ARGS=("$@"); break; fi
             case "$CMD:$1" in
-                start-broker:[1-3]|stop-broker:[1-3]|restart-registry:[1-2]) NODE="$1"; shift ;;
+                start-broker:[1-3]|stop-broker:[1-3]|restart-registry:[1-2]|stop-registry:[1-2]) NODE="$1"; shift ;;
                 *:kafka|*:registry) COMPONENTS+=("$1"); shift ;;
                 *) die "unknown argument: $1 (see --help)" ;;
             esac
@@ -156,7 +158,7 @@ while [ $# -gt 0 ]; do
     esac
 done
 case "$CMD" in
-    start|stop|status|env|install|restart-registry|start-broker|stop-broker) ;;
+    start|stop|status|env|install|restart-registry|stop-registry|start-broker|stop-broker) ;;
     cli) [ ${#CLI_ARGS[@]} -gt 0 ] || die "cli needs a tool name (see --help)" ;;
     -h|--help|help) usage; exit 0 ;;
     *) usage >&2; exit 2 ;;
@@ -1441,6 +1443,18 @@ cmd_restart-registry() {
     say "registry ready again at $url (pid $REGISTRY_PID, $(secs_since "$t0"))"
 }
 
+cmd_stop-registry() {
+    local c=registry
+    if [ "$PROFILE" = secure ]; then
+        load_secure_env || die "no secure platform in $STATE_DIR"
+        [ "${NODE:-1}" = 1 ] || c="registry-$NODE"
+    else
+        [ -z "$NODE" ] || die "the plain platform has one registry: stop-registry takes no node number"
+    fi
+    running_pid "$c" >/dev/null || die "$c is not running"
+    stop_pids "$c"
+}
+
 cmd_stop-broker() {
     load_secure_env || die "no secure platform in $STATE_DIR"
     running_pid "kafka-$NODE" >/dev/null || die "kafka-$NODE is not running"
@@ -1672,7 +1686,7 @@ case "$CMD" in
     status) "cmd_status$SUFFIX" ;;
     env) "cmd_env$SUFFIX" ;;
     cli) cmd_cli ;;
-    start|stop|start-broker|stop-broker|restart-registry)
+    start|stop|start-broker|stop-broker|restart-registry|stop-registry)
         exec 8>"$STATE_DIR/.platform.lock"
         flock -w 600 8 || die "another platform.sh holds $STATE_DIR/.platform.lock"
         case "$CMD" in

@@ -177,12 +177,16 @@ def test_a_restart_of_the_broker_holding_the_journal_brings_the_registry_back_wi
 JOURNAL = REPO / "tools" / "registry" / "journal.py"
 
 
-def journal(action: str, backup: Path, bootstrap_servers: str) -> None:
-    """tools/registry/journal.py ACTION FILE against a plain platform, as the runbook runs it after
-    `eval "$(tools/platform.sh env)"`."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("K2_")} | {"K2_BOOTSTRAP_SERVERS": bootstrap_servers}
+def journal(action: str, backup: Path, platform_env: dict[str, str], *options: str) -> None:
+    """tools/registry/journal.py ACTION [OPTIONS] FILE against the platform `platform_env` describes
+    (its K2_* variables), as the runbook runs it after `eval "$(tools/platform.sh env)"`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("K2_")} | platform_env
     done = subprocess.run(
-        [sys.executable, str(JOURNAL), action, str(backup)], env=env, capture_output=True, text=True, timeout=300
+        [sys.executable, str(JOURNAL), action, *options, str(backup)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     print(done.stdout.strip())
@@ -199,7 +203,7 @@ def test_a_journal_backup_restored_into_a_fresh_platform_keeps_every_id(
     produce_avro(kafka, registry, records)
     before = registry_state(own_platform.schema_registry_url)
     backup = tmp_path_factory.mktemp("journal-backup") / "journal.backup"
-    journal("backup", backup, own_platform.bootstrap_servers)
+    journal("backup", backup, {"K2_BOOTSTRAP_SERVERS": own_platform.bootstrap_servers})
 
     # as the runbook does it: a new platform's Kafka, the journal restored into it, then its registry
     state, env, _ = start_platform_sh(["kafka"], tmp_path_factory.mktemp("restored-platform"), 900, None)
@@ -211,7 +215,7 @@ def test_a_journal_backup_restored_into_a_fresh_platform_keeps_every_id(
         script_env=env,
     )
     try:
-        journal("restore", backup, fresh.bootstrap_servers)
+        journal("restore", backup, {"K2_BOOTSTRAP_SERVERS": fresh.bootstrap_servers})
         started = run_platform_sh(["start", "--state-dir", str(state), "registry"], env=env, timeout=900)
         assert started.returncode == 0, started.stdout + started.stderr
         url = parse_env_file(state / "platform.env")["K2_SCHEMA_REGISTRY_URL"]
@@ -345,3 +349,39 @@ def test_both_secured_registry_nodes_down_fail_a_preview_naming_both_and_change_
     assert "(k2infra:schemaRegistryUrl): " in lines[0]
     assert f"{nodes[0]}: connection failed" in lines[0] and f"{nodes[1]}: connection failed" in lines[0]
     assert json.loads(prod.export())["deployment"]["resources"] == before
+
+
+# -- the secured cluster's journal restored ---------------------------------------------------------
+
+
+def test_a_secured_journal_backup_restored_over_a_lost_journal_keeps_every_id(
+    prod: PulumiProject, secure: SecurePlatform, tmp_path: Path
+) -> None:
+    """The runbook's secured restore (§14), on the session's cluster, as if its journal were lost:
+    both registry nodes stopped, the journal backed up and replaced by the backup (as the super
+    user, over SASL_SSL with the platform's CA), the nodes started again. Both replay it to every
+    subject, version, ID, schema and compatibility level as before; the stack sees no change and
+    the records written before are read through them."""
+    kafka, registry = secure_clients(secure)
+    request = {"auth": secure.registry_auth, "verify": str(secure.ca_path)}
+    nodes = secure.schema_registry_urls.split(",")
+    records = trades(3)
+    produce_avro(kafka, registry, records)
+    before = registry_state(nodes[0], **request)
+    assert SUBJECT in before["subjects"]
+
+    backup = tmp_path / "journal.backup"
+    for node in (1, 2):  # nothing appends to the journal after the backup
+        secure.stop_registry(node)
+    try:
+        journal("backup", backup, secure.as_env())
+        journal("restore", backup, secure.as_env(), "--replace")
+    finally:
+        for node in (1, 2):
+            secure.restart_registry(node=node)
+
+    for url in nodes:
+        wait_for_state(url, before, **request)
+    prod.run("preview", "--expect-no-changes", *POLICY)
+    wanted = {r["sequence_number"] for r in records}
+    assert read_avro(kafka, registry, wanted) == wanted
