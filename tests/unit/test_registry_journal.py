@@ -52,8 +52,9 @@ def test_the_plain_platform_needs_no_login() -> None:
 class FakeAdmin:
     """The AdminClient calls delete_journal makes: the groups and topics it is given, deletions recorded."""
 
-    def __init__(self, groups: list[tuple[str, object]], topics: set[str]) -> None:
+    def __init__(self, groups: list[tuple[str, object]], topics: set[str], later: list | None = None) -> None:
         self.groups = groups
+        self.later = later  # the groups listed from the second listing on
         self.topics = set(topics)
         self.deleted: list[str] = []
 
@@ -65,6 +66,8 @@ class FakeAdmin:
 
     def list_consumer_groups(self, **_kwargs):
         listings = [SimpleNamespace(group_id=g, state=s) for g, s in self.groups]
+        if self.later is not None:
+            self.groups = self.later
         return self._done(SimpleNamespace(valid=listings))
 
     def list_topics(self, **_kwargs):
@@ -85,9 +88,25 @@ def test_replacing_the_journal_is_refused_while_a_registry_node_still_reads_it(m
         {"k2-registry-journal"},
     )
     monkeypatch.setattr(module, "AdminClient", lambda _config: admin)
-    with pytest.raises(SystemExit, match=r"still reads k2-registry-journal \(consumer groups k2-registry-0f1e\)"):
-        module.delete_journal({"bootstrap.servers": "127.0.0.1:19092"})
+    with pytest.raises(SystemExit, match=r"still reads k2-registry-journal \(consumer groups k2-registry-0f1e have"):
+        module.delete_journal({"bootstrap.servers": "127.0.0.1:19092"}, left_wait=0)
     assert admin.deleted == []
+
+
+def test_replacing_the_journal_waits_for_a_stopped_nodes_group_to_empty(monkeypatch) -> None:
+    """A stopped node's journal consumer does not leave its group: it empties when its session ends."""
+    from confluent_kafka import ConsumerGroupState
+
+    module = journal_module()
+    admin = FakeAdmin(
+        [("k2-registry-0f1e", ConsumerGroupState.STABLE)],
+        {"k2-registry-journal"},
+        later=[("k2-registry-0f1e", ConsumerGroupState.EMPTY)],
+    )
+    monkeypatch.setattr(module, "AdminClient", lambda _config: admin)
+    monkeypatch.setattr(module.time, "sleep", lambda _seconds: None)
+    module.delete_journal({"bootstrap.servers": "127.0.0.1:19092"}, left_wait=60)
+    assert admin.deleted == ["k2-registry-journal"]
 
 
 def test_replacing_the_journal_deletes_it_once_the_registries_have_left(monkeypatch) -> None:

@@ -38,6 +38,9 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 TOPIC = "k2-registry-journal"
 GROUP_PREFIX = "k2-registry-"  # each registry start replays the journal in a group of its own (tools/platform.sh)
+# A stopped registry node does not leave its journal consumer's group: the group keeps its member
+# until the session times out (Kafka's default, 45 s, as Apicurio runs it). A running node's stays.
+LEFT_WAIT = 90.0
 WAIT = 60.0  # seconds for the cluster to answer one request
 
 
@@ -126,14 +129,23 @@ def registries_reading(admin: AdminClient) -> list[str]:
     )
 
 
-def delete_journal(config: dict[str, Any]) -> None:
-    """Deletes the journal once no registry reads it, and waits until the cluster no longer lists it."""
+def delete_journal(config: dict[str, Any], left_wait: float = LEFT_WAIT) -> None:
+    """Deletes the journal once no registry reads it (waiting up to `left_wait` seconds for the groups
+    of stopped nodes to empty), and waits until the cluster no longer lists it."""
     admin = AdminClient(config)
+    deadline = time.monotonic() + left_wait
     reading = registries_reading(admin)
     if reading:
+        print(
+            f"journal restore --replace: waiting up to {left_wait:g}s for the registries' groups to empty", flush=True
+        )
+    while reading and time.monotonic() < deadline:
+        time.sleep(1)
+        reading = registries_reading(admin)
+    if reading:
         raise SystemExit(
-            f"journal restore --replace: a registry still reads {TOPIC} (consumer groups {', '.join(reading)}):"
-            " stop every registry node first"
+            f"journal restore --replace: a registry still reads {TOPIC} (consumer groups {', '.join(reading)}"
+            f" have members after {left_wait:g}s): stop every registry node first"
         )
     if TOPIC not in admin.list_topics(timeout=WAIT).topics:
         return
