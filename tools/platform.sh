@@ -411,15 +411,8 @@ _install_keycloak_aot() {
     # The cache belongs to one java binary; another one simply starts without it.
     local home java dir inst out pid ok=0 http mgmt jopts sopts t0
     home="$(keycloak_home)"; java="$(keycloak_java)"; dir="$home/k2-aot"
-    aot_java "$java" || return 0
-    aot_cache_for "$dir" "$java" && return 0
-    if [ "${K2_KEYCLOAK_AOT:-1}" = 0 ]; then
-        say "keycloak: no AOT cache yet and K2_KEYCLOAK_AOT=0: starting without one (a later start trains it)"
-        return 0
-    fi
     t0=$(now_ms)
-    say "keycloak: training start for an AOT cache (once per version and java: $java)"
-    rm -rf "$dir"; mkdir -p "$dir"
+    aot_training_due keycloak "$dir" "$java" K2_KEYCLOAK_AOT || return 0
     inst="$home.aot-training.$$"; out="$TOOLS_DIR/keycloak-$KEYCLOAK_VERSION.aot.log"
     keycloak_instance "$home" "$inst"
     cp "$home/k2-template/keycloakdb.mv.db" "$inst/data/h2/keycloakdb.mv.db"
@@ -449,6 +442,20 @@ _install_keycloak_aot() {
 aot_java() { local m; m="$(java_major "$1")"; [ -n "$m" ] && [ "$m" -ge 25 ]; }  # aot_java JAVA
 aot_cache_for() { [ -f "$1/.complete" ] && [ "$(cat "$1/java" 2>/dev/null)" = "$2" ]; }  # aot_cache_for DIR JAVA
 
+# aot_training_due WHAT DIR JAVA SKIPVAR: whether WHAT's training start runs now: no cache for JAVA in
+# DIR yet, JAVA >= 25, and $SKIPVAR (K2_*_AOT) not 0. If so it says so and empties DIR.
+aot_training_due() {
+    local what="$1" dir="$2" java="$3" skip="$4"
+    aot_cache_for "$dir" "$java" && return 1
+    aot_java "$java" || return 1
+    if [ "${!skip:-1}" = 0 ]; then
+        say "$what: no AOT cache yet and $skip=0: starting without one (a later start trains it)"
+        return 1
+    fi
+    say "$what: training start for an AOT cache (once per version and java: $java)"
+    rm -rf "$dir"; mkdir -p "$dir"
+}
+
 # aot_cache_keep WHAT CACHE JAVA OK LOG T0: a training start wrote CACHE.tmp (OK=1 if it became ready):
 # keep it for JAVA, or drop the directory and say in one line that starts go on without one.
 aot_cache_keep() {
@@ -472,15 +479,8 @@ _install_registry_aot() {
     # assembled when its registry stops), with one schema registered and read back.
     local home java dir state out t0 ok=0 url
     home="$(registry_home)"; java="$(find_java 21 "${K2_REGISTRY_JAVA:-}")"; dir="$home/k2-aot"
-    aot_cache_for "$dir" "$java" && return 0
-    aot_java "$java" || return 0
-    if [ "${K2_REGISTRY_AOT:-1}" = 0 ]; then
-        say "registry: no AOT cache yet and K2_REGISTRY_AOT=0: starting without one (a later start trains it)"
-        return 0
-    fi
     t0=$(now_ms)
-    say "registry: training start for an AOT cache (once per version and java: $java)"
-    rm -rf "$dir"; mkdir -p "$dir"
+    aot_training_due registry "$dir" "$java" K2_REGISTRY_AOT || return 0
     state="$(mktemp -d "$TOOLS_DIR/apicurio-registry-$APICURIO_VERSION.aot-training.XXXXXX")"
     out="$TOOLS_DIR/apicurio-registry-$APICURIO_VERSION.aot.log"
     if env K2_REGISTRY_AOT=training K2_PROFILE=plain K2_PORTS=free K2_STATE_DIR="$state" K2_REGISTRY_JAVA="$java" \
