@@ -89,7 +89,7 @@
 #   K2_KEYCLOAK_AOT=0         secure: skip the one-off AOT training start (~4-6 min) when no
 #                             cache exists yet: worth it for a single start (a fresh CI run)
 #   K2_REGISTRY_AOT=0         skip the registry's one-off AOT training (Java >= 25: a throwaway
-#                             plain platform, ~40-80 s) when no cache exists yet
+#                             plain platform, ~80 s on a busy machine) when no cache exists yet
 #   K2_STOP_TIMEOUT           seconds before kill -9 on stop [30]
 #   K2_PYTHON                 python3 used for probes / port checks [python3]
 #   K2_MVN_ARGS               extra Maven arguments (e.g. -Dmaven.repo.local=DIR)
