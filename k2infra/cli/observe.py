@@ -18,7 +18,7 @@ import argparse
 import json
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -259,7 +259,11 @@ def run_exporter(args: argparse.Namespace, stack: Stack, out: TextIO, err: TextI
         return EXIT_BAD_INPUT
     log = exporter.stderr_log(err)
     running = exporter.Exporter(
-        observer_connection(stack), Watched.load(args.config_dir, stack.plan), timeout=args.timeout, log=log
+        observer_connection(stack),
+        Watched.load(args.config_dir, stack.plan),
+        timeout=args.timeout,
+        log=log,
+        read_mirror=_mirror_reader(stack, args.timeout) if stack.plan.mirror is not None else None,
     )
     try:
         server = exporter.serve(running, args.address, args.port)
@@ -275,6 +279,23 @@ def run_exporter(args: argparse.Namespace, stack: Stack, out: TextIO, err: TextI
         server.shutdown()
     log("stopped")
     return EXIT_OK
+
+
+def _mirror_reader(stack: Stack, timeout: float) -> Callable[[], Any]:
+    """A regional stack's copies against their sources, read as `verify` reads them (the source's
+    passwords: K2_MIRROR_SOURCE_PASSWORD, K2_MIRROR_SOURCE_REGISTRY_PASSWORD)."""
+    from k2infra.live.mirror import SOURCE_REGISTRY_PASSWORD_ENV, read_mirror
+    from k2infra.model.mirrormaker import SOURCE_PASSWORD_ENV
+
+    copies: dict[str, tuple[str, ...]] = {t.name: () for t in stack.plan.topics}  # the lag only: no configs
+    return lambda: read_mirror(
+        stack,
+        copies,
+        timeout=timeout,
+        source_password=os.environ.get(SOURCE_PASSWORD_ENV),
+        source_registry_password=os.environ.get(SOURCE_REGISTRY_PASSWORD_ENV),
+        subjects=False,
+    )
 
 
 def run_feeds(args: argparse.Namespace, stack: Stack, out: TextIO, err: TextIO) -> int:

@@ -64,14 +64,16 @@ def read_mirror(
     timeout: float,
     source_password: str | None = None,
     source_registry_password: str | None = None,
+    subjects: bool = True,
     now_ms: float | None = None,
 ) -> MirrorLive | None:
     """The mirrored topics among `wanted_configs` (topic -> config keys) at the source, with the
-    region's lag; None for a stack that mirrors nothing. LiveReadError when a cluster cannot be read."""
+    region's lag, and (`subjects`) the mirrored subjects at the source's registry; None for a stack
+    that mirrors nothing. LiveReadError when a cluster or the registry cannot be read."""
     mirror = stack.plan.mirror
     if mirror is None or stack.mirror_source is None:
         return None
-    subjects, subjects_note = _source_subjects(stack, source_registry_password, timeout)
+    source_subjects, subjects_note = _source_subjects(stack, source_registry_password, timeout) if subjects else (None, None)
     source = stack.mirror_source.kafka
     servers = ",".join(source.bootstrap_servers)
     if source.sasl_mechanism and not source.sasl_password:
@@ -80,14 +82,15 @@ def read_mirror(
                 f"the copies were not compared with their sources: stack {mirror.stack}'s cluster ({servers}) "
                 f"needs its SASL password in {SOURCE_PASSWORD_ENV} (the one MirrorMaker 2 is given)"
             )
-            return MirrorLive(mirror.stack, servers, {}, note, subjects, subjects_note)
+            return MirrorLive(mirror.stack, servers, {}, note, source_subjects, subjects_note)
         source = replace(source, sasl_password=source_password)
     names = [n for n in mirror.topics if n in wanted_configs]
     with KafkaAdmin.of(stack.connections.kafka) as region:
         copied_until, unread = _newest(region, names, timeout)
     with KafkaAdmin.of(source, password_from=SOURCE_PASSWORD_ENV) as admin:
         layouts = {n: layout for n, layout in admin.cluster(timeout=timeout).topics.items() if n in names}
-        configs = admin.topic_configs({n: wanted_configs[n] for n in layouts}, timeout=timeout) if layouts else {}
+        asked = {n: wanted_configs[n] for n in layouts if wanted_configs[n]}
+        configs = admin.topic_configs(asked, timeout=timeout) if asked else {}
         partitions = [(n, p) for n, layout in layouts.items() for p in layout.partition_ids]
         first = admin.offsets(partitions, "earliest", timeout=timeout)
         end = admin.offsets(partitions, "latest", timeout=timeout)
@@ -118,7 +121,7 @@ def read_mirror(
         stamps = [r.timestamp_ms for k in keys if (r := oldest.get(k)) is not None]
         seconds = None if records is None else max((now - min(stamps)) / 1000, 0.0) if stamps else 0.0
         topics[name] = SourceTopic(name, layouts[name].partition_count, configs.get(name, {}), records, seconds)
-    return MirrorLive(mirror.stack, servers, topics, None, subjects, subjects_note)
+    return MirrorLive(mirror.stack, servers, topics, None, source_subjects, subjects_note)
 
 
 def _source_subjects(

@@ -8,6 +8,10 @@ never served as if they were fresh. Records and bytes per second and the skew ar
 this read and the previous good one (the first read has none: no series yet). Metric names and
 labels come from k2infra.observe.metrics only. Needs prometheus_client (the package's `monitoring`
 extra).
+
+On a regional stack each read also reads the copies' sources (k2infra.live.mirror: the replication
+lag by time) into the `k2_mirror_*` series. The source cluster is another cluster: its failure sets
+`k2_mirror_source_up 0` and drops those series only, so the region's own lag and feeds stay served.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
@@ -24,6 +28,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from k2infra.live.admin import KafkaAdmin
+from k2infra.live.mirror import MirrorLive
 from k2infra.model.connection import KafkaConnection
 from k2infra.model.errors import ConnectionFailed
 from k2infra.observe import feeds, lag
@@ -37,6 +42,9 @@ from k2infra.observe.metrics import (
     FEED_BYTES_PER_SECOND,
     FEED_LAST_RECORD_AGE_SECONDS,
     FEED_RECORDS_PER_SECOND,
+    MIRROR_LAG_RECORDS,
+    MIRROR_LAG_SECONDS,
+    MIRROR_SOURCE_UP,
     PARTITION_SKEW_RATIO,
     ConsumerState,
     Metric,
@@ -52,6 +60,8 @@ class Snapshot:
     rows: tuple[lag.LagRow, ...] = ()
     reason: str = ""
     feeds: tuple[feeds.FeedRow, ...] = ()
+    mirror: MirrorLive | None = None  # a regional stack's copies against their sources, when read
+    mirror_up: bool | None = None  # None: the stack mirrors nothing
 
 
 def _family(metric: Metric) -> GaugeMetricFamily:
@@ -61,8 +71,9 @@ def _family(metric: Metric) -> GaugeMetricFamily:
 class LagCollector(Collector):
     """Serves the last Snapshot; `snapshot` is replaced whole by the read loop (one reference, no lock)."""
 
-    def __init__(self) -> None:
+    def __init__(self, region: tuple[str, str] | None = None) -> None:
         self.snapshot = Snapshot(up=False, read_seconds=0.0, reason="no read yet")
+        self.region = region  # (region, source stack) of a regional stack
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         snapshot = self.snapshot
@@ -86,6 +97,7 @@ class LagCollector(Collector):
                 ages.add_metric([getattr(feed, name) for name in ages_labels], feed.last_record_age_seconds)
         yield ages
         yield from _throughput_families(snapshot.feeds)
+        yield from _mirror_families(snapshot, self.region)
 
 
 def _throughput_families(rows: tuple[feeds.FeedRow, ...]) -> Iterator[GaugeMetricFamily]:
@@ -111,6 +123,25 @@ def _throughput_families(rows: tuple[feeds.FeedRow, ...]) -> Iterator[GaugeMetri
     yield skew
 
 
+def _mirror_families(snapshot: Snapshot, region: tuple[str, str] | None) -> Iterator[GaugeMetricFamily]:
+    """The copies' lag (unknown left out, never 0) and whether the source could be read."""
+    if region is None:
+        return
+    up = _family(MIRROR_SOURCE_UP)
+    up.add_metric(list(region), 1.0 if snapshot.mirror_up else 0.0)
+    yield up
+    records, seconds = _family(MIRROR_LAG_RECORDS), _family(MIRROR_LAG_SECONDS)
+    for topic in snapshot.mirror.topics.values() if snapshot.mirror is not None else ():
+        _, asset_class, data_type, exchange = topic.name.split(".", 3)
+        labels = [asset_class, data_type, exchange, *region]
+        if topic.lag_records is not None:
+            records.add_metric(labels, float(topic.lag_records))
+        if topic.lag_seconds is not None:
+            seconds.add_metric(labels, topic.lag_seconds)
+    yield records
+    yield seconds
+
+
 class Exporter:
     """The read loop: one read per interval into the collector, a failure logged in one line."""
 
@@ -121,12 +152,15 @@ class Exporter:
         *,
         timeout: float,
         log: Callable[[str], None],
+        read_mirror: Callable[[], MirrorLive | None] | None = None,
     ) -> None:
         self.connection = connection
         self.watched = watched
         self.timeout = timeout
         self.log = log
-        self.collector = LagCollector()
+        self.read_mirror = read_mirror  # a regional stack's: k2infra.live.mirror.read_mirror, bound
+        mirror = watched.plan.mirror
+        self.collector = LagCollector((mirror.region, mirror.stack) if mirror and read_mirror else None)
         self.previous: lag.ClusterRead | None = None  # the last good read: `stalled` compares with it
         self.previous_feeds: feeds.NewestRead | None = None  # ... and the rates are deltas from it
         self.stop = threading.Event()
@@ -155,12 +189,28 @@ class Exporter:
             snapshot = Snapshot(False, time.monotonic() - started, reason=str(exc))
         except Exception as exc:  # the exporter reports up 0 and keeps reading: never a crash
             snapshot = Snapshot(False, time.monotonic() - started, reason=f"{type(exc).__name__}: {exc}")
+        if snapshot.up and self.read_mirror is not None:
+            snapshot = self._with_mirror(snapshot)
         if not snapshot.up:
             self.log(f"read failed, k2_exporter_up 0: {snapshot.reason}")
         elif not self.collector.snapshot.up:
             self.log(f"read {len(snapshot.rows)} rows in {snapshot.read_seconds:.2f}s, k2_exporter_up 1")
         self.collector.snapshot = snapshot
         return snapshot
+
+    def _with_mirror(self, snapshot: Snapshot) -> Snapshot:
+        assert self.read_mirror is not None
+        was_up = self.collector.snapshot.mirror_up
+        try:
+            mirror = self.read_mirror()
+        except Exception as exc:  # the source is another cluster: its outage is its own series, not the region's
+            if was_up is not False:
+                self.log(f"reading the copies' sources failed, k2_mirror_source_up 0: {exc}")
+            return replace(snapshot, mirror_up=False)
+        read = mirror is not None and mirror.note is None
+        if not read and was_up is not False and mirror is not None:
+            self.log(f"k2_mirror_source_up 0: {mirror.note}")
+        return replace(snapshot, mirror=mirror if read else None, mirror_up=read)
 
     def run(self, interval: float) -> None:
         """Read every `interval` seconds (from the start of one read to the next) until `stop` is set."""

@@ -15,6 +15,7 @@ from enum import StrEnum
 # Label sets, from the topology and apps.yaml.
 FEED_LABELS = ("asset_class", "data_type", "exchange")
 CONSUMER_LABELS = ("app", "group", *FEED_LABELS)
+MIRROR_LABELS = (*FEED_LABELS, "region", "source_stack")  # a regional stack's copies (docs/regions.md)
 
 
 class ConsumerState(StrEnum):
@@ -64,6 +65,21 @@ PARTITION_SKEW_RATIO = Metric(
     "The hottest partition's share of the topic's records over the last interval (1/partitions when even).",
     ("topic",),
 )
+MIRROR_LAG_RECORDS = Metric(
+    "k2_mirror_lag_records",
+    "Records of the source topic not yet copied to the region (those written after the copy's newest record).",
+    MIRROR_LABELS,
+)
+MIRROR_LAG_SECONDS = Metric(
+    "k2_mirror_lag_seconds",
+    "Now minus the timestamp of the oldest source record not yet copied to the region (0 when in step).",
+    MIRROR_LABELS,
+)
+MIRROR_SOURCE_UP = Metric(
+    "k2_mirror_source_up",
+    "On a regional stack: 1 when the last read of the source cluster succeeded, else 0.",
+    ("region", "source_stack"),
+)
 EXPORTER_UP = Metric("k2_exporter_up", "1 when the exporter's last read of the cluster succeeded, else 0.")
 EXPORTER_READ_SECONDS = Metric("k2_exporter_read_seconds", "How long the exporter's last read of the cluster took.")
 
@@ -75,6 +91,9 @@ EXPORTED = (
     FEED_RECORDS_PER_SECOND,
     FEED_BYTES_PER_SECOND,
     PARTITION_SKEW_RATIO,
+    MIRROR_LAG_RECORDS,
+    MIRROR_LAG_SECONDS,
+    MIRROR_SOURCE_UP,
     EXPORTER_UP,
     EXPORTER_READ_SECONDS,
 )

@@ -36,6 +36,7 @@ from examples.producer.records import RecordFactory, instruments
 from k2infra.client import Platform, consumer_settings, producer_settings
 from tests.conftest import REPO
 from tests.e2e.conftest import base_settings, tear_down
+from tests.exporter_process import ExporterProcess
 
 pytestmark = pytest.mark.e2e
 
@@ -413,6 +414,20 @@ def test_verify_of_the_region_lists_each_copys_lag_and_flags_a_config_that_diffe
         assert row["lag_records"] == 50, row
         assert row["lag_seconds"] > 0, row
         print(f"\nregions: verify with MirrorMaker 2 down: {row['lag_records']} records, {row['lag_seconds']} s behind")
+        # The regional stack's exporter serves the same lag, labelled by exchange and region.
+        running = ExporterProcess(regions.home.dir, "tokyo", regions.home.dir / "exporter-tokyo.log")
+        try:
+            series = poll("the tokyo exporter's k2_mirror_lag_records of the copy", lambda: _mirror_lag(running))
+        finally:
+            running.stop(timeout=60)
+        assert series.value == 50, series
+        assert series.labels == {
+            "asset_class": "crypto",
+            "data_type": "trades",
+            "exchange": "binance",
+            "region": "tokyo",
+            "source_stack": "home",
+        }
         # The source changed behind the region's back (a home `pulumi up` the region has not followed).
         retention = set_retention(regions.home_platform, "3600000")
         code, report = verify_region(regions)
@@ -452,6 +467,13 @@ def test_an_exchange_added_to_a_mirrored_asset_class_is_copied_after_both_ups_wi
     print(f"\nregions: a new exchange's records copied {time.monotonic() - started:.0f} s after producing")
     assert regions.mirrormaker.process is not None and regions.mirrormaker.process.pid == running
     assert regions.mirrormaker.process.poll() is None  # the same MirrorMaker 2, never restarted
+
+
+def _mirror_lag(running: ExporterProcess) -> Any:
+    samples = running.scrape() or {}
+    up = [s.value for s in samples.get("k2_mirror_source_up", [])]
+    copy = [s for s in samples.get("k2_mirror_lag_records", []) if s.labels.get("exchange") == "binance"]
+    return next((s for s in copy if s.labels["data_type"] == "trades"), None) if up == [1.0] else None
 
 
 def verify_region(regions: Regions) -> tuple[int, dict[str, Any]]:
