@@ -26,6 +26,7 @@ from typing import Any, TextIO
 from k2infra.console import EXIT_BAD_INPUT, EXIT_OK, print_table
 from k2infra.model.connection import KafkaConnection
 from k2infra.model.errors import ConnectionFailed, did_you_mean, display_path
+from k2infra.model.outputs import EXPORTER_PORT
 from k2infra.model.plan import Plan
 from k2infra.model.settings import NAMESPACE
 from k2infra.model.stack import Stack
@@ -101,7 +102,9 @@ def add_parsers(commands: Any, project_args: Any) -> None:
     capacity.add_argument("--timeout", type=float, default=15.0, help="seconds to wait for the cluster")
     exporter = commands.add_parser("exporter", help="serve the stack's lag as Prometheus metrics (docs/monitoring.md)")
     project_args(exporter)
-    exporter.add_argument("--port", type=int, default=9308, help="HTTP port of /metrics (default: 9308)")
+    exporter.add_argument(
+        "--port", type=int, default=EXPORTER_PORT, help=f"HTTP port of /metrics (default: {EXPORTER_PORT})"
+    )
     exporter.add_argument("--address", default="0.0.0.0", help="address to listen on (default: 0.0.0.0)")
     exporter.add_argument("--interval", type=float, default=15.0, help="seconds between reads of the cluster")
     exporter.add_argument("--timeout", type=float, default=10.0, help="seconds one read may wait for the cluster")

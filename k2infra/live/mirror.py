@@ -73,7 +73,9 @@ def read_mirror(
     mirror = stack.plan.mirror
     if mirror is None or stack.mirror_source is None:
         return None
-    source_subjects, subjects_note = _source_subjects(stack, source_registry_password, timeout) if subjects else (None, None)
+    source_subjects, subjects_note = (
+        _source_subjects(stack, source_registry_password, timeout) if subjects else (None, None)
+    )
     source = stack.mirror_source.kafka
     servers = ",".join(source.bootstrap_servers)
     if source.sasl_mechanism and not source.sasl_password:

@@ -41,9 +41,23 @@ OUTPUT_NAMES = (
     "exchanges",
     "kafka_security",
     "apps",
+    "monitoring",
 )
 # Exported only by a stack that regional stacks mirror from (k2infra.model.regions), beside the above.
 REGIONS_OUTPUT = "regions"
+
+# `python -m k2infra exporter`'s default port (the one Kafka exporters usually take); docs/monitoring.md.
+EXPORTER_PORT = 9308
+
+
+def exchange_dashboard_uid(asset_class: str, code: str) -> str:
+    """The uid of an exchange's Grafana dashboard, and the name of its console page (`/consoles/<uid>.html`)."""
+    return f"k2-exchange-{asset_class}-{code}"
+
+
+def app_dashboard_uid(app: str) -> str:
+    return f"k2-app-{app}"
+
 
 # One name part of a topic (asset class, data type or exchange): the topology's name rule.
 NAME_PART = r"[a-z][a-z0-9_]*"
@@ -165,6 +179,28 @@ class RegionOutput(_Output):
     topics: list[str] = Field(description="the exchange's topics it mirrors")
 
 
+class DashboardsOutput(_Output):
+    """`monitoring.dashboards`: the generated dashboards' uids (`python -m k2infra dashboards`)."""
+
+    exchanges: dict[str, str] = Field(description="per enabled exchange (`asset_class.code`), its dashboard's uid")
+    apps: dict[str, str] = Field(description="per app that consumes some topic of the stack, its dashboard's uid")
+
+
+class MonitoringOutput(_Output):
+    """`monitoring`: where this stack is observed (docs/monitoring.md)."""
+
+    exporter_port: int = Field(
+        description="the port `python -m k2infra exporter --stack <stack>` serves `/metrics` on unless told otherwise"
+    )
+    monitor_username: str | None = Field(
+        default=None,
+        description="the SCRAM user the observe commands and the exporter log in as; null without access control",
+    )
+    dashboards: DashboardsOutput = Field(
+        description="Grafana dashboard uids, also the local Prometheus's console pages (`/consoles/<uid>.html`)"
+    )
+
+
 class StackOutputs(_Output):
     """Every stack output of a k2infra stack."""
 
@@ -184,6 +220,9 @@ class StackOutputs(_Output):
     kafka_security: KafkaSecurityOutput = Field(description="client security settings")
     apps: dict[str, AppOutput] = Field(
         default_factory=dict, description="declared applications; empty unless `k2infra:accessControl` is on"
+    )
+    monitoring: MonitoringOutput | None = Field(
+        default=None, description="where the stack is observed; absent from stacks deployed before it existed"
     )
     regions: dict[str, list[RegionOutput]] = Field(
         default_factory=dict,
@@ -341,6 +380,18 @@ def patterns(plan: Plan) -> dict[str, Any]:
     }
 
 
+def monitoring(plan: Plan) -> dict[str, Any]:
+    monitor = next((app for app in plan.apps if app.monitors), None) if plan.access_control else None
+    return {
+        "exporter_port": EXPORTER_PORT,
+        "monitor_username": monitor.username if monitor is not None else None,
+        "dashboards": {
+            "exchanges": {e.ref: exchange_dashboard_uid(e.asset_class, e.code) for e in plan.exchanges},
+            "apps": {app.name: app_dashboard_uid(app.name) for app in plan.consumers()},
+        },
+    }
+
+
 def exchanges(plan: Plan) -> dict[str, dict[str, Any]]:
     return {
         e.ref: {
@@ -392,4 +443,5 @@ def plan_outputs(plan: Plan, connections: Connections) -> dict[str, Any]:
         "exchanges": exchanges(plan),
         "kafka_security": connections.kafka.security_output(),
         "apps": {app.name: app.to_dict() for app in plan.apps} if plan.access_control else {},
+        "monitoring": monitoring(plan),
     } | ({REGIONS_OUTPUT: regions_output(plan.topics, plan.carried_by)} if plan.carried_by else {})

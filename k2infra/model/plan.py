@@ -126,6 +126,10 @@ class Plan:
     def __post_init__(self) -> None:
         self._by_name.update({t.name: t for t in self.topics})
 
+    def consumers(self) -> list[AppAccess]:
+        """The apps that read some hierarchical topic of this stack with a consumer group (whose lag is watched)."""
+        return [app for app in self.apps if app.group is not None and any(self.topic(n) for n in app.reads)]
+
     def topic(self, name: str) -> TopicSpec | None:
         return self._by_name.get(name)
 

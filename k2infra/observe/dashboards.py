@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass
 
 from k2infra.model.apps import AppAccess
+from k2infra.model.outputs import app_dashboard_uid, exchange_dashboard_uid
 from k2infra.model.plan import ExchangeInfo
 from k2infra.model.topology import prometheus_duration
 from k2infra.observe import metrics
@@ -111,7 +112,7 @@ def exchange_dashboard(watched: Watched, exchange: ExchangeInfo) -> Dashboard:
         )
     )
     return Dashboard(
-        f"k2-exchange-{exchange.asset_class}-{exchange.code}",
+        exchange_dashboard_uid(exchange.asset_class, exchange.code),
         f"K2 exchange {exchange.ref}: {exchange.name}",
         tuple(panels),
         f"Feeds of {exchange.name} and the apps that consume them.",
@@ -160,7 +161,7 @@ def app_dashboard(watched: Watched, app: AppAccess) -> Dashboard:
         ),
         Panel("Newest record age of what it reads", "s", tuple(feeds)),
     )
-    return Dashboard(f"k2-app-{app.name}", f"K2 app {app.name}", panels, app.description or "")
+    return Dashboard(app_dashboard_uid(app.name), f"K2 app {app.name}", panels, app.description or "")
 
 
 def dashboards(watched: Watched) -> list[Dashboard]:

@@ -34,7 +34,7 @@ class Watched:
 
     def consumers(self) -> list[AppAccess]:
         """The apps that read with a consumer group some hierarchical topic of this stack."""
-        return [app for app in self.plan.apps if app.group is not None and self.reads(app)]
+        return self.plan.consumers()
 
     def reads(self, app: AppAccess) -> list[TopicSpec]:
         """The hierarchical topics of this stack that `app` reads (legacy topics are not watched)."""

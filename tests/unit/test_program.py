@@ -125,6 +125,7 @@ def test_outputs_for_app_deploys(project_dir: Path) -> None:
         "exchanges",
         "kafka_security",
         "apps",
+        "monitoring",
     }
     assert out["bootstrap_servers"] == "127.0.0.1:19092"
     assert out["schema_registry_url"] == "http://127.0.0.1:18081/apis/ccompat/v7"
