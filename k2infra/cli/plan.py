@@ -47,6 +47,12 @@ def add_parser(commands: Any, project_args: Any) -> None:
         help="with --from-preview: the exit code of the pulumi preview that wrote it (a failure its document omits)",
     )
     parser.add_argument(
+        "--from-event-log",
+        type=Path,
+        metavar="FILE",
+        help="with --from-preview: the preview's `--event-log FILE`, where the policy packs' violations are",
+    )
+    parser.add_argument(
         "--policy-pack", action="append", default=[], metavar="DIR", help="run the preview with this policy pack"
     )
     parser.add_argument("--timeout", type=float, default=15.0, help="seconds to wait for the cluster and registry")
@@ -84,20 +90,22 @@ def run(args: argparse.Namespace, stack: Stack, out: TextIO, err: TextIO) -> int
 
 def _preview(args: argparse.Namespace, err: TextIO) -> Preview:
     from k2infra.ops.pulumi_driver import PulumiCommandError, PulumiDriver
-    from k2infra.review.preview import PreviewUnreadable, parse_preview
+    from k2infra.review.preview import PreviewUnreadable, parse_preview, policy_violations, read_event_log
 
     if args.from_preview is not None:
         text = sys.stdin.read() if str(args.from_preview) == "-" else args.from_preview.read_text()
-        return parse_preview(text, exit_code=args.preview_exit_code)
+        events = read_event_log(args.from_event_log.read_text()) if args.from_event_log is not None else []
+        return parse_preview(text, exit_code=args.preview_exit_code, violations=policy_violations(events))
     print(f"plan: pulumi preview --json of stack {args.stack} in {args.project_dir}", file=err)
     driver = PulumiDriver(args.project_dir, args.stack)
+    events: list[Any] = []  # the engine's, for the policy packs' violations
     try:
-        result = driver.preview(json=True, policy_packs=args.policy_pack)
+        result = driver.preview(json=True, policy_packs=args.policy_pack, on_event=events.append)
     except PulumiCommandError as exc:
         # A failed preview still prints its document (the refusal is in its diagnostics); a CLI that
         # could not preview at all (no stack, no backend) prints none: that error is the message.
         try:
-            return parse_preview(exc.stdout, exit_code=exc.code or 1)
+            return parse_preview(exc.stdout, exit_code=exc.code or 1, violations=policy_violations(events))
         except PreviewUnreadable:
             raise exc from None
-    return parse_preview(result.stdout)
+    return parse_preview(result.stdout, violations=policy_violations(events))

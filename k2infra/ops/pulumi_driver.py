@@ -267,6 +267,7 @@ class PulumiDriver:
         diff: bool = False,
         json: bool = False,
         stream: bool = False,
+        on_event: Callable[[auto.events.EngineEvent], None] | None = None,
     ) -> auto.PreviewResult:
         return self._call(
             lambda: self.stack.preview(
@@ -276,6 +277,7 @@ class PulumiDriver:
                 refresh=refresh or None,
                 diff=diff or None,
                 json=json or None,
+                on_event=on_event,
                 **self._streams(stream),
             )
         )

@@ -12,7 +12,7 @@ their logical `replace`; `same` steps (`--show-sames`) are kept and ignored by t
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -71,10 +71,22 @@ class Diagnostic:
 
 
 @dataclass(frozen=True)
+class PolicyViolation:
+    """A policy pack's verdict on a resource, from the engine's events (the --json document has none)."""
+
+    policy: str
+    pack: str
+    level: str  # mandatory (the preview fails), advisory (a warning), ...: the pack's enforcement level
+    message: str
+    urn: str = ""
+
+
+@dataclass(frozen=True)
 class Preview:
     steps: tuple[Step, ...]
     diagnostics: tuple[Diagnostic, ...] = ()
     failed: bool = False  # the preview ended in an error (an error diagnostic, or the CLI's exit code)
+    violations: tuple[PolicyViolation, ...] = ()  # the policy packs', when the events were read
 
     @property
     def errors(self) -> list[Diagnostic]:
@@ -85,8 +97,9 @@ class Preview:
         return [d for d in self.diagnostics if d.severity == "warning"]
 
 
-def parse_preview(text: str, *, exit_code: int = 0) -> Preview:
-    """The preview in `text` (what the CLI printed on stdout); `exit_code` the CLI's, when it ran here.
+def parse_preview(text: str, *, exit_code: int = 0, violations: Sequence[PolicyViolation] = ()) -> Preview:
+    """The preview in `text` (what the CLI printed on stdout); `exit_code` the CLI's, when it ran here;
+    `violations` the policy packs' (`policy_violations` of the preview's engine events).
 
     The document is the first JSON object that starts a line: the CLI may print other lines before it."""
     document = _first_object(text)
@@ -105,7 +118,46 @@ def parse_preview(text: str, *, exit_code: int = 0) -> Preview:
         if isinstance(d, Mapping)
     )
     failed = exit_code != 0 or any(d.severity == "error" for d in diagnostics)
-    return Preview(tuple(merged.values()), diagnostics, failed)
+    return Preview(tuple(merged.values()), diagnostics, failed, tuple(violations))
+
+
+def policy_violations(events: Iterable[Any]) -> tuple[PolicyViolation, ...]:
+    """The policy violations among a preview's engine events: the lines of `pulumi preview --event-log
+    FILE` (JSON, camelCase) or the Automation API's EngineEvent objects (snake_case attributes).
+    `pulumi preview --json` leaves them out of its document (CLI 3.274.1, pkg/backend/display/json.go)."""
+    out = []
+    for event in events:
+        raw = event.get("policyEvent") if isinstance(event, Mapping) else getattr(event, "policy_event", None)
+        if raw is None:
+            continue
+
+        def field_of(camel: str, snake: str, raw: Any = raw) -> str:
+            value = raw.get(camel) if isinstance(raw, Mapping) else getattr(raw, snake, None)
+            return "" if value is None else str(value)
+
+        out.append(
+            PolicyViolation(
+                policy=field_of("policyName", "policy_name"),
+                pack=field_of("policyPackName", "policy_pack_name"),
+                level=field_of("enforcementLevel", "enforcement_level").lower(),
+                message=field_of("message", "message").strip(),
+                urn=field_of("resourceUrn", "resource_urn"),
+            )
+        )
+    return tuple(dict.fromkeys(out))
+
+
+def read_event_log(text: str) -> list[dict[str, Any]]:
+    """`pulumi preview --event-log FILE`'s content: one JSON event per line (others skipped)."""
+    events = []
+    for line in text.splitlines():
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(event, dict):
+            events.append(event)
+    return events
 
 
 def _first_object(text: str) -> dict[str, Any]:

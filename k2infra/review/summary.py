@@ -49,7 +49,7 @@ from k2infra.model.avro_canonical import SchemaTextError, canonical_schema, fiel
 from k2infra.model.plan import Plan
 from k2infra.ops.pulumi_stack import ACL_TYPE, QUOTA_TYPE, SCRAM_TYPE, SUBJECT_TYPE, TOPIC_TYPE
 from k2infra.registry.provider import INCOMPATIBLE
-from k2infra.review.preview import Diagnostic, Preview, Step, known
+from k2infra.review.preview import Diagnostic, PolicyViolation, Preview, Step, known
 
 SCHEMA_VERSION = 1
 STACK_TYPE = "pulumi:pulumi:Stack"
@@ -94,6 +94,7 @@ GUARDS = {
         Guard("retirement", "the retirement guard", "k2infra/deploy/retirement_guard.py"),
         Guard("protect", "protection (k2infra:protect)", "the Pulumi engine never deletes a protected resource"),
         Guard("schema_compatibility", "the registry's compatibility check", "k2infra/registry/provider.py"),
+        Guard("policy", "the policy pack", "policy/ (`--policy-pack`): a mandatory rule"),
         Guard("error", "the preview failed", "pulumi preview", refuses=False),
     )
 }
@@ -357,9 +358,12 @@ def summarise(
     )
     refusals = [*refusals_of(preview.errors)]
     refusals += [_registry_refusal(s) for s in subjects if s.verdict is not None and s.verdict.compatible is False]
+    mandatory = [v for v in preview.violations if v.level == "mandatory"]
+    refusals += [Refusal("policy", _violation(v), v.urn) for v in mandatory]
     if preview.failed and not refusals:
         refusals.append(Refusal("error", "pulumi preview failed without saying why in its document (see its output)"))
-    warnings = tuple(dict.fromkeys(d.message.strip() for d in preview.warnings))
+    advisory = [_violation(v) for v in preview.violations if v.level != "mandatory"]
+    warnings = tuple(dict.fromkeys([*(d.message.strip() for d in preview.warnings), *advisory]))
     return ChangeSummary(
         plan.stack or "",
         topics,
@@ -371,6 +375,12 @@ def summarise(
         tuple(facts.notes),
         preview.failed,
     )
+
+
+def _violation(v: PolicyViolation) -> str:
+    """'<policy> (<pack>, <level>) on <resource>: <message>'."""
+    where = f" on {v.urn.rsplit('::', 1)[-1]}" if v.urn else ""
+    return f"{v.policy} ({v.pack}, {v.level}){where}: {v.message}"
 
 
 def needs(summary: ChangeSummary) -> tuple[list[str], dict[str, str]]:

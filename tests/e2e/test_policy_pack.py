@@ -9,14 +9,19 @@ Schema Registry subjects' preview checks do need it reachable, hence the platfor
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.conftest import REPO
 from tests.e2e.policy_support import (
     DEV_POLICY_CONFIG,
+    POLICY_DIR,
     Platform,
     PulumiCli,
     Run,
@@ -100,6 +105,37 @@ def test_violating_prod_stack_fails_the_preview_with_each_violation(
         "topic 'market.equities.quotes.asx': partitions 2000 exceeds the maximum 1000 per topic",
     ):
         assert message in run.output, describe(run)
+
+
+def test_plan_names_each_mandatory_violation_that_refuses_the_preview(
+    tmp_path: Path, platform: Platform, cli: PulumiCli
+) -> None:
+    """`python -m k2infra plan --policy-pack policy`: the engine's policy events (not in the --json
+    document) become the summary's refusals, so a reviewer sees the rule without the CLI's output."""
+    project = violating_project(tmp_path, platform)
+    init = cli.run(project, "stack", "init", "prod")
+    assert init.returncode == 0, init.output
+    done = subprocess.run(
+        [
+            sys.executable, "-m", "k2infra", "plan", "--stack", "prod", "--project-dir", str(project),
+            "--policy-pack", str(POLICY_DIR), "--format", "json",
+        ],
+        cwd=REPO, env=cli.env, capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert done.returncode == 1, f"exit {done.returncode}: {done.stderr}\n{done.stdout}"
+    summary = json.loads(done.stdout)
+    assert summary["headline"] == "refused by the policy pack", summary["headline"]
+    refused = {r["message"].split(" ", 1)[0] for r in summary["refusals"] if r["guard"] == "policy"}
+    assert {
+        "k2-topic-replication",
+        "k2-reference-data-compacted",
+        "k2-topic-retention",
+        "k2-topic-partitions",
+    } <= refused
+    assert any(
+        "replicationFactor 1 is below the minimum 3" in r["message"] and "on market.equities.trades.asx" in r["message"]
+        for r in summary["refusals"]
+    ), summary["refusals"]
 
 
 def test_dev_policy_config_turns_the_same_violations_into_warnings(

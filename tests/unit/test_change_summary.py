@@ -21,7 +21,7 @@ from k2infra.model.plan import Plan, load_plan
 from k2infra.ops.pulumi_stack import ACL_TYPE, QUOTA_TYPE, SCRAM_TYPE, SUBJECT_TYPE, TOPIC_TYPE
 from k2infra.review import facts as facts_module
 from k2infra.review.markdown import MARKER, render_markdown
-from k2infra.review.preview import UNKNOWN, PreviewUnreadable, parse_preview
+from k2infra.review.preview import UNKNOWN, PreviewUnreadable, parse_preview, policy_violations
 from k2infra.review.summary import (
     SCHEMA_VERSION,
     Facts,
@@ -489,3 +489,81 @@ def test_a_step_of_an_operation_the_summary_does_not_know_is_left_out(prod_plan:
     name = "market.crypto.trades.binance"
     preview = document(step("remove-pending-replace", TOPIC_TYPE, name, old=topic_inputs(name, 40)))
     assert summarise(parse_preview(preview), prod_plan).headline() == "no change"
+
+
+def policy_event(policy: str, level: str, message: str, name: str = "market.equities.trades.nyse") -> str:
+    """One line of `pulumi preview --event-log FILE` (the engine's JSON event, as the CLI writes it)."""
+    event = {
+        "sequence": 7,
+        "timestamp": 1796590000,
+        "policyEvent": {
+            "resourceUrn": urn(TOPIC_TYPE, name),
+            "message": f"{message}\n",
+            "color": "never",
+            "policyName": policy,
+            "policyPackName": "k2-policies",
+            "policyPackVersion": "0.0.1",
+            "enforcementLevel": level,
+        },
+    }
+    return json.dumps(event)
+
+
+def test_a_mandatory_policy_violation_from_the_event_log_refuses_naming_the_rule_and_an_advisory_one_warns(
+    project_dir: Path, prod_with_nyse: Plan
+) -> None:
+    saved, events = project_dir / "preview.json", project_dir / "events.jsonl"
+    saved.write_text(add_nyse_preview())
+    events.write_text(
+        "\n".join(
+            [
+                json.dumps({"sequence": 1, "preludeEvent": {"config": {}}}),
+                policy_event("topic-min-replication", "mandatory", "replication factor 1 is below 3"),
+                policy_event("topic-retention-cap", "advisory", "retention above 30 days"),
+                "not json: the CLI's own line",
+            ]
+        )
+    )
+    code, out, _ = run_plan(
+        project_dir, "--from-preview", str(saved), "--preview-exit-code", "255", "--from-event-log", str(events)
+    )
+    assert code == 1 and "**refused by the policy pack**" in out
+    assert "topic-min-replication (k2-policies, mandatory) on market.equities.trades.nyse: replication factor 1" in out
+    code, out, _ = run_plan(
+        project_dir, "--from-preview", str(saved), "--preview-exit-code", "255", "--from-event-log", str(events),
+        "--format", "json",
+    )  # fmt: skip
+    document_ = json.loads(out)
+    assert [r["guard"] for r in document_["refusals"]] == ["policy"]
+    assert document_["warnings"] == [
+        "topic-retention-cap (k2-policies, advisory) on market.equities.trades.nyse: retention above 30 days"
+    ]
+
+
+def test_the_automation_apis_policy_events_read_as_the_event_logs() -> None:
+    from pulumi.automation import events
+
+    engine = events.EngineEvent(
+        sequence=1,
+        timestamp=0,
+        policy_event=events.PolicyEvent(
+            message="too many partitions\n",
+            color="never",
+            policy_name="max-partitions",
+            policy_pack_name="k2-policies",
+            policy_pack_version="0.0.1",
+            policy_pack_version_tag="0.0.1",
+            enforcement_level="mandatory",
+            resource_urn=urn(TOPIC_TYPE, "market.crypto.trades.binance"),
+        ),
+    )
+    [from_object] = policy_violations([engine])
+    [from_line] = policy_violations(
+        [json.loads(policy_event("max-partitions", "mandatory", "too many partitions", "market.crypto.trades.binance"))]
+    )
+    assert from_object == from_line
+    assert (from_object.policy, from_object.level, from_object.message) == (
+        "max-partitions",
+        "mandatory",
+        "too many partitions",
+    )

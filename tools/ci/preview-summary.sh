@@ -42,15 +42,19 @@ mkdir -p "$out_dir"
 
 # A refused preview exits non-zero and still prints its document: the summary reads the refusal from it.
 say "pulumi preview --json of stack $stack in $project_dir"
+# Its --event-log has what the document leaves out: the policy packs' violations.
 pulumi preview --json --non-interactive --stack "$stack" --cwd "$project_dir" "${packs[@]}" \
-    >"$out_dir/preview.json" 2>"$out_dir/preview.stderr"
+    --event-log "$out_dir/events.jsonl" >"$out_dir/preview.json" 2>"$out_dir/preview.stderr"
 previewed=$?
 say "pulumi preview exited $previewed (its stderr: $out_dir/preview.stderr)"
 
-# The exit code goes along: a failure the document does not record (a policy violation) is still one.
+# The exit code goes along: a failure the document does not record is still one; the event log (when
+# the preview got as far as writing one) names the policy packs' violations.
+events=()
+[ -s "$out_dir/events.jsonl" ] && events=(--from-event-log "$out_dir/events.jsonl")
 plan() {
     "$python" -m k2infra plan --stack "$stack" --project-dir "$project_dir" \
-        --from-preview "$out_dir/preview.json" --preview-exit-code "$previewed" "$@"
+        --from-preview "$out_dir/preview.json" --preview-exit-code "$previewed" "${events[@]}" "$@"
 }
 plan --format json >"$out_dir/summary.json" 2>/dev/null
 plan --format markdown >"$out_dir/summary.md" 2>"$out_dir/plan.stderr"
