@@ -111,6 +111,7 @@ up: tools
 down:
 	$(TOOLS_ENV)
 	$(PY) -m devkit.prod_local down $(if $(ALLOW_DATA_LOSS),--allow-data-loss)
+	$(if $(filter postgres,$(K2_STATE)),bash tools/postgres.sh stop)
 else
 up: platform stack ## deploy STACK (dev: the local platform; prod-local: the secure cluster, docs/runbook.md)
 	$(Q)$(TOOLS_ENV)

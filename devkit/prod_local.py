@@ -19,6 +19,11 @@ local and `tools/platform.sh stop --secure` deletes its data, keys and passwords
 runs `k2infra destroy-check` (which lists the topics with records, as `make down` does for dev; exit
 1 stops here unless ALLOW_DATA_LOSS=1), then removes the stack and its state (`pulumi stack rm
 --force`, which also deletes Pulumi.prod-local.yaml), the app passwords, and stops the platform.
+
+Both act on the repository and the cluster in .state/platform-secure; `--project-dir` and
+`--platform-state-dir` name others (the e2e test deploys a copy of the project on the session's
+running cluster: `tools/platform.sh start --secure` leaves a running one as it is). The state backend
+is the environment's PULUMI_BACKEND_URL (the Makefile's K2_STATE=postgres sets it to tools/postgres.sh's).
 """
 
 from __future__ import annotations
@@ -39,8 +44,12 @@ from k2infra.ops.pulumi_driver import PulumiCommandError, PulumiDriver
 REPO = Path(__file__).resolve().parents[1]
 STACK = "prod-local"
 PLATFORM_SH = REPO / "tools" / "platform.sh"
-STATE = REPO / ".state" / "prod-local"
 PLATFORM_STATE = REPO / ".state" / "platform-secure"
+
+
+def stack_state_dir(project_dir: Path) -> Path:
+    """Where prod-local keeps the app passwords of the project's stack."""
+    return project_dir / ".state" / "prod-local"
 
 
 def say(message: str) -> None:
@@ -115,21 +124,22 @@ def configure(project_dir: Path, env: Mapping[str, str], state_dir: Path, pulumi
     return stack_file
 
 
-def _driver() -> PulumiDriver:
-    """The prod-local stack of the repository; long commands show the CLI's output as it comes."""
-    driver = PulumiDriver(REPO, STACK, echo=sys.stdout)
+def _driver(project_dir: Path) -> PulumiDriver:
+    """The prod-local stack of the project; long commands show the CLI's output as it comes."""
+    driver = PulumiDriver(project_dir, STACK, echo=sys.stdout)
     driver.echo_prefix = ""
     return driver
 
 
-def up(policy: Sequence[str]) -> int:
+def up(policy: Sequence[str], project_dir: Path = REPO, platform_state: Path = PLATFORM_STATE) -> int:
     say("starting the secure local cluster (tools/platform.sh start --secure; 1-3 min, ~19 min the first time)")
-    subprocess.run(["bash", str(PLATFORM_SH), "start", "--secure"], cwd=REPO, check=True)
-    env = platform_env()
-    pulumi = _driver()
+    start = ["bash", str(PLATFORM_SH), "start", "--secure", "--state-dir", str(platform_state)]
+    subprocess.run(start, cwd=REPO, check=True)
+    env = platform_env(platform_state)
+    pulumi = _driver(project_dir)
     try:
         pulumi.create()  # `pulumi stack select --create`
-        stack_file = configure(REPO, env, STATE, pulumi)
+        stack_file = configure(project_dir, env, stack_state_dir(project_dir), pulumi)
     except PulumiCommandError as exc:
         raise SystemExit(f"[prod-local] {exc}") from None  # the value set is never shown (k2infra.ops.pulumi_driver)
     say(f"{stack_file.name}: Pulumi.prod.yaml with bootstrapServers, caCert, saslUsername, schemaRegistryUrl, ")
@@ -137,7 +147,8 @@ def up(policy: Sequence[str]) -> int:
     verify_env = {**os.environ, "K2_SASL_PASSWORD": env["K2_SASL_PASSWORD"]}
     verify_env["K2_SCHEMA_REGISTRY_PASSWORD"] = env["K2_SCHEMA_REGISTRY_PASSWORD"]
     # An earlier run that was killed is recovered first, as `make up` does for dev.
-    recovered = subprocess.run([sys.executable, "-m", "k2infra", "recover", "--stack", STACK], cwd=REPO, env=verify_env)
+    recover = [sys.executable, "-m", "k2infra", "recover", "--stack", STACK, "--project-dir", str(project_dir)]
+    recovered = subprocess.run(recover, cwd=REPO, env=verify_env)
     if recovered.returncode != 0:
         return recovered.returncode
     # --refresh: a restarted platform starts empty, so the state of an earlier session is reconciled first.
@@ -150,21 +161,28 @@ def up(policy: Sequence[str]) -> int:
     return 0
 
 
-def down(allow_data_loss: bool) -> int:
+def down(allow_data_loss: bool, project_dir: Path = REPO, platform_state: Path = PLATFORM_STATE) -> int:
     env = os.environ.copy()
     running = subprocess.run(
-        ["bash", str(PLATFORM_SH), "status", "--secure"], cwd=REPO, capture_output=True, check=False
+        ["bash", str(PLATFORM_SH), "status", "--secure", "--state-dir", str(platform_state)],
+        cwd=REPO,
+        capture_output=True,
+        check=False,
     ).returncode
-    pulumi = _driver()
+    pulumi = _driver(project_dir)
     try:
         has_stack = pulumi.exists()
     except PulumiCommandError:
         has_stack = False  # as before: a CLI that cannot list stacks has none to remove
     if running == 0 and has_stack:
         env.update(
-            {k: v for k, v in platform_env().items() if k in ("K2_SASL_PASSWORD", "K2_SCHEMA_REGISTRY_PASSWORD")}
+            {
+                k: v
+                for k, v in platform_env(platform_state).items()
+                if k in ("K2_SASL_PASSWORD", "K2_SCHEMA_REGISTRY_PASSWORD")
+            }
         )
-        check = [sys.executable, "-m", "k2infra", "destroy-check", "--stack", STACK]
+        check = [sys.executable, "-m", "k2infra", "destroy-check", "--stack", STACK, "--project-dir", str(project_dir)]
         if subprocess.run([*check, *(["--allow-data-loss"] if allow_data_loss else [])], cwd=REPO, env=env).returncode:
             return 1
     if has_stack:
@@ -174,9 +192,10 @@ def down(allow_data_loss: bool) -> int:
             pulumi.remove(force=True)
         except PulumiCommandError as exc:
             say(str(exc))  # the platform is stopped anyway
-    (STATE / "app-passwords.json").unlink(missing_ok=True)
+    (stack_state_dir(project_dir) / "app-passwords.json").unlink(missing_ok=True)
     say("stopping the secure local cluster (tools/platform.sh stop --secure: data, keys and passwords deleted)")
-    return subprocess.run(["bash", str(PLATFORM_SH), "stop", "--secure"], cwd=REPO, check=False).returncode
+    stop = ["bash", str(PLATFORM_SH), "stop", "--secure", "--state-dir", str(platform_state)]
+    return subprocess.run(stop, cwd=REPO, check=False).returncode
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -184,10 +203,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("command", choices=["up", "down"])
     parser.add_argument("--allow-data-loss", action="store_true", help="down: even if topics hold records")
     parser.add_argument("--policy-pack", default=str(REPO / "policy"), help="up: the policy pack (default: policy)")
+    parser.add_argument("--project-dir", type=Path, default=REPO, help="the Pulumi project (default: the repository)")
+    parser.add_argument(
+        "--platform-state-dir",
+        type=Path,
+        default=PLATFORM_STATE,
+        help="the secure cluster's state dir (default: %(default)s)",
+    )
     args = parser.parse_args(argv)
     if args.command == "up":
-        return up([args.policy_pack])
-    return down(args.allow_data_loss)
+        return up([args.policy_pack], args.project_dir.resolve(), args.platform_state_dir)
+    return down(args.allow_data_loss, args.project_dir.resolve(), args.platform_state_dir)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,6 +48,12 @@ class StateDb:
     def url_for(self, *, user: str = "k2state", password: str | None = None, database: str = "k2state") -> str:
         secret = self.password if password is None else password
         return f"postgres://{user}:{secret}@127.0.0.1:{self.port}/{database}?sslmode=disable"
+
+    def new_database(self, prefix: str = "t") -> str:
+        """The URL of a new, empty database of the cluster: a test's (or module's) own state."""
+        name = f"{prefix}{uuid.uuid4().hex[:10]}"
+        self.psql(f"CREATE DATABASE {name}", database="postgres")
+        return self.url_for(database=name)
 
     def client_env(self) -> dict[str, str]:
         """What psql, pg_dump and pg_restore need to reach the cluster as its owner."""

@@ -109,10 +109,12 @@ def planned_topics() -> dict[str, int]:
     }
 
 
-def run_k2infra(project: PulumiProject, *args: str, env: Mapping[str, str] | None = None, timeout: float = 300):
-    """`python -m k2infra ARGS --stack prod --project-dir <project>` as a user runs it."""
+def run_k2infra(
+    project: PulumiProject, *args: str, env: Mapping[str, str] | None = None, timeout: float = 300, stack: str = STACK
+):
+    """`python -m k2infra ARGS --stack prod --project-dir <project>` as a user runs it (another stack: `stack`)."""
     return subprocess.run(
-        [sys.executable, "-m", "k2infra", *args, "--stack", STACK, "--project-dir", str(project.dir)],
+        [sys.executable, "-m", "k2infra", *args, "--stack", stack, "--project-dir", str(project.dir)],
         cwd=REPO,
         env={**project.env, **(env or {})},
         capture_output=True,

@@ -14,6 +14,18 @@ The module runs its own platform (devkit.faults): the broker is restarted with i
 registry is reached through a relay that can be cut off at its address (the local Apicurio keeps
 subjects in memory, so stopping its process would lose them, which no real registry does).
 Every test names its exchanges and asset classes with its own tag: they share one broker.
+
+Three kills run on both state backends: the file backend, and PostgreSQL (a new database of the
+session's cluster, devkit.state_db, for each run), where the killed CLI's lock is a row of the
+backend's table and the checkpoint one row. They cover what recover does with a backend's state:
+the lock row of a gone process released, pending creates resolved (imported, or refused while a
+producer wrote to the topic, then adopted) and pending updates reconciled by refresh, a bulk-mode
+state with nothing in it rebuilt by imports, each followed by the converging up; the last one with
+the stand-in for upstream's plugin, whose orphan recover ends. The other kills take the same
+paths through the state (a subject's pending create is a topic's; a bulk-mode run killed after a
+first deployment imports as the empty state does), so they run on files only, as the platform
+faults and the data-loss guard, which do not depend on the backend (on PostgreSQL those three kills
+added 3.5 minutes to the module at a load average of 10, for no path of their own).
 """
 
 from __future__ import annotations
@@ -24,6 +36,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +55,7 @@ from devkit.faults import (
     wait_until_gone,
 )
 from devkit.pulumi_project import REPO, PulumiProject
+from k2infra.ops import postgres_state
 from k2infra.ops.orphans import PluginProcess
 
 pytestmark = pytest.mark.e2e
@@ -73,10 +87,44 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultPlatform
         running.stop()
 
 
+@dataclass(frozen=True)
+class State:
+    """Where a test's stack keeps its state: the file backend (url None) or a PostgreSQL database."""
+
+    kind: str  # "file" or "postgres"
+    url: str | None = None
+
+    def tag(self, tag: str) -> str:
+        """The test's tag on this backend: both runs of a test share the broker, so each needs its own
+        names ("k1" on files, "p1" on PostgreSQL; no tag of the module is part of another)."""
+        return tag if self.kind == "file" else f"p{tag[1:]}"
+
+    def locks(self, project: PulumiProject) -> list[Any]:
+        """The stack's locks: lock files, or lock rows of the backend's table."""
+        if self.url is None:
+            return lock_files(project)
+        return postgres_state.lock_rows(self.url, "k2infra", project.stack)
+
+
+ON_BOTH_BACKENDS = pytest.mark.parametrize("state", ["file", "postgres"], indirect=True)
+
+
 @pytest.fixture
-def make_project(tmp_path: Path, pulumi_cli: str, platform: FaultPlatform) -> Callable[..., PulumiProject]:
+def state(request: pytest.FixtureRequest) -> State:
+    """The file backend, unless the test is parametrized (ON_BOTH_BACKENDS): then, for "postgres", a
+    new database of the session's PostgreSQL cluster (the `state_db` fixture, started on first use)."""
+    kind = getattr(request, "param", "file")
+    if kind == "file":
+        return State(kind)
+    return State(kind, request.getfixturevalue("state_db").new_database("faults"))
+
+
+@pytest.fixture
+def make_project(
+    tmp_path: Path, pulumi_cli: str, platform: FaultPlatform, state: State
+) -> Callable[..., PulumiProject]:
     def make(tag: str, exchanges: int = 0, asset_classes: int = 0, settings: dict[str, Any] | None = None):
-        project = PulumiProject.create(tmp_path / "project", "e2e", tmp_path / "backend")
+        project = PulumiProject.create(tmp_path / "project", "e2e", tmp_path / "backend", backend_url=state.url)
         project.configure(
             {
                 "replicationFactor": 1,
@@ -275,8 +323,9 @@ def deployed_with_records(project: PulumiProject, platform: FaultPlatform, tag: 
 # -- kills ---------------------------------------------------------------------------------------
 
 
-def test_up_killed_while_creating_topics(make_project, platform: FaultPlatform) -> None:
-    tag = "k1"
+@ON_BOTH_BACKENDS
+def test_up_killed_while_creating_topics(make_project, platform: FaultPlatform, state: State) -> None:
+    tag = state.tag("k1")
     project = make_project(tag)
     held = deployed_with_records(project, platform, tag)
     grow(project, tag, exchanges=24)  # 72 more topics
@@ -284,12 +333,14 @@ def test_up_killed_while_creating_topics(make_project, platform: FaultPlatform) 
     killed = run_until(up_argv(project), project.env, project.dir, counter(TOPIC_CREATED, 20))
     left = plugins_left_after_the_kill(killed, project, {"pulumi-language-python", "pulumi-resource-kafka"})
     # What the user sees: the stack stays locked; or, when the kill landed while the file backend
-    # wrote the checkpoint's attribute file, every command fails to load the state at all.
-    assert lock_files(project)
+    # wrote the checkpoint's attribute file, every command fails to load the state at all. A
+    # PostgreSQL backend writes the checkpoint as one row: it cannot be torn.
+    assert state.locks(project)
     locked = project.run("up", "--yes", "--skip-preview", check=False)
     seen = locked.stdout + locked.stderr
     torn = "failed to load checkpoint: EOF" in seen
     assert torn or "the stack is currently locked" in seen, seen
+    assert not (torn and state.kind == "postgres"), seen
     print("after the kill, pulumi up said:", seen.strip().splitlines()[0])
 
     live = topics_of(platform, tag)
@@ -359,8 +410,9 @@ def versions(platform: FaultPlatform, subject: str) -> list[int]:
     return answer.json() if answer.status_code == 200 else []
 
 
-def test_up_killed_while_raising_partitions(make_project, platform: FaultPlatform) -> None:
-    tag = "k3"
+@ON_BOTH_BACKENDS
+def test_up_killed_while_raising_partitions(make_project, platform: FaultPlatform, state: State) -> None:
+    tag = state.tag("k3")
     project = make_project(tag, exchanges=20)  # 60 more topics, one partition each
     held = deployed_with_records(project, platform, tag)
     first = f"market.equities.trades.{tag}x000"
@@ -403,13 +455,18 @@ def test_bulk_mode_up_killed_then_every_created_topic_is_adopted(make_project, p
     assert sorted(adopted) == created
 
 
-@pytest.mark.parametrize("plugin", ["installed", "outliving-its-engine"])
+# The stand-in's run covers PostgreSQL: the installed plugin's adds nothing there (it exits by itself).
+@pytest.mark.parametrize(
+    ("plugin", "state"),
+    [("installed", "file"), ("outliving-its-engine", "file"), ("outliving-its-engine", "postgres")],
+    indirect=["state"],
+)
 def test_bulk_mode_first_deployment_killed_recovers_from_an_empty_state(
-    make_project, platform: FaultPlatform, plugin: str, tmp_path: Path
+    make_project, platform: FaultPlatform, plugin: str, tmp_path: Path, state: State
 ) -> None:
     # With "outliving-its-engine" the engine runs a stand-in for upstream's plugin process, which
     # does not notice the kill and stays: recover must end it and say so.
-    tag = {"installed": "k5", "outliving-its-engine": "k6"}[plugin]
+    tag = state.tag({"installed": "k5", "outliving-its-engine": "k6"}[plugin])
     project = make_project(tag, exchanges=24)
     staying = None
     if plugin == "outliving-its-engine":

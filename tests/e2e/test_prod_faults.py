@@ -216,27 +216,13 @@ def test_prod_local_configures_the_shipped_prod_stack_for_the_running_secure_clu
     project = PulumiProject.create(tmp_path / "project", prod_local.STACK, tmp_path / "backend")
     shutil.copy(REPO / "Pulumi.prod.yaml", project.dir)  # the shipped file prod-local is made from
     prod_local.configure(project.dir, secure.env, tmp_path / "state", project.driver)
-    validated = run_k2infra_stack(project, prod_local.STACK, "validate")
+    validated = run_k2infra(project, "validate", stack=prod_local.STACK, timeout=120)
     assert validated.returncode == 0, validated.stdout + validated.stderr
     preview = project.preview(*POLICY)
     creates = preview.ops()
     assert creates[("create", "kafka:index/topic:Topic")] == len(planned_topics())
     assert creates[("create", "pulumi-python:dynamic/k2infra:SchemaSubject")] == 6
     assert {op for op, _ in creates} == {"create"}
-
-
-def run_k2infra_stack(project: PulumiProject, stack: str, *args: str) -> Any:
-    import subprocess
-    import sys
-
-    return subprocess.run(
-        [sys.executable, "-m", "k2infra", *args, "--stack", stack, "--project-dir", str(project.dir)],
-        cwd=REPO,
-        env=project.env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 # -- one broker down ----------------------------------------------------------------------------------

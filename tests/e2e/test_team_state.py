@@ -12,7 +12,6 @@ import json
 import re
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -32,9 +31,7 @@ STACK = "team"
 
 @pytest.fixture(scope="module")
 def backend(state_db: StateDb) -> str:
-    name = f"team{uuid.uuid4().hex[:8]}"
-    state_db.psql(f"CREATE DATABASE {name}", database="postgres")
-    return state_db.url_for(database=name)
+    return state_db.new_database("team")
 
 
 @pytest.fixture(scope="module")

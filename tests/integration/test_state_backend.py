@@ -86,13 +86,6 @@ def no_changes(project: Path, env: dict[str, str]) -> None:
     pulumi(project, env, "preview", "--expect-no-changes")
 
 
-def database(state_db: StateDb) -> str:
-    """A new database of the cluster, so that each test has its own state."""
-    name = f"t{uuid.uuid4().hex[:10]}"
-    state_db.psql(f"CREATE DATABASE {name}", database="postgres")
-    return state_db.url_for(database=name)
-
-
 @pytest.fixture(scope="module")
 def cli() -> None:
     if shutil.which("pulumi") is None:
@@ -167,7 +160,7 @@ def test_a_backend_that_cannot_be_used_is_one_line_naming_the_url_and_the_fix(
 def test_a_passphrase_that_does_not_decrypt_the_stack_says_so_without_printing_a_secret(
     state_db: StateDb, cli: None, tmp_path: Path
 ) -> None:
-    project, env = make_project(tmp_path / "p", database(state_db))
+    project, env = make_project(tmp_path / "p", state_db.new_database())
     wrong = {**env, "PULUMI_CONFIG_PASSPHRASE": "not-the-passphrase"}
     for args in (("preview",), ("stack", "output", "--show-secrets")):
         done = pulumi(project, wrong, *args, check=False)
@@ -182,7 +175,7 @@ def test_a_passphrase_that_does_not_decrypt_the_stack_says_so_without_printing_a
 def test_a_second_up_stops_at_once_naming_who_holds_the_lock_and_a_gone_holder_is_released(
     state_db: StateDb, cli: None, tmp_path: Path
 ) -> None:
-    url = database(state_db)
+    url = state_db.new_database()
     project, env = make_project(tmp_path / "p", url)
     gate = tmp_path / "gate"
     first = subprocess.Popen(
@@ -246,7 +239,7 @@ def test_a_stack_migrated_file_to_postgres_and_back_previews_no_change(
     file_backend = tmp_path / "backend"
     file_backend.mkdir()
     file_url = f"file://{file_backend}"
-    pg_url = database(state_db)
+    pg_url = state_db.new_database()
     project, env = make_project(tmp_path / "p", file_url)
 
     moved = k2infra("state", "migrate", "--stack", "team", "--project-dir", str(project), "--to", pg_url, env=env)
@@ -274,7 +267,7 @@ def test_a_stack_migrated_file_to_postgres_and_back_previews_no_change(
 def test_pg_dump_and_restore_of_the_state_database_then_no_changes(
     state_db: StateDb, cli: None, tmp_path: Path
 ) -> None:
-    url = database(state_db)
+    url = state_db.new_database()
     name = url.rsplit("/", 1)[1].split("?")[0]
     project, env = make_project(tmp_path / "p", url)
     dump = tmp_path / "state.dump"
@@ -290,7 +283,7 @@ def test_pg_dump_and_restore_of_the_state_database_then_no_changes(
 
 
 def test_rotating_the_passphrase_with_change_secrets_provider(state_db: StateDb, cli: None, tmp_path: Path) -> None:
-    project, env = make_project(tmp_path / "p", database(state_db))
+    project, env = make_project(tmp_path / "p", state_db.new_database())
     rotated = {**env, "PULUMI_CONFIG_PASSPHRASE": "the-new-team-passphrase"}
     # Non-interactive, the CLI takes the current passphrase from PULUMI_CONFIG_PASSPHRASE and the new one
     # from its standard input (one line), as docs/runbook.md "Team state in PostgreSQL" spells it.
