@@ -42,9 +42,10 @@ mkdir -p "$out_dir"
 
 # A refused preview exits non-zero and still prints its document: the summary reads the refusal from it.
 say "pulumi preview --json of stack $stack in $project_dir"
-# Its --event-log has what the document leaves out: the policy packs' violations.
-pulumi preview --json --non-interactive --stack "$stack" --cwd "$project_dir" "${packs[@]}" \
-    --event-log "$out_dir/events.jsonl" >"$out_dir/preview.json" 2>"$out_dir/preview.stderr"
+# Its --event-log has what the document leaves out: the policy packs' violations. The flag is hidden
+# behind PULUMI_DEBUG_COMMANDS (the Automation API sets it the same way to read its events).
+PULUMI_DEBUG_COMMANDS=true pulumi preview --json --non-interactive --stack "$stack" --cwd "$project_dir" \
+    "${packs[@]}" --event-log "$out_dir/events.jsonl" >"$out_dir/preview.json" 2>"$out_dir/preview.stderr"
 previewed=$?
 say "pulumi preview exited $previewed (its stderr: $out_dir/preview.stderr)"
 
