@@ -5,9 +5,12 @@ StandardAuthorizer with `allow.everyone.if.no.acl.found=false`; Keycloak and an 
 Registry that checks HTTP Basic client credentials against Keycloak. Every client here is a real
 confluent-kafka (librdkafka) client, `requests`, or Kafka's own CLI; every wait is bounded.
 
-The platform is the one the environment describes (K2_PROFILE=secure and the variables of
-`tools/platform.sh env --secure`), or else the session's one (tests/conftest.py), started on free
-ports and stopped at the end. A platform that cannot start makes these tests ERROR, never skip.
+The platform is this module's own, started fresh on free ports and stopped at its end, not the
+session's shared one (tests/conftest.py): these tests stop and start broker 3, and on a cluster that
+has run the prod e2e modules a restarted node came back without any SCRAM credential (every login to
+it refused, the other brokers' replication included; reproduced with tests/e2e/test_prod_faults.py
+followed by `tools/platform.sh start-broker 3`, Kafka 4.4.0 and 4.3.1; cause not found, see
+docs/runbook.md §13). A platform that cannot start makes these tests ERROR, never skip.
 """
 
 from __future__ import annotations
@@ -44,6 +47,16 @@ CALL = 30.0  # seconds for one admin call
 
 
 # -- fixtures and helpers -----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def secure(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecurePlatform]:
+    """A secure platform of this module's own (overrides the session's, see the module docstring)."""
+    running = SecurePlatform.start(tmp_path_factory.mktemp("secure-platform-restarts"))
+    try:
+        yield running
+    finally:
+        running.stop()
 
 
 @pytest.fixture(scope="module")
