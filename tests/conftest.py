@@ -91,7 +91,9 @@ def secure(tmp_path_factory: pytest.TempPathFactory):
     Three SASL_SSL brokers, Keycloak and the HTTPS registry take 1-2 minutes to start and ~1.2 GB,
     so the integration and end-to-end modules share one. The one the environment names
     (K2_PROFILE=secure, see `tools/platform.sh env --secure`) is used and left running. A module
-    that stops a broker starts it again before it ends, so the next module finds three.
+    that stops a broker starts it again before it ends, so the next module finds three; the one
+    that restarts a broker after others have run (tests/integration/test_secure_platform.py) has
+    its own instead (docs/runbook.md §13, a restarted node that lost its credentials).
     """
     from devkit.local_platform import SecurePlatform
 
