@@ -51,7 +51,13 @@ def observer_connection(stack: Stack, environ: Mapping[str, str] = os.environ) -
             f"monitor app {monitor.name} ({monitor.principal}); set {MONITOR_PASSWORD} to its password "
             f"(the stack secret {NAMESPACE}:appPasswords.{monitor.name})"
         )
-    return kafka.as_scram_user(stack.plan.app_scram_mechanism, monitor.username, password, MONITOR_PASSWORD)
+    return kafka.as_scram_user(
+        stack.plan.app_scram_mechanism,
+        monitor.username,
+        password,
+        password_from=MONITOR_PASSWORD,
+        username_from=f"the monitor app {monitor.name} in apps.yaml",
+    )
 
 
 def add_parsers(commands: Any, project_args: Any) -> None:

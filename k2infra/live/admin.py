@@ -593,6 +593,7 @@ def kafka_failure(
     lower = joined.lower()
     key = connection.key
     password = password_from or SECRET_KEYS["saslPassword"]  # the command line reads it from there
+    username = connection.username_from or key("saslUsername")
     mechanism = connection.mechanism or ""
     if "unsupported sasl mechanism" in lower:
         offered = _MECHANISMS_OFFERED.search(joined)
@@ -607,7 +608,7 @@ def kafka_failure(
     if connection.sasl_mechanism and (authentication or "authentication failed" in lower):
         return (
             f"SASL authentication failed for user {connection.sasl_username} ({mechanism}) at {servers}: "
-            f"wrong password? (check {password} and {key('saslUsername')})"
+            f"wrong password? (check {password} and {username})"
         )
     if "certificate verify failed" in lower:
         trusted = key("caCert") if connection.ca_cert else f"the system CAs ({key('caCert')} is not set)"
@@ -627,7 +628,7 @@ def kafka_failure(
         )
     if "sasl" in lower or "authenticat" in lower:
         return (
-            f"Kafka at {servers} refused the credentials ({key('saslMechanism')}, {key('saslUsername')}, "
+            f"Kafka at {servers} refused the credentials ({key('saslMechanism')}, {username}, "
             f"{password}): {_last(texts)}"
         )
     keys = [key("bootstrapServers")]

@@ -137,6 +137,8 @@ class KafkaConnection(_Endpoint):
     timeout_seconds: int = 120
     # Where the command line took the password from, for the failure's "check ..." (None: K2_SASL_PASSWORD).
     password_from: str | None = None
+    # Where the user name came from, for the same line (None: the stack's saslUsername).
+    username_from: str | None = None
 
     @property
     def servers(self) -> str:
@@ -173,9 +175,10 @@ class KafkaConnection(_Endpoint):
         return replace(self, sasl_password=password)
 
     def as_scram_user(
-        self, mechanism: SaslMechanism, username: str, password: str, password_from: str
+        self, mechanism: SaslMechanism, username: str, password: str, password_from: str, username_from: str
     ) -> KafkaConnection:
-        """The same brokers (addresses, TLS, CA) logged in as another SCRAM user: an app's own principal."""
+        """The same brokers (addresses, TLS, CA) logged in as another SCRAM user: an app's own principal.
+        `password_from` and `username_from` say where each came from, for a refused login's line."""
         return replace(
             self,
             sasl_mechanism=mechanism,
@@ -186,6 +189,7 @@ class KafkaConnection(_Endpoint):
             client_cert=None,
             client_key=None,
             password_from=password_from,
+            username_from=username_from,
         )
 
     def librdkafka(self, client_id: str = CLIENT_ID) -> dict[str, Any]:

@@ -40,6 +40,22 @@ def test_with_access_control_the_observe_commands_log_in_as_the_monitor_app(proj
         assert admin.password_from == MONITOR_PASSWORD
 
 
+def test_a_refused_monitor_login_names_the_monitors_password_and_app_not_the_stack_users(project_dir: Path) -> None:
+    stack = load_stack_file(project_dir / "config", "prod", project_dir)
+    connection = observer_connection(stack, {MONITOR_PASSWORD: "wrong"})
+    refused = "SASL authentication error: Authentication failed during authentication due to invalid credentials"
+    with KafkaAdmin.of(connection) as admin:
+        line = admin.failure([refused], 5)
+    assert line == (
+        f"SASL authentication failed for user k2-platform-monitor-prod (SCRAM-SHA-512) at {connection.servers}: "
+        "wrong password? (check K2_MONITOR_PASSWORD and the monitor app platform-monitor in apps.yaml)"
+    )
+    assert "saslUsername" not in line
+    # The stack's own user is still worded against the stack's settings.
+    with KafkaAdmin.of(stack.connections.kafka.with_password("wrong")) as admin:
+        assert "(check K2_SASL_PASSWORD and k2infra:saslUsername)" in admin.failure([refused], 5)
+
+
 def test_without_access_control_or_without_a_monitor_they_log_in_as_the_stacks_user(project_dir: Path) -> None:
     dev = load_stack_file(project_dir / "config", "dev", project_dir)
     assert observer_connection(dev, {MONITOR_PASSWORD: "ignored"}) is dev.connections.kafka
