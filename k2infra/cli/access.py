@@ -1,8 +1,12 @@
 """`python -m k2infra access`: who may read or write a topic, and what an app may touch, from the plan.
 
-    python -m k2infra access --stack prod                      # every app: principal, topics, group, quotas
+    python -m k2infra access --stack prod                      # every app: principal (and what proves it),
+                                                               # topics, group, quotas
     python -m k2infra access --stack prod --app crypto-risk    # its topics today and its ACLs
     python -m k2infra access --stack prod --topic market.crypto.trades.binance   # who can read or write it
+
+An app's principal is shown with what proves it in the stack's mode (k2infra.model.apps.AppAuth): its
+SCRAM user, the CN of its mTLS certificate or its OAuth client id.
 
 A topic is matched against the apps' ACLs as the broker matches them (Literal names, Prefixed
 patterns), so `--topic` also answers for a topic that does not exist yet, such as a new exchange's.
@@ -57,14 +61,28 @@ def _enforcement(plan: Plan) -> str | None:
 
 
 def _head(plan: Plan) -> dict[str, Any]:
-    return {"stack": plan.stack, "access_control": plan.access_control}
+    return {"stack": plan.stack, "access_control": plan.access_control, "app_auth": plan.app_auth}
+
+
+def _principal(plan: Plan, app: AppAccess) -> str:
+    """'User:k2-risk-prod (mTLS certificate CN=k2-risk-prod)': the principal and what proves it here."""
+    credential = plan.credential(app)
+    return app.principal if credential is None else f"{app.principal} ({credential})"
+
+
+def _app_dict(plan: Plan, app: AppAccess) -> dict[str, Any]:
+    return {**app.to_dict(), "credential": plan.credential(app)}
 
 
 def _dump(payload: dict[str, Any], out: TextIO) -> None:
     out.write(json.dumps(payload, indent=2) + "\n")
 
 
-def _note(plan: Plan, out: TextIO) -> None:
+def _note(plan: Plan, out: TextIO, *, principals: bool = True) -> None:
+    """The notes under an answer: how the stack's principals are proven (where the answer lists several
+    apps), and whether any of it is enforced."""
+    if principals and plan.stack is not None and plan.app_auth_explained is not None:
+        out.write(f"\nprincipals: {plan.app_auth_explained}\n")
     note = _enforcement(plan)
     if note:
         out.write(f"\nnote: {note}\n")
@@ -80,7 +98,7 @@ def _group(app: AppAccess) -> str:
 
 def _apps(plan: Plan, as_json: bool, out: TextIO) -> None:
     if as_json:
-        _dump({**_head(plan), "apps": {a.name: a.to_dict() for a in plan.apps}}, out)
+        _dump({**_head(plan), "apps": {a.name: _app_dict(plan, a) for a in plan.apps}}, out)
         return
     rows = [["APP", "PRINCIPAL", "READS", "WRITES", "GROUP", "QUOTAS"]]
     for app in plan.apps:
@@ -94,9 +112,9 @@ def _apps(plan: Plan, as_json: bool, out: TextIO) -> None:
 
 def _app(plan: Plan, app: AppAccess, as_json: bool, out: TextIO) -> None:
     if as_json:
-        _dump({**_head(plan), "app": app.name, **app.to_dict()}, out)
+        _dump({**_head(plan), "app": app.name, **_app_dict(plan, app)}, out)
         return
-    out.write(f"app {app.name}: {app.principal}, group {_group(app)}, quotas {_quotas(app)}\n\n")
+    out.write(f"app {app.name}: {_principal(plan, app)}, group {_group(app)}, quotas {_quotas(app)}\n\n")
     rows = [["TOPIC", "ACCESS", "VIA"]]
     for name in sorted({*app.reads, *app.writes}):
         for verb, operation, topics in (("read", Operation.READ, app.reads), ("write", Operation.WRITE, app.writes)):
@@ -110,7 +128,7 @@ def _app(plan: Plan, app: AppAccess, as_json: bool, out: TextIO) -> None:
     rows = [["RESOURCE", "NAME", "PATTERN", "OPERATION"]]
     rows += [[str(a.resource_type), a.resource_name, str(a.pattern_type), str(a.operation)] for a in app.acls]
     print_table(rows, out)
-    _note(plan, out)
+    _note(plan, out, principals=False)  # the first line says it for this app
 
 
 def _via(app: AppAccess, operation: Operation, topic: str) -> str:
@@ -142,7 +160,12 @@ def _topic(plan: Plan, topic: str, as_json: bool, out: TextIO) -> None:
                 "planned": planned,
                 **{
                     key: [
-                        {"app": app.name, "principal": app.principal, "via": [_without_principal(a) for a in acls]}
+                        {
+                            "app": app.name,
+                            "principal": app.principal,
+                            "credential": plan.credential(app),
+                            "via": [_without_principal(a) for a in acls],
+                        }
                         for app, acls in by_verb[verb]
                     ]
                     for key, verb in (("readers", "read"), ("writers", "write"))
@@ -157,7 +180,12 @@ def _topic(plan: Plan, topic: str, as_json: bool, out: TextIO) -> None:
     for verb, entries in by_verb.items():
         for app, acls in entries:
             rows.append(
-                [app.name, app.principal, verb, ", ".join(f"{a.resource_name} ({a.pattern_type})" for a in acls)]
+                [
+                    app.name,
+                    app.principal,
+                    verb,
+                    ", ".join(f"{a.resource_name} ({a.pattern_type})" for a in acls),
+                ]
             )
     if len(rows) > 1:
         print_table(rows, out)

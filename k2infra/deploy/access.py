@@ -1,7 +1,9 @@
 """The apps' access as Pulumi resources: pulumi-kafka's own Acl, Quota and UserScramCredential.
 
 Declared only where the stack sets `k2infra:accessControl: true`, from the Plan's `apps` (nothing is
-re-derived here). Every resource is parented to the component, uses its Kafka provider, and waits
+re-derived here). SCRAM users only where the stack's apps log in by SCRAM (Plan.app_auth): with mutual
+TLS or OAUTHBEARER an app proves its principal with its own certificate or OAuth client, which the
+organisation's CA or identity provider issues (docs/access.md), and gets its ACLs and quota alone. Every resource is parented to the component, uses its Kafka provider, and waits
 for the same guards as the topics, so that a refused run changes nothing. ACLs and SCRAM users are
 protected as the stack's topics are (deleting one cuts an app off); quotas are not: a quota change
 is a replace, and a replace only lifts a limit for a moment, so tuning one is a plain `pulumi up`. Logical names are the resources' own identities (an ACL's is the
@@ -46,7 +48,7 @@ def declare_access(
     checked: pulumi.Output[Any],
     opts: pulumi.ResourceOptions,
 ) -> AccessResources:
-    """The apps' ACLs, quotas and SCRAM users; none unless the stack turns access control on.
+    """The apps' ACLs, quotas and (in SCRAM mode) SCRAM users; none unless the stack turns access control on.
 
     `passwords` are secret Outputs by app (program.read_app_passwords), `checked` resolves once the
     run's guards passed (one input of each resource waits for it, one the policy pack does not
@@ -56,12 +58,10 @@ def declare_access(
         return resources
     mechanism = kafka_mechanism(plan.app_scram_mechanism)
     for app in plan.apps:
-        for spec in app.acls:
-            # The monitor's Describe on another app's group cuts no app off: unprotected, it goes with
-            # that app when the app is removed (docs/runbook.md §10 unprotects the app's own only).
-            unprotected = app.monitors and spec.resource_type is ResourceType.GROUP
-            resources.acls[spec.id] = _acl(spec, checked, _unprotected(opts) if unprotected else opts)
-        credential_opts = opts
+        # The user's limit exists before the user can log in; and, the quota being unprotected, the engine
+        # deletes it only after what protects the app (its credential, or without one its ACLs): removing an
+        # app from a protected stack is refused before its quota is touched.
+        after_quota = opts
         if app.quotas is not None:
             quota = resources.quotas[app.name] = kafka.Quota(
                 f"{QUOTA_NAME_PREFIX}{app.username}",
@@ -70,17 +70,22 @@ def declare_access(
                 config=app.quotas.config(),
                 opts=quota_options(opts),
             )
-            # The user's limit exists before the user can log in; and, the quota being unprotected,
-            # the engine deletes it only after the (protected) credential: removing an app from a
-            # protected stack is refused before its quota is touched.
-            credential_opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[quota]))
+            after_quota = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[quota]))
+        acl_opts = opts if plan.creates_app_credentials else after_quota
+        for spec in app.acls:
+            # The monitor's Describe on another app's group cuts no app off: unprotected, it goes with
+            # that app when the app is removed (docs/runbook.md §10 unprotects the app's own only).
+            unprotected = app.monitors and spec.resource_type is ResourceType.GROUP
+            resources.acls[spec.id] = _acl(spec, checked, _unprotected(acl_opts) if unprotected else acl_opts)
+        if not plan.creates_app_credentials:
+            continue
         resources.credentials[app.name] = kafka.UserScramCredential(
             f"{SCRAM_NAME_PREFIX}{app.username}",
             username=app.username,
             scram_mechanism=mechanism,
             scram_iterations=checked.apply(lambda _: plan.app_scram_iterations),
             password=pulumi.Output.secret(passwords[app.name]),
-            opts=credential_opts,
+            opts=after_quota,
         )
     return resources
 

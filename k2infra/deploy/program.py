@@ -78,9 +78,9 @@ def credentials() -> Credentials:
 def read_app_passwords(plan: Plan) -> dict[str, pulumi.Output[str]]:
     """Each app's SCRAM password from the stack's secret `appPasswords` map, as a secret Output.
 
-    Only where access control is on; a missing one fails the run before any resource, naming the
-    command that sets it (never a value)."""
-    if not plan.access_control or not plan.apps:
+    Only where the stack creates its apps' SCRAM users (access control on, apps on SCRAM); a missing one
+    fails the run before any resource, naming the command that sets it (never a value)."""
+    if not plan.creates_app_credentials or not plan.apps:
         return {}
     file = f"Pulumi.{pulumi.get_stack()}.yaml"
     full_key = f"{NAMESPACE}:{APP_PASSWORDS_KEY}"

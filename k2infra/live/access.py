@@ -14,7 +14,9 @@ Which live ACLs are this stack's business (the others are left alone, as topics 
 Of those, a binding the plan does not hold is `acl_extra`; a planned one absent is `acl_missing`.
 The bindings of k2infra's own principal (the stack's connection) are not the apps' business: they are
 judged apart, against `k2infra.model.infra_access` (more or less than it needs: one line in verify).
-An app user without a credential of the stack's mechanism is `scram_user_missing`.
+An app user without a credential of the stack's mechanism is `scram_user_missing`, where the stack's apps
+log in by SCRAM (Plan.app_auth); with mutual TLS or OAUTHBEARER their certificates and OAuth clients are
+not the cluster's to hold, and no SCRAM user is read.
 """
 
 from __future__ import annotations
@@ -86,7 +88,8 @@ def read_live_access(stack: Stack, *, timeout: float) -> LiveAccess:
     principal = stack.connections.kafka.principal
     with KafkaAdmin.of(stack.connections.kafka) as admin:
         bindings = admin.acls(timeout=timeout)
-        scram = admin.scram_users(sorted({app.username for app in plan.apps}), timeout=timeout)
+        users = sorted({app.username for app in plan.apps}) if plan.creates_app_credentials else []
+        scram = admin.scram_users(users, timeout=timeout) if users else {}
         cluster_operations = admin.cluster_operations(timeout=timeout) if principal else None
     acls = frozenset(acl for b in bindings if (acl := live_acl(b)) is not None)
     infra = None
@@ -145,7 +148,7 @@ def access_differences(plan: Plan, live: LiveAccess) -> list[AccessDrift]:
         and not (live.infra is not None and acl.principal == live.infra.principal)  # judged by `infra`
     ]
     mechanism = kafka_mechanism(plan.app_scram_mechanism)
-    for app in plan.apps:
+    for app in plan.apps if plan.creates_app_credentials else ():
         username = app.username
         held = live.scram_users.get(username, {})
         if mechanism not in held:

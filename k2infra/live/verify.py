@@ -295,6 +295,7 @@ class Report:
     notes: tuple[str, ...] = ()  # what else was not compared (the schema IDs, without the stack state)
     infra: InfraPrivileges | None = None  # k2infra's own principal's rights, with the access check
     mirror: MirrorReport | None = None  # a regional stack's copies against their source
+    access_scram: bool = True  # the apps' SCRAM users were checked too (apps on SCRAM, not mTLS or OAuth)
 
     @property
     def differences(self) -> tuple[Difference, ...]:
@@ -336,7 +337,8 @@ class Report:
         if not differences:
             planned = f"{_count(self.planned_topics, 'topic')}, {_count(self.planned_subjects, 'subject')}"
             if self.access_apps is not None:  # say so: a clean access check is not the absence of one
-                planned += f", ACLs and SCRAM users of {_count(self.access_apps, 'app')}"
+                checked = "ACLs and SCRAM users" if self.access_scram else "ACLs"
+                planned += f", {checked} of {_count(self.access_apps, 'app')}"
             return f"verify: {planned}: no drift"
         counts = Counter(d.kind for d in differences)
         parts = [f"{counts[kind]} {_KIND_WORDS[kind][0 if counts[kind] == 1 else 1]}" for kind in Kind if counts[kind]]
@@ -394,6 +396,7 @@ def compare(
         notes=notes,
         infra=access.infra if access is not None and plan.access_control else None,
         mirror=_mirror_report(plan, live, mirror) if mirror is not None else None,
+        access_scram=plan.creates_app_credentials,
     )
 
 

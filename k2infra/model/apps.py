@@ -51,8 +51,58 @@ GROUP_PATTERN = re.compile(r"^[A-Za-z0-9._-]+$")
 PLACEHOLDERS = ("app", "stack")
 QUOTA_KEYS = ("producer_byte_rate", "consumer_byte_rate", "request_percentage")
 MAX_BYTE_RATE = 2**63 - 1
+# The longest user name each way of proving it can carry: a certificate's CN holds at most 64 characters
+# (RFC 5280's ub-common-name); an OAuth client id 255 (Keycloak's column; RFC 6749 sets no bound). Both
+# take every character USERNAME_PATTERN allows (none is escaped in a DN, all are RFC 6749 VSCHARs).
+MAX_CN_LENGTH = 64
+MAX_CLIENT_ID_LENGTH = 255
 # Locates a problem at a path of the file being checked (YamlSource.problem, or a stack setting's).
 ProblemAt = Callable[[tuple[str | int, ...], str], Problem]
+
+
+class AppAuth(StrEnum):
+    """How a stack's apps prove who they are: the way the stack itself reaches Kafka (its outputs describe
+    one listener, and apps connect to it). The principal is the declared one in every mode."""
+
+    SCRAM = "scram"  # a SCRAM user k2infra creates, its password the stack secret appPasswords.<app>
+    MTLS = "mtls"  # a client certificate whose CN is the user name (the brokers' ssl.principal.mapping.rules)
+    OAUTHBEARER = "oauthbearer"  # an OAuth client whose id is the user name (the token's azp claim)
+
+    @classmethod
+    def of_connection(cls, sasl_mechanism: str | None, client_cert: str | None) -> AppAuth | None:
+        """The mode of a stack that logs in with `sasl_mechanism` (SASL decides the principal where it is
+        set: PLAIN and SCRAM stacks give their apps SCRAM users) or else `client_cert`; None: no one logs in."""
+        if sasl_mechanism == "oauthbearer":
+            return cls.OAUTHBEARER
+        if sasl_mechanism:
+            return cls.SCRAM
+        return cls.MTLS if client_cert else None
+
+    def credential(self, username: str, scram_mechanism: str) -> str:
+        """What proves the user name in this mode, as `access` and the policy pack show it."""
+        if self is AppAuth.MTLS:
+            return f"mTLS certificate CN={username}"
+        if self is AppAuth.OAUTHBEARER:
+            return f"OAuth client id {username}"
+        return f"{scram_mechanism} user {username}"
+
+    def explain(self, scram_mechanism: str) -> str:
+        """How every app of such a stack proves its principal, in one line."""
+        if self is AppAuth.MTLS:
+            return (
+                "each app presents an mTLS certificate whose CN is its principal's user name "
+                "(the brokers map CN=<name> to User:<name>); the stack creates no credential"
+            )
+        if self is AppAuth.OAUTHBEARER:
+            return (
+                "each app logs in with the OAuth client whose client id is its principal's user name "
+                "(the brokers take it from the token's azp claim); the stack creates no credential"
+            )
+        return f"each app logs in as the {scram_mechanism} user of its principal's user name, which the stack creates"
+
+    @property
+    def max_length(self) -> int | None:
+        return {AppAuth.MTLS: MAX_CN_LENGTH, AppAuth.OAUTHBEARER: MAX_CLIENT_ID_LENGTH}.get(self)
 
 
 class SelectorKind(StrEnum):
@@ -288,6 +338,24 @@ class Apps:
                 )
             )
         return problems
+
+    def credential_problems(self, stack: str | None, auth: AppAuth | None) -> list[Problem]:
+        """A principal the stack's mode cannot carry: a user name too long for a certificate's CN or an OAuth
+        client id (the characters USERNAME_PATTERN allows fit both), one problem per app."""
+        limit = auth.max_length if auth is not None and stack is not None else None
+        if limit is None:
+            return []
+        what = "a certificate's CN" if auth is AppAuth.MTLS else "an OAuth client id"
+        return [
+            self._problem(
+                _principal_path(app, stack),
+                f"principal {principal!r} of app {app.name!r} in stack {stack}: its user name has "
+                f"{len(username_of(principal))} characters and {what} holds at most {limit} (stack {stack} "
+                f"authenticates apps by {auth}); give the app a shorter one in apps.{app.name}.principals.{stack}",
+            )
+            for app in self.apps
+            if len(username_of(principal := self.principal(app, stack))) > limit
+        ]
 
     def _problem(self, path: tuple[str | int, ...], message: str) -> Problem:
         if self.source is None:
@@ -776,6 +844,7 @@ def derive_access(
     legacy: Sequence[LegacyTopic],
     topology_topics: Iterable[str],
     mirrored: Collection[str] = (),
+    auth: AppAuth | None = None,
 ) -> tuple[AppAccess, ...]:
     """The access of every app in `stack`.
 
@@ -783,9 +852,11 @@ def derive_access(
     stack does with them (only the ones it keeps can be granted), `topology_topics` every
     hierarchical topic name of the topology, enabled in this stack or not. `mirrored` are the
     topics a regional stack copies from their home region (k2infra.model.regions): apps may read
-    them, and no app is ever granted a Write on one, since only the home region produces.
+    them, and no app is ever granted a Write on one, since only the home region produces. `auth` is how
+    the stack's apps prove their principal (AppAuth.of_connection); a principal it cannot carry is refused.
     """
     problems = apps.duplicate_principal_problems(stack) if stack is not None else []
+    problems += apps.credential_problems(stack, auth)
     if problems:
         raise InputError(problems)
     reach = frozenset(topology_topics) | {t.name for t in legacy}

@@ -18,7 +18,8 @@ from typing import Any
 from pydantic import ConfigDict
 
 from k2infra.model import kafka_configs
-from k2infra.model.apps import AppAccess, Apps, derive_access
+from k2infra.model.apps import AppAccess, AppAuth, Apps, derive_access
+from k2infra.model.connection import kafka_mechanism
 from k2infra.model.outputs import TopicOutput
 from k2infra.model.regions import Carrier, Mirror
 from k2infra.model.settings import NAMESPACE, StackSettings
@@ -110,6 +111,9 @@ class Plan:
     access_control: bool = False
     app_scram_mechanism: str = "scram-sha512"  # as the stack writes it; kafka_mechanism() names it
     app_scram_iterations: int = 4096
+    # How the apps prove their principal: the mode of the stack's own connection (None: it logs in as no
+    # one). Only SCRAM has k2infra create their credentials (UserScramCredential, appPasswords).
+    app_auth: AppAuth | None = AppAuth.SCRAM
     # How the partition counts came about, for `validate` to explain them: the stack's cap
     # (k2infra:maxPartitions) and the exchanges whose count the stack sets (k2infra:partitions).
     max_partitions: int | None = None
@@ -140,6 +144,24 @@ class Plan:
     def monitor(self) -> AppAccess | None:
         """The app declared `monitors: true` (at most one): the principal the observe commands use."""
         return next((a for a in self.apps if a.monitors), None)
+
+    @property
+    def creates_app_credentials(self) -> bool:
+        """Does the stack create its apps' credentials (SCRAM users)? In the other modes an app brings its
+        certificate or OAuth client, and k2infra creates its ACLs and quotas only."""
+        return self.access_control and self.app_auth is AppAuth.SCRAM
+
+    def credential(self, app: AppAccess) -> str | None:
+        """What proves the app's principal in this stack ('mTLS certificate CN=k2-risk-prod'), or None
+        where the stack logs in as no one."""
+        if self.app_auth is None:
+            return None
+        return self.app_auth.credential(app.username, kafka_mechanism(self.app_scram_mechanism))
+
+    @property
+    def app_auth_explained(self) -> str | None:
+        """How this stack's apps prove their principals, one line; None where it logs in as no one."""
+        return None if self.app_auth is None else self.app_auth.explain(kafka_mechanism(self.app_scram_mechanism))
 
     def managed_topics(self) -> list[TopicSpec | LegacyTopic]:
         """Every topic this stack declares: the hierarchy and the adopted legacy topics."""
@@ -304,8 +326,15 @@ def build_plan(
     topics = sorted([*topics, *mirrored], key=lambda t: t.name)
     exchanges.sort(key=lambda e: e.ref)
     legacy = legacy_topics(loaded, settings)
+    app_auth = AppAuth.of_connection(settings.sasl_mechanism, settings.client_cert)
     access = derive_access(
-        apps or Apps(), stack, topics, legacy, [t.name for t in loaded.topics], {t.name for t in mirrored}
+        apps or Apps(),
+        stack,
+        topics,
+        legacy,
+        [t.name for t in loaded.topics],
+        {t.name for t in mirrored},
+        auth=app_auth,
     )
     origins: Mapping[str, str] = {}
     if stack_file is not None:
@@ -321,6 +350,7 @@ def build_plan(
         access_control=settings.access_control,
         app_scram_mechanism=settings.app_scram_mechanism,
         app_scram_iterations=settings.app_scram_iterations,
+        app_auth=app_auth,
         max_partitions=settings.max_partitions,
         partition_overrides=tuple(sorted(settings.partitions)),
         partition_origins=origins,

@@ -33,6 +33,8 @@ def test_every_app_with_its_principal_topic_counts_group_and_quotas() -> None:
         "consumer_byte_rate=10485760",
         "",
         "5 apps; --app NAME lists an app's topics and ACLs, --topic NAME who may use a topic.",
+        "",
+        "principals: each app logs in as the SCRAM-SHA-512 user of its principal's user name, which the stack creates",
     ]
 
 
@@ -49,8 +51,8 @@ def test_what_an_app_may_touch_and_through_which_acl() -> None:
     code, out, _ = run("--stack", "prod", "--app", "reference-data-cache")
     assert code == 0
     assert out.splitlines()[:12] == [
-        "app reference-data-cache: User:k2-reference-data-cache-prod, group reference-data-cache (Literal), "
-        "quotas consumer_byte_rate=1048576",
+        "app reference-data-cache: User:k2-reference-data-cache-prod (SCRAM-SHA-512 user "
+        "k2-reference-data-cache-prod), group reference-data-cache (Literal), quotas consumer_byte_rate=1048576",
         "",
         "TOPIC                                 ACCESS  VIA",
         "market.crypto.reference_data.binance  read    market.crypto.reference_data. (Prefixed)",
