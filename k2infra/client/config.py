@@ -39,6 +39,7 @@ from typing import Any
 from k2infra.client.errors import CredentialsError, PlatformLoadError
 from k2infra.client.platform import Platform
 from k2infra.client.subjects import SubjectNameStrategy
+from k2infra.model.connection import oidc_settings
 
 __all__ = [
     "PRODUCER_DEFAULTS",
@@ -64,12 +65,25 @@ PRODUCER_DEFAULTS: dict[str, Any] = {
 ENV_PREFIX = "K2_APP_"
 
 
+PEM_MARKER = "-----BEGIN"
+
+
 @dataclass(frozen=True)
 class AppCredentials:
-    """The application's own credentials (never the infrastructure's). Secrets stay out of repr."""
+    """The application's own credentials (never the infrastructure's). Secrets stay out of repr.
+
+    Which ones a platform needs, its `kafka_security` output says: SASL PLAIN/SCRAM a user name and
+    password; `client_auth: mtls` the app's certificate and key (PEM text or file paths, whose CN is
+    the app's principal); `client_auth: oauthbearer` its OAuth client id (the principal) and secret."""
 
     sasl_username: str | None = None
     sasl_password: str | None = field(default=None, repr=False)
+    ssl_certificate: str | None = None  # mutual TLS: PEM text, or the path of a PEM file
+    ssl_key: str | None = field(default=None, repr=False)  # its private key, PEM text or a path
+    ssl_key_password: str | None = field(default=None, repr=False)  # where the key is encrypted
+    oauth_client_id: str | None = None  # OAUTHBEARER: the app's client (client-credentials grant)
+    oauth_client_secret: str | None = field(default=None, repr=False)
+    oauth_scope: str | None = None  # space-separated, where the identity provider wants one
     schema_registry_username: str | None = None
     schema_registry_password: str | None = field(default=None, repr=False)
     schema_registry_token: str | None = field(default=None, repr=False)
@@ -78,24 +92,55 @@ class AppCredentials:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, prefix: str = ENV_PREFIX) -> AppCredentials:
-        """From K2_APP_SASL_USERNAME, K2_APP_SASL_PASSWORD, K2_APP_SCHEMA_REGISTRY_USERNAME,
-        K2_APP_SCHEMA_REGISTRY_PASSWORD, K2_APP_SCHEMA_REGISTRY_TOKEN, K2_APP_SCHEMA_REGISTRY_LOGICAL_CLUSTER."""
+        """From K2_APP_<FIELD> for every field: K2_APP_SASL_USERNAME, K2_APP_SASL_PASSWORD, K2_APP_SSL_CERTIFICATE,
+        K2_APP_SSL_KEY, K2_APP_SSL_KEY_PASSWORD, K2_APP_OAUTH_CLIENT_ID, K2_APP_OAUTH_CLIENT_SECRET,
+        K2_APP_OAUTH_SCOPE, K2_APP_SCHEMA_REGISTRY_USERNAME, K2_APP_SCHEMA_REGISTRY_PASSWORD,
+        K2_APP_SCHEMA_REGISTRY_TOKEN, K2_APP_SCHEMA_REGISTRY_LOGICAL_CLUSTER."""
         env = os.environ if environ is None else environ
         values = {name: env.get(prefix + name.upper()) or None for name in cls.__dataclass_fields__}
         return cls(**values)
 
 
-def kafka_client_config(platform: Platform, credentials: AppCredentials | None = None) -> dict[str, Any]:
-    """bootstrap.servers, security.protocol, SASL and TLS settings (librdkafka property names)."""
-    credentials = credentials or AppCredentials()
-    security = platform.kafka_security
-    if not platform.bootstrap_servers:
-        raise PlatformLoadError(f"{platform.source} name no Kafka bootstrap servers")
-    config: dict[str, Any] = {
-        "bootstrap.servers": platform.bootstrap_servers,
-        "security.protocol": security.security_protocol,
-    }
-    if security.sasl_mechanism is not None:
+def _missing(credentials: AppCredentials, names: tuple[str, ...], needs: str) -> None:
+    """CredentialsError naming the fields (and their variables) a mode needs that the app did not pass."""
+    missing = [name for name in names if not getattr(credentials, name)]
+    if missing:
+        passed = ", ".join(f"{name}=..." for name in names)
+        variables = " and ".join(ENV_PREFIX + name.upper() for name in missing)
+        raise CredentialsError(
+            f"the platform requires {needs}: pass AppCredentials({passed}) (or set {variables}); "
+            f"missing: {', '.join(ENV_PREFIX + name.upper() for name in missing)}"
+        )
+
+
+def _pem_or_file(value: str, name: str, pem_key: str, location_key: str) -> dict[str, str]:
+    """PEM text as `<pem_key>`, a path as `<location_key>` (librdkafka reads the file); a path that names
+    no file is refused here, naming the variable, rather than by librdkafka when the client starts."""
+    if PEM_MARKER in value:
+        return {pem_key: value}
+    if not os.path.isfile(value):
+        raise CredentialsError(f"{ENV_PREFIX}{name.upper()} is neither PEM text nor a file: {value!r}")
+    return {location_key: value}
+
+
+def _client_authentication(security: Any, credentials: AppCredentials) -> dict[str, Any]:
+    """The app's own authentication in the platform's mode: SASL user, client certificate, OAuth client."""
+    config: dict[str, Any] = {}
+    if security.sasl_mechanism == "OAUTHBEARER":
+        _missing(credentials, ("oauth_client_id", "oauth_client_secret"), "SASL OAUTHBEARER (an OAuth client)")
+        if not security.oauth_token_url:
+            raise PlatformLoadError("the platform's kafka_security names no oauth_token_url for OAUTHBEARER")
+        config["sasl.mechanism"] = security.sasl_mechanism
+        scopes = (credentials.oauth_scope or "").split()
+        config.update(
+            oidc_settings(
+                credentials.oauth_client_id or "",
+                credentials.oauth_client_secret or "",
+                security.oauth_token_url,
+                scopes,
+            )
+        )
+    elif security.sasl_mechanism is not None:
         if not credentials.sasl_username or not credentials.sasl_password:
             raise CredentialsError(
                 f"the platform requires SASL {security.sasl_mechanism}: pass AppCredentials(sasl_username=..., "
@@ -104,6 +149,31 @@ def kafka_client_config(platform: Platform, credentials: AppCredentials | None =
         config["sasl.mechanism"] = security.sasl_mechanism
         config["sasl.username"] = credentials.sasl_username
         config["sasl.password"] = credentials.sasl_password
+    if security.client_auth == "mtls":
+        _missing(credentials, ("ssl_certificate", "ssl_key"), "a client certificate (mutual TLS)")
+        assert credentials.ssl_certificate and credentials.ssl_key
+        config.update(
+            _pem_or_file(
+                credentials.ssl_certificate, "ssl_certificate", "ssl.certificate.pem", "ssl.certificate.location"
+            )
+        )
+        config.update(_pem_or_file(credentials.ssl_key, "ssl_key", "ssl.key.pem", "ssl.key.location"))
+        if credentials.ssl_key_password:
+            config["ssl.key.password"] = credentials.ssl_key_password
+    return config
+
+
+def kafka_client_config(platform: Platform, credentials: AppCredentials | None = None) -> dict[str, Any]:
+    """bootstrap.servers, security.protocol, the app's authentication and TLS settings (librdkafka names)."""
+    credentials = credentials or AppCredentials()
+    security = platform.kafka_security
+    if not platform.bootstrap_servers:
+        raise PlatformLoadError(f"{platform.source} name no Kafka bootstrap servers")
+    config: dict[str, Any] = {
+        "bootstrap.servers": platform.bootstrap_servers,
+        "security.protocol": security.security_protocol,
+        **_client_authentication(security, credentials),
+    }
     if security.security_protocol.endswith("SSL"):
         if security.ca_cert:
             config["ssl.ca.pem"] = security.ca_cert

@@ -13,6 +13,7 @@ they never appear in a repr.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -44,6 +45,20 @@ CLIENT_ID = "k2infra-verify"  # the client id brokers log for the project's own 
 def kafka_mechanism(name: str) -> str:
     """'scram-sha512' (as stacks and apps.yaml write it) -> 'SCRAM-SHA-512' (as Kafka names it)."""
     return SASL_MECHANISMS[name]
+
+
+def oidc_settings(client_id: str, client_secret: str, token_url: str, scopes: Iterable[str] = ()) -> dict[str, str]:
+    """librdkafka's SASL/OAUTHBEARER settings of an OAuth client (k2infra's own, or an app's: the client library):
+    librdkafka fetches and refreshes the token itself (client-credentials grant, KIP-768)."""
+    config = {
+        "sasl.oauthbearer.method": "oidc",
+        "sasl.oauthbearer.client.id": client_id,
+        "sasl.oauthbearer.client.secret": client_secret,
+        "sasl.oauthbearer.token.endpoint.url": token_url,
+    }
+    if scope := " ".join(scopes):
+        config["sasl.oauthbearer.scope"] = scope
+    return config
 
 
 def read_ca(value: str, what: str = "the CA certificate") -> str:
@@ -211,13 +226,11 @@ class KafkaConnection(_Endpoint):
                 )
             config["sasl.mechanism"] = self.mechanism
             if self.sasl_mechanism == "oauthbearer":
-                # librdkafka fetches and refreshes the token itself (client-credentials grant, KIP-768)
-                config["sasl.oauthbearer.method"] = "oidc"
-                config["sasl.oauthbearer.client.id"] = self.sasl_username or ""
-                config["sasl.oauthbearer.client.secret"] = self.sasl_password
-                config["sasl.oauthbearer.token.endpoint.url"] = self.sasl_token_url or ""
-                if self.sasl_oauth_scopes:
-                    config["sasl.oauthbearer.scope"] = " ".join(self.sasl_oauth_scopes)
+                config.update(
+                    oidc_settings(
+                        self.sasl_username or "", self.sasl_password, self.sasl_token_url or "", self.sasl_oauth_scopes
+                    )
+                )
             else:
                 config["sasl.username"] = self.sasl_username or ""
                 config["sasl.password"] = self.sasl_password

@@ -133,11 +133,28 @@ class KafkaSecurityOutput(_Output):
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
         description="value of `security.protocol` (same name and values in librdkafka and Java)"
     )
-    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = Field(
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"] | None = Field(
         default=None, description="value of `sasl.mechanism`, or null without SASL"
     )
     ca_cert: str | None = Field(default=None, description="PEM of the CA of the brokers' certificates, or null")
     tls_skip_verify: bool = Field(description="true when broker certificates are not verified (dev only)")
+    client_auth: Literal["mtls", "oauthbearer"] | None = Field(
+        default=None,
+        description="`mtls`: every client presents its own certificate (its CN is its principal); `oauthbearer`: "
+        "every client logs in with its own OAuth client (its client id is its principal); absent otherwise",
+    )
+    oauth_token_url: str | None = Field(
+        default=None, description="with `oauthbearer`: the identity provider's token endpoint; absent otherwise"
+    )
+
+    @model_serializer(mode="wrap")
+    def _without_absent_modes(self, dump: Any) -> dict[str, Any]:
+        """As the program exports it: the two fields only in their modes (the password modes' output as it was)."""
+        out = dump(self)
+        for name in ("client_auth", "oauth_token_url"):
+            if out.get(name) is None:
+                out.pop(name, None)
+        return out
 
 
 class AclOutput(_Output):

@@ -46,6 +46,8 @@ class DeclaredApp:
     principal: str
     write_asset_classes: frozenset[str]
     write_legacy: frozenset[str]
+    # What proves the principal in the stack ('mTLS certificate CN=k2-risk-prod'); None where unknown.
+    credential: str | None = None
 
 
 def acl_label(acl: Mapping[str, Any], resource_name: str | None = None) -> str:
@@ -100,6 +102,8 @@ def acl_write_scope_violations(
     label = acl_label(acl, resource_name)
     principal, name = values["aclPrincipal"], values["aclResourceName"]
     app = declared.get(principal) if isinstance(principal, str) else None
+    if app is not None and app.credential:
+        label += f" ({app.credential})"
     if app is None:
         return [f"{label}: {principal!r} is no declared app of this stack ({APPS_FILE}); only declared producers write"]
     if not isinstance(name, str):
@@ -181,12 +185,14 @@ def stack_of(urn: str | None) -> str | None:
 
 
 def declared_apps(config_dir: Path, stack: str | None) -> dict[str, DeclaredApp]:
-    """Principal -> what the app declares it writes, from apps.yaml and the topology (raises InputError)."""
-    from k2infra.model.apps import SelectorKind, load_apps
+    """Principal -> what the app declares it writes, from apps.yaml and the topology (raises InputError), and
+    what proves its principal in the stack, from the stack file beside the config directory."""
+    from k2infra.model.apps import SelectorKind, load_apps, username_of
     from k2infra.model.topology import load_topology
 
     topology = load_topology(config_dir).topology
     apps = load_apps(config_dir, topology)
+    auth, scram_mechanism = _app_auth(config_dir.parent, stack)
     out: dict[str, DeclaredApp] = {}
     for app in apps.apps:
         classes: set[str] = set()
@@ -201,5 +207,25 @@ def declared_apps(config_dir: Path, stack: str | None) -> dict[str, DeclaredApp]
             elif selector.asset_class:
                 classes.add(selector.asset_class)
         principal = apps.principal(app, stack)
-        out[principal] = DeclaredApp(app.name, principal, frozenset(classes), frozenset(legacy))
+        credential = auth.credential(username_of(principal), scram_mechanism) if auth is not None else None
+        out[principal] = DeclaredApp(app.name, principal, frozenset(classes), frozenset(legacy), credential)
     return out
+
+
+def _app_auth(project_dir: Path, stack: str | None) -> tuple[Any, str]:
+    """How the stack's apps prove their principals (k2infra.model.apps.AppAuth, None: not known), as its file
+    says it, and its apps' SCRAM mechanism as Kafka names it."""
+    from k2infra.model.apps import AppAuth
+    from k2infra.model.connection import kafka_mechanism
+    from k2infra.model.errors import InputError
+    from k2infra.model.settings import read_stack_file
+
+    if stack is None:
+        return None, ""
+    try:
+        values = read_stack_file(project_dir, stack).values
+    except InputError:
+        return None, ""
+    scram = values.get("appScramMechanism", "scram-sha512")
+    mechanism = kafka_mechanism(scram) if scram in ("scram-sha256", "scram-sha512") else str(scram)
+    return AppAuth.of_connection(values.get("saslMechanism"), values.get("clientCert")), mechanism

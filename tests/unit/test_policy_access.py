@@ -172,8 +172,8 @@ def test_writes_by_consumers_undeclared_principals_and_across_asset_classes_are_
     prod_apps: dict[str, access_rules.DeclaredApp],
 ) -> None:
     assert acl_write_scope_violations(acl(principal="User:k2-equities-analytics-prod"), prod_apps) == [
-        "ACL Write Topic 'market.equities.trades.asx' (Literal) for 'User:k2-equities-analytics-prod': "
-        "'market.equities.trades.asx' is of asset class 'equities', but app 'equities-analytics' declares it "
+        "ACL Write Topic 'market.equities.trades.asx' (Literal) for 'User:k2-equities-analytics-prod' "
+        "(SCRAM-SHA-512 user k2-equities-analytics-prod): 'market.equities.trades.asx' is of asset class 'equities', but app 'equities-analytics' declares it "
         "produces asset classes none"
     ]
     assert acl_write_scope_violations(acl(principal="User:intruder"), prod_apps) == [
@@ -181,12 +181,12 @@ def test_writes_by_consumers_undeclared_principals_and_across_asset_classes_are_
         "app of this stack (config/kafka/apps.yaml); only declared producers write"
     ]
     assert acl_write_scope_violations(acl(name="market.", pattern="Prefixed"), prod_apps) == [
-        "ACL Write Topic 'market.' (Prefixed) for 'User:k2-market-data-normaliser-prod': the prefix 'market.' spans "
-        "asset classes; app 'market-data-normaliser' declares it produces asset classes crypto, equities"
+        "ACL Write Topic 'market.' (Prefixed) for 'User:k2-market-data-normaliser-prod' (SCRAM-SHA-512 user "
+        "k2-market-data-normaliser-prod): the prefix 'market.' spans asset classes; app 'market-data-normaliser' declares it produces asset classes crypto, equities"
     ]
     assert acl_write_scope_violations(acl(name="market.trades.raw"), prod_apps) == [
-        "ACL Write Topic 'market.trades.raw' (Literal) for 'User:k2-market-data-normaliser-prod': 'market.trades.raw' "
-        "is no topic app 'market-data-normaliser' declares it produces; it declares it produces asset classes "
+        "ACL Write Topic 'market.trades.raw' (Literal) for 'User:k2-market-data-normaliser-prod' (SCRAM-SHA-512 user "
+        "k2-market-data-normaliser-prod): 'market.trades.raw' is no topic app 'market-data-normaliser' declares it produces; it declares it produces asset classes "
         "crypto, equities"
     ]
     # The dev principal is not prod's.
