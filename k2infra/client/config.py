@@ -39,7 +39,7 @@ from typing import Any
 from k2infra.client.errors import CredentialsError, PlatformLoadError
 from k2infra.client.platform import Platform
 from k2infra.client.subjects import SubjectNameStrategy
-from k2infra.model.connection import oidc_settings
+from k2infra.model.connection import PEM_MARKER, oidc_settings
 
 __all__ = [
     "PRODUCER_DEFAULTS",
@@ -63,9 +63,6 @@ PRODUCER_DEFAULTS: dict[str, Any] = {
     "enable.idempotence": True,
 }
 ENV_PREFIX = "K2_APP_"
-
-
-PEM_MARKER = "-----BEGIN"
 
 
 @dataclass(frozen=True)
@@ -106,7 +103,7 @@ def _missing(credentials: AppCredentials, names: tuple[str, ...], needs: str) ->
     missing = [name for name in names if not getattr(credentials, name)]
     if missing:
         passed = ", ".join(f"{name}=..." for name in names)
-        variables = " and ".join(ENV_PREFIX + name.upper() for name in missing)
+        variables = " and ".join(ENV_PREFIX + name.upper() for name in names)
         raise CredentialsError(
             f"the platform requires {needs}: pass AppCredentials({passed}) (or set {variables}); "
             f"missing: {', '.join(ENV_PREFIX + name.upper() for name in missing)}"
@@ -119,7 +116,7 @@ def _pem_or_file(value: str, name: str, pem_key: str, location_key: str) -> dict
     if PEM_MARKER in value:
         return {pem_key: value}
     if not os.path.isfile(value):
-        raise CredentialsError(f"{ENV_PREFIX}{name.upper()} is neither PEM text nor a file: {value!r}")
+        raise CredentialsError(f"{name} ({ENV_PREFIX}{name.upper()}) is neither PEM text nor a file: {value!r}")
     return {location_key: value}
 
 
@@ -151,13 +148,9 @@ def _client_authentication(security: Any, credentials: AppCredentials) -> dict[s
         config["sasl.password"] = credentials.sasl_password
     if security.client_auth == "mtls":
         _missing(credentials, ("ssl_certificate", "ssl_key"), "a client certificate (mutual TLS)")
-        assert credentials.ssl_certificate and credentials.ssl_key
-        config.update(
-            _pem_or_file(
-                credentials.ssl_certificate, "ssl_certificate", "ssl.certificate.pem", "ssl.certificate.location"
-            )
-        )
-        config.update(_pem_or_file(credentials.ssl_key, "ssl_key", "ssl.key.pem", "ssl.key.location"))
+        certificate, key = credentials.ssl_certificate or "", credentials.ssl_key or ""
+        config.update(_pem_or_file(certificate, "ssl_certificate", "ssl.certificate.pem", "ssl.certificate.location"))
+        config.update(_pem_or_file(key, "ssl_key", "ssl.key.pem", "ssl.key.location"))
         if credentials.ssl_key_password:
             config["ssl.key.password"] = credentials.ssl_key_password
     return config

@@ -39,7 +39,8 @@ SECRET_KEYS = {
     "schemaRegistryToken": "K2_SCHEMA_REGISTRY_TOKEN",
 }
 DEFAULT_PREFIX = "k2infra:"
-CLIENT_ID = "k2infra-verify"  # the client id brokers log for the project's own reads
+CLIENT_ID = "k2infra-verify"
+PEM_MARKER = "-----BEGIN"  # what tells PEM text from a path  # the client id brokers log for the project's own reads
 
 
 def kafka_mechanism(name: str) -> str:
@@ -65,7 +66,7 @@ def read_ca(value: str, what: str = "the CA certificate") -> str:
     """The one rule for a CA setting: PEM text as it is, or the text of the PEM file it names.
 
     ValueError when it is neither (a path that names no file on this machine)."""
-    if "-----BEGIN" in value:
+    if PEM_MARKER in value:
         return value
     if not Path(value).is_file():
         raise ValueError(f"{what} is neither PEM text nor a file: {value!r}")
