@@ -8,8 +8,9 @@ python -m k2infra capacity --stack prod [--window 10m] [--json]       # recommen
 python -m k2infra exporter --stack prod [--port 9308] [--interval 15]  # Prometheus metrics (the `monitoring` extra)
 
 lag, feeds, capacity and the exporter read the cluster as the stack's own user, except where the stack
-has access control and apps.yaml declares a monitor (`monitors: true`): then as the monitor's SCRAM
-user, the stack's user having no rights on groups nor Read on topics (docs/monitoring.md).
+has access control and apps.yaml declares a monitor (`monitors: true`): then as the monitor (its SCRAM
+user, its certificate or its OAuth client, as the stack's apps log in), the stack's user having no rights
+on groups nor Read on topics (docs/monitoring.md).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from k2infra.console import EXIT_BAD_INPUT, EXIT_OK, print_table
+from k2infra.model.apps import AppAuth
 from k2infra.model.connection import KafkaConnection
 from k2infra.model.errors import ConnectionFailed, did_you_mean, display_path
 from k2infra.model.outputs import EXPORTER_PORT
@@ -34,25 +36,56 @@ from k2infra.observe import alerts, dashboards
 from k2infra.observe.declaration import Watched
 
 MONITOR_PASSWORD = "K2_MONITOR_PASSWORD"  # the monitor app's password (its stack secret appPasswords.<app>)
+# ... or, where the stack's apps log in by mutual TLS, its certificate and key (PEM text or paths)
+MONITOR_CERT = "K2_MONITOR_CERT"
+MONITOR_KEY = "K2_MONITOR_KEY"
 
 
 def observer_connection(stack: Stack, environ: Mapping[str, str] = os.environ) -> KafkaConnection:
     """How the observe commands log in: as the stack's monitor app where access control is on and
-    apps.yaml declares one (its password from K2_MONITOR_PASSWORD), else as the stack's own user.
+    apps.yaml declares one, else as the stack's own user. The monitor proves its principal as every app
+    of the stack does (Plan.app_auth): its SCRAM password or OAuth client secret from K2_MONITOR_PASSWORD,
+    its certificate and key from K2_MONITOR_CERT and K2_MONITOR_KEY.
 
-    ConnectionFailed, one line (exit 2), when the monitor's password is not given."""
-    monitor, kafka = stack.plan.monitor, stack.connections.kafka
-    if not stack.plan.access_control or monitor is None:
+    ConnectionFailed, one line (exit 2), when what the monitor needs is not given."""
+    monitor, kafka, plan = stack.plan.monitor, stack.connections.kafka, stack.plan
+    if not plan.access_control or monitor is None:
         return kafka
+    head = (
+        f"stack {plan.stack} has access control: lag, feeds, capacity and the exporter log in as its "
+        f"monitor app {monitor.name} ({monitor.principal})"
+    )
+    if plan.app_auth is AppAuth.MTLS:
+        cert, key = environ.get(MONITOR_CERT), environ.get(MONITOR_KEY)
+        if not cert or not key:
+            raise ConnectionFailed(
+                f"{head}; set {MONITOR_CERT} and {MONITOR_KEY} to its certificate (CN={monitor.username}) and "
+                "key, PEM text or paths"
+            )
+        connection = kafka.as_client_certificate(cert, key)
+        if connection.principal is not None and connection.principal != monitor.principal:
+            raise ConnectionFailed(
+                f"{head}; the certificate of {MONITOR_CERT} is {connection.principal}'s (its CN), not the monitor's"
+            )
+        return connection
     password = environ.get(MONITOR_PASSWORD)
+    if plan.app_auth is AppAuth.OAUTHBEARER:
+        if not password:
+            raise ConnectionFailed(
+                f"{head}; set {MONITOR_PASSWORD} to the secret of its OAuth client {monitor.username}"
+            )
+        return kafka.as_oauth_client(
+            monitor.username,
+            password,
+            password_from=MONITOR_PASSWORD,
+            username_from=f"the monitor app {monitor.name} in apps.yaml",
+        )
     if not password:
         raise ConnectionFailed(
-            f"stack {stack.plan.stack} has access control: lag, feeds, capacity and the exporter log in as its "
-            f"monitor app {monitor.name} ({monitor.principal}); set {MONITOR_PASSWORD} to its password "
-            f"(the stack secret {NAMESPACE}:appPasswords.{monitor.name})"
+            f"{head}; set {MONITOR_PASSWORD} to its password (the stack secret {NAMESPACE}:appPasswords.{monitor.name})"
         )
     return kafka.as_scram_user(
-        stack.plan.app_scram_mechanism,
+        plan.app_scram_mechanism,
         monitor.username,
         password,
         password_from=MONITOR_PASSWORD,

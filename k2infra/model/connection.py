@@ -208,6 +208,24 @@ class KafkaConnection(_Endpoint):
             username_from=username_from,
         )
 
+    def as_oauth_client(self, client_id: str, secret: str, password_from: str, username_from: str) -> KafkaConnection:
+        """The same brokers and identity provider (token endpoint, scopes) logged in as another OAuth client:
+        an app's own, whose client id is its principal's user name."""
+        return replace(
+            self,
+            sasl_username=client_id,
+            sasl_password=secret,
+            client_cert=None,
+            client_key=None,
+            password_from=password_from,
+            username_from=username_from,
+        )
+
+    def as_client_certificate(self, cert: str, key: str) -> KafkaConnection:
+        """The same brokers (addresses, CA) presenting another client certificate (PEM text or paths): an
+        app's own, whose CN is its principal's user name."""
+        return replace(self, client_cert=cert, client_key=key)
+
     def librdkafka(self, client_id: str = CLIENT_ID) -> dict[str, Any]:
         """confluent-kafka's settings; ConnectionFailed naming the setting when one is missing.
 

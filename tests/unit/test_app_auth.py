@@ -15,10 +15,11 @@ import yaml
 from devkit.certificates import self_signed
 from devkit.pulumi_mocks import run_program
 from k2infra.cli.main import main
+from k2infra.cli.observe import MONITOR_CERT, MONITOR_KEY, MONITOR_PASSWORD, observer_connection
 from k2infra.live.access import LiveAccess, access_differences
 from k2infra.live.verify import Report
 from k2infra.model.apps import AppAuth
-from k2infra.model.errors import InputError
+from k2infra.model.errors import ConnectionFailed, InputError
 from k2infra.model.stack import Stack, load_stack_file
 from policy.k2_policies.access_rules import acl_write_scope_violations, declared_apps
 from tests.conftest import SHIPPED_APPS
@@ -191,3 +192,39 @@ def test_the_policy_pack_names_what_proves_a_declared_apps_principal(project_dir
     edit_prod(project_dir, ("clientCert",), saslUsername="k2infra-prod")
     declared = declared_apps(project_dir / "config", "prod")
     assert declared["User:k2-crypto-risk-prod"].credential == "OAuth client id k2-crypto-risk-prod"
+
+
+# -- the observe commands' monitor ----------------------------------------------------------------
+
+
+def test_the_monitor_logs_in_with_its_certificate_or_its_oauth_client(project_dir: Path, tmp_path: Path) -> None:
+    key = mtls_prod(project_dir)
+    stack = load(project_dir, {"clientKey": key})
+    with pytest.raises(ConnectionFailed) as caught:
+        observer_connection(stack, {MONITOR_PASSWORD: "a password is no certificate"})
+    assert str(caught.value) == (
+        "stack prod has access control: lag, feeds, capacity and the exporter log in as its monitor app "
+        "platform-monitor (User:k2-platform-monitor-prod); set K2_MONITOR_CERT and K2_MONITOR_KEY to its "
+        "certificate (CN=k2-platform-monitor-prod) and key, PEM text or paths"
+    )
+    now = datetime.now(UTC)
+    cert, monitor_key = self_signed("k2-platform-monitor-prod", now - timedelta(days=1), now + timedelta(days=30))
+    connection = observer_connection(stack, {MONITOR_CERT: cert.decode(), MONITOR_KEY: monitor_key.decode()})
+    settings = connection.librdkafka()
+    assert (settings["ssl.certificate.pem"], settings["ssl.key.pem"]) == (cert.decode(), monitor_key.decode())
+    assert connection.principal == "User:k2-platform-monitor-prod" and "sasl.mechanism" not in settings
+    other, other_key = self_signed("k2-crypto-risk-prod", now - timedelta(days=1), now + timedelta(days=30))
+    with pytest.raises(ConnectionFailed, match="is User:k2-crypto-risk-prod's \\(its CN\\), not the monitor's"):
+        observer_connection(stack, {MONITOR_CERT: other.decode(), MONITOR_KEY: other_key.decode()})
+
+    oauth_prod(project_dir)
+    edit_prod(project_dir, ("clientCert",), saslUsername="k2infra-prod")
+    stack = load(project_dir)
+    with pytest.raises(ConnectionFailed, match="set K2_MONITOR_PASSWORD to the secret of its OAuth client"):
+        observer_connection(stack, {})
+    settings = observer_connection(stack, {MONITOR_PASSWORD: "monitor-s3cret", "K2_SASL_PASSWORD": "x"}).librdkafka()
+    assert (
+        settings["sasl.oauthbearer.client.id"],
+        settings["sasl.oauthbearer.client.secret"],
+        settings["sasl.oauthbearer.token.endpoint.url"],
+    ) == ("k2-platform-monitor-prod", "monitor-s3cret", TOKEN_URL)
