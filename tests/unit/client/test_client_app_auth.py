@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from confluent_kafka import Consumer, Producer
 
 from devkit.certificates import self_signed
 from k2infra.client import AppCredentials, CredentialsError, Platform, consumer_settings, producer_settings
@@ -16,8 +17,10 @@ from k2infra.client.errors import PlatformLoadError
 from k2infra.model.outputs import plan_outputs
 from k2infra.model.stack import load_stack_file
 from tests.conftest import REPO
+from tests.unit.client.test_client_docs import blocks
 
-CA = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+_NOW = datetime.now(UTC)
+CA = self_signed("k2-test-ca", _NOW - timedelta(days=1), _NOW + timedelta(days=30), ca=True)[0].decode()
 TOKEN_URL = "https://idp.k2.internal/realms/k2/protocol/openid-connect/token"
 
 
@@ -153,3 +156,29 @@ def test_kafka_security_keeps_the_password_modes_shape_and_gives_the_new_modes_f
     assert sorted(dumped) == ["ca_cert", "sasl_mechanism", "security_protocol", "tls_skip_verify"]
     oauth = json.loads(Platform.from_outputs(outputs(**OAUTH)).kafka_security.model_dump_json())
     assert (oauth["client_auth"], oauth["oauth_token_url"]) == ("oauthbearer", TOKEN_URL)
+
+
+# -- the guide's blocks -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["mtls", "oauthbearer"])
+def test_the_guides_producer_and_consumer_of_each_mode_are_built_as_written(
+    mode: str, app_pem: tuple[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stock clients take the settings as the guide builds them (no broker: nothing is sent)."""
+    [code] = blocks(mode)
+    (tmp_path / "outputs.json").write_text(json.dumps(outputs(**(MTLS if mode == "mtls" else OAUTH))))
+    (tmp_path / "k2-crypto-risk-prod.pem").write_text(app_pem[0])
+    (tmp_path / "k2-crypto-risk-prod-key.pem").write_text(app_pem[1])
+    monkeypatch.setenv("K2_APP_OAUTH_CLIENT_SECRET", "client-s3cret")
+    monkeypatch.chdir(tmp_path)
+    namespace: dict[str, object] = {}
+    exec(compile(code, "docs/applications.md", "exec"), namespace)
+    consumer = namespace["consumer"]
+    assert isinstance(consumer, Consumer) and isinstance(namespace["producer"], Producer)
+    consumer.close()
+    kafka = producer_settings(namespace["platform"], namespace["credentials"]).kafka  # type: ignore[arg-type]
+    if mode == "mtls":
+        assert kafka["ssl.certificate.location"] == "k2-crypto-risk-prod.pem"
+    else:
+        assert kafka["sasl.oauthbearer.client.id"] == "k2-crypto-risk-prod"
