@@ -179,7 +179,10 @@ class AppOutput(_Output):
     """`apps[<app>]`: what a declared application may touch (config/kafka/apps.yaml); no secrets."""
 
     principal: str = Field(description="its Kafka principal, e.g. `User:k2-crypto-risk-prod`")
-    username: str = Field(description="its SCRAM user name (the principal without `User:`)")
+    username: str = Field(
+        description="the principal without `User:`: its SCRAM user, or by `kafka_security.client_auth` its "
+        "certificate's CN or its OAuth client id"
+    )
     reads: list[str] = Field(description="the topics it may read today")
     writes: list[str] = Field(description="the topics it may write today")
     acls: list[AclOutput] = Field(description="the ACL bindings the stack deploys for it")
