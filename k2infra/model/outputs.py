@@ -214,7 +214,8 @@ class MonitoringOutput(_Output):
     )
     monitor_username: str | None = Field(
         default=None,
-        description="the SCRAM user the observe commands and the exporter log in as; null without access control",
+        description="the user the observe commands and the exporter log in as (its SCRAM user, or by "
+        "`kafka_security.client_auth` its certificate's CN or OAuth client id); null without access control",
     )
     dashboards: DashboardsOutput = Field(
         description="Grafana dashboard uids, also the local Prometheus's console pages (`/consoles/<uid>.html`)"
