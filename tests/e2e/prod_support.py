@@ -60,6 +60,21 @@ def mtls_overrides(platform: SecurePlatform) -> dict[str, str | None]:
     }
 
 
+def oauth_overrides(platform: SecurePlatform) -> dict[str, str | None]:
+    """The same, but the infra principal logs in with a Keycloak token on the OAUTHBEARER listener (its
+    client k2infra: User:k2infra from the token's azp, the same least rights); its secret is saslPassword."""
+    return {
+        **prod_overrides(platform),
+        "bootstrapServers": platform.oauth_bootstrap_servers,
+        "saslMechanism": "oauthbearer",
+        "saslUsername": platform.env["K2_OAUTH_CLIENT_ID"],  # the OAuth client id, as pulumi-kafka takes it
+        "saslTokenUrl": platform.oauth_token_url,
+    }
+
+
+LOGINS = {"scram": prod_overrides, "mtls": mtls_overrides, "oauth": oauth_overrides}
+
+
 def app_names() -> list[str]:
     return sorted(yaml.safe_load((REPO / "config" / "kafka" / "apps.yaml").read_text())["apps"])
 
@@ -71,13 +86,16 @@ def new_app_passwords() -> dict[str, str]:
 
 
 def configure_prod(
-    project: PulumiProject, platform: SecurePlatform, app_passwords: Mapping[str, str], *, mtls: bool = False
+    project: PulumiProject, platform: SecurePlatform, app_passwords: Mapping[str, str], *, login: str = "scram"
 ) -> None:
-    """The shipped prod config plus the overrides, and every secret the stack needs."""
+    """The shipped prod config plus the overrides of `login` (scram, mtls or oauth), and every secret the
+    stack needs."""
     shipped = yaml.safe_load((REPO / "Pulumi.prod.yaml").read_text())["config"]
-    project.configure({**shipped, **(mtls_overrides(platform) if mtls else prod_overrides(platform))})
-    if mtls:
+    project.configure({**shipped, **LOGINS[login](platform)})
+    if login == "mtls":
         project.set_secret("clientKey", Path(platform.env["K2_CLIENT_KEY"]).read_text())
+    elif login == "oauth":
+        project.set_secret("saslPassword", platform.env["K2_OAUTH_CLIENT_SECRET"])
     else:
         project.set_secret("saslPassword", platform.sasl_password)
     project.set_secret("schemaRegistryPassword", platform.registry_password)
@@ -86,12 +104,12 @@ def configure_prod(
 
 
 def deployed_prod(
-    root, platform: SecurePlatform, app_passwords: Mapping[str, str], *, mtls: bool = False, **create_kwargs
+    root, platform: SecurePlatform, app_passwords: Mapping[str, str], *, login: str = "scram", **create_kwargs
 ) -> Iterator[PulumiProject]:
-    """A throwaway project whose `prod` stack is deployed on ``platform`` (over mTLS when `mtls`);
-    unprotected and destroyed when resumed."""
+    """A throwaway project whose `prod` stack is deployed on ``platform``, logging in as `login` (scram,
+    mtls or oauth); unprotected and destroyed when resumed."""
     project = PulumiProject.create(root / "project", STACK, root / "backend", **create_kwargs)
-    configure_prod(project, platform, app_passwords, mtls=mtls)
+    configure_prod(project, platform, app_passwords, login=login)
     try:
         project.up(*POLICY)
         yield project

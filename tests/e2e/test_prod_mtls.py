@@ -23,7 +23,7 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture(scope="module")
 def prod_mtls(tmp_path_factory: pytest.TempPathFactory, pulumi_cli: str, secure, app_passwords) -> Iterator:
-    yield from deployed_prod(tmp_path_factory.mktemp("project-prod-mtls"), secure, app_passwords, mtls=True)
+    yield from deployed_prod(tmp_path_factory.mktemp("project-prod-mtls"), secure, app_passwords, login="mtls")
 
 
 def mtls_env(secure: SecurePlatform) -> dict[str, str]:
