@@ -47,7 +47,7 @@
 #   stop-registry [N]   stop the registry (secure: node N) keeping its settings: restart-registry
 #            starts it again (docs/runbook.md §14: a journal restore on the secured cluster).
 #   client NAME [--revoke | --no-audience]   (secure) what an app logging in as User:NAME needs on
-#            the mTLS and OAUTH listeners, as export lines: K2_APP_CLIENT_CERT / K2_APP_CLIENT_KEY
+#            the mTLS and OAUTH listeners, as export lines: K2_APP_SSL_CERTIFICATE / K2_APP_SSL_KEY
 #            (CN=NAME, signed by the platform's CA) and K2_APP_OAUTH_CLIENT_ID / _SECRET (a Keycloak
 #            client NAME, a new secret each call). --revoke disables that Keycloak client;
 #            --no-audience makes one whose tokens lack the brokers' audience (tests of refusals).
@@ -1486,8 +1486,8 @@ cmd_client() {
     issue_client_cert "$STATE_DIR/tls" "$CLIENT_NAME" "$dir/$CLIENT_NAME"
     secret="$(keycloak_clients ensure "$CLIENT_NAME" "${CLIENT_OPTS[@]}")" || die "could not create the OAuth client $CLIENT_NAME"
     cat <<ENV
-export K2_APP_CLIENT_CERT=$dir/$CLIENT_NAME-cert.pem
-export K2_APP_CLIENT_KEY=$dir/$CLIENT_NAME-key.pem
+export K2_APP_SSL_CERTIFICATE=$dir/$CLIENT_NAME-cert.pem
+export K2_APP_SSL_KEY=$dir/$CLIENT_NAME-key.pem
 export K2_APP_OAUTH_CLIENT_ID=$CLIENT_NAME
 export K2_APP_OAUTH_CLIENT_SECRET=$secret
 ENV

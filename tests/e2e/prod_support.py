@@ -9,13 +9,17 @@ one secure cluster, destroyed when the module ends.
 
 from __future__ import annotations
 
+import json
 import secrets
 import subprocess
 import sys
+import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import yaml
+from confluent_kafka.admin import AdminClient
 
 from devkit.local_platform import SecurePlatform
 from devkit.pulumi_project import REPO, PulumiProject
@@ -144,3 +148,41 @@ def run_k2infra(
 def secret_env(platform: SecurePlatform) -> dict[str, str]:
     """The secrets `k2infra verify` reads from the environment (it never decrypts stack secrets)."""
     return {"K2_SASL_PASSWORD": platform.sasl_password, "K2_SCHEMA_REGISTRY_PASSWORD": platform.registry_password}
+
+
+# -- what a refused run must not change --------------------------------------------------------------------------
+
+
+def state_of(project: PulumiProject) -> dict[str, Any]:
+    """The stack's resources by URN. With --show-secrets: an export re-encrypts secrets with new
+    nonces every time, so ciphertexts differ between two exports of the same state."""
+    exported = json.loads(project.run("stack", "export", "--show-secrets").stdout)
+    return {
+        r["urn"]: {k: r.get(k) for k in ("type", "id", "inputs", "outputs", "protect")}
+        for r in exported["deployment"]["resources"]
+    }
+
+
+def topics_of(admin: AdminClient) -> dict[str, list[tuple[int, tuple[int, ...]]]]:
+    """Every market. topic: its partitions and their replica lists."""
+    metadata = admin.list_topics(timeout=CALL)
+    return {
+        name: sorted((p.id, tuple(p.replicas)) for p in topic.partitions.values())
+        for name, topic in metadata.topics.items()
+        if name.startswith("market.")
+    }
+
+
+def timed(action: Any) -> tuple[Any, float]:
+    start = time.monotonic()
+    result = action()
+    return result, time.monotonic() - start
+
+
+def error_lines(output: str) -> list[str]:
+    """The `error:` diagnostics of a pulumi run, without the engine's closing one."""
+    return [
+        line.strip().removeprefix("error: ")
+        for line in output.splitlines()
+        if line.strip().startswith("error: ") and "an unhandled error occurred" not in line
+    ]
