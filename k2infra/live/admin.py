@@ -619,6 +619,17 @@ def kafka_failure(
             f"SASL authentication failed for user {connection.sasl_username} ({mechanism}) at {servers}: "
             f"wrong password? (check {password} and {username})"
         )
+    if connection.client_cert and ("alert bad certificate" in lower or "alert unknown ca" in lower):
+        return (
+            f"the brokers at {servers} refused the client certificate of {key('clientCert')} (TLS alert bad "
+            f"certificate): they do not trust the CA that signed it, or it expired or was revoked; use one signed "
+            f"by the CA their mTLS listener trusts"
+        )
+    if not connection.client_cert and "alert certificate required" in lower:
+        return (
+            f"the brokers at {servers} require a client certificate (TLS alert certificate required): "
+            f"set {key('clientCert')} and {key('clientKey')}"
+        )
     if "certificate verify failed" in lower:
         trusted = key("caCert") if connection.ca_cert else f"the system CAs ({key('caCert')} is not set)"
         return (

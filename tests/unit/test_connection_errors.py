@@ -322,3 +322,17 @@ def test_an_identity_provider_refusing_the_client_ends_the_wait_at_once() -> Non
     with _LibrdkafkaLog() as log:  # unreachable: the endpoint may come back, the wait goes on
         log.logger.log(logging.ERROR, f'OIDC [x] [y]: Failed to retrieve OIDC token from "{TOKEN_URL}": down (-1)')
         assert not log.decisive(servers)
+
+
+def test_a_client_certificate_the_brokers_do_not_trust_names_the_setting() -> None:
+    """What librdkafka reports when the mTLS listener refuses a certificate of another CA."""
+    mtls = with_(sasl_mechanism=None, sasl_username=None, client_cert="/etc/k2/client.pem")
+    alert = (
+        "ssl://127.0.0.1:55373/bootstrap: Receive failed: error:0A000412:SSL routines::ssl/tls alert bad "
+        "certificate: SSL alert number 42 (after 2ms in state APIVERSION_QUERY)"
+    )
+    assert kafka_failure(kafka(mtls), SERVERS, 15, [alert, TRANSPORT]) == (
+        f"the brokers at {SERVERS} refused the client certificate of k2infra:clientCert (TLS alert bad "
+        "certificate): they do not trust the CA that signed it, or it expired or was revoked; use one signed by "
+        "the CA their mTLS listener trusts"
+    )
