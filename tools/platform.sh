@@ -46,6 +46,11 @@
 #            Secure: node N (1 or 2, default 1) of its two registry nodes.
 #   stop-registry [N]   stop the registry (secure: node N) keeping its settings: restart-registry
 #            starts it again (docs/runbook.md §14: a journal restore on the secured cluster).
+#   client NAME [--revoke | --no-audience]   (secure) what an app logging in as User:NAME needs on
+#            the mTLS and OAUTH listeners, as export lines: K2_APP_SSL_CERTIFICATE / K2_APP_SSL_KEY
+#            (CN=NAME, signed by the platform's CA) and K2_APP_OAUTH_CLIENT_ID / _SECRET (a Keycloak
+#            client NAME, a new secret each call). --revoke disables that Keycloak client;
+#            --no-audience makes one whose tokens lack the brokers' audience (tests of refusals).
 #   cli TOOL [ARGS...]   run a Kafka command-line tool of K2_KAFKA_VERSION from the
 #            tools cache: kafka-topics, kafka-configs, kafka-acls,
 #            kafka-console-producer, kafka-console-consumer, kafka-consumer-groups,
@@ -73,6 +78,8 @@
 #                             controllers the three after [19192..19197]
 #   K2_SECURE_MTLS_PORT       secure: the brokers' mTLS listener (client certificates), this
 #                             port and the next two [K2_SECURE_KAFKA_PORT+6: 19198..19200]
+#   K2_SECURE_OAUTH_PORT      secure: the brokers' SASL/OAUTHBEARER listener (Keycloak tokens), this
+#                             port and the next two [K2_SECURE_KAFKA_PORT+9: 19201..19203]
 #   K2_SECURE_REGISTRY_PORT   secure: registry HTTPS port, management +1 [18443]
 #   K2_KEYCLOAK_PORT          secure: Keycloak HTTP port, management +1 [18180]
 #   K2_PORTS=free             pick free ports instead of the ones above
@@ -101,6 +108,8 @@
 #   K2_KAFKA_CLIENT_PROPERTIES (for Kafka's CLI tools: --command-config),
 #   K2_MTLS_BOOTSTRAP_SERVERS (the brokers' mTLS listener), K2_CLIENT_CERT / K2_CLIENT_KEY (paths:
 #   User:k2infra's client certificate and key, signed by the platform's CA),
+#   K2_OAUTH_BOOTSTRAP_SERVERS (the brokers' OAUTHBEARER listener), K2_OAUTH_TOKEN_URL,
+#   K2_OAUTH_AUDIENCE, K2_OAUTH_CLIENT_ID=k2infra / K2_OAUTH_CLIENT_SECRET (its Keycloak client),
 #   K2_ADMIN_USERNAME=k2broker / K2_ADMIN_PASSWORD / K2_ADMIN_CLIENT_PROPERTIES (the cluster's
 #   super user, for operators and tests that write or read records),
 #   K2_SCHEMA_REGISTRY_URL (https://.../apis/ccompat/v7), K2_REGISTRY_BASE_URL,
@@ -143,6 +152,7 @@ STATE_DIR="${K2_STATE_DIR:-}"
 COMPONENTS=()
 NODE=""
 CLI_ARGS=()
+CLIENT_NAME=""; CLIENT_OPTS=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --state-dir) [ $# -ge 2 ] || die "--state-dir needs a value"; STATE_DIR="$2"; shift 2 ;;
@@ -152,6 +162,9 @@ while [ $# -gt 0 ]; do
         *)
             if [ "$CMD" = cli ]; then CLI_ARGS=("$@"); break; fi
             case "$CMD:$1" in
+                client:--revoke|client:--no-audience) CLIENT_OPTS+=("$1"); shift ;;
+                client:-*) die "unknown argument: $1 (client takes NAME [--revoke | --no-audience])" ;;
+                client:*) [ -z "$CLIENT_NAME" ] || die "client takes one name"; CLIENT_NAME="$1"; shift ;;
                 start-broker:[1-3]|stop-broker:[1-3]|restart-registry:[1-2]|stop-registry:[1-2]) NODE="$1"; shift ;;
                 *:kafka|*:registry) COMPONENTS+=("$1"); shift ;;
                 *) die "unknown argument: $1 (see --help)" ;;
@@ -161,6 +174,8 @@ while [ $# -gt 0 ]; do
 done
 case "$CMD" in
     start|stop|status|env|install|restart-registry|stop-registry|start-broker|stop-broker) ;;
+    client) [[ "$CLIENT_NAME" =~ ^[A-Za-z0-9][A-Za-z0-9._-]*$ ]] \
+        || die "client needs a NAME of letters, digits, '.', '_' or '-' (a certificate CN and an OAuth client id)" ;;
     cli) [ ${#CLI_ARGS[@]} -gt 0 ] || die "cli needs a tool name (see --help)" ;;
     -h|--help|help) usage; exit 0 ;;
     *) usage >&2; exit 2 ;;
@@ -339,9 +354,14 @@ KEYCLOAK_DB_USER=k2
 KEYCLOAK_DB_PASSWORD=k2-local-h2
 KEYCLOAK_REALM=k2
 KEYCLOAK_CLIENT_ID=k2-registry
+# The brokers' OAUTHBEARER listener accepts tokens of this realm whose `aud` holds OAUTH_AUDIENCE; the
+# principal is the token's `azp` (the OAuth client id). Clients: tools/keycloak/clients.py.
+OAUTH_AUDIENCE=kafka
+KEYCLOAK_ADMIN_CLIENT_ID=k2-platform-admin
+oidc_issuer() { echo "http://127.0.0.1:$KEYCLOAK_PORT/realms/$KEYCLOAK_REALM"; }
 
 _install_keycloak() {
-    local home tmp t0 mvnlog java dist inst out pid ok=0
+    local home tmp t0 mvnlog java dist
     home="$(keycloak_home)"
     [ -f "$home/.complete" ] && return 0
     need_mvn
@@ -366,12 +386,27 @@ _install_keycloak() {
         tail -n 30 "$TOOLS_DIR/keycloak-$KEYCLOAK_VERSION.build.log" >&2
         die "kc.sh build failed (log: $TOOLS_DIR/keycloak-$KEYCLOAK_VERSION.build.log)"
     fi
-    say "keycloak built ($(secs_since "$t0")); preparing the realm database template (schema, master realm, realm $KEYCLOAK_REALM)"
+    rm -rf "$home"; mv "$tmp/dist" "$home"; rm -rf "$tmp"
+    touch "$home/.complete"
+    say "keycloak $KEYCLOAK_VERSION built in $home ($(du -sh "$home" | cut -f1), $(secs_since "$t0"))"
+}
+
+# The realm database template, a directory named for what it holds (KEYCLOAK_TEMPLATE): a new one is
+# prepared when the realm or the bootstrap admin changes, without building Keycloak again.
+KEYCLOAK_TEMPLATE=k2-template-admin
+_install_keycloak_template() {
+    local home java inst out pid ok=0 t0 tmpl
+    home="$(keycloak_home)"; java="$(keycloak_java)"; tmpl="$home/$KEYCLOAK_TEMPLATE"
+    [ -s "$tmpl/keycloakdb.mv.db" ] && return 0
+    say "preparing the Keycloak realm database template (schema, master realm + admin client, realm $KEYCLOAK_REALM)"
     # A first start creates the schema, the master realm and imports realm k2: about a minute
-    # of CPU that every later start skips by copying the resulting database file.
+    # of CPU that every later start skips by copying the resulting database file. The master realm's
+    # admin client gets a throw-away secret here; each start sets its own (launch_keycloak).
     t0=$(now_ms)
-    inst="$tmp/template-instance"; out="$TOOLS_DIR/keycloak-$KEYCLOAK_VERSION.template.log"
-    keycloak_instance "$tmp/dist" "$inst"
+    inst="$home.template-instance.$$"; out="$TOOLS_DIR/keycloak-$KEYCLOAK_VERSION.template.log"
+    # shellcheck disable=SC2064  # expand now: runs in with_lock's subshell, cleans up a failed attempt
+    trap "rm -rf -- $(printf %q "$inst") $(printf %q "$tmpl.tmp")" EXIT
+    keycloak_instance "$home" "$inst"
     mkdir -p "$inst/data/import"
     sed "s|@CLIENT_ID@|$KEYCLOAK_CLIENT_ID|g; s|@REALM@|$KEYCLOAK_REALM|g" "$TOOLS_SRC/keycloak/realm.json.in" \
         >"$inst/data/import/$KEYCLOAK_REALM-realm.json"
@@ -379,8 +414,9 @@ _install_keycloak() {
     read -r http mgmt <<<"$(free_ports 2)"
     mapfile -t jopts < <(keycloak_jvm_opts)
     mapfile -t sopts < <(keycloak_start_opts "$http" "$mgmt")
-    ( exec "$java" "${jopts[@]}" "-Dkc.home.dir=$inst" "-Djboss.server.config.dir=$inst/conf" \
-        -cp "$inst/lib/quarkus-run.jar" io.quarkus.bootstrap.runner.QuarkusEntryPoint start --optimized \
+    ( export KC_BOOTSTRAP_ADMIN_CLIENT_ID="$KEYCLOAK_ADMIN_CLIENT_ID" KC_BOOTSTRAP_ADMIN_CLIENT_SECRET="$(gen_secret)"
+      exec "$java" "${jopts[@]}" "-Dkc.home.dir=$inst" "-Djboss.server.config.dir=$inst/conf" \
+        -cp "$home/lib/quarkus-run.jar" io.quarkus.bootstrap.runner.QuarkusEntryPoint start --optimized \
         "${sopts[@]}" --import-realm ) >"$out" 2>&1 </dev/null 8>&- 9>&- &
     pid=$!
     local deadline=$(( $(now_ms) + INSTALL_TIMEOUT * 1000 ))
@@ -397,12 +433,10 @@ _install_keycloak() {
         tail -n 40 "$out" >&2
         die "the Keycloak template start did not become ready within ${INSTALL_TIMEOUT}s (log: $out)"
     fi
-    mkdir -p "$tmp/dist/k2-template"
-    cp "$inst/data/h2/keycloakdb.mv.db" "$tmp/dist/k2-template/keycloakdb.mv.db"
-    rm -rf "$inst"
-    rm -rf "$home"; mv "$tmp/dist" "$home"; rm -rf "$tmp"
-    touch "$home/.complete"
-    say "keycloak $KEYCLOAK_VERSION ready in $home ($(du -sh "$home" | cut -f1), template $(secs_since "$t0"))"
+    rm -rf "$tmpl.tmp"; mkdir -p "$tmpl.tmp"
+    cp "$inst/data/h2/keycloakdb.mv.db" "$tmpl.tmp/keycloakdb.mv.db"
+    rm -rf "$inst" "$tmpl"; mv "$tmpl.tmp" "$tmpl"
+    say "keycloak realm template ready in $tmpl ($(secs_since "$t0"))"
 }
 
 _install_keycloak_aot() {
@@ -415,7 +449,7 @@ _install_keycloak_aot() {
     aot_training_due keycloak "$dir" "$java" K2_KEYCLOAK_AOT || return 0
     inst="$home.aot-training.$$"; out="$TOOLS_DIR/keycloak-$KEYCLOAK_VERSION.aot.log"
     keycloak_instance "$home" "$inst"
-    cp "$home/k2-template/keycloakdb.mv.db" "$inst/data/h2/keycloakdb.mv.db"
+    cp "$home/$KEYCLOAK_TEMPLATE/keycloakdb.mv.db" "$inst/data/h2/keycloakdb.mv.db"
     read -r http mgmt <<<"$(free_ports 2)"
     mapfile -t jopts < <(keycloak_jvm_opts)
     mapfile -t sopts < <(keycloak_start_opts "$http" "$mgmt")
@@ -510,6 +544,7 @@ install_registry() {
 install_keycloak() {
     mkdir -p "$TOOLS_DIR"
     with_lock "$TOOLS_DIR/.keycloak-$KEYCLOAK_VERSION.lock" _install_keycloak
+    with_lock "$TOOLS_DIR/.keycloak-$KEYCLOAK_VERSION.lock" _install_keycloak_template
     with_lock "$TOOLS_DIR/.keycloak-$KEYCLOAK_VERSION.lock" _install_keycloak_aot
 }
 
@@ -932,25 +967,37 @@ gen_tls() {  # gen_tls DIR: a CA, and a key + certificate for each node and the 
         rm -f "$dir/$name.csr"
     done
     # The infra principal's client certificate for the MTLS listener: CN=k2infra -> User:k2infra.
-    openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -sha256 \
-        -keyout "$dir/$INFRA_USER-client-key.pem" -out "$dir/client.csr" -subj "/CN=$INFRA_USER" >>"$log" 2>&1 \
-        && printf '%s\n' "basicConstraints=critical,CA:FALSE" "keyUsage=critical,digitalSignature" \
-            "extendedKeyUsage=clientAuth" >"$dir/client.ext" \
-        && openssl x509 -req -sha256 -days 30 -in "$dir/client.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca-key.pem" \
-            -set_serial "0x$(openssl rand -hex 16)" -extfile "$dir/client.ext" \
-            -out "$dir/$INFRA_USER-client-cert.pem" >>"$log" 2>&1 \
-        || { cat "$log" >&2; die "openssl: could not issue the client certificate of $INFRA_USER"; }
-    rm -f "$dir/client.csr" "$dir/client.ext"
-    rm -f "$dir/ca-key.pem" "$dir/leaf.ext"  # nothing is signed after this
+    issue_client_cert "$dir" "$INFRA_USER" "$dir/$INFRA_USER-client"
+    rm -f "$dir/leaf.ext"
+    # ca-key.pem stays (mode 600, like the passwords in secure.env): `client NAME` signs apps' certificates
     chmod 600 "$dir"/*; chmod 644 "$dir/ca.pem"
 }
 
-secure_port() {  # secure_port kafka|controller|mtls N
+issue_client_cert() {  # issue_client_cert TLS_DIR CN OUT: OUT-key.pem + OUT-cert.pem, CN=<CN>, signed by the CA
+    local dir="$1" cn="$2" out="$3" log="$1/openssl.log"
+    ( umask 077
+      openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -sha256 \
+          -keyout "$out-key.pem" -out "$out.csr" -subj "/CN=$cn" >>"$log" 2>&1 \
+          && printf '%s\n' "basicConstraints=critical,CA:FALSE" "keyUsage=critical,digitalSignature" \
+              "extendedKeyUsage=clientAuth" >"$out.ext" \
+          && openssl x509 -req -sha256 -days 30 -in "$out.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca-key.pem" \
+              -set_serial "0x$(openssl rand -hex 16)" -extfile "$out.ext" -out "$out-cert.pem" >>"$log" 2>&1 ) \
+        || { cat "$log" >&2; rm -f "$out.csr" "$out.ext"; die "openssl: could not issue the client certificate of $cn"; }
+    rm -f "$out.csr" "$out.ext"
+}
+
+keycloak_clients() {  # keycloak_clients ensure|revoke NAME [--no-audience]: tools/keycloak/clients.py as this start's admin
+    K2_KEYCLOAK_URL="http://127.0.0.1:$KEYCLOAK_PORT" K2_KEYCLOAK_REALM="$KEYCLOAK_REALM" \
+    K2_KEYCLOAK_ADMIN_CLIENT_ID="$KEYCLOAK_ADMIN_CLIENT_ID" K2_KEYCLOAK_ADMIN_CLIENT_SECRET="$KEYCLOAK_ADMIN_SECRET" \
+    K2_OAUTH_AUDIENCE="$OAUTH_AUDIENCE" "$PYTHON" "$TOOLS_SRC/keycloak/clients.py" "$@"
+}
+
+secure_port() {  # secure_port kafka|controller|mtls|oauth N
     local v="SECURE_${1^^}_PORT_$2"
     echo "${!v}"
 }
 
-secure_bootstrap() {  # secure_bootstrap [kafka|mtls]: the three brokers' addresses on that listener
+secure_bootstrap() {  # secure_bootstrap [kafka|mtls|oauth]: the three brokers' addresses on that listener
     local n out=""
     for n in "${SECURE_NODES[@]}"; do out+="${out:+,}127.0.0.1:$(secure_port "${1:-kafka}" "$n")"; done
     echo "$out"
@@ -967,6 +1014,8 @@ render_secure_node() {  # render_secure_node N
     ( umask 077
       sed -e "s|@NODE_ID@|$n|g" -e "s|@VOTERS@|$voters|g" -e "s|@KAFKA_PORT@|$(secure_port kafka "$n")|g" \
           -e "s|@CONTROLLER_PORT@|$(secure_port controller "$n")|g" -e "s|@MTLS_PORT@|$(secure_port mtls "$n")|g" \
+          -e "s|@OAUTH_PORT@|$(secure_port oauth "$n")|g" -e "s|@OIDC_ISSUER@|$(oidc_issuer)|g" \
+          -e "s|@JWKS_URL@|$(oidc_issuer)/protocol/openid-connect/certs|g" -e "s|@OAUTH_AUDIENCE@|$OAUTH_AUDIENCE|g" \
           -e "s|@DATA_DIR@|$d/data|g" \
           -e "s|@TLS_DIR@|$STATE_DIR/tls|g" -e "s|@BROKER_PASSWORD@|$BROKER_PASSWORD|g" \
           "$TOOLS_SRC/kafka/secure-server.properties.in" >"$d/conf/server.properties" )
@@ -990,6 +1039,7 @@ launch_secure_node() {  # launch_secure_node N (its conf and formatted data must
     # shellcheck disable=SC2086
     launch "kafka-$n" "$d" "$d/kafka.out" "$java" "$MARKER" "-Dk2.platform.component=kafka-$n" \
         -Xms128m "-Xmx$KAFKA_HEAP" "${SMALL_JVM[@]}" -Djava.awt.headless=true "-Djava.io.tmpdir=$d/tmp" \
+        "-Dorg.apache.kafka.sasl.oauthbearer.allowed.urls=$(oidc_issuer)/protocol/openid-connect/certs" \
         "$(cat "$d/conf/logopt")" ${K2_KAFKA_JVM_OPTS:-} -cp "$(kafka_classpath "$d")" kafka.Kafka "$d/conf/server.properties"
     eval "NODE_T0_$n=$(now_ms)"
 }
@@ -1022,21 +1072,26 @@ launch_keycloak() {
     inst="$d/home"
     mkdir -p "$d"
     keycloak_instance "$home" "$inst"
-    cp "$home/k2-template/keycloakdb.mv.db" "$inst/data/h2/keycloakdb.mv.db"
-    # This start's client secret, written into the copied database before Keycloak opens it.
+    cp "$home/$KEYCLOAK_TEMPLATE/keycloakdb.mv.db" "$inst/data/h2/keycloakdb.mv.db"
+    # This start's secrets of the registry's client and of the master realm's admin client, written into
+    # the copied database before Keycloak opens it.
     h2jar="$(find "$home/lib/lib/main" -name 'com.h2database.h2-*.jar' | head -n 1)"
     [ -n "$h2jar" ] || die "no H2 jar in $home/lib/lib/main"
     ( umask 077
-      printf "UPDATE CLIENT SET SECRET='%s' WHERE CLIENT_ID='%s' AND REALM_ID=(SELECT ID FROM REALM WHERE NAME='%s');\nSELECT COUNT(*) AS ROTATED FROM CLIENT WHERE CLIENT_ID='%s' AND SECRET='%s';\n" \
-          "$REGISTRY_SECRET" "$KEYCLOAK_CLIENT_ID" "$KEYCLOAK_REALM" "$KEYCLOAK_CLIENT_ID" "$REGISTRY_SECRET" >"$d/rotate.sql" )
+      printf "UPDATE CLIENT SET SECRET='%s' WHERE CLIENT_ID='%s' AND REALM_ID=(SELECT ID FROM REALM WHERE NAME='%s');\n" \
+          "$REGISTRY_SECRET" "$KEYCLOAK_CLIENT_ID" "$KEYCLOAK_REALM"
+      printf "UPDATE CLIENT SET SECRET='%s' WHERE CLIENT_ID='%s' AND REALM_ID=(SELECT ID FROM REALM WHERE NAME='master');\n" \
+          "$KEYCLOAK_ADMIN_SECRET" "$KEYCLOAK_ADMIN_CLIENT_ID"
+      printf "SELECT COUNT(*) AS ROTATED FROM CLIENT WHERE (CLIENT_ID='%s' AND SECRET='%s') OR (CLIENT_ID='%s' AND SECRET='%s');\n" \
+          "$KEYCLOAK_CLIENT_ID" "$REGISTRY_SECRET" "$KEYCLOAK_ADMIN_CLIENT_ID" "$KEYCLOAK_ADMIN_SECRET" ) >"$d/rotate.sql"
     if ! "$java" -Xmx64m "${SMALL_JVM[@]}" -cp "$h2jar" org.h2.tools.RunScript \
             -url "jdbc:h2:file:$inst/data/h2/keycloakdb;NON_KEYWORDS=VALUE" -user "$KEYCLOAK_DB_USER" \
             -password "$KEYCLOAK_DB_PASSWORD" -script "$d/rotate.sql" -showResults >"$d/rotate.out" 2>&1 \
-            || ! grep -qx -- '--> 1' "$d/rotate.out"; then
+            || ! grep -qx -- '--> 2' "$d/rotate.out"; then
         rm -f "$d/rotate.sql"
-        grep -v -- "$REGISTRY_SECRET" "$d/rotate.out" >&2 || true
+        grep -v -- "$REGISTRY_SECRET\|$KEYCLOAK_ADMIN_SECRET" "$d/rotate.out" >&2 || true
         rm -f "$d/rotate.out"
-        die "could not set the registry client's secret in Keycloak's database"
+        die "could not set the registry's and the admin client's secrets in Keycloak's database"
     fi
     rm -f "$d/rotate.sql" "$d/rotate.out"
     mapfile -t jopts < <(keycloak_jvm_opts)
@@ -1110,6 +1165,10 @@ K2_KAFKA_CLIENT_PROPERTIES=$STATE_DIR/client.properties
 K2_MTLS_BOOTSTRAP_SERVERS=$(secure_bootstrap mtls)
 K2_CLIENT_CERT=$STATE_DIR/tls/$INFRA_USER-client-cert.pem
 K2_CLIENT_KEY=$STATE_DIR/tls/$INFRA_USER-client-key.pem
+K2_OAUTH_BOOTSTRAP_SERVERS=$(secure_bootstrap oauth)
+K2_OAUTH_TOKEN_URL=$(oidc_issuer)/protocol/openid-connect/token
+K2_OAUTH_AUDIENCE=$OAUTH_AUDIENCE
+K2_OAUTH_CLIENT_ID=$INFRA_USER
 K2_ADMIN_USERNAME=$BROKER_USER
 K2_ADMIN_PASSWORD=$BROKER_PASSWORD
 K2_ADMIN_CLIENT_PROPERTIES=$STATE_DIR/admin.properties
@@ -1200,25 +1259,27 @@ cmd_start_secure() {
     trap 'rc=$?; if [ $rc != 0 ]; then stop_pids "${SECURE_COMPONENTS[@]}" >&2; secure_cleanup; fi' EXIT
 
     # ports: 3 brokers, 3 controllers, keycloak + management, 2 registry nodes (https) + management, then
-    # (added later, so the others keep their places) the brokers' MTLS listeners
+    # (added later, so the others keep their places) the brokers' MTLS listeners, then their OAUTH listeners
     local ports n
     if [ "${K2_PORTS:-}" = free ]; then
-        read -r -a ports <<<"$(free_ports 15)"
+        read -r -a ports <<<"$(free_ports 18)"
     else
         local base="${K2_SECURE_KAFKA_PORT:-19192}" kc="${K2_KEYCLOAK_PORT:-18180}" rg="${K2_SECURE_REGISTRY_PORT:-18443}"
-        local mt="${K2_SECURE_MTLS_PORT:-$((base + 6))}"
+        local mt="${K2_SECURE_MTLS_PORT:-$((base + 6))}" oa="${K2_SECURE_OAUTH_PORT:-$((base + 9))}"
         ports=("$base" $((base + 1)) $((base + 2)) $((base + 3)) $((base + 4)) $((base + 5)) "$kc" $((kc + 1)) "$rg" $((rg + 1)) $((rg + 2)) $((rg + 3)))
-        ports+=("$mt" $((mt + 1)) $((mt + 2)))
+        ports+=("$mt" $((mt + 1)) $((mt + 2)) "$oa" $((oa + 1)) $((oa + 2)))
     fi
     SECURE_KAFKA_PORT_1=${ports[0]} SECURE_KAFKA_PORT_2=${ports[1]} SECURE_KAFKA_PORT_3=${ports[2]}
     SECURE_CONTROLLER_PORT_1=${ports[3]} SECURE_CONTROLLER_PORT_2=${ports[4]} SECURE_CONTROLLER_PORT_3=${ports[5]}
     KEYCLOAK_PORT=${ports[6]} KEYCLOAK_MGMT_PORT=${ports[7]} REGISTRY_PORT=${ports[8]} REGISTRY_MGMT_PORT=${ports[9]}
     REGISTRY_2_PORT=${ports[10]} REGISTRY_2_MGMT_PORT=${ports[11]}
     SECURE_MTLS_PORT_1=${ports[12]} SECURE_MTLS_PORT_2=${ports[13]} SECURE_MTLS_PORT_3=${ports[14]}
+    SECURE_OAUTH_PORT_1=${ports[15]} SECURE_OAUTH_PORT_2=${ports[16]} SECURE_OAUTH_PORT_3=${ports[17]}
     for n in "${SECURE_NODES[@]}"; do
         check_port "$(secure_port kafka "$n")" "K2_SECURE_KAFKA_PORT (broker $n)"
         check_port "$(secure_port controller "$n")" "K2_SECURE_KAFKA_PORT (controller $n)"
         check_port "$(secure_port mtls "$n")" "K2_SECURE_MTLS_PORT (broker $n, mTLS)"
+        check_port "$(secure_port oauth "$n")" "K2_SECURE_OAUTH_PORT (broker $n, OAUTHBEARER)"
     done
     check_port "$KEYCLOAK_PORT" K2_KEYCLOAK_PORT; check_port "$KEYCLOAK_MGMT_PORT" "K2_KEYCLOAK_PORT (+1)"
     check_port "$REGISTRY_PORT" K2_SECURE_REGISTRY_PORT; check_port "$REGISTRY_MGMT_PORT" "K2_SECURE_REGISTRY_PORT (+1)"
@@ -1233,7 +1294,7 @@ cmd_start_secure() {
     # this start's secrets and certificates
     local t0; t0=$(now_ms)
     INFRA_PASSWORD="$(gen_secret)"; BROKER_PASSWORD="$(gen_secret)"; REGISTRY_SECRET="$(gen_secret)"
-    REGISTRY_STORE_PASSWORD="$(gen_secret)"
+    REGISTRY_STORE_PASSWORD="$(gen_secret)"; KEYCLOAK_ADMIN_SECRET="$(gen_secret)"
     CLUSTER_ID="$(new_cluster_id)"
     KAFKA_RUNNING_VERSION="$KAFKA_VERSION" REGISTRY_RUNNING_VERSION="$APICURIO_VERSION" KEYCLOAK_RUNNING_VERSION="$KEYCLOAK_VERSION"
     ( umask 077
@@ -1242,6 +1303,7 @@ cmd_start_secure() {
               echo "SECURE_KAFKA_PORT_$n=$(secure_port kafka "$n")"
               echo "SECURE_CONTROLLER_PORT_$n=$(secure_port controller "$n")"
               echo "SECURE_MTLS_PORT_$n=$(secure_port mtls "$n")"
+              echo "SECURE_OAUTH_PORT_$n=$(secure_port oauth "$n")"
           done
           echo "KEYCLOAK_PORT=$KEYCLOAK_PORT"; echo "KEYCLOAK_MGMT_PORT=$KEYCLOAK_MGMT_PORT"
           echo "REGISTRY_PORT=$REGISTRY_PORT"; echo "REGISTRY_MGMT_PORT=$REGISTRY_MGMT_PORT"
@@ -1249,7 +1311,7 @@ cmd_start_secure() {
           echo "KAFKA_RUNNING_VERSION=$KAFKA_RUNNING_VERSION"; echo "REGISTRY_RUNNING_VERSION=$REGISTRY_RUNNING_VERSION"
           echo "KEYCLOAK_RUNNING_VERSION=$KEYCLOAK_RUNNING_VERSION"; echo "CLUSTER_ID=$CLUSTER_ID"
           echo "INFRA_PASSWORD=$INFRA_PASSWORD"; echo "BROKER_PASSWORD=$BROKER_PASSWORD"; echo "REGISTRY_SECRET=$REGISTRY_SECRET"
-          echo "REGISTRY_STORE_PASSWORD=$REGISTRY_STORE_PASSWORD"
+          echo "REGISTRY_STORE_PASSWORD=$REGISTRY_STORE_PASSWORD"; echo "KEYCLOAK_ADMIN_SECRET=$KEYCLOAK_ADMIN_SECRET"
       } >"$SECURE_ENV" )
     gen_tls "$STATE_DIR/tls"
     write_secure_client_files
@@ -1274,6 +1336,17 @@ cmd_start_secure() {
         for n in "${SECURE_NODES[@]}"; do show_logs "$STATE_DIR/kafka-$n/format.out"; done
         die "kafka storage format failed:$failed"
     fi
+    # A broker fetches its OAUTH listener's JWKS from Keycloak while it starts, and exits if it cannot
+    # (Kafka retries only later refreshes): the brokers start once Keycloak is ready.
+    local kc_deadline=$(( $(now_ms) + START_TIMEOUT * 1000 ))
+    until keycloak_ready; do
+        if [ ! -d "/proc/$(cat "$(pid_file keycloak)")" ] || [ "$(now_ms)" -gt "$kc_deadline" ]; then
+            show_logs "$STATE_DIR/keycloak/keycloak.log"
+            die "keycloak did not become ready within ${START_TIMEOUT}s (the brokers' OAUTH listener needs its JWKS)"
+        fi
+        sleep 0.3
+    done
+    say "keycloak ready, the brokers start ($(secs_since "$t0"))"
     # format.out lists the bootstrap records, the SCRAM credentials' salted keys among them
     for n in "${SECURE_NODES[@]}"; do rm -f "$STATE_DIR/kafka-$n/format.out"; launch_secure_node "$n"; done
 
@@ -1311,6 +1384,12 @@ cmd_start_secure() {
         if [ $kc_ok = 0 ]; then
             if keycloak_ready; then
                 kc_ok=1; say "keycloak $KEYCLOAK_VERSION ready at http://127.0.0.1:$KEYCLOAK_PORT (start-to-ready $(secs_since "$KEYCLOAK_T0"))"
+                local oauth_secret
+                if ! oauth_secret="$(keycloak_clients ensure "$INFRA_USER" 2>"$STATE_DIR/keycloak/clients.err")"; then
+                    failed="keycloak: could not create the OAuth client $INFRA_USER: $(cat "$STATE_DIR/keycloak/clients.err")"; break
+                fi
+                ( umask 077; echo "K2_OAUTH_CLIENT_SECRET=$oauth_secret" >>"$STATE_DIR/platform.env" )
+                say "OAuth client $INFRA_USER created in realm $KEYCLOAK_REALM (tokens for audience $OAUTH_AUDIENCE)"
             elif [ ! -d "/proc/$(cat "$(pid_file keycloak)")" ]; then failed="keycloak exited before becoming ready"; break; fi
         fi
         if [ $kc_ok = 1 ] && [ $r_launched = 1 ] && [ $r_ok = 0 ]; then
@@ -1352,7 +1431,7 @@ cmd_start_secure() {
     fi
     trap - EXIT
     say "secure platform ready in $(secs_since "$t_start") (state $STATE_DIR; env: tools/platform.sh env --state-dir $STATE_DIR)"
-    grep -v PASSWORD "$STATE_DIR/platform.env" | sed 's/^/[platform]   /'
+    grep -v 'PASSWORD\|SECRET' "$STATE_DIR/platform.env" | sed 's/^/[platform]   /'
 }
 
 cmd_stop_secure() {
@@ -1387,6 +1466,31 @@ cmd_env_secure() {
         die "nothing runs for state dir $STATE_DIR (run: tools/platform.sh start --secure)"
     fi
     sed 's/^/export /' "$STATE_DIR/platform.env"
+}
+
+# client NAME: what an app logging in as User:NAME needs on the mTLS and OAUTH listeners, printed as
+# export lines: a certificate (CN=NAME, signed by the platform's CA) and its key, and an OAuth client
+# NAME (a new secret at each call). --revoke disables the OAuth client; --no-audience makes one whose
+# tokens lack the audience the brokers expect (both for tests of refused logins).
+cmd_client() {
+    load_secure_env || die "no secure platform in $STATE_DIR (tools/platform.sh start --secure)"
+    running_pid keycloak >/dev/null || die "keycloak is not running for $STATE_DIR"
+    if [ "${CLIENT_OPTS[0]:-}" = --revoke ]; then
+        keycloak_clients revoke "$CLIENT_NAME" || die "could not revoke the OAuth client $CLIENT_NAME"
+        say "OAuth client $CLIENT_NAME disabled: Keycloak issues it no new token (one issued before stays valid until it expires: the brokers check its signature, not Keycloak)"
+        return 0
+    fi
+    local dir="$STATE_DIR/clients/$CLIENT_NAME" secret
+    mkdir -p "$dir"; chmod 700 "$STATE_DIR/clients" "$dir"
+    [ -f "$STATE_DIR/tls/ca-key.pem" ] || die "$STATE_DIR/tls has no CA key (a platform started before this command existed): restart it"
+    issue_client_cert "$STATE_DIR/tls" "$CLIENT_NAME" "$dir/$CLIENT_NAME"
+    secret="$(keycloak_clients ensure "$CLIENT_NAME" "${CLIENT_OPTS[@]}")" || die "could not create the OAuth client $CLIENT_NAME"
+    cat <<ENV
+export K2_APP_SSL_CERTIFICATE=$dir/$CLIENT_NAME-cert.pem
+export K2_APP_SSL_KEY=$dir/$CLIENT_NAME-key.pem
+export K2_APP_OAUTH_CLIENT_ID=$CLIENT_NAME
+export K2_APP_OAUTH_CLIENT_SECRET=$secret
+ENV
 }
 
 cmd_stop-broker_plain() {
@@ -1687,6 +1791,7 @@ case "$CMD" in
         ;;
     status) "cmd_status$SUFFIX" ;;
     env) "cmd_env$SUFFIX" ;;
+    client) [ "$PROFILE" = secure ] || die "client is for the secure platform (--secure)"; cmd_client ;;
     cli) cmd_cli ;;
     start|stop|start-broker|stop-broker|restart-registry|stop-registry)
         exec 8>"$STATE_DIR/.platform.lock"

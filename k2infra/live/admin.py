@@ -571,6 +571,11 @@ def _acl_failure(servers: str, error: Any) -> str:
 # -- the one wording of a failed connection ------------------------------------------------------
 
 _BROKER_PREFIX = re.compile(r"^(?:[a-z_]+://)?[^\s/]+/\S+?: ")  # "sasl_ssl://h:p/1: ", plaintext "h:p/bootstrap: "
+# librdkafka's line when its OIDC client-credentials fetch fails: the endpoint, its answer, the HTTP status
+_OIDC_FAILURE = re.compile(
+    r'Failed to retrieve OIDC token from "(?P<url>[^"]*)": (?P<answer>.*?)(?: \((?P<status>-?\d+)\))?$'
+)
+_OAUTH_ERROR = re.compile(r'"error"\s*:\s*"(?P<error>[^"]+)"')
 _MECHANISMS_OFFERED = re.compile(r"supported mechanisms: ([A-Z0-9_,\- ]+?)(?: \(after|$|\))")
 
 
@@ -604,11 +609,26 @@ def kafka_failure(
             f"the brokers at {servers} do not offer SASL mechanism {mechanism} ({key('saslMechanism')} "
             f"{connection.sasl_mechanism}); they offer {offers}{fix}"
         )
+    if connection.sasl_mechanism == "oauthbearer":
+        line = _oauth_failure(connection, servers, texts, password)
+        if line:
+            return line
     authentication = "sasl authentication error" in lower or "invalid credentials" in lower
     if connection.sasl_mechanism and (authentication or "authentication failed" in lower):
         return (
             f"SASL authentication failed for user {connection.sasl_username} ({mechanism}) at {servers}: "
             f"wrong password? (check {password} and {username})"
+        )
+    if connection.client_cert and ("alert bad certificate" in lower or "alert unknown ca" in lower):
+        return (
+            f"the brokers at {servers} refused the client certificate of {key('clientCert')} (TLS alert bad "
+            f"certificate): they do not trust the CA that signed it, or it expired or was revoked; use one signed "
+            f"by the CA their mTLS listener trusts"
+        )
+    if not connection.client_cert and "alert certificate required" in lower:
+        return (
+            f"the brokers at {servers} require a client certificate (TLS alert certificate required): "
+            f"set {key('clientCert')} and {key('clientKey')}"
         )
     if "certificate verify failed" in lower:
         trusted = key("caCert") if connection.ca_cert else f"the system CAs ({key('caCert')} is not set)"
@@ -635,6 +655,37 @@ def kafka_failure(
     if "ssl" in lower or "certificate" in lower or connection.tls:
         keys += [key("tls"), key("caCert"), key("tlsSkipVerify")]
     return f"cannot reach Kafka at {servers} within {timeout:g}s ({', '.join(keys)}): {_last(texts)}"
+
+
+def _oauth_failure(connection: KafkaConnection, servers: str, texts: Sequence[str], secret: str) -> str | None:
+    """The OAUTHBEARER failures: the token endpoint refusing the client, or the brokers refusing its token.
+
+    The brokers answer a refused token with `invalid_token` only (the reason stays in their log), so the
+    line lists what a token is checked for."""
+    key = connection.key
+    client = f"OAuth client {connection.sasl_username} ({key('saslUsername')})"
+    for text in reversed(texts):
+        found = _OIDC_FAILURE.search(text)
+        if not found:
+            continue
+        url, answer, status = found.group("url"), found.group("answer").strip(), found.group("status") or ""
+        error = _OAUTH_ERROR.search(answer)
+        if error and error.group("error") in ("invalid_client", "unauthorized_client"):
+            return (
+                f"the token endpoint {url} refused {client}: {error.group('error')} (HTTP {status}): a wrong or "
+                f"rotated secret, or a disabled client (check {secret} and {key('saslUsername')})"
+            )
+        return f"no OAuth token for {client} from {url} ({key('saslTokenUrl')}): {answer}" + (
+            f" (HTTP {status})" if status and not status.startswith("-") else ""
+        )
+    if any("invalid_token" in text for text in texts):
+        return (
+            f"the brokers at {servers} refused the OAuth token of {client} (invalid_token): its audience, issuer "
+            f"or signature is not what they expect (their sasl.oauthbearer.expected.audience / expected.issuer / "
+            f"jwks.endpoint.url); have the identity provider add the brokers' audience to the client's tokens, "
+            f"and check that {key('saslTokenUrl')} is the brokers' issuer"
+        )
+    return None
 
 
 def _last(texts: Sequence[str]) -> str:
@@ -686,6 +737,11 @@ class _LibrdkafkaLog(logging.Handler):
         codes = {code for code, _ in self.errors}
         if codes & {KafkaError._AUTHENTICATION, KafkaError._SSL}:
             return True
+        # an identity provider that answered with a refusal (4xx): retrying the same client will not help
+        for _, line in self.lines:
+            found = _OIDC_FAILURE.search(line)
+            if found and (found.group("status") or "").startswith("4"):
+                return True
         failing = " ".join(text for _, text in self.errors) + " ".join(
             line for _, line in self.lines if line.startswith("FAIL ")
         )

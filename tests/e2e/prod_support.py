@@ -9,13 +9,17 @@ one secure cluster, destroyed when the module ends.
 
 from __future__ import annotations
 
+import json
 import secrets
 import subprocess
 import sys
+import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import yaml
+from confluent_kafka.admin import AdminClient
 
 from devkit.local_platform import SecurePlatform
 from devkit.pulumi_project import REPO, PulumiProject
@@ -60,6 +64,21 @@ def mtls_overrides(platform: SecurePlatform) -> dict[str, str | None]:
     }
 
 
+def oauth_overrides(platform: SecurePlatform) -> dict[str, str | None]:
+    """The same, but the infra principal logs in with a Keycloak token on the OAUTHBEARER listener (its
+    client k2infra: User:k2infra from the token's azp, the same least rights); its secret is saslPassword."""
+    return {
+        **prod_overrides(platform),
+        "bootstrapServers": platform.oauth_bootstrap_servers,
+        "saslMechanism": "oauthbearer",
+        "saslUsername": platform.env["K2_OAUTH_CLIENT_ID"],  # the OAuth client id, as pulumi-kafka takes it
+        "saslTokenUrl": platform.oauth_token_url,
+    }
+
+
+LOGINS = {"scram": prod_overrides, "mtls": mtls_overrides, "oauth": oauth_overrides}
+
+
 def app_names() -> list[str]:
     return sorted(yaml.safe_load((REPO / "config" / "kafka" / "apps.yaml").read_text())["apps"])
 
@@ -71,13 +90,16 @@ def new_app_passwords() -> dict[str, str]:
 
 
 def configure_prod(
-    project: PulumiProject, platform: SecurePlatform, app_passwords: Mapping[str, str], *, mtls: bool = False
+    project: PulumiProject, platform: SecurePlatform, app_passwords: Mapping[str, str], *, login: str = "scram"
 ) -> None:
-    """The shipped prod config plus the overrides, and every secret the stack needs."""
+    """The shipped prod config plus the overrides of `login` (scram, mtls or oauth), and every secret the
+    stack needs."""
     shipped = yaml.safe_load((REPO / "Pulumi.prod.yaml").read_text())["config"]
-    project.configure({**shipped, **(mtls_overrides(platform) if mtls else prod_overrides(platform))})
-    if mtls:
+    project.configure({**shipped, **LOGINS[login](platform)})
+    if login == "mtls":
         project.set_secret("clientKey", Path(platform.env["K2_CLIENT_KEY"]).read_text())
+    elif login == "oauth":
+        project.set_secret("saslPassword", platform.env["K2_OAUTH_CLIENT_SECRET"])
     else:
         project.set_secret("saslPassword", platform.sasl_password)
     project.set_secret("schemaRegistryPassword", platform.registry_password)
@@ -86,12 +108,12 @@ def configure_prod(
 
 
 def deployed_prod(
-    root, platform: SecurePlatform, app_passwords: Mapping[str, str], *, mtls: bool = False, **create_kwargs
+    root, platform: SecurePlatform, app_passwords: Mapping[str, str], *, login: str = "scram", **create_kwargs
 ) -> Iterator[PulumiProject]:
-    """A throwaway project whose `prod` stack is deployed on ``platform`` (over mTLS when `mtls`);
-    unprotected and destroyed when resumed."""
+    """A throwaway project whose `prod` stack is deployed on ``platform``, logging in as `login` (scram,
+    mtls or oauth); unprotected and destroyed when resumed."""
     project = PulumiProject.create(root / "project", STACK, root / "backend", **create_kwargs)
-    configure_prod(project, platform, app_passwords, mtls=mtls)
+    configure_prod(project, platform, app_passwords, login=login)
     try:
         project.up(*POLICY)
         yield project
@@ -126,3 +148,41 @@ def run_k2infra(
 def secret_env(platform: SecurePlatform) -> dict[str, str]:
     """The secrets `k2infra verify` reads from the environment (it never decrypts stack secrets)."""
     return {"K2_SASL_PASSWORD": platform.sasl_password, "K2_SCHEMA_REGISTRY_PASSWORD": platform.registry_password}
+
+
+# -- what a refused run must not change --------------------------------------------------------------------------
+
+
+def state_of(project: PulumiProject) -> dict[str, Any]:
+    """The stack's resources by URN. With --show-secrets: an export re-encrypts secrets with new
+    nonces every time, so ciphertexts differ between two exports of the same state."""
+    exported = json.loads(project.run("stack", "export", "--show-secrets").stdout)
+    return {
+        r["urn"]: {k: r.get(k) for k in ("type", "id", "inputs", "outputs", "protect")}
+        for r in exported["deployment"]["resources"]
+    }
+
+
+def topics_of(admin: AdminClient) -> dict[str, list[tuple[int, tuple[int, ...]]]]:
+    """Every market. topic: its partitions and their replica lists."""
+    metadata = admin.list_topics(timeout=CALL)
+    return {
+        name: sorted((p.id, tuple(p.replicas)) for p in topic.partitions.values())
+        for name, topic in metadata.topics.items()
+        if name.startswith("market.")
+    }
+
+
+def timed(action: Any) -> tuple[Any, float]:
+    start = time.monotonic()
+    result = action()
+    return result, time.monotonic() - start
+
+
+def error_lines(output: str) -> list[str]:
+    """The `error:` diagnostics of a pulumi run, without the engine's closing one."""
+    return [
+        line.strip().removeprefix("error: ")
+        for line in output.splitlines()
+        if line.strip().startswith("error: ") and "an unhandled error occurred" not in line
+    ]

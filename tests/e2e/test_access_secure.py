@@ -16,23 +16,19 @@ from __future__ import annotations
 import json
 import os
 import re
-import secrets
 import subprocess
 import time
 from collections import Counter
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 
 import pytest
 import yaml
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka import KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import (
     AclBinding,
     AclBindingFilter,
     AclOperation,
     AclPermissionType,
     AdminClient,
-    OffsetSpec,
     ResourcePatternType,
     ResourceType,
 )
@@ -40,242 +36,32 @@ from confluent_kafka.admin import (
 from devkit.local_platform import SecurePlatform
 from devkit.pulumi_project import PulumiFailed, PulumiProject
 from k2infra.cli.observe import MONITOR_PASSWORD
-from k2infra.model.apps import load_apps, username_of
-from k2infra.model.plan import load_plan
-from k2infra.model.topology import load_topology
+from tests.e2e.access_matrix import (
+    GROUP_REFUSED,
+    QUIET,
+    WAIT,
+    Login,
+    app_config,
+    app_consumer,
+    assert_outputs_match_the_declaration,
+    check_the_matrix,
+    declared_access,
+    k2_topics,
+    observed_writes,
+    produce_markers,
+    scram_login,
+)
 from tests.e2e.prod_support import CALL, POLICY, STACK, UNPROTECT_APP, run_k2infra, secret_env
 from tests.exporter_process import ExporterProcess
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
 
-WAIT = 30.0  # seconds a client gets to show one outcome (a record, an error, a throttle)
-QUIET = {"log_level": 2}  # librdkafka logs refusals on stderr too; the tests read them as errors
-TOPIC_REFUSED = KafkaError.TOPIC_AUTHORIZATION_FAILED
-GROUP_REFUSED = KafkaError.GROUP_AUTHORIZATION_FAILED
 
-
-# -- what the declaration says ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Declared:
-    """One app as config/kafka/apps.yaml declares it, evaluated over the stack's topics."""
-
-    name: str
-    username: str
-    reads: frozenset[str]
-    writes: frozenset[str]
-    group: str | None  # a consumer group id the declaration grants (None: it consumes nothing)
-    groups_refused: tuple[str, ...]  # group ids close to or owned by others that it must not use
-    quotas: Mapping[str, str]
-
-
-def k2_topics(project: PulumiProject) -> list[str]:
-    """Every hierarchical topic of the project's topology in this stack (prod manages no legacy)."""
-    return sorted(t.name for t in load_plan(project.dir / "config", STACK, project.dir).topics)
-
-
-def declared_access(project: PulumiProject) -> dict[str, Declared]:
-    """Each app's reads and writes straight from its selectors (`Selector.means`) over the stack's
-    topics: not from the ACLs the plan derives, so a wrong prefix shows up as a broker mismatch."""
-    config = project.dir / "config"
-    plan = load_plan(config, STACK, project.dir)
-    apps = load_apps(config, load_topology(config).topology)
-
-    def meant(selectors: Iterable) -> frozenset[str]:
-        return frozenset(
-            t.name for t in plan.topics for s in selectors if s.means(t.asset_class, t.data_type, t.exchange)
-        )
-
-    # A group id each app may use, and one just outside its grant.
-    usable: dict[str, str | None] = {}
-    near_miss: dict[str, str] = {}
-    for app in apps.apps:
-        if app.group is not None:  # Literal: that one id only
-            usable[app.name], near_miss[app.name] = app.group, f"{app.group}-eod"
-        elif app.group_prefix is not None:  # Prefixed: any id under the prefix, not the bare name
-            usable[app.name], near_miss[app.name] = f"{app.group_prefix}matrix", app.group_prefix.rstrip(".")
-        else:
-            usable[app.name], near_miss[app.name] = None, app.name
-    every_topic = frozenset(t.name for t in plan.topics)  # what the monitor (`monitors: true`) reads
-    return {
-        app.name: Declared(
-            name=app.name,
-            username=username_of(apps.principal(app, STACK)),
-            reads=every_topic if app.monitors else meant(app.consumes),
-            writes=meant(app.produces),
-            group=usable[app.name],
-            groups_refused=(
-                near_miss[app.name],
-                *(group for name, group in usable.items() if name != app.name and group is not None),
-            ),
-            quotas=app.quotas.config() if app.quotas else {},
-        )
-        for app in apps.apps
-    }
-
-
-def assert_outputs_match_the_declaration(project: PulumiProject, declared: Mapping[str, Declared]) -> None:
-    """The deployed `apps` output says the same as the declaration (what apps read to connect)."""
-    deployed = project.outputs()["apps"]
-    assert sorted(deployed) == sorted(declared)
-    for name, app in declared.items():
-        assert deployed[name]["username"] == app.username, name
-        assert set(deployed[name]["reads"]) == app.reads, name
-        assert set(deployed[name]["writes"]) == app.writes, name
-        assert deployed[name]["quotas"] == dict(app.quotas), name
-
-
-# -- clients ----------------------------------------------------------------------------------------
-
-
-def app_config(secure: SecurePlatform, app: Declared, password: str, **extra: object) -> dict[str, object]:
-    return secure.kafka_config(**{"sasl.username": app.username, "sasl.password": password, **QUIET, **extra})
-
-
-def app_consumer(secure: SecurePlatform, app: Declared, password: str, group: str, **extra: object) -> Consumer:
-    return Consumer(
-        app_config(
-            secure,
-            app,
-            password,
-            **{"group.id": group, "enable.auto.commit": False, "auto.offset.reset": "earliest", **extra},
-        )
-    )
-
-
-def produce_markers(secure: SecurePlatform, topics: Iterable[str]) -> dict[str, tuple[int, bytes]]:
-    """One record with a fresh key on partition 0 of each topic, as the super user: topic -> (offset, key)."""
-    producer = Producer(secure.admin_config(**QUIET))
-    keys = {topic: secrets.token_hex(8).encode() for topic in topics}
-    offsets: dict[str, int] = {}
-
-    def delivered(err: KafkaError | None, msg) -> None:
-        assert err is None, f"the super user could not write {msg.topic()}: {err}"
-        offsets[msg.topic()] = msg.offset()
-
-    for topic, key in keys.items():
-        producer.produce(topic, key=key, value=b"marker", partition=0, on_delivery=delivered)
-    assert producer.flush(CALL) == 0
-    return {topic: (offsets[topic], key) for topic, key in keys.items()}
-
-
-def end_offsets(admin: AdminClient, topics: Iterable[str]) -> dict[str, int]:
-    """The sum of the end offsets of every partition of each topic, read as the super user."""
-    metadata = admin.list_topics(timeout=CALL).topics
-    request = {TopicPartition(topic, p): OffsetSpec.latest() for topic in topics for p in metadata[topic].partitions}
-    totals: Counter[str] = Counter()
-    for tp, future in admin.list_offsets(request, request_timeout=CALL).items():
-        totals[tp.topic] += future.result(timeout=CALL).offset
-    return {topic: totals[topic] for topic in topics}
-
-
-# -- what the broker does ---------------------------------------------------------------------------
-
-
-def observed_reads(
-    secure: SecurePlatform, app: Declared, password: str, markers: Mapping[str, tuple[int, bytes]]
-) -> dict[str, str]:
-    """topic -> "read" (the app's consumer got the marker) or "refused" (TOPIC_AUTHORIZATION_FAILED).
-
-    A consumer logged in as the app, with its declared group (any id for an app that consumes
-    nothing), assigned partition 0 of every topic at its marker. A topic it may Describe but not Read
-    answers the fetch with TOPIC_AUTHORIZATION_FAILED. A topic it may not even Describe is refused
-    one step earlier, in the metadata: an assigned consumer then waits for a leader it may not learn
-    without reporting anything (and a subscribed one reports it only once its group is granted), so
-    for those the same consumer's metadata request is checked, which the broker refuses."""
-    group = app.group or f"{app.name}-matrix"
-    seen: dict[str, str] = {}
-    unexpected: list[str] = []
-
-    def drain(consumer: Consumer, pending: set[str], deadline: float) -> None:
-        while pending - set(seen) and time.monotonic() < deadline:
-            msg = consumer.poll(0.5)
-            if msg is None:
-                continue
-            err = msg.error()
-            if err is None:
-                if msg.key() == markers[msg.topic()][1]:
-                    seen[msg.topic()] = "read"
-            elif err.code() == TOPIC_REFUSED and msg.topic() in markers:
-                seen.setdefault(msg.topic(), "refused")
-            elif not (err.code() == GROUP_REFUSED and app.group is None):  # no group granted: expected
-                unexpected.append(f"{msg.topic()}: {err.name()} {err.str()}")
-
-    consumer = app_consumer(secure, app, password, group)
-    try:
-        consumer.assign([TopicPartition(topic, 0, offset) for topic, (offset, _) in markers.items()])
-        # Until every readable topic gave its marker, then a short grace period for fetch refusals
-        # (they come within a second; a metadata refusal never comes here).
-        drain(consumer, app.reads & set(markers), time.monotonic() + WAIT)
-        drain(consumer, set(markers), time.monotonic() + 3.0)
-        if app.group is not None and app.reads:
-            # Offsets commit under the declared group: OffsetCommit needs Read on the group.
-            read = [TopicPartition(t, 0, markers[t][0] + 1) for t in sorted(app.reads & set(markers))]
-            consumer.commit(offsets=read, asynchronous=False)
-            committed = consumer.committed(read, timeout=CALL)
-            assert sorted((tp.topic, tp.offset) for tp in committed) == [(tp.topic, tp.offset) for tp in read]
-        for topic in sorted(set(markers) - set(seen)):
-            error = consumer.list_topics(topic=topic, timeout=CALL).topics[topic].error
-            if error is not None and error.code() == TOPIC_REFUSED:
-                seen[topic] = "refused"
-    finally:
-        consumer.close()
-    assert not unexpected, f"{app.name}: {unexpected}"
-    return seen
-
-
-def observed_writes(secure: SecurePlatform, app: Declared, password: str, topics: Iterable[str]) -> dict[str, str]:
-    """topic -> "written" or "refused" (TOPIC_AUTHORIZATION_FAILED): one record to partition 0 of
-    each topic from one producer logged in as the app."""
-    producer = Producer(app_config(secure, app, password, **{"message.timeout.ms": int(WAIT * 1000)}))
-    outcome: dict[str, str] = {}
-    other: list[str] = []
-
-    def delivered(err: KafkaError | None, msg) -> None:
-        if err is None:
-            outcome[msg.topic()] = "written"
-        elif err.code() == TOPIC_REFUSED:
-            outcome[msg.topic()] = "refused"
-        else:
-            other.append(f"{msg.topic()}: {err.name()} {err.str()}")
-
-    for topic in topics:
-        producer.produce(topic, key=app.name.encode(), value=b"matrix", partition=0, on_delivery=delivered)
-    assert producer.flush(WAIT + 10) == 0, f"{app.name}: undelivered records"
-    assert not other, f"{app.name}: {other}"
-    return outcome
-
-
-def check_the_matrix(
-    project: PulumiProject, secure: SecurePlatform, admin: AdminClient, passwords: Mapping[str, str]
-) -> Counter[str]:
-    """Every app x every K2 topic, read and write, against the declaration; returns the counts."""
-    declared = declared_access(project)
-    assert_outputs_match_the_declaration(project, declared)
-    topics = k2_topics(project)
-    markers = produce_markers(secure, topics)
-    before = end_offsets(admin, topics)
-    expected: dict[tuple[str, str, str], str] = {}
-    actual: dict[tuple[str, str, str], str] = {}
-    for app in declared.values():
-        reads = observed_reads(secure, app, passwords[app.name], markers)
-        writes = observed_writes(secure, app, passwords[app.name], topics)
-        for topic in topics:
-            expected[(app.name, topic, "read")] = "read" if topic in app.reads else "refused"
-            expected[(app.name, topic, "write")] = "written" if topic in app.writes else "refused"
-            actual[(app.name, topic, "read")] = reads.get(topic, "no answer")
-            actual[(app.name, topic, "write")] = writes.get(topic, "no answer")
-    wrong = {key: (expected[key], actual[key]) for key in expected if expected[key] != actual[key]}
-    assert not wrong, f"(app, topic, access) -> (declared, broker did): {wrong}"
-    # Nothing landed where the broker refused: each topic grew by exactly the writes it allowed.
-    after = end_offsets(admin, topics)
-    allowed = Counter(topic for app in declared.values() for topic in app.writes)
-    assert {t: after[t] - before[t] for t in topics} == {t: allowed[t] for t in topics}
-    counts = Counter(f"{access} {outcome}" for (_, _, access), outcome in actual.items())
-    print(f"\nmatrix: {len(declared)} apps x {len(topics)} topics: {dict(sorted(counts.items()))}")
-    return counts
+@pytest.fixture(scope="module")
+def scram(secure: SecurePlatform, app_passwords: dict[str, str]) -> Login:
+    """Each app logs in as its SCRAM user (the stack's appPasswords)."""
+    return scram_login(secure, app_passwords)
 
 
 # -- the broker's view of quotas and users ----------------------------------------------------------
@@ -364,20 +150,20 @@ def test_the_deployed_apps_output_is_what_the_selectors_mean(prod: PulumiProject
 
 
 def test_each_app_reads_and_writes_exactly_what_it_declares_and_is_refused_the_rest(
-    prod: PulumiProject, secure: SecurePlatform, secure_admin: AdminClient, app_passwords: dict[str, str]
+    prod: PulumiProject, secure: SecurePlatform, secure_admin: AdminClient, app_passwords: dict[str, str], scram: Login
 ) -> None:
-    counts = check_the_matrix(prod, secure, secure_admin, app_passwords)
+    counts = check_the_matrix(prod, secure, secure_admin, scram)
     # 5 apps x 6 topics: 6 reads of the consumers, 6 of the monitor and 4 writes allowed; the rest refused.
     assert counts == {"read read": 12, "read refused": 18, "write written": 4, "write refused": 26}
 
 
 def test_an_idempotent_producer_needs_no_idempotent_write_on_the_cluster(
-    prod: PulumiProject, secure: SecurePlatform, app_passwords: dict[str, str]
+    prod: PulumiProject, secure: SecurePlatform, app_passwords: dict[str, str], scram: Login
 ) -> None:
     # The plan grants producers Write and Describe on topics only (KIP-679: that is enough for
     # InitProducerId); an idempotent producer is what applications are told to use.
     app = declared_access(prod)["market-data-normaliser"]
-    config = app_config(secure, app, app_passwords[app.name], **{"enable.idempotence": True, "acks": "all"})
+    config = app_config(scram, app, **{"enable.idempotence": True, "acks": "all"})
     producer = Producer(config)
     outcomes: list[KafkaError | None] = []
     for topic in sorted(app.writes):
@@ -387,13 +173,13 @@ def test_an_idempotent_producer_needs_no_idempotent_write_on_the_cluster(
 
 
 def test_a_consumer_with_a_group_it_was_not_granted_is_refused(
-    prod: PulumiProject, secure: SecurePlatform, app_passwords: dict[str, str]
+    prod: PulumiProject, secure: SecurePlatform, app_passwords: dict[str, str], scram: Login
 ) -> None:
     refused: list[tuple[str, str]] = []
     for app in declared_access(prod).values():
         topic = min(app.reads) if app.reads else "market.equities.trades.asx"
         for group in app.groups_refused:
-            consumer = app_consumer(secure, app, app_passwords[app.name], group)
+            consumer = app_consumer(scram, app, group)
             try:
                 consumer.subscribe([topic])
                 error = None
@@ -422,7 +208,7 @@ def test_every_declared_quota_is_on_the_broker(prod: PulumiProject, secure: Secu
 
 
 def test_a_consumer_over_its_quota_is_throttled_by_the_broker(
-    prod: PulumiProject, secure: SecurePlatform, app_passwords: dict[str, str]
+    prod: PulumiProject, secure: SecurePlatform, app_passwords: dict[str, str], scram: Login
 ) -> None:
     # reference-data-cache may fetch 1 MiB/s. Kafka measures a quota over ~10 one-second windows,
     # so reading 16 MiB as fast as the brokers serve it is over the quota within a few seconds.
@@ -436,9 +222,8 @@ def test_a_consumer_over_its_quota_is_throttled_by_the_broker(
     assert producer.flush(CALL * 2) == 0
     throttles: list[float] = []
     consumer = app_consumer(
-        secure,
+        scram,
         app,
-        app_passwords[app.name],
         app.group,
         throttle_cb=lambda event: throttles.append(event.throttle_time),
     )
@@ -500,7 +285,7 @@ def test_verify_names_an_acl_added_and_one_removed_behind_the_programs_back(
 
 
 def test_the_monitor_reads_lag_and_feed_age_as_its_own_user_and_is_refused_a_write(
-    prod: PulumiProject, secure: SecurePlatform, app_passwords: dict[str, str], tmp_path
+    prod: PulumiProject, secure: SecurePlatform, app_passwords: dict[str, str], tmp_path, scram: Login
 ) -> None:
     declared = declared_access(prod)
     monitor, analytics = declared["platform-monitor"], declared["equities-analytics"]
@@ -508,7 +293,7 @@ def test_the_monitor_reads_lag_and_feed_age_as_its_own_user_and_is_refused_a_wri
     started = time.time()
     ((offset, _),) = produce_markers(secure, [topic]).values()
     # equities-analytics commits the marker's offset: the marker is the first record it has not consumed.
-    consumer = app_consumer(secure, analytics, app_passwords[analytics.name], analytics.group)
+    consumer = app_consumer(scram, analytics, analytics.group)
     try:
         consumer.commit(offsets=[TopicPartition(topic, 0, offset)], asynchronous=False)
     finally:
@@ -552,7 +337,7 @@ def test_the_monitor_reads_lag_and_feed_age_as_its_own_user_and_is_refused_a_wri
         exporter.stop(WAIT)
     assert lag_s > 0 and age_s >= 0, (lag_s, age_s)
     # And never a write: the broker refuses its produce to a market topic.
-    assert observed_writes(secure, monitor, app_passwords[monitor.name], [topic]) == {topic: "refused"}
+    assert observed_writes(scram, monitor, [topic]) == {topic: "refused"}
     print(
         f"\nmonitor: lag {first['lag_seconds']:.1f}s over {first['lag_records']} records, feed age {ages[topic]:.1f}s"
     )
@@ -571,7 +356,7 @@ NEW_EXCHANGES = {
 
 
 def test_adding_exchanges_extends_exactly_the_apps_whose_selectors_cover_them(
-    prod: PulumiProject, secure: SecurePlatform, secure_admin: AdminClient, app_passwords: dict[str, str]
+    prod: PulumiProject, secure: SecurePlatform, secure_admin: AdminClient, app_passwords: dict[str, str], scram: Login
 ) -> None:
     before = declared_access(prod)
 
@@ -599,7 +384,7 @@ def test_adding_exchanges_extends_exactly_the_apps_whose_selectors_cover_them(
     }
     assert len(gained["platform-monitor"]) == 6
     assert all(after[name].writes == before[name].writes for name in after)
-    counts = check_the_matrix(prod, secure, secure_admin, app_passwords)
+    counts = check_the_matrix(prod, secure, secure_admin, scram)
     assert counts == {"read read": 24, "read refused": 36, "write written": 4, "write refused": 56}
 
 
@@ -620,7 +405,7 @@ def edit_apps(project: PulumiProject, change) -> None:
 
 
 def test_a_lowered_quota_applies_with_a_plain_up_and_throttles_the_producer(
-    prod: PulumiProject, secure: SecurePlatform, app_passwords: dict[str, str]
+    prod: PulumiProject, secure: SecurePlatform, app_passwords: dict[str, str], scram: Login
 ) -> None:
     app = declared_access(prod)["market-data-normaliser"]
     lowered = 102400  # 100 KiB/s
@@ -643,9 +428,8 @@ def test_a_lowered_quota_applies_with_a_plain_up_and_throttles_the_producer(
     throttles: list[float] = []
     producer = Producer(
         app_config(
-            secure,
+            scram,
             app,
-            app_passwords[app.name],
             **{"linger.ms": 20, "throttle_cb": lambda event: throttles.append(event.throttle_time)},
         )
     )
@@ -661,7 +445,7 @@ def test_a_lowered_quota_applies_with_a_plain_up_and_throttles_the_producer(
 
 
 def test_removing_an_app_in_prod_removes_its_acls_quota_and_credential_and_its_client_is_refused(
-    prod: PulumiProject, secure: SecurePlatform, secure_admin: AdminClient, app_passwords: dict[str, str]
+    prod: PulumiProject, secure: SecurePlatform, secure_admin: AdminClient, app_passwords: dict[str, str], scram: Login
 ) -> None:
     app = declared_access(prod)["crypto-risk"]
     principal = f"User:{app.username}"
@@ -698,7 +482,7 @@ def test_removing_an_app_in_prod_removes_its_acls_quota_and_credential_and_its_c
     assert app.username not in broker_user_quotas(secure)
     # The next connection with its old password fails SASL authentication.
     errors: list[KafkaError] = []
-    client = Producer(app_config(secure, app, app_passwords[app.name], error_cb=errors.append))
+    client = Producer(app_config(scram, app, error_cb=errors.append))
     deadline = time.monotonic() + WAIT
     while not errors and time.monotonic() < deadline:
         client.poll(0.5)

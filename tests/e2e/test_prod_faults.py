@@ -21,7 +21,6 @@ Timings are printed (`pytest -rP` shows them).
 
 from __future__ import annotations
 
-import json
 import secrets
 import shutil
 import time
@@ -38,7 +37,17 @@ from confluent_kafka.admin import AdminClient
 from devkit.certificates import self_signed
 from devkit.local_platform import SecurePlatform
 from devkit.pulumi_project import REPO, PulumiFailed, PulumiProject
-from tests.e2e.prod_support import CALL, POLICY, planned_topics, run_k2infra, secret_env
+from tests.e2e.prod_support import (
+    CALL,
+    POLICY,
+    error_lines,
+    planned_topics,
+    run_k2infra,
+    secret_env,
+    state_of,
+    timed,
+    topics_of,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -47,44 +56,6 @@ VERIFY_BOUND = 60.0  # seconds: verify's own timeout is 15 s per read
 UP_BOUND = 180.0
 NEW_EXCHANGE = "nyse"
 NEW_TOPICS = [f"market.equities.{dt}.{NEW_EXCHANGE}" for dt in ("quotes", "reference_data", "trades")]
-
-
-# -- what must not change --------------------------------------------------------------------------
-
-
-def state_of(project: PulumiProject) -> dict[str, Any]:
-    """The stack's resources by URN. With --show-secrets: an export re-encrypts secrets with new
-    nonces every time, so ciphertexts differ between two exports of the same state."""
-    exported = json.loads(project.run("stack", "export", "--show-secrets").stdout)
-    return {
-        r["urn"]: {k: r.get(k) for k in ("type", "id", "inputs", "outputs", "protect")}
-        for r in exported["deployment"]["resources"]
-    }
-
-
-def topics_of(admin: AdminClient) -> dict[str, list[tuple[int, tuple[int, ...]]]]:
-    """Every market. topic: its partitions and their replica lists."""
-    metadata = admin.list_topics(timeout=CALL)
-    return {
-        name: sorted((p.id, tuple(p.replicas)) for p in topic.partitions.values())
-        for name, topic in metadata.topics.items()
-        if name.startswith("market.")
-    }
-
-
-def timed(action: Any) -> tuple[Any, float]:
-    start = time.monotonic()
-    result = action()
-    return result, time.monotonic() - start
-
-
-def error_lines(output: str) -> list[str]:
-    """The `error:` diagnostics of a pulumi run, without the engine's closing one."""
-    return [
-        line.strip().removeprefix("error: ")
-        for line in output.splitlines()
-        if line.strip().startswith("error: ") and "an unhandled error occurred" not in line
-    ]
 
 
 # -- the connection mistakes --------------------------------------------------------------------------

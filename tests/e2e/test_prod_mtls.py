@@ -9,21 +9,28 @@ the key from K2_CLIENT_KEY, as the other credentials from the environment.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from confluent_kafka.admin import AdminClient
 
+from devkit.certificates import self_signed
 from devkit.local_platform import SecurePlatform
 from devkit.pulumi_project import PulumiProject
-from tests.e2e.prod_support import POLICY, deployed_prod, run_k2infra
+from tests.e2e.prod_support import POLICY, deployed_prod, error_lines, run_k2infra, state_of, timed, topics_of
+
+PREVIEW_BOUND = 120.0  # seconds, as test_prod_faults.py: a shared, loaded machine
+VERIFY_BOUND = 60.0
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
 def prod_mtls(tmp_path_factory: pytest.TempPathFactory, pulumi_cli: str, secure, app_passwords) -> Iterator:
-    yield from deployed_prod(tmp_path_factory.mktemp("project-prod-mtls"), secure, app_passwords, mtls=True)
+    yield from deployed_prod(tmp_path_factory.mktemp("project-prod-mtls"), secure, app_passwords, login="mtls")
 
 
 def mtls_env(secure: SecurePlatform) -> dict[str, str]:
@@ -53,4 +60,41 @@ def test_recover_over_mtls_finds_the_stack_ready_with_the_least_rights(
     """`recover` reads the cluster and refreshes the state (topics, ACLs, quotas, SCRAM users) as User:k2infra."""
     done = run_k2infra(prod_mtls, "recover", env=mtls_env(secure), timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
+    prod_mtls.run("preview", "--expect-no-changes", *POLICY)
+
+
+def test_a_certificate_of_another_ca_is_one_clear_line_in_preview_and_verify_and_changes_nothing(
+    prod_mtls: PulumiProject, secure: SecurePlatform, secure_admin: AdminClient, tmp_path: Path
+) -> None:
+    """A valid certificate for CN=k2infra with its own key, but signed by a CA the brokers do not trust:
+    it passes the settings' checks (it parses, matches its key, has not expired); the brokers refuse it."""
+    now = datetime.now(UTC)
+    cert, key = self_signed("k2infra", now - timedelta(minutes=5), now + timedelta(days=1))
+    (tmp_path / "other-ca-key.pem").write_bytes(key)
+    stack_file = prod_mtls.dir / "Pulumi.prod.yaml"
+    shutil.copy(stack_file, tmp_path / "Pulumi.prod.yaml.saved")
+    state_before, topics_before = state_of(prod_mtls), topics_of(secure_admin)
+    try:
+        prod_mtls.configure({"clientCert": cert.decode()})
+        prod_mtls.set_secret("clientKey", key.decode())
+        line = (
+            f"the brokers at {secure.mtls_bootstrap_servers} refused the client certificate of k2infra:clientCert "
+            "(TLS alert bad certificate): they do not trust the CA that signed it, or it expired or was revoked; "
+            "use one signed by the CA their mTLS listener trusts"
+        )
+        verify_env = {**mtls_env(secure), "K2_CLIENT_KEY": str(tmp_path / "other-ca-key.pem")}
+        preview, preview_s = timed(lambda: prod_mtls.run("preview", *POLICY, check=False))
+        verify, verify_s = timed(lambda: run_k2infra(prod_mtls, "verify", env=verify_env))
+        print(f"another CA: preview refused in {preview_s:.1f}s, verify in {verify_s:.1f}s")
+        output = preview.stdout + preview.stderr
+        assert preview.returncode != 0, output
+        assert error_lines(output) == [line], output
+        assert preview_s < PREVIEW_BOUND
+        assert verify.returncode == 2, verify.stdout + verify.stderr
+        assert verify.stderr.strip().splitlines() == [f"error: {line}"]
+        assert verify_s < VERIFY_BOUND
+        assert state_of(prod_mtls) == state_before
+        assert topics_of(secure_admin) == topics_before
+    finally:
+        shutil.copy(tmp_path / "Pulumi.prod.yaml.saved", stack_file)
     prod_mtls.run("preview", "--expect-no-changes", *POLICY)

@@ -16,6 +16,7 @@ docs/runbook.md §13). A platform that cannot start makes these tests ERROR, nev
 from __future__ import annotations
 
 import json
+import logging
 import re
 import secrets
 import subprocess
@@ -416,6 +417,60 @@ def test_the_mtls_listener_refuses_a_client_without_a_certificate_or_with_one_of
     assert any(e.code() in (KafkaError._SSL, KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN) for e in errors), (
         errors
     )
+
+
+def test_the_oauth_listener_logs_a_keycloak_client_in_as_its_client_id(secure: SecurePlatform, topic_name: str) -> None:
+    """The infra principal's Keycloak client (k2infra) is User:k2infra on the OAUTHBEARER listener (the
+    token's azp): the same least rights as over SCRAM (it may create a `market.` topic, not one outside it)."""
+    infra = AdminClient(secure.oauth_config())
+    metadata = infra.list_topics(timeout=CALL)
+    assert sorted(f"{b.host}:{b.port}" for b in metadata.brokers.values()) == sorted(
+        secure.oauth_bootstrap_servers.split(",")
+    )
+    mine = f"{topic_name}.oauth"
+    infra.create_topics([NewTopic(mine, 1, 3)], request_timeout=CALL)[mine].result(timeout=CALL)
+    delete_topic(infra, mine)
+    outside = f"k2.outside.{secrets.token_hex(4)}"
+    with pytest.raises(KafkaException) as denied:
+        infra.create_topics([NewTopic(outside, 1, 3)], request_timeout=CALL)[outside].result(timeout=CALL)
+    assert denied.value.args[0].code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+
+
+def oauth_refusal(config: dict[str, Any]) -> tuple[BaseException | None, list[str]]:
+    """One metadata request with `config`: what it raised, and librdkafka's errors and log lines."""
+    lines: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(record.getMessage())
+
+    logger = logging.getLogger(f"oauth-refusal-{secrets.token_hex(4)}")
+    logger.propagate = False
+    logger.addHandler(Keep())
+    errors, raised = client_errors({**config, "logger": logger})
+    return raised, [e.str() for e in errors] + lines
+
+
+def test_the_oauth_listener_refuses_a_token_without_its_audience(secure: SecurePlatform) -> None:
+    """A Keycloak client whose tokens lack the audience the brokers expect (`kafka`) gets a token from
+    Keycloak, and the brokers refuse it."""
+    wrong = secure.client(f"k2-no-audience-{secrets.token_hex(3)}", "--no-audience")
+    raised, texts = oauth_refusal(
+        secure.oauth_config(wrong["K2_APP_OAUTH_CLIENT_ID"], wrong["K2_APP_OAUTH_CLIENT_SECRET"])
+    )
+    assert raised is not None, "a token without the brokers' audience got in"
+    assert any("invalid_token" in text for text in texts), texts
+
+
+def test_a_revoked_keycloak_client_gets_no_token_and_so_no_login(secure: SecurePlatform) -> None:
+    name = f"k2-revoked-{secrets.token_hex(3)}"
+    app = secure.client(name)
+    config = secure.oauth_config(app["K2_APP_OAUTH_CLIENT_ID"], app["K2_APP_OAUTH_CLIENT_SECRET"])
+    assert AdminClient(config).list_topics(timeout=CALL).brokers, "the client could not log in before its revocation"
+    secure.client(name, "--revoke")
+    raised, texts = oauth_refusal(config)
+    assert raised is not None, "a revoked client got in"
+    assert any("invalid_client" in text and "Failed to retrieve OIDC token" in text for text in texts), texts
 
 
 def _metadata_or_none(client: AdminClient) -> Any:

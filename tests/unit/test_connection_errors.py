@@ -268,3 +268,71 @@ def test_a_url_that_answers_but_is_no_registry_is_named_as_such() -> None:
         f"{url} answers, but is not a Confluent-compatible Schema Registry (k2infra:schemaRegistryUrl): "
         "Confluent, Karapace and Redpanda serve it at http://host:8081, Apicurio at http://host:8080/apis/ccompat/v7"
     )
+
+
+OAUTH = with_(
+    sasl_mechanism="oauthbearer",
+    sasl_username="k2infra",
+    sasl_token_url="http://127.0.0.1:47545/realms/k2/protocol/openid-connect/token",
+)
+TOKEN_URL = "http://127.0.0.1:47545/realms/k2/protocol/openid-connect/token"
+
+
+def test_a_revoked_or_wrong_oauth_client_names_the_token_endpoint_the_client_and_the_secret() -> None:
+    """librdkafka's line when Keycloak refuses a disabled client (the same for a wrong secret)."""
+    texts = [
+        f'Failed to retrieve OIDC token from "{TOKEN_URL}": {{"error":"invalid_client",'
+        '"error_description":"Invalid client or Invalid client credentials"} (401)',
+        TRANSPORT,
+    ]
+    assert kafka_failure(kafka(OAUTH), SERVERS, 15, texts) == (
+        f"the token endpoint {TOKEN_URL} refused OAuth client k2infra (k2infra:saslUsername): invalid_client "
+        "(HTTP 401): a wrong or rotated secret, or a disabled client (check K2_SASL_PASSWORD and k2infra:saslUsername)"
+    )
+
+
+def test_a_token_the_brokers_refuse_lists_what_they_check() -> None:
+    """The brokers say only invalid_token (a token without their audience, of another issuer or key)."""
+    texts = ['SASL authentication error: {"status":"invalid_token"} (after 323ms in state AUTH_REQ)', TRANSPORT]
+    line = kafka_failure(kafka(OAUTH), SERVERS, 15, texts, "k2infra:saslPassword")
+    assert line.startswith(
+        f"the brokers at {SERVERS} refused the OAuth token of OAuth client k2infra (k2infra:saslUsername) "
+        "(invalid_token): its audience, issuer or signature is not what they expect"
+    ), line
+    assert "k2infra:saslTokenUrl" in line and "\n" not in line
+
+
+def test_an_unreachable_token_endpoint_names_its_setting() -> None:
+    texts = [f'Failed to retrieve OIDC token from "{TOKEN_URL}": Couldn\'t connect to server (-1)', TRANSPORT]
+    assert kafka_failure(kafka(OAUTH), SERVERS, 15, texts) == (
+        f"no OAuth token for OAuth client k2infra (k2infra:saslUsername) from {TOKEN_URL} "
+        "(k2infra:saslTokenUrl): Couldn't connect to server"
+    )
+
+
+def test_an_identity_provider_refusing_the_client_ends_the_wait_at_once() -> None:
+    servers = SERVERS.split(",")
+    with _LibrdkafkaLog() as log:
+        log.logger.log(
+            logging.ERROR,
+            f'OIDC [rdkafka#producer-1] [thrd:background]: Failed to retrieve OIDC token from "{TOKEN_URL}": '
+            '{"error":"invalid_client"} (401)',
+        )
+        assert log.decisive(servers)
+    with _LibrdkafkaLog() as log:  # unreachable: the endpoint may come back, the wait goes on
+        log.logger.log(logging.ERROR, f'OIDC [x] [y]: Failed to retrieve OIDC token from "{TOKEN_URL}": down (-1)')
+        assert not log.decisive(servers)
+
+
+def test_a_client_certificate_the_brokers_do_not_trust_names_the_setting() -> None:
+    """What librdkafka reports when the mTLS listener refuses a certificate of another CA."""
+    mtls = with_(sasl_mechanism=None, sasl_username=None, client_cert="/etc/k2/client.pem")
+    alert = (
+        "ssl://127.0.0.1:55373/bootstrap: Receive failed: error:0A000412:SSL routines::ssl/tls alert bad "
+        "certificate: SSL alert number 42 (after 2ms in state APIVERSION_QUERY)"
+    )
+    assert kafka_failure(kafka(mtls), SERVERS, 15, [alert, TRANSPORT]) == (
+        f"the brokers at {SERVERS} refused the client certificate of k2infra:clientCert (TLS alert bad "
+        "certificate): they do not trust the CA that signed it, or it expired or was revoked; use one signed by "
+        "the CA their mTLS listener trusts"
+    )
