@@ -19,6 +19,7 @@ from confluent_kafka.admin import AdminClient, OffsetSpec
 
 from devkit.local_platform import SecurePlatform
 from devkit.pulumi_project import PulumiProject
+from k2infra.client import AppCredentials, Platform, kafka_client_config
 from k2infra.model.apps import load_apps, username_of
 from k2infra.model.plan import load_plan
 from k2infra.model.topology import load_topology
@@ -112,6 +113,28 @@ Login = Callable[[Declared], dict[str, object]]
 def scram_login(secure: SecurePlatform, passwords: Mapping[str, str]) -> Login:
     """The SCRAM user of each app (its password from the stack's appPasswords) on the SASL_SSL listener."""
     return lambda app: secure.kafka_config(**{"sasl.username": app.username, "sasl.password": passwords[app.name]})
+
+
+def library_login(project: PulumiProject, secure: SecurePlatform, mode: str) -> Login:
+    """Each app through the client library (`kafka_client_config`): the stack's outputs plus the app's own
+    certificate and key (`mode` mtls) or OAuth client (oauthbearer), made for its user name by
+    `tools/platform.sh client` once per app."""
+    platform = Platform.from_outputs(project.outputs())
+    issued: dict[str, dict[str, str]] = {}
+
+    def login(app: Declared) -> dict[str, object]:
+        if app.name not in issued:
+            issued[app.name] = secure.client(app.username)
+        mine = issued[app.name]
+        if mode == "mtls":
+            credentials = AppCredentials(ssl_certificate=mine["K2_APP_SSL_CERTIFICATE"], ssl_key=mine["K2_APP_SSL_KEY"])
+        else:
+            credentials = AppCredentials(
+                oauth_client_id=mine["K2_APP_OAUTH_CLIENT_ID"], oauth_client_secret=mine["K2_APP_OAUTH_CLIENT_SECRET"]
+            )
+        return kafka_client_config(platform, credentials)
+
+    return login
 
 
 def app_config(login: Login, app: Declared, **extra: object) -> dict[str, object]:

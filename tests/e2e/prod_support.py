@@ -103,6 +103,8 @@ def configure_prod(
     else:
         project.set_secret("saslPassword", platform.sasl_password)
     project.set_secret("schemaRegistryPassword", platform.registry_password)
+    if login != "scram":
+        return  # the apps prove their principal by their own certificate or OAuth client: no SCRAM user
     for app, password in app_passwords.items():
         project.run("config", "set", "--secret", "--path", f"k2infra:appPasswords.{app}", password)
 

@@ -20,6 +20,7 @@ from confluent_kafka.admin import AdminClient
 from devkit.certificates import self_signed
 from devkit.local_platform import SecurePlatform
 from devkit.pulumi_project import PulumiProject
+from tests.e2e.access_matrix import check_the_matrix, library_login
 from tests.e2e.prod_support import POLICY, deployed_prod, error_lines, run_k2infra, state_of, timed, topics_of
 
 PREVIEW_BOUND = 120.0  # seconds, as test_prod_faults.py: a shared, loaded machine
@@ -98,3 +99,13 @@ def test_a_certificate_of_another_ca_is_one_clear_line_in_preview_and_verify_and
     finally:
         shutil.copy(tmp_path / "Pulumi.prod.yaml.saved", stack_file)
     prod_mtls.run("preview", "--expect-no-changes", *POLICY)
+
+
+def test_each_app_reads_and_writes_exactly_what_it_declares_logged_in_by_its_certificate(
+    prod_mtls: PulumiProject, secure: SecurePlatform, secure_admin: AdminClient
+) -> None:
+    """The access matrix of test_access_secure.py, each app logged in through the client library by
+    its certificate (CN = its user name): the stack created no SCRAM user, the ACLs of its principal decide."""
+    counts = check_the_matrix(prod_mtls, secure, secure_admin, library_login(prod_mtls, secure, "mtls"))
+    # 5 apps x 6 topics: 6 reads of the consumers, 6 of the monitor and 4 writes allowed; the rest refused.
+    assert counts == {"read read": 12, "read refused": 18, "write written": 4, "write refused": 26}

@@ -24,6 +24,7 @@ from confluent_kafka.admin import AdminClient
 
 from devkit.local_platform import SecurePlatform
 from devkit.pulumi_project import PulumiProject
+from tests.e2e.access_matrix import check_the_matrix, library_login
 from tests.e2e.prod_support import (
     POLICY,
     deployed_prod,
@@ -136,3 +137,13 @@ def test_an_oauth_mistake_is_one_clear_line_in_preview_and_verify_and_changes_no
 def test_the_oauth_stack_file_is_back_as_deployed(prod_oauth: PulumiProject) -> None:
     """Each mistake was undone: the deployed stack previews without changes."""
     prod_oauth.run("preview", "--expect-no-changes", *POLICY)
+
+
+def test_each_app_reads_and_writes_exactly_what_it_declares_logged_in_by_its_oauth_client(
+    prod_oauth: PulumiProject, secure: SecurePlatform, secure_admin: AdminClient
+) -> None:
+    """The access matrix of test_access_secure.py, each app logged in through the client library by
+    its OAuth client (client id = its user name): the stack created no SCRAM user, the ACLs of its principal decide."""
+    counts = check_the_matrix(prod_oauth, secure, secure_admin, library_login(prod_oauth, secure, "oauthbearer"))
+    # 5 apps x 6 topics: 6 reads of the consumers, 6 of the monitor and 4 writes allowed; the rest refused.
+    assert counts == {"read read": 12, "read refused": 18, "write written": 4, "write refused": 26}
