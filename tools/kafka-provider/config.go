@@ -113,6 +113,19 @@ func parseConfig(props resource.PropertyMap) (cfg *providerConfig, failures []co
 		return s
 	}
 
+	// strList: a list of strings (typed, JSON-encoded or comma-separated); ok when the key is set.
+	strList := func(key string) ([]string, bool) {
+		v, ok := get(key)
+		if !ok {
+			return nil, false
+		}
+		list, err := valueStringList(v)
+		if err != nil {
+			fail(key, "%s: %v", key, err)
+		}
+		return list, true
+	}
+
 	// Env defaults of the upstream schema (applied when the key is absent).
 	if s := os.Getenv("KAFKA_ENABLE_TLS"); s != "" {
 		if b, err := valueBool(resource.NewProperty(s)); err == nil {
@@ -138,13 +151,7 @@ func parseConfig(props resource.PropertyMap) (cfg *providerConfig, failures []co
 		cfg.SASLOAuthScopes, _ = valueStringList(resource.NewProperty(s))
 	}
 
-	if v, ok := get("bootstrapServers"); ok {
-		list, err := valueStringList(v)
-		if err != nil {
-			fail("bootstrapServers", "bootstrapServers: %v", err)
-		}
-		cfg.BootstrapServers = list
-	}
+	cfg.BootstrapServers, _ = strList("bootstrapServers")
 	if len(cfg.BootstrapServers) == 0 && !unknown && len(failures) == 0 {
 		fail("bootstrapServers", "bootstrapServers is required: a list of host:port addresses of Kafka brokers")
 	}
@@ -189,11 +196,7 @@ func parseConfig(props resource.PropertyMap) (cfg *providerConfig, failures []co
 	if s := str("saslTokenUrl"); s != "" {
 		cfg.SASLTokenURL = s
 	}
-	if v, ok := get("saslOauthScopes"); ok {
-		list, err := valueStringList(v)
-		if err != nil {
-			fail("saslOauthScopes", "saslOauthScopes: %v", err)
-		}
+	if list, ok := strList("saslOauthScopes"); ok {
 		cfg.SASLOAuthScopes = list
 	}
 
