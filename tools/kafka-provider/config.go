@@ -28,9 +28,11 @@ type providerConfig struct {
 	ClientCert       string // PEM
 	ClientKey        string // PEM
 	ClientKeyPass    string
-	SASLMechanism    string // plain | scram-sha256 | scram-sha512 (only used with SASLUsername)
-	SASLUsername     string
-	SASLPassword     string
+	SASLMechanism    string // plain | scram-sha256 | scram-sha512 (only used with SASLUsername) | oauthbearer
+	SASLUsername     string // with oauthbearer: the OAuth client id
+	SASLPassword     string // with oauthbearer: the OAuth client secret
+	SASLTokenURL     string // oauthbearer: the token endpoint of the client-credentials grant
+	SASLOAuthScopes  []string
 	Timeout          time.Duration
 	KafkaVersion     string // accepted, not used: franz-go negotiates API versions
 }
@@ -52,17 +54,18 @@ var supportedConfigKeys = map[string]bool{
 	"caCert": true, "caCertFile": true, "clientCert": true, "clientCertFile": true,
 	"clientKey": true, "clientKeyFile": true, "clientKeyPassphrase": true,
 	"saslMechanism": true, "saslUsername": true, "saslPassword": true,
+	"saslTokenUrl": true, "saslOauthScopes": true,
 	"timeout": true, "kafkaVersion": true,
 }
 
-// Upstream keys for authentication methods this provider does not implement
-// (AWS MSK IAM, OAuth bearer).
+// Upstream keys for the authentication method this provider does not
+// implement (AWS MSK IAM).
 var unsupportedUpstreamKeys = map[string]bool{
 	"saslAwsAccessKey": true, "saslAwsContainerAuthorizationTokenFile": true,
 	"saslAwsContainerCredentialsFullUri": true, "saslAwsCredsDebug": true,
 	"saslAwsExternalId": true, "saslAwsProfile": true, "saslAwsRegion": true,
 	"saslAwsRoleArn": true, "saslAwsSecretKey": true, "saslAwsSharedConfigFiles": true,
-	"saslAwsToken": true, "saslOauthScopes": true, "saslTokenUrl": true,
+	"saslAwsToken": true,
 }
 
 // Keys the engine/SDK itself puts into provider inputs.
@@ -89,6 +92,15 @@ func parseConfig(props resource.PropertyMap) (cfg *providerConfig, failures []co
 		}
 		return v, true
 	}
+	// isComputed: the key holds a value not known yet (preview), so its absence is no failure.
+	isComputed := func(key string) bool {
+		v, ok := props[resource.PropertyKey(key)]
+		if !ok {
+			return false
+		}
+		_, _, unk := unwrap(v)
+		return unk
+	}
 	str := func(key string) string {
 		v, ok := get(key)
 		if !ok {
@@ -99,6 +111,19 @@ func parseConfig(props resource.PropertyMap) (cfg *providerConfig, failures []co
 			fail(key, "%s: %v", key, err)
 		}
 		return s
+	}
+
+	// strList: a list of strings (typed, JSON-encoded or comma-separated); ok when the key is set.
+	strList := func(key string) ([]string, bool) {
+		v, ok := get(key)
+		if !ok {
+			return nil, false
+		}
+		list, err := valueStringList(v)
+		if err != nil {
+			fail(key, "%s: %v", key, err)
+		}
+		return list, true
 	}
 
 	// Env defaults of the upstream schema (applied when the key is absent).
@@ -115,14 +140,18 @@ func parseConfig(props resource.PropertyMap) (cfg *providerConfig, failures []co
 	if s := os.Getenv("KAFKA_SASL_MECHANISM"); s != "" {
 		cfg.SASLMechanism = s
 	}
-
-	if v, ok := get("bootstrapServers"); ok {
-		list, err := valueStringList(v)
-		if err != nil {
-			fail("bootstrapServers", "bootstrapServers: %v", err)
-		}
-		cfg.BootstrapServers = list
+	// Upstream's token URL: sasl_token_url (env default KAFKA_SASL_TOKEN_URL in the
+	// Terraform schema), then TOKEN_URL (read by its Kafka client setup). Scopes:
+	// KAFKA_SASL_OAUTH_SCOPES, comma-separated (see README, "oauthbearer").
+	cfg.SASLTokenURL = os.Getenv("KAFKA_SASL_TOKEN_URL")
+	if cfg.SASLTokenURL == "" {
+		cfg.SASLTokenURL = os.Getenv("TOKEN_URL")
 	}
+	if s := os.Getenv("KAFKA_SASL_OAUTH_SCOPES"); s != "" {
+		cfg.SASLOAuthScopes, _ = valueStringList(resource.NewProperty(s))
+	}
+
+	cfg.BootstrapServers, _ = strList("bootstrapServers")
 	if len(cfg.BootstrapServers) == 0 && !unknown && len(failures) == 0 {
 		fail("bootstrapServers", "bootstrapServers is required: a list of host:port addresses of Kafka brokers")
 	}
@@ -164,15 +193,26 @@ func parseConfig(props resource.PropertyMap) (cfg *providerConfig, failures []co
 	cfg.SASLPassword = str("saslPassword")
 	cfg.KafkaVersion = str("kafkaVersion")
 	cfg.ClientKeyPass = str("clientKeyPassphrase")
+	if s := str("saslTokenUrl"); s != "" {
+		cfg.SASLTokenURL = s
+	}
+	if list, ok := strList("saslOauthScopes"); ok {
+		cfg.SASLOAuthScopes = list
+	}
 
 	switch cfg.SASLMechanism {
 	case "plain", "scram-sha256", "scram-sha512":
-	case "aws-iam", "oauthbearer":
-		if cfg.SASLUsername != "" || cfg.SASLMechanism == "oauthbearer" {
-			fail("saslMechanism", "saslMechanism %q is not supported by the k2infra Kafka provider (supported: plain, scram-sha256, scram-sha512)", cfg.SASLMechanism)
+		if cfg.SASLTokenURL != "" || len(cfg.SASLOAuthScopes) > 0 {
+			warnings = append(warnings, fmt.Sprintf("saslTokenUrl/saslOauthScopes are set but saslMechanism is %q: they are ignored", cfg.SASLMechanism))
+		}
+	case "oauthbearer":
+		checkOAuthConfig(cfg, isComputed, fail)
+	case "aws-iam":
+		if cfg.SASLUsername != "" {
+			fail("saslMechanism", "saslMechanism %q is not supported by the k2infra Kafka provider (supported: plain, scram-sha256, scram-sha512, oauthbearer)", cfg.SASLMechanism)
 		}
 	default:
-		fail("saslMechanism", "saslMechanism %q is not one of plain, scram-sha256, scram-sha512", cfg.SASLMechanism)
+		fail("saslMechanism", "saslMechanism %q is not one of plain, scram-sha256, scram-sha512, oauthbearer", cfg.SASLMechanism)
 	}
 
 	// PEM material: the value itself, or (deprecated upstream *File keys, and
@@ -236,7 +276,7 @@ func parseConfig(props resource.PropertyMap) (cfg *providerConfig, failures []co
 			if s, err := valueString(v); err == nil && (s == "" || s == "false" || s == "[]") {
 				continue
 			}
-			warnings = append(warnings, fmt.Sprintf("provider setting %q (AWS IAM / OAuth authentication) is not implemented by the k2infra Kafka provider and is ignored", k))
+			warnings = append(warnings, fmt.Sprintf("provider setting %q (AWS IAM authentication) is not implemented by the k2infra Kafka provider and is ignored", k))
 		default:
 			warnings = append(warnings, fmt.Sprintf("unknown provider setting %q is ignored", k))
 		}

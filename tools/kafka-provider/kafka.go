@@ -48,7 +48,9 @@ func newKafkaClient(cfg *providerConfig, version string) (*kafkaClient, error) {
 	if tlsCfg != nil {
 		opts = append(opts, kgo.DialTLSConfig(tlsCfg))
 	}
-	if cfg.SASLUsername != "" {
+	if cfg.SASLMechanism == "oauthbearer" {
+		opts = append(opts, kgo.SASL(newOAuthTokens(cfg).mechanism()))
+	} else if cfg.SASLUsername != "" {
 		switch cfg.SASLMechanism {
 		case "plain":
 			opts = append(opts, kgo.SASL(plain.Auth{User: cfg.SASLUsername, Pass: cfg.SASLPassword}.AsMechanism()))
