@@ -9,6 +9,7 @@ the key from K2_CLIENT_KEY, as the other credentials from the environment.
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -64,35 +65,72 @@ def test_recover_over_mtls_finds_the_stack_ready_with_the_least_rights(
     prod_mtls.run("preview", "--expect-no-changes", *POLICY)
 
 
-def test_a_certificate_of_another_ca_is_one_clear_line_in_preview_and_verify_and_changes_nothing(
-    prod_mtls: PulumiProject, secure: SecurePlatform, secure_admin: AdminClient, tmp_path: Path
-) -> None:
-    """A valid certificate for CN=k2infra with its own key, but signed by a CA the brokers do not trust:
-    it passes the settings' checks (it parses, matches its key, has not expired); the brokers refuse it."""
+MTLS_MISTAKES = ["another-ca", "expired", "wrong-key"]
+STACK_FILE = r"(?:/\S+/)?Pulumi\.prod\.yaml:\d+: "  # as preview names it, or by its path (verify)
+
+
+def mistaken_certificate(secure: SecurePlatform, mistake: str) -> tuple[bytes, bytes]:
+    """(certificate, key) PEM for CN=k2infra: valid but of a CA the brokers do not trust, expired, or the
+    platform's own certificate with another key."""
     now = datetime.now(UTC)
-    cert, key = self_signed("k2infra", now - timedelta(minutes=5), now + timedelta(days=1))
-    (tmp_path / "other-ca-key.pem").write_bytes(key)
+    if mistake == "another-ca":
+        return self_signed("k2infra", now - timedelta(minutes=5), now + timedelta(days=1))
+    if mistake == "expired":
+        return self_signed("k2infra", now - timedelta(days=20), now - timedelta(days=10))
+    _, other_key = self_signed("k2infra", now - timedelta(minutes=5), now + timedelta(days=1))
+    return Path(secure.env["K2_CLIENT_CERT"]).read_bytes(), other_key
+
+
+def mistake_line(secure: SecurePlatform, mistake: str) -> str:
+    """The one line, as a pattern (the checks before connecting name the stack file's line)."""
+    if mistake == "another-ca":
+        return re.escape(
+            f"the brokers at {secure.mtls_bootstrap_servers} refused the client certificate of k2infra:clientCert "
+            "(TLS alert bad certificate): they do not trust the CA that signed it, or it expired or was revoked; "
+            "use one signed by the CA their mTLS listener trusts"
+        )
+    if mistake == "expired":
+        return STACK_FILE + r"k2infra:clientCert: expired on .*: the brokers refuse it; renew the certificate"
+    return (
+        STACK_FILE + r"k2infra:clientKey: does not match clientCert: it is not the key the certificate was issued for"
+    )
+
+
+@pytest.mark.parametrize("mistake", MTLS_MISTAKES)
+def test_a_certificate_mistake_is_one_clear_line_in_preview_and_verify_and_changes_nothing(
+    prod_mtls: PulumiProject, secure: SecurePlatform, secure_admin: AdminClient, tmp_path: Path, mistake: str
+) -> None:
+    """A certificate of another CA passes the settings' checks (it parses, matches its key, has not expired)
+    and the brokers refuse it; an expired one or a key that is not the certificate's is named before
+    anything connects."""
+    cert, key = mistaken_certificate(secure, mistake)
+    (tmp_path / "mistaken-key.pem").write_bytes(key)
     stack_file = prod_mtls.dir / "Pulumi.prod.yaml"
     shutil.copy(stack_file, tmp_path / "Pulumi.prod.yaml.saved")
     state_before, topics_before = state_of(prod_mtls), topics_of(secure_admin)
     try:
         prod_mtls.configure({"clientCert": cert.decode()})
         prod_mtls.set_secret("clientKey", key.decode())
-        line = (
-            f"the brokers at {secure.mtls_bootstrap_servers} refused the client certificate of k2infra:clientCert "
-            "(TLS alert bad certificate): they do not trust the CA that signed it, or it expired or was revoked; "
-            "use one signed by the CA their mTLS listener trusts"
-        )
-        verify_env = {**mtls_env(secure), "K2_CLIENT_KEY": str(tmp_path / "other-ca-key.pem")}
+        verify_env = {**mtls_env(secure), "K2_CLIENT_KEY": str(tmp_path / "mistaken-key.pem")}
         preview, preview_s = timed(lambda: prod_mtls.run("preview", *POLICY, check=False))
         verify, verify_s = timed(lambda: run_k2infra(prod_mtls, "verify", env=verify_env))
-        print(f"another CA: preview refused in {preview_s:.1f}s, verify in {verify_s:.1f}s")
+        print(f"{mistake}: preview refused in {preview_s:.1f}s, verify in {verify_s:.1f}s")
         output = preview.stdout + preview.stderr
+        expected = mistake_line(secure, mistake)
         assert preview.returncode != 0, output
-        assert error_lines(output) == [line], output
-        assert preview_s < PREVIEW_BOUND
         assert verify.returncode == 2, verify.stdout + verify.stderr
-        assert verify.stderr.strip().splitlines() == [f"error: {line}"]
+        verify_lines = [line.strip() for line in verify.stderr.strip().splitlines()]
+        if mistake == "another-ca":  # at the brokers: the one line
+            [line] = error_lines(output) or [output]
+            assert re.fullmatch(expected, line), output
+            assert len(verify_lines) == 1 and re.fullmatch("error: " + expected, verify_lines[0]), verify.stderr
+        else:  # before connecting: the settings' problem, at its line of the stack file
+            assert error_lines(output) == ["1 problem in Pulumi.prod.yaml:"], output
+            assert any(re.fullmatch(expected, line.strip()) for line in output.splitlines()), output
+            # verify names the stack file by the path it was given (--project-dir)
+            assert verify_lines[0] == f"1 problem in {stack_file}:", verify.stderr
+            assert len(verify_lines) == 2 and re.fullmatch(expected, verify_lines[1]), verify.stderr
+        assert preview_s < PREVIEW_BOUND
         assert verify_s < VERIFY_BOUND
         assert state_of(prod_mtls) == state_before
         assert topics_of(secure_admin) == topics_before
