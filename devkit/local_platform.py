@@ -144,47 +144,6 @@ class LocalPlatform:
         """Registry root (without /apis/ccompat/v7), e.g. for Apicurio's own API."""
         return self.env.get("K2_REGISTRY_BASE_URL") or self.schema_registry_url.split("/apis/")[0]
 
-    @property
-    def oauth_bootstrap_servers(self) -> str:
-        """The brokers' SASL/OAUTHBEARER listener (K2_OAUTH_BOOTSTRAP_SERVERS): a Keycloak token is the login."""
-        return self.env.get("K2_OAUTH_BOOTSTRAP_SERVERS", "")
-
-    @property
-    def oauth_token_url(self) -> str:
-        return self.env.get("K2_OAUTH_TOKEN_URL", "")
-
-    def oauth_config(self, client_id: str = "", secret: str = "", **overrides: object) -> dict[str, object]:
-        """A confluent-kafka config over the OAUTH listener: the infra principal's Keycloak client
-        (User:k2infra) unless another `client_id`/`secret` is given; ``overrides`` win."""
-        client_id = client_id or self.env.get("K2_OAUTH_CLIENT_ID", "")
-        secret = secret or self.env.get("K2_OAUTH_CLIENT_SECRET", "")
-        if not self.oauth_bootstrap_servers or not self.oauth_token_url or not client_id or not secret:
-            raise PlatformError(
-                "the secure platform's description lacks K2_OAUTH_BOOTSTRAP_SERVERS / K2_OAUTH_TOKEN_URL / "
-                "K2_OAUTH_CLIENT_ID / K2_OAUTH_CLIENT_SECRET"
-            )
-        config: dict[str, object] = {
-            "bootstrap.servers": self.oauth_bootstrap_servers,
-            "security.protocol": "SASL_SSL",
-            "sasl.mechanism": "OAUTHBEARER",
-            "sasl.oauthbearer.method": "oidc",
-            "sasl.oauthbearer.client.id": client_id,
-            "sasl.oauthbearer.client.secret": secret,
-            "sasl.oauthbearer.token.endpoint.url": self.oauth_token_url,
-            "ssl.ca.location": str(self.ca_path),
-        }
-        config.update(overrides)
-        return config
-
-    def client(self, name: str, *options: str, timeout: float = 120.0) -> dict[str, str]:
-        """`tools/platform.sh client NAME [OPTIONS]`: an app's certificate, key and Keycloak client, as the
-        K2_APP_* variables it prints (``--revoke`` prints none)."""
-        result = self.platform_sh("client", name, *options, "--secure", timeout=timeout)
-        if result.returncode != 0:
-            raise PlatformError(f"tools/platform.sh client {name} failed:\n{result.stdout}{result.stderr}")
-        lines = [line.removeprefix("export ") for line in result.stdout.splitlines() if line.startswith("export ")]
-        return dict(line.split("=", 1) for line in lines)
-
     def as_env(self) -> dict[str, str]:
         """The variables that describe this platform (to pass to subprocesses)."""
         return {ENV_BOOTSTRAP: self.bootstrap_servers, ENV_REGISTRY: self.schema_registry_url}
