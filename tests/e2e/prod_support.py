@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -188,3 +189,33 @@ def error_lines(output: str) -> list[str]:
         for line in output.splitlines()
         if line.strip().startswith("error: ") and "an unhandled error occurred" not in line
     ]
+
+
+PREVIEW_BOUND = 120.0  # seconds: a refused preview took 3-5 s on an idle machine; this one is shared
+VERIFY_BOUND = 60.0  # seconds: verify's own timeout is 15 s per read
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A mistaken stack's `pulumi preview` (its whole output) and `verify` (its stderr lines), both refused."""
+
+    preview: str
+    verify: list[str]
+
+
+def refused(project: PulumiProject, admin: AdminClient, verify_env: Mapping[str, str], label: str, mistake) -> Refusal:
+    """Make the mistake (`mistake()`), then run `pulumi preview` and `verify` on the stack: both must fail
+    within a bound and leave the stack's state and the cluster's topics as they were."""
+    state_before, topics_before = state_of(project), topics_of(admin)
+    mistake()
+    preview, preview_s = timed(lambda: project.run("preview", *POLICY, check=False))
+    verify, verify_s = timed(lambda: run_k2infra(project, "verify", env=verify_env))
+    print(f"{label}: preview refused in {preview_s:.1f}s, verify in {verify_s:.1f}s")
+    output = preview.stdout + preview.stderr
+    assert preview.returncode != 0, output
+    assert preview_s < PREVIEW_BOUND
+    assert verify.returncode == 2, verify.stdout + verify.stderr
+    assert verify_s < VERIFY_BOUND
+    assert state_of(project) == state_before
+    assert topics_of(admin) == topics_before
+    return Refusal(output, [line.strip() for line in verify.stderr.strip().splitlines()])
