@@ -386,21 +386,24 @@ def test_the_infra_principal_is_refused_every_consumers_data(secure: SecurePlatf
     assert denied.value.args[0].code() == KafkaError.GROUP_AUTHORIZATION_FAILED
 
 
-def test_the_mtls_listener_logs_a_client_certificate_in_as_its_cn(secure: SecurePlatform, topic_name: str) -> None:
-    """The infra principal's certificate (CN=k2infra) is User:k2infra on the mTLS listener: the same least
-    rights as over SCRAM (it may create a `market.` topic, not one outside it)."""
-    infra = AdminClient(secure.mtls_config())
+def assert_infra_least_rights_on(config: dict[str, Any], servers: str, topic_name: str) -> None:
+    """Logged in with `config` on the listener at `servers` as User:k2infra: the same least rights as over
+    SCRAM (it may create a `market.` topic, not one outside it), and the brokers it learns are that listener's."""
+    infra = AdminClient(config)
     metadata = infra.list_topics(timeout=CALL)
-    assert sorted(f"{b.host}:{b.port}" for b in metadata.brokers.values()) == sorted(
-        secure.mtls_bootstrap_servers.split(",")
-    )
-    mine = f"{topic_name}.mtls"
+    assert sorted(f"{b.host}:{b.port}" for b in metadata.brokers.values()) == sorted(servers.split(","))
+    mine = f"{topic_name}.listener"
     infra.create_topics([NewTopic(mine, 1, 3)], request_timeout=CALL)[mine].result(timeout=CALL)
     delete_topic(infra, mine)
     outside = f"k2.outside.{secrets.token_hex(4)}"
     with pytest.raises(KafkaException) as denied:
         infra.create_topics([NewTopic(outside, 1, 3)], request_timeout=CALL)[outside].result(timeout=CALL)
     assert denied.value.args[0].code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+
+
+def test_the_mtls_listener_logs_a_client_certificate_in_as_its_cn(secure: SecurePlatform, topic_name: str) -> None:
+    """The infra principal's certificate (CN=k2infra) is User:k2infra on the mTLS listener."""
+    assert_infra_least_rights_on(secure.mtls_config(), secure.mtls_bootstrap_servers, topic_name)
 
 
 def test_the_mtls_listener_refuses_a_client_without_a_certificate_or_with_one_of_another_ca(
@@ -421,19 +424,8 @@ def test_the_mtls_listener_refuses_a_client_without_a_certificate_or_with_one_of
 
 def test_the_oauth_listener_logs_a_keycloak_client_in_as_its_client_id(secure: SecurePlatform, topic_name: str) -> None:
     """The infra principal's Keycloak client (k2infra) is User:k2infra on the OAUTHBEARER listener (the
-    token's azp): the same least rights as over SCRAM (it may create a `market.` topic, not one outside it)."""
-    infra = AdminClient(secure.oauth_config())
-    metadata = infra.list_topics(timeout=CALL)
-    assert sorted(f"{b.host}:{b.port}" for b in metadata.brokers.values()) == sorted(
-        secure.oauth_bootstrap_servers.split(",")
-    )
-    mine = f"{topic_name}.oauth"
-    infra.create_topics([NewTopic(mine, 1, 3)], request_timeout=CALL)[mine].result(timeout=CALL)
-    delete_topic(infra, mine)
-    outside = f"k2.outside.{secrets.token_hex(4)}"
-    with pytest.raises(KafkaException) as denied:
-        infra.create_topics([NewTopic(outside, 1, 3)], request_timeout=CALL)[outside].result(timeout=CALL)
-    assert denied.value.args[0].code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+    token's azp)."""
+    assert_infra_least_rights_on(secure.oauth_config(), secure.oauth_bootstrap_servers, topic_name)
 
 
 def oauth_refusal(config: dict[str, Any]) -> tuple[BaseException | None, list[str]]:
