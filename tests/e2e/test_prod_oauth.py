@@ -56,6 +56,16 @@ def test_preview_over_oauth_expects_no_changes(prod_oauth: PulumiProject) -> Non
     prod_oauth.run("preview", "--expect-no-changes", *POLICY)
 
 
+def test_recover_over_oauth_finds_the_stack_ready_with_the_least_rights(
+    prod_oauth: PulumiProject, secure: SecurePlatform
+) -> None:
+    """`recover` reads the cluster and refreshes the state (topics, ACLs, quotas) as User:k2infra, its
+    token fetched by the Kafka provider plugin and by k2infra's own client alike."""
+    done = run_k2infra(prod_oauth, "recover", env=oauth_env(secure), timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    prod_oauth.run("preview", "--expect-no-changes", *POLICY)
+
+
 @pytest.fixture
 def restored_oauth_stack(prod_oauth: PulumiProject, tmp_path: Path) -> Iterator[PulumiProject]:
     """The deployed stack file as it is now, put back after the test whatever happens."""
