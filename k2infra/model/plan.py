@@ -114,6 +114,10 @@ class Plan:
     # How the apps prove their principal: the mode of the stack's own connection (None: it logs in as no
     # one). Only SCRAM has k2infra create their credentials (UserScramCredential, appPasswords).
     app_auth: AppAuth | None = AppAuth.SCRAM
+    # Does the stack create its apps' credentials (SCRAM users)? In the other modes an app brings its
+    # certificate or OAuth client, and k2infra creates its ACLs and quotas only. A field, set by
+    # build_plan, not a property: the program and verify read it without entering this file again.
+    creates_app_credentials: bool = False
     # How the partition counts came about, for `validate` to explain them: the stack's cap
     # (k2infra:maxPartitions) and the exchanges whose count the stack sets (k2infra:partitions).
     max_partitions: int | None = None
@@ -144,12 +148,6 @@ class Plan:
     def monitor(self) -> AppAccess | None:
         """The app declared `monitors: true` (at most one): the principal the observe commands use."""
         return next((a for a in self.apps if a.monitors), None)
-
-    @property
-    def creates_app_credentials(self) -> bool:
-        """Does the stack create its apps' credentials (SCRAM users)? In the other modes an app brings its
-        certificate or OAuth client, and k2infra creates its ACLs and quotas only."""
-        return self.access_control and self.app_auth is AppAuth.SCRAM
 
     def credential(self, app: AppAccess) -> str | None:
         """What proves the app's principal in this stack ('mTLS certificate CN=k2-risk-prod'), or None
@@ -351,6 +349,7 @@ def build_plan(
         app_scram_mechanism=settings.app_scram_mechanism,
         app_scram_iterations=settings.app_scram_iterations,
         app_auth=app_auth,
+        creates_app_credentials=settings.access_control and app_auth is AppAuth.SCRAM,
         max_partitions=settings.max_partitions,
         partition_overrides=tuple(sorted(settings.partitions)),
         partition_origins=origins,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -67,3 +69,23 @@ def test_the_walk_leaves_the_profiler_as_it_found_it(package) -> None:
     before = sys.getprofile()
     walk(root, a.main)
     assert sys.getprofile() is before
+
+
+@pytest.mark.parametrize("case", ["load", "verify"])
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_loading_a_stack_and_verifying_it_enter_no_module_more_than_three_times(case: str, stack: str) -> None:
+    """Issue 20's bound on the real package: following `config_dir` from the program (load) and `plan`
+    from verify, no file is entered more than three times. In a process of its own: the verify walk
+    replaces the live reads with fakes for the rest of its process."""
+    repo = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, str(repo / "devkit" / "walk.py"), case, "--tree", str(repo), "--stack", stack],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    summary = re.search(r"(\d+) files visited, (\d+) entries .*, at most (\d+) into one file", done.stdout)
+    assert summary is not None, done.stdout
+    assert int(summary.group(3)) <= 3, done.stdout
