@@ -424,7 +424,12 @@ def test_up_killed_while_raising_partitions(make_project, platform: FaultPlatfor
     killed = run_until(up_argv(project), project.env, project.dir, counter(TOPIC_UPDATED, 10))
     left = plugins_left_after_the_kill(killed, project, {"pulumi-language-python", "pulumi-resource-kafka"})
     recovered = converge(project, platform, kept, held, tag, left)
-    assert re.search(r"^topic +\S+: pending update: interrupted -> reconciled by pulumi refresh", recovered, re.M)
+    # Nearly always the kill catches raises in flight, which recover names; on a loaded machine the
+    # output can lag so far behind the engine that none was in flight when the kill landed (seen once in
+    # a whole-suite run beside a CPU hog): recover then says so, and the up that follows still converges.
+    pending = re.search(r"^topic +\S+: pending update: interrupted -> reconciled by pulumi refresh", recovered, re.M)
+    assert pending or "no pending operation" in recovered, recovered
+    print("the kill caught raises in flight" if pending else "no raise was in flight when the kill landed")
     admin = AdminClient({"bootstrap.servers": platform.bootstrap_servers})
     metadata = admin.list_topics(timeout=30)
     assert {
