@@ -23,6 +23,8 @@ configs): the program relies on nothing upstream pulumi-kafka does not do.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -143,9 +145,29 @@ def _failing_as(prefix: str = "") -> Iterator[None]:
         raise pulumi.RunError(f"{prefix}{exc}") from None
 
 
+# The file backend rewrites a checkpoint in place while an update runs, and a read that meets it
+# half-written fails with "failed to load checkpoint: EOF" (seen once, at the start of recover's
+# `pulumi up --target`, on a loaded machine). Such a read is tried again for up to this long; a
+# checkpoint that stays unreadable fails as before.
+TORN_CHECKPOINT = "failed to load checkpoint: EOF"
+TORN_CHECKPOINT_WAIT = 20.0  # seconds
+
+
 async def _stack_resources(stack_name: str) -> Mapping[str, object]:
     """The resources of a stack's last checkpoint, through the engine (see managed_topics)."""
-    answer = await pulumi.runtime.invoke_async("pulumi:pulumi:readStackResourceOutputs", {"stackName": stack_name})
+    deadline = time.monotonic() + TORN_CHECKPOINT_WAIT
+    pause = 0.2
+    while True:
+        try:
+            answer = await pulumi.runtime.invoke_async(
+                "pulumi:pulumi:readStackResourceOutputs", {"stackName": stack_name}
+            )
+            break
+        except Exception as exc:  # the SDK raises a bare Exception carrying the engine's message
+            if TORN_CHECKPOINT not in str(exc) or time.monotonic() + pause > deadline:
+                raise
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 2.0)
     outputs = answer.get("outputs") if isinstance(answer, Mapping) else None
     return outputs if isinstance(outputs, Mapping) else {}
 
