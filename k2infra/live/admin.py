@@ -610,7 +610,7 @@ def kafka_failure(
             f"{connection.sasl_mechanism}); they offer {offers}{fix}"
         )
     if connection.sasl_mechanism == "oauthbearer":
-        line = _oauth_failure(connection, servers, texts, password)
+        line = _oauth_failure(connection, servers, texts, password, username)
         if line:
             return line
     authentication = "sasl authentication error" in lower or "invalid credentials" in lower
@@ -657,27 +657,29 @@ def kafka_failure(
     return f"cannot reach Kafka at {servers} within {timeout:g}s ({', '.join(keys)}): {_last(texts)}"
 
 
-def _oauth_failure(connection: KafkaConnection, servers: str, texts: Sequence[str], secret: str) -> str | None:
+def _oauth_failure(
+    connection: KafkaConnection, servers: str, texts: Sequence[str], secret: str, client_from: str
+) -> str | None:
     """The OAUTHBEARER failures: the token endpoint refusing the client, or the brokers refusing its token.
 
     The brokers answer a refused token with `invalid_token` only (the reason stays in their log), so the
-    line lists what a token is checked for."""
+    line lists what a token is checked for. `secret` and `client_from` name where the secret and the
+    client id came from, as for a SCRAM login (a stack's settings, or the monitor app's)."""
     key = connection.key
-    client = f"OAuth client {connection.sasl_username} ({key('saslUsername')})"
+    client = f"OAuth client {connection.sasl_username} ({client_from})"
     for text in reversed(texts):
         found = _OIDC_FAILURE.search(text)
         if not found:
             continue
         url, answer, status = found.group("url"), found.group("answer").strip(), found.group("status") or ""
+        http = f" (HTTP {status})" if status and not status.startswith("-") else ""
         error = _OAUTH_ERROR.search(answer)
         if error and error.group("error") in ("invalid_client", "unauthorized_client"):
             return (
-                f"the token endpoint {url} refused {client}: {error.group('error')} (HTTP {status}): a wrong or "
-                f"rotated secret, or a disabled client (check {secret} and {key('saslUsername')})"
+                f"the token endpoint {url} refused {client}: {error.group('error')}{http}: a wrong or "
+                f"rotated secret, or a disabled client (check {secret} and {client_from})"
             )
-        return f"no OAuth token for {client} from {url} ({key('saslTokenUrl')}): {answer}" + (
-            f" (HTTP {status})" if status and not status.startswith("-") else ""
-        )
+        return f"no OAuth token for {client} from {url} ({key('saslTokenUrl')}): {answer}{http}"
     if any("invalid_token" in text for text in texts):
         return (
             f"the brokers at {servers} refused the OAuth token of {client} (invalid_token): its audience, issuer "

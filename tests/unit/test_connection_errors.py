@@ -336,3 +336,16 @@ def test_a_client_certificate_the_brokers_do_not_trust_names_the_setting() -> No
         "certificate): they do not trust the CA that signed it, or it expired or was revoked; use one signed by "
         "the CA their mTLS listener trusts"
     )
+
+
+def test_a_refused_oauth_client_of_the_monitor_names_where_its_id_and_secret_come_from() -> None:
+    """As for a SCRAM login: another principal's client (the monitor app's) is named by its own sources."""
+    monitor = kafka(OAUTH).as_oauth_client(
+        "k2-platform-monitor-prod", "s", "K2_MONITOR_PASSWORD", "the monitor app platform-monitor in apps.yaml"
+    )
+    texts = [f'Failed to retrieve OIDC token from "{TOKEN_URL}": {{"error":"invalid_client"}} (401)', TRANSPORT]
+    assert kafka_failure(monitor, SERVERS, 15, texts, "K2_MONITOR_PASSWORD") == (
+        f"the token endpoint {TOKEN_URL} refused OAuth client k2-platform-monitor-prod (the monitor app "
+        "platform-monitor in apps.yaml): invalid_client (HTTP 401): a wrong or rotated secret, or a disabled "
+        "client (check K2_MONITOR_PASSWORD and the monitor app platform-monitor in apps.yaml)"
+    )
