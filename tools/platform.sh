@@ -901,7 +901,16 @@ registry_ready() {
     local code
     code="$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 \
         "http://127.0.0.1:$REGISTRY_PORT/apis/ccompat/v7/subjects" 2>/dev/null)" || true
-    [ "$code" = 200 ]
+    [ "$code" = 200 ] && registry_replayed "$REGISTRY_MGMT_PORT"
+}
+
+# registry_replayed MGMT_PORT: Apicurio's storage says it is ready. Its HTTP API answers before the
+# KafkaSQL journal is replayed (a restart under load served a subject list without the newest
+# subject); storage readiness comes once it has read back its own bootstrap record, so after every
+# record before it. The management interface is plain HTTP on 127.0.0.1 in both profiles.
+registry_replayed() {
+    curl -s --max-time 2 "http://127.0.0.1:$1/health/ready" 2>/dev/null | tr -d ' \n' \
+        | grep -q '"name":"PersistenceSimpleReadinessCheck","status":"UP"'
 }
 
 # ---------------------------------------------------------------- platform.env
@@ -1121,9 +1130,11 @@ registry_node_port() {  # registry_node_port registry|registry-2
     if [ "$1" = registry ]; then echo "$REGISTRY_PORT"; else echo "$REGISTRY_2_PORT"; fi
 }
 
-secure_registry_ready() {  # secure_registry_ready [NODE]: the right credentials get in, none are refused
-    local port; port="$(registry_node_port "${1:-registry}")"
-    [ "$(registry_code "$port" "$KEYCLOAK_CLIENT_ID:$REGISTRY_SECRET")" = 200 ] && [ "$(registry_code "$port")" = 401 ]
+secure_registry_ready() {  # secure_registry_ready [NODE]: replayed; the right credentials get in, none are refused
+    local port mgmt="$REGISTRY_MGMT_PORT"; port="$(registry_node_port "${1:-registry}")"
+    [ "${1:-registry}" = registry ] || mgmt="$REGISTRY_2_MGMT_PORT"
+    registry_replayed "$mgmt" \
+        && [ "$(registry_code "$port" "$KEYCLOAK_CLIENT_ID:$REGISTRY_SECRET")" = 200 ] && [ "$(registry_code "$port")" = 401 ]
 }
 
 secure_registry_urls() {  # both nodes' Confluent API, comma-separated (as the stack setting and clients take them)
@@ -1518,8 +1529,8 @@ cmd_start-broker_plain() {
     say "kafka ready again at 127.0.0.1:$KAFKA_PORT with its data ($(secs_since "$t0"))"
 }
 
-# restart-registry: the same process options and storage settings, a new JVM; ready once it serves
-# the Confluent API again (it has then replayed its journal: Apicurio answers only after that).
+# restart-registry: the same process options and storage settings, a new JVM; ready once its storage
+# has replayed the journal and it serves the Confluent API again.
 cmd_restart-registry() {
     local pid t0 deadline ready=registry_ready url c=registry
     if [ "$PROFILE" = secure ]; then
