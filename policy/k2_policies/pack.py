@@ -227,7 +227,8 @@ def policies() -> list[ResourceValidationPolicy | StackValidationPolicy]:
         acl_policy(
             WriteScopeSettings.policy,
             "Write on Kafka topics goes only to apps declared in config/kafka/apps.yaml, and only to topics of "
-            "the asset classes (or the legacy topics) their produces selectors name.",
+            "the asset classes (or the legacy topics) their produces selectors name; a region's copies are "
+            "written by its MirrorMaker 2 principal alone.",
             WriteScopeSettings,
             _write_scope,
         ),
