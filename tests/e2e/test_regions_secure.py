@@ -31,6 +31,7 @@ from devkit.pulumi_project import PulumiProject, pulumi_env
 from tests.conftest import REPO
 from tests.e2e.access_matrix import Declared, observed_writes, produce_markers, scram_login
 from tests.e2e.prod_support import CALL, STACK, configure_prod, new_app_passwords, run_k2infra, secret_env
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -43,15 +44,7 @@ REFUSED = re.compile(r"AuthorizationException|AUTHORIZATION_FAILED|not authorize
 
 
 def poll(what: str, check: Callable[[], Any], timeout: float = WAIT) -> Any:
-    """check()'s first truthy answer, or a failure saying what was awaited and the last answer."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(2)
-    pytest.fail(f"waited {timeout:.0f} s for {what}; last answer: {last!r}")
+    return wait_for(what, check, timeout, interval=2)
 
 
 @dataclass
