@@ -13,14 +13,15 @@ import pytest
 
 
 def wait_for(what: str, check: Callable[[], Any], timeout: float, interval: float = 0.2) -> Any:
-    """Poll `check` until it returns something truthy and return it; fail naming `what` at the deadline."""
+    """Poll `check` until it returns something truthy and return it; fail naming `what` and the last
+    answer at the deadline."""
     deadline = time.monotonic() + timeout
     while True:
         result = check()
         if result:
             return result
         if time.monotonic() > deadline:
-            pytest.fail(f"waited {timeout:g}s for {what}")
+            pytest.fail(f"waited {timeout:g}s for {what}; last answer: {result!r}")
         time.sleep(interval)
 
 

@@ -342,6 +342,40 @@ class KafkaAdmin:
             timeout=timeout,
         )
 
+    def newest_records(
+        self, partitions: Iterable[Partition], *, timeout: float
+    ) -> tuple[dict[Partition, RecordAt], set[Partition]]:
+        """Per partition, the offset and timestamp of its record with the largest timestamp (KIP-734's
+        ListOffsets max_timestamp), and the partitions that could not answer. Describe is enough: no
+        record is read, so a least-privilege principal may ask. An empty partition is in neither."""
+        return self._list_records({TopicPartition(t, p): OffsetSpec.max_timestamp() for t, p in partitions}, timeout)
+
+    def first_records_at(
+        self, times: Mapping[Partition, int], *, timeout: float
+    ) -> tuple[dict[Partition, RecordAt], set[Partition]]:
+        """Per partition, the offset and timestamp of the first record written at or after its time (ms),
+        and the partitions that could not answer; ListOffsets alone (Describe, never Read). A partition
+        with no record that late is in neither."""
+        specs = {TopicPartition(t, p): OffsetSpec.for_timestamp(int(ms)) for (t, p), ms in times.items()}
+        return self._list_records(specs, timeout)
+
+    def _list_records(
+        self, wanted: Mapping[Any, OffsetSpec], timeout: float
+    ) -> tuple[dict[Partition, RecordAt], set[Partition]]:
+        found: dict[Partition, RecordAt] = {}
+        unanswered: set[Partition] = set()
+        if not wanted:
+            return found, unanswered
+        for tp, future in self.client.list_offsets(dict(wanted), request_timeout=timeout).items():
+            try:
+                info = future.result()
+            except KafkaException:
+                unanswered.add((tp.topic, tp.partition))
+                continue
+            if info.offset >= 0 and info.timestamp >= 0:
+                found[(tp.topic, tp.partition)] = RecordAt(int(info.offset), int(info.timestamp))
+        return found, unanswered
+
     def _list_offsets(
         self, wanted: Mapping[Any, OffsetSpec], *, timed: bool, timeout: float
     ) -> dict[Partition, int | None]:

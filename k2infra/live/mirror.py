@@ -87,6 +87,8 @@ def read_mirror(
             return MirrorLive(mirror.stack, servers, {}, note, source_subjects, subjects_note)
         source = replace(source, sasl_password=source_password)
     names = [n for n in mirror.topics if n in wanted_configs]
+    # ListOffsets only, on both clusters: k2infra's own principal may Describe the topics but never
+    # read their records (docs/access.md), and MirrorMaker 2's lag needs no record read.
     with KafkaAdmin.of(stack.connections.kafka) as region:
         copied_until, unread = _newest(region, names, timeout)
     with KafkaAdmin.of(source, password_from=SOURCE_PASSWORD_ENV) as admin:
@@ -94,24 +96,23 @@ def read_mirror(
         asked = {n: wanted_configs[n] for n in layouts if wanted_configs[n]}
         configs = admin.topic_configs(asked, timeout=timeout) if asked else {}
         partitions = [(n, p) for n, layout in layouts.items() for p in layout.partition_ids]
-        first = admin.offsets(partitions, "earliest", timeout=timeout)
         end = admin.offsets(partitions, "latest", timeout=timeout)
-        after = admin.offsets_at({k: ms + 1 for k, ms in copied_until.items() if k in end}, timeout=timeout)
+        # The first source record after the region's newest (from the start where the copy holds none).
+        after, unanswered = admin.first_records_at(
+            {k: copied_until[k] + 1 if k in copied_until else 0 for k in partitions}, timeout=timeout
+        )
         missing_from: dict[Partition, int | None] = {}  # the first source offset the region does not hold
         for key in partitions:
-            if key in unread:
+            if key in unread or key in unanswered:
                 missing_from[key] = None
-            elif key not in copied_until:  # the region's partition is empty or absent
-                missing_from[key] = first[key]
             else:
-                found = after.get(key)
-                missing_from[key] = end[key] if found == -1 else found
+                missing_from[key] = after[key].offset if key in after else end[key]
         behind = {
             k: end[k] - start  # type: ignore[operator]
             for k, start in missing_from.items()
             if start is not None and end[k] is not None
         }
-        oldest = admin.record_timestamps({k: missing_from[k] for k, n in behind.items() if n > 0}, timeout=timeout)
+        oldest = {k: after[k] for k, n in behind.items() if n > 0}
     now = time.time() * 1000 if now_ms is None else now_ms
     topics = {}
     for name in names:
@@ -145,12 +146,8 @@ def _source_subjects(
 
 def _newest(admin: KafkaAdmin, names: Collection[str], timeout: float) -> tuple[dict[Partition, int], set[Partition]]:
     """The timestamp (ms) of the newest record of each partition of `names` that holds one, and the
-    partitions whose offsets could not be read."""
+    partitions that could not answer."""
     layouts = admin.cluster(timeout=timeout).topics
     partitions = [(n, p) for n in names if n in layouts for p in layouts[n].partition_ids]
-    first = admin.offsets(partitions, "earliest", timeout=timeout)
-    end = admin.offsets(partitions, "latest", timeout=timeout)
-    unread = {k for k in partitions if first[k] is None or end[k] is None}
-    last = {k: end[k] - 1 for k in partitions if k not in unread and end[k] > first[k]}  # type: ignore[operator]
-    records = admin.record_timestamps(last, timeout=timeout)
-    return {k: r.timestamp_ms for k, r in records.items() if r is not None}, unread
+    newest, unread = admin.newest_records(partitions, timeout=timeout)
+    return {k: r.timestamp_ms for k, r in newest.items()}, unread

@@ -750,11 +750,14 @@ class PatternType(StrEnum):
 
 
 class Operation(StrEnum):
-    """`acl_operation` of pulumi-kafka (the ones apps get)."""
+    """`acl_operation` of pulumi-kafka: the ones apps get, and (Create, DescribeConfigs) MirrorMaker 2
+    on its own internal topics (k2infra.model.mirror_access)."""
 
     READ = "Read"
     WRITE = "Write"
     DESCRIBE = "Describe"
+    CREATE = "Create"
+    DESCRIBE_CONFIGS = "DescribeConfigs"
 
 
 ALLOW = "Allow"

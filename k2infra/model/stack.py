@@ -20,6 +20,7 @@ from k2infra.model import regions
 from k2infra.model.apps import Apps, load_apps
 from k2infra.model.connection import Connections, KafkaConnection, RegistryConnection
 from k2infra.model.errors import InputError, Problem
+from k2infra.model.mirror_access import mirror_access
 from k2infra.model.plan import Plan, TopicSpec, build_plan, partition_origin
 from k2infra.model.settings import (
     NAMESPACE,
@@ -158,6 +159,8 @@ def load_stack(
     if peers is not None and config.name is not None:
         own = [t for t in plan.topics if not (plan.mirror and t.name in plan.mirror.topics)]
         plan = replace(plan, carried_by=tuple(regions.carriers(config.name, own, _peer_values(peers, config.name))))
+    if plan.access_control and (mirrormaker := mirror_access(plan)):
+        plan = replace(plan, apps=plan.apps + mirrormaker)  # MirrorMaker 2's principal, on either side of a flow
     return Stack(
         plan=plan,
         connections=connections_of(settings, secrets),

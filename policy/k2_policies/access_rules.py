@@ -13,6 +13,10 @@ An ACL is the inputs of a `kafka:index/acl:Acl` as a plain mapping::
   its `produces` selectors name, or to the legacy topics it names. A prefix that spans asset classes
   (`market.`) is refused. The rule restates the declarations, independently of the program's
   derivation: a hand-added or mis-derived grant fails here.
+  In a regional stack (`k2infra:mirrorFrom`), a copy of a home topic is written by MirrorMaker 2
+  alone: its principal may Write exactly the copies and its own topics (k2infra.model.mirror_access),
+  and any other Write that reaches a copy is refused, a declared producer's included (apps produce at
+  home; docs/regions.md).
 - k2-app-has-quota (stack): every user the stack grants something to (an ACL's `User:` principal)
   or gives a SCRAM credential has a `kafka:index/quota:Quota` of entity type `user` with at least
   one quota.
@@ -50,6 +54,31 @@ class DeclaredApp:
     credential: str | None = None
 
 
+@dataclass(frozen=True)
+class RegionCopies:
+    """A regional stack's copies and what its MirrorMaker 2 principal may Write."""
+
+    stack: str
+    source: str  # the stack it mirrors from
+    principal: str  # MirrorMaker 2's
+    names: frozenset[str]  # the copies and the registry journal's
+    granted: frozenset[tuple[str, str]]  # (name, pattern) of the principal's Write ACLs
+
+    def covers(self, name: str, pattern: str) -> bool:
+        """Is a Write on (name, pattern) one the principal is granted, or within one?"""
+        if (name, pattern) in self.granted:
+            return True
+        prefixes = [g for g, kind in self.granted if kind == "Prefixed"]
+        return any(name.startswith(p) for p in prefixes)
+
+    def reaches(self, name: str, pattern: str) -> bool:
+        """Does a Write on (name, pattern) reach a copy (one of today's, or one to come under a mirrored prefix)?"""
+        prefixes = [g for g, kind in self.granted if kind == "Prefixed" and g.startswith(f"{TOPIC_PREFIX}.")]
+        if pattern == "Prefixed":
+            return any(n.startswith(name) for n in self.names) or any(name.startswith(p) for p in prefixes)
+        return name in self.names or any(name.startswith(p) for p in prefixes)
+
+
 def acl_label(acl: Mapping[str, Any], resource_name: str | None = None) -> str:
     parts = [
         acl.get(key)
@@ -85,7 +114,10 @@ def acl_wildcard_violations(
 
 
 def acl_write_scope_violations(
-    acl: Mapping[str, Any], declared: Mapping[str, DeclaredApp], resource_name: str | None = None
+    acl: Mapping[str, Any],
+    declared: Mapping[str, DeclaredApp],
+    resource_name: str | None = None,
+    copies: RegionCopies | None = None,
 ) -> list[str]:
     """k2-app-writes-declared-asset-classes."""
     values = {
@@ -101,6 +133,16 @@ def acl_write_scope_violations(
         return []
     label = acl_label(acl, resource_name)
     principal, name = values["aclPrincipal"], values["aclResourceName"]
+    if copies is not None and isinstance(name, str) and isinstance(pattern, str):
+        if principal == copies.principal:
+            if copies.covers(name, pattern):
+                return []
+            return [f"{label}: MirrorMaker 2 writes only the copies of stack {copies.source} and its own topics"]
+        if copies.reaches(name, pattern):
+            return [
+                f"{label}: {name!r} reaches a copy of stack {copies.source}'s topics in stack {copies.stack}: only "
+                f"MirrorMaker 2 ({copies.principal}) writes a copy; apps produce at home (docs/regions.md)"
+            ]
     app = declared.get(principal) if isinstance(principal, str) else None
     if app is not None and app.credential:
         label += f" ({app.credential})"
@@ -210,6 +252,26 @@ def declared_apps(config_dir: Path, stack: str | None) -> dict[str, DeclaredApp]
         credential = auth.credential(username_of(principal), scram_mechanism) if auth is not None else None
         out[principal] = DeclaredApp(app.name, principal, frozenset(classes), frozenset(legacy), credential)
     return out
+
+
+def region_copies(config_dir: Path, stack: str | None) -> RegionCopies | None:
+    """The copies of a regional stack, from its file beside the config directory (raises InputError);
+    None for a stack that mirrors nothing."""
+    from k2infra.model.apps import Operation
+    from k2infra.model.mirror_access import target_access
+    from k2infra.model.settings import read_stack_file
+    from k2infra.model.stack import load_stack_file
+
+    if stack is None or "mirrorFrom" not in read_stack_file(config_dir.parent, stack).values:
+        return None
+    plan = load_stack_file(config_dir, stack, config_dir.parent).plan
+    assert plan.mirror is not None
+    mirror = target_access(plan)
+    granted = {(a.resource_name, str(a.pattern_type)) for a in mirror.acls if a.operation is Operation.WRITE}
+    names = frozenset(plan.mirror.topics) | {
+        n for n, kind in granted if kind == "Literal" and not n.endswith(".internal")
+    }
+    return RegionCopies(stack, plan.mirror.stack, mirror.principal, names, frozenset(granted))
 
 
 def _app_auth(project_dir: Path, stack: str | None) -> tuple[Any, str]:

@@ -137,11 +137,23 @@ def _wildcards(args: ResourceValidationArgs) -> list[str]:
     return access_rules.acl_wildcard_violations(plain(args.props), None, args.name)
 
 
+@functools.cache
+def _copies(config_dir: Path, stack: str | None) -> tuple[access_rules.RegionCopies | None, str | None]:
+    """A regional stack's copies, or the reason they cannot be read."""
+    try:
+        return access_rules.region_copies(config_dir, stack), None
+    except InputError as exc:
+        return None, exc.report()
+
+
 def _write_scope(args: ResourceValidationArgs) -> list[str]:
-    declared, problem = _declared(CONFIG_DIR, access_rules.stack_of(args.urn))
-    messages = access_rules.acl_write_scope_violations(plain(args.props), declared, args.name)
-    if problem and messages:
-        messages.append(f"(the declared apps could not be read: {problem})")
+    stack = access_rules.stack_of(args.urn)
+    declared, problem = _declared(CONFIG_DIR, stack)
+    copies, copies_problem = _copies(CONFIG_DIR, stack)
+    messages = access_rules.acl_write_scope_violations(plain(args.props), declared, args.name, copies)
+    for unread in (problem, copies_problem):
+        if unread and messages:
+            messages.append(f"(the declarations could not be read: {unread})")
     return messages
 
 
@@ -215,7 +227,8 @@ def policies() -> list[ResourceValidationPolicy | StackValidationPolicy]:
         acl_policy(
             WriteScopeSettings.policy,
             "Write on Kafka topics goes only to apps declared in config/kafka/apps.yaml, and only to topics of "
-            "the asset classes (or the legacy topics) their produces selectors name.",
+            "the asset classes (or the legacy topics) their produces selectors name; a region's copies are "
+            "written by its MirrorMaker 2 principal alone.",
             WriteScopeSettings,
             _write_scope,
         ),

@@ -37,6 +37,7 @@ from k2infra.client import Platform, consumer_settings, producer_settings
 from tests.conftest import REPO
 from tests.e2e.conftest import base_settings, tear_down
 from tests.exporter_process import ExporterProcess
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -47,15 +48,7 @@ GROUP_WAIT = 300.0  # a new group is found at MirrorMaker 2's next groups refres
 
 
 def poll(what: str, check: Callable[[], Any], timeout: float = WAIT, every: float = 1.0) -> Any:
-    """check()'s first truthy answer, or a failure saying what was awaited and the last answer."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(every)
-    pytest.fail(f"waited {timeout:.0f} s for {what}; last answer: {last!r}")
+    return wait_for(what, check, timeout, interval=every)
 
 
 @dataclass

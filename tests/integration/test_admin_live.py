@@ -96,6 +96,17 @@ def test_the_timestamp_of_the_record_at_an_offset(topic: str, admin: KafkaAdmin)
     assert read == {(topic, 0): RecordAt(3, BASE_MS + 3000), (topic, 1): None, (topic, 2): None}
 
 
+def test_the_newest_record_and_the_first_at_a_time_come_from_list_offsets_alone(topic: str, admin: KafkaAdmin) -> None:
+    partitions = [(topic, 0), (topic, 1), (topic, 2)]
+    newest, unanswered = admin.newest_records(partitions, timeout=WAIT)
+    # The largest timestamp of each partition that holds one; the empty partition is in neither.
+    assert newest == {(topic, 0): RecordAt(9, BASE_MS + 9000), (topic, 1): RecordAt(3, BASE_MS + 3000)}
+    assert unanswered == set()
+    first, unanswered = admin.first_records_at({(topic, 0): BASE_MS + 6500, (topic, 1): 0, (topic, 2): 0}, timeout=WAIT)
+    assert first == {(topic, 0): RecordAt(7, BASE_MS + 7000), (topic, 1): RecordAt(0, BASE_MS)}
+    assert unanswered == set()
+
+
 def test_consumer_groups_their_members_and_committed_offsets(
     platform: LocalPlatform, topic: str, admin: KafkaAdmin
 ) -> None:
