@@ -262,7 +262,9 @@ def region_copies(config_dir: Path, stack: str | None) -> RegionCopies | None:
     from k2infra.model.settings import read_stack_file
     from k2infra.model.stack import load_stack_file
 
-    if stack is None or "mirrorFrom" not in read_stack_file(config_dir.parent, stack).values:
+    if stack is None or not (config_dir.parent / f"Pulumi.{stack}.yaml").exists():
+        return None  # a stack the repository does not hold is not known to be a region (docs/regions.md §2)
+    if "mirrorFrom" not in read_stack_file(config_dir.parent, stack).values:
         return None
     plan = load_stack_file(config_dir, stack, config_dir.parent).plan
     assert plan.mirror is not None

@@ -180,6 +180,7 @@ def test_the_pack_refuses_any_other_write_on_a_copy_a_declared_producers_include
 def test_the_pack_refuses_mirrormaker_writing_at_home(project_dir: Path) -> None:
     write_stack(project_dir, "tokyo", SECURED_TOKYO)
     assert region_copies(project_dir / "config", "prod") is None
+    assert region_copies(project_dir / "config", "no-such-stack") is None  # not known to be a region
     declared = declared_apps(project_dir / "config", "prod")
     [message] = acl_write_scope_violations(write_acl("User:k2-mirror-tokyo", "market.crypto.trades.binance"), declared)
     assert "no declared app" in message
