@@ -307,7 +307,8 @@ def _reference_problems(settings: StackSettings, loaded: LoadedTopology | None, 
         out.append(
             problem(
                 ("accessControl",),
-                "needs saslMechanism: the apps' ACLs name SASL users, and the program manages them as an admin user",
+                "needs a login the brokers can name: saslMechanism (SCRAM, PLAIN or OAUTHBEARER) or clientCert "
+                "(mutual TLS); the apps' ACLs name authenticated principals, and the program manages them as an admin",
             )
         )
     return out

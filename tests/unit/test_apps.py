@@ -347,7 +347,8 @@ def test_app_passwords_in_plaintext_are_refused_and_access_control_needs_sasl(pr
         ),
         (
             "k2infra:accessControl",
-            "needs saslMechanism: the apps' ACLs name SASL users, and the program manages them as an admin user",
+            "needs a login the brokers can name: saslMechanism (SCRAM, PLAIN or OAUTHBEARER) or clientCert "
+            "(mutual TLS); the apps' ACLs name authenticated principals, and the program manages them as an admin",
         ),
     }
     assert "hunter2" not in str(caught.value)
