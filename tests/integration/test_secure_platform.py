@@ -338,8 +338,9 @@ def test_the_infra_principal_manages_market_topics_and_nothing_else(secure: Secu
     infra = AdminClient(secure.kafka_config())
     mine = f"{topic_name}.infra"
     infra.create_topics([NewTopic(mine, 1, 3)], request_timeout=CALL)[mine].result(timeout=CALL)
-    described = infra.describe_configs([ConfigResource(ResourceType.TOPIC, mine)], request_timeout=CALL)
-    assert next(iter(described.values())).result(timeout=CALL)["min.insync.replicas"].value == "2"
+    # A topic just created may be unknown to the broker asked for a moment (seen once under load).
+    configs = wait_for(lambda: _configs_of(infra, mine), f"the configs of {mine}", CALL)
+    assert configs["min.insync.replicas"].value == "2"
     delete_topic(infra, mine)
     outside = f"k2.outside.{secrets.token_hex(4)}"
     refused = infra.create_topics([NewTopic(outside, 1, 3)], request_timeout=CALL)[outside]
@@ -568,3 +569,14 @@ def test_registry_is_https_only_with_the_platform_ca(secure: SecurePlatform, tmp
     plain = subjects.replace("https://", "http://", 1)
     with pytest.raises(requests.exceptions.ConnectionError):
         requests.get(plain, auth=secure.registry_auth, timeout=30)
+
+
+def _configs_of(admin: AdminClient, name: str) -> dict[str, Any] | None:
+    """The topic's configs, or None while the broker does not know the topic yet."""
+    described = admin.describe_configs([ConfigResource(ResourceType.TOPIC, name)], request_timeout=CALL)
+    try:
+        return next(iter(described.values())).result(timeout=CALL)
+    except KafkaException as exc:
+        if exc.args[0].code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
+            return None
+        raise

@@ -125,3 +125,28 @@ def test_replacing_the_journal_deletes_it_once_the_registries_have_left(monkeypa
 def test_replace_goes_with_restore_only(tmp_path: Path) -> None:
     with pytest.raises(SystemExit):
         journal_module().main(["backup", "--replace", str(tmp_path / "journal.backup")])
+
+
+def test_a_journal_just_created_is_asked_again_until_its_leader_serves_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    from confluent_kafka import KafkaError, KafkaException
+
+    journal = journal_module()
+    monkeypatch.setattr(journal.time, "sleep", lambda _: None)
+    answers: list[object] = [
+        KafkaException(KafkaError(KafkaError.NOT_LEADER_FOR_PARTITION)),
+        KafkaException(KafkaError(KafkaError.UNKNOWN_TOPIC_OR_PART)),
+        (0, 0),
+    ]
+
+    def watermarks(*_: object, **__: object) -> object:
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    assert journal._watermarks(SimpleNamespace(get_watermark_offsets=watermarks)) == (0, 0)
+    assert answers == []
+    # Anything else is raised at once.
+    answers[:] = [KafkaException(KafkaError(KafkaError.TOPIC_AUTHORIZATION_FAILED))]
+    with pytest.raises(KafkaException):
+        journal._watermarks(SimpleNamespace(get_watermark_offsets=watermarks))

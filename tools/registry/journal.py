@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import Consumer, ConsumerGroupState, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, ConsumerGroupState, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 TOPIC = "k2-registry-journal"
@@ -42,6 +42,13 @@ GROUP_PREFIX = "k2-registry-"  # each registry start replays the journal in a gr
 # until the session times out (Kafka's default, 45 s, as Apicurio runs it). A running node's stays.
 LEFT_WAIT = 90.0
 WAIT = 60.0  # seconds for the cluster to answer one request
+# What a topic just created answers until its partition's leader serves it.
+NOT_SERVED_YET = (
+    KafkaError.NOT_LEADER_FOR_PARTITION,
+    KafkaError.LEADER_NOT_AVAILABLE,
+    KafkaError._UNKNOWN_PARTITION,
+    KafkaError.UNKNOWN_TOPIC_OR_PART,
+)
 
 
 def client_config(env: dict[str, str]) -> dict[str, Any]:
@@ -157,6 +164,20 @@ def delete_journal(config: dict[str, Any], left_wait: float = LEFT_WAIT) -> None
         time.sleep(0.2)
 
 
+def _watermarks(consumer: Consumer) -> tuple[int, int]:
+    """The journal's offsets, once its partition has a leader: a topic just created answers "not leader"
+    (or "unknown") for a moment, longer on a loaded machine (seen once in CI)."""
+    deadline = time.monotonic() + WAIT
+    while True:
+        try:
+            return consumer.get_watermark_offsets(TopicPartition(TOPIC, 0), timeout=WAIT)
+        except KafkaException as exc:
+            settling = exc.args[0].code() in NOT_SERVED_YET or exc.args[0].retriable()
+            if not settling or time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
 def restore(config: dict[str, Any], path: Path, replace: bool = False) -> int:
     """The backed-up records appended to the journal in their order (one idempotent producer); the
     journal is created first if the cluster has none (`replace`: after deleting the one it has)."""
@@ -165,7 +186,7 @@ def restore(config: dict[str, Any], path: Path, replace: bool = False) -> int:
     create_journal(config)
     consumer = Consumer({**config, "group.id": "k2-journal-restore"})
     try:
-        low, high = consumer.get_watermark_offsets(TopicPartition(TOPIC, 0), timeout=WAIT)
+        low, high = _watermarks(consumer)
     finally:
         consumer.close()
     if high > low:
