@@ -64,7 +64,7 @@ def target_access(plan: Plan) -> AppAccess:
     copies = [(name, PatternType.PREFIXED) for name in mirror.topic_prefixes]
     copies += [(name, PatternType.LITERAL) for name in (*mirror.topic_names, REGISTRY_JOURNAL)]
     own = [(INTERNAL_PREFIX, PatternType.PREFIXED), (checkpoints_topic(source), PatternType.LITERAL)]
-    groups = [*_groups_reading(plan, mirror.topics), (worker_group(source), PatternType.LITERAL)]
+    groups = [*synced_groups(plan, mirror.topics), (worker_group(source), PatternType.LITERAL)]
     acls = _topic_acls(principal, copies, COPY_OPERATIONS) | _topic_acls(principal, own, INTERNAL_OPERATIONS)
     acls |= {AclSpec(principal, ResourceType.GROUP, name, kind, Operation.READ) for name, kind in groups}
     return _access(principal, f"MirrorMaker 2 from stack {source}: writes the copies", (), mirror.topics, acls)
@@ -76,15 +76,15 @@ def _source(plan: Plan, carrier: Carrier) -> AppAccess:
     acls = _topic_acls(principal, topics, SOURCE_OPERATIONS)
     acls |= {
         AclSpec(principal, ResourceType.GROUP, name, kind, Operation.DESCRIBE)
-        for name, kind in _groups_reading(plan, carrier.topics)
+        for name, kind in synced_groups(plan, carrier.topics)
     }
     description = f"MirrorMaker 2 into stack {carrier.stack} (region {carrier.region}): reads what it carries"
     return _access(principal, description, carrier.topics, (), acls)
 
 
-def _groups_reading(plan: Plan, topics: Iterable[str]) -> list[tuple[str, PatternType]]:
-    """The groups of the apps that read one of `topics`: the groups MirrorMaker 2 syncs (as
-    k2infra.model.mirrormaker's groups pattern)."""
+def synced_groups(plan: Plan, topics: Iterable[str]) -> list[tuple[str, PatternType]]:
+    """The groups of the apps that read one of `topics`: the groups MirrorMaker 2 syncs
+    (k2infra.model.mirrormaker's groups pattern is made from them)."""
     wanted = set(topics)
     return sorted(
         {

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from k2infra.model.apps import PatternType, username_of
 from k2infra.model.connection import KafkaConnection, read_ca
 from k2infra.model.errors import InputError, Problem
+from k2infra.model.mirror_access import synced_groups
 from k2infra.model.regions import REGISTRY_JOURNAL, anchored, mirror_principal
 from k2infra.model.stack import Stack
 
@@ -126,12 +127,11 @@ def mirror_groups_pattern(stack: Stack) -> str:
     """The consumer groups whose offsets follow them to the region: those of the apps that read a mirrored topic."""
     mirror = stack.plan.mirror
     assert mirror is not None
-    names, prefixes = set(), set()
-    for app in stack.plan.apps:
-        if app.group is None or not set(app.reads) & set(mirror.topics):
-            continue
-        (prefixes if app.group_pattern is PatternType.PREFIXED else names).add(app.group)
-    return anchored(names, prefixes)
+    groups = synced_groups(stack.plan, mirror.topics)
+    return anchored(
+        {name for name, kind in groups if kind is not PatternType.PREFIXED},
+        {name for name, kind in groups if kind is PatternType.PREFIXED},
+    )
 
 
 def _cluster(alias: str, kafka: KafkaConnection, username: str, password_env: str) -> list[str]:

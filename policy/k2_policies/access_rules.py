@@ -259,6 +259,7 @@ def region_copies(config_dir: Path, stack: str | None) -> RegionCopies | None:
     None for a stack that mirrors nothing."""
     from k2infra.model.apps import Operation
     from k2infra.model.mirror_access import target_access
+    from k2infra.model.regions import REGISTRY_JOURNAL
     from k2infra.model.settings import read_stack_file
     from k2infra.model.stack import load_stack_file
 
@@ -270,9 +271,7 @@ def region_copies(config_dir: Path, stack: str | None) -> RegionCopies | None:
     assert plan.mirror is not None
     mirror = target_access(plan)
     granted = {(a.resource_name, str(a.pattern_type)) for a in mirror.acls if a.operation is Operation.WRITE}
-    names = frozenset(plan.mirror.topics) | {
-        n for n, kind in granted if kind == "Literal" and not n.endswith(".internal")
-    }
+    names = frozenset(plan.mirror.topics) | {REGISTRY_JOURNAL}
     return RegionCopies(stack, plan.mirror.stack, mirror.principal, names, frozenset(granted))
 
 
