@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -364,33 +364,34 @@ class KafkaAdmin:
     ) -> tuple[dict[Partition, RecordAt], set[Partition]]:
         found: dict[Partition, RecordAt] = {}
         unanswered: set[Partition] = set()
-        if not wanted:
-            return found, unanswered
-        for tp, future in self.client.list_offsets(dict(wanted), request_timeout=timeout).items():
-            try:
-                info = future.result()
-            except KafkaException:
-                unanswered.add((tp.topic, tp.partition))
-                continue
-            if info.offset >= 0 and info.timestamp >= 0:
-                found[(tp.topic, tp.partition)] = RecordAt(int(info.offset), int(info.timestamp))
+        for partition, info in self._ask_offsets(wanted, timeout):
+            if info is None:
+                unanswered.add(partition)
+            elif info.offset >= 0 and info.timestamp >= 0:
+                found[partition] = RecordAt(int(info.offset), int(info.timestamp))
         return found, unanswered
 
     def _list_offsets(
         self, wanted: Mapping[Any, OffsetSpec], *, timed: bool, timeout: float
     ) -> dict[Partition, int | None]:
-        if not wanted:
-            return {}
         out: dict[Partition, int | None] = {}
+        for partition, info in self._ask_offsets(wanted, timeout):
+            offset = None if info is None else int(info.offset)
+            if offset is not None and offset < 0:
+                offset = -1 if timed else None
+            out[partition] = offset
+        return out
+
+    def _ask_offsets(self, wanted: Mapping[Any, OffsetSpec], timeout: float) -> Iterator[tuple[Partition, Any]]:
+        """One ListOffsets call: each partition with its answer, or None where it could not answer."""
+        if not wanted:
+            return
         for tp, future in self.client.list_offsets(dict(wanted), request_timeout=timeout).items():
             try:
-                offset = int(future.result().offset)
+                info = future.result()
             except KafkaException:
-                offset = None
-            if offset is not None and offset < 0 and not timed:
-                offset = None
-            out[(tp.topic, tp.partition)] = offset if offset is None or offset >= 0 else -1
-        return out
+                info = None
+            yield (tp.topic, tp.partition), info
 
     def record_counts(self, partitions: Mapping[str, Sequence[int]], *, timeout: float) -> dict[str, int | None]:
         """Per topic, the sum over its partitions of (latest - earliest): the records it retains now
