@@ -1,0 +1,74 @@
+"""bench/split.py: a traced `pulumi` run cut into phases along the program's registrations."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from bench.split import spans, split, table
+
+
+def otlp_line(service: str, *named: tuple[str, int, float, float]) -> str:
+    """One JSON line of the CLI's trace file: `resourceSpans` of one service."""
+    return json.dumps(
+        {
+            "resourceSpans": [
+                {
+                    "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": service}}]},
+                    "scopeSpans": [
+                        {
+                            "scope": {"name": "pulumi-cli"},
+                            "spans": [
+                                {
+                                    "name": n,
+                                    "kind": k,
+                                    "startTimeUnixNano": str(int(s * 1e9)),
+                                    "endTimeUnixNano": str(int(e * 1e9)),
+                                }
+                                for n, k, s, e in named
+                            ],
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+
+
+def test_a_run_is_cut_at_the_program_start_its_first_and_last_registration_and_its_end(tmp_path: Path) -> None:
+    trace = tmp_path / "trace.json"
+    register = "pulumirpc.ResourceMonitor/RegisterResource"
+    cli = otlp_line(
+        "kafka",
+        ("pulumi", 1, 100.0, 110.0),
+        ("run-program", 1, 101.0, 109.0),
+        (register, 2, 103.0, 103.5),
+        (register, 2, 104.0, 104.2),
+        (register, 2, 107.0, 108.0),
+        ("pulumirpc.ResourceProvider/Check", 3, 103.1, 103.3),
+        ("pulumirpc.ResourceProvider/Diff", 3, 103.3, 103.4),
+        ("pulumirpc.ResourceProvider/Check", 3, 104.1, 104.2),
+        ("pulumirpc.ResourceProvider/Configure", 3, 102.0, 102.5),
+    )
+    provider = otlp_line("kafka", ("pulumirpc.ResourceProvider/Check", 2, 103.15, 103.2))
+    trace.write_text(cli + "\n" + provider + "\n")
+
+    cut = split(spans(trace))
+
+    phases = {k: round(v, 3) for k, v in cut.items() if isinstance(v, float)}
+    assert phases == {
+        "total": 10.0,
+        "start-up": 1.0,
+        "to 1st registration": 2.0,
+        "registrations": 4.0,
+        "drain": 2.0,
+        "finish": 1.0,
+    }
+    assert cut["resources"] == 3
+    check, diff = cut["calls"]["Check"], cut["calls"]["Diff"]
+    assert (check[0], round(check[1], 3), round(check[2], 3)) == (2, 0.3, 0.05)
+    assert (diff[0], round(diff[1], 3)) == (1, 0.1)
+    assert "Configure" not in cut["calls"]
+    row = table(600, [("no-change preview", 10.5, cut)]).splitlines()[-1]
+    assert row.startswith("| no-change preview | 10.50 | 10.00 | 1.00 | 2.00 | 4.00 | 2.00 | 1.00 | 2000.00 |")
+    assert "Check 2, 0.30 s, 0.05 s" in row
