@@ -141,6 +141,18 @@ def _kill_group(pid: int) -> None:
 
 def tree_rss_mb(root: int) -> float:
     """Summed resident memory of `root` and its descendants, from /proc."""
+    total = 0
+    for pid in process_tree(root):
+        try:
+            with open(f"/proc/{pid}/statm", "rb") as f:
+                total += int(f.read().split()[1]) * PAGE_SIZE
+        except (OSError, IndexError, ValueError):
+            pass
+    return total / MB
+
+
+def process_tree(root: int) -> list[int]:
+    """`root` and its descendants, from /proc."""
     children: dict[int, list[int]] = {}
     for entry in os.scandir("/proc"):
         if entry.name.isdigit():
@@ -151,13 +163,8 @@ def tree_rss_mb(root: int) -> float:
                 continue
             # The command name (field 2) may hold spaces; fields after its closing parenthesis are fixed.
             children.setdefault(int(stat[stat.rfind(b")") + 2 :].split()[1]), []).append(int(entry.name))
-    total, stack = 0, [root]
+    out, stack = [], [root]
     while stack:
-        pid = stack.pop()
-        try:
-            with open(f"/proc/{pid}/statm", "rb") as f:
-                total += int(f.read().split()[1]) * PAGE_SIZE
-        except (OSError, IndexError, ValueError):
-            pass
+        out.append(pid := stack.pop())
         stack.extend(children.get(pid, ()))
-    return total / MB
+    return out

@@ -10,6 +10,9 @@ language host and the Kafka provider plugin) and cut along the program's registr
 - finish: after the program, until the CLI ends (the last checkpoint, the summary).
 Then the provider calls: how many, their summed time as the engine waits for them (gRPC included) and
 as the provider plugin itself spends them; and the per-resource cost of the registrations phase.
+Tracing slows a run down, so the no-change preview runs once more untraced, its process tree sampled
+from /proc every 20 ms: the CPU seconds of each program in it (the CLI and its engine, the language host,
+the Python program, the provider plugins), which on 2 cores says who the wall time waits for.
 The SDK floor (the SDK alone registering as many bare topics under mocks) is `make bench`'s eval_sdk.
 Runs: a no-change preview, an `up` adding one exchange, an `up` raising one exchange's partitions, on a
 stack created in bulk mode. Figures are printed; nothing is asserted.
@@ -18,9 +21,12 @@ stack created in bulk mode. Figures are printed; nothing is asserted.
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
 import sys
 import tempfile
+import time
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import topologies
+from bench.measure import process_tree
 from bench.project import BenchProject
 from bench.scenarios import BULK, pulumi_timeout
 from devkit.local_platform import LocalPlatform
@@ -84,6 +91,54 @@ def split(trace: list[Span]) -> dict[str, Any]:
     }
 
 
+def cpu_by_program(argv: list[str], env: dict[str, str], cwd: Path, timeout: float) -> tuple[float, dict[str, float]]:
+    """Wall seconds of `argv` and the CPU seconds (user + system) of each program in its process tree.
+
+    Sampled from /proc every 20 ms (bench.measure samples memory only, every 0.25 s, which would miss
+    most of a short-lived child's CPU); a process's last sample stands for its total, so the figures
+    are a lower bound by up to 20 ms of each process's last slice."""
+    tick = os.sysconf("SC_CLK_TCK")
+    last: dict[int, tuple[str, float]] = {}
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    while proc.poll() is None and time.perf_counter() - start < timeout:
+        for pid in process_tree(proc.pid):
+            try:
+                with open(f"/proc/{pid}/stat", "rb") as f:
+                    fields = f.read().rsplit(b")", 1)[1].split()
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    words = f.read().decode(errors="replace").split("\0")
+            except OSError:
+                continue
+            label = last[pid][0] if pid in last else _program(words)
+            last[pid] = (label, (int(fields[11]) + int(fields[12])) / tick)
+        time.sleep(0.02)
+    if proc.poll() is None:
+        proc.kill()
+    wall = time.perf_counter() - start
+    cpu: dict[str, float] = defaultdict(float)
+    for label, seconds in last.values():
+        cpu[label] += seconds
+    return wall, dict(cpu)
+
+
+def _program(words: list[str]) -> str:
+    """A process's role, from its command line."""
+    line = " ".join(words)
+    for needle, label in (
+        ("pulumi-language-python-exec", "the program (python)"),
+        ("pulumi-resource-kafka", "kafka provider"),
+        ("pulumi.dynamic", "dynamic provider (python)"),
+        ("pulumi-resource-pulumi-python", "dynamic provider (python)"),
+        ("-m pip", "pip (language host's package list)"),
+        ("pulumi-language-python", "language host"),
+    ):
+        if needle in line:
+            return label
+    name = Path(words[0]).name if words and words[0] else ""
+    return "pulumi CLI (engine)" if name == "pulumi" else name or "other"
+
+
 def runs(project: BenchProject, traces: Path) -> Iterator[tuple[str, Path, Any]]:
     """(what, trace, Run) of each traced command, on a stack created beforehand in bulk mode."""
     timeout = pulumi_timeout(project.topology.size)
@@ -130,6 +185,10 @@ def main(argv: list[str] | None = None) -> int:
             if not created.ok:
                 print(f"{size}: the bulk create failed: {created.failure()}", file=sys.stderr)
                 return 1
+            argv = project.argv("preview", "--parallel", str(PARALLEL))
+            wall, cpu = cpu_by_program(argv, project.project.driver.process_env(), project.dir, timeout)
+            cpus = ", ".join(f"{label} {seconds:.2f}" for label, seconds in sorted(cpu.items(), key=lambda kv: -kv[1]))
+            print(f"{size} topics, a no-change preview untraced: {wall:.2f} s wall; CPU seconds: {cpus}", flush=True)
             measured = []
             for what, trace, run in runs(project, root):
                 if not run.ok:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
 from pathlib import Path
 
-from bench.split import spans, split, table
+from bench.split import _program, cpu_by_program, spans, split, table
 
 
 def otlp_line(service: str, *named: tuple[str, int, float, float]) -> str:
@@ -72,3 +74,20 @@ def test_a_run_is_cut_at_the_program_start_its_first_and_last_registration_and_i
     row = table(600, [("no-change preview", 10.5, cut)]).splitlines()[-1]
     assert row.startswith("| no-change preview | 10.50 | 10.00 | 1.00 | 2.00 | 4.00 | 2.00 | 1.00 | 2000.00 |")
     assert "Check 2, 0.30 s, 0.05 s" in row
+
+
+def test_the_cpu_of_each_program_in_the_tree_is_sampled_by_its_role(tmp_path: Path) -> None:
+    busy = "import time\nend = time.process_time() + 0.3\nwhile time.process_time() < end: pass\n"
+    script = tmp_path / "pulumi-language-python-exec"
+    script.write_text(busy)
+    wall, cpu = cpu_by_program(["sh", "-c", f'"{sys.executable}" "{script}"'], dict(os.environ), tmp_path, timeout=120)
+    assert wall >= 0.3
+    assert cpu["the program (python)"] >= 0.2, cpu
+
+
+def test_a_process_is_named_for_its_role_in_a_pulumi_run() -> None:
+    assert _program(["/x/pulumi", "preview"]) == "pulumi CLI (engine)"
+    assert _program(["python", "-u", "/x/bin/pulumi-language-python-exec", "--"]) == "the program (python)"
+    assert _program(["/x/pulumi-resource-kafka", "127.0.0.1:1"]) == "kafka provider"
+    assert _program(["/x/pulumi-language-python", "127.0.0.1:1"]) == "language host"
+    assert _program(["python", "-m", "pip", "list"]) == "pip (language host's package list)"
