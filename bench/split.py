@@ -3,9 +3,11 @@
 Each run is traced by the CLI (`--otel-traces file://...`, OpenTelemetry spans from the engine, the
 language host and the Kafka provider plugin) and cut along the program's registrations:
 - start-up: the CLI, the state read, the language host, up to the program's start (`run-program`);
-- to 1st registration: the interpreter, the imports, the stack's load and plan, the preflight reads;
-- registrations: from the first RegisterResource to the last, the SDK declaring every resource while
-  the engine steps through the earlier ones (Check, Diff, and for `up` the changes);
+- declare: up to the first RegisterResource: the interpreter, the imports, the stack's load and plan,
+  and the SDK preparing every resource (the Python SDK sends the registrations once the program's
+  synchronous part has declared them all: this phase is what `bench.evaluate` measures under mocks);
+- registrations: from the first RegisterResource to the last, the SDK's calls as the engine takes
+  them and steps through each resource (Check, Diff, and for `up` the changes); the preflight's reads;
 - drain: after the last registration, until the program ends (the engine's remaining steps, outputs);
 - finish: after the program, until the CLI ends (the last checkpoint, the summary).
 Then the provider calls: how many, their summed time as the engine waits for them (gRPC included) and
@@ -82,7 +84,7 @@ def split(trace: list[Span]) -> dict[str, Any]:
     return {
         "total": end - first,
         "start-up": program.start - first,
-        "to 1st registration": registrations[0] - program.start,
+        "declare": registrations[0] - program.start,
         "registrations": registrations[-1] - registrations[0],
         "drain": program.end - registrations[-1],
         "finish": end - program.end,
@@ -156,7 +158,7 @@ def runs(project: BenchProject, traces: Path) -> Iterator[tuple[str, Path, Any]]
 
 
 def table(size: int, measured: list[tuple[str, float, dict[str, Any]]]) -> str:
-    phases = ("start-up", "to 1st registration", "registrations", "drain", "finish")
+    phases = ("start-up", "declare", "registrations", "drain", "finish")
     head = ["run", "wall", "traced", *phases, "ms per registration", "provider calls: n, engine waits, provider"]
     lines = [f"### {size} topics", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for what, wall, cut in measured:

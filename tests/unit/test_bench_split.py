@@ -37,7 +37,7 @@ def otlp_line(service: str, *named: tuple[str, int, float, float]) -> str:
     )
 
 
-def test_a_run_is_cut_at_the_program_start_its_first_and_last_registration_and_its_end(tmp_path: Path) -> None:
+def test_a_run_is_cut_at_the_program_start_its_first_and_last_registration_and_the_ends(tmp_path: Path) -> None:
     trace = tmp_path / "trace.json"
     register = "pulumirpc.ResourceMonitor/RegisterResource"
     cli = otlp_line(
@@ -61,7 +61,7 @@ def test_a_run_is_cut_at_the_program_start_its_first_and_last_registration_and_i
     assert phases == {
         "total": 10.0,
         "start-up": 1.0,
-        "to 1st registration": 2.0,
+        "declare": 2.0,
         "registrations": 4.0,
         "drain": 2.0,
         "finish": 1.0,
