@@ -155,6 +155,8 @@ bench: tools state-db ## benchmarks against the local platform and the peers (Ji
 	$(PY) -m bench
 	# The state backends compared (file, PostgreSQL), one run; figures printed.
 	$(PY) -m bench.state_backends
+	# Where a pulumi run's time goes (traced phases, provider calls, CPU by program); figures printed.
+	$(PY) -m bench.split --sizes 600,3000
 
 bench-observe: tools ## the monitoring read at 600 and 3,000 topics with 20 groups, and lag (bench/observe.py; docs/monitoring.md)
 	$(TOOLS_ENV) && $(PY) -m bench --only observe
