@@ -13,7 +13,7 @@ from bench.scenarios import DEFAULT_SIZES, REPO, Bench, BenchFailed, Options
 DOCS = REPO / "docs"
 
 
-def _ints(value: str) -> list[int]:
+def positive_ints(value: str) -> list[int]:
     numbers = [int(part) for part in value.split(",") if part.strip().isdigit() and int(part) > 0]
     if not numbers or len(numbers) != len(value.split(",")):
         raise argparse.ArgumentTypeError(f"expected comma-separated positive integers, got {value!r}")
@@ -28,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
         "The full run (the default) fills the tables of docs/benchmarks.md and redraws docs/benchmarks.png; "
         "other runs write to bench/results/ unless --out is given.",
     )
-    parser.add_argument("--sizes", type=_ints, help=f"topic counts (default {','.join(map(str, DEFAULT_SIZES))})")
+    parser.add_argument("--sizes", type=positive_ints, help=f"topic counts (default {','.join(map(str, DEFAULT_SIZES))})")
     parser.add_argument("--repeat", type=int, default=3, help="repetitions (default 3; pulumi above 600 topics: 1)")
     parser.add_argument("--no-pulumi", action="store_true", help="skip the pulumi commands")
     parser.add_argument(

@@ -22,6 +22,7 @@ stack created in bulk mode. Figures are printed; nothing is asserted.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shutil
@@ -36,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import topologies
+from bench.cli import positive_ints
 from bench.measure import process_tree
 from bench.project import BenchProject
 from bench.scenarios import BULK, pulumi_timeout
@@ -170,8 +172,9 @@ def table(size: int, measured: list[tuple[str, float, dict[str, Any]]]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    sizes = [int(n) for n in args[1].split(",")] if len(args) == 2 and args[0] == "--sizes" else [600]
+    parser = argparse.ArgumentParser(prog="python -m bench.split", description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", type=positive_ints, default=[600], help="topic counts (default 600)")
+    sizes = parser.parse_args(argv).sizes
     work = Path(tempfile.mkdtemp(prefix="k2-bench-split-"))
     platform = LocalPlatform.from_env()
     own = platform is None
