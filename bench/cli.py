@@ -28,7 +28,9 @@ def build_parser() -> argparse.ArgumentParser:
         "The full run (the default) fills the tables of docs/benchmarks.md and redraws docs/benchmarks.png; "
         "other runs write to bench/results/ unless --out is given.",
     )
-    parser.add_argument("--sizes", type=positive_ints, help=f"topic counts (default {','.join(map(str, DEFAULT_SIZES))})")
+    parser.add_argument(
+        "--sizes", type=positive_ints, help=f"topic counts (default {','.join(map(str, DEFAULT_SIZES))})"
+    )
     parser.add_argument("--repeat", type=int, default=3, help="repetitions (default 3; pulumi above 600 topics: 1)")
     parser.add_argument("--no-pulumi", action="store_true", help="skip the pulumi commands")
     parser.add_argument(
