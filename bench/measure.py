@@ -1,6 +1,7 @@
 """One child process per measurement: wall time, peak memory (`os.wait4` rusage of that child
 alone; with `sample_tree`, the summed RSS of its process tree, sampled: a lower bound of the true
-peak of a CLI that fans out into a language host, the program and providers); median and spread.
+peak of a CLI that fans out into a language host, the program and providers); with `cpu_by`, the
+CPU seconds of each role in its process tree; median and spread.
 """
 
 from __future__ import annotations
@@ -12,12 +13,16 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 SAMPLE_INTERVAL = 0.25
+# CPU is sampled more often: a process's last sample stands for its total, and most of a pulumi
+# run's children live for well under a second.
+CPU_SAMPLE_INTERVAL = 0.02
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+CLOCK_TICK = os.sysconf("SC_CLK_TCK")
 MB = 1024 * 1024
 
 
@@ -53,6 +58,9 @@ class Run:
     stdout: str = field(repr=False, default="")
     stderr: str = field(repr=False, default="")
     cpu_seconds: float | None = None  # user + system time of the child (wait4 rusage): less load-bound than wall time
+    # With `cpu_by`: CPU seconds (user + system) per role of the process tree, a lower bound by up to
+    # one CPU_SAMPLE_INTERVAL of each process's last slice.
+    cpu_by_role: dict[str, float] | None = None
 
     @property
     def ok(self) -> bool:
@@ -72,8 +80,10 @@ def run_measured(
     cwd: Path | str | None = None,
     timeout: float,
     sample_tree: bool = False,
+    cpu_by: Callable[[list[str]], str] | None = None,
 ) -> Run:
-    """Run `argv` to completion (or kill its process group at `timeout`) and measure it."""
+    """Run `argv` to completion (or kill its process group at `timeout`) and measure it. `cpu_by`
+    names a process's role from its command line; the tree's CPU is then summed per role."""
     with tempfile.TemporaryDirectory(prefix="k2bench-run-") as tmp:
         out_path, err_path = Path(tmp) / "stdout", Path(tmp) / "stderr"
         with open(out_path, "wb") as out, open(err_path, "wb") as err:
@@ -96,11 +106,15 @@ def run_measured(
         waiter = threading.Thread(target=reap, daemon=True)
         waiter.start()
         peak, deadline = 0.0, start + timeout
+        interval = CPU_SAMPLE_INTERVAL if cpu_by is not None else SAMPLE_INTERVAL
+        cpu_seen: dict[int, tuple[str, float]] = {}
         try:
             while waiter.is_alive() and time.perf_counter() < deadline:
                 if sample_tree:
                     peak = max(peak, tree_rss_mb(proc.pid))
-                waiter.join(min(SAMPLE_INTERVAL, max(0.0, deadline - time.perf_counter())))
+                if cpu_by is not None:
+                    _sample_cpu(proc.pid, cpu_by, cpu_seen)
+                waiter.join(min(interval, max(0.0, deadline - time.perf_counter())))
         except BaseException:
             # Interrupted (Ctrl-C, SIGTERM): the child runs in its own session, so end it here.
             _kill_group(proc.pid)
@@ -120,7 +134,28 @@ def run_measured(
             stdout=out_path.read_text(errors="replace"),
             stderr=err_path.read_text(errors="replace"),
             cpu_seconds=reaped["usage"].ru_utime + reaped["usage"].ru_stime,  # type: ignore[attr-defined]
+            cpu_by_role=_by_role(cpu_seen) if cpu_by is not None else None,
         )
+
+
+def _sample_cpu(root: int, role: Callable[[list[str]], str], seen: dict[int, tuple[str, float]]) -> None:
+    """Each process of the tree: its role (named at its first sample) and its CPU seconds so far."""
+    for pid in process_tree(root):
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                words = f.read().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        seen[pid] = (seen[pid][0] if pid in seen else role(words), (int(fields[11]) + int(fields[12])) / CLOCK_TICK)
+
+
+def _by_role(seen: Mapping[int, tuple[str, float]]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for role, seconds in seen.values():
+        out[role] = out.get(role, 0.0) + seconds
+    return out
 
 
 def _kill_group(pid: int) -> None:

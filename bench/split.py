@@ -13,8 +13,9 @@ language host and the Kafka provider plugin) and cut along the program's registr
 Then the provider calls: how many, their summed time as the engine waits for them (gRPC included) and
 as the provider plugin itself spends them; and the per-resource cost of the registrations phase.
 Tracing slows a run down, so the no-change preview runs once more untraced, its process tree sampled
-from /proc every 20 ms: the CPU seconds of each program in it (the CLI and its engine, the language host,
-the Python program, the provider plugins), which on 2 cores says who the wall time waits for.
+from /proc every 20 ms (bench.measure's `cpu_by`): the CPU seconds of each program in it (the CLI and
+its engine, the language host, the Python program, the provider plugins), which on 2 cores says who
+the wall time waits for.
 The SDK floor (the SDK alone registering as many bare topics under mocks) is `make bench`'s eval_sdk.
 Runs: a no-change preview, an `up` adding one exchange, an `up` raising one exchange's partitions, on a
 stack created in bulk mode. Figures are printed; nothing is asserted.
@@ -24,12 +25,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -38,7 +36,7 @@ from typing import Any
 
 from bench import topologies
 from bench.cli import positive_ints
-from bench.measure import process_tree
+from bench.measure import run_measured
 from bench.project import BenchProject
 from bench.scenarios import BULK, pulumi_timeout
 from devkit.local_platform import LocalPlatform
@@ -95,38 +93,7 @@ def split(trace: list[Span]) -> dict[str, Any]:
     }
 
 
-def cpu_by_program(argv: list[str], env: dict[str, str], cwd: Path, timeout: float) -> tuple[float, dict[str, float]]:
-    """Wall seconds of `argv` and the CPU seconds (user + system) of each program in its process tree.
-
-    Sampled from /proc every 20 ms (bench.measure samples memory only, every 0.25 s, which would miss
-    most of a short-lived child's CPU); a process's last sample stands for its total, so the figures
-    are a lower bound by up to 20 ms of each process's last slice."""
-    tick = os.sysconf("SC_CLK_TCK")
-    last: dict[int, tuple[str, float]] = {}
-    start = time.perf_counter()
-    proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    while proc.poll() is None and time.perf_counter() - start < timeout:
-        for pid in process_tree(proc.pid):
-            try:
-                with open(f"/proc/{pid}/stat", "rb") as f:
-                    fields = f.read().rsplit(b")", 1)[1].split()
-                with open(f"/proc/{pid}/cmdline", "rb") as f:
-                    words = f.read().decode(errors="replace").split("\0")
-            except OSError:
-                continue
-            label = last[pid][0] if pid in last else _program(words)
-            last[pid] = (label, (int(fields[11]) + int(fields[12])) / tick)
-        time.sleep(0.02)
-    if proc.poll() is None:
-        proc.kill()
-    wall = time.perf_counter() - start
-    cpu: dict[str, float] = defaultdict(float)
-    for label, seconds in last.values():
-        cpu[label] += seconds
-    return wall, dict(cpu)
-
-
-def _program(words: list[str]) -> str:
+def role(words: list[str]) -> str:
     """A process's role, from its command line."""
     line = " ".join(words)
     for needle, label in (
@@ -171,6 +138,31 @@ def table(size: int, measured: list[tuple[str, float, dict[str, Any]]]) -> str:
     return "\n".join(lines)
 
 
+def _measure(project: BenchProject, root: Path, timeout: float) -> bool:
+    """Create the stack in bulk mode, then print the untraced CPU line and the traced phases."""
+    size = project.topology.size
+    created = project.up(PARALLEL, timeout=timeout, env=BULK)
+    if not created.ok:
+        print(f"{size}: the bulk create failed: {created.failure()}", file=sys.stderr)
+        return False
+    argv = project.argv("preview", "--parallel", str(PARALLEL))
+    env = project.project.driver.process_env()
+    untraced = run_measured(argv, env=env, cwd=project.dir, timeout=timeout, cpu_by=role)
+    cpu = sorted((untraced.cpu_by_role or {}).items(), key=lambda kv: -kv[1])
+    cpus = ", ".join(f"{label} {seconds:.2f}" for label, seconds in cpu)
+    print(
+        f"{size} topics, a no-change preview untraced: {untraced.seconds:.2f} s wall; CPU seconds: {cpus}", flush=True
+    )
+    measured = []
+    for what, trace, run in runs(project, root):
+        if not run.ok:
+            print(f"{size}: {what} failed: {run.failure()}", file=sys.stderr)
+            break
+        measured.append((what, run.seconds, split(spans(trace))))
+    print(table(size, measured) + "\n", flush=True)
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.split", description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", type=positive_ints, default=[600], help="topic counts (default 600)")
@@ -186,23 +178,14 @@ def main(argv: list[str] | None = None) -> int:
             root = work / str(size)
             project = BenchProject.create(root, topology, platform.bootstrap_servers, platform.schema_registry_url)
             timeout = pulumi_timeout(size)
-            created = project.up(PARALLEL, timeout=timeout, env=BULK)
-            if not created.ok:
-                print(f"{size}: the bulk create failed: {created.failure()}", file=sys.stderr)
-                return 1
-            argv = project.argv("preview", "--parallel", str(PARALLEL))
-            wall, cpu = cpu_by_program(argv, project.project.driver.process_env(), project.dir, timeout)
-            cpus = ", ".join(f"{label} {seconds:.2f}" for label, seconds in sorted(cpu.items(), key=lambda kv: -kv[1]))
-            print(f"{size} topics, a no-change preview untraced: {wall:.2f} s wall; CPU seconds: {cpus}", flush=True)
-            measured = []
-            for what, trace, run in runs(project, root):
-                if not run.ok:
-                    print(f"{size}: {what} failed: {run.failure()}", file=sys.stderr)
-                    break
-                measured.append((what, run.seconds, split(spans(trace))))
-            print(table(size, measured) + "\n", flush=True)
-            project.destroy(PARALLEL * 4, timeout, env=BULK)
-            project.cleanup(timeout=timeout, destroy=False)
+            try:
+                if not _measure(project, root, timeout):
+                    return 1
+            finally:
+                # On a platform of K2_BOOTSTRAP_SERVERS the topics must go whatever happened.
+                project.destroy(PARALLEL * 4, timeout, env=BULK)
+                for problem in project.cleanup(timeout=timeout):
+                    print(f"{size}: clean-up: {problem}", file=sys.stderr)
         return 0
     finally:
         if own and platform is not None:

@@ -7,7 +7,8 @@ import os
 import sys
 from pathlib import Path
 
-from bench.split import _program, cpu_by_program, spans, split, table
+from bench.measure import run_measured
+from bench.split import role, spans, split, table
 
 
 def otlp_line(service: str, *named: tuple[str, int, float, float]) -> str:
@@ -80,14 +81,16 @@ def test_the_cpu_of_each_program_in_the_tree_is_sampled_by_its_role(tmp_path: Pa
     busy = "import time\nend = time.process_time() + 0.3\nwhile time.process_time() < end: pass\n"
     script = tmp_path / "pulumi-language-python-exec"
     script.write_text(busy)
-    wall, cpu = cpu_by_program(["sh", "-c", f'"{sys.executable}" "{script}"'], dict(os.environ), tmp_path, timeout=120)
-    assert wall >= 0.3
-    assert cpu["the program (python)"] >= 0.2, cpu
+    run = run_measured(
+        ["sh", "-c", f'"{sys.executable}" "{script}"'], env=dict(os.environ), cwd=tmp_path, timeout=120, cpu_by=role
+    )
+    assert run.ok and run.seconds >= 0.3
+    assert run.cpu_by_role is not None and run.cpu_by_role["the program (python)"] >= 0.2, run.cpu_by_role
 
 
 def test_a_process_is_named_for_its_role_in_a_pulumi_run() -> None:
-    assert _program(["/x/pulumi", "preview"]) == "pulumi CLI (engine)"
-    assert _program(["python", "-u", "/x/bin/pulumi-language-python-exec", "--"]) == "the program (python)"
-    assert _program(["/x/pulumi-resource-kafka", "127.0.0.1:1"]) == "kafka provider"
-    assert _program(["/x/pulumi-language-python", "127.0.0.1:1"]) == "language host"
-    assert _program(["python", "-m", "pip", "list"]) == "pip (language host's package list)"
+    assert role(["/x/pulumi", "preview"]) == "pulumi CLI (engine)"
+    assert role(["python", "-u", "/x/bin/pulumi-language-python-exec", "--"]) == "the program (python)"
+    assert role(["/x/pulumi-resource-kafka", "127.0.0.1:1"]) == "kafka provider"
+    assert role(["/x/pulumi-language-python", "127.0.0.1:1"]) == "language host"
+    assert role(["python", "-m", "pip", "list"]) == "pip (language host's package list)"
