@@ -78,7 +78,8 @@ def describe(admin: AdminClient, names: Iterable[str], timeout: float) -> float:
     """Seconds for one Metadata request and one DescribeConfigs of every topic."""
     names = list(names)
     start = time.perf_counter()
-    missing = [n for n in names if n not in admin.list_topics(timeout=timeout).topics]
+    present = admin.list_topics(timeout=timeout).topics  # one Metadata request, not one per name
+    missing = [n for n in names if n not in present]
     if missing:
         raise FloorError(f"describe: {len(missing)} topics missing, e.g. {missing[0]}")
     resources = [ConfigResource(ResourceType.TOPIC, name) for name in names]

@@ -109,6 +109,32 @@ def test_floor_batches_stay_under_kafkas_record_limit() -> None:
     assert [len(b) for b in names] == [1000, 1000, 500]
 
 
+class _CountingAdmin:
+    """Answers the floor's requests at once and counts them (no broker: what is asked, not how fast)."""
+
+    def __init__(self, names: list[str]) -> None:
+        self.topics = dict.fromkeys(names)
+        self.metadata_requests = 0
+        self.describe_requests = 0
+
+    def list_topics(self, timeout: float) -> object:
+        self.metadata_requests += 1
+        return self
+
+    def describe_configs(self, resources: list, request_timeout: float) -> dict:
+        self.describe_requests += 1
+        return {}
+
+
+def test_floor_describe_is_one_metadata_request_and_one_describe_configs() -> None:
+    # It once asked the metadata again for every name it checked: 3,000 Metadata requests made the
+    # floor's describe of 3,000 topics take 120 s instead of 2 s.
+    names = [f"t{i}" for i in range(300)]
+    admin = _CountingAdmin(names)
+    floor.describe(admin, names, timeout=5)  # type: ignore[arg-type]
+    assert (admin.metadata_requests, admin.describe_requests) == (1, 1)
+
+
 def test_stat_median_and_spread() -> None:
     assert Stat.of([3.0, 1.0, 2.0, 10.0]) == Stat(median=2.5, low=1.0, high=10.0, n=4)
     assert Stat.of([]) is None
