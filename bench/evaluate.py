@@ -25,6 +25,7 @@ import argparse  # noqa: E402
 import json  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,17 +61,25 @@ def main(argv: list[str] | None = None) -> int:
     if args.mode != "sdk-floor":
         program.read_stack = timed("plan", program.read_stack)  # type: ignore[assignment]
         program.TopicPlatform = timed("declare", program.TopicPlatform)  # type: ignore[assignment,misc]
+
+    def mocked() -> Any:
+        config, secret_keys = stack_config(args.project_dir / f"Pulumi.{args.stack}.yaml")
+        return install_mocks(args.stack, config, secret_keys)
+
+    # The SDK floor is the SDK's registrations alone: its mocks and its topic list are made before
+    # the timed span (installing the mocks imports k2infra's preflight, a quarter of a second).
+    if args.mode == "sdk-floor":
+        mocks, floor_topics = mocked(), json.loads(args.topics.read_text())
     run_start = time.perf_counter()
     if args.mode == "harness":
         result = run_program(args.project_dir, args.stack)
         resources, topics = len(result.mocks.resources), len(result.outputs.get("topics", {}))
     else:
-        config, secret_keys = stack_config(args.project_dir / f"Pulumi.{args.stack}.yaml")
-        mocks = install_mocks(args.stack, config, secret_keys)
         if args.mode == "lean":
+            mocks = mocked()
             pulumi.runtime.test(lambda: program.run(args.project_dir / "config"))()
         else:
-            pulumi.runtime.test(timed("declare", bare_topics))(json.loads(args.topics.read_text()))
+            pulumi.runtime.test(timed("declare", bare_topics))(floor_topics)
         resources, topics = len(mocks.resources), len(mocks.of_type("kafka:index/topic:Topic"))
     run_seconds = time.perf_counter() - run_start
     report = {

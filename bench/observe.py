@@ -70,7 +70,8 @@ def _prepare(project: Path, servers: str, groups: list[str]) -> list[str]:
     plan = load_stack_file(project / "config", topologies.STACK, project).plan
     admin = floor.admin_client(servers)
     wanted = [floor.TopicWanted(t.name, t.partitions, 1, {}) for t in plan.topics]
-    floor.create(admin, [t for t in wanted if t.name not in floor.existing(admin, [w.name for w in wanted])], TIMEOUT)
+    there = set(floor.existing(admin, [w.name for w in wanted]))  # one Metadata request, not one per topic
+    floor.create(admin, [t for t in wanted if t.name not in there], TIMEOUT)
     watched = Watched.load(project / "config", plan)
     for app in watched.consumers():
         group = "crypto-risk.book1" if app.group == "crypto-risk." else app.group
