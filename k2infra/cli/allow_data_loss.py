@@ -1,6 +1,6 @@
 """`python -m k2infra allow-data-loss --stack S TOPIC...`: list topics in `k2infra:allowDataLoss`.
 
-The data-loss guard (k2infra/deploy/data_loss_guard.py) refuses a run that would delete or replace
+The data-loss guard (k2infra/deploy/guards.py) refuses a run that would delete or replace
 a topic holding records unless the stack file lists the topic. `pulumi config set --path
 'k2infra:allowDataLoss[0]' ...` would do it, but it rewrites the whole file through the CLI's own
 YAML writer, which turns `replicationFactor: 1` into `"1"` and drops nothing but changes types.

@@ -9,8 +9,8 @@ At preview and at `up`, before the component registers a topic, a subject or an 
    the record counts of the topics the run would delete or replace, the records written to
    retiring legacy topics since their `quiet_since`, and the state of the regional stacks that
    mirror a topic this run raises;
-2. **judge**: each guard is a pure function from (plan, what was read) to refusals
-   (`partition_guard`, `cluster_guard`, `data_loss_guard`, `retirement_guard`, `region_guard`);
+2. **judge**: each guard is a pure function from (stack, what was read) to refusals
+   (k2infra.deploy.guards);
 3. **refuse once**: every refusal in one `pulumi.RunError`, so nothing is changed.
 
 The component waits on one gate (`gate`) rather than a callback per topic: the topics through
@@ -27,64 +27,19 @@ import asyncio
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
 
-from k2infra.deploy import cluster_guard, data_loss_guard, partition_guard, region_guard, retirement_guard
+from k2infra.deploy import guards
+from k2infra.deploy.guards import LiveRead
 from k2infra.live import retirement
-from k2infra.live.admin import BrokerView, KafkaAdmin, LiveReadError, TopicLayout
+from k2infra.live.admin import KafkaAdmin, LiveReadError, TopicLayout
 from k2infra.live.cluster import check_registry
 from k2infra.model.connection import Connections, KafkaConnection, RegistryConnection
 from k2infra.model.stack import Stack
 
 CONNECT_TIMEOUT = 30.0  # seconds for the reads, at most (k2infra:kafkaTimeoutSeconds if lower)
-
-
-@dataclass(frozen=True)
-class LiveRead:
-    """What the preflight read: the input of every guard."""
-
-    topics: Mapping[str, TopicLayout]  # every topic of the cluster
-    brokers: BrokerView
-    managed_unplanned: tuple[str, ...] = ()  # live `market.` topics the plan drops and the stack's state holds
-    records: Mapping[str, int | None] = field(default_factory=dict)  # of the topics the run would delete or replace
-    written_since: Mapping[str, int] = field(default_factory=dict)  # retiring topic -> records since quiet_since
-    # regional stack -> its copies' partitions as its state holds them (or why it could not be read),
-    # read only when this run raises a topic a region mirrors (k2infra.deploy.region_guard)
-    regions: Mapping[str, Mapping[str, int] | str] = field(default_factory=dict)
-
-    @property
-    def partitions(self) -> dict[str, int]:
-        return {name: t.partition_count for name, t in self.topics.items()}
-
-    @property
-    def replication(self) -> dict[str, int]:
-        return {name: t.replication_factor for name, t in self.topics.items()}
-
-
-def losses(stack: Stack, live: LiveRead) -> list[data_loss_guard.Loss]:
-    return data_loss_guard.possible_losses(stack.plan, live.replication, live.managed_unplanned)
-
-
-def judge(stack: Stack, live: LiveRead, *, dry_run: bool = True) -> tuple[list[str], list[str]]:
-    """(refusals, warnings) of every guard, in the order they are reported; `dry_run` at preview."""
-    topics = stack.plan.managed_topics()
-    partitions = live.partitions
-    refused = partition_guard.refusals(topics, partitions, stack.plan.partition_origins)
-    refused += cluster_guard.refusals(topics, partitions, live.brokers)
-    lost, warnings = data_loss_guard.judge(
-        losses(stack, live),
-        live.records,
-        stack.safety.allow_data_loss,
-        stack=stack.plan.stack or "STACK",
-        dry_run=dry_run,
-    )
-    refused += lost
-    refused += retirement_guard.refusals(retirement_guard.retiring(stack), live.written_since)
-    refused += region_guard.refusals(stack.plan, partitions, live.regions)
-    return refused, warnings
 
 
 # -- reading ----------------------------------------------------------------------------------------
@@ -116,22 +71,22 @@ async def read(stack: Stack, connections: Connections) -> LiveRead:
         if connections.registry.url:
             check_registry_access(connections.registry, timeout)
         live = LiveRead(cluster.topics, cluster.brokers)
-        unplanned = data_loss_guard.unplanned_live_topics(plan, live.topics)
+        unplanned = guards.unplanned_live_topics(plan, live.topics)
         if unplanned:
             managed = await managed_topics()
             live = LiveRead(live.topics, live.brokers, tuple(n for n in unplanned if n in managed))
-        at_risk = {loss.topic for loss in losses(stack, live)}
+        at_risk = {loss.topic for loss in guards.losses(stack, live)}
         records: dict[str, int | None] = {}
         if at_risk:
             with _failing_as("cannot count the records of the topics this run would delete or replace: "):
                 counted = count_records(admin, {n: live.topics[n] for n in at_risk}, timeout)
             records = {name: counted.get(name, 0) for name in at_risk}
         written: dict[str, int] = {}
-        if quiet := retirement_guard.retiring(stack):
+        if quiet := guards.retiring(stack):
             with _failing_as("cannot check that the retiring topics are quiet: "):
                 written = retirement.records_since(admin, quiet, live.topics, timeout)
     regions: dict[str, Mapping[str, int] | str] = {}
-    if region_guard.raised(plan, live.partitions):
+    if guards.raised(plan, live.partitions):
         regions = {carrier.stack: await region_state(carrier.stack) for carrier in plan.carried_by}
     return LiveRead(live.topics, live.brokers, live.managed_unplanned, records, written, regions)
 
@@ -180,7 +135,7 @@ def _qualified(stack: str) -> str:
 async def region_state(stack: str) -> Mapping[str, int] | str:
     """A regional stack's copies and their partitions, from its state; or why they could not be read."""
     try:
-        return region_guard.partitions_in_state(await _stack_resources(_qualified(stack)))
+        return guards.partitions_in_state(await _stack_resources(_qualified(stack)))
     except Exception as exc:  # the SDK raises a bare Exception carrying the engine's message
         return f"its state could not be read ({exc}): deploy it, or take it out of the regions (its k2infra:mirrorFrom)"
 
@@ -203,7 +158,7 @@ async def managed_topics() -> set[str]:
             f"cannot read which topics stack {stack} manages, which the program checks before it lets "
             f"pulumi delete topics that are no longer planned: {exc}"
         ) from None
-    return data_loss_guard.managed_topic_names(outputs)
+    return guards.managed_topic_names(outputs)
 
 
 # -- the gate ---------------------------------------------------------------------------------------
@@ -222,7 +177,7 @@ def gate(
         sasl, password, token = values[-3:]
         # The connections with the secrets' values, which exist only inside this apply.
         live = await read(stack, stack.connections.with_secrets(sasl, password or "", token or ""))
-        refused, warnings = judge(stack, live, dry_run=pulumi.runtime.is_dry_run())
+        refused, warnings = guards.judge(stack, live, dry_run=pulumi.runtime.is_dry_run())
         if refused:
             raise pulumi.RunError("\n\n".join(refused))
         for warning in warnings:

@@ -2,7 +2,7 @@
 
 Kafka's offsets-for-times lookup answers exactly that: the offset of the first record written at or
 after the instant, subtracted from the end offset. The guard that judges the counts is
-k2infra.deploy.retirement_guard.
+k2infra.deploy.guards.
 """
 
 from __future__ import annotations

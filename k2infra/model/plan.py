@@ -123,7 +123,7 @@ class Plan:
     max_partitions: int | None = None
     partition_overrides: tuple[str, ...] = ()
     # topic -> "file:line: field" of the setting its partition count comes from, for refusals that
-    # must say what to edit (k2infra.deploy.partition_guard); empty where the plan was built by hand.
+    # must say what to edit (k2infra.deploy.guards); empty where the plan was built by hand.
     partition_origins: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
     # Regions (k2infra.model.regions): what this stack mirrors from another (its copies are among
     # `topics`), and the regional stacks that mirror this stack's topics.
@@ -212,7 +212,7 @@ def partition_origin(
 
 class PartitionOrigins(Mapping[str, str]):
     """topic -> `partition_origin` of its count, worked out when asked: only a refusal names it
-    (k2infra.deploy.partition_guard), so a load does not locate every topic's count in the files."""
+    (k2infra.deploy.guards), so a load does not locate every topic's count in the files."""
 
     def __init__(
         self,

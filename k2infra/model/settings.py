@@ -78,7 +78,7 @@ class StackSettings(BaseModel):
     legacy_topics: bool = Field(default=False, alias="legacyTopics")
     allow_retire: bool = Field(default=False, alias="allowRetire")
     force_retire: bool = Field(default=False, alias="forceRetire")
-    # Topics a run may delete or replace although they hold records (k2infra.deploy.data_loss_guard).
+    # Topics a run may delete or replace although they hold records (k2infra.deploy.guards).
     allow_data_loss: list[str] = Field(default_factory=list, alias="allowDataLoss")
     local_cluster: Literal["none", "docker"] = Field(default="none", alias="localCluster")
     # Access control from config/kafka/apps.yaml: ACLs, quotas and SCRAM users of the apps. Needs a

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from k2infra.deploy.data_loss_guard import ALLOW_KEY
+from k2infra.deploy.guards import ALLOW_KEY
 from k2infra.review.summary import (
     GUARDS,
     AppChange,

@@ -34,7 +34,7 @@ from enum import StrEnum
 from typing import Any
 
 from k2infra.console import EXIT_BAD_INPUT, EXIT_DRIFT, EXIT_OK
-from k2infra.deploy import cluster_guard, data_loss_guard, partition_guard, retirement_guard
+from k2infra.deploy import guards
 from k2infra.model.apps import (
     PRINCIPAL_TYPE,
     QUOTA_NAME_PREFIX,
@@ -88,10 +88,11 @@ class Guard:
 GUARDS = {
     g.id: g
     for g in (
-        Guard("partition_shrink", "the partition guard", "k2infra/deploy/partition_guard.py"),
-        Guard("placement", "the placement guard", "k2infra/deploy/cluster_guard.py"),
-        Guard("data_loss", "the data-loss guard", "k2infra/deploy/data_loss_guard.py"),
-        Guard("retirement", "the retirement guard", "k2infra/deploy/retirement_guard.py"),
+        Guard("partition_shrink", "the partition guard", "k2infra/deploy/guards.py"),
+        Guard("placement", "the placement guard", "k2infra/deploy/guards.py"),
+        Guard("data_loss", "the data-loss guard", "k2infra/deploy/guards.py"),
+        Guard("retirement", "the retirement guard", "k2infra/deploy/guards.py"),
+        Guard("regions", "the regions guard", "k2infra/deploy/guards.py"),
         Guard("protect", "protection (k2infra:protect)", "the Pulumi engine never deletes a protected resource"),
         Guard("schema_compatibility", "the registry's compatibility check", "k2infra/registry/provider.py"),
         Guard("policy", "the policy pack", "policy/ (`--policy-pack`): a mandatory rule"),
@@ -100,10 +101,11 @@ GUARDS = {
 }
 # The openings of the preflight's refusals (one diagnostic holds them all, a blank line apart).
 _OPENINGS = (
-    (partition_guard.REFUSAL, "partition_shrink"),
-    (cluster_guard.REFUSAL, "placement"),
-    (data_loss_guard.REFUSAL, "data_loss"),
-    (retirement_guard.REFUSAL, "retirement"),
+    (guards.SHRINK_REFUSAL, "partition_shrink"),
+    (guards.PLACEMENT_REFUSAL, "placement"),
+    (guards.DATA_LOSS_REFUSAL, "data_loss"),
+    (guards.RETIREMENT_REFUSAL, "retirement"),
+    (guards.REGION_REFUSAL, "regions"),
 )
 # The engine's refusal to delete a protected resource (pkg/resource/deploy/step.go, deleteProtectedError).
 _PROTECTED = "because it is protected"

@@ -11,7 +11,7 @@ CAs and secrets differ) on the session's secure cluster, then:
   (`pulumi stack export`) and the cluster's topics are the same before and after;
 - stops broker 3: `verify` names every prod topic under-replicated and exits 1 within a bound,
   `acks=all` producers still write (ISR 2 of 3), and a new exchange (three RF 3 topics) is refused
-  by the program's placement guard (k2infra/deploy/cluster_guard.py) with the live broker count and
+  by the program's placement guard (k2infra/deploy/guards.py) with the live broker count and
   the missing node, within a bound, changing nothing;
 - starts broker 3 again (always: the class fixture's finally): the same `pulumi up` converges, then
   `verify` exits 0 and `preview --expect-no-changes` passes.

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from k2infra.cli.main import main
-from k2infra.deploy import data_loss_guard, partition_guard
+from k2infra.deploy import guards
 from k2infra.model.plan import Plan, load_plan
 from k2infra.ops.pulumi_stack import ACL_TYPE, QUOTA_TYPE, SCRAM_TYPE, SUBJECT_TYPE, TOPIC_TYPE
 from k2infra.review import facts as facts_module
@@ -297,8 +297,8 @@ def test_a_level_change_alone_is_no_new_version(prod_plan: Plan) -> None:
 
 
 def test_each_preflight_refusal_is_named_by_its_guard_and_the_engines_follow_up_dropped(prod_plan: Plan) -> None:
-    shrink = f"{partition_guard.REFUSAL}: Kafka cannot remove partitions ...:\n  market.x: planned 2"
-    loss = f"{data_loss_guard.REFUSAL}, which would lose them ...:\n  market.y: 5 records"
+    shrink = f"{guards.SHRINK_REFUSAL}: Kafka cannot remove partitions ...:\n  market.x: planned 2"
+    loss = f"{guards.DATA_LOSS_REFUSAL}, which would lose them ...:\n  market.y: 5 records"
     preview = document(
         diagnostics=[
             error(f"{shrink}\n\n{loss}"),
@@ -311,8 +311,17 @@ def test_each_preflight_refusal_is_named_by_its_guard_and_the_engines_follow_up_
     assert summary.headline() == "refused by the partition guard and the data-loss guard"
     assert summary.exit_code == 1
     markdown = render_markdown(summary)
-    assert "**the partition guard** (`k2infra/deploy/partition_guard.py`)" in markdown
+    assert "**the partition guard** (`k2infra/deploy/guards.py`)" in markdown
     assert f"```\n{loss}\n```" in markdown
+
+def test_raising_ahead_of_a_region_is_a_refusal_of_the_regions_guard_not_a_failed_preview(prod_plan: Plan) -> None:
+    ahead = f"{guards.REGION_REFUSAL}: MirrorMaker 2 ...:\n  market.crypto.trades.binance: 40 -> 48 partitions"
+    preview = document(diagnostics=[error(ahead), error("preview failed")])
+    summary = summarise(parse_preview(preview, exit_code=255), prod_plan)
+    assert [(r.guard, r.message) for r in summary.refusals] == [("regions", ahead)]
+    assert summary.headline() == "refused by the regions guard"
+    assert summary.exit_code == 1
+
 
 
 def test_a_protected_delete_is_refused_by_protection_and_the_planned_change_still_shown(prod_plan: Plan) -> None:
@@ -470,7 +479,7 @@ def test_plan_exits_2_on_a_file_that_is_no_preview_or_is_missing(project_dir: Pa
 
 def test_plan_exits_1_when_a_guard_refuses(project_dir: Path) -> None:
     saved = project_dir / "preview.json"
-    saved.write_text(document(diagnostics=[error(f"{data_loss_guard.REFUSAL}, which would lose them:\n  m: 5")]))
+    saved.write_text(document(diagnostics=[error(f"{guards.DATA_LOSS_REFUSAL}, which would lose them:\n  m: 5")]))
     code, out, _ = run_plan(project_dir, "--from-preview", str(saved))
     assert code == 1 and "**refused by the data-loss guard**" in out
 

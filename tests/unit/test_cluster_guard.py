@@ -1,4 +1,4 @@
-"""k2infra.deploy.cluster_guard: connections checked and placement judged before any change.
+"""k2infra.deploy.guards (placement) and the preflight: connections checked and placement judged before any change.
 
 Pure checks first, then the real program under Pulumi mocks (devkit.pulumi_mocks), where the
 mocks answer the guard's cluster and registry reads.
@@ -13,7 +13,8 @@ import pulumi
 import pytest
 
 from devkit.pulumi_mocks import RecordingMocks, run_program
-from k2infra.deploy.cluster_guard import placements, refusals
+from k2infra.deploy.guards import placement_refusals as refusals
+from k2infra.deploy.guards import placements
 from k2infra.live.admin import BrokerView
 from k2infra.model.plan import TopicSpec
 from tests.conftest import PROD_TOPICS

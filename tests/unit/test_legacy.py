@@ -13,7 +13,7 @@ import yaml
 
 from devkit.pulumi_mocks import RecordingMocks, run_program
 from k2infra.client.naming import load_plan
-from k2infra.deploy import retirement_guard
+from k2infra.deploy import guards
 from k2infra.live import retirement as legacy
 from k2infra.model.errors import InputError
 from k2infra.model.plan import LegacyAction, LegacyTopic
@@ -136,6 +136,6 @@ def test_force_retire_skips_the_check(
 def test_check_retirement_lists_every_busy_topic() -> None:
     quiet = datetime(2026, 11, 1, tzinfo=UTC)
     topics = [LegacyTopic(n, LegacyAction.RETIRE, 6, 1, {}, quiet) for n in ("a.raw", "b.raw", "c.raw")]
-    [message] = retirement_guard.refusals(topics, {"a.raw": 3, "b.raw": 0, "c.raw": 1})
+    [message] = guards.retirement_refusals(topics, {"a.raw": 3, "b.raw": 0, "c.raw": 1})
     assert "a.raw: 3 records" in message and "c.raw: 1 records" in message and "b.raw" not in message
-    assert retirement_guard.refusals(topics, {}) == []
+    assert guards.retirement_refusals(topics, {}) == []

@@ -13,7 +13,7 @@ import pulumi
 import pytest
 
 from devkit.pulumi_mocks import RecordingMocks, run_program
-from k2infra.deploy import preflight
+from k2infra.deploy import guards, preflight
 from k2infra.live.admin import BrokerView, PartitionLayout, TopicLayout
 from k2infra.model.plan import load_plan
 from k2infra.model.stack import load_stack_file
@@ -29,11 +29,11 @@ def layout(name: str, partitions: int, replicas: tuple[int, ...] = (1, 2, 3)) ->
 def test_the_guards_judge_plain_data_without_an_engine(project_dir: Path) -> None:
     stack = load_stack_file(project_dir / "config", "prod", project_dir)
     live = {name: layout(name, count) for name, count in PROD_TOPICS.items()}
-    assert preflight.judge(stack, preflight.LiveRead(live, BrokerView((1, 2, 3), (1, 2, 3)))) == ([], [])
+    assert guards.judge(stack, guards.LiveRead(live, BrokerView((1, 2, 3), (1, 2, 3)))) == ([], [])
 
     live["market.equities.trades.asx"] = layout("market.equities.trades.asx", 31)
     del live["market.crypto.trades.binance"]  # to be created while node 3 is down
-    refused, warnings = preflight.judge(stack, preflight.LiveRead(live, BrokerView((1, 2), (1, 2, 3))))
+    refused, warnings = guards.judge(stack, guards.LiveRead(live, BrokerView((1, 2), (1, 2, 3))))
     assert [r.split(":")[0] for r in refused] == [
         "refusing to lower partition counts",
         "refusing to create topics or partitions while brokers are down",

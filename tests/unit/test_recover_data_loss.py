@@ -18,7 +18,7 @@ import pulumi
 import pytest
 
 from devkit.pulumi_mocks import RecordingMocks, run_program
-from k2infra.deploy import data_loss_guard as guard
+from k2infra.deploy import guards as guard
 from k2infra.deploy import preflight
 from tests.conftest import set_stack_config
 from tests.unit.test_program import PROD_SECRETS
@@ -255,7 +255,7 @@ def test_a_stale_allowance_is_warned_about(project_dir: Path, records: dict, war
 
 
 def test_an_unknown_record_count_is_refused_not_taken_for_empty() -> None:
-    [refusal], _ = guard.judge([guard.Loss("t", "gone")], {"t": None}, allowed=())
+    [refusal], _ = guard.data_loss_judgement([guard.Loss("t", "gone")], {"t": None}, allowed=())
     assert "t: an unknown number of records; gone" in refusal
 
 

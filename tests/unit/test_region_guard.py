@@ -1,5 +1,5 @@
 """Partitions grow together: the home stack refuses to raise a topic that a region mirrors while the
-region's copy has fewer partitions (k2infra.deploy.region_guard), at preview and up, under mocks
+region's copy has fewer partitions (k2infra.deploy.guards), at preview and up, under mocks
 whose engine answers the regional stack's state."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import pulumi
 import pytest
 
 from devkit.pulumi_mocks import RecordingMocks, run_program
-from k2infra.deploy import region_guard
+from k2infra.deploy import guards
 from k2infra.model.stack import load_stack_file
 from tests.conftest import set_stack_config
 from tests.unit.test_recover_data_loss import DEV_TOPICS, STATE, TOPIC
@@ -98,12 +98,12 @@ def test_without_a_raise_the_regions_state_is_not_read(project_dir: Path) -> Non
 
 def test_a_region_that_does_not_carry_the_topic_yet_does_not_hold_the_raise_back(raising: Path) -> None:
     stack = load_stack_file(raising / "config", "dev", raising)
-    assert region_guard.refusals(stack.plan, DEV_TOPICS, {"tokyo": {}}) == []
-    assert region_guard.refusals(stack.plan, DEV_TOPICS, {"tokyo": {TRADES: 4}}) != []
+    assert guards.region_refusals(stack.plan, DEV_TOPICS, {"tokyo": {}}) == []
+    assert guards.region_refusals(stack.plan, DEV_TOPICS, {"tokyo": {TRADES: 4}}) != []
 
 
 def test_raising_a_topic_no_region_mirrors_reads_no_region(project_dir: Path) -> None:
     write_stack(project_dir, "tokyo", TOKYO | {"mirrorFrom": {"stack": "dev", "select": [{"asset_class": "equities"}]}})
     set_stack_config(project_dir, "dev", {"partitions": {"crypto.binance": 8}})
     stack = load_stack_file(project_dir / "config", "dev", project_dir)
-    assert region_guard.raised(stack.plan, DEV_TOPICS) == {}
+    assert guards.raised(stack.plan, DEV_TOPICS) == {}
