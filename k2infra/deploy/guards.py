@@ -1,44 +1,10 @@
 """The guards: pure functions from (the stack, what the preflight read) to refusals.
 
-The preflight (k2infra.deploy.preflight) reads the cluster once and `judge` asks every guard; a
+The preflight (k2infra.deploy.preflight) reads the cluster once and `judge` asks every guard; any
 refusal stops the run before any change, at preview too. Each refusal opens with its guard's
-`*_REFUSAL` line, by which the change summary (k2infra.review.summary) names the guard. Nothing
-here reads or writes: the tests give each guard the facts directly.
-
-- **partitions grow and never shrink** (`shrink_refusals`): the Kafka provider answers a lower
-  partition count by deleting and re-creating the topic, which loses its data;
-- **placement** (`placement_refusals`): a new topic, or new partitions of one, are refused while
-  fewer brokers are live than the replication factor. "Live" is what a Metadata answer lists:
-  unfenced brokers. A broker that shut down is fenced at once (one that died, after
-  broker.session.timeout.ms) and drops out of that list, while its node id stays in the replica
-  lists it holds, which is how the message names the missing node. Kafka itself would not refuse:
-  KRaft's placer counts registered brokers, fenced ones included (runbook §13 has the
-  measurement), so the new topics would be born under-replicated, one more failure away from
-  refusing acks=all writes. Kafka fails the create (INVALID_REPLICATION_FACTOR, "only N broker(s)
-  are registered") only when fewer brokers are registered at all; a cluster smaller than the
-  factor with no broker missing (a prod-shaped preview against the one-broker dev platform) is
-  left to that. Existing topics keep working with a broker down (ISR 2 of 3);
-- **data loss** (`possible_losses`, `data_loss_judgement`): a topic that holds records is not
-  deleted or replaced unless the stack lists it in `k2infra:allowDataLoss`. A run loses a topic by
-  *removal* (a topic this stack manages is no longer planned: its exchange or data type was removed
-  or renamed, left out of `k2infra:exchanges`, or `k2infra:legacyTopics` was turned off while legacy
-  topics were adopted; Pulumi deletes what the program stops declaring, so the preflight lists the
-  live `market.` topics and asks the engine which of them are in this stack's state; a topic
-  someone else made is not in it, is not deleted, and is not refused), or by a *replication-factor
-  change* (a provider that cannot reassign replicas replaces the topic: upstream pulumi-kafka's
-  Terraform provider has done so; ours refuses the update). The refusal names every topic and its
-  records; a listed topic goes ahead with a warning, and a listed topic the run would not touch is
-  warned about so that a stale allowance does not stay in the stack file. A destroy never runs the
-  program: see docs/runbook.md (protect, and `make down`'s check);
-- **legacy retirement** (`retiring`, `retirement_refusals`): a retiring legacy topic is deleted
-  only once no record was written to it at or after its `quiet_since` (counted by
-  `k2infra.live.retirement.records_since`); `k2infra:forceRetire` skips the proof, and nothing is
-  retired without `k2infra:allowRetire`;
-- **partitions grow together** (`raised`, `region_refusals`): MirrorMaker 2 keeps a record's
-  partition number, so a regional copy needs at least the partitions of its source. Raising a topic
-  that a regional stack mirrors is refused while that stack's copy (as its state holds it, which
-  needs no credential of the regional cluster) has fewer partitions than planned, naming the command
-  to run first; the regional plan already carries the home's new count.
+`*_REFUSAL` line, by which the change summary (k2infra.review.summary) names the guard. Nothing here
+reads or writes, so the tests give each guard its facts directly. Why each guard exists is said
+above it; docs/architecture.md §8 lists them.
 """
 
 from __future__ import annotations
@@ -104,6 +70,9 @@ def judge(stack: Stack, live: LiveRead, *, dry_run: bool = True) -> tuple[list[s
 
 # -- partitions grow and never shrink ---------------------------------------------------------------
 
+# The Kafka provider answers a lower partition count by deleting and re-creating the topic, which
+# loses its data: a plan that lowers one is refused, whatever the stack allows.
+
 
 def shrinking(
     topics: Iterable[TopicSpec | LegacyTopic],
@@ -138,6 +107,15 @@ def shrink_refusals(
 
 
 # -- placement ---------------------------------------------------------------------------------------
+
+# A new topic, or new partitions of one, are refused while fewer brokers are live than the
+# replication factor. "Live" is what a Metadata answer lists: unfenced brokers. A broker that shut
+# down is fenced at once (one that died, after broker.session.timeout.ms) and drops out of that
+# list, while its node id stays in the replica lists it holds, which is how the message names the
+# missing node. Kafka itself would not refuse: KRaft's placer counts registered brokers, fenced ones
+# included (runbook §13 has the measurement), so the new topics would be born under-replicated, one
+# more failure away from refusing acks=all writes. Existing topics keep working with a broker down
+# (ISR 2 of 3), so nothing else is refused.
 
 
 def placements(topics: Iterable[TopicSpec | LegacyTopic], live_partitions: Mapping[str, int]) -> list[tuple[str, str]]:
@@ -181,6 +159,16 @@ def placement_refusals(
 
 
 # -- data loss ---------------------------------------------------------------------------------------
+
+# A topic that holds records is not deleted or replaced unless the stack lists it in
+# k2infra:allowDataLoss. A run loses a topic by *removal* (a topic this stack manages is no longer
+# planned: its exchange or data type was removed or renamed, left out of k2infra:exchanges, or
+# k2infra:legacyTopics was turned off while legacy topics were adopted; Pulumi deletes what the
+# program stops declaring, so the preflight lists the live `market.` topics and asks the engine which
+# of them are in this stack's state: a topic someone else made is not, and is neither deleted nor
+# refused), or by a *replication-factor change* (a provider that cannot reassign replicas replaces
+# the topic: upstream pulumi-kafka's Terraform provider has done so; ours refuses the update). A
+# destroy never runs the program: see docs/runbook.md (protect, and `make down`'s check).
 
 
 @dataclass(frozen=True)
@@ -308,6 +296,10 @@ def data_loss_judgement(
 
 # -- legacy retirement -------------------------------------------------------------------------------
 
+# A retiring legacy topic is no longer declared, so `pulumi up` deletes it: only once no record was
+# written to it at or after its `quiet_since` (counted by k2infra.live.retirement.records_since).
+# k2infra:forceRetire skips the proof; nothing is retired without k2infra:allowRetire.
+
 
 def retiring(stack: Stack) -> list[LegacyTopic]:
     """The legacy topics whose quiet must be proven (none when k2infra:forceRetire skips the proof)."""
@@ -332,6 +324,12 @@ def retirement_refusals(retiring: Iterable[LegacyTopic], written: Mapping[str, i
 
 
 # -- partitions grow together ------------------------------------------------------------------------
+
+# MirrorMaker 2 keeps a record's partition number, so a regional copy needs at least the partitions
+# of its source (a symbol then hashes to the same partition in both clusters). Raising a topic that
+# a regional stack mirrors is refused while that stack's copy, as its state holds it (which needs no
+# credential of the regional cluster), has fewer partitions than planned; the regional plan already
+# carries the home's new count, so `pulumi up` of the region goes first.
 
 
 def partitions_in_state(stack_resources: Mapping[str, object]) -> dict[str, int]:
