@@ -1,101 +1,15 @@
 """Pulumi dynamic provider: one Schema Registry subject as one Pulumi resource.
 
-The resource id is the subject name.  Inputs (see ``resource.py``): ``subject``,
-``schema`` (Avro schema text), ``compatibility``, ``connection`` (``url`` plus
-optional ``username``/``password`` or ``token``; ``url`` may list several nodes of one
-registry, comma-separated, and every request fails over between them) and ``hard_delete``.  Outputs
-repeat every input and add ``schema_id`` and ``version``.  The HTTP client's
-timeouts and retries are its defaults (``client.py``).
-
-Lifecycle, and why
-------------------
-check (``pulumi preview`` and ``up``; gets the *old inputs* and the new ones)
-    Validates without the network: subject, a known compatibility level, a
-    parseable schema, an http(s) URL without ``user:pass@``, not both basic auth
-    and a token.  Then, only if the canonical schema differs from the old
-    inputs' (or the resource is new, or its subject changed), it asks the
-    registry ``POST /compatibility/subjects/{s}/versions/latest?verbose=true``
-    and turns "incompatible" into a CheckFailure naming the subject and the
-    registry's reasons, so the preview fails and nothing is registered.  A
-    subject with no version yet is compatible.  Registries that answer only
-    true/false (Apicurio) get a local, labelled list of the field changes
-    against the latest version instead of reasons.  An unreachable registry
-    fails the check of a changed schema, but not of a new subject: the
-    registry may be created by the same deployment, and the create reports it
-    if it is still down.  Check retries at most once (previews stay quick
-    when the registry is down).  Skipped (no network): nothing
-    changed; any needed value unknown during preview; the new level is NONE; or
-    the level changes in the same update (the registry can only judge under its
-    *current* level, which would give a wrong answer; ``update`` sets the new
-    level first and a real incompatibility still fails there with HTTP 409).
-
-diff (never touches the network; gets the *old outputs* and new inputs)
-    Compares the canonical schema (``avro_canonical``: whitespace, key order,
-    namespace spelling are no change; defaults, docs, logical types are; see
-    that module for why not Avro Parsing Canonical Form).  ``subject`` replaces
-    (create the new subject, then delete the old one: they never collide).
-    Compatibility, ``hard_delete`` and the connection are in-place updates.
-    A connection change (URL moved, password rotated) must be an update even
-    though it changes nothing in the registry: ``read`` and ``delete`` only
-    receive the stored *outputs*, so the outputs must carry the current
-    connection; that update makes no HTTP call.
-
-create
-    ``PUT /config/{s}`` (compatibility), then ``POST /subjects/{s}/versions``.
-    Idempotent, so an interrupted ``pulumi up`` converges on re-run: a schema
-    the subject already holds gets its existing id back from Confluent-style
-    registries; a registry that answers 409 to a duplicate is asked
-    ``POST /subjects/{s}`` whether it already holds the schema, and the
-    existing id/version is adopted.  The version comes from that lookup (the
-    register answer has only the id).  If the registry cannot configure a
-    subject before it exists (Apicurio: 404), the level is set after the
-    first version.
-
-update
-    Sets the compatibility level if it changed (first, so that a relaxed level
-    applies to the new schema), registers the new schema if its canonical form
-    changed (older versions stay), outputs the new id/version.
-
-read (``pulumi refresh``)
-    Reads the latest version and the effective compatibility level.  If the
-    latest id/version is not the one in the state and its schema differs
-    canonically, the registry's schema text, id and version become the outputs,
-    as does a different level: refresh shows the drift and the next ``up``
-    re-sets the level and registers the declared schema.  A registry will not
-    make a schema it already holds as an older version latest again, so that
-    ``up`` then fails naming the newer version to delete (or the file to update)
-    rather than report the old version as current.  A subject that no longer
-    exists (or is soft-deleted) reads as gone.
-
-delete
-    Soft delete (``DELETE /subjects/{s}``) unless ``hard_delete`` is true, then
-    soft delete followed by ``?permanent=true`` (Confluent refuses a permanent
-    delete of a live subject).  A subject that is already gone is not an error.
-
-State written by earlier versions
----------------------------------
-Stacks created before the cleanup hold inputs and outputs this provider no
-longer has: ``schema_type`` (always AVRO), ``topics`` and ``canonical_schema``.
-They are ignored: ``check`` and ``diff`` look only at the properties above (so
-such a stack shows no change and nothing is replaced), and ``create``,
-``update`` and ``read`` write outputs without them (a refresh drops them from
-the state; it changes nothing in the registry).
-
-Credentials and pickling
-------------------------
-Pulumi pickles the provider *instance* with dill into the state
-(``__provider``).  This class has no instance state at all, and it lives in an
-importable module, so dill stores only a reference
-(``k2infra.registry.provider.SchemaRegistryProvider``); the provider process,
-started with the project directory as working directory, imports it from
-there.  Credentials are secret *inputs* of each resource; every method builds
-its HTTP client from the inputs/outputs it is given and drops it afterwards.
-Dynamic providers do not accept secrets, so the engine hands them plain values
-and re-marks any output whose input of the same name was secret (recursively
-inside ``connection``); ``resource.py`` also lists ``connection`` in
-``additional_secret_outputs``, so the whole echoed connection is a secret in
-the state.  Error messages never contain credentials: the client prints the
-URL without userinfo and scrubs known secret values.
+The resource id is the subject name. Inputs (see ``resource.py``): ``subject``, ``schema`` (Avro
+schema text), ``compatibility``, ``connection`` (``url``, which may list several nodes of one
+registry, comma-separated, failed over on every request, plus optional ``username``/``password`` or
+``token``) and ``hard_delete``. Outputs repeat every input and add ``schema_id`` and ``version``.
+Each lifecycle method says what it does and why above its code; docs/architecture.md §9 has the
+table. The class holds no state, so dill pickles only a reference to it into the state
+(``__provider``), and every method builds its HTTP client from the properties it is given.
+Credentials are secret inputs: dynamic providers get them as plain values, the engine re-marks an
+output secret whose input was, and ``resource.py`` marks the whole echoed ``connection`` secret;
+errors print URLs without userinfo and scrub known secret values (``client.py``).
 """
 
 from __future__ import annotations
@@ -219,11 +133,28 @@ def _normalised_connection(conn: dict[str, Any]) -> dict[str, Any]:
 
 
 class SchemaRegistryProvider(ResourceProvider):
-    """Dynamic provider for ``SchemaSubject``.  Stateless by design: see module docstring."""
+    """Dynamic provider for ``SchemaSubject``, stateless by design (module docstring)."""
 
     # ------------------------------------------------------------------- check
 
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+        """At ``pulumi preview`` and ``up``, with the *old inputs* and the new ones.
+
+        Validates without the network: subject, a known compatibility level, a parseable schema, an
+        http(s) URL without ``user:pass@``, not both basic auth and a token. Then, only if the canonical
+        schema differs from the old inputs' (or the resource is new, or its subject changed), it asks the
+        registry ``POST /compatibility/subjects/{s}/versions/latest?verbose=true`` and turns
+        "incompatible" into a CheckFailure naming the subject and the registry's reasons, so the preview
+        fails and nothing is registered. A subject with no version yet is compatible. Registries that
+        answer only true/false (Apicurio) get a local, labelled list of the field changes against the
+        latest version instead. An unreachable registry fails the check of a changed schema, but not of a
+        new subject: the registry may be created by the same deployment, and the create reports it if it
+        is still down. One retry at most, so previews stay quick when the registry is down. Skipped (no
+        network): nothing changed; a needed value unknown during preview; the new level is NONE; or the
+        level changes in the same update (the registry can only judge under its *current* level, which
+        would give a wrong answer; ``update`` sets the new level first and a real incompatibility still
+        fails there with HTTP 409).
+        """
         olds = _plain(_olds or {})
         new = _plain(news)
         failures = self._validate(new)
@@ -352,6 +283,15 @@ class SchemaRegistryProvider(ResourceProvider):
     # -------------------------------------------------------------------- diff
 
     def diff(self, _id: str, _olds: dict[str, Any], _news: dict[str, Any]) -> DiffResult:
+        """Never touches the network; gets the *old outputs* and the new inputs.
+
+        Compares the canonical schema (``avro_canonical``: whitespace, key order, namespace spelling are
+        no change; defaults, docs, logical types are). ``subject`` replaces (create the new subject, then
+        delete the old one: they never collide). Compatibility, ``hard_delete`` and the connection are
+        in-place updates. A connection change (URL moved, password rotated) must be an update although it
+        changes nothing in the registry: ``read`` and ``delete`` receive only the stored *outputs*, so
+        they must carry the current connection; that update makes no HTTP call.
+        """
         olds, news = _plain(_olds), _plain(_news)
         replaces: list[str] = []
         changed: list[str] = []
@@ -380,6 +320,15 @@ class SchemaRegistryProvider(ResourceProvider):
     # ------------------------------------------------------------------ create
 
     def create(self, props: dict[str, Any]) -> CreateResult:
+        """``PUT /config/{s}`` (compatibility), then ``POST /subjects/{s}/versions``.
+
+        Idempotent, so an interrupted ``pulumi up`` converges on re-run: a schema the subject already
+        holds gets its existing id back from Confluent-style registries; a registry that answers 409 to a
+        duplicate is asked ``POST /subjects/{s}`` whether it holds the schema, and the existing
+        id/version is adopted. The version comes from that lookup (the register answer has only the id).
+        A registry that cannot configure a subject before it exists (Apicurio: 404) gets the level after
+        the first version.
+        """
         props = _plain(props)
         subject = props["subject"]
         level = props.get("compatibility")
@@ -464,6 +413,9 @@ class SchemaRegistryProvider(ResourceProvider):
     # ------------------------------------------------------------------ update
 
     def update(self, _id: str, _olds: dict[str, Any], _news: dict[str, Any]) -> UpdateResult:
+        """The level first if it changed (so that a relaxed level applies to the new schema), then the new
+        schema if its canonical form changed (older versions stay).
+        """
         olds, news = _plain(_olds), _plain(_news)
         subject = news["subject"]
         level = news.get("compatibility")
@@ -482,6 +434,17 @@ class SchemaRegistryProvider(ResourceProvider):
     # -------------------------------------------------------------------- read
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        """``pulumi refresh``: the latest version and the effective compatibility level.
+
+        If the latest id/version is not the one in the state and its schema differs canonically, the
+        registry's schema text, id and version become the outputs, as does a different level: refresh
+        shows the drift and the next ``up`` re-sets the level and registers the declared schema. A
+        registry will not make a schema it holds as an older version latest again, so that ``up`` then
+        fails naming the newer version to delete (or the file to update). A subject that no longer exists
+        (or is soft-deleted) reads as gone. Stacks created before a cleanup hold properties this provider
+        no longer has (``schema_type``, ``topics``, ``canonical_schema``): ``check`` and ``diff`` ignore
+        them, so nothing shows as changed, and the outputs written here leave them out.
+        """
         props = _plain(props)
         subject = props.get("subject") or id_
         props = {**props, "subject": subject}
@@ -489,7 +452,7 @@ class SchemaRegistryProvider(ResourceProvider):
         latest = client.get_latest(subject)
         if latest is None:
             return ReadResult("", {})  # gone (or soft-deleted): refresh drops it
-        # Only today's outputs: keys that earlier versions wrote (see module docstring) are dropped.
+        # Only today's outputs: keys that earlier versions wrote are dropped.
         outs = {key: props[key] for key in OUTPUT_KEYS if key in props}
         outs["connection"] = _normalised_connection(_connection(props))
         same_version = latest.get("id") == props.get("schema_id") and latest.get("version") == props.get("version")
@@ -511,6 +474,10 @@ class SchemaRegistryProvider(ResourceProvider):
     # ------------------------------------------------------------------ delete
 
     def delete(self, _id: str, _props: dict[str, Any]) -> None:
+        """Soft delete (``DELETE /subjects/{s}``), or with ``hard_delete`` a soft delete then
+        ``?permanent=true`` (Confluent refuses a permanent delete of a live subject). A subject already
+        gone is no error.
+        """
         props = _plain(_props)
         subject = props.get("subject") or _id
         _client(props).delete_subject(subject, permanent=bool(props.get("hard_delete", False)))
