@@ -1,45 +1,12 @@
 """`python -m k2infra verify`: the live cluster and registry compared with the Plan.
 
-Three parts, kept apart:
-- reading: `k2infra.live.cluster` turns the cluster and registry into a `LiveState` snapshot;
-- comparing: `compare(plan, live)` is a pure function from the two to a `Report`;
-- rendering: `render_table` and `Report.to_dict` (the `--json` document).
-
-What counts as a difference (`Difference.kind`):
-- topic_missing, topic_extra: a planned topic absent; a `market.` topic the plan does not know
-  (topics outside `market.` are not ours and are ignored);
-- partitions, replication_factor: the live count differs from the planned one;
-- config: one difference per key the plan sets whose effective live value differs. Values are
-  compared as Kafka means them: numbers as numbers ('0.50' is '0.5'), booleans without case, lists
-  as sets ('delete,compact' is 'compact,delete'). A key the topic does not set itself but whose
-  broker default equals the planned value is no difference: the effective value is what matters;
-- health: partitions whose in-sync replica set is smaller than their replica set. They are
-  differences, so the run exits 1: the topic does not have the durability the plan asks for right
-  now (acks=all writes fail once the ISR drops below min.insync.replicas), and a check that stays
-  green through that would hide it. Their own kind lets automation tell them from drift;
-- subject_missing, subject_extra: as for topics, under the `market.` prefix;
-- schema: the latest version's schema differs from the file (both in the canonical form of
-  `k2infra.model.avro_canonical`, which keeps defaults, docs and logical types);
-- compatibility: the subject's effective level (its own, else the registry's global) differs;
-- schema_id: the subject version the stack state records (the one `pulumi up` registered) has
-  another schema ID in the registry, or is gone: every record written with the recorded ID carries
-  it, so a registry that answers another ID (rebuilt, restored from another journal) cannot serve
-  them. Compared when the command line could read the state (`recorded`); a note says when not;
-- acl_missing, acl_extra, scram_user_missing: with k2infra:accessControl only, the apps' ACLs and
-  SCRAM users against the plan (`k2infra.live.access` says which live ACLs are the stack's business;
-  client quotas cannot be read with confluent-kafka and are reported as not checked).
-  With them, one line (not a difference: the exit code does not change) says whether k2infra's own
-  principal has exactly the rights it needs, or more (a super user), or less (k2infra.model.infra_access);
-- mirror_source_missing, mirror_partitions, mirror_config: a regional stack's copy against its source
-  as the source cluster holds it now (k2infra.live.mirror): the topic is not there, its partition count
-  differs (MirrorMaker 2 keeps a record's partition), or a config the copy takes from it differs. Each
-  copy's replication lag (records and seconds) is listed beside them; a lag is no difference;
-- mirror_schema_id: a mirrored subject's latest version has another schema ID in the region's
-  registry than in the source's, or is missing there: regional consumers could not decode the copies.
-
-Exit codes: 0 nothing differs, 1 some difference, 2 the cluster or registry cannot be read (one line
-on stderr naming the address and the setting to check; with --json the document carries it in
-"error").
+Three parts, kept apart: reading (`k2infra.live.cluster` turns the cluster and registry into a
+`LiveState` snapshot), comparing (`compare(plan, live)`, a pure function to a `Report`) and
+rendering (`render_table`, `Report.to_dict` for `--json`). Each difference has a `Kind`, said
+below and in docs/runbook.md §4. Values are compared as Kafka means them, and a key whose broker
+default equals the planned value is no difference: the effective value is what matters. Exit codes:
+0 nothing differs, 1 some difference, 2 the cluster or registry cannot be read (one line naming the
+address and the setting to check; with --json the document carries it in "error").
 """
 
 from __future__ import annotations
@@ -77,23 +44,33 @@ class Kind(StrEnum):
     """What differs; the values are the `kind` strings of the --json document."""
 
     TOPIC_MISSING = "topic_missing"
-    TOPIC_EXTRA = "topic_extra"
+    TOPIC_EXTRA = "topic_extra"  # a `market.` topic the plan does not know (others are not ours)
     PARTITIONS = "partitions"
     REPLICATION_FACTOR = "replication_factor"
+    # One per key the plan sets whose effective live value differs: numbers as numbers ('0.50' is
+    # '0.5'), booleans without case, lists as sets ('delete,compact' is 'compact,delete').
     CONFIG = "config"
+    # Partitions whose in-sync replicas are fewer than their replicas: a difference (exit 1), since
+    # the topic lacks the durability the plan asks for right now (acks=all writes fail once the ISR
+    # drops below min.insync.replicas); a kind of its own lets automation tell it from drift.
     HEALTH = "health"
     SUBJECT_MISSING = "subject_missing"
     SUBJECT_EXTRA = "subject_extra"
-    SCHEMA = "schema"
-    COMPATIBILITY = "compatibility"
+    SCHEMA = "schema"  # the latest version differs from the file, in k2infra.model.avro_canonical's form
+    COMPATIBILITY = "compatibility"  # the subject's effective level (its own, else the registry's)
+    # The version the stack state records has another schema ID in the registry, or is gone: every
+    # record written with the recorded ID carries it. Compared when the state could be read.
     SCHEMA_ID = "schema_id"
+    # With k2infra:accessControl (k2infra.live.access says which live ACLs are the stack's business;
+    # client quotas cannot be read with confluent-kafka and are reported as not checked).
     ACL_MISSING = "acl_missing"
     ACL_EXTRA = "acl_extra"
     SCRAM_USER_MISSING = "scram_user_missing"
+    # A regional stack's copy against its source as the source cluster holds it now (k2infra.live.mirror).
     MIRROR_SOURCE_MISSING = "mirror_source_missing"
-    MIRROR_PARTITIONS = "mirror_partitions"
+    MIRROR_PARTITIONS = "mirror_partitions"  # MirrorMaker 2 keeps a record's partition
     MIRROR_CONFIG = "mirror_config"
-    MIRROR_SCHEMA_ID = "mirror_schema_id"
+    MIRROR_SCHEMA_ID = "mirror_schema_id"  # regional consumers could not decode the copies
 
 
 class Status(StrEnum):
