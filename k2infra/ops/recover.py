@@ -1,45 +1,14 @@
 """`python -m k2infra recover`: bring a stack back after an interrupted `pulumi up`.
 
-A `pulumi up` killed part-way (SIGKILL of the CLI, a lost shell, a crashed CI runner) leaves up
-to three things behind, and each later command fails on the first of them:
-
-1. the stack's lock: "the stack is currently locked";
-2. pending operations: creates, updates or deletes the engine started and never saw finish.
-   A plain `pulumi up` ignores them with a warning and tries the creates again, which fail for
-   every topic that did reach the broker ("it already exists; ... import it"); a non-interactive
-   `pulumi refresh` keeps pending creates;
-3. with `PULUMI_SKIP_CHECKPOINTS=true` (bulk mode), no record at all of what the run created:
-   every such topic is on the broker and absent from the state;
-4. on the file backend, when the kill lands while a checkpoint is written, an empty attribute file
-   beside the intact previous checkpoint: every command then fails with "failed to load
-   checkpoint: EOF" (`k2infra.ops.file_backend`).
-
-`recover` resolves each against the cluster and the registry, using only the CLI's own
-non-interactive means (no hand edit of the state):
-
-- a lock is released only when it was written on this host by a process that is gone
-  (`k2infra.ops.stack_lock`; a file of the file backend, a row of the PostgreSQL backend's table,
-  `k2infra.ops.postgres_state`); any other lock stops the command, which says what to check; a
-  PostgreSQL backend that cannot be used stops it first (exit 2), changing nothing;
-- an unreadable attribute file of the checkpoint is removed (the checkpoint is not touched);
-- a topic left by a pending create or by a bulk-mode crash that exists exactly as planned
-  (partitions, replication factor, its own configs) and holds no record is imported
-  (`pulumi import --file`, one bulk import); one that is absent needs nothing (the next
-  `pulumi up` creates it); one that differs, or holds records this stack never wrote, is
-  reported with the commands to adopt or remove it, and left as it is;
-- a subject left by a pending create whose latest schema is the planned one is adopted by the next
-  `pulumi up` (the registry answers an identical registration with the existing id and version);
-  one that holds another schema is reported and left as it is;
-- pending creates that were resolved are dropped from the state, and pending updates and deletes
-  are reconciled, by one `pulumi refresh` (`--clear-pending-creates`, or
-  `--import-pending-creates` for the resolved ones when others must stay);
-- plugin processes of the project left running by the killed CLI, re-parented to pid 1, are
-  ended (SIGTERM, then SIGKILL): they serve no engine (`k2infra.ops.orphans`).
-
-It prints one line per resource and ends with the `pulumi up` to run (or runs it with `--up`).
-Its outcome, already printed, is None when the stack is ready for `pulumi up`, Refused when something
-needs a decision, StateError or ConnectionFailed when the CLI, the cluster or the registry could not be
-used; the command line's exit codes (0, 1, 2) follow those classes.
+A `pulumi up` killed part-way leaves behind the stack's lock, pending operations, (in bulk mode,
+`PULUMI_SKIP_CHECKPOINTS=true`) topics the state does not record, on the file backend perhaps an
+empty checkpoint attribute file, and plugin processes re-parented to pid 1. Each later command fails
+on the first of them. `recover` resolves each against the cluster and the registry with the CLI's
+own non-interactive means, never a hand edit of the state, and changes nothing it cannot prove safe:
+what it does, in order, and what it leaves to a person is docs/runbook.md §6. Its outcome, already
+printed, is None when the stack is ready for `pulumi up`, Refused when something needs a decision,
+StateError or ConnectionFailed when the CLI, the cluster or the registry could not be used; the
+command line's exit codes (0, 1, 2) follow those classes.
 """
 
 from __future__ import annotations
