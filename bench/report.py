@@ -18,6 +18,7 @@ from bench.measure import Stat
 from bench.peers import TOPICCTL_TUNED_SLEEP
 
 PHASE_TITLES = ("create from empty", "no-change run", "add one exchange", "raise partitions", "delete")
+PEER_KEYS = ("jikkou_", "topicctl_", "add_up@", "floor_add")  # a size with one of them has peer tables
 
 
 # -- access and formatting ----------------------------------------------------------------------
@@ -28,6 +29,8 @@ def sizes(results: dict[str, Any]) -> list[int]:
 
 
 def figure(results: dict[str, Any], size: int, key: str) -> dict[str, Any]:
+    """A figure of one size; "@P" in `key` stands for the run's default --parallel (`parallel`)."""
+    key = key.replace("@P", f"@{parallel(results)}")
     return results.get("sizes", {}).get(str(size), {}).get("figures", {}).get(key) or {}
 
 
@@ -36,6 +39,7 @@ def stat(results: dict[str, Any], size: int, key: str, field: str = "seconds") -
 
 
 def failures(results: dict[str, Any], size: int, key: str) -> list[dict[str, Any]]:
+    key = key.replace("@P", f"@{parallel(results)}")
     return results.get("sizes", {}).get(str(size), {}).get("failures", {}).get(key) or []
 
 
@@ -83,7 +87,7 @@ def console_line(size: int, key: str, data: dict[str, Any]) -> str:
     return line + (f"  peak {megabytes(memory)} MB" if memory else "")
 
 
-# -- the run --------------------------------------------------------------------------------------
+# -- the tables ----------------------------------------------------------------------------------
 
 
 def run_lines(results: dict[str, Any]) -> str:
@@ -106,8 +110,6 @@ def run_lines(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-# -- targets ------------------------------------------------------------------------------------
-
 # (target, topics, figure, field, divided by figure or None, limit): "within" a ratio is met at the
 # limit, "<" a limit below it. Program evaluation is judged on the lean mode: the harness's extra
 # work (every output resolved into plain values) is the unit tests', not the program's.
@@ -128,7 +130,7 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, str]]:
     """(target, measured median, met | missed | not measured) of every target."""
     out = []
     for name, size, key, field, other, limit in TARGETS:
-        value = stat(results, size, key.replace("@P", f"@{parallel(results)}"), field)
+        value = stat(results, size, key, field)
         unit = " MB" if field == "peak_mb" else " s"
         if value is not None and other is None:
             out.append((name, seconds(value) + unit, "met" if value.median < limit else "missed"))
@@ -137,15 +139,6 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, str]]:
         else:
             out.append((name, "-", "not measured"))
     return out
-
-
-def targets_table(results: dict[str, Any]) -> str:
-    return markdown_table(
-        ["target", "measured (median)", "status"], [[n, m, f"**{s}**"] for n, m, s in targets(results)]
-    )
-
-
-# -- k2infra against the floor -----------------------------------------------------------------------
 
 
 def program_table(results: dict[str, Any]) -> str:
@@ -180,7 +173,6 @@ def phases_table(results: dict[str, Any]) -> str:
 def pulumi_tables(results: dict[str, Any]) -> str:
     """`pulumi up` against the batched create; the no-change preview against the batched describe;
     destroy against the batched delete; verify."""
-    p = parallel(results)
     create = ["topics", "floor create", "`up`", "up / floor", "peak MB `up` (tree)", "`up`, bulk mode"]
     create += ["bulk up / floor"]
     no_change = ["topics", "floor describe", "no-change `preview`", "preview / describe", "floor delete"]
@@ -188,20 +180,17 @@ def pulumi_tables(results: dict[str, Any]) -> str:
     verify = ["topics", "`verify --json` (s)", "peak RSS (MB)", "floor describe (s)"]
     rows: tuple[list, list, list] = ([], [], [])
     for size in sizes(results):
-        s = [seconds(stat(results, size, k)) for k in (f"up@{p}", f"up_nockpt@{p}", f"preview@{p}", "verify")]
+        s = [seconds(stat(results, size, k)) for k in ("up@P", "up_nockpt@P", "preview@P", "verify")]
         floors = [seconds(stat(results, size, k)) for k in ("floor_create", "floor_describe", "floor_delete")]
-        destroys = [seconds(stat(results, size, k)) for k in (f"destroy@{p}", f"destroy_nockpt@{p}")]
-        up_mb, verify_mb = (megabytes(stat(results, size, k, "peak_mb")) for k in (f"up@{p}", "verify"))
-        up_ratio, bulk_ratio = (ratio(results, size, k, "floor_create") for k in (f"up@{p}", f"up_nockpt@{p}"))
+        destroys = [seconds(stat(results, size, k)) for k in ("destroy@P", "destroy_nockpt@P")]
+        up_mb, verify_mb = (megabytes(stat(results, size, k, "peak_mb")) for k in ("up@P", "verify"))
+        up_ratio, bulk_ratio = (ratio(results, size, k, "floor_create") for k in ("up@P", "up_nockpt@P"))
         rows[0].append([str(size), floors[0], s[0], up_ratio, up_mb, s[1], bulk_ratio])
-        preview_ratio = ratio(results, size, f"preview@{p}", "floor_describe")
+        preview_ratio = ratio(results, size, "preview@P", "floor_describe")
         rows[1].append([str(size), floors[1], s[2], preview_ratio, floors[2], *destroys])
         rows[2].append([str(size), s[3], verify_mb, floors[1]])
     tables = (markdown_table(h, r) for h, r in zip((create, no_change, verify), rows, strict=True))
     return "\n\n".join(tables)
-
-
-# -- the peers and the everyday changes ----------------------------------------------------------
 
 
 def peer_cell(results: dict[str, Any], size: int, key: str, also: str = "", label: str = "", main: str = "") -> str:
@@ -218,17 +207,8 @@ def peer_cell(results: dict[str, Any], size: int, key: str, also: str = "", labe
     return "; ".join(parts) if parts else "-"
 
 
-def peer_sizes(results: dict[str, Any]) -> list[int]:
-    keys = ("jikkou_", "topicctl_", "add_up@", "floor_add")
-    return [
-        size
-        for size in sizes(results)
-        if any(k.startswith(keys) for k in results["sizes"][str(size)].get("figures", {}))
-        or results["sizes"][str(size)].get("failures")
-    ]
-
-
 def peer_rows(results: dict[str, Any], size: int) -> list[list[str]]:
+    """Per tool: its version, how it was driven and its cell of each phase (PHASE_TITLES)."""
     p = parallel(results)
     versions = results.get("meta", {}).get("versions", {})
     peer = versions.get("peers") or {}
@@ -241,6 +221,11 @@ def peer_rows(results: dict[str, Any], size: int) -> list[list[str]]:
 
     def c(*args: str, **kwargs: str) -> str:
         return peer_cell(results, size, *args, **kwargs)
+
+    def phases(tool: str, read_only: str, delete: str) -> list[str]:
+        """A peer's cells; its no-change run measured as an apply and as its read-only command."""
+        no_change = c(f"{tool}_no_change", f"{tool}_{read_only}", f"{read_only} ", "apply ")
+        return [c(f"{tool}_create"), no_change, c(f"{tool}_add_exchange"), c(f"{tool}_raise_partitions"), delete]
 
     no_delete = "n/a (no topic delete)"
     rows = [
@@ -255,42 +240,30 @@ def peer_rows(results: dict[str, Any], size: int) -> list[list[str]]:
             pulumi,
             f"`pulumi up`/`preview`/`destroy`, checkpoints on, --parallel {p}",
             [
-                c(f"up@{p}"),
-                c(f"preview@{p}", main="preview "),
-                c(f"add_up@{p}", f"add_preview@{p}", "preview ", "up "),
-                c(f"raise_up@{p}", f"raise_preview@{p}", "preview ", "up "),
-                c(f"destroy@{p}"),
+                c("up@P"),
+                c("preview@P", main="preview "),
+                c("add_up@P", "add_preview@P", "preview ", "up "),
+                c("raise_up@P", "raise_preview@P", "preview ", "up "),
+                c("destroy@P"),
             ],
         ),
         (
             "k2infra, bulk mode",
             pulumi,
             f"the same with PULUMI_SKIP_CHECKPOINTS=true, --parallel {p}",
-            [c(f"up_nockpt@{p}"), "-", "-", "-", c(f"destroy_nockpt@{p}")],
+            [c("up_nockpt@P"), "-", "-", "-", c("destroy_nockpt@P")],
         ),
         (
             "Jikkou",
             f"{peer.get('jikkou') or '?'} (library, Maven Central)",
             "its engine via bench/jikkou/JikkouBench.java: one batch",
-            [
-                c("jikkou_create"),
-                c("jikkou_no_change", "jikkou_diff", "diff ", "apply "),
-                c("jikkou_add_exchange"),
-                c("jikkou_raise_partitions"),
-                c("jikkou_delete"),
-            ],
+            phases("jikkou", "diff", c("jikkou_delete")),
         ),
         (
             "topicctl, tuned",
             f"{peer.get('topicctl') or '?'} (Go module proxy)",
             f"`apply`, one topic at a time, --sleep-loop-duration {TOPICCTL_TUNED_SLEEP}",
-            [
-                c("topicctl_create"),
-                c("topicctl_no_change", "topicctl_check", "check ", "apply "),
-                c("topicctl_add_exchange"),
-                c("topicctl_raise_partitions"),
-                no_delete,
-            ],
+            phases("topicctl", "check", no_delete),
         ),
         (
             "topicctl, as shipped",
@@ -313,28 +286,24 @@ def peer_table(results: dict[str, Any], size: int) -> str:
     return markdown_table(header, peer_rows(results, size))
 
 
+# (phase, k2infra's figure, Jikkou's, topicctl's (None: it has no such command), the floor's)
+RATIO_PHASES = (
+    ("create, default mode", "up@P", "jikkou_create", "topicctl_create", "floor_create"),
+    ("create, bulk mode", "up_nockpt@P", "jikkou_create", "topicctl_create", "floor_create"),
+    ("no-change (preview)", "preview@P", "jikkou_no_change", "topicctl_no_change", "floor_describe"),
+    ("no-change (preview) vs read-only peers", "preview@P", "jikkou_diff", "topicctl_check", "floor_describe"),
+    ("add one exchange (up)", "add_up@P", "jikkou_add_exchange", "topicctl_add_exchange", "floor_add"),
+    ("add one exchange (preview)", "add_preview@P", "jikkou_diff", "topicctl_check", "floor_describe"),
+    ("raise partitions (up)", "raise_up@P", "jikkou_raise_partitions", "topicctl_raise_partitions", "floor_raise"),
+    ("delete, default mode", "destroy@P", "jikkou_delete", None, "floor_delete"),
+    ("delete, bulk mode", "destroy_nockpt@P", "jikkou_delete", None, "floor_delete"),
+)
+
+
 def ratio_rows(results: dict[str, Any], size: int) -> list[list[str]]:
     """k2infra's figure per phase against Jikkou, topicctl (tuned) and the floor: k2infra / other."""
-    p = parallel(results)
-    phases = [
-        ("create, default mode", f"up@{p}", "jikkou_create", "topicctl_create", "floor_create"),
-        ("create, bulk mode", f"up_nockpt@{p}", "jikkou_create", "topicctl_create", "floor_create"),
-        ("no-change (preview)", f"preview@{p}", "jikkou_no_change", "topicctl_no_change", "floor_describe"),
-        ("no-change (preview) vs read-only peers", f"preview@{p}", "jikkou_diff", "topicctl_check", "floor_describe"),
-        ("add one exchange (up)", f"add_up@{p}", "jikkou_add_exchange", "topicctl_add_exchange", "floor_add"),
-        ("add one exchange (preview)", f"add_preview@{p}", "jikkou_diff", "topicctl_check", "floor_describe"),
-        (
-            "raise partitions (up)",
-            f"raise_up@{p}",
-            "jikkou_raise_partitions",
-            "topicctl_raise_partitions",
-            "floor_raise",
-        ),
-        ("delete, default mode", f"destroy@{p}", "jikkou_delete", None, "floor_delete"),
-        ("delete, bulk mode", f"destroy_nockpt@{p}", "jikkou_delete", None, "floor_delete"),
-    ]
     rows = []
-    for title, ours, jikkou, topicctl, floor_key in phases:
+    for title, ours, jikkou, topicctl, floor_key in RATIO_PHASES:
         mine = stat(results, size, ours)
         if mine is None:
             continue
@@ -346,10 +315,17 @@ def ratio_rows(results: dict[str, Any], size: int) -> list[list[str]]:
 
 
 def peers_block(results: dict[str, Any]) -> str:
+    """The tables of every size with a peer's figure or failure, or a change measured."""
+    header = ["phase (k2infra)", "k2infra (s)", "k2infra / Jikkou", "k2infra / topicctl (tuned)", "k2infra / floor"]
     parts = []
-    for size in peer_sizes(results):
-        header = ["phase (k2infra)", "k2infra (s)", "k2infra / Jikkou", "k2infra / topicctl (tuned)", "k2infra / floor"]
-        parts += [f"### {size} topics", peer_table(results, size), markdown_table(header, ratio_rows(results, size))]
+    for size in sizes(results):
+        entry = results["sizes"][str(size)]
+        if entry.get("failures") or any(k.startswith(PEER_KEYS) for k in entry.get("figures", {})):
+            parts += [
+                f"### {size} topics",
+                peer_table(results, size),
+                markdown_table(header, ratio_rows(results, size)),
+            ]
     return "\n\n".join(parts) or "Not measured in these runs."
 
 
@@ -361,15 +337,12 @@ def change_table(results: dict[str, Any]) -> str:
     rows = []
     for size in sizes(results):
         for title, kind in (("add one exchange", "add"), ("raise partitions", "raise")):
-            preview, up = stat(results, size, f"{kind}_preview@{p}"), stat(results, size, f"{kind}_up@{p}")
+            preview, up = stat(results, size, f"{kind}_preview@P"), stat(results, size, f"{kind}_up@P")
             if preview or up:
                 f, sdk = stat(results, size, f"floor_{kind}"), stat(results, size, "eval_sdk")
                 rows.append([str(size), title, str(p), seconds(preview), seconds(up), seconds(sdk), seconds(f)])
                 rows[-1].append(times(div(up, f)))
     return markdown_table(header, rows)
-
-
-# -- notes, repetitions ---------------------------------------------------------------------------
 
 
 def notes_block(results: dict[str, Any]) -> str:
@@ -390,14 +363,16 @@ def notes_block(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-# -- the document -------------------------------------------------------------------------------
+# -- the document and several runs ----------------------------------------------------------------
 
 
 def blocks(results: dict[str, Any]) -> dict[str, str]:
     """The document's generated parts, by marker name."""
     return {
         "run": run_lines(results),
-        "targets": targets_table(results),
+        "targets": markdown_table(
+            ["target", "measured (median)", "status"], [[n, m, f"**{s}**"] for n, m, s in targets(results)]
+        ),
         "peers": peers_block(results),
         "changes": change_table(results),
         "program": program_table(results) + "\n\n" + phases_table(results),
@@ -425,18 +400,11 @@ def write(results: dict[str, Any], out_dir: Path, template: Path) -> tuple[Path,
     return markdown, plot(results, out_dir / "benchmarks.png")
 
 
-# -- several runs -------------------------------------------------------------------------------
-
-
 def merge(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """One results document from several runs: the first run's meta and settings, every run's
     figures (a later run's repetitions appended), notes, errors and failures; the runs listed
     under meta.runs."""
-    if not runs:
-        return {}
     merged = copy.deepcopy(runs[0])
-    if len(runs) == 1:
-        return merged
     merged.setdefault("meta", {})["runs"] = [_run_line(run) for run in runs]
     for run in runs[1:]:
         for size, entry in run.get("sizes", {}).items():
@@ -470,7 +438,6 @@ def _run_line(run: dict[str, Any]) -> dict[str, Any]:
         "command": meta.get("command"),
         "started": meta.get("started"),
         "finished": meta.get("finished"),
-        "duration_s": meta.get("duration_s"),
         "loadavg_start": (meta.get("machine") or {}).get("loadavg"),
         "loadavg_end": meta.get("loadavg_end"),
         "sizes": sorted(int(s) for s in run.get("sizes", {})),
@@ -482,54 +449,53 @@ def _run_line(run: dict[str, Any]) -> dict[str, Any]:
 K2, K2_BULK, JIKKOU, TOPICCTL, FLOOR = "tab:red", "tab:orange", "navy", "darkgreen", "black"
 
 
-def panels(p: int | None) -> list[tuple[str, list[tuple[str, str, str, str]], list[tuple[int, float, str]]]]:
-    """(question, [(figure key, label, colour, line style)], [(topics, seconds, target label)])."""
-    return [
-        (
-            "Create N topics from empty: k2infra's two modes against the peers and the floor",
-            [
-                (f"up@{p}", "k2infra `pulumi up`, default mode", K2, "-"),
-                (f"up_nockpt@{p}", "k2infra `pulumi up`, bulk mode", K2_BULK, "-"),
-                ("jikkou_create", "Jikkou (one batch)", JIKKOU, "-"),
-                ("topicctl_create", "topicctl (tuned, one topic at a time)", TOPICCTL, "-"),
-                ("floor_create", "floor: batched CreateTopics", FLOOR, "-"),
-            ],
-            [],
-        ),
-        (
-            "A run with nothing to change: what reading N topics costs",
-            [
-                (f"preview@{p}", "k2infra `pulumi preview`", K2, "-"),
-                ("verify", "k2infra `verify --json`", K2_BULK, "--"),
-                ("jikkou_no_change", "Jikkou apply", JIKKOU, "-"),
-                ("jikkou_diff", "Jikkou diff", JIKKOU, "--"),
-                ("topicctl_check", "topicctl check", TOPICCTL, "--"),
-                ("floor_describe", "floor: Metadata + DescribeConfigs", FLOOR, "-"),
-            ],
-            [(600, 20.0, "target: preview of 600 < 20 s"), (3000, 5.0, "target: verify of 3000 < 5 s")],
-        ),
-        (
-            "Add one exchange (3 topics) to N topics",
-            [
-                (f"add_up@{p}", "k2infra `pulumi up`", K2, "-"),
-                (f"add_preview@{p}", "k2infra `pulumi preview`", K2, "--"),
-                ("jikkou_add_exchange", "Jikkou", JIKKOU, "-"),
-                ("topicctl_add_exchange", "topicctl (tuned)", TOPICCTL, "-"),
-                ("floor_add", "floor: one CreateTopics", FLOOR, "-"),
-            ],
-            [(3000, 15.0, "target: < 15 s at 3000")],
-        ),
-        (
-            "The Python program alone, under mocks (no engine, no cluster)",
-            [
-                ("eval", "program, test harness", K2, "--"),
-                ("eval_lean", "program, lean", K2, "-"),
-                ("eval_sdk", "SDK floor: bare kafka.Topic per topic", FLOOR, "-"),
-                ("topics_json", "`python -m k2infra topics --json`", K2_BULK, "-"),
-            ],
-            [(3000, 3.0, "target: 3000 < 3 s")],
-        ),
-    ]
+# (question, [(figure key, label, colour, line style)], [(topics, seconds, target label)])
+PANELS = [
+    (
+        "Create N topics from empty: k2infra's two modes against the peers and the floor",
+        [
+            ("up@P", "k2infra `pulumi up`, default mode", K2, "-"),
+            ("up_nockpt@P", "k2infra `pulumi up`, bulk mode", K2_BULK, "-"),
+            ("jikkou_create", "Jikkou (one batch)", JIKKOU, "-"),
+            ("topicctl_create", "topicctl (tuned, one topic at a time)", TOPICCTL, "-"),
+            ("floor_create", "floor: batched CreateTopics", FLOOR, "-"),
+        ],
+        [],
+    ),
+    (
+        "A run with nothing to change: what reading N topics costs",
+        [
+            ("preview@P", "k2infra `pulumi preview`", K2, "-"),
+            ("verify", "k2infra `verify --json`", K2_BULK, "--"),
+            ("jikkou_no_change", "Jikkou apply", JIKKOU, "-"),
+            ("jikkou_diff", "Jikkou diff", JIKKOU, "--"),
+            ("topicctl_check", "topicctl check", TOPICCTL, "--"),
+            ("floor_describe", "floor: Metadata + DescribeConfigs", FLOOR, "-"),
+        ],
+        [(600, 20.0, "target: preview of 600 < 20 s"), (3000, 5.0, "target: verify of 3000 < 5 s")],
+    ),
+    (
+        "Add one exchange (3 topics) to N topics",
+        [
+            ("add_up@P", "k2infra `pulumi up`", K2, "-"),
+            ("add_preview@P", "k2infra `pulumi preview`", K2, "--"),
+            ("jikkou_add_exchange", "Jikkou", JIKKOU, "-"),
+            ("topicctl_add_exchange", "topicctl (tuned)", TOPICCTL, "-"),
+            ("floor_add", "floor: one CreateTopics", FLOOR, "-"),
+        ],
+        [(3000, 15.0, "target: < 15 s at 3000")],
+    ),
+    (
+        "The Python program alone, under mocks (no engine, no cluster)",
+        [
+            ("eval", "program, test harness", K2, "--"),
+            ("eval_lean", "program, lean", K2, "-"),
+            ("eval_sdk", "SDK floor: bare kafka.Topic per topic", FLOOR, "-"),
+            ("topics_json", "`python -m k2infra topics --json`", K2_BULK, "-"),
+        ],
+        [(3000, 3.0, "target: 3000 < 3 s")],
+    ),
+]
 
 
 def plot(results: dict[str, Any], path: Path) -> Path:
@@ -539,7 +505,7 @@ def plot(results: dict[str, Any], path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(2, 2, figsize=(14, 10), dpi=100)
-    for ax, (question, series, marks) in zip(axes.flat, panels(parallel(results)), strict=True):
+    for ax, (question, series, marks) in zip(axes.flat, PANELS, strict=True):
         for key, label, color, style in series:
             points = [(n, s) for n in sizes(results) if (s := stat(results, n, key)) is not None]
             if points:
