@@ -193,20 +193,6 @@ def pulumi_tables(results: dict[str, Any]) -> str:
     return "\n\n".join(tables)
 
 
-def peer_cell(results: dict[str, Any], size: int, key: str, also: str = "", label: str = "", main: str = "") -> str:
-    """A figure's seconds, its first failure ("failed after X s: why"), and optionally a second figure."""
-    parts = []
-    value = stat(results, size, key)
-    if value is not None:
-        parts.append(f"{main}{seconds(value)}")
-    for failure in failures(results, size, key)[:1]:
-        parts.append(f"**failed** after {failure['seconds']:.1f} s: {failure['error'][:160]}")
-    other = stat(results, size, also) if also else None
-    if other is not None:
-        parts.append(f"{label}{seconds(other)}")
-    return "; ".join(parts) if parts else "-"
-
-
 def peer_rows(results: dict[str, Any], size: int) -> list[list[str]]:
     """Per tool: its version, how it was driven and its cell of each phase (PHASE_TITLES)."""
     p = parallel(results)
@@ -219,8 +205,18 @@ def peer_rows(results: dict[str, Any], size: int) -> list[list[str]]:
     shipped_create = f"{seconds(shipped)} for {shipped_n} topics ({per:.2f} s a topic; ~{per * size:.0f} for {size}, "
     shipped_create = shipped_create + "extrapolated)" if per else "-"
 
-    def c(*args: str, **kwargs: str) -> str:
-        return peer_cell(results, size, *args, **kwargs)
+    def c(key: str, also: str = "", label: str = "", main: str = "") -> str:
+        """A figure's seconds, its first failure ("failed after X s: why"), and optionally a second figure."""
+        parts = []
+        value = stat(results, size, key)
+        if value is not None:
+            parts.append(f"{main}{seconds(value)}")
+        for failure in failures(results, size, key)[:1]:
+            parts.append(f"**failed** after {failure['seconds']:.1f} s: {failure['error'][:160]}")
+        other = stat(results, size, also) if also else None
+        if other is not None:
+            parts.append(f"{label}{seconds(other)}")
+        return "; ".join(parts) if parts else "-"
 
     def phases(tool: str, read_only: str, delete: str) -> list[str]:
         """A peer's cells; its no-change run measured as an apply and as its read-only command."""
