@@ -1,31 +1,14 @@
 """The benchmark run: per size, the program, the CLI, the floor, k2infra's lifecycle and the peers.
 
-The platform is the one K2_BOOTSTRAP_SERVERS / K2_SCHEMA_REGISTRY_URL name (holding no `market.`
-topic or subject: the run creates and deletes them), else its own on free ports. Per size, smallest
-first, with A = the synthetic topology, B = A plus one exchange, C = B with one exchange's
-partitions raised by one:
-- the program under mocks (harness, lean), the SDK floor (bench/evaluate.py) and
-  `python -m k2infra topics --json`, one process per measurement;
-- the floor's batched create, describe and delete (bench/floor.py);
-- k2infra through the real CLI (`_lifecycle`): `up` of A from empty, `verify` (the first time), a
-  no-change `preview`, for B and for C a `preview` and an `up` (the everyday changes, checkpoints
-  on), `destroy`. Up to LARGE topics in the default mode (checkpoints on), then `up` and `destroy`
-  again in the bulk mode (PULUMI_SKIP_CHECKPOINTS=true); above LARGE the create and destroy in the
-  bulk mode only (the default mode would take over ten minutes);
-- the peers (bench/peers.py) through the same phases, and the floor of the changes.
-Everything the run created goes at the end, also on failure or Ctrl-C.
-
-Figures (results["sizes"][N]["figures"][KEY]: lists of `seconds`, `peak_mb`): `eval`, `eval_lean`,
-`eval_sdk`, `topics_json`, `floor_create|describe|delete|add|raise`, `verify`; for P = the CLI's
-default --parallel: `up@P`, `preview@P`, `destroy@P`, `up_nockpt@P`, `destroy_nockpt@P`,
-`add_preview@P`, `add_up@P`, `raise_preview@P`, `raise_up@P`; `jikkou_<phase>`, `jikkou_diff`,
-`topicctl_<phase>`, `topicctl_check`, `topicctl_<phase>_shipped`. A peer's failed run goes to the
-size's `failures`, not its figures.
+Sizes smallest first, and those steps in that order (the floor of the everyday changes with the
+peers). What each measures, and the figures' keys in the results: docs/benchmarks.md, "What is
+measured". The platform is the one K2_BOOTSTRAP_SERVERS / K2_SCHEMA_REGISTRY_URL name
+(holding no `market.` topic or subject: the run creates and deletes them), else its own on free
+ports. Everything the run created goes at the end, also on failure or Ctrl-C.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import shutil
@@ -155,24 +138,14 @@ class Bench:
     def _entry(self, size: int) -> dict[str, Any]:
         return self.results["sizes"].setdefault(str(size), {"topics": size, "figures": {}, "notes": [], "errors": []})
 
-    def _project(self, size: int) -> BenchProject:
-        for project in self.projects:
-            if project.topology.size == size:
-                return project
-        topology = topologies.synthetic_topology(size)
-        project = BenchProject.create(
-            self.work / f"size-{size}", topology, self.platform.bootstrap_servers, self.platform.schema_registry_url
-        )
-        self.projects.append(project)
-        self._entry(size).update(partitions=topology.partitions, exchanges=topology.exchanges)
-        return project
-
     def _size(self, size: int) -> None:
         o = self.options
-        project = self._project(size)
-        entry = self._entry(size)
-        entry["loadavg_start"] = environment.loadavg()
-        t = project.topology
+        t = topologies.synthetic_topology(size)
+        project = BenchProject.create(
+            self.work / f"size-{size}", t, self.platform.bootstrap_servers, self.platform.schema_registry_url
+        )
+        self.projects.append(project)
+        self._entry(size).update(partitions=t.partitions, exchanges=t.exchanges, loadavg_start=environment.loadavg())
         self.out(f"[{size:>5}] {size} topics, {t.partitions} partitions, {t.exchanges} exchanges")
         for mode in ("harness", "lean", "sdk-floor") if o.standard else ("sdk-floor",):
             for _ in range(o.repeat):
@@ -242,7 +215,7 @@ class Bench:
         """The planned topics' inputs as JSON (kafka.Topic's, field for field), for the SDK floor."""
         path = project.dir / "topic-inputs.json"
         if not path.exists():
-            path.write_text(json.dumps([dataclasses.asdict(t) for t in _wanted(project.plan)]))
+            path.write_text(peers.topics_json(_wanted(project.plan)))
         return path
 
     def _cli_args(self, project: BenchProject, *args: str) -> list[str]:
@@ -404,12 +377,9 @@ class Bench:
                         "Jikkou's create failed (see Failures); its later phases ran on the same topics created by "
                         "the floor's batched CreateTopics"
                     )
-                for mode, tag, key in [
-                    ("apply", "a", "no_change"),
-                    ("diff", "a", "diff"),
-                    ("apply", "b", "add_exchange"),
-                ]:
-                    jikkou(mode, tag, f"jikkou_{key}")
+                jikkou("apply", "a", "jikkou_no_change")
+                jikkou("diff", "a", "jikkou_diff")
+                jikkou("apply", "b", "jikkou_add_exchange")
                 jikkou("apply", "c", "jikkou_raise_partitions")
                 jikkou("delete", "c", "jikkou_delete")
             finally:
