@@ -9,7 +9,7 @@ starts the CLI itself to sample its process tree: their command lines come from 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
@@ -26,7 +26,6 @@ class BenchProject:
     project: PulumiProject
     topology: topologies.SyntheticTopology
     deployed: bool = False
-    runs: list[str] = field(default_factory=list)
 
     @classmethod
     def create(
@@ -61,21 +60,19 @@ class BenchProject:
 
     def timed(self, *args: str, timeout: float, env: dict[str, str] | None = None) -> Run:
         """One measured pulumi command (its whole process tree sampled for memory)."""
-        run = run_measured(
+        return run_measured(
             self.argv(*args), env=self.project.driver.process_env(env), cwd=self.dir, timeout=timeout, sample_tree=True
         )
-        self.runs.append(f"pulumi {' '.join(args)} -> {run.returncode} in {run.seconds:.1f} s")
-        return run
 
-    def up(self, parallel: int, *extra: str, timeout: float, env: dict[str, str] | None = None) -> Run:
+    def up(self, parallel: int, *, timeout: float, env: dict[str, str] | None = None) -> Run:
         # The update alone: --skip-preview, so the figure is not a preview plus an update.
-        run = self.timed("up", "--yes", "--skip-preview", "--parallel", str(parallel), *extra, timeout=timeout, env=env)
+        run = self.timed("up", "--yes", "--skip-preview", "--parallel", str(parallel), timeout=timeout, env=env)
         self.deployed = True
         return run
 
-    def preview(self, parallel: int, timeout: float, *extra: str) -> Run:
+    def preview(self, parallel: int, timeout: float) -> Run:
         # --expect-no-changes: a run that would change something fails (it is not a no-change figure).
-        return self.timed("preview", "--expect-no-changes", "--parallel", str(parallel), *extra, timeout=timeout)
+        return self.timed("preview", "--expect-no-changes", "--parallel", str(parallel), timeout=timeout)
 
     def destroy(self, parallel: int, timeout: float, env: dict[str, str] | None = None) -> Run:
         run = self.timed("destroy", "--yes", "--skip-preview", "--parallel", str(parallel), timeout=timeout, env=env)
