@@ -2,17 +2,11 @@
 
     python -m bench.evaluate --project-dir DIR --stack bench --result out.json [--mode lean|sdk-floor]
 
-The parent measures this process's wall time and peak RSS; this side splits the time into phases:
-imports (pulumi, the SDKs, k2infra), plan (topology + stack settings -> Plan), declare (the
-TopicPlatform constructor: one RegisterResource per resource) and settle (the SDK's asyncio work
-until the mocks resolved every resource and output). Modes:
-- harness (default): through devkit/pulumi_mocks.py, as the unit tests run it (it also resolves
-  every stack output into plain values);
-- lean: the same mocks, the outputs left to the SDK, which waits for every registration as under
-  `pulumi up`;
-- sdk-floor: not our program, the least the Pulumi SDK costs for the same topics: one component,
-  one Kafka provider and one bare kafka.Topic per topic of --topics (their inputs as JSON, written
-  by the parent), same mocks; no plan, guards, subjects or outputs.
+The parent measures this process's wall time and peak RSS; this side splits the time into phases
+(imports, plan, declare, settle) and runs one of the modes harness (devkit/pulumi_mocks.py, as the
+unit tests), lean (the outputs left to the SDK, as under `pulumi up`) or sdk-floor (not our program:
+one bare kafka.Topic per topic of --topics, the parent's JSON of their inputs). What each phase and
+mode holds: docs/benchmarks.md, "Program evaluation".
 """
 
 from __future__ import annotations

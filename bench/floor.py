@@ -1,12 +1,9 @@
 """The floor: what the same broker needs for the same topics, asked directly and in batches.
 
-create (CreateTopics, then every partition with a leader in the metadata: what the Kafka provider
-waits for), describe (one Metadata request and one DescribeConfigs of every topic: the least a
-no-change run reads), delete (DeleteTopics, then none left in the metadata), raise_partitions (one
-CreatePartitions, waited for like create). Kafka's KRaft controller refuses an operation of more
-than 10000 metadata records ("Unable to perform excessively large batch operation"); a topic costs
-one, plus one per partition and per config. So topics go in batches of at most BATCH topics and
-MAX_RECORDS records, sent together, then awaited.
+Kafka's KRaft controller refuses an operation of more than 10000 metadata records ("Unable to
+perform excessively large batch operation"); a topic costs one, plus one per partition and per
+config. So topics go in batches of at most BATCH topics and MAX_RECORDS records, sent together,
+then awaited.
 """
 
 from __future__ import annotations

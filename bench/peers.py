@@ -1,17 +1,15 @@
 """The peers, Jikkou and topicctl, on the same broker and the same generated topics as k2infra.
 
-tools/bench/install-peers.sh installs them from package registries and writes
-$K2_TOOLS_DIR/peers/peers.env, read by `locate`. How each is driven (whole processes, JVM or Go
-start-up included):
-- Jikkou: `JikkouBench BOOTSTRAP TOPICS_JSON apply|diff|delete` (bench/jikkou/JikkouBench.java, a
-  driver of its engine): one reconcile of every topic, one CreateTopics (or DeleteTopics) request;
-- topicctl: `topicctl apply --skip-confirm` on one file of every topic's config (YAML documents),
-  which it applies one topic at a time; `topicctl check` for the read-only no-change run. It has
-  no command that deletes a topic (v1.17.0: `delete` removes ACLs only).
+tools/bench/install-peers.sh installs them and writes $K2_TOOLS_DIR/peers/peers.env, read by
+`locate`. How each is driven (docs/benchmarks.md, "The peers"): Jikkou by
+`JikkouBench BOOTSTRAP TOPICS_JSON apply|diff|delete` (bench/jikkou/JikkouBench.java, a driver of
+its engine); topicctl by `apply --skip-confirm` or `check` on one file of every topic's config (YAML
+documents). topicctl has no command that deletes a topic (`delete` removes ACLs only).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -97,14 +95,9 @@ def topicctl_topics_yaml(topics: Sequence[TopicWanted]) -> str:
 def parse_jikkou_output(stdout: str) -> dict[str, Any]:
     """The driver's JSON line (the last line that parses as a JSON object); {} when none."""
     for line in reversed(stdout.splitlines()):
-        line = line.strip()
-        if line.startswith("{"):
-            try:
-                value = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(value, dict):
-                return value
+        if line.strip().startswith("{"):  # a line that parses is then an object
+            with contextlib.suppress(json.JSONDecodeError):
+                return json.loads(line)
     return {}
 
 

@@ -1,11 +1,8 @@
 """Synthetic topologies of N topics, grown from the real config/kafka/topics.yaml.
 
-The real topology is kept (its defaults, data types, configs, schemas and its exchanges asx and
-binance); what grows is the number of exchanges per asset class: x0001, x0002, ... taking the asset
-classes in turn, with small partition counts (1, 2, 3, 1, ...) so that one local broker copes with
-thousands of topics. When N is not a whole number of exchanges, the last exchange carries only the
-first data types. The benchmark's stack points at the platform: replication factor 1,
-min.insync.replicas 1.
+The real topology is kept (docs/benchmarks.md, "Sizes"); what grows is the number of exchanges per
+asset class, with small partition counts so that one local broker copes with thousands of topics.
+When N is not a whole number of exchanges, the last exchange carries only the first data types.
 """
 
 from __future__ import annotations
@@ -42,16 +39,10 @@ def load_base(config_dir: Path = REPO / "config") -> dict[str, Any]:
     return yaml.safe_load((config_dir / TOPOLOGY_FILE).read_text())
 
 
-def minimum_size(base: dict[str, Any]) -> int:
-    """One exchange per asset class (an asset class without exchanges is invalid)."""
-    data_types = list(base["data_types"])
-    return len(base["asset_classes"]) * len(data_types)
-
-
 def synthetic_topology(size: int, base: dict[str, Any] | None = None) -> SyntheticTopology:
     """A topology of exactly `size` topics: the real one, with more exchanges per asset class."""
     base = load_base() if base is None else base
-    floor = minimum_size(base)
+    floor = len(base["asset_classes"]) * len(base["data_types"])  # an asset class without exchanges is invalid
     if size < floor:
         raise ValueError(f"a synthetic topology needs at least {floor} topics (one exchange per asset class)")
     data = copy.deepcopy(base)
