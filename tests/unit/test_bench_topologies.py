@@ -242,6 +242,16 @@ def test_console_lines_show_median_spread_and_memory() -> None:
     assert "6.00 (5.00-7.00) s" in line and "n=3" in line and "peak 190 MB" in line
 
 
+def test_a_figure_key_with_at_p_is_read_at_the_runs_default_parallel() -> None:
+    results = fake_results()
+    results["sizes"]["600"]["failures"] = {"up@8": [{"seconds": 1.0, "error": "x"}]}
+    assert report.figure(results, 600, "up@P") == results["sizes"]["600"]["figures"]["up@8"]
+    assert report.stat(results, 600, "preview@P") == Stat(19.0, 19.0, 19.0, 1)
+    assert report.failures(results, 600, "up@P") == [{"seconds": 1.0, "error": "x"}]
+    results["settings"]["default_parallel"] = 4
+    assert report.figure(results, 600, "up@P") == {} and report.failures(results, 600, "up@P") == []
+
+
 def test_render_merges_saved_runs_into_the_docs_tables(tmp_path: Path) -> None:
     from bench import cli
 
