@@ -47,12 +47,11 @@ def parallel(results: dict[str, Any]) -> int | None:  # of the pulumi figures: t
     return results.get("settings", {}).get("default_parallel")
 
 
-def seconds(value: Stat | None, digits: int | None = None) -> str:
+def seconds(value: Stat | None) -> str:
     """'4.43 (4.10-4.60)' for repeated figures, '4.43' for one, '-' for none."""
     if value is None:
         return "-"
-    if digits is None:
-        digits = 2 if value.median < 10 else 1 if value.median < 100 else 0
+    digits = 2 if value.median < 10 else 1 if value.median < 100 else 0
     text = f"{value.median:.{digits}f}"
     return text + (f" ({value.low:.{digits}f}-{value.high:.{digits}f})" if value.n > 1 else "")
 
