@@ -314,6 +314,7 @@ def test_each_preflight_refusal_is_named_by_its_guard_and_the_engines_follow_up_
     assert "**the partition guard** (`k2infra/deploy/guards.py`)" in markdown
     assert f"```\n{loss}\n```" in markdown
 
+
 def test_raising_ahead_of_a_region_is_a_refusal_of_the_regions_guard_not_a_failed_preview(prod_plan: Plan) -> None:
     ahead = f"{guards.REGION_REFUSAL}: MirrorMaker 2 ...:\n  market.crypto.trades.binance: 40 -> 48 partitions"
     preview = document(diagnostics=[error(ahead), error("preview failed")])
@@ -321,7 +322,6 @@ def test_raising_ahead_of_a_region_is_a_refusal_of_the_regions_guard_not_a_faile
     assert [(r.guard, r.message) for r in summary.refusals] == [("regions", ahead)]
     assert summary.headline() == "refused by the regions guard"
     assert summary.exit_code == 1
-
 
 
 def test_a_protected_delete_is_refused_by_protection_and_the_planned_change_still_shown(prod_plan: Plan) -> None:
