@@ -28,10 +28,15 @@ def sizes(results: dict[str, Any]) -> list[int]:
     return sorted(int(s) for s in results.get("sizes", {}))
 
 
-def figure(results: dict[str, Any], size: int, key: str) -> dict[str, Any]:
-    """A figure of one size; "@P" in `key` stands for the run's default --parallel (`parallel`)."""
+def _of_size(results: dict[str, Any], size: int, part: str, key: str) -> Any:
+    """One size's `part` ("figures" or "failures") under `key`, where "@P" stands for the run's
+    default --parallel (`parallel`)."""
     key = key.replace("@P", f"@{parallel(results)}")
-    return results.get("sizes", {}).get(str(size), {}).get("figures", {}).get(key) or {}
+    return results.get("sizes", {}).get(str(size), {}).get(part, {}).get(key)
+
+
+def figure(results: dict[str, Any], size: int, key: str) -> dict[str, Any]:
+    return _of_size(results, size, "figures", key) or {}
 
 
 def stat(results: dict[str, Any], size: int, key: str, field: str = "seconds") -> Stat | None:
@@ -39,8 +44,7 @@ def stat(results: dict[str, Any], size: int, key: str, field: str = "seconds") -
 
 
 def failures(results: dict[str, Any], size: int, key: str) -> list[dict[str, Any]]:
-    key = key.replace("@P", f"@{parallel(results)}")
-    return results.get("sizes", {}).get(str(size), {}).get("failures", {}).get(key) or []
+    return _of_size(results, size, "failures", key) or []
 
 
 def parallel(results: dict[str, Any]) -> int | None:  # of the pulumi figures: the CLI's default
